@@ -1,0 +1,212 @@
+"""The runtime every service shares: database, migrations, bus, relay, consumer, timers,
+and the FastAPI app around them (errors, middleware, health, metrics).
+
+``create_app(settings)`` of each service builds a :class:`ServiceRuntime` and calls
+:func:`create_service_app`. The app's lifespan starts and stops the runtime; the all-in-one
+launcher enters each mounted app's lifespan itself, passing one shared in-process transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.auth import KeySet, TokenVerifier
+from common.bus.consumer import REDELIVER_TIMER, Consumer
+from common.bus.inprocess import InProcessTransport
+from common.bus.outbox import OutboxRelay
+from common.bus.rabbitmq import RabbitTransport
+from common.bus.transport import Transport
+from common.db import Database, migrate
+from common.errors import install_error_handlers
+from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from common.logging import configure_logging
+from common.metrics import render
+from common.settings import ServiceSettings
+from common.timers import TimerHandler, TimerWorker
+
+log = structlog.get_logger(__name__)
+
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+def build_transport(settings: ServiceSettings) -> Transport:
+    if settings.bus_transport == "inprocess":
+        return InProcessTransport(retry_delays=settings.bus_retry_delays)
+    return RabbitTransport(
+        settings.amqp_url,
+        exchange=settings.bus_exchange,
+        queue_prefix=settings.bus_queue_prefix,
+        retry_delays=settings.bus_retry_delays,
+        publish_timeout=settings.bus_publish_timeout,
+        connection_name=settings.service_name,
+    )
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None,
+        consumer: Consumer | None = None,
+        timer_handlers: dict[str, TimerHandler] | None = None,
+        transport: Transport | None = None,
+        key_set: KeySet | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.migrations_dir = migrations_dir
+        self.db = Database(settings.db_url)
+        self.owns_transport = transport is None
+        self.transport = transport or build_transport(settings)
+        self.relay = OutboxRelay(
+            self.db,
+            self.transport,
+            poll_interval=settings.outbox_poll_interval,
+            retry_delays=settings.bus_retry_delays,
+            name=self.name,
+        )
+        self.consumer = consumer
+        if consumer is not None:
+            consumer.db = self.db
+        self.timers = TimerWorker(
+            self.db,
+            dict(timer_handlers or {}),
+            retry_delays=settings.bus_retry_delays,
+            poll_interval=settings.timer_poll_interval,
+            name=self.name,
+        )
+        if consumer is not None:
+            self.timers.register(REDELIVER_TIMER, consumer.redeliver)
+        self.key_set = key_set or KeySet(settings.jwks_url, client=http_client)
+        self.verifier = TokenVerifier(
+            self.key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self.started = False
+
+    async def start(self) -> None:
+        if self.migrations_dir is not None and self.settings.run_migrations:
+            await migrate(self.migrations_dir, self.settings.db_url)
+        if self.owns_transport:
+            await self.transport.start()
+        if self.consumer is not None and self.consumer.handlers:
+            await self.transport.subscribe(self.consumer)
+        for hook in self.on_start:
+            await hook(self)
+        self.relay.start()
+        self.timers.start()
+        self.started = True
+        log.info("service_started", service=self.name, transport=type(self.transport).__name__)
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.relay.stop()
+        await self.timers.stop()
+        for hook in reversed(self.on_stop):
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("stop_hook_failed", service=self.name)
+        if self.owns_transport:
+            await self.transport.stop()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {
+            "database": await self.db.ping(),
+            "relay": self.relay.running,
+            "timers": self.timers.running,
+        }
+        transport = self.transport.health()
+        checks["broker"] = transport.get("broker", False)
+        if self.consumer is not None and self.consumer.handlers:
+            checks["consumer"] = transport.get(f"consumer:{self.consumer.name}", False)
+        return checks
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        checks = await runtime.readiness()
+        ok = runtime.started and all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    return router
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    body_limit_overrides: dict[str, int] | None = None,
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    settings = runtime.settings
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=title, description=description, version="1.0.0", lifespan=lifespan, openapi_tags=openapi_tags
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.db = runtime.db
+    app.state.token_verifier = runtime.verifier
+    install_error_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=body_limit_overrides)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    return app
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]

@@ -1,0 +1,270 @@
+"""Authentication and authorisation shared by every service.
+
+Access tokens are EdDSA JWTs issued by identity (15 minutes); every service verifies them
+with identity's public keys, fetched from its JWKS endpoint and cached (refetched when an
+unknown ``kid`` shows up). ``CurrentUser`` gives the caller's user, role, organisation and
+capabilities; ``require_roles`` checks staff roles (``administrator`` passes every check).
+``/internal/`` endpoints take short-lived service tokens (HS256, a secret shared by the
+services, never by clients); the gateway never routes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import jwt
+import structlog
+from fastapi import Depends, Request
+
+from common.errors import Problem
+
+log = structlog.get_logger(__name__)
+
+ACCESS_TTL_SECONDS = 15 * 60
+STAFF_ROLES = frozenset({"reviewer", "finance", "administrator"})
+MEMBER_ROLES = frozenset({"owner", "agent"})
+SERVICE_AUDIENCE = "voucher-internal"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    role: str
+    org_id: str | None = None
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    session_id: str | None = None
+    phone: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles or (self.role == "administrator" and bool(set(roles) & STAFF_ROLES))
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+def unauthenticated(detail: str = "请先登录", code: str = "unauthenticated") -> Problem:
+    return Problem(401, code, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class KeySet:
+    """Identity's public signing keys, by ``kid``; refreshed from the JWKS URL on demand."""
+
+    def __init__(
+        self,
+        jwks_url: str | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        keys: dict[str, Any] | None = None,
+        min_refresh_interval: float = 10.0,
+    ) -> None:
+        self.jwks_url = jwks_url
+        self._client = client
+        self._keys: dict[str, Any] = dict(keys or {})
+        self._last_fetch = 0.0
+        self._lock = asyncio.Lock()
+        self.min_refresh_interval = min_refresh_interval
+
+    def add(self, kid: str, public_key: Any) -> None:
+        self._keys[kid] = public_key
+
+    async def get(self, kid: str) -> Any | None:
+        key = self._keys.get(kid)
+        if key is None and self.jwks_url:
+            await self.refresh()
+            key = self._keys.get(kid)
+        return key
+
+    async def refresh(self, force: bool = False) -> None:
+        async with self._lock:
+            if not force and time.monotonic() - self._last_fetch < self.min_refresh_interval:
+                return
+            self._last_fetch = time.monotonic()
+            client = self._client or httpx.AsyncClient(timeout=5)
+            try:
+                response = await client.get(self.jwks_url)  # type: ignore[arg-type]
+                response.raise_for_status()
+                for jwk in response.json().get("keys", []):
+                    try:
+                        self._keys[jwk["kid"]] = jwt.PyJWK(jwk).key
+                    except (jwt.PyJWKError, KeyError):
+                        log.warning("jwks_key_skipped", kid=jwk.get("kid"))
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("jwks_fetch_failed", url=self.jwks_url, error=str(exc))
+            finally:
+                if self._client is None:
+                    await client.aclose()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def decode(self, token: str, *, typ: str = "access") -> dict[str, Any]:
+        """Verify an identity-issued token of the given ``typ``; raise a 401 problem."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid") from exc
+        if header.get("alg") != "EdDSA" or not isinstance(header.get("kid"), str):
+            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+        key = await self.keys.get(header["kid"])
+        if key is None:
+            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "typ"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise unauthenticated("登录已过期，请重新登录", "token_expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid") from exc
+        if claims.get("typ") != typ:
+            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+        return claims
+
+    async def principal(self, token: str) -> Principal:
+        claims = await self.decode(token)
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    return Principal(
+        user_id=str(claims["sub"]),
+        role=str(claims.get("role", "")),
+        org_id=claims.get("org"),
+        capabilities=frozenset(claims.get("caps") or ()),
+        session_id=claims.get("sid"),
+        phone=claims.get("phone"),
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    value = request.headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def current_user(request: Request) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise unauthenticated()
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.principal(token)
+    request.state.principal = principal
+    return principal
+
+
+async def optional_user(request: Request) -> Principal | None:
+    if bearer_token(request) is None:
+        return None
+    return await current_user(request)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    """Dependency: the caller has one of ``roles`` (administrator passes any staff check)."""
+
+    async def check(user: CurrentUser) -> Principal:
+        if not user.has_role(*roles):
+            raise Problem(403, "forbidden_role", "您的账号无权执行此操作")
+        return user
+
+    return check
+
+
+def require_capability(capability: str):  # type: ignore[no-untyped-def]
+    labels = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
+
+    async def check(user: CurrentUser) -> Principal:
+        if user.role not in MEMBER_ROLES or not user.can(capability):
+            raise Problem(403, f"{capability}_required", f"请先{labels.get(capability, capability)}后再操作")
+        return user
+
+    return check
+
+
+StaffUser = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
+AdminUser = Annotated[Principal, Depends(require_roles("administrator"))]
+
+
+# --- service tokens ----------------------------------------------------------------------------
+
+
+def issue_service_token(secret: str, service: str, ttl: int = 300) -> str:
+    now = int(time.time())
+    return jwt.encode(
+        {
+            "sub": f"service:{service}",
+            "aud": SERVICE_AUDIENCE,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": str(uuid.uuid4()),
+        },
+        secret,
+        algorithm="HS256",
+    )
+
+
+def verify_service_token(secret: str, token: str) -> str:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=SERVICE_AUDIENCE, leeway=5)
+    except jwt.InvalidTokenError as exc:
+        raise Problem(401, "service_token_invalid", "内部调用凭证无效") from exc
+    sub = str(claims.get("sub", ""))
+    if not sub.startswith("service:"):
+        raise Problem(401, "service_token_invalid", "内部调用凭证无效")
+    return sub.removeprefix("service:")
+
+
+async def internal_caller(request: Request) -> str:
+    token = bearer_token(request)
+    if token is None:
+        raise Problem(401, "service_token_required", "内部接口需要服务调用凭证")
+    return verify_service_token(request.app.state.settings.service_token_secret, token)
+
+
+InternalCaller = Annotated[str, Depends(internal_caller)]
+
+
+class ServiceTokenAuth(httpx.Auth):
+    """httpx auth for calls to other services' ``/internal/`` endpoints."""
+
+    def __init__(self, secret: str, service: str) -> None:
+        self.secret = secret
+        self.service = service
+        self._token = ""
+        self._expires = 0.0
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        if time.time() > self._expires - 30:
+            self._token = issue_service_token(self.secret, self.service)
+            self._expires = time.time() + 300
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request

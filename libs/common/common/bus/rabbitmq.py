@@ -1,0 +1,299 @@
+"""RabbitMQ transport (aio-pika).
+
+Topology, all durable:
+- ``voucher.events``: the topic exchange every service publishes to, routing key = event
+  type; messages nobody is bound to go to its alternate exchange ``voucher.events.unrouted``
+  (kept in the queue of that name), never silently dropped;
+- ``<service>``: one queue per consuming service (quorum type where the broker supports it),
+  bound to the event types it handles;
+- ``<service>.retry.<n>``: one queue per retry delay; a failed event waits there (message
+  TTL) and is dead-lettered back to ``<service>``: delayed retries by delivery count;
+- ``<service>.dlq``: where an event lands after its last retry (or at once when it can never
+  be applied), with the error in its headers. ``voucher-dlq`` lists and replays it.
+
+Publishing uses publisher confirms and ``on_return_raises``, is bounded by a timeout and
+sets ``message_id`` = ``event_id``. A message is acknowledged only after the consumer's
+transaction committed, or after it was safely moved to a retry queue or the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from common.bus.consumer import Consumer
+from common.bus.transport import Transport
+from common.metrics import EVENTS_CONSUMED
+from common.timers import Poison, RetryLater
+
+log = structlog.get_logger(__name__)
+
+RETRY_HEADER = "x-retry-count"
+
+# Every queue name this process declared (tests delete their own afterwards).
+DECLARED_QUEUES: set[str] = set()
+
+
+def retry_queue(queue: str, index: int) -> str:
+    return f"{queue}.retry.{index}"
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def _message(
+    doc: dict[str, Any], body: bytes | None = None, headers: dict[str, Any] | None = None
+) -> aio_pika.Message:
+    base_headers: dict[str, Any] = {
+        "event_version": int(doc.get("version", 1)),
+        "aggregate_id": str(doc.get("aggregate_id", "")),
+        "sequence": int(doc.get("sequence", 0)),
+    }
+    return aio_pika.Message(
+        body=body
+        if body is not None
+        else json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(doc.get("event_id")),
+        type=str(doc.get("event_type")),
+        correlation_id=doc.get("correlation_id") or None,
+        timestamp=datetime.now(UTC),
+        headers={**base_headers, **(headers or {})},
+    )
+
+
+class RabbitTransport(Transport):
+    def __init__(
+        self,
+        url: str,
+        *,
+        exchange: str = "voucher.events",
+        queue_prefix: str = "",
+        retry_delays: list[float] | None = None,
+        publish_timeout: float = 5.0,
+        prefetch: int = 16,
+        connection_name: str = "voucher",
+        connect_timeout: float = 60.0,
+    ) -> None:
+        self.url = url
+        self.exchange_name = exchange
+        self.queue_prefix = queue_prefix
+        self.retry_delays = retry_delays if retry_delays is not None else [1, 5, 30, 120, 600]
+        self.publish_timeout = publish_timeout
+        self.prefetch = prefetch
+        self.connection_name = connection_name
+        self.connect_timeout = connect_timeout
+        self.connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._consumers: dict[str, tuple[AbstractChannel, AbstractQueue, Consumer]] = {}
+        self._quorum: bool | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((OSError, aio_pika.exceptions.AMQPConnectionError)),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            stop=stop_after_delay(self.connect_timeout),
+            reraise=True,
+        ):
+            with attempt:
+                self.connection = await aio_pika.connect_robust(
+                    self.url, timeout=10, client_properties={"connection_name": self.connection_name}
+                )
+        assert self.connection is not None
+        self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await self._declare_exchanges(self._publish_channel)
+
+    async def stop(self) -> None:
+        for channel, _queue, _consumer in self._consumers.values():
+            try:
+                await channel.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._consumers.clear()
+        if self.connection is not None:
+            await self.connection.close()
+            self.connection = None
+
+    async def _declare_exchanges(self, channel: AbstractChannel) -> AbstractExchange:
+        unrouted = f"{self.exchange_name}.unrouted"
+        ae = await channel.declare_exchange(unrouted, aio_pika.ExchangeType.FANOUT, durable=True)
+        q = await channel.declare_queue(unrouted, durable=True)
+        DECLARED_QUEUES.add(unrouted)
+        await q.bind(ae, routing_key="")
+        return await channel.declare_exchange(
+            self.exchange_name,
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": unrouted},
+        )
+
+    async def _quorum_supported(self) -> bool:
+        """Quorum queues need RabbitMQ 3.8+ (3.10+ for message TTL); probe once."""
+        if self._quorum is None:
+            assert self.connection is not None
+            probe = f"{self.queue_prefix}voucher.quorum-probe"
+            channel = await self.connection.channel()
+            try:
+                q = await channel.declare_queue(probe, durable=True, arguments={"x-queue-type": "quorum"})
+                await q.delete(if_unused=False, if_empty=False)
+                self._quorum = True
+            except Exception:  # noqa: BLE001 - an older broker: classic durable queues
+                self._quorum = False
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        return self._quorum
+
+    async def declare_consumer_queues(self, channel: AbstractChannel, queue_name: str) -> AbstractQueue:
+        quorum = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
+        DECLARED_QUEUES.update(
+            [
+                queue_name,
+                dead_letter_queue(queue_name),
+                *(retry_queue(queue_name, i) for i in range(len(self.retry_delays))),
+            ]
+        )
+        await channel.declare_queue(dead_letter_queue(queue_name), durable=True, arguments=quorum)
+        for i, delay in enumerate(self.retry_delays):
+            await channel.declare_queue(
+                retry_queue(queue_name, i),
+                durable=True,
+                arguments={
+                    "x-message-ttl": max(1, int(delay * 1000)),
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": queue_name,
+                },
+            )
+        return await channel.declare_queue(queue_name, durable=True, arguments=quorum)
+
+    # --- publishing --------------------------------------------------------------------------
+
+    async def publish(self, doc: dict[str, Any]) -> None:
+        if self._exchange is None:
+            raise ConnectionError("RabbitMQ transport is not started")
+        message = _message(doc)
+        await asyncio.wait_for(
+            self._exchange.publish(message, routing_key=str(doc["event_type"]), mandatory=True),
+            timeout=self.publish_timeout,
+        )
+
+    async def _publish_to_queue(self, queue: str, message: aio_pika.Message) -> None:
+        assert self._publish_channel is not None
+        await asyncio.wait_for(
+            self._publish_channel.default_exchange.publish(message, routing_key=queue, mandatory=True),
+            timeout=self.publish_timeout,
+        )
+
+    # --- consuming ---------------------------------------------------------------------------
+
+    async def subscribe(self, consumer: Consumer) -> None:
+        assert self.connection is not None and self._exchange is not None
+        queue_name = f"{self.queue_prefix}{consumer.name}"
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        exchange = await channel.get_exchange(self.exchange_name, ensure=False)
+        queue = await self.declare_consumer_queues(channel, queue_name)
+        for event_type in consumer.event_types:
+            await queue.bind(exchange, routing_key=event_type)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._handle(consumer, queue_name, message)
+
+        await queue.consume(on_message)
+        # Keep references: a robust connection restores only the queues it still knows.
+        self._consumers[consumer.name] = (channel, queue, consumer)
+
+    async def _handle(self, consumer: Consumer, queue_name: str, message: AbstractIncomingMessage) -> None:
+        try:
+            try:
+                doc = json.loads(message.body)
+                if not isinstance(doc, dict):
+                    raise ValueError("an event must be a JSON object")
+            except ValueError as exc:
+                raise Poison(f"unreadable message: {exc}") from exc
+            await consumer.deliver(doc)
+        except Exception as exc:  # noqa: BLE001 - retried or parked below
+            try:
+                await self._retry_or_park(consumer, queue_name, message, exc)
+            except Exception:
+                log.exception("event_requeue", consumer=consumer.name, message_id=message.message_id)
+                await self._safe_nack(message)
+                return
+        await message.ack()
+
+    async def _retry_or_park(
+        self, consumer: Consumer, queue_name: str, message: AbstractIncomingMessage, exc: Exception
+    ) -> None:
+        headers = dict(message.headers or {})
+        retries = int(headers.get(RETRY_HEADER, 0) or 0)  # type: ignore[arg-type]
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        event_type = message.type or "unknown"
+        if not isinstance(exc, Poison) and retries < len(self.retry_delays):
+            headers.update({RETRY_HEADER: retries + 1, "x-last-error": error})
+            await self._publish_to_queue(retry_queue(queue_name, retries), self._copy(message, headers))
+            EVENTS_CONSUMED.labels(consumer.name, event_type, "retried").inc()
+            level = log.info if isinstance(exc, RetryLater) else log.warning
+            level(
+                "event_retry", consumer=consumer.name, event_type=event_type, retries=retries + 1, error=error
+            )
+            return
+        headers.update(
+            {
+                RETRY_HEADER: retries,
+                "x-error": error,
+                "x-error-type": type(exc).__name__,
+                "x-failed-at": datetime.now(UTC).isoformat(),
+                "x-original-routing-key": message.routing_key or event_type,
+                "x-consumer": consumer.name,
+            }
+        )
+        await self._publish_to_queue(dead_letter_queue(queue_name), self._copy(message, headers))
+        EVENTS_CONSUMED.labels(consumer.name, event_type, "parked").inc()
+        log.error("event_parked", consumer=consumer.name, event_type=event_type, retries=retries, error=error)
+
+    @staticmethod
+    def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+        return aio_pika.Message(
+            body=message.body,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            headers=headers,  # type: ignore[arg-type]
+        )
+
+    @staticmethod
+    async def _safe_nack(message: AbstractIncomingMessage) -> None:
+        try:
+            await message.nack(requeue=True)
+        except Exception:  # noqa: BLE001 - the channel is gone; the broker redelivers anyway
+            pass
+
+    # --- health ------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, bool]:
+        broker = self.connection is not None and not self.connection.is_closed
+        status = {"broker": broker}
+        for name, (channel, _queue, _consumer) in self._consumers.items():
+            status[f"consumer:{name}"] = broker and not channel.is_closed
+        return status

@@ -1,0 +1,124 @@
+"""Async PostgreSQL access (SQLModel on asyncpg) and migrations per service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from common.settings import to_asyncpg_url, to_plain_url
+
+log = structlog.get_logger(__name__)
+
+
+class Database:
+    """One engine and session factory per service; never created at import time."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = to_asyncpg_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+        )
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def asyncpg_connect_args(url: str) -> dict[str, object]:
+    """Arguments for ``asyncpg.connect`` from a SQLAlchemy URL (unix sockets included)."""
+    u = make_url(to_asyncpg_url(url))
+    args: dict[str, object] = {"user": u.username or "postgres", "database": u.database or "postgres"}
+    if u.password:
+        args["password"] = u.password
+    host = u.query.get("host") or u.host or "127.0.0.1"
+    args["host"] = host if isinstance(host, str) else host[0]
+    if u.port:
+        args["port"] = u.port
+    return args
+
+
+@retry(
+    retry=retry_if_exception_type((OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)),
+    wait=wait_exponential(multiplier=0.2, max=3),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
+async def connect(url: str, **overrides: object) -> asyncpg.Connection:
+    """A raw asyncpg connection, waiting (bounded) for the server to come up."""
+    return await asyncpg.connect(**{**asyncpg_connect_args(url), **overrides})
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database a URL names when it does not exist yet."""
+    name = make_url(to_asyncpg_url(url)).database
+    if not name:
+        raise ValueError("the database URL names no database")
+    conn = await connect(url, database="postgres")
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                log.info("database_created", database=name)
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another process made it in the meantime
+    finally:
+        await conn.close()
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", to_asyncpg_url(url).replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+async def migrate(migrations_dir: Path, url: str) -> None:
+    """Create the database if needed and apply every migration (alembic ``upgrade head``).
+
+    Alembic's async env runs its own event loop, so it runs in a worker thread. Several
+    replicas starting at once are serialised by an advisory lock.
+    """
+    await ensure_database(url)
+    conn = await connect(url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock(727001)")
+        await asyncio.to_thread(command.upgrade, alembic_config(migrations_dir, url), "head")
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(727001)")
+        await conn.close()
+
+
+__all__ = ["AsyncSession", "Database", "connect", "ensure_database", "migrate", "to_plain_url"]

@@ -1,0 +1,226 @@
+"""RFC 9457 problem details: a stable ``code`` and a Chinese ``detail`` a client shows as is.
+
+No stack trace ever reaches a client: anything unexpected is logged with the request id and
+answered with a generic 500 problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common.context import request_id_var
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://gxgeq.example/problems/"
+
+_STATUS_TITLES = {
+    400: "请求有误",
+    401: "未登录或登录已失效",
+    403: "无权操作",
+    404: "资源不存在",
+    405: "不支持的请求方法",
+    409: "状态冲突",
+    410: "已失效",
+    413: "请求体过大",
+    415: "不支持的媒体类型",
+    422: "参数校验失败",
+    429: "请求过于频繁",
+    500: "服务器内部错误",
+    502: "上游服务不可用",
+    503: "服务暂不可用",
+    504: "上游服务超时",
+}
+
+
+class Problem(Exception):
+    """An error a client can act on. Raise it anywhere; the handler renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or _STATUS_TITLES.get(status, "错误")
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": TYPE_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if instance:
+            doc["instance"] = instance
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        if rid := request_id_var.get():
+            doc["request_id"] = rid
+        doc.update(self.extra)
+        return doc
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+# Convenience constructors for the problems every service raises.
+def not_found(what: str = "资源", code: str = "not_found") -> Problem:
+    return Problem(404, code, f"{what}不存在或无权查看")
+
+
+def forbidden(detail: str = "您无权执行此操作", code: str = "forbidden") -> Problem:
+    return Problem(403, code, detail)
+
+
+def conflict(code: str, detail: str, **extra: Any) -> Problem:
+    return Problem(409, code, detail, **extra)
+
+
+def invalid(field: str, message: str, code: str = "validation_error") -> Problem:
+    return Problem(
+        422, code, f"{field_label(field)}：{message}", errors=[{"field": field, "message": message}]
+    )
+
+
+# --- validation messages in Chinese ---------------------------------------------------------
+
+FIELD_LABELS: dict[str, str] = {}
+
+
+def field_label(field: str) -> str:
+    return FIELD_LABELS.get(field.rsplit(".", 1)[-1], field)
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    match kind:
+        case "missing":
+            return "不能为空"
+        case "string_too_short":
+            return f"长度不能少于 {ctx.get('min_length')} 个字符"
+        case "string_too_long":
+            return f"长度不能超过 {ctx.get('max_length')} 个字符"
+        case "string_pattern_mismatch":
+            return "格式不正确"
+        case "string_type":
+            return "应为字符串"
+        case "int_type" | "int_parsing" | "int_from_float":
+            return "应为整数"
+        case "float_type" | "float_parsing":
+            return "应为数字"
+        case "bool_type" | "bool_parsing":
+            return "应为布尔值"
+        case "greater_than":
+            return f"应大于 {ctx.get('gt')}"
+        case "greater_than_equal":
+            return f"应不小于 {ctx.get('ge')}"
+        case "less_than":
+            return f"应小于 {ctx.get('lt')}"
+        case "less_than_equal":
+            return f"应不大于 {ctx.get('le')}"
+        case "literal_error" | "enum":
+            return f"取值应为 {ctx.get('expected', '允许的值之一')}"
+        case "list_type":
+            return "应为列表"
+        case "too_short":
+            return "条目太少"
+        case "too_long":
+            return "条目太多"
+        case "dict_type" | "model_type" | "model_attributes_type":
+            return "应为 JSON 对象"
+        case "uuid_type" | "uuid_parsing":
+            return "不是有效的编号"
+        case "json_invalid":
+            return "不是有效的 JSON"
+        case "extra_forbidden":
+            return "不允许的字段"
+        case "value_error" | "assertion_error":
+            msg = str(err.get("msg", ""))
+            return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ") or "取值不正确"
+        case _:
+            return "取值不正确"
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    raw = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return Problem(400, "malformed_json", "请求体不是有效的 JSON")
+    errors = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in raw]
+    first = errors[0] if errors else {"field": "body", "message": "参数不正确"}
+    detail = f"{field_label(first['field'])}：{first['message']}"
+    if len(errors) > 1:
+        detail += f"（共 {len(errors)} 处错误）"
+    return Problem(422, "validation_error", detail, errors=errors)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+_HTTP_DETAILS = {
+    404: "请求的资源不存在",
+    405: "不支持该请求方法",
+    413: "请求体超过大小限制",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(exc), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = _HTTP_DETAILS.get(exc.status_code) or _STATUS_TITLES.get(exc.status_code, "请求失败")
+        problem = Problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+        problem = Problem(500, "internal_error", "服务器开小差了，请稍后重试")
+        return problem_response(problem, request.url.path)

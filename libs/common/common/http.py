@@ -1,0 +1,159 @@
+"""Pure ASGI middleware every service and the gateway use: request ids, access logs and
+metrics, and a request-body size limit (413)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.context import correlation_id_var, request_id_var
+from common.errors import Problem, problem_response
+from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = structlog.get_logger("access")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            try:
+                return value.decode("latin-1")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def incoming_id(scope: Scope, name: bytes) -> str | None:
+    value = _header(scope, name)
+    return value if value and _SAFE_ID.match(value) else None
+
+
+class RequestContextMiddleware:
+    """Takes (or makes) ``X-Request-ID``, binds it and the correlation id to every log line,
+    echoes it on the response, logs one access line and records metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_id(scope, b"x-request-id") or str(uuid.uuid4())
+        correlation_id = incoming_id(scope, b"x-correlation-id") or request_id
+        rid_token = request_id_var.set(request_id)
+        cid_token = correlation_id_var.set(correlation_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
+            if scope.get("path") not in _QUIET_PATHS:
+                log.info(
+                    "request",
+                    service=self.service,
+                    method=method,
+                    path=scope.get("path"),
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
+            correlation_id_var.reset(cid_token)
+            request_id_var.reset(rid_token)
+
+
+class BodyTooLarge(Problem):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "payload_too_large", f"请求体超过大小限制（{limit // 1024} KB）")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses a body over ``limit`` bytes with 413, by its Content-Length when it has one
+    and by counting the bytes when it is streamed. Per-path limits may be larger (uploads)."""
+
+    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.overrides = overrides or {}
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.overrides.items():
+            if path.startswith(prefix):
+                return limit
+        return self.limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope.get("path", ""))
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await problem_response(BodyTooLarge(limit), scope.get("path"))(scope, receive, send)
+                return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if response_started:
+                raise
+            await problem_response(exc, scope.get("path"))(scope, receive, send)
+
+
+def client_ip(scope: dict[str, Any], trusted_proxy_hops: int = 0) -> str:
+    """The caller's address; ``X-Forwarded-For`` only counts behind trusted proxies."""
+    if trusted_proxy_hops > 0:
+        forwarded = _header(scope, b"x-forwarded-for")
+        if forwarded:
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            if len(hops) >= trusted_proxy_hops:
+                return hops[-trusted_proxy_hops]
+    client = scope.get("client")
+    return client[0] if client else "unknown"

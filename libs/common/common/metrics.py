@@ -1,0 +1,30 @@
+"""Prometheus metrics, defined once per process (all-in-one mounts several services in one
+process, so every metric carries a ``service`` label rather than being registered twice)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter(
+    "voucher_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "voucher_http_request_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_PUBLISHED = Counter("voucher_outbox_published_total", "Outbox rows published", ["relay"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "voucher_outbox_publish_failures_total", "Failed outbox publishes", ["relay"]
+)
+EVENTS_CONSUMED = Counter(
+    "voucher_events_consumed_total",
+    "Events handled by consumers, by outcome (applied, duplicate, retried, deferred, parked)",
+    ["consumer", "event_type", "outcome"],
+)
+RATE_LIMITED = Counter("voucher_rate_limited_total", "Requests refused by the rate limiter", ["scope"])
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,95 @@
+"""Settings shared by every service.
+
+Each service subclasses :class:`ServiceSettings` with its own env prefix (``IDENTITY_``,
+``QUOTA_``...). What the whole deployment shares (the environment, the broker, the
+PostgreSQL server, the service-token secret) is read without a prefix, so one env file
+configures every process alike.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SERVICE_TOKEN_SECRET = "development-only-service-token-secret-not-for-production"
+
+
+def shared(name: str, **kwargs):  # type: ignore[no-untyped-def]
+    """A field read from an unprefixed environment variable shared by all services."""
+    return Field(validation_alias=AliasChoices(name), **kwargs)
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: ClassVar[str] = "service"
+
+    environment: str = shared("ENVIRONMENT", default="production")
+    # A whole URL for this service's database; else the shared server URL + the service name.
+    database_url: str | None = None
+    postgres_url: str = shared("POSTGRES_URL", default="postgresql://postgres@127.0.0.1:5432")
+    amqp_url: str = shared("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/")
+    bus_transport: Literal["rabbitmq", "inprocess"] = shared("BUS_TRANSPORT", default="rabbitmq")
+    # Tests give every run its own exchange and queue names; production keeps the defaults.
+    bus_exchange: str = shared("BUS_EXCHANGE", default="voucher.events")
+    bus_queue_prefix: str = shared("BUS_QUEUE_PREFIX", default="")
+    # Delays (seconds) between redeliveries of a failing event; its length is the number of
+    # retries before the event is parked in the dead-letter queue.
+    bus_retry_delays: list[float] = shared("BUS_RETRY_DELAYS", default=[1, 5, 30, 120, 600])
+    bus_publish_timeout: float = shared("BUS_PUBLISH_TIMEOUT", default=5.0)
+    outbox_poll_interval: float = shared("OUTBOX_POLL_INTERVAL", default=1.0)
+    timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
+    service_token_secret: str = shared("SERVICE_TOKEN_SECRET", default="")
+    jwks_url: str = shared("IDENTITY_JWKS_URL", default="http://127.0.0.1:8001/.well-known/jwks.json")
+    jwt_issuer: str = shared("JWT_ISSUER", default="voucher-identity")
+    jwt_audience: str = shared("JWT_AUDIENCE", default="voucher-platform")
+    max_body_bytes: int = shared("MAX_BODY_BYTES", default=1_048_576)
+    log_level: str = shared("LOG_LEVEL", default="INFO")
+    log_json: bool = shared("LOG_JSON", default=True)
+    run_migrations: bool = True
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.bus_queue_prefix}{self.service_name}"
+
+    @property
+    def db_url(self) -> str:
+        """The asyncpg URL of this service's own database."""
+        if self.database_url:
+            return to_asyncpg_url(self.database_url)
+        return to_asyncpg_url(database_in(self.postgres_url, self.service_name))
+
+    @model_validator(mode="after")
+    def _secrets_for_environment(self) -> ServiceSettings:
+        if not self.service_token_secret:
+            if not self.is_development:
+                raise ValueError("SERVICE_TOKEN_SECRET must be set outside ENVIRONMENT=development")
+            self.service_token_secret = DEV_SERVICE_TOKEN_SECRET
+        elif self.service_token_secret == DEV_SERVICE_TOKEN_SECRET and not self.is_development:
+            raise ValueError("the development service-token secret cannot be used in production")
+        return self
+
+
+def database_in(server_url: str, database: str) -> str:
+    """``postgresql://u@h:5432`` (or one naming any database) -> the same server, ``database``."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(database), parts.query, ""))
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+
+
+def to_plain_url(url: str) -> str:
+    """The libpq / asyncpg form of a SQLAlchemy URL (no ``+driver``)."""
+    return "postgresql://" + url.split("://", 1)[1]

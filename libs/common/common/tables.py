@@ -1,0 +1,108 @@
+"""The tables every service has in its own database: outbox, inbox, timers, sequences.
+
+Each service's first migration creates them with :func:`create_common_schema`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, SQLModel
+
+
+def _now_column(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable, server_default=None if nullable else func.now())
+
+
+class OutboxRow(SQLModel, table=True):
+    """An event written in the same transaction as the state change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "available_at", "created_at", postgresql_where=text("sent_at IS NULL")),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)  # = event_id = AMQP message_id
+    event_type: str = Field(max_length=120)
+    aggregate_id: str = Field(max_length=120)
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=_now_column())
+    available_at: datetime = Field(sa_column=_now_column())
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    sent_at: datetime | None = Field(default=None, sa_column=_now_column(nullable=True))
+
+
+class InboxRow(SQLModel, table=True):
+    """(consumer, event_id) of every event a consumer applied, written with its effect."""
+
+    __tablename__ = "inbox"
+
+    consumer: str = Field(primary_key=True, max_length=120)
+    event_id: str = Field(primary_key=True, max_length=36)
+    event_type: str = Field(max_length=120)
+    received_at: datetime = Field(sa_column=_now_column())
+
+
+class TimerRow(SQLModel, table=True):
+    """A durable timer: due work that survives restarts. A timer that keeps failing is
+    parked (``state = 'dead'``) with its error, for the DLQ CLI to show and replay."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_timers_kind_key"),
+        Index("ix_timers_due", "due_at", postgresql_where=text("state = 'scheduled'")),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    kind: str = Field(max_length=120)
+    key: str = Field(max_length=200)
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    state: str = Field(
+        default="scheduled", sa_column=Column(String(16), nullable=False, server_default="scheduled")
+    )
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=_now_column())
+
+
+class AggregateSequence(SQLModel, table=True):
+    """The last event sequence number handed out per aggregate."""
+
+    __tablename__ = "aggregate_sequences"
+
+    aggregate_id: str = Field(primary_key=True, max_length=120)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+COMMON_TABLES = [OutboxRow.__table__, InboxRow.__table__, TimerRow.__table__, AggregateSequence.__table__]
+
+
+def create_common_schema(bind: Connection) -> None:
+    """Create the shared tables and the number sequence (used by a service's first migration)."""
+    for table in COMMON_TABLES:
+        table.create(bind=bind, checkfirst=True)  # type: ignore[attr-defined]
+    bind.execute(text("CREATE SEQUENCE IF NOT EXISTS number_seq"))
+
+
+def drop_common_schema(bind: Connection) -> None:
+    for table in reversed(COMMON_TABLES):
+        table.drop(bind=bind, checkfirst=True)  # type: ignore[attr-defined]
+    bind.execute(text("DROP SEQUENCE IF EXISTS number_seq"))

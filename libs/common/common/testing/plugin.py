@@ -1,0 +1,157 @@
+"""pytest plugin (``-p common.testing.plugin``): real servers and per-test namespaces.
+
+- ``postgres_server``: a PostgreSQL server URL (see :mod:`common.testing.infra`);
+- ``fresh_db``: a factory of new, empty databases on it, dropped after the test;
+- ``amqp_url``: a RabbitMQ URL; with none, the test is skipped (and listed loudly at the end)
+  or, under ``CI=true``, FAILS;
+- ``rabbit``: a per-test exchange and queue prefix on that broker, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from common.db import connect
+from common.settings import database_in
+from common.testing import infra
+
+_broker_skips: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "broker: needs RabbitMQ")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    infra.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _broker_skips:
+        tr = terminalreporter
+        tr.section("NO RABBITMQ: broker tests did not run", sep="!", red=True, bold=True)
+        tr.line(f"{len(_broker_skips)} test(s) skipped because no RabbitMQ could be found.", red=True)
+        tr.line("Start one (rabbitmq-server -detached) or set AMQP_URL; under CI=true these FAIL.", red=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    url, source = infra.find_postgres()
+    print(f"\n[tests] PostgreSQL from {source}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def amqp_url_or_none() -> str | None:
+    url, source = infra.find_rabbitmq()
+    print(f"\n[tests] RabbitMQ from {source}")
+    return url
+
+
+@pytest.fixture
+def amqp_url(amqp_url_or_none: str | None, request: pytest.FixtureRequest) -> str:
+    if amqp_url_or_none is None:
+        message = "no RabbitMQ: set AMQP_URL, start one on 127.0.0.1:5672, or provide a Docker engine"
+        if infra.in_ci():
+            pytest.fail(f"{message} (CI=true: broker tests must run)", pytrace=False)
+        _broker_skips.append(request.node.nodeid)
+        pytest.skip(message)
+    return amqp_url_or_none
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+async def drop_database(server: str, name: str) -> None:
+    conn = await connect(database_in(server, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """``url = await fresh_db("identity")``: a new empty database, dropped after the test."""
+    made: list[str] = []
+
+    async def make(hint: str = "t") -> str:
+        name = unique(f"t_{hint}")[:60]
+        conn = await connect(database_in(postgres_server, "postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        made.append(name)
+        return database_in(postgres_server, name)
+
+    yield make
+    for name in made:
+        await drop_database(postgres_server, name)
+
+
+@dataclass
+class RabbitNamespace:
+    url: str
+    exchange: str
+    prefix: str
+    transports: list[Any] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {"AMQP_URL": self.url, "BUS_EXCHANGE": self.exchange, "BUS_QUEUE_PREFIX": self.prefix}
+
+    def transport(self, **kwargs: Any) -> Any:
+        from common.bus.rabbitmq import RabbitTransport
+
+        kwargs.setdefault("exchange", self.exchange)
+        kwargs.setdefault("queue_prefix", self.prefix)
+        t = RabbitTransport(self.url, **kwargs)
+        self.transports.append(t)
+        return t
+
+    async def cleanup(self) -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.url, timeout=10)
+        try:
+            from common.bus.rabbitmq import DECLARED_QUEUES
+
+            names = {q for q in DECLARED_QUEUES if q.startswith(self.prefix)}
+            names.add(f"{self.exchange}.unrouted")
+            for name in names:
+                channel = await connection.channel()
+                try:
+                    await channel.queue_delete(name)
+                except Exception:  # noqa: BLE001
+                    pass
+                finally:
+                    if not channel.is_closed:
+                        await channel.close()
+            channel = await connection.channel()
+            for name in (self.exchange, f"{self.exchange}.unrouted"):
+                try:
+                    await channel.exchange_delete(name)
+                except Exception:  # noqa: BLE001
+                    channel = await connection.channel()
+        finally:
+            await connection.close()
+
+
+@pytest_asyncio.fixture
+async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+    tag = uuid.uuid4().hex[:10]
+    ns = RabbitNamespace(url=amqp_url, exchange=f"test.{tag}.events", prefix=f"test.{tag}.")
+    yield ns
+    for t in ns.transports:
+        try:
+            await t.stop()
+        except Exception:  # noqa: BLE001
+            pass
+    await ns.cleanup()

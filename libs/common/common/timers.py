@@ -1,0 +1,209 @@
+"""Durable timers: rows with a due time, run by a worker that survives restarts.
+
+A handler runs inside the timer's transaction (in a savepoint): when it succeeds the timer
+row is deleted in the same commit as the handler's effect; when it raises, its effect is
+rolled back, the timer is retried with backoff and, after the last retry, parked as
+``dead`` with the error (the DLQ CLI lists and replays dead timers).
+Several workers may run at once: each row is taken with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.db import Database
+from common.tables import TimerRow
+
+log = structlog.get_logger(__name__)
+
+TimerHandler = Callable[[AsyncSession, TimerRow], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """Not now: the work is retried with backoff and parked after the last retry.
+
+    Raised by event handlers when an event arrives before its aggregate is ready, and by
+    timer handlers for transient conditions. Logged as information, not as an error.
+    """
+
+
+class Poison(Exception):
+    """Never: the work is parked at once (a malformed or unknown event)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def schedule(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+    *,
+    attempts: int = 0,
+    state: str = "scheduled",
+    last_error: str | None = None,
+) -> None:
+    """Create or move the timer (kind, key), in the caller's transaction."""
+    values = {
+        "kind": kind,
+        "key": key,
+        "due_at": due_at,
+        "payload": payload or {},
+        "attempts": attempts,
+        "state": state,
+        "last_error": last_error,
+    }
+    stmt = pg_insert(TimerRow).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_timers_kind_key",
+        set_={k: stmt.excluded[k] for k in ("due_at", "payload", "attempts", "state", "last_error")},
+    )
+    await session.execute(stmt)
+
+
+async def cancel(session: AsyncSession, kind: str, key: str) -> None:
+    await session.execute(delete(TimerRow).where(TimerRow.kind == kind, TimerRow.key == key))
+
+
+async def dead_timers(session: AsyncSession, kind: str | None = None) -> list[TimerRow]:
+    query = select(TimerRow).where(TimerRow.state == "dead").order_by(TimerRow.id)
+    if kind:
+        query = query.where(TimerRow.kind == kind)
+    return list((await session.exec(query)).all())  # type: ignore[call-overload]
+
+
+async def revive(session: AsyncSession, ids: Sequence[int] | None = None, kind: str | None = None) -> int:
+    """Put dead timers back on schedule, due now, with their attempts reset."""
+    stmt = update(TimerRow).where(TimerRow.state == "dead")
+    if ids is not None:
+        stmt = stmt.where(TimerRow.id.in_(list(ids)))  # type: ignore[union-attr]
+    if kind:
+        stmt = stmt.where(TimerRow.kind == kind)
+    result = await session.execute(
+        stmt.values(state="scheduled", attempts=0, due_at=utcnow(), last_error=None)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+class TimerWorker:
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, TimerHandler],
+        *,
+        retry_delays: Sequence[float] = (1, 5, 30, 120, 600),
+        poll_interval: float = 1.0,
+        name: str = "timers",
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.retry_delays = list(retry_delays)
+        self.poll_interval = poll_interval
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.last_tick: datetime | None = None
+
+    def register(self, kind: str, handler: TimerHandler) -> None:
+        self.handlers[kind] = handler
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run_due(self, limit: int = 100) -> int:
+        """Run timers that are due now, one transaction each; return how many ran."""
+        done = 0
+        while done < limit and not self._stopping:
+            if not await self._run_one():
+                break
+            done += 1
+        return done
+
+    async def _run_one(self) -> bool:
+        async with self.db.transaction() as session:
+            row = (
+                await session.exec(
+                    select(TimerRow)  # type: ignore[call-overload]
+                    .where(TimerRow.state == "scheduled", TimerRow.due_at <= text("now()"))
+                    .order_by(TimerRow.due_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return False
+            timer: TimerRow = row
+            handler = self.handlers.get(timer.kind)
+            try:
+                if handler is None:
+                    raise Poison(f"no handler for timer kind {timer.kind}")
+                async with session.begin_nested():
+                    await handler(session, timer)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                self._record_failure(timer, exc)
+                session.add(timer)
+                return True
+            await session.execute(delete(TimerRow).where(TimerRow.id == timer.id))
+            return True
+
+    def _record_failure(self, timer: TimerRow, exc: Exception) -> None:
+        timer.attempts += 1
+        timer.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if isinstance(exc, Poison) or timer.attempts > len(self.retry_delays):
+            timer.state = "dead"
+            log.error(
+                "timer_parked",
+                kind=timer.kind,
+                key=timer.key,
+                attempts=timer.attempts,
+                error=timer.last_error,
+            )
+        else:
+            timer.due_at = utcnow() + timedelta(seconds=self.retry_delays[timer.attempts - 1])
+            level = log.info if isinstance(exc, RetryLater) else log.warning
+            level(
+                "timer_retry", kind=timer.kind, key=timer.key, attempts=timer.attempts, error=timer.last_error
+            )
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_due()
+                self.last_tick = utcnow()
+            except Exception:
+                log.exception("timer_worker_error", worker=self.name)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name=f"timer-worker-{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except TimeoutError:
+                self._task.cancel()
+            self._task = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
