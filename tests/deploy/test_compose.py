@@ -1,0 +1,495 @@
+"""docker-compose.yml and deploy/env: valid against the Compose Specification (schema
+vendored in this folder, so this runs offline), plus what a reviewer checks: health-gated
+start-up, production mode, secrets only in env files, every service deployed."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+SCHEMA = HERE / "compose-spec.json"
+
+SHARED_SECRETS = {
+    "POSTGRES_PASSWORD",
+    "POSTGRES_URL",
+    "RABBITMQ_DEFAULT_PASS",
+    "AMQP_URL",
+    "SERVICE_TOKEN_SECRET",
+}
+IDENTITY_SECRETS = {
+    "IDENTITY_JWT_PRIVATE_KEY",
+    "IDENTITY_FIELD_ENCRYPTION_KEY",
+    "IDENTITY_ADMIN_PHONE",
+    "IDENTITY_ADMIN_PASSWORD",
+}
+SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
+CREDENTIALS_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+
+PRODUCTION_ENV = "deploy/env/production.env"
+SECRETS_ENV = "deploy/env/secrets.env"
+IDENTITY_SECRETS_ENV = "deploy/env/identity.secrets.env"
+
+
+def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
+    """A compose service's `environment`, in either of its two forms, as a dict."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return {key: value for key, _, value in (item.partition("=") for item in env)}
+    return {key: None if value is None else str(value) for key, value in env.items()}
+
+
+def env_files_of(service: dict[str, Any]) -> list[Any]:
+    files = service.get("env_file") or []
+    return [files] if isinstance(files, str) else list(files)
+
+
+def short_volumes(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(source, target, mode) of each volume in short syntax."""
+    found = []
+    for volume in service.get("volumes", []):
+        assert isinstance(volume, str), f"use the short volume syntax: {volume!r}"
+        source, target, *mode = volume.split(":")
+        found.append((source, target, mode[0] if mode else "rw"))
+    return found
+
+
+def all_strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from all_strings(key)
+            yield from all_strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from all_strings(item)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+# --- the Compose Specification ---------------------------------------------------------------
+
+
+def test_vendored_schema_is_the_recorded_one() -> None:
+    recorded = re.search(r"sha256: `([0-9a-f]{64})`", (HERE / "compose-spec.README.md").read_text())
+    assert recorded, "compose-spec.README.md must record the schema's sha256"
+    assert hashlib.sha256(SCHEMA.read_bytes()).hexdigest() == recorded.group(1)
+
+
+def test_compose_file_is_valid_against_the_compose_spec(
+    compose: dict[str, Any], validator: jsonschema.protocols.Validator
+) -> None:
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(map(str, e.absolute_path)))
+    assert not errors, "\n".join(
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("services", "identity", "depends_on", "postgres", "condition"), "service_ready"),
+        (("services", "gateway", "healthcheck", "intervall"), "5s"),
+        (("services", "postgres", "restart"), ["always"]),
+        (("services", "rabbitmq", "env_file"), [{"required": False}]),
+    ],
+)
+def test_the_schema_catches_mistakes(
+    compose: dict[str, Any], validator: jsonschema.protocols.Validator, path: tuple[str, ...], value: Any
+) -> None:
+    """The validation above is not vacuous: each of these mistakes is an error."""
+    broken = copy.deepcopy(compose)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert not validator.is_valid(broken)
+
+
+# --- what runs -------------------------------------------------------------------------------
+
+
+def test_every_service_of_the_workspace_is_deployed(
+    app_services: dict[str, dict[str, Any]], services_in_workspace: list[str], ports: dict[str, int]
+) -> None:
+    expected = {*services_in_workspace, "gateway"}
+    missing = sorted(expected - app_services.keys())
+    assert not missing, (
+        f"services/{missing} has no block in docker-compose.yml: add one like identity's "
+        "(`<<: *app-service`, build args SERVICE and PORT) and its GATEWAY_<SERVICE>_URL"
+    )
+    unknown = sorted(app_services.keys() - expected)
+    assert not unknown, f"docker-compose.yml builds {unknown}, which is no package of the workspace"
+    for name, service in app_services.items():
+        build = service["build"]
+        assert build["context"] == "."
+        assert build["dockerfile"] == "deploy/Dockerfile"
+        assert str(build["args"]["PORT"]) == str(ports[name]), f"{name} listens on {ports[name]}"
+        assert service.get("image") == f"voucher-{name}:latest"
+
+
+def test_app_services_start_after_healthy_postgres_and_rabbitmq(
+    app_services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in app_services.items():
+        depends = service.get("depends_on")
+        assert isinstance(depends, dict), f"{name}: depends_on needs the long form to carry a condition"
+        for infrastructure in ("postgres", "rabbitmq"):
+            assert infrastructure in depends, f"{name} must wait for {infrastructure}"
+        for dependency, how in depends.items():
+            assert how.get("condition") == "service_healthy", f"{name} -> {dependency}: {how}"
+            assert how.get("required", True) is True
+
+
+def test_gateway_waits_for_the_services_it_routes_to(app_services: dict[str, dict[str, Any]]) -> None:
+    depends = app_services["gateway"]["depends_on"]
+    for name in app_services.keys() - {"gateway"}:
+        assert depends.get(name, {}).get("condition") == "service_healthy", f"gateway -> {name}"
+
+
+def test_app_services_report_readiness(app_services: dict[str, dict[str, Any]]) -> None:
+    for name, service in app_services.items():
+        check = service.get("healthcheck")
+        assert check and not check.get("disable"), f"{name} has no healthcheck"
+        test = check["test"]
+        assert isinstance(test, list) and test[0] == "CMD", f"{name}: exec form, no shell needed"
+        assert test[1] == "python", f"{name}: the slim image has python, not curl"
+        assert "/readyz" in " ".join(test)
+        assert {"interval", "timeout", "retries", "start_period"} <= check.keys()
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/readyz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [(200, 0), (503, 1)])
+def test_the_healthcheck_command_reads_readyz(
+    app_services: dict[str, dict[str, Any]], status: int, exit_code: int
+) -> None:
+    """Run the compose healthcheck's command against a local stand-in for /readyz."""
+    handler = type("Handler", (_Health,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        argv = app_services["identity"]["healthcheck"]["test"][1:]
+        env = {"PORT": str(server.server_address[1]), "PATH": "/usr/bin:/bin"}
+        result = subprocess.run([sys.executable, *argv[1:]], env=env, timeout=30, check=False)
+        assert result.returncode == exit_code
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_app_services_run_in_production(
+    app_services: dict[str, dict[str, Any]], production_env: dict[str, str]
+) -> None:
+    assert production_env["ENVIRONMENT"] == "production"
+    for name, service in app_services.items():
+        assert environment_of(service).get("ENVIRONMENT") == "production", name
+        assert service.get("restart") == "unless-stopped", name
+        assert service.get("read_only") is True, name
+        assert "ALL" in service.get("cap_drop", []), name
+
+
+def test_infrastructure_is_pinned_and_reports_health(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    postgres, rabbitmq = services["postgres"], services["rabbitmq"]
+    assert postgres["image"] == "postgres:16-alpine"
+    assert rabbitmq["image"] == "rabbitmq:3.13-management-alpine"
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    # Over TCP: the socket alone answers while the init scripts still run.
+    assert "-h" in postgres["healthcheck"]["test"]
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    for name in ("postgres", "rabbitmq"):
+        assert services[name].get("restart") == "unless-stopped"
+        named = [source for source, _, _ in short_volumes(services[name]) if not source.startswith(".")]
+        assert named and all(v in compose.get("volumes", {}) for v in named), (
+            f"{name} keeps data on a named volume"
+        )
+    assert rabbitmq.get("hostname"), "a fixed hostname keeps RabbitMQ's node name and data"
+
+
+def test_infrastructure_is_configured_from_deploy(compose: dict[str, Any], root: Path) -> None:
+    services = compose["services"]
+    postgres_mounts = short_volumes(services["postgres"])
+    assert ("./deploy/postgres/init", "/docker-entrypoint-initdb.d", "ro") in postgres_mounts
+    rabbit_mounts = short_volumes(services["rabbitmq"])
+    assert ("./deploy/rabbitmq", "/etc/rabbitmq/voucher", "ro") in rabbit_mounts
+    assert ("./deploy/rabbitmq/rabbitmq.conf", "/etc/rabbitmq/conf.d/20-voucher.conf", "ro") in rabbit_mounts
+    # Overriding the entrypoint clears the image's command: it must be given again.
+    assert services["rabbitmq"]["entrypoint"] == ["/bin/sh", "/etc/rabbitmq/voucher/entrypoint.sh"]
+    assert services["rabbitmq"]["command"] == ["rabbitmq-server"]
+    for name, service in services.items():
+        for source, _, _ in short_volumes(service):
+            if source.startswith("."):
+                assert (root / source).exists(), f"{name} mounts {source}, which does not exist"
+    assert environment_of(services["postgres"]).get("POSTGRES_USER")
+    assert environment_of(services["rabbitmq"]).get("RABBITMQ_DEFAULT_USER")
+
+
+def test_identity_keeps_its_files_on_a_named_volume(
+    compose: dict[str, Any], app_services: dict[str, dict[str, Any]], production_env: dict[str, str]
+) -> None:
+    assert production_env["IDENTITY_STORAGE_URL"] == "file:///data/files"
+    mounts = {target: source for source, target, _ in short_volumes(app_services["identity"])}
+    assert mounts.get("/data/files") in compose["volumes"]
+
+
+def test_gateway_is_published_and_routes_to_every_service(
+    app_services: dict[str, dict[str, Any]], production_env: dict[str, str], ports: dict[str, int]
+) -> None:
+    published = app_services["gateway"].get("ports", [])
+    assert any(str(p).endswith(":8000") for p in published), published
+    for name, service in app_services.items():
+        if name != "gateway":
+            assert not service.get("ports"), f"only the gateway is public; {name} is published"
+            assert production_env.get(f"GATEWAY_{name.upper()}_URL") == f"http://{name}:{ports[name]}"
+    assert production_env["GATEWAY_PORT"] == "8000"
+    assert production_env["IDENTITY_JWKS_URL"] == "http://identity:8001/.well-known/jwks.json"
+
+
+# --- settings and secrets ----------------------------------------------------------------------
+
+
+def test_app_services_read_settings_and_secrets_from_env_files(
+    app_services: dict[str, dict[str, Any]], root: Path
+) -> None:
+    for name, service in app_services.items():
+        files = env_files_of(service)
+        # The short form: every file is required, compose refuses to start without it.
+        assert all(isinstance(f, str) for f in files), f"{name}: secrets are required, no `required: false`"
+        assert files[:2] == [PRODUCTION_ENV, SECRETS_ENV], name
+        assert (IDENTITY_SECRETS_ENV in files) == (name == "identity"), (
+            f"{name}: identity's private keys go to identity alone"
+        )
+        for f in files:
+            assert (root / f).exists() or (root / f"{f}.example").exists(), f
+
+
+def test_no_secret_is_written_in_the_compose_file(
+    compose: dict[str, Any],
+    compose_text: str,
+    shared_secrets: dict[str, str],
+    identity_secrets: dict[str, str],
+) -> None:
+    secret_keys = shared_secrets.keys() | identity_secrets.keys()
+    for name, service in compose["services"].items():
+        env = environment_of(service)
+        assert not secret_keys & env.keys(), f"{name} sets a secret inline: {secret_keys & env.keys()}"
+        suspicious = [key for key in env if SECRET_NAME.search(key)]
+        assert not suspicious, f"{name} sets {suspicious} inline: put them in an env file"
+        for f in env_files_of(service):
+            if f != PRODUCTION_ENV:
+                assert "secrets" in f, f"{name}: {f}"
+    assert not CREDENTIALS_IN_URL.search(compose_text), "a URL with credentials in docker-compose.yml"
+
+
+def test_production_env_holds_no_secret(
+    production_env: dict[str, str], shared_secrets: dict[str, str], identity_secrets: dict[str, str]
+) -> None:
+    assert not production_env.keys() & (shared_secrets.keys() | identity_secrets.keys())
+    assert not [key for key in production_env if SECRET_NAME.search(key)]
+    assert not [v for v in production_env.values() if CREDENTIALS_IN_URL.search(v)]
+    # The bus names must stay the defaults that deploy/rabbitmq/definitions.json declares.
+    assert not production_env.keys() & {
+        "BUS_EXCHANGE",
+        "BUS_QUEUE_PREFIX",
+        "BUS_RETRY_DELAYS",
+        "BUS_TRANSPORT",
+    }
+
+
+def test_secret_examples_name_every_secret_with_a_placeholder(
+    shared_secrets: dict[str, str], identity_secrets: dict[str, str]
+) -> None:
+    assert shared_secrets.keys() == SHARED_SECRETS
+    assert identity_secrets.keys() == IDENTITY_SECRETS
+    for key, value in {**shared_secrets, **identity_secrets}.items():
+        assert "CHANGE_ME" in value, f"{key} must hold a placeholder, not a value"
+
+
+def test_urls_in_the_secrets_agree_with_the_passwords(
+    compose: dict[str, Any], shared_secrets: dict[str, str]
+) -> None:
+    services = compose["services"]
+    pg = urlsplit(shared_secrets["POSTGRES_URL"])
+    assert (pg.scheme, pg.hostname, pg.port) == ("postgresql", "postgres", 5432)
+    assert pg.username == environment_of(services["postgres"])["POSTGRES_USER"]
+    assert pg.password == shared_secrets["POSTGRES_PASSWORD"]
+    assert pg.path in ("", "/"), "a server URL: each service connects to the database named after itself"
+    amqp = urlsplit(shared_secrets["AMQP_URL"])
+    assert (amqp.scheme, amqp.hostname, amqp.port) == ("amqp", "rabbitmq", 5672)
+    assert amqp.username == environment_of(services["rabbitmq"])["RABBITMQ_DEFAULT_USER"]
+    assert amqp.password == shared_secrets["RABBITMQ_DEFAULT_PASS"]
+
+
+def _generation_commands(path: Path) -> list[list[str]]:
+    commands = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"#\s+((?:\.venv/bin/python|python3) -c .*)$", line)
+        if match:
+            argv = shlex.split(match.group(1))
+            commands.append([sys.executable, *argv[1:]])
+    return commands
+
+
+def test_the_documented_generation_commands_make_valid_secrets(
+    root: Path, parse_env: Any, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    made: dict[str, str] = {}
+    for name in ("secrets.env.example", "identity.secrets.env.example"):
+        for argv in _generation_commands(root / "deploy/env" / name):
+            output = subprocess.run(
+                argv, capture_output=True, text=True, check=True, timeout=60
+            ).stdout.strip()
+            if re.match(r"[A-Z_]+=", output):
+                line = tmp_path / "line.env"
+                line.write_text(output + "\n")
+                made.update(parse_env(line))
+            else:
+                made.setdefault("password", output)
+    assert made.keys() == {
+        "password",
+        "IDENTITY_JWT_PRIVATE_KEY",
+        "IDENTITY_FIELD_ENCRYPTION_KEY",
+        "IDENTITY_ADMIN_PASSWORD",
+    }
+    key = load_pem_private_key(made["IDENTITY_JWT_PRIVATE_KEY"].encode(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    assert len(base64.b64decode(made["IDENTITY_FIELD_ENCRYPTION_KEY"], validate=True)) == 32
+    for secret in (made["password"], made["IDENTITY_ADMIN_PASSWORD"]):
+        assert len(secret) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", secret), "URL-safe, no '$'"
+
+
+def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path) -> None:
+    git = shutil.which("git")
+    if git is not None:
+
+        def ignored(path: str) -> bool:
+            result = subprocess.run(
+                [git, "-C", str(root), "check-ignore", "--no-index", "-q", path], check=False
+            )
+            assert result.returncode in (0, 1), f"git check-ignore failed for {path}"
+            return result.returncode == 0
+
+        assert ignored(SECRETS_ENV) and ignored(IDENTITY_SECRETS_ENV)
+        assert not ignored(PRODUCTION_ENV)
+        assert not ignored(f"{SECRETS_ENV}.example") and not ignored(f"{IDENTITY_SECRETS_ENV}.example")
+    patterns = (root / ".dockerignore").read_text().split()
+    assert "deploy/*" in patterns and "**/*.env" in patterns
+
+
+def test_interpolated_variables_have_a_default_or_a_message(compose: dict[str, Any]) -> None:
+    """Compose substitutes ${VAR} from the shell or a .env file: each one must work unset
+    (a default, `:-`) or say what is missing (`:?message`)."""
+    undocumented = []
+    for text in all_strings(compose):
+        for match in re.finditer(r"\$(\$|\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)", text):
+            token = match.group(1)
+            if token == "$":
+                continue  # `$$` is a literal dollar
+            body = token[1:-1] if token.startswith("{") else token
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(:?-|:?\?).*", body, flags=re.DOTALL):
+                undocumented.append(f"${token} in {text!r}")
+    assert not undocumented, undocumented
+
+
+# --- a real Compose implementation, when one is installed --------------------------------------
+
+
+def _compose_commands() -> list[tuple[list[str], int]]:
+    """(command, major version) of each Compose found: the docker CLI plugin, docker-compose."""
+    found = []
+    candidates = []
+    if docker := shutil.which("docker"):
+        candidates.append([docker, "compose"])
+    if standalone := shutil.which("docker-compose"):
+        candidates.append([standalone])
+    for command in candidates:
+        try:
+            result = subprocess.run(
+                [*command, "version", "--short"], capture_output=True, text=True, timeout=60, check=False
+            )
+        except OSError:
+            continue
+        version = re.search(r"(\d+)\.\d+\.\d+", result.stdout)
+        if result.returncode == 0 and version:
+            found.append((command, int(version.group(1))))
+    return found
+
+
+@pytest.mark.parametrize("with_secrets", [True, False], ids=["with-secrets", "without-secrets"])
+def test_docker_compose_config_accepts_the_file(root: Path, tmp_path: Path, with_secrets: bool) -> None:
+    """`docker compose config -q` over a copy of the deployment whose secrets are the
+    examples; without the secrets files it must refuse. Compose v1 (the Debian package
+    docker-compose 1.29) predates the top-level `name`, which is dropped for it."""
+    commands = _compose_commands()
+    if not commands:
+        pytest.skip("no Docker Compose installed (the schema test above does not need one)")
+    shutil.copy(root / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copytree(
+        root / "deploy", tmp_path / "deploy", ignore=shutil.ignore_patterns("secrets.env", "*.secrets.env")
+    )
+    if with_secrets:
+        for name in (SECRETS_ENV, IDENTITY_SECRETS_ENV):
+            shutil.copy(root / f"{name}.example", tmp_path / name)
+    for command, major in commands:
+        compose_file = tmp_path / "docker-compose.yml"
+        if major < 2:
+            doc = yaml.safe_load((root / "docker-compose.yml").read_text())
+            doc.pop("name", None)
+            compose_file = tmp_path / "docker-compose.v1.yml"
+            compose_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        result = subprocess.run(
+            [*command, "-f", str(compose_file), "--project-directory", str(tmp_path), "config", "-q"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        if with_secrets:
+            assert result.returncode == 0, f"{command} (v{major}): {result.stderr}"
+        else:
+            assert result.returncode != 0, f"{command} (v{major}) accepted missing secrets files"
+            assert "secrets.env" in result.stderr
