@@ -1,0 +1,10 @@
+"""Root conftest.
+
+pytest's importlib mode names ``gateway/tests/conftest.py`` ``gateway.tests.conftest`` and,
+when ``gateway`` is not imported yet, imports the *folder* ``gateway/`` as a namespace package
+under that name, hiding the real ``gateway`` package (gateway/gateway). Importing the real
+packages here first avoids that.
+"""
+
+import gateway  # noqa: F401
+import identity  # noqa: F401

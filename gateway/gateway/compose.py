@@ -1,0 +1,140 @@
+"""Reads the gateway composes from several services: portal statistics, the staff audit
+log, and the merged OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+from common.auth import ServiceTokenAuth
+
+log = structlog.get_logger(__name__)
+
+# Which service fills which portal figure (API.md's /portal/stats).
+STAT_FIELDS: dict[str, tuple[str, ...]] = {
+    "identity": ("enterprises", "providers"),
+    "catalog": ("products",),
+    "contracts": ("signed_contracts",),
+    "quota": ("deducted_fen", "enterprises_with_quota", "quota_total_fen", "pending_budget_fen"),
+    "payments": ("settled_fen",),
+}
+
+
+class Composer:
+    def __init__(
+        self, clients: dict[str, httpx.AsyncClient], secret: str, *, stats_ttl: float = 15.0
+    ) -> None:
+        self.clients = clients
+        self.auth = ServiceTokenAuth(secret, "gateway")
+        self.stats_ttl = stats_ttl
+        self._stats: dict[str, dict[str, Any]] = {}
+        self._stats_at: dict[str, float] = {}
+        self._openapi: dict[str, Any] | None = None
+
+    async def _get(self, service: str, path: str, **params: Any) -> Any:
+        client = self.clients[service]
+        response = await client.get(
+            path, params={k: v for k, v in params.items() if v is not None}, auth=self.auth, timeout=5
+        )
+        response.raise_for_status()
+        return response.json()
+
+    async def portal_stats(self) -> dict[str, Any]:
+        """Every figure from its owner; a service that cannot answer keeps its last known
+        figures (or null) and is listed in ``stale``."""
+
+        async def one(service: str) -> tuple[str, bool]:
+            fresh = time.monotonic() - self._stats_at.get(service, -1e9) < self.stats_ttl
+            if fresh:
+                return service, True
+            if service not in self.clients:
+                return service, False
+            try:
+                self._stats[service] = await self._get(service, "/internal/stats")
+                self._stats_at[service] = time.monotonic()
+                return service, True
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("stats_unavailable", service=service, error=type(exc).__name__)
+                return service, False
+
+        results = await asyncio.gather(*(one(s) for s in STAT_FIELDS))
+        body: dict[str, Any] = {}
+        stale = []
+        for service, ok in results:
+            known = self._stats.get(service, {})
+            for field in STAT_FIELDS[service]:
+                body[field] = known.get(field)
+            if not ok:
+                stale.append(service)
+        body["stale"] = stale
+        return body
+
+    async def audit_log(
+        self,
+        *,
+        service: str | None,
+        actor: str | None,
+        action: str | None,
+        since: datetime | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        targets = [service] if service else list(self.clients)
+
+        async def one(name: str) -> tuple[str, list[dict[str, Any]] | None]:
+            if name not in self.clients:
+                return name, None
+            try:
+                body = await self._get(
+                    name,
+                    "/internal/audit-log",
+                    actor=actor,
+                    action=action,
+                    since=since.isoformat() if since else None,
+                    limit=limit,
+                )
+                return name, list(body.get("items", []))
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("audit_log_unavailable", service=name, error=type(exc).__name__)
+                return name, None
+
+        items: list[dict[str, Any]] = []
+        missing = []
+        for name, got in await asyncio.gather(*(one(t) for t in targets)):
+            if got is None:
+                missing.append(name)
+            else:
+                items.extend(got)
+        items.sort(key=lambda e: str(e.get("at", "")), reverse=True)
+        return items, missing
+
+    async def openapi(self, own: dict[str, Any]) -> dict[str, Any]:
+        """The gateway's own document plus every service's public paths (cached once all
+        answered; ``/internal`` and health paths are left out)."""
+        if self._openapi is not None:
+            return self._openapi
+        merged = {**own, "paths": dict(own.get("paths", {})), "components": {"schemas": {}}}
+        merged["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
+        complete = True
+        for name, client in self.clients.items():
+            try:
+                response = await client.get("/openapi.json", timeout=5)
+                response.raise_for_status()
+                doc = response.json()
+            except (httpx.HTTPError, ValueError):
+                complete = False
+                continue
+            for path, item in doc.get("paths", {}).items():
+                if path.startswith("/api/v1/"):
+                    for operation in item.values():
+                        if isinstance(operation, dict):
+                            operation.setdefault("tags", [name])
+                    merged["paths"][path] = item
+            for schema_name, schema in doc.get("components", {}).get("schemas", {}).items():
+                merged["components"]["schemas"].setdefault(schema_name, schema)
+        if complete:
+            self._openapi = merged
+        return merged

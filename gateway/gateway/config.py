@@ -1,0 +1,41 @@
+"""Gateway settings (env prefix ``GATEWAY_``; shared ones in common.settings)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from common.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "gateway"
+
+    port: int = 8000
+    # Where each service listens (distributed mode). A service without a URL is not routed.
+    identity_url: str | None = "http://127.0.0.1:8001"
+    quota_url: str | None = None
+    catalog_url: str | None = None
+    orders_url: str | None = None
+    contracts_url: str | None = None
+    payments_url: str | None = None
+    demands_url: str | None = None
+    upstream_timeout: float = 30.0
+    upstream_connect_timeout: float = 3.0
+    upstream_max_connections: int = 200
+
+    # Requests per minute, counted per client address and per signed-in user, shared by
+    # every gateway replica through PostgreSQL.
+    rate_limit_per_ip: int = 1200
+    rate_limit_per_user: int = 600
+    rate_limit_window_seconds: int = 60
+    rate_limit_sync_interval: float = 0.5
+    # How many proxies in front of the gateway may be trusted for X-Forwarded-For.
+    trusted_proxy_hops: int = 0
+
+    stats_cache_seconds: float = 15.0
+
+    def upstreams(self) -> dict[str, str]:
+        names = ("identity", "quota", "catalog", "orders", "contracts", "payments", "demands")
+        return {n: url.rstrip("/") for n in names if (url := getattr(self, f"{n}_url"))}

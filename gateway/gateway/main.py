@@ -1,0 +1,165 @@
+"""The gateway: the only public entry.
+
+Routes /api/v1/* to the services by a prefix table, checks JWTs before forwarding, rate
+limits per address and per user (shared across replicas), gives every request an id, and
+serves the merged OpenAPI (/docs), portal statistics and the composed staff audit log.
+
+Run: ``uvicorn --factory gateway.main:create_app --port 8000``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from common.auth import KeySet, StaffUser, TokenVerifier
+from common.db import Database, migrate
+from common.errors import install_error_handlers
+from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from common.logging import configure_logging
+from common.metrics import render
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from gateway.compose import Composer
+from gateway.config import Settings
+from gateway.proxy import GatewayProxy, Upstreams
+from gateway.ratelimit import RateLimiter
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+router = APIRouter(prefix="/api/v1", tags=["gateway"])
+
+
+@router.get("/portal/stats", summary="门户统计（公众端首页）")
+async def portal_stats(request: Request) -> dict[str, Any]:
+    composer: Composer = request.app.state.composer
+    return await composer.portal_stats()
+
+
+@router.get("/admin/audit-log", summary="平台人员操作日志（汇总各服务）")
+async def audit_log(
+    request: Request,
+    user: StaffUser,
+    service: str | None = Query(default=None, max_length=20),
+    actor: str | None = Query(default=None, max_length=64),
+    action: str | None = Query(default=None, max_length=60),
+    since: datetime | None = None,
+    page: int = Query(default=1, ge=1, le=10_000),
+    page_size: int = Query(default=20, ge=1, le=100),
+) -> dict[str, Any]:
+    composer: Composer = request.app.state.composer
+    items, missing = await composer.audit_log(
+        service=service, actor=actor, action=action, since=since, limit=page * page_size
+    )
+    start = (page - 1) * page_size
+    return {
+        "items": items[start : start + page_size],
+        "total": len(items),
+        "page": page,
+        "page_size": page_size,
+        "stale": missing,
+    }
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    upstreams: Upstreams | None = None,
+    key_set: KeySet | None = None,
+    database: Database | None = None,
+) -> FastAPI:
+    """``upstreams``/``key_set`` are given by the all-in-one launcher (in-process services)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    upstreams = upstreams or Upstreams.over_http(
+        settings.upstreams(),
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        max_connections=settings.upstream_max_connections,
+    )
+    db = database or Database(settings.db_url, pool_size=5)
+    keys = key_set or KeySet(settings.jwks_url)
+    verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    limiter = RateLimiter(
+        db, window_seconds=settings.rate_limit_window_seconds, sync_interval=settings.rate_limit_sync_interval
+    )
+    composer = Composer(
+        upstreams.clients, settings.service_token_secret, stats_ttl=settings.stats_cache_seconds
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await migrate(MIGRATIONS, settings.db_url)
+        limiter.start()
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await limiter.stop()
+            await upstreams.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="广西制造业企业培优育强服务券管理平台 API",
+        description="公众端、企业端、服务机构端与管理端的统一接口（经网关）。错误均为 RFC 9457 problem+json。",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.token_verifier = verifier
+    app.state.composer = composer
+    app.state.limiter = limiter
+    app.state.ready = False
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(await composer.openapi(app.openapi()))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="服务券平台 API")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = {"database": await db.ping(), "started": bool(app.state.ready)}
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    # Outermost first: request ids -> body limit -> proxy -> the gateway's own routes.
+    app.add_middleware(
+        GatewayProxy,
+        upstreams=upstreams,
+        verifier=verifier,
+        limiter=limiter,
+        per_ip=settings.rate_limit_per_ip,
+        per_user=settings.rate_limit_per_user,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        development=settings.is_development,
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides={"/api/v1/files": 11 * 1024 * 1024}
+    )
+    app.add_middleware(RequestContextMiddleware, service="gateway")
+    return app

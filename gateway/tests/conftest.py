@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from common.auth import KeySet
+from common.testing.plugin import RabbitNamespace
+from gateway.config import Settings
+from gateway.main import create_app
+from gateway.proxy import Upstreams
+from identity.config import Settings as IdentitySettings
+from identity.main import create_app as create_identity
+
+
+def gateway_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "development",
+        "database_url": database_url,
+        "log_json": False,
+        "rate_limit_sync_interval": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest_asyncio.fixture
+async def identity_app(
+    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
+) -> AsyncIterator[FastAPI]:
+    settings = IdentitySettings(
+        environment="development",
+        database_url=await fresh_db("identity"),
+        amqp_url=rabbit.url,
+        bus_exchange=rabbit.exchange,
+        bus_queue_prefix=rabbit.prefix,
+        storage_url=str(tmp_path / "files"),
+        log_json=False,
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+        sms_resend_seconds=0,
+    )
+    app = create_identity(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest_asyncio.fixture
+async def make_gateway(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> AsyncIterator[Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]]:
+    """Start a gateway in front of in-process upstreams; returns (app, client through it)."""
+    opened: list[Any] = []
+    database = None
+
+    async def make(upstreams: dict[str, ASGIApp], *, shared_db: bool = True, **overrides: Any):  # type: ignore[no-untyped-def]
+        nonlocal database
+        if database is None or not shared_db:
+            database = await fresh_db("gateway")
+        ups = Upstreams.in_process(upstreams)
+        keys = KeySet("http://identity/.well-known/jwks.json", client=ups.clients["identity"]) if "identity" in upstreams else KeySet()
+        app = create_app(gateway_settings(database, **overrides), upstreams=ups, key_set=keys)
+        cm = app.router.lifespan_context(app)
+        await cm.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("192.0.2.10", 4000)), base_url="http://gateway")
+        opened.append((cm, client))
+        return app, client
+
+    yield make
+    for cm, client in reversed(opened):
+        await client.aclose()
+        await cm.__aexit__(None, None, None)

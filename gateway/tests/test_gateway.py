@@ -1,0 +1,154 @@
+"""The gateway in front of the real identity service (PostgreSQL + RabbitMQ)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.applications import Starlette
+
+from common.testing.api_client import ApiDriver
+
+pytestmark = pytest.mark.broker
+
+
+def recording_upstream() -> tuple[Starlette, list[dict[str, str]]]:
+    """A stand-in service that records what reached it."""
+    seen: list[dict[str, str]] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append({"path": request.url.path, **{k: v for k, v in request.headers.items()}})
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE"])]), seen
+
+
+async def test_requests_reach_identity_with_their_request_id(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app})
+    r = await client.get("/api/v1/captcha", headers={"X-Request-ID": "req-123"})
+    assert r.status_code == 200
+    assert r.headers["x-request-id"] == "req-123"
+    assert "captcha_id" in r.json()
+    made = await client.get("/api/v1/captcha")
+    assert len(made.headers["x-request-id"]) == 36  # the gateway made one
+
+
+async def test_protected_paths_need_a_valid_token_before_forwarding(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    upstream, seen = recording_upstream()
+    _app, client = await make_gateway({"identity": identity_app, "quota": upstream})
+    # The identity route table sends /me to identity; quota is only a recorder here.
+    r = await client.get("/api/v1/me")
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    api = ApiDriver(client)
+    session = await api.register()
+    claims = jwt.decode(session.access_token, options={"verify_signature": False})
+    header = jwt.get_unverified_header(session.access_token)
+    unsigned = jwt.encode({**claims, "role": "administrator"}, None, algorithm="none", headers={"kid": header["kid"]})
+    r = await client.get("/api/v1/admin/staff", headers={"Authorization": f"Bearer {unsigned}"})
+    assert r.status_code == 401 and r.json()["code"] == "token_invalid"
+    ok = await client.get("/api/v1/me", headers=session.headers)
+    assert ok.status_code == 200 and ok.json()["user"]["phone"] == session.phone
+    assert seen == []
+
+
+async def test_internal_endpoints_are_never_routed(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app})
+    for path in ("/internal/stats", "/api/v1/internal/stats", "/api/v1/../internal/stats"):
+        r = await client.get(path)
+        assert r.status_code == 404, path
+
+
+async def test_dev_helpers_do_not_exist_in_production(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    os.environ["SERVICE_TOKEN_SECRET"] = "test-production-secret-0123456789abcdef"
+    try:
+        _app, client = await make_gateway({"identity": identity_app}, environment="production")
+    finally:
+        del os.environ["SERVICE_TOKEN_SECRET"]
+    r = await client.get("/api/v1/dev/sms-codes/latest", params={"phone": "13800000000"})
+    assert r.status_code == 404
+
+
+async def test_rate_limit_per_address(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app}, rate_limit_per_ip=5)
+    statuses = [(await client.get("/api/v1/captcha")).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    r = await client.get("/api/v1/captcha")
+    assert r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+
+
+async def test_rate_limit_is_shared_by_replicas(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _a, first = await make_gateway({"identity": identity_app}, rate_limit_per_ip=6)
+    b_app, second = await make_gateway({"identity": identity_app}, rate_limit_per_ip=6)
+    for _ in range(4):
+        assert (await first.get("/api/v1/captcha")).status_code == 200
+    await asyncio.sleep(0.3)  # a few sync intervals
+    await b_app.state.limiter.sync()
+    statuses = [(await second.get("/api/v1/captcha")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+async def test_rate_limit_per_user(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app}, rate_limit_per_user=3)
+    session = await ApiDriver(client).register()
+    statuses = [(await client.get("/api/v1/me", headers=session.headers)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+async def test_an_upstream_that_is_down_is_a_502_problem(make_gateway, fresh_db) -> None:  # type: ignore[no-untyped-def]
+    from common.auth import KeySet
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings  # noqa: TID252
+
+    settings = gateway_settings(await fresh_db("gateway"), identity_url="http://127.0.0.1:9")
+    ups = Upstreams.over_http(settings.upstreams(), timeout=2, connect_timeout=1, max_connections=5)
+    app = create_app(settings, upstreams=ups, key_set=KeySet())
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as c:
+            r = await c.get("/api/v1/captcha")
+    assert r.status_code == 502
+    assert r.json()["code"] == "upstream_unavailable"
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_huge_bodies_are_refused_at_the_gateway(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app})
+    r = await client.post("/api/v1/auth/register", content=b"x" * 3_000_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+
+async def test_merged_openapi_lists_the_public_api_only(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app})
+    doc = (await client.get("/openapi.json")).json()
+    paths = doc["paths"]
+    for path in ("/api/v1/captcha", "/api/v1/auth/register", "/api/v1/me", "/api/v1/portal/stats"):
+        assert path in paths, path
+    assert not any(p.startswith("/internal") for p in paths)
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_portal_stats_fill_what_they_can_and_mark_the_rest_stale(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app}, stats_cache_seconds=0)
+    body = (await client.get("/api/v1/portal/stats")).json()
+    assert body["enterprises"] == 0 and body["providers"] == 0
+    assert set(body["stale"]) == {"quota", "catalog", "contracts", "payments"}
+    assert body["products"] is None
+    for key in ("signed_contracts", "deducted_fen", "settled_fen", "enterprises_with_quota", "quota_total_fen", "pending_budget_fen"):
+        assert key in body
+
+
+async def test_audit_log_is_for_staff(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({"identity": identity_app})
+    assert (await client.get("/api/v1/admin/audit-log")).status_code == 401
+    session = await ApiDriver(client).register()
+    r = await client.get("/api/v1/admin/audit-log", headers=session.headers)
+    assert r.status_code == 403
