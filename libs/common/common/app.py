@@ -30,6 +30,7 @@ from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
 from common.metrics import render
+from common.sanitize import RejectNulMiddleware
 from common.settings import ServiceSettings
 from common.timers import TimerHandler, TimerWorker
 
@@ -191,6 +192,7 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=body_limit_overrides)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     return app

@@ -3,7 +3,10 @@ metrics, and a request-body size limit (413)."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -16,6 +19,19 @@ from common.errors import Problem, problem_response
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = structlog.get_logger("access")
+# The standard-library logger behind ``log``. structlog runs its whole processor chain
+# (timestamps, redaction, rendering) before the standard library drops a line below the
+# level, so the access line is only made when INFO is on (LOG_LEVEL=WARNING skips it).
+_access_logger = logging.getLogger("access")
+
+# httpcore (under every httpx.AsyncClient) runs ``import sniffio`` inside each lock, semaphore
+# and shield it sets up, several times per request, and falls back to asyncio when that fails.
+# anyio >= 4.11 no longer brings sniffio along, and Python does not cache a failed import: each
+# of those calls walked sys.path with stat() calls, about a third of the gateway's CPU per
+# forwarded request (encode/httpcore#1103). A ``None`` entry in sys.modules makes the miss
+# immediate; the outcome (asyncio) is unchanged. Harmless once sniffio is installed.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -74,7 +90,7 @@ class RequestContextMiddleware:
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
-            if scope.get("path") not in _QUIET_PATHS:
+            if scope.get("path") not in _QUIET_PATHS and _access_logger.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
                     service=self.service,
@@ -93,8 +109,9 @@ class BodyTooLarge(Problem):
 
 
 class BodySizeLimitMiddleware:
-    """Refuses a body over ``limit`` bytes with 413, by its Content-Length when it has one
-    and by counting the bytes when it is streamed. Per-path limits may be larger (uploads)."""
+    """Refuses a body over ``limit`` bytes with 413 before the app reads any of it: by its
+    Content-Length when it has one, else (chunked) by reading it ahead up to the limit.
+    Per-path limits may be larger (uploads)."""
 
     def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
         self.app = app
@@ -115,36 +132,37 @@ class BodySizeLimitMiddleware:
         length = _header(scope, b"content-length")
         if length is not None:
             try:
-                too_big = int(length) > limit
+                declared = int(length)
             except ValueError:
-                too_big = False
-            if too_big:
+                declared = 0
+            if declared > limit:
                 await problem_response(BodyTooLarge(limit), scope.get("path"))(scope, receive, send)
                 return
-        received = 0
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+            # The server enforces Content-Length itself; nothing more to count.
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        # No length given: read ahead (at most limit + one chunk), then replay to the app.
+        buffered: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > limit:
+                await problem_response(BodyTooLarge(limit), scope.get("path"))(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as exc:
-            if response_started:
-                raise
-            await problem_response(exc, scope.get("path"))(scope, receive, send)
+        await self.app(scope, replay, send)
 
 
 def client_ip(scope: dict[str, Any], trusted_proxy_hops: int = 0) -> str:

@@ -87,7 +87,9 @@ def add_tracking_ids(_logger: Any, _name: str, event_dict: dict[str, Any]) -> di
 _configured = False
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True, service: str | None = None) -> None:
+def configure_logging(
+    level: str = "INFO", *, json: bool = True, service: str | None = None, stream: Any = None
+) -> None:
     """Route structlog and the standard library (uvicorn, sqlalchemy) through one pipeline."""
     global _configured
     shared: list[Any] = [
@@ -114,7 +116,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, service: str | 
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -59,11 +59,14 @@ class ApiDriver:
         assert latest.json()["purpose"] == purpose
         return str(latest.json()["code"])
 
-    async def register(self, phone: str | None = None, enterprise_name: str = "广西测试制造有限公司") -> Session:
+    async def register(
+        self, phone: str | None = None, enterprise_name: str = "广西测试制造有限公司"
+    ) -> Session:
         phone = phone or random_phone()
         code = await self.sms_code(phone, "register")
         r = await self.client.post(
-            self.url("/auth/register"), json={"enterprise_name": enterprise_name, "phone": phone, "sms_code": code}
+            self.url("/auth/register"),
+            json={"enterprise_name": enterprise_name, "phone": phone, "sms_code": code},
         )
         assert r.status_code == 201, r.text
         return self._session(phone, r.json())
@@ -97,4 +100,6 @@ class ApiDriver:
 
     @staticmethod
     def _session(phone: str, body: dict[str, Any]) -> Session:
-        return Session(phone=phone, access_token=body["access_token"], refresh_token=body["refresh_token"], body=body)
+        return Session(
+            phone=phone, access_token=body["access_token"], refresh_token=body["refresh_token"], body=body
+        )

@@ -1,0 +1,348 @@
+"""Staff routes (管理端): organisations (search, suspend, restore), staff accounts, and
+identity's own audit log (also served to the gateway, which composes every service's)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.app import SessionDep
+from common.auth import AdminUser, InternalCaller, StaffUser
+from common.bus import publish
+from common.errors import Problem
+from common.events import OrganizationRestored, OrganizationSuspended
+from common.masking import mask_phone
+from common.timers import utcnow
+from identity import domain, org_domain, org_service, service
+from identity.deps import Ctx
+from identity.models import AuditEntry, Organization, User
+from identity.org_schemas import (
+    AdminOrganizationOut,
+    AuditFeed,
+    AuditOut,
+    AuditPage,
+    OrganizationPage,
+    ReasonIn,
+    StaffIn,
+    StaffOut,
+    StaffPage,
+    StaffUpdateIn,
+)
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+internal_router = APIRouter(prefix="/internal", tags=["internal"])
+
+Page = Annotated[int, Query(ge=1, le=100_000)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+
+
+def organization_not_found() -> Problem:
+    return Problem(404, "organization_not_found", "组织不存在")
+
+
+def staff_not_found() -> Problem:
+    return Problem(404, "staff_not_found", "平台人员账号不存在")
+
+
+def phone_taken() -> Problem:
+    return Problem(409, "phone_taken", "该手机号已有账号在使用")
+
+
+# --- organisations -----------------------------------------------------------------------------
+
+
+@router.get("/organizations", response_model=OrganizationPage, summary="查询企业与服务机构")
+async def list_organizations(
+    _staff: StaffUser,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=100, description="名称或统一社会信用代码的一部分")] = None,
+    capability: Literal["enterprise", "provider"] | None = None,
+    suspended: bool | None = None,
+    page: Page = 1,
+    page_size: PageSize = 20,
+) -> OrganizationPage:
+    conditions = []
+    if q and q.strip():
+        pattern = org_domain.like_pattern(q.strip())
+        conditions.append(
+            or_(
+                col(Organization.name).ilike(pattern, escape="\\"),
+                col(Organization.uscc).ilike(pattern, escape="\\"),
+            )
+        )
+    if capability == "enterprise":
+        conditions.append(col(Organization.certified_at).is_not(None))
+    elif capability == "provider":
+        conditions.append(col(Organization.is_provider).is_(True))
+    if suspended is not None:
+        conditions.append(col(Organization.suspended).is_(suspended))
+    total = (await session.exec(select(func.count()).select_from(Organization).where(*conditions))).one()
+    rows = (
+        await session.exec(
+            select(Organization)
+            .where(*conditions)
+            .order_by(col(Organization.created_at).desc(), col(Organization.id))
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    ).all()
+    return OrganizationPage(
+        items=[org_service.admin_organization_out(o) for o in rows],
+        total=int(total),
+        page=page,
+        page_size=page_size,
+    )
+
+
+async def _decide_suspension(
+    session: AsyncSession, admin_id: str, admin_role: str, org_id: str, reason: str, *, suspend: bool
+) -> AdminOrganizationOut:
+    org = await org_service.load_org(session, org_id[:36], lock=True)
+    if org is None:
+        raise organization_not_found()
+    if suspend and org.suspended:
+        raise Problem(409, "already_suspended", "该组织已处于暂停状态")
+    if not suspend and not org.suspended:
+        raise Problem(409, "not_suspended", "该组织未被暂停，无需恢复")
+    now = utcnow()
+    org.suspended = suspend
+    org.suspended_reason = reason if suspend else None
+    org.suspended_at = now if suspend else None
+    org.updated_at = now
+    session.add(org)
+    event = (
+        OrganizationSuspended(org_id=org.id, reason=reason)
+        if suspend
+        else OrganizationRestored(org_id=org.id, reason=reason)
+    )
+    await publish(session, event, aggregate_id=org.id)
+    service.audit(
+        session,
+        actor_id=admin_id,
+        actor_role=admin_role,
+        action="organization.suspended" if suspend else "organization.restored",
+        target_type="organization",
+        target_id=org.id,
+        reason=reason,
+        details={"name": org.name, "uscc": org.uscc},
+    )
+    await session.commit()
+    return org_service.admin_organization_out(org)
+
+
+@router.post(
+    "/organizations/{org_id}/suspend", response_model=AdminOrganizationOut, summary="暂停企业或服务机构"
+)
+async def suspend_organization(
+    org_id: str, body: ReasonIn, admin: AdminUser, session: SessionDep
+) -> AdminOrganizationOut:
+    return await _decide_suspension(session, admin.user_id, admin.role, org_id, body.reason, suspend=True)
+
+
+@router.post(
+    "/organizations/{org_id}/restore", response_model=AdminOrganizationOut, summary="恢复企业或服务机构"
+)
+async def restore_organization(
+    org_id: str, body: ReasonIn, admin: AdminUser, session: SessionDep
+) -> AdminOrganizationOut:
+    return await _decide_suspension(session, admin.user_id, admin.role, org_id, body.reason, suspend=False)
+
+
+# --- staff accounts ----------------------------------------------------------------------------
+
+
+def staff_out(user: User) -> StaffOut:
+    return StaffOut(
+        id=user.id,
+        phone=user.phone,
+        name=user.name,
+        role=user.role,
+        active=user.active,
+        has_password=bool(user.password_hash),
+        created_at=user.created_at,
+        created_by=user.created_by,
+    )
+
+
+@router.get("/staff", response_model=StaffPage, summary="平台人员列表")
+async def list_staff(
+    _admin: AdminUser,
+    session: SessionDep,
+    active: bool | None = None,
+    page: Page = 1,
+    page_size: PageSize = 20,
+) -> StaffPage:
+    conditions = [col(User.role).in_(domain.STAFF_ROLES)]
+    if active is not None:
+        conditions.append(col(User.active).is_(active))
+    total = (await session.exec(select(func.count()).select_from(User).where(*conditions))).one()
+    rows = (
+        await session.exec(
+            select(User)
+            .where(*conditions)
+            .order_by(col(User.created_at).desc(), col(User.id))
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    ).all()
+    return StaffPage(items=[staff_out(u) for u in rows], total=int(total), page=page, page_size=page_size)
+
+
+@router.post("/staff", response_model=StaffOut, status_code=201, summary="新增平台人员")
+async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx: Ctx) -> StaffOut:
+    password_hash = None
+    if body.password is not None:
+        if why := domain.password_problem(body.password, body.phone):
+            raise Problem(422, "weak_password", why, errors=[{"field": "password", "message": why}])
+        password_hash = await service.hash_password(ctx, body.password)
+    if await service.active_user_by_phone(session, body.phone) is not None:
+        raise phone_taken()
+    user = User(
+        phone=body.phone,
+        name=body.name,
+        role=body.role,
+        password_hash=password_hash,
+        created_by=admin.user_id,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise phone_taken() from None
+    service.audit(
+        session,
+        actor_id=admin.user_id,
+        actor_role=admin.role,
+        action="staff.created",
+        target_type="user",
+        target_id=user.id,
+        details={"name": body.name, "phone": mask_phone(body.phone), "role": body.role},
+    )
+    await session.commit()
+    await session.refresh(user)
+    return staff_out(user)
+
+
+@router.put("/staff/{user_id}", response_model=StaffOut, summary="修改平台人员（姓名、角色、启用）")
+async def update_staff(user_id: str, body: StaffUpdateIn, admin: AdminUser, session: SessionDep) -> StaffOut:
+    user = (
+        await session.exec(
+            select(User)
+            .where(User.id == user_id[:36], col(User.role).in_(domain.STAFF_ROLES))
+            .with_for_update()
+        )
+    ).first()
+    if user is None:
+        raise staff_not_found()
+    if why := org_domain.own_change_problem(
+        actor_id=admin.user_id, target_id=user.id, role=body.role, active=body.active
+    ):
+        raise Problem(409, "cannot_change_self", why)
+    changes: dict[str, list[object]] = {}
+    for field in ("name", "role", "active"):
+        value = getattr(body, field)
+        if value is not None and value != getattr(user, field):
+            changes[field] = [getattr(user, field), value]
+            setattr(user, field, value)
+    if not changes:
+        return staff_out(user)  # nothing to change, nothing to audit
+    session.add(user)
+    try:
+        await session.flush()  # reactivating a phone someone else now uses
+    except IntegrityError:
+        await session.rollback()
+        raise phone_taken() from None
+    if changes.get("active") == [True, False]:
+        await service.revoke_user_sessions(session, user.id)
+    service.audit(
+        session,
+        actor_id=admin.user_id,
+        actor_role=admin.role,
+        action="staff.updated",
+        target_type="user",
+        target_id=user.id,
+        details={"changes": changes},
+    )
+    await session.commit()
+    return staff_out(user)
+
+
+# --- audit log ---------------------------------------------------------------------------------
+
+
+def audit_out(row: AuditEntry) -> AuditOut:
+    return AuditOut(
+        id=row.id,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_role=row.actor_role,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        reason=row.reason,
+        details=row.details,
+    )
+
+
+def _audit_conditions(
+    actor: str | None, action: str | None, since: datetime | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if actor:
+        conditions.append(col(AuditEntry.actor_id) == actor)
+    if action:
+        conditions.append(col(AuditEntry.action) == action)
+    if since is not None:
+        conditions.append(col(AuditEntry.at) >= org_domain.aware(since))
+    return conditions
+
+
+@router.get("/audit-log", response_model=AuditPage, summary="操作日志（身份服务）")
+async def audit_log(
+    _staff: StaffUser,
+    session: SessionDep,
+    actor: Annotated[str | None, Query(max_length=36)] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    since: datetime | None = None,
+    page: Page = 1,
+    page_size: PageSize = 20,
+) -> AuditPage:
+    conditions = _audit_conditions(actor, action, since)
+    total = (await session.exec(select(func.count()).select_from(AuditEntry).where(*conditions))).one()
+    rows = (
+        await session.exec(
+            select(AuditEntry)
+            .where(*conditions)
+            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    ).all()
+    return AuditPage(items=[audit_out(r) for r in rows], total=int(total), page=page, page_size=page_size)
+
+
+@internal_router.get("/audit-log", response_model=AuditFeed, summary="（内部）操作日志，供网关汇总")
+async def internal_audit_log(
+    _caller: InternalCaller,
+    session: SessionDep,
+    since: datetime | None = None,
+    actor: Annotated[str | None, Query(max_length=36)] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditFeed:
+    rows = (
+        await session.exec(
+            select(AuditEntry)
+            .where(*_audit_conditions(actor, action, since))
+            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+            .limit(limit)
+        )
+    ).all()
+    return AuditFeed(items=[audit_out(r) for r in rows])

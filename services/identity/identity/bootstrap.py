@@ -1,0 +1,53 @@
+"""What identity does when it starts: its signing key, its providers, the first administrator."""
+
+from __future__ import annotations
+
+import structlog
+
+from common.app import ServiceRuntime
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, FieldCipher
+from common.storage import storage_from_url
+from identity import providers, service, tokens
+from identity.config import Settings
+from identity.models import User
+
+log = structlog.get_logger(__name__)
+
+
+async def build_context(runtime: ServiceRuntime) -> service.IdentityContext:
+    settings: Settings = runtime.settings  # type: ignore[assignment]
+    async with runtime.db.session() as session:
+        signer = await tokens.load_signer(
+            session, settings.jwt_private_key, allow_generate=settings.is_development
+        )
+    runtime.key_set.add(signer.kid, signer.public_key)
+    return service.IdentityContext(
+        settings=settings,
+        signer=signer,
+        sms=providers.sms_provider(settings.sms_provider),
+        enterprise_verifier=providers.enterprise_verifier(settings.enterprise_verifier),
+        face_verifier=providers.face_verifier(settings.face_verifier),
+        cipher=FieldCipher(settings.field_encryption_key or DEV_FIELD_KEY),
+        hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,
+        storage=storage_from_url(settings.storage_url),
+    )
+
+
+async def ensure_administrator(
+    ctx: service.IdentityContext, runtime: ServiceRuntime, phone: str, password: str, name: str
+) -> bool:
+    """Create the administrator ``phone`` unless an active account has that phone."""
+    service.require_strong(password, phone)
+    async with runtime.db.transaction() as session:
+        if await service.active_user_by_phone(session, phone) is not None:
+            return False
+        session.add(
+            User(
+                phone=phone,
+                name=name,
+                role="administrator",
+                password_hash=await service.hash_password(ctx, password),
+            )
+        )
+    log.info("administrator_created", role="administrator")
+    return True

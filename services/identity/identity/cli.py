@@ -1,0 +1,111 @@
+"""``voucher-identity``: operations on identity from a shell.
+
+- ``voucher-identity create-admin --phone P --name N [--password-stdin]``: the first (or
+  another) administrator, on the database the environment names (``IDENTITY_DATABASE_URL``
+  or ``POSTGRES_URL``); the password comes from stdin or an interactive prompt, never from
+  the command line (it would stay in the shell history and the process list);
+- ``voucher-identity generate-jwt-key``: a new Ed25519 private key (PEM) for
+  ``IDENTITY_JWT_PRIVATE_KEY``;
+- ``voucher-identity generate-field-key``: a new AES-256 key (base64) for
+  ``IDENTITY_FIELD_ENCRYPTION_KEY``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from common.app import ServiceRuntime
+from common.bus.inprocess import InProcessTransport
+from common.crypto import generate_key
+from common.db import migrate
+from common.errors import Problem
+from common.logging import configure_logging
+from common.masking import mask_phone
+from identity import domain, tokens
+from identity.bootstrap import build_context, ensure_administrator
+from identity.config import Settings
+from identity.main import MIGRATIONS
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("管理员密码: ")
+    again = getpass.getpass("再次输入密码: ")
+    if first != again:
+        raise SystemExit("两次输入的密码不一致")
+    return first
+
+
+async def create_admin(settings: Settings, phone: str, name: str, password: str) -> bool:
+    if settings.run_migrations:
+        await migrate(MIGRATIONS, settings.db_url)
+    # Nothing is published or consumed here: an in-process transport that is never started.
+    runtime = ServiceRuntime(settings, migrations_dir=None, transport=InProcessTransport())
+    try:
+        ctx = await build_context(runtime)
+        return await ensure_administrator(ctx, runtime, phone, password, name)
+    finally:
+        await runtime.db.dispose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voucher-identity", description="identity service operations")
+    commands = parser.add_subparsers(dest="command", required=True)
+    admin = commands.add_parser(
+        "create-admin", help="create an administrator (when the phone has no account)"
+    )
+    admin.add_argument("--phone", required=True)
+    admin.add_argument("--name", default=None, help="shown name (default: IDENTITY_ADMIN_NAME)")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    commands.add_parser("generate-jwt-key", help="print a new Ed25519 private key (PEM)")
+    commands.add_parser("generate-field-key", help="print a new field-encryption key (base64)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "generate-jwt-key":
+        print(tokens.private_pem(Ed25519PrivateKey.generate()), end="")
+        return 0
+    if args.command == "generate-field-key":
+        print(generate_key())
+        return 0
+    if not domain.valid_phone(args.phone):
+        print("请输入正确的11位手机号", file=sys.stderr)
+        return 2
+    password = _read_password(args.password_stdin)
+    if why := domain.password_problem(password, args.phone):
+        print(f"密码不符合要求：{why}", file=sys.stderr)
+        return 2
+    # Only warnings, on stderr: stdout carries the command's answer.
+    configure_logging("WARNING", json=False)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError: a setting is missing or refused
+        print(f"identity settings are incomplete: {exc}", file=sys.stderr)
+        return 2
+    try:
+        created = asyncio.run(create_admin(settings, args.phone, args.name or settings.admin_name, password))
+    except Problem as exc:
+        print(exc.detail, file=sys.stderr)
+        return 2
+    if created:
+        print(f"created administrator {mask_phone(args.phone)}")
+    else:
+        print(f"not created: an active account already uses {mask_phone(args.phone)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Identity's settings (env prefix ``IDENTITY_``; shared ones in common.settings)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import model_validator
+from pydantic_settings import SettingsConfigDict
+
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY
+from common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "identity"
+
+    # Ed25519 private key (PEM) that signs access tokens. Required in production; in
+    # development one is generated once and kept in the identity database.
+    jwt_private_key: str | None = None
+    access_ttl_seconds: int = 15 * 60
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+    verification_token_ttl_seconds: int = 10 * 60
+
+    # AES-GCM key (base64, 32 bytes) for ID numbers at rest; development falls back to a
+    # fixed development key (see common.crypto).
+    field_encryption_key: str | None = None
+    # HMAC key (base64, ≥ 16 bytes) for SMS code hashes: a database dump alone cannot be used
+    # to find codes. Development falls back to a fixed development key.
+    hash_key: str | None = None
+
+    # argon2id cost (OWASP's minimum: 19 MiB, 2 iterations, 1 lane).
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
+    # Password sign-in: this many failures in a row lock the account for a while.
+    login_max_failures: int = 10
+    login_lock_seconds: int = 15 * 60
+
+    captcha_ttl_seconds: int = 300
+    sms_code_ttl_seconds: int = 300
+    sms_max_attempts: int = 5
+    sms_resend_seconds: int = 60
+    sms_daily_cap_per_phone: int = 10
+    sms_daily_cap_per_ip: int = 50
+    # Providers of the outside world. Unset, they are the simulated ones in development and
+    # "disabled" (the action answers 503) elsewhere; the simulated ones are refused in
+    # production. A real SMS gateway / unified-authentication / face provider plugs in here.
+    sms_provider: Literal["console", "disabled"] | None = None
+    enterprise_verifier: Literal["simulated", "disabled"] | None = None
+    face_verifier: Literal["simulated", "disabled"] | None = None
+
+    # Identity is reached only through the gateway, which sets X-Forwarded-For.
+    trusted_proxy_hops: int = 1
+
+    storage_url: str = "./data/files"
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+    admin_phone: str | None = None
+    admin_password: str | None = None
+    admin_name: str = "平台管理员"
+
+    # Development only: demo accounts printed by `make run`.
+    seed_demo: bool = False
+
+    @model_validator(mode="after")
+    def _production_needs_real_providers(self) -> Settings:
+        dev = self.is_development
+        self.sms_provider = self.sms_provider or ("console" if dev else "disabled")
+        self.enterprise_verifier = self.enterprise_verifier or ("simulated" if dev else "disabled")
+        self.face_verifier = self.face_verifier or ("simulated" if dev else "disabled")
+        if not dev:
+            dev_only = {
+                "IDENTITY_SMS_PROVIDER=console": self.sms_provider == "console",
+                "IDENTITY_ENTERPRISE_VERIFIER=simulated": self.enterprise_verifier == "simulated",
+                "IDENTITY_FACE_VERIFIER=simulated": self.face_verifier == "simulated",
+                "IDENTITY_SEED_DEMO": self.seed_demo,
+            }
+            refused = [name for name, on in dev_only.items() if on]
+            if refused:
+                raise ValueError(
+                    "development-only providers are refused outside ENVIRONMENT=development: "
+                    + ", ".join(refused)
+                )
+            if not self.jwt_private_key:
+                raise ValueError("IDENTITY_JWT_PRIVATE_KEY must be set outside ENVIRONMENT=development")
+            if not self.field_encryption_key:
+                raise ValueError("IDENTITY_FIELD_ENCRYPTION_KEY must be set outside ENVIRONMENT=development")
+            if not self.hash_key:
+                raise ValueError("IDENTITY_HASH_KEY must be set outside ENVIRONMENT=development")
+            if self.field_encryption_key == DEV_FIELD_KEY or self.hash_key == DEV_BLIND_INDEX_KEY:
+                raise ValueError(
+                    "the development encryption keys cannot be used outside ENVIRONMENT=development"
+                )
+        return self

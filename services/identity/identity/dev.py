@@ -1,0 +1,97 @@
+"""Development-only routes (mounted only when ENVIRONMENT=development): what end-to-end
+tests and client developers need to get past the captcha, SMS codes and simulated checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from common.app import SessionDep
+from common.errors import Problem, not_found
+from common.timers import utcnow
+from identity.models import Captcha, DevSmsMessage, IdentityVerification
+
+router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
+
+
+class CaptchaAnswer(BaseModel):
+    answer: str
+
+
+class LatestSms(BaseModel):
+    code: str
+    purpose: str
+    sent_at: datetime
+
+
+@router.get("/captcha/{captcha_id}", response_model=CaptchaAnswer, summary="（开发）图形验证码答案")
+async def captcha_answer(captcha_id: str, session: SessionDep) -> CaptchaAnswer:
+    row = await session.get(Captcha, captcha_id[:36])
+    if row is None:
+        raise not_found("图形验证码")
+    return CaptchaAnswer(answer=row.answer)
+
+
+@router.get("/sms-codes/latest", response_model=LatestSms, summary="（开发）最近发送的短信验证码")
+async def latest_sms(session: SessionDep, phone: str = Query(min_length=11, max_length=11)) -> LatestSms:
+    row = (
+        await session.exec(
+            select(DevSmsMessage)
+            .where(DevSmsMessage.phone == phone)
+            .order_by(col(DevSmsMessage.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        raise not_found("短信记录")
+    assert row.sent_at is not None
+    return LatestSms(code=row.code, purpose=row.purpose, sent_at=row.sent_at)
+
+
+class VerificationDecided(BaseModel):
+    verification_id: str
+    state: str
+
+
+async def _decide(session: SessionDep, verification_id: str, state: str) -> VerificationDecided:
+    """The simulated face check decides, once: only a pending check can pass or fail."""
+    decided = (
+        await session.execute(
+            update(IdentityVerification)
+            .where(
+                col(IdentityVerification.id) == verification_id[:36],
+                col(IdentityVerification.state) == "pending",
+            )
+            .values(state=state, decided_at=utcnow())
+            .returning(col(IdentityVerification.id))
+        )
+    ).first()
+    if decided is None:
+        await session.rollback()
+        if await session.get(IdentityVerification, verification_id[:36]) is None:
+            raise not_found("人脸认证记录")
+        raise Problem(409, "verification_not_pending", "该人脸认证已有结果，不能再次更改")
+    await session.commit()
+    return VerificationDecided(verification_id=verification_id, state=state)
+
+
+@router.post(
+    "/identity-verifications/{verification_id}/pass",
+    response_model=VerificationDecided,
+    summary="（开发）模拟人脸认证通过",
+)
+async def pass_verification(verification_id: str, session: SessionDep) -> VerificationDecided:
+    return await _decide(session, verification_id, "passed")
+
+
+@router.post(
+    "/identity-verifications/{verification_id}/fail",
+    response_model=VerificationDecided,
+    summary="（开发）模拟人脸认证失败",
+)
+async def fail_verification(verification_id: str, session: SessionDep) -> VerificationDecided:
+    return await _decide(session, verification_id, "failed")

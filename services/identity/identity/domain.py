@@ -1,0 +1,105 @@
+"""Identity's rules, as pure functions (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from common.numbers import SHANGHAI
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+SMS_PURPOSES = ("register", "login", "certify", "reset_password")
+MEMBER_ROLES = ("owner", "agent")
+STAFF_ROLES = ("reviewer", "finance", "administrator")
+ID_TYPES = ("resident_id", "hk_macao_tw_permit", "foreign_permanent_residence")
+VERIFICATION_PURPOSES = ("seal", "sign_contract")
+
+PASSWORD_MIN, PASSWORD_MAX = 8, 64
+
+
+def valid_phone(phone: str) -> bool:
+    return bool(PHONE_RE.match(phone))
+
+
+def default_user_name(phone: str) -> str:
+    """The manual shows new accounts as 用户 + the phone's last four digits (用户7589)."""
+    return f"用户{phone[-4:]}"
+
+
+def password_problem(password: str, phone: str | None = None) -> str | None:
+    """Why a password is too weak, in Chinese; None when it is acceptable.
+
+    8–64 characters with at least two of: letters, digits, symbols; not the phone number
+    and not one repeated character. (Common to Chinese government platforms; long
+    passphrases pass, which the NIST guidance prefers over composition rules alone.)
+    """
+    if len(password) < PASSWORD_MIN:
+        return f"密码长度不能少于 {PASSWORD_MIN} 位"
+    if len(password) > PASSWORD_MAX:
+        return f"密码长度不能超过 {PASSWORD_MAX} 位"
+    if len(set(password)) == 1:
+        return "密码不能由同一个字符组成"
+    if phone and phone in password:
+        return "密码不能包含手机号"
+    classes = sum(
+        [
+            any(c.isascii() and c.isalpha() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() or not c.isascii() for c in password),
+        ]
+    )
+    if classes < 2:
+        return "密码需包含字母、数字、符号中的至少两种"
+    return None
+
+
+@dataclass(frozen=True)
+class SmsHistory:
+    """What the database says about recent sends, for one phone and one client address."""
+
+    last_sent_at: datetime | None
+    sent_today_for_phone: int
+    sent_today_from_ip: int
+
+
+@dataclass(frozen=True)
+class SmsLimits:
+    resend_seconds: int
+    daily_cap_per_phone: int
+    daily_cap_per_ip: int
+
+
+def sms_refusal(history: SmsHistory, limits: SmsLimits, now: datetime) -> tuple[str, str, int] | None:
+    """(code, Chinese detail, retry-after seconds) when a send must be refused."""
+    if history.last_sent_at is not None:
+        wait = limits.resend_seconds - (now - history.last_sent_at).total_seconds()
+        if wait > 0:
+            seconds = int(wait) + 1
+            return "sms_too_frequent", f"验证码发送过于频繁，请 {seconds} 秒后再试", seconds
+    tomorrow = seconds_until_shanghai_midnight(now)
+    if history.sent_today_for_phone >= limits.daily_cap_per_phone:
+        return "sms_daily_limit", "该手机号今日获取验证码次数已达上限，请明天再试", tomorrow
+    if history.sent_today_from_ip >= limits.daily_cap_per_ip:
+        return "sms_daily_limit", "当前网络今日获取验证码次数已达上限，请明天再试", tomorrow
+    return None
+
+
+def shanghai_day_start(now: datetime) -> datetime:
+    local = now.astimezone(SHANGHAI)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def seconds_until_shanghai_midnight(now: datetime) -> int:
+    return int((shanghai_day_start(now) + timedelta(days=1) - now).total_seconds()) + 1
+
+
+def refresh_state(
+    *, used_at: datetime | None, revoked_at: datetime | None, expires_at: datetime, now: datetime
+) -> str:
+    """``ok``, ``reused`` (a used or revoked token presented again), or ``expired``."""
+    if used_at is not None or revoked_at is not None:
+        return "reused"
+    if expires_at <= now:
+        return "expired"
+    return "ok"

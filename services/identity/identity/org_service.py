@@ -1,0 +1,155 @@
+"""Small stateful helpers of the organisation, verification, file and staff routes.
+
+Access is always decided on identity's own rows (the user, its organisation), never on the
+claims of the caller's token: a token lives 15 minutes, a suspension takes effect at once.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.auth import MEMBER_ROLES, Principal
+from common.errors import Problem
+from common.masking import mask_account_number, mask_phone
+from identity import service
+from identity.models import BankAccount, Organization, User
+from identity.org_schemas import AdminOrganizationOut, AgentOut, BankAccountOut
+
+
+def owner_required() -> Problem:
+    return Problem(403, "owner_required", "仅企业账号的法人（注册人）可以进行此操作")
+
+
+def certification_required() -> Problem:
+    return Problem(403, "certification_required", "请先完成企业信息认证后再操作")
+
+
+def no_organization() -> Problem:
+    return Problem(404, "organization_not_found", "您的账号不属于任何企业或服务机构")
+
+
+def suspended_problem(org: Organization) -> Problem:
+    return Problem(
+        403,
+        "organization_suspended",
+        "贵单位账号已被平台暂停使用，暂不能办理新的业务，如有疑问请联系平台",
+        reason=org.suspended_reason,
+    )
+
+
+async def active_user(session: AsyncSession, principal: Principal) -> User:
+    user = await session.get(User, principal.user_id)
+    if user is None or not user.active:
+        raise Problem(401, "unauthenticated", "账号不存在或已停用，请重新登录")
+    return user
+
+
+async def load_org(session: AsyncSession, org_id: str, *, lock: bool = False) -> Organization | None:
+    """The organisation row; ``lock`` takes it FOR UPDATE (and refreshes what the session had)."""
+    stmt = select(Organization).where(Organization.id == org_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.exec(stmt)).first()
+
+
+async def member(
+    session: AsyncSession, principal: Principal, *, lock: bool = False
+) -> tuple[User, Organization]:
+    """The caller (owner or agent) and their organisation, or a problem."""
+    user = await active_user(session, principal)
+    if user.role not in MEMBER_ROLES or user.organization_id is None:
+        raise no_organization()
+    org = await load_org(session, user.organization_id, lock=lock)
+    if org is None:
+        raise no_organization()
+    return user, org
+
+
+async def owner(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    certified: bool = True,
+    not_suspended: bool = True,
+    lock: bool = False,
+) -> tuple[User, Organization]:
+    """The caller as the owner of their organisation, which (by default) is certified and not
+    suspended: what starting anything new on the organisation requires."""
+    user, org = await member(session, principal, lock=lock)
+    if user.role != "owner":
+        raise owner_required()
+    if not_suspended and org.suspended:
+        raise suspended_problem(org)
+    if certified and not org.certified:
+        raise certification_required()
+    return user, org
+
+
+async def current_agent(session: AsyncSession, org_id: str) -> User | None:
+    return (
+        await session.exec(
+            select(User)
+            .where(User.organization_id == org_id, User.role == "agent", col(User.active).is_(True))
+            .order_by(col(User.created_at).desc())
+        )
+    ).first()
+
+
+async def has_bank_account(session: AsyncSession, org_id: str) -> bool:
+    return await session.get(BankAccount, org_id) is not None
+
+
+def agent_out(user: User) -> AgentOut:
+    return AgentOut(
+        id=user.id,
+        name=user.name,
+        phone=mask_phone(user.phone),
+        id_type=user.id_type,
+        id_number=user.id_number_masked,
+        created_at=user.created_at,
+    )
+
+
+def bank_account_out(row: BankAccount) -> BankAccountOut:
+    return BankAccountOut(
+        account_name=row.account_name,
+        bank_name=row.bank_name,
+        bank_region=row.bank_region,
+        branch_name=row.branch_name,
+        account_number=row.account_number,
+        account_number_masked=mask_account_number(row.account_number),
+        updated_at=row.updated_at,
+    )
+
+
+def admin_organization_out(org: Organization) -> AdminOrganizationOut:
+    return AdminOrganizationOut(
+        id=org.id,
+        name=org.name,
+        uscc=org.uscc,
+        kind=org.kind,
+        certified=org.certified,
+        certified_at=org.certified_at,
+        capabilities=org.capabilities,
+        suspended=org.suspended,
+        suspended_reason=org.suspended_reason if org.suspended else None,
+        suspended_at=org.suspended_at if org.suspended else None,
+        legal_rep_name=org.legal_rep_name,
+        legal_rep_id_type=org.legal_rep_id_type,
+        legal_rep_id_number=org.legal_rep_id_masked,
+        created_at=org.created_at,
+    )
+
+
+async def uscc_holder(session: AsyncSession, uscc: str) -> Organization | None:
+    return (await session.exec(select(Organization).where(Organization.uscc == uscc))).first()
+
+
+async def deactivate(session: AsyncSession, user: User) -> None:
+    """The account can no longer sign in; its sessions end now (its access tokens within
+    their 15 minutes, as every service reads identity's status for sensitive actions)."""
+    user.active = False
+    session.add(user)
+    await session.flush()
+    await service.revoke_user_sessions(session, user.id)

@@ -1,0 +1,127 @@
+"""Request and response models of identity's API (field names are API.md's)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from common.errors import FIELD_LABELS
+from identity import domain
+
+FIELD_LABELS.update(
+    {
+        "phone": "手机号",
+        "sms_code": "短信验证码",
+        "captcha_id": "图形验证码",
+        "captcha_answer": "图形验证码",
+        "enterprise_name": "企业名称",
+        "password": "密码",
+        "new_password": "新密码",
+        "old_password": "原密码",
+        "refresh_token": "登录凭证",
+        "purpose": "用途",
+    }
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _phone(value: str) -> str:
+    if not domain.valid_phone(value):
+        raise ValueError("请输入正确的11位手机号")
+    return value
+
+
+Phone = Annotated[str, Field(min_length=11, max_length=11, examples=["13812346433"]), AfterValidator(_phone)]
+
+
+class CaptchaOut(BaseModel):
+    captcha_id: str
+    image_png_base64: str
+    expires_in: int
+
+
+class SmsCodeIn(Strict):
+    phone: Phone
+    purpose: Literal["register", "login", "certify", "reset_password"]
+    captcha_id: str = Field(min_length=1, max_length=64)
+    captcha_answer: str = Field(min_length=1, max_length=8)
+
+
+class SmsCodeOut(BaseModel):
+    sent: bool = True
+    expires_in: int
+    resend_after: int
+
+
+class RegisterIn(Strict):
+    enterprise_name: str = Field(min_length=2, max_length=100)
+    phone: Phone
+    sms_code: str = Field(min_length=4, max_length=8)
+
+
+class PasswordLoginIn(Strict):
+    phone: Phone
+    password: str = Field(min_length=1, max_length=128)
+    captcha_id: str = Field(min_length=1, max_length=64)
+    captcha_answer: str = Field(min_length=1, max_length=8)
+
+
+class SmsLoginIn(Strict):
+    phone: Phone
+    sms_code: str = Field(min_length=4, max_length=8)
+    captcha_id: str = Field(min_length=1, max_length=64)
+    captcha_answer: str = Field(min_length=1, max_length=8)
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordResetIn(Strict):
+    phone: Phone
+    sms_code: str = Field(min_length=4, max_length=8)
+    new_password: str = Field(min_length=1, max_length=128)
+
+
+class PasswordChangeIn(Strict):
+    new_password: str = Field(min_length=1, max_length=128)
+    old_password: str | None = Field(default=None, max_length=128)
+
+
+class UserOut(BaseModel):
+    id: str
+    phone: str
+    name: str
+    role: str
+
+
+class OrganizationOut(BaseModel):
+    id: str
+    name: str
+    uscc: str | None
+    certified: bool
+    capabilities: list[str]
+    suspended: bool
+    kind: str | None = None
+    legal_rep_name: str | None = None
+    legal_rep_id_type: str | None = None
+    legal_rep_id_number: str | None = Field(default=None, description="masked")
+    suspended_reason: str | None = None
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    user: UserOut
+    organization: OrganizationOut | None = None
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    organization: OrganizationOut | None

@@ -1,0 +1,134 @@
+"""Demo data for development (``make run``): an administrator, an enterprise and a provider
+that a newcomer can sign in as at once. Idempotent: existing phones are left alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stdnum.cn import ric, uscc
+
+from common.app import ServiceRuntime
+from common.bus import publish
+from common.events import BankAccountChanged, OrganizationCertified
+from common.masking import mask_id_number
+from common.timers import utcnow
+from identity import service
+from identity.models import BankAccount, Organization, User
+from identity.org_domain import LEGAL_REP_ID_CONTEXT
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    label: str
+    phone: str
+    password: str
+    role: str
+    organization: str | None
+
+
+def _uscc(body17: str) -> str:
+    return body17 + uscc.calc_check_digit(body17)
+
+
+def _resident_id(body17: str) -> str:
+    return body17 + ric.calc_check_digit(body17 + "0")  # it reads 18 characters, ignoring the last
+
+
+DEMO_ORGS = [
+    # (label, phone, organisation, USCC body, kind, provider?, legal rep, ID body, bank)
+    (
+        "企业（服务券使用方）",
+        "13800000001",
+        "广西示范制造有限公司",
+        "91450100MA5L0DEM0",
+        "enterprise",
+        False,
+        "张三",
+        "45010219800101123",
+        "中国工商银行",
+    ),
+    (
+        "服务机构",
+        "13800000002",
+        "广西示范科技服务有限公司",
+        "91450100MA5L0PRX1",
+        "provider",
+        True,
+        "李四",
+        "45030219850505234",
+        "中国建设银行",
+    ),
+]
+DEMO_PASSWORD = "Demo-2024"
+ADMIN = ("平台管理员", "13800000000", "Admin-2024")
+
+
+async def seed_demo(ctx: service.IdentityContext, runtime: ServiceRuntime) -> list[DemoAccount]:
+    accounts = [DemoAccount(ADMIN[0], ADMIN[1], ADMIN[2], "administrator", None)]
+    async with runtime.db.transaction() as session:
+        if await service.active_user_by_phone(session, ADMIN[1]) is None:
+            session.add(
+                User(
+                    phone=ADMIN[1],
+                    name="演示管理员",
+                    role="administrator",
+                    password_hash=await service.hash_password(ctx, ADMIN[2]),
+                )
+            )
+        for label, phone, name, uscc_body, kind, provider, rep, id_body, bank in DEMO_ORGS:
+            accounts.append(DemoAccount(label, phone, DEMO_PASSWORD, "owner", name))
+            if await service.active_user_by_phone(session, phone) is not None:
+                continue
+            now = utcnow()
+            id_number = _resident_id(id_body)
+            org = Organization(
+                name=name,
+                uscc=_uscc(uscc_body),
+                kind=kind,
+                certified_at=now,
+                is_provider=provider,
+                provider_since=now if provider else None,
+                legal_rep_name=rep,
+                legal_rep_id_type="resident_id",
+                legal_rep_id_enc=ctx.cipher.encrypt(id_number, context=LEGAL_REP_ID_CONTEXT),
+                legal_rep_id_masked=mask_id_number(id_number),
+            )
+            session.add(org)
+            await session.flush()
+            session.add(
+                User(
+                    phone=phone,
+                    name=rep,
+                    role="owner",
+                    organization_id=org.id,
+                    password_hash=await service.hash_password(ctx, DEMO_PASSWORD),
+                )
+            )
+            account = BankAccount(
+                organization_id=org.id,
+                account_name=name,
+                bank_name=bank,
+                bank_region="广西壮族自治区南宁市",
+                branch_name=f"{bank}南宁分行营业部",
+                account_number="6222020" + phone[-8:] + "0001",
+            )
+            session.add(account)
+            assert org.uscc is not None
+            await publish(
+                session,
+                OrganizationCertified(org_id=org.id, name=name, uscc=org.uscc, kind=kind),
+                aggregate_id=org.id,
+            )
+            await publish(
+                session,
+                BankAccountChanged(
+                    org_id=org.id,
+                    account_name=account.account_name,
+                    bank_name=account.bank_name,
+                    bank_region=account.bank_region,
+                    branch_name=account.branch_name,
+                    account_number=account.account_number,
+                ),
+                aggregate_id=org.id,
+            )
+    return accounts

@@ -1,0 +1,175 @@
+"""Signing keys and the tokens identity issues.
+
+- access tokens: EdDSA JWTs (15 min) with role, organisation, capabilities and session id;
+- identity-verification tokens: EdDSA JWTs (``typ = idv``) bound to person, purpose, object;
+- refresh tokens: opaque ``<id>.<secret>`` strings; only a SHA-256 of each is stored.
+Other services verify the JWTs with the public keys identity serves as a JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from identity.models import SigningKey
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """RFC 7638 thumbprint of the OKP key: stable across replicas sharing one key."""
+    x = _b64url(public_raw(public_key))
+    canonical = f'{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}'
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def load_private_key(pem: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the JWT signing key must be an Ed25519 private key (PEM)")
+    return key
+
+
+def private_pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@dataclass
+class Signer:
+    private_key: Ed25519PrivateKey
+    kid: str
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    def jwk(self) -> dict[str, str]:
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": _b64url(public_raw(self.public_key)),
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
+
+
+async def load_signer(session: AsyncSession, configured_pem: str | None, *, allow_generate: bool) -> Signer:
+    """The configured key; else (development) the one kept in the database, made once."""
+    if configured_pem:
+        key = load_private_key(configured_pem)
+        return Signer(key, key_id(key.public_key()))
+    if not allow_generate:
+        raise RuntimeError("no JWT signing key configured")
+    row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
+    if row is None:
+        key = Ed25519PrivateKey.generate()
+        kid = key_id(key.public_key())
+        session.add(SigningKey(kid=kid, private_pem=private_pem(key)))
+        await session.commit()
+        # Another replica may have raced us: whichever row is oldest wins for everyone.
+        row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
+    assert row is not None
+    return Signer(load_private_key(row.private_pem), row.kid)
+
+
+def access_claims(
+    *,
+    user_id: str,
+    role: str,
+    org_id: str | None,
+    capabilities: list[str],
+    session_id: str,
+    issuer: str,
+    audience: str,
+    ttl: int,
+) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": user_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+        "typ": "access",
+        "role": role,
+        "org": org_id,
+        "caps": capabilities,
+        "sid": session_id,
+    }
+
+
+def verification_claims(
+    *,
+    verification_id: str,
+    user_id: str,
+    org_id: str | None,
+    purpose: str,
+    object_id: str | None,
+    issuer: str,
+    audience: str,
+    ttl: int,
+) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": user_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": verification_id,
+        "typ": "idv",
+        "org": org_id,
+        "purpose": purpose,
+        "obj": object_id,
+    }
+
+
+def new_refresh_token() -> tuple[str, str, str]:
+    """(token id, the token to hand out, the hash to store)."""
+    token_id = str(uuid.uuid4())
+    token = f"{token_id}.{secrets.token_urlsafe(32)}"
+    return token_id, token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def split_refresh_token(token: str) -> str | None:
+    token_id, sep, secret = token.partition(".")
+    if not sep or not secret or len(token_id) != 36:
+        return None
+    try:
+        uuid.UUID(token_id)
+    except ValueError:
+        return None
+    return token_id
+
+
+def same_hash(token: str, stored: str) -> bool:
+    return hmac.compare_digest(hash_token(token), stored)

@@ -1,0 +1,87 @@
+"""Development-only providers and /dev endpoints exist only with ENVIRONMENT=development."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+
+from common.crypto import DEV_FIELD_KEY, generate_key
+from common.testing.api_client import random_phone
+from identity.config import Settings
+from identity.tokens import private_pem
+
+pytestmark = pytest.mark.broker
+
+
+def production(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "service_token_secret": "a-production-secret-0123456789abcdef",
+        "jwt_private_key": private_pem(Ed25519PrivateKey.generate()),
+        "field_encryption_key": generate_key(),
+        "hash_key": generate_key(),
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"jwt_private_key": None}, "IDENTITY_JWT_PRIVATE_KEY"),
+        ({"field_encryption_key": None}, "IDENTITY_FIELD_ENCRYPTION_KEY"),
+        ({"field_encryption_key": DEV_FIELD_KEY}, "development encryption keys"),
+        ({"sms_provider": "console"}, "IDENTITY_SMS_PROVIDER=console"),
+        ({"face_verifier": "simulated"}, "IDENTITY_FACE_VERIFIER=simulated"),
+        ({"seed_demo": True}, "IDENTITY_SEED_DEMO"),
+    ],
+)
+def test_production_refuses_development_things(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**production(**overrides))
+
+
+def test_production_defaults_to_disabled_providers() -> None:
+    s = Settings(**production())
+    assert (s.sms_provider, s.enterprise_verifier, s.face_verifier) == ("disabled", "disabled", "disabled")
+    d = Settings(environment="development")
+    assert (d.sms_provider, d.enterprise_verifier, d.face_verifier) == ("console", "simulated", "simulated")
+
+
+async def test_a_production_identity_has_no_dev_endpoints_and_no_console_sms(
+    make_identity, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    app = await make_identity(
+        **production(seed_demo=False, sms_provider=None, enterprise_verifier=None, face_verifier=None)
+    )
+    assert not any(getattr(r, "path", "").startswith("/api/v1/dev") for r in app.routes)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        assert (
+            await c.get("/api/v1/dev/sms-codes/latest", params={"phone": "13800000000"})
+        ).status_code == 404
+        captcha = (await c.get("/api/v1/captcha")).json()
+        # Without the dev helper the answer is unknown here: read it from the database the way
+        # a person reads the picture.
+        from sqlmodel import select
+
+        from identity.models import Captcha
+
+        async with app.state.db.session() as session:
+            answer = (
+                await session.exec(select(Captcha.answer).where(Captcha.id == captcha["captcha_id"]))
+            ).one()
+        r = await c.post(
+            "/api/v1/sms-codes",
+            json={
+                "phone": random_phone(),
+                "purpose": "register",
+                "captcha_id": captcha["captcha_id"],
+                "captcha_answer": answer,
+            },
+        )
+        assert r.status_code == 503 and r.json()["code"] == "sms_unavailable"

@@ -1,0 +1,112 @@
+"""identity.org_domain: the pure rules behind the organisation, file and staff routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
+
+import pytest
+
+from identity import org_domain
+from identity.org_domain import Reader
+
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_names_compare_across_full_and_half_width() -> None:
+    assert org_domain.same_name("广西某某（南宁）机械有限公司", "广西某某(南宁)机械有限公司 ")
+    assert not org_domain.same_name("广西某某机械有限公司", "广西某某机械厂")
+    assert org_domain.account_name_problem("张三", "广西某某机械有限公司") is not None
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "problem"),
+    [
+        ("6222 0212-3456 7890", "6222021234567890", None),
+        ("６２２２０２１２３４５６", "622202123456", None),  # full-width digits from a Chinese IME
+        ("1234567", "1234567", "银行账号应为 8 至 30 位数字"),
+        ("6222O21234567", "6222O21234567", "银行账号只能包含数字"),
+        ("٦٢٢٢٠٢١٢٣٤٥٦", "٦٢٢٢٠٢١٢٣٤٥٦", "银行账号只能包含数字"),  # digits, but not ASCII
+    ],
+)
+def test_account_numbers(typed: str, stored: str, problem: str | None) -> None:
+    number = org_domain.normalize_account_number(typed)
+    assert number == stored
+    assert org_domain.account_number_problem(number) == problem
+
+
+def test_a_passed_checks_token_lives_from_the_moment_it_passed() -> None:
+    life = org_domain.verification_token_life
+    assert life(state="pending", decided_at=None, now=NOW, ttl_seconds=600) is None
+    assert life(state="failed", decided_at=NOW, now=NOW, ttl_seconds=600) is None
+    assert life(state="passed", decided_at=NOW, now=NOW, ttl_seconds=600) == 600
+    assert life(state="passed", decided_at=NOW, now=NOW + timedelta(seconds=590), ttl_seconds=600) == 10
+    assert life(state="passed", decided_at=NOW, now=NOW + timedelta(seconds=601), ttl_seconds=600) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("营业执照.pdf", "营业执照.pdf"),
+        ("../../etc/passwd.pdf", "passwd.pdf"),
+        ("C:\\Users\\me\\发票.png", "发票.png"),
+        ("bad\x00\x07name.pdf", "badname.pdf"),
+        ("", "file.pdf"),
+        ("..", "file.pdf"),
+        (None, "file.pdf"),
+    ],
+)
+def test_file_names_keep_only_the_last_segment(raw: str | None, expected: str) -> None:
+    assert org_domain.clean_file_name(raw, "application/pdf") == expected
+
+
+def test_long_file_names_keep_their_extension() -> None:
+    name = org_domain.clean_file_name("合" * 300 + ".pdf", "application/pdf")
+    assert len(name) == 255 and name.endswith(".pdf")
+
+
+def test_content_disposition_carries_the_chinese_name_safely() -> None:
+    value = org_domain.content_disposition('合同"; x=1.pdf')
+    assert value.isascii()
+    assert value.startswith('inline; filename="')
+    fallback = value.split('filename="', 1)[1].split('"', 1)[0]
+    assert '"' not in fallback and ";" not in fallback
+    assert unquote(value.split("filename*=UTF-8''", 1)[1]) == '合同"; x=1.pdf'
+
+
+def test_who_may_read_a_file() -> None:
+    rule = org_domain.may_read_file
+    kw = {"file_org_id": "org-a", "uploader_id": "u-1", "granted_org_ids": {"org-b"}}
+    assert rule(Reader("u-1", "owner", "org-a"), **kw)  # type: ignore[arg-type]
+    assert rule(Reader("u-2", "agent", "org-a"), **kw)  # type: ignore[arg-type]
+    assert rule(Reader("u-3", "owner", "org-b"), **kw)  # type: ignore[arg-type]  # granted
+    assert rule(Reader("u-4", "reviewer", None), **kw)  # type: ignore[arg-type]
+    assert not rule(Reader("u-5", "owner", "org-c"), **kw)  # type: ignore[arg-type]
+    assert not rule(Reader("u-6", "owner", None), **kw)  # type: ignore[arg-type]
+
+
+def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
+    rule = org_domain.own_change_problem
+    assert rule(actor_id="a", target_id="a", role="reviewer", active=None)
+    assert rule(actor_id="a", target_id="a", role=None, active=False)
+    assert rule(actor_id="a", target_id="a", role="administrator", active=True) is None
+    assert rule(actor_id="a", target_id="b", role="reviewer", active=False) is None
+
+
+def test_search_wildcards_are_literal() -> None:
+    assert org_domain.like_pattern("50%_\\") == "%50\\%\\_\\\\%"
+
+
+def test_size_limits_read_well() -> None:
+    assert org_domain.human_size(10 * 1024 * 1024) == "10 MB"
+    assert org_domain.human_size(1024) == "1 KB"
+    assert org_domain.human_size(500) == "500 B"
+
+
+def test_every_bad_certification_detail_is_reported() -> None:
+    numbers, errors = org_domain.certification_errors(
+        agreed=False, uscc="x", id_type="resident_id", id_number="y"
+    )
+    assert numbers is None
+    assert [e["field"] for e in errors] == ["agreed", "uscc", "legal_rep_id_number"]
+    assert org_domain.errors_detail(errors).endswith("（共 3 处错误）")
