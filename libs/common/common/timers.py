@@ -15,8 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+# sqlmodel's select, not sqlalchemy's: ``session.exec()`` of a sqlalchemy ``select(TimerRow)``
+# yields ``Row`` tuples (``row.kind`` -> AttributeError), so no timer could ever run; sqlmodel's
+# yields ``TimerRow`` instances.
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -80,7 +85,7 @@ async def dead_timers(session: AsyncSession, kind: str | None = None) -> list[Ti
     query = select(TimerRow).where(TimerRow.state == "dead").order_by(TimerRow.id)
     if kind:
         query = query.where(TimerRow.kind == kind)
-    return list((await session.exec(query)).all())  # type: ignore[call-overload]
+    return list((await session.exec(query)).all())
 
 
 async def revive(session: AsyncSession, ids: Sequence[int] | None = None, kind: str | None = None) -> int:
@@ -135,7 +140,7 @@ class TimerWorker:
         async with self.db.transaction() as session:
             row = (
                 await session.exec(
-                    select(TimerRow)  # type: ignore[call-overload]
+                    select(TimerRow)
                     .where(TimerRow.state == "scheduled", TimerRow.due_at <= text("now()"))
                     .order_by(TimerRow.due_at)
                     .limit(1)

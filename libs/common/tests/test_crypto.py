@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from common.crypto import (
     DEV_BLIND_INDEX_KEY,
     DEV_FIELD_KEY,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from stdnum.cn import ric, uscc
+
 from common.idnumbers import (
     FOREIGN_PERMANENT_RESIDENCE,
     HK_MACAO_TW_PERMIT,
@@ -15,7 +17,6 @@ from common.idnumbers import (
     validate_uscc,
 )
 from common.numbers import shanghai_now
-from stdnum.cn import ric, uscc
 
 
 def with_uscc_check(first17: str) -> str:

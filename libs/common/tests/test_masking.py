@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from common.masking import mask_account_number, mask_id_number, mask_name, mask_phone
 
 

@@ -6,6 +6,7 @@ import random
 from decimal import Decimal
 
 import pytest
+
 from common.money import amount_in_words, fen_to_yuan, format_wan, format_yuan, yuan_to_fen
 
 

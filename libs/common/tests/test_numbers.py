@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
+
 from common.db import Database
 from common.numbers import (
     DEMAND_PREFIX,
@@ -19,7 +21,6 @@ from common.numbers import (
     next_number,
     shanghai_now,
 )
-from sqlalchemy import text
 
 MANUAL_VOUCHER_NUMBER = "SVC241206095302922"
 VOUCHER_NUMBER = re.compile(r"SVC\d{15}")

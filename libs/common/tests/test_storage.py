@@ -11,6 +11,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
 from common.storage import (
     FileStorage,
     LocalStorage,
@@ -19,7 +21,6 @@ from common.storage import (
     sniff_content_type,
     storage_from_url,
 )
-from moto.server import ThreadedMotoServer
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20

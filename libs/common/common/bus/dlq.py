@@ -84,7 +84,13 @@ async def rabbit_replay(
             if message_ids is not None and message.message_id not in message_ids:
                 kept.append(message)
                 continue
-            headers = {k: v for k, v in (message.headers or {}).items() if not str(k).startswith("x-")}
+            # A fresh round of tries: drop the failure headers (retry count, errors, x-death)
+            # but keep the routing key the event was first published with.
+            headers = {
+                k: v
+                for k, v in (message.headers or {}).items()
+                if not str(k).startswith("x-") or k == "x-original-routing-key"
+            }
             headers["x-replayed"] = 1
             copy = aio_pika.Message(
                 body=message.body,

@@ -110,7 +110,11 @@ class OutboxRelay:
                 await session.exec(
                     text(  # type: ignore[call-overload]
                         "SELECT id, body, attempts FROM outbox WHERE sent_at IS NULL AND available_at <= now() "
-                        "ORDER BY created_at, id LIMIT :n FOR UPDATE SKIP LOCKED"
+                        # Rows of one transaction share created_at (now() is the transaction's
+                        # start); ordering them by the random uuid id published an aggregate's
+                        # events of one transaction in random order (each inversion costs its
+                        # consumer a RetryLater round). Its sequence keeps them in write order.
+                        "ORDER BY created_at, sequence, id LIMIT :n FOR UPDATE SKIP LOCKED"
                     ).bindparams(n=self.batch_size)
                 )
             ).all()

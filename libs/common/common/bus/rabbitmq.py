@@ -246,8 +246,13 @@ class RabbitTransport(Transport):
         retries = int(headers.get(RETRY_HEADER, 0) or 0)  # type: ignore[arg-type]
         error = f"{type(exc).__name__}: {exc}"[:2000]
         event_type = message.type or "unknown"
+        # A retried message comes back from its retry queue routed by the queue's name: keep
+        # the routing key it was first published with (else the DLQ shows the queue name).
+        original_key = str(headers.get("x-original-routing-key") or message.routing_key or event_type)
         if not isinstance(exc, Poison) and retries < len(self.retry_delays):
-            headers.update({RETRY_HEADER: retries + 1, "x-last-error": error})
+            headers.update(
+                {RETRY_HEADER: retries + 1, "x-last-error": error, "x-original-routing-key": original_key}
+            )
             await self._publish_to_queue(retry_queue(queue_name, retries), self._copy(message, headers))
             EVENTS_CONSUMED.labels(consumer.name, event_type, "retried").inc()
             level = log.info if isinstance(exc, RetryLater) else log.warning
@@ -261,7 +266,7 @@ class RabbitTransport(Transport):
                 "x-error": error,
                 "x-error-type": type(exc).__name__,
                 "x-failed-at": datetime.now(UTC).isoformat(),
-                "x-original-routing-key": message.routing_key or event_type,
+                "x-original-routing-key": original_key,
                 "x-consumer": consumer.name,
             }
         )
@@ -292,7 +297,11 @@ class RabbitTransport(Transport):
     # --- health ------------------------------------------------------------------------------
 
     def health(self) -> dict[str, bool]:
-        broker = self.connection is not None and not self.connection.is_closed
+        # A robust connection is not "closed" while it reconnects (``is_closed`` turns true
+        # only after ``close()``), so readiness stayed true through a broker outage; its
+        # ``connected`` event is cleared when the link drops and set again once it is back.
+        connection = self.connection
+        broker = connection is not None and not connection.is_closed and connection.connected.is_set()
         status = {"broker": broker}
         for name, (channel, _queue, _consumer) in self._consumers.items():
             status[f"consumer:{name}"] = broker and not channel.is_closed

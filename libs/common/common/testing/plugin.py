@@ -103,6 +103,8 @@ class RabbitNamespace:
     exchange: str
     prefix: str
     transports: list[Any] = field(default_factory=list)
+    # Consumers run in other processes (end-to-end tests): their queues are deleted too.
+    services: list[str] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         return {"AMQP_URL": self.url, "BUS_EXCHANGE": self.exchange, "BUS_QUEUE_PREFIX": self.prefix}
@@ -124,6 +126,9 @@ class RabbitNamespace:
             from common.bus.rabbitmq import DECLARED_QUEUES
 
             names = {q for q in DECLARED_QUEUES if q.startswith(self.prefix)}
+            for service in self.services:
+                queue = self.prefix + service
+                names |= {queue, f"{queue}.dlq", *(f"{queue}.retry.{i}" for i in range(10))}
             names.add(f"{self.exchange}.unrouted")
             for name in names:
                 channel = await connection.channel()
