@@ -51,6 +51,7 @@ async def platform(
     fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
 ) -> AsyncIterator[Platform]:
     identity_port, gateway_port = free_port(), free_port()
+    rabbit.services.append("identity")
     env = await platform_env(fresh_db, rabbit, tmp_path / "files", identity_port)
     with running(env, tmp_path / "logs") as processes:
         identity = processes.start("identity", "identity.main:create_app", identity_port)

@@ -9,7 +9,6 @@ Several workers may run at once: each row is taken with ``FOR UPDATE SKIP LOCKED
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
 from common.tables import TimerRow
+from common.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +101,9 @@ async def revive(session: AsyncSession, ids: Sequence[int] | None = None, kind: 
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-class TimerWorker:
+class TimerWorker(PollingWorker):
+    kind = "timer_worker"
+
     def __init__(
         self,
         db: Database,
@@ -111,21 +113,14 @@ class TimerWorker:
         poll_interval: float = 1.0,
         name: str = "timers",
     ) -> None:
+        super().__init__(name, poll_interval)
         self.db = db
         self.handlers = handlers
         self.retry_delays = list(retry_delays)
-        self.poll_interval = poll_interval
-        self.name = name
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
         self.last_tick: datetime | None = None
 
     def register(self, kind: str, handler: TimerHandler) -> None:
         self.handlers[kind] = handler
-
-    def nudge(self) -> None:
-        self._wake.set()
 
     async def run_due(self, limit: int = 100) -> int:
         """Run timers that are due now, one transaction each; return how many ran."""
@@ -182,33 +177,7 @@ class TimerWorker:
                 "timer_retry", kind=timer.kind, key=timer.key, attempts=timer.attempts, error=timer.last_error
             )
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self.run_due()
-                self.last_tick = utcnow()
-            except Exception:
-                log.exception("timer_worker_error", worker=self.name)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._loop(), name=f"timer-worker-{self.name}")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-            self._task = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    async def tick(self) -> bool:
+        await self.run_due()
+        self.last_tick = utcnow()
+        return False

@@ -10,7 +10,6 @@ published again and the consumers' inbox absorbs the duplicate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from common.events import Envelope, EventPayload
 from common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from common.tables import AggregateSequence, OutboxRow
 from common.timers import utcnow
+from common.worker import PollingWorker
 
 if TYPE_CHECKING:
     from common.bus.transport import Transport
@@ -74,7 +74,9 @@ async def publish(
     return envelope
 
 
-class OutboxRelay:
+class OutboxRelay(PollingWorker):
+    kind = "outbox_relay"
+
     def __init__(
         self,
         db: Database,
@@ -86,20 +88,13 @@ class OutboxRelay:
         listen: bool = True,
         name: str = "relay",
     ) -> None:
+        super().__init__(name, poll_interval)
         self.db = db
         self.transport = transport
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
         self.retry_delays = list(retry_delays) or [1.0]
         self.listen = listen
-        self.name = name
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
-        self._stopping = False
-
-    def nudge(self) -> None:
-        self._wake.set()
 
     async def run_once(self) -> int:
         """Publish one batch of due rows; return how many were published."""
@@ -180,43 +175,20 @@ class OutboxRelay:
             log.warning("outbox_listen_unavailable", relay=self.name)
             self._listener = None
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            await self._start_listening()
-            self._wake.clear()
-            try:
-                n = await self.run_once()
-                if n >= self.batch_size:
-                    continue
-            except Exception:
-                log.exception("outbox_relay_error", relay=self.name)
-                if self._listener is not None and self._listener.is_closed():
-                    self._listener = None
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._loop(), name=f"outbox-relay-{self.name}")
+    async def tick(self) -> bool:
+        await self._start_listening()
+        try:
+            return await self.run_once() >= self.batch_size
+        except Exception:
+            if self._listener is not None and self._listener.is_closed():
+                self._listener = None
+            raise
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-            self._task = None
+        await super().stop()
         if self._listener is not None:
             try:
                 await self._listener.close(timeout=2)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing on the way out
                 pass
             self._listener = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
