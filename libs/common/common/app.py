@@ -208,7 +208,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]

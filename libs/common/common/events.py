@@ -10,6 +10,7 @@ around it carries ``event_id`` (also the AMQP ``message_id`` and the inbox key),
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -28,7 +29,7 @@ P = TypeVar("P", bound=EventPayload)
 _REGISTRY: dict[tuple[str, int], type[EventPayload]] = {}
 
 
-def event(name: str, version: int = 1):  # type: ignore[no-untyped-def]
+def event(name: str, version: int = 1) -> Callable[[type[P]], type[P]]:
     """Class decorator registering a payload model under its event name and version."""
 
     def register(cls: type[P]) -> type[P]:

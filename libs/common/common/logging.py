@@ -71,7 +71,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
 
 
 def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return _redact(event_dict)  # type: ignore[no-any-return]
+    return _redact(event_dict)
 
 
 def add_tracking_ids(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:

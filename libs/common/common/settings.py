@@ -8,7 +8,7 @@ configures every process alike.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, model_validator
@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SERVICE_TOKEN_SECRET = "development-only-service-token-secret-not-for-production"
 
 
-def shared(name: str, **kwargs):  # type: ignore[no-untyped-def]
+def shared(name: str, **kwargs: Any) -> Any:
     """A field read from an unprefixed environment variable shared by all services."""
     return Field(validation_alias=AliasChoices(name), **kwargs)
 

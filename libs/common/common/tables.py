@@ -42,8 +42,8 @@ class OutboxRow(SQLModel, table=True):
     aggregate_id: str = Field(max_length=120)
     sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
     body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
-    created_at: datetime = Field(sa_column=_now_column())
-    available_at: datetime = Field(sa_column=_now_column())
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    available_at: datetime | None = Field(default=None, sa_column=_now_column())
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     sent_at: datetime | None = Field(default=None, sa_column=_now_column(nullable=True))
@@ -57,7 +57,7 @@ class InboxRow(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=120)
     event_id: str = Field(primary_key=True, max_length=36)
     event_type: str = Field(max_length=120)
-    received_at: datetime = Field(sa_column=_now_column())
+    received_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class TimerRow(SQLModel, table=True):
@@ -80,7 +80,7 @@ class TimerRow(SQLModel, table=True):
     )
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(sa_column=_now_column())
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class AggregateSequence(SQLModel, table=True):
@@ -92,17 +92,19 @@ class AggregateSequence(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-COMMON_TABLES = [OutboxRow.__table__, InboxRow.__table__, TimerRow.__table__, AggregateSequence.__table__]
+COMMON_TABLES = [
+    SQLModel.metadata.tables[name] for name in ("outbox", "inbox", "timers", "aggregate_sequences")
+]
 
 
 def create_common_schema(bind: Connection) -> None:
     """Create the shared tables and the number sequence (used by a service's first migration)."""
     for table in COMMON_TABLES:
-        table.create(bind=bind, checkfirst=True)  # type: ignore[attr-defined]
+        table.create(bind=bind, checkfirst=True)
     bind.execute(text("CREATE SEQUENCE IF NOT EXISTS number_seq"))
 
 
 def drop_common_schema(bind: Connection) -> None:
     for table in reversed(COMMON_TABLES):
-        table.drop(bind=bind, checkfirst=True)  # type: ignore[attr-defined]
+        table.drop(bind=bind, checkfirst=True)
     bind.execute(text("DROP SEQUENCE IF EXISTS number_seq"))

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 # sqlmodel's select, not sqlalchemy's: ``session.exec()`` of a sqlalchemy ``select(TimerRow)``
 # yields ``Row`` tuples (``row.kind`` -> AttributeError), so no timer could ever run; sqlmodel's
 # yields ``TimerRow`` instances.
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -78,23 +78,23 @@ async def schedule(
 
 
 async def cancel(session: AsyncSession, kind: str, key: str) -> None:
-    await session.execute(delete(TimerRow).where(TimerRow.kind == kind, TimerRow.key == key))
+    await session.execute(delete(TimerRow).where(col(TimerRow.kind) == kind, col(TimerRow.key) == key))
 
 
 async def dead_timers(session: AsyncSession, kind: str | None = None) -> list[TimerRow]:
-    query = select(TimerRow).where(TimerRow.state == "dead").order_by(TimerRow.id)
+    query = select(TimerRow).where(col(TimerRow.state) == "dead").order_by(col(TimerRow.id))
     if kind:
-        query = query.where(TimerRow.kind == kind)
+        query = query.where(col(TimerRow.kind) == kind)
     return list((await session.exec(query)).all())
 
 
 async def revive(session: AsyncSession, ids: Sequence[int] | None = None, kind: str | None = None) -> int:
     """Put dead timers back on schedule, due now, with their attempts reset."""
-    stmt = update(TimerRow).where(TimerRow.state == "dead")
+    stmt = update(TimerRow).where(col(TimerRow.state) == "dead")
     if ids is not None:
-        stmt = stmt.where(TimerRow.id.in_(list(ids)))  # type: ignore[union-attr]
+        stmt = stmt.where(col(TimerRow.id).in_(list(ids)))
     if kind:
-        stmt = stmt.where(TimerRow.kind == kind)
+        stmt = stmt.where(col(TimerRow.kind) == kind)
     result = await session.execute(
         stmt.values(state="scheduled", attempts=0, due_at=utcnow(), last_error=None)
     )
@@ -136,8 +136,8 @@ class TimerWorker(PollingWorker):
             row = (
                 await session.exec(
                     select(TimerRow)
-                    .where(TimerRow.state == "scheduled", TimerRow.due_at <= text("now()"))
-                    .order_by(TimerRow.due_at)
+                    .where(col(TimerRow.state) == "scheduled", col(TimerRow.due_at) <= func.now())
+                    .order_by(col(TimerRow.due_at))
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 )
@@ -155,7 +155,7 @@ class TimerWorker(PollingWorker):
                 self._record_failure(timer, exc)
                 session.add(timer)
                 return True
-            await session.execute(delete(TimerRow).where(TimerRow.id == timer.id))
+            await session.execute(delete(TimerRow).where(col(TimerRow.id) == timer.id))
             return True
 
     def _record_failure(self, timer: TimerRow, exc: Exception) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.context import tracking
@@ -68,7 +69,7 @@ class Consumer:
             pg_insert(InboxRow)
             .values(consumer=self.name, event_id=env.event_id, event_type=env.event_type)
             .on_conflict_do_nothing()
-            .returning(InboxRow.event_id)
+            .returning(col(InboxRow.event_id))
         )
         if inserted.first() is None:
             log.info("event_duplicate", consumer=self.name, event_type=env.event_type, event_id=env.event_id)

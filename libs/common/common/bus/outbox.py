@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.context import causation_id_var, correlation_id_var, request_id_var
@@ -37,10 +38,10 @@ NOTIFY_CHANNEL = "voucher_outbox"
 
 
 async def next_sequence(session: AsyncSession, aggregate_id: str) -> int:
-    stmt = pg_insert(AggregateSequence).values(aggregate_id=aggregate_id, seq=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["aggregate_id"], set_={"seq": AggregateSequence.seq + 1}
-    ).returning(AggregateSequence.seq)
+    insert = pg_insert(AggregateSequence).values(aggregate_id=aggregate_id, seq=1)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["aggregate_id"], set_={"seq": col(AggregateSequence.seq) + 1}
+    ).returning(col(AggregateSequence.seq))
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -99,7 +100,7 @@ class OutboxRelay(PollingWorker):
     async def run_once(self) -> int:
         """Publish one batch of due rows; return how many were published."""
         published: list[str] = []
-        failure: tuple[OutboxRow, Exception] | None = None
+        failure: tuple[str, int, Exception] | None = None
         async with self.db.transaction() as session:
             rows = (
                 await session.exec(
@@ -117,7 +118,7 @@ class OutboxRelay(PollingWorker):
                 try:
                     await self.transport.publish(body)
                 except Exception as exc:  # noqa: BLE001 - the row stays pending and is retried
-                    failure = (OutboxRow(id=row_id, attempts=attempts), exc)  # type: ignore[call-arg]
+                    failure = (row_id, attempts, exc)
                     break
                 published.append(row_id)
             if published:
@@ -125,26 +126,24 @@ class OutboxRelay(PollingWorker):
                     text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)"), {"ids": published}
                 )
             if failure is not None:
-                row, exc = failure
-                delay = self.retry_delays[min(row.attempts, len(self.retry_delays) - 1)]
+                failed_id, attempts_so_far, error = failure
+                delay = self.retry_delays[min(attempts_so_far, len(self.retry_delays) - 1)]
                 await session.execute(
                     text(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = :err, available_at = :at "
                         "WHERE id = :id"
                     ),
                     {
-                        "err": f"{type(exc).__name__}: {exc}"[:2000],
+                        "err": f"{type(error).__name__}: {error}"[:2000],
                         "at": utcnow() + timedelta(seconds=delay),
-                        "id": row.id,
+                        "id": failed_id,
                     },
                 )
         if published:
             OUTBOX_PUBLISHED.labels(self.name).inc(len(published))
         if failure is not None:
             OUTBOX_PUBLISH_FAILURES.labels(self.name).inc()
-            log.warning(
-                "outbox_publish_failed", relay=self.name, event_id=failure[0].id, error=str(failure[1])
-            )
+            log.warning("outbox_publish_failed", relay=self.name, event_id=failure[0], error=str(failure[2]))
         return len(published)
 
     async def drain(self, max_rounds: int = 100) -> int:

@@ -163,7 +163,7 @@ class RabbitTransport(Transport):
         return self._quorum
 
     async def declare_consumer_queues(self, channel: AbstractChannel, queue_name: str) -> AbstractQueue:
-        quorum = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
+        quorum: dict[str, Any] = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
         DECLARED_QUEUES.update(
             [
                 queue_name,
@@ -284,7 +284,7 @@ class RabbitTransport(Transport):
             type=message.type,
             correlation_id=message.correlation_id,
             timestamp=message.timestamp,
-            headers=headers,  # type: ignore[arg-type]
+            headers=headers,
         )
 
     @staticmethod

@@ -28,7 +28,7 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 def docker_engine_available() -> bool:
     """True only when a Docker engine answers (the client alone is not enough)."""
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=3)
         try:
@@ -47,7 +47,7 @@ def find_postgres() -> tuple[str, str]:
     if port_open("127.0.0.1", 5432):
         return "postgresql://postgres@127.0.0.1:5432", "local port 5432"
     if docker_engine_available():
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+        from testcontainers.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:16-alpine")
         container.start()
@@ -81,7 +81,7 @@ def find_rabbitmq() -> tuple[str | None, str]:
     if port_open("127.0.0.1", 5672):
         return "amqp://guest:guest@127.0.0.1:5672/", "local port 5672"
     if docker_engine_available():
-        from testcontainers.rabbitmq import RabbitMqContainer  # type: ignore[import-untyped]
+        from testcontainers.rabbitmq import RabbitMqContainer
 
         container = RabbitMqContainer("rabbitmq:3.13-alpine")
         container.start()
