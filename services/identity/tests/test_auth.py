@@ -336,3 +336,20 @@ async def test_jwks_publishes_the_signing_key(api: ApiDriver, client: httpx.Asyn
         session.access_token, jwt.PyJWK(key).key, algorithms=["EdDSA"], audience="voucher-platform"
     )
     assert claims["sub"] == session.body["user"]["id"]
+
+
+async def test_expired_captchas_and_sms_codes_are_refused(make_identity) -> None:  # type: ignore[no-untyped-def]
+    app = await make_identity(captcha_ttl_seconds=0, sms_code_ttl_seconds=0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        api = ApiDriver(c)
+        r = await api.request_sms(random_phone(), "register")
+        assert r.status_code == 400 and r.json()["code"] == "captcha_invalid"
+    app = await make_identity(sms_code_ttl_seconds=0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        api = ApiDriver(c)
+        phone = random_phone()
+        code = await api.sms_code(phone, "register")
+        r = await c.post(
+            "/api/v1/auth/register", json={"enterprise_name": "某公司", "phone": phone, "sms_code": code}
+        )
+        assert r.status_code == 400 and r.json()["code"] == "sms_code_invalid"
