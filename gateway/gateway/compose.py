@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import structlog
+
 from common.auth import ServiceTokenAuth
 
 log = structlog.get_logger(__name__)
@@ -113,28 +114,35 @@ class Composer:
 
     async def openapi(self, own: dict[str, Any]) -> dict[str, Any]:
         """The gateway's own document plus every service's public paths (cached once all
-        answered; ``/internal`` and health paths are left out)."""
+        services answered)."""
         if self._openapi is not None:
             return self._openapi
-        merged = {**own, "paths": dict(own.get("paths", {})), "components": {"schemas": {}}}
-        merged["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
-        complete = True
+        docs: dict[str, dict[str, Any]] = {}
         for name, client in self.clients.items():
             try:
                 response = await client.get("/openapi.json", timeout=5)
                 response.raise_for_status()
-                doc = response.json()
+                docs[name] = response.json()
             except (httpx.HTTPError, ValueError):
-                complete = False
                 continue
-            for path, item in doc.get("paths", {}).items():
-                if path.startswith("/api/v1/"):
-                    for operation in item.values():
-                        if isinstance(operation, dict):
-                            operation.setdefault("tags", [name])
-                    merged["paths"][path] = item
-            for schema_name, schema in doc.get("components", {}).get("schemas", {}).items():
-                merged["components"]["schemas"].setdefault(schema_name, schema)
-        if complete:
+        merged = merge_openapi(own, docs)
+        if len(docs) == len(self.clients):
             self._openapi = merged
         return merged
+
+
+def merge_openapi(own: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Merge the services' documents into the gateway's: only their public paths (below
+    /api/v1; ``/internal`` and health paths are left out), tagged with the service name."""
+    merged = {**own, "paths": dict(own.get("paths", {})), "components": {"schemas": {}}}
+    merged["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
+    for name, doc in docs.items():
+        for path, item in doc.get("paths", {}).items():
+            if path.startswith("/api/v1/"):
+                for operation in item.values():
+                    if isinstance(operation, dict):
+                        operation.setdefault("tags", [name])
+                merged["paths"][path] = item
+        for schema_name, schema in doc.get("components", {}).get("schemas", {}).items():
+            merged["components"]["schemas"].setdefault(schema_name, schema)
+    return merged

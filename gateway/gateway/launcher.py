@@ -88,19 +88,23 @@ async def _allinone(port: int) -> None:
     transport = InProcessTransport()
     await transport.start()
     keys = KeySet()
-    identity_settings = IdentitySettings(bus_transport="inprocess", seed_demo=os.environ.get("ENVIRONMENT") == "development")
+    identity_settings = IdentitySettings(
+        bus_transport="inprocess", seed_demo=os.environ.get("ENVIRONMENT") == "development"
+    )
     transport.retry_delays = identity_settings.bus_retry_delays
     identity_app = create_identity(identity_settings, transport=transport, key_set=keys)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(identity_app.router.lifespan_context(identity_app))
         gateway_app = create_gateway(
-            GatewaySettings(port=port), upstreams=Upstreams.in_process({"identity": identity_app}), key_set=keys
+            GatewaySettings(port=port),
+            upstreams=Upstreams.in_process({"identity": identity_app}),
+            key_set=keys,
         )
         server = uvicorn.Server(uvicorn.Config(gateway_app, host="0.0.0.0", port=port, log_config=None))
         accounts = getattr(identity_app.state, "demo_accounts", [])
 
         async def announce() -> None:
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
                 await asyncio.sleep(0.1)
             print(_banner(accounts, port), flush=True)
 
@@ -155,7 +159,17 @@ def up(args: argparse.Namespace) -> int:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(name: str, factory: str, port: int) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", args.host, "--port", str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            args.host,
+            "--port",
+            str(port),
+        ]
         proc = subprocess.Popen(cmd, env=env)
         procs.append((name, proc))
         return proc

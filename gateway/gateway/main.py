@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
 from common.metrics import render
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-
 from gateway.compose import Composer
 from gateway.config import Settings
 from gateway.proxy import GatewayProxy, Upstreams

@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy import text
+
 from common.db import Database
 from common.metrics import RATE_LIMITED
-from sqlalchemy import text
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,8 @@ class RateLimiter:
         try:
             async with self.db.session() as session:
                 found = await session.scalar(
-                    text("SELECT count FROM rate_counters WHERE key = :k AND window_start = :s"), {"k": key, "s": start}
+                    text("SELECT count FROM rate_counters WHERE key = :k AND window_start = :s"),
+                    {"k": key, "s": start},
                 )
             return int(found or 0)
         except Exception:  # noqa: BLE001 - fail open

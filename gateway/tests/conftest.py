@@ -63,11 +63,17 @@ async def make_gateway(
         if database is None or not shared_db:
             database = await fresh_db("gateway")
         ups = Upstreams.in_process(upstreams)
-        keys = KeySet("http://identity/.well-known/jwks.json", client=ups.clients["identity"]) if "identity" in upstreams else KeySet()
+        keys = (
+            KeySet("http://identity/.well-known/jwks.json", client=ups.clients["identity"])
+            if "identity" in upstreams
+            else KeySet()
+        )
         app = create_app(gateway_settings(database, **overrides), upstreams=ups, key_set=keys)
         cm = app.router.lifespan_context(app)
         await cm.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("192.0.2.10", 4000)), base_url="http://gateway")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("192.0.2.10", 4000)), base_url="http://gateway"
+        )
         opened.append((cm, client))
         return app, client
 

@@ -8,10 +8,10 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.applications import Starlette
 
 from common.testing.api_client import ApiDriver
 
@@ -39,7 +39,9 @@ async def test_requests_reach_identity_with_their_request_id(identity_app: FastA
     assert len(made.headers["x-request-id"]) == 36  # the gateway made one
 
 
-async def test_protected_paths_need_a_valid_token_before_forwarding(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_protected_paths_need_a_valid_token_before_forwarding(
+    identity_app: FastAPI, make_gateway
+) -> None:  # type: ignore[no-untyped-def]
     upstream, seen = recording_upstream()
     _app, client = await make_gateway({"identity": identity_app, "quota": upstream})
     # The identity route table sends /me to identity; quota is only a recorder here.
@@ -49,7 +51,9 @@ async def test_protected_paths_need_a_valid_token_before_forwarding(identity_app
     session = await api.register()
     claims = jwt.decode(session.access_token, options={"verify_signature": False})
     header = jwt.get_unverified_header(session.access_token)
-    unsigned = jwt.encode({**claims, "role": "administrator"}, None, algorithm="none", headers={"kid": header["kid"]})
+    unsigned = jwt.encode(
+        {**claims, "role": "administrator"}, None, algorithm="none", headers={"kid": header["kid"]}
+    )
     r = await client.get("/api/v1/admin/staff", headers={"Authorization": f"Bearer {unsigned}"})
     assert r.status_code == 401 and r.json()["code"] == "token_invalid"
     ok = await client.get("/api/v1/me", headers=session.headers)
@@ -59,7 +63,14 @@ async def test_protected_paths_need_a_valid_token_before_forwarding(identity_app
 
 async def test_internal_endpoints_are_never_routed(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
     _app, client = await make_gateway({"identity": identity_app})
-    for path in ("/internal/stats", "/api/v1/internal/stats", "/api/v1/../internal/stats"):
+    for path in (
+        "/internal/stats",
+        "/api/v1/internal/stats",
+        "/api/v1/../internal/stats",
+        # dot segments the client did not resolve: the gateway must not route them onwards
+        "/api/v1/captcha/%2e%2e/%2e%2e/%2e%2e/internal/stats",
+        "/api/v1/me/%2E%2E/%2e%2e/%2e%2e/internal/audit-log",
+    ):
         r = await client.get(path)
         assert r.status_code == 404, path
 
@@ -107,7 +118,7 @@ async def test_an_upstream_that_is_down_is_a_502_problem(make_gateway, fresh_db)
     from gateway.main import create_app
     from gateway.proxy import Upstreams
 
-    from .conftest import gateway_settings  # noqa: TID252
+    from .conftest import gateway_settings
 
     settings = gateway_settings(await fresh_db("gateway"), identity_url="http://127.0.0.1:9")
     ups = Upstreams.over_http(settings.upstreams(), timeout=2, connect_timeout=1, max_connections=5)
@@ -122,7 +133,9 @@ async def test_an_upstream_that_is_down_is_a_502_problem(make_gateway, fresh_db)
 
 async def test_huge_bodies_are_refused_at_the_gateway(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
     _app, client = await make_gateway({"identity": identity_app})
-    r = await client.post("/api/v1/auth/register", content=b"x" * 3_000_000, headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/auth/register", content=b"x" * 3_000_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 
@@ -136,13 +149,22 @@ async def test_merged_openapi_lists_the_public_api_only(identity_app: FastAPI, m
     assert (await client.get("/docs")).status_code == 200
 
 
-async def test_portal_stats_fill_what_they_can_and_mark_the_rest_stale(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_portal_stats_fill_what_they_can_and_mark_the_rest_stale(
+    identity_app: FastAPI, make_gateway
+) -> None:  # type: ignore[no-untyped-def]
     _app, client = await make_gateway({"identity": identity_app}, stats_cache_seconds=0)
     body = (await client.get("/api/v1/portal/stats")).json()
     assert body["enterprises"] == 0 and body["providers"] == 0
     assert set(body["stale"]) == {"quota", "catalog", "contracts", "payments"}
     assert body["products"] is None
-    for key in ("signed_contracts", "deducted_fen", "settled_fen", "enterprises_with_quota", "quota_total_fen", "pending_budget_fen"):
+    for key in (
+        "signed_contracts",
+        "deducted_fen",
+        "settled_fen",
+        "enterprises_with_quota",
+        "quota_total_fen",
+        "pending_budget_fen",
+    ):
         assert key in body
 
 

@@ -105,13 +105,61 @@ class KeySet:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, *, issuer: str, audience: str) -> None:
+    """Verifies identity's tokens.
+
+    A token that passed every check is remembered for at most ``cache_seconds`` (and never
+    past its expiry + leeway), so that a client's next requests skip the signature check:
+    the outcome for one token string only changes with time (it expires), and its exact
+    moment is kept. Nothing else revokes an access token before it expires (signing keys are
+    only ever added, under new ids), so the answers are the same as without the cache.
+    Refused tokens are never remembered. ``cache_size=0`` turns the cache off.
+    """
+
+    LEEWAY = 5  # seconds of clock skew allowed on exp / iat / nbf
+
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = 4096,
+        cache_seconds: float = 60.0,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
+        self._verified: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     async def decode(self, token: str, *, typ: str = "access") -> dict[str, Any]:
         """Verify an identity-issued token of the given ``typ``; raise a 401 problem."""
+        cached = self._verified.get((token, typ))
+        if cached is not None:
+            if time.time() < cached[0]:
+                return dict(cached[1])
+            self._verified.pop((token, typ), None)
+        claims = await self._verify(token, typ)
+        self._remember(token, typ, claims)
+        return claims
+
+    def _remember(self, token: str, typ: str, claims: dict[str, Any]) -> None:
+        if self.cache_size <= 0:
+            return
+        now = time.time()
+        # jwt.decode refuses a token once now >= exp + leeway: stop answering from memory then.
+        until = min(float(claims["exp"]) + self.LEEWAY, now + self.cache_seconds)
+        if until <= now:
+            return
+        if len(self._verified) >= self.cache_size:
+            for key in [k for k, (t, _) in self._verified.items() if t <= now]:
+                del self._verified[key]
+            while len(self._verified) >= self.cache_size:  # the oldest entries go first
+                del self._verified[next(iter(self._verified))]
+        self._verified[(token, typ)] = (until, dict(claims))
+
+    async def _verify(self, token: str, typ: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -129,7 +177,7 @@ class TokenVerifier:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub", "typ"]},
-                leeway=5,
+                leeway=self.LEEWAY,
             )
         except jwt.ExpiredSignatureError as exc:
             raise unauthenticated("登录已过期，请重新登录", "token_expired") from exc

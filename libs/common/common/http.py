@@ -3,10 +3,8 @@ metrics, and a request-body size limit (413)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -23,15 +21,6 @@ log = structlog.get_logger("access")
 # (timestamps, redaction, rendering) before the standard library drops a line below the
 # level, so the access line is only made when INFO is on (LOG_LEVEL=WARNING skips it).
 _access_logger = logging.getLogger("access")
-
-# httpcore (under every httpx.AsyncClient) runs ``import sniffio`` inside each lock, semaphore
-# and shield it sets up, several times per request, and falls back to asyncio when that fails.
-# anyio >= 4.11 no longer brings sniffio along, and Python does not cache a failed import: each
-# of those calls walked sys.path with stat() calls, about a third of the gateway's CPU per
-# forwarded request (encode/httpcore#1103). A ``None`` entry in sys.modules makes the miss
-# immediate; the outcome (asyncio) is unchanged. Harmless once sniffio is installed.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
