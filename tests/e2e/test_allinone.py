@@ -34,8 +34,6 @@ async def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, within: floa
     raise AssertionError(f"not up after {within}s:\n{log.read_text()[-4000:]}")
 
 
-
-
 async def test_allinone_starts_on_an_embedded_database_with_demo_accounts(tmp_path: Path) -> None:
     port = free_port()
     env = {
