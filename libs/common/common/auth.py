@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -236,7 +237,7 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency: the caller has one of ``roles`` (administrator passes any staff check)."""
 
     async def check(user: CurrentUser) -> Principal:
@@ -247,7 +248,7 @@ def require_roles(*roles: str):  # type: ignore[no-untyped-def]
     return check
 
 
-def require_capability(capability: str):  # type: ignore[no-untyped-def]
+def require_capability(capability: str) -> Callable[[Principal], Awaitable[Principal]]:
     labels = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
 
     async def check(user: CurrentUser) -> Principal:
@@ -310,7 +311,7 @@ class ServiceTokenAuth(httpx.Auth):
         self._token = ""
         self._expires = 0.0
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if time.time() > self._expires - 30:
             self._token = issue_service_token(self.secret, self.service)
             self._expires = time.time() + 300
