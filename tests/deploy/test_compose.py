@@ -37,6 +37,7 @@ SHARED_SECRETS = {
 IDENTITY_SECRETS = {
     "IDENTITY_JWT_PRIVATE_KEY",
     "IDENTITY_FIELD_ENCRYPTION_KEY",
+    "IDENTITY_HASH_KEY",
     "IDENTITY_ADMIN_PHONE",
     "IDENTITY_ADMIN_PASSWORD",
 }
@@ -391,11 +392,27 @@ def test_the_documented_generation_commands_make_valid_secrets(
         "password",
         "IDENTITY_JWT_PRIVATE_KEY",
         "IDENTITY_FIELD_ENCRYPTION_KEY",
+        "IDENTITY_HASH_KEY",
         "IDENTITY_ADMIN_PASSWORD",
     }
     key = load_pem_private_key(made["IDENTITY_JWT_PRIVATE_KEY"].encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     assert len(base64.b64decode(made["IDENTITY_FIELD_ENCRYPTION_KEY"], validate=True)) == 32
+    assert len(base64.b64decode(made["IDENTITY_HASH_KEY"], validate=True)) == 32
+    # identity starts in production with exactly these settings (it refuses anything missing).
+    from identity.config import Settings
+
+    production = parse_env(root / PRODUCTION_ENV)
+    shared = {"SERVICE_TOKEN_SECRET": made["password"]}
+    env = {**production, **shared, **{k: v for k, v in made.items() if k.startswith("IDENTITY_")}}
+    env["IDENTITY_ADMIN_PHONE"] = "13800000000"
+    settings = Settings(
+        _env_file=None,
+        **{k.lower().removeprefix("identity_"): v for k, v in env.items() if k.startswith("IDENTITY_")},
+        environment=production["ENVIRONMENT"],
+        service_token_secret=made["password"],
+    )
+    assert settings.is_development is False and settings.sms_provider == "disabled"
     for secret in (made["password"], made["IDENTITY_ADMIN_PASSWORD"]):
         assert len(secret) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", secret), "URL-safe, no '$'"
 
