@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from common.processes import free_port, uvicorn_command, wait_ready
 
 # Aims of the issue.
 AIM_RATIO = 0.75  # gateway throughput / direct throughput
@@ -387,36 +388,6 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free port")
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
-        try:
-            r = httpx.get(url, timeout=2)
-            if r.status_code == 200:
-                return
-            last = r.text
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f}s: {last}")
-
-
 def stop_processes() -> None:
     for proc in reversed(_STARTED):
         if proc.poll() is None:
@@ -701,17 +672,7 @@ def run(args: argparse.Namespace) -> int:
 
         def spawn(name: str, factory: str, port: int) -> Proc:
             log = workdir / f"{name}.log"
-            cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                factory,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
+            cmd = uvicorn_command(factory, port)
             with log.open("wb") as out:
                 proc = subprocess.Popen(
                     cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -17,11 +17,11 @@ import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
+from common.processes import uvicorn_command, wait_ready
 
 # Service name -> (import path of its app factory, port). Later services join this table.
 SERVICES: dict[str, tuple[str, int]] = {
@@ -136,20 +136,6 @@ def allinone(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
-
-
 def up(args: argparse.Namespace) -> int:
     """Every service as its own process (uvicorn), then the gateway; Ctrl-C stops them all."""
     env = dict(os.environ)
@@ -159,17 +145,7 @@ def up(args: argparse.Namespace) -> int:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(name: str, factory: str, port: int) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            factory,
-            "--host",
-            args.host,
-            "--port",
-            str(port),
-        ]
+        cmd = uvicorn_command(factory, port, args.host)
         proc = subprocess.Popen(cmd, env=env)
         procs.append((name, proc))
         return proc
@@ -189,15 +165,9 @@ def up(args: argparse.Namespace) -> int:
         for name, (factory, port) in SERVICES.items():
             env[f"GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
             proc = spawn(name, factory, port)
-            if not _wait_ready(f"http://127.0.0.1:{port}/readyz", proc):
-                print(f"{name} did not become ready", file=sys.stderr)
-                stop_all()
-                return 1
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         gateway = spawn("gateway", "gateway.main:create_app", args.port)
-        if not _wait_ready(f"http://127.0.0.1:{args.port}/readyz", gateway):
-            print("gateway did not become ready", file=sys.stderr)
-            stop_all()
-            return 1
+        wait_ready(f"http://127.0.0.1:{args.port}/readyz", gateway)
         if env["ENVIRONMENT"] == "development":
             from identity.seed import ADMIN, DEMO_ORGS, DEMO_PASSWORD, DemoAccount
 
@@ -209,6 +179,9 @@ def up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         dead = [n for n, p in procs if p.poll() is not None]
         print(f"stopped: {', '.join(dead)}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"not started: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -1,0 +1,46 @@
+"""Running services as local processes: the distributed launcher (make up), the end-to-end
+tests and the benchmark start them the same way."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def uvicorn_command(factory: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """``factory`` is ``package.module:create_app``."""
+    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port)]
+
+
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` when it is free, else any free port."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """Wait until ``url`` (a /readyz) answers 200; raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
+        try:
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return
+            last = r.text[:200]
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f} s ({last})")
