@@ -16,8 +16,7 @@ from common.db import connect
 from common.settings import database_in
 from common.testing.api_client import ApiDriver
 from common.testing.data import valid_resident_id, valid_uscc
-from common.testing.infra import in_ci
-from common.testing.plugin import RabbitNamespace, drop_database
+from common.testing.plugin import RabbitNamespace, drop_database, require_broker
 from common.testing.processes import Processes, free_port, running
 
 ADMIN_PHONE = "13900000001"
@@ -35,15 +34,15 @@ class FuzzTarget:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_target(
-    postgres_server: str, amqp_url_or_none: str | None, tmp_path_factory: pytest.TempPathFactory
+    postgres_server: str,
+    amqp_url_or_none: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[FuzzTarget]:
-    if amqp_url_or_none is None:
-        if in_ci():
-            pytest.fail("no RabbitMQ (CI=true: broker tests must run)", pytrace=False)
-        pytest.skip("no RabbitMQ")
+    amqp_url = require_broker(amqp_url_or_none, request)
     tag = uuid.uuid4().hex[:10]
     rabbit = RabbitNamespace(
-        url=amqp_url_or_none, exchange=f"test.{tag}.events", prefix=f"test.{tag}.", services=["identity"]
+        url=amqp_url, exchange=f"test.{tag}.events", prefix=f"test.{tag}.", services=["identity"]
     )
     databases = {"identity": f"t_fuzz_identity_{tag}", "gateway": f"t_fuzz_gateway_{tag}"}
     conn = await connect(database_in(postgres_server, "postgres"))

@@ -54,15 +54,21 @@ def amqp_url_or_none() -> str | None:
     return url
 
 
-@pytest.fixture
-def amqp_url(amqp_url_or_none: str | None, request: pytest.FixtureRequest) -> str:
-    if amqp_url_or_none is None:
+def require_broker(url: str | None, request: pytest.FixtureRequest) -> str:
+    """The broker URL; without one the test FAILS under CI=true, else is skipped (and listed
+    loudly at the end of the run)."""
+    if url is None:
         message = "no RabbitMQ: set AMQP_URL, start one on 127.0.0.1:5672, or provide a Docker engine"
         if infra.in_ci():
             pytest.fail(f"{message} (CI=true: broker tests must run)", pytrace=False)
         _broker_skips.append(request.node.nodeid)
         pytest.skip(message)
-    return amqp_url_or_none
+    return url
+
+
+@pytest.fixture
+def amqp_url(amqp_url_or_none: str | None, request: pytest.FixtureRequest) -> str:
+    return require_broker(amqp_url_or_none, request)
 
 
 def unique(prefix: str) -> str:
