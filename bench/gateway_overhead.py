@@ -428,14 +428,11 @@ def drop_databases(server_url: str, names: list[str]) -> None:
     asyncio.run(_pg(server_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names)))
 
 
-def delete_broker_objects(amqp_url: str, exchange: str, prefix: str, retries: int) -> list[str]:
+def delete_broker_objects(amqp_url: str, exchange: str, prefix: str) -> list[str]:
     """Delete this run's queues (all named with ``prefix``) and exchanges; return the queues."""
-    from common.bus.rabbitmq import dead_letter_queue, retry_queue
+    from common.testing.rabbit import RabbitNamespace
 
-    names = {f"{exchange}.unrouted", f"{prefix}voucher.quorum-probe"}
-    for consumer in ("identity",):
-        q = f"{prefix}{consumer}"
-        names.update({q, dead_letter_queue(q), *(retry_queue(q, i) for i in range(retries))})
+    extra: list[str] = []
     if shutil.which("rabbitmqctl"):  # anything else this run declared under its prefix
         listed = subprocess.run(
             ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
@@ -444,38 +441,9 @@ def delete_broker_objects(amqp_url: str, exchange: str, prefix: str, retries: in
             timeout=60,
         )
         if listed.returncode == 0:
-            names.update(n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(prefix))
-
-    async def delete() -> list[str]:
-        import aio_pika
-
-        deleted: list[str] = []
-        connection = await aio_pika.connect(amqp_url, timeout=10)
-        try:
-            for name in sorted(names):
-                channel = await connection.channel()
-                try:
-                    await channel.queue_delete(name)
-                    deleted.append(name)
-                except Exception:  # noqa: BLE001 - not there (it closes the channel)
-                    pass
-                finally:
-                    if not channel.is_closed:
-                        await channel.close()
-            for name in (exchange, f"{exchange}.unrouted"):
-                channel = await connection.channel()
-                try:
-                    await channel.exchange_delete(name)
-                except Exception:  # noqa: BLE001
-                    pass
-                finally:
-                    if not channel.is_closed:
-                        await channel.close()
-        finally:
-            await connection.close()
-        return deleted
-
-    return asyncio.run(delete())
+            extra = [n.strip() for n in listed.stdout.splitlines() if n.strip().startswith(prefix)]
+    namespace = RabbitNamespace(url=amqp_url, exchange=exchange, prefix=prefix, services=["identity"])
+    return asyncio.run(namespace.cleanup(extra))
 
 
 # --------------------------------------------------------------------------------------------
@@ -889,8 +857,8 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001
             notes.append(f"COULD NOT drop databases {dbs_created}: {exc}")
         try:
-            deleted = delete_broker_objects(amqp_url, exchange, prefix, len(retry_delays))
-            notes.append(f"deleted {len(deleted)} queues and the exchanges")
+            delete_broker_objects(amqp_url, exchange, prefix)
+            notes.append(f"deleted the queues {prefix}* and the exchanges")
         except Exception as exc:  # noqa: BLE001
             notes.append(f"COULD NOT delete queues {prefix}*: {exc}")
         shutil.rmtree(workdir, ignore_errors=True)

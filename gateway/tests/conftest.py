@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from common.auth import KeySet
-from common.testing.plugin import RabbitNamespace
+from common.testing.rabbit import RabbitNamespace
 from gateway.config import Settings
 from gateway.main import create_app
 from gateway.proxy import Upstreams

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from common.testing.plugin import RabbitNamespace
 from common.testing.processes import Processes, free_port, running
+from common.testing.rabbit import RabbitNamespace
 
 ADMIN_PHONE = "13900000000"
 ADMIN_PASSWORD = "Admin-e2e-2024"

@@ -18,7 +18,7 @@ from common.bus.transport import Transport
 from common.db import Database
 from common.logging import configure_logging
 from common.testing.bus import FAST, Bus, Eventually, Ledger, MakeBus, MakeDb, make_schema, wait_until
-from common.testing.plugin import RabbitNamespace
+from common.testing.rabbit import RabbitNamespace
 from common.timers import TimerWorker
 
 

@@ -19,8 +19,8 @@ from common.bus.inprocess import InProcessTransport
 from common.bus.outbox import publish
 from common.events import ProviderApproved
 from common.testing.bus import CERTIFIED, Bus, MakeBus, certified
-from common.testing.plugin import RabbitNamespace
 from common.testing.proxy import TcpProxy
+from common.testing.rabbit import RabbitNamespace
 
 
 def via(url: str, port: int) -> str:

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from stdnum.cn import ric, uscc
 
 from common.testing.api_client import ApiDriver, Session
-from common.testing.plugin import RabbitNamespace
+from common.testing.rabbit import RabbitNamespace
 from identity.config import Settings
 from identity.main import create_app
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from common.events import Envelope, ProviderApproved
 from common.testing.api_client import ApiDriver
-from common.testing.plugin import RabbitNamespace
+from common.testing.rabbit import RabbitNamespace
 
 pytestmark = pytest.mark.broker
 

@@ -35,7 +35,7 @@ from common.bus.transport import Transport
 from common.db import Database
 from common.events import BankAccountChanged, Envelope, EventPayload, OrganizationCertified
 from common.tables import create_common_schema
-from common.testing.plugin import RabbitNamespace
+from common.testing.rabbit import RabbitNamespace
 from common.timers import RetryLater, TimerWorker
 
 CONSUMER = "ledger"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ import pytest_asyncio
 from common.db import connect
 from common.settings import database_in
 from common.testing import infra
+from common.testing.rabbit import RabbitNamespace
 
 _broker_skips: list[str] = []
 
@@ -101,58 +101,6 @@ async def fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaita
     yield make
     for name in made:
         await drop_database(postgres_server, name)
-
-
-@dataclass
-class RabbitNamespace:
-    url: str
-    exchange: str
-    prefix: str
-    transports: list[Any] = field(default_factory=list)
-    # Consumers run in other processes (end-to-end tests): their queues are deleted too.
-    services: list[str] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        return {"AMQP_URL": self.url, "BUS_EXCHANGE": self.exchange, "BUS_QUEUE_PREFIX": self.prefix}
-
-    def transport(self, **kwargs: Any) -> Any:
-        from common.bus.rabbitmq import RabbitTransport
-
-        kwargs.setdefault("exchange", self.exchange)
-        kwargs.setdefault("queue_prefix", self.prefix)
-        t = RabbitTransport(self.url, **kwargs)
-        self.transports.append(t)
-        return t
-
-    async def cleanup(self) -> None:
-        import aio_pika
-
-        connection = await aio_pika.connect(self.url, timeout=10)
-        try:
-            from common.bus.rabbitmq import DECLARED_QUEUES
-
-            names = {q for q in DECLARED_QUEUES if q.startswith(self.prefix)}
-            for service in self.services:
-                queue = self.prefix + service
-                names |= {queue, f"{queue}.dlq", *(f"{queue}.retry.{i}" for i in range(10))}
-            names.add(f"{self.exchange}.unrouted")
-            for name in names:
-                channel = await connection.channel()
-                try:
-                    await channel.queue_delete(name)
-                except Exception:  # noqa: BLE001
-                    pass
-                finally:
-                    if not channel.is_closed:
-                        await channel.close()
-            channel = await connection.channel()
-            for name in (self.exchange, f"{self.exchange}.unrouted"):
-                try:
-                    await channel.exchange_delete(name)
-                except Exception:  # noqa: BLE001
-                    channel = await connection.channel()
-        finally:
-            await connection.close()
 
 
 @pytest_asyncio.fixture
