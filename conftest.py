@@ -6,5 +6,10 @@ under that name, hiding the real ``gateway`` package (gateway/gateway). Importin
 packages here first avoids that.
 """
 
+import catalog  # noqa: F401
+import contracts  # noqa: F401
 import gateway  # noqa: F401
 import identity  # noqa: F401
+import orders  # noqa: F401
+import payments  # noqa: F401
+import quota  # noqa: F401

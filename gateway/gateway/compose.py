@@ -11,18 +11,13 @@ from typing import Any
 import httpx
 import structlog
 
+from common import registry
 from common.auth import ServiceTokenAuth
 
 log = structlog.get_logger(__name__)
 
-# Which service fills which portal figure (API.md's /portal/stats).
-STAT_FIELDS: dict[str, tuple[str, ...]] = {
-    "identity": ("enterprises", "providers"),
-    "catalog": ("products",),
-    "contracts": ("signed_contracts",),
-    "quota": ("deducted_fen", "enterprises_with_quota", "quota_total_fen", "pending_budget_fen"),
-    "payments": ("settled_fen",),
-}
+# Which service fills which portal figure (API.md's /portal/stats): from the registry.
+STAT_FIELDS: dict[str, tuple[str, ...]] = registry.stat_fields()
 
 
 class Composer:

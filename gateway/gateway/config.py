@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from common import registry
 from common.settings import ServiceSettings
 
 
@@ -38,5 +39,4 @@ class Settings(ServiceSettings):
     stats_cache_seconds: float = 15.0
 
     def upstreams(self) -> dict[str, str]:
-        names = ("identity", "quota", "catalog", "orders", "contracts", "payments", "demands")
-        return {n: url.rstrip("/") for n in names if (url := getattr(self, f"{n}_url"))}
+        return {n: url.rstrip("/") for n in registry.NAMES if (url := getattr(self, f"{n}_url", None))}

@@ -2,97 +2,132 @@
 distributed (every service its own process, on the configured PostgreSQL and RabbitMQ).
 
     python -m gateway.launcher allinone   # make run on a bare machine
-    python -m gateway.launcher up         # make up: identity :8001, gateway :8000
+    python -m gateway.launcher up         # make up: every service of the registry, then the gateway
+
+Which services there are, their ports and their app factories come from the service registry
+(``common.registry``). ``ENVIRONMENT`` unset means production, as everywhere: only ``make``
+sets ``development`` (demo data, console SMS, simulated checks, the /dev helpers).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from contextlib import AsyncExitStack
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
+from common import demo, registry
+from common.app import ServiceRuntime
 from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
 from common.embedded import EmbeddedPostgres
 from common.processes import uvicorn_command, wait_ready
 
-# Service name -> (import path of its app factory, port). Later services join this table.
-SERVICES: dict[str, tuple[str, int]] = {
-    "identity": ("identity.main:create_app", 8001),
-}
+
+def _factory(path: str) -> Callable[..., FastAPI]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
-def _banner(accounts: list[object], port: int) -> str:
+def _banner(port: int, host: str, development: bool) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     lines = [
         "",
         "=" * 72,
-        f"  广西制造业企业培优育强服务券管理平台 is running: http://127.0.0.1:{port}",
-        f"  API docs:  http://127.0.0.1:{port}/docs     API base: http://127.0.0.1:{port}/api/v1",
-        "",
-        "  Demo accounts (password sign-in: POST /api/v1/auth/login with a captcha):",
+        f"  广西制造业企业培优育强服务券管理平台 is running: http://{shown}:{port}",
+        f"  API docs:  http://{shown}:{port}/docs     API base: http://{shown}:{port}/api/v1",
+        f"  services:  {', '.join(registry.NAMES)}",
     ]
-    for a in accounts:
-        org = f"  {a.organization}" if a.organization else ""  # type: ignore[attr-defined]
-        lines.append(f"    {a.label:<12} phone {a.phone}  password {a.password}{org}")  # type: ignore[attr-defined]
-    lines += [
-        "",
-        "  Development helpers: GET /api/v1/captcha, then GET /api/v1/dev/captcha/{captcha_id}",
-        "  gives its answer; GET /api/v1/dev/sms-codes/latest?phone=... the last SMS code.",
-        "=" * 72,
-        "",
-    ]
+    if development:
+        lines += ["", "  Demo accounts (password sign-in: POST /api/v1/auth/login with a captcha):"]
+        lines.append(f"    {demo.ADMIN[0]:<12} phone {demo.ADMIN[1]}  password {demo.ADMIN[2]}")
+        for org in demo.ORGS:
+            lines.append(f"    {org.label:<12} phone {org.phone}  password {demo.DEMO_PASSWORD}  {org.name}")
+        lines += [
+            "",
+            "  Development helpers: GET /api/v1/captcha, then GET /api/v1/dev/captcha/{captcha_id}",
+            "  gives its answer; GET /api/v1/dev/sms-codes/latest?phone=... the last SMS code.",
+        ]
+    lines += ["=" * 72, ""]
     return "\n".join(lines)
 
 
-async def _allinone(port: int) -> None:
+def _development() -> bool:
+    return os.environ.get("ENVIRONMENT") == "development"
+
+
+def _seed_env(env: dict[str, str] | os._Environ[str]) -> None:
+    """Demo data in every service, in development only (a production refusal otherwise)."""
+    if env.get("ENVIRONMENT") == "development":
+        for svc in registry.SERVICES:
+            env.setdefault(f"{svc.env_prefix}SEED_DEMO", "true")
+
+
+async def _allinone(host: str, port: int) -> None:
     from gateway.config import Settings as GatewaySettings
     from gateway.main import create_app as create_gateway
     from gateway.proxy import Upstreams
-    from identity.config import Settings as IdentitySettings
-    from identity.main import create_app as create_identity
 
     transport = InProcessTransport()
-    await transport.start()
     keys = KeySet()
-    identity_settings = IdentitySettings(
-        bus_transport="inprocess", seed_demo=os.environ.get("ENVIRONMENT") == "development"
-    )
-    transport.retry_delays = identity_settings.bus_retry_delays
-    identity_app = create_identity(identity_settings, transport=transport, key_set=keys)
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(identity_app.router.lifespan_context(identity_app))
+    peers: dict[str, Any] = {}  # filled as the apps are made; each service reads it late
+    apps: dict[str, FastAPI] = {}
+    for svc in registry.SERVICES:
+        apps[svc.name] = _factory(svc.app)(transport=transport, key_set=keys, peers=peers)
+        peers[svc.name] = apps[svc.name]
+    runtimes: list[ServiceRuntime] = [app.state.runtime for app in apps.values()]
+    transport.retry_delays = runtimes[0].settings.bus_retry_delays
+    await transport.start()
+    begun: list[ServiceRuntime] = []
+    try:
+        # Mounting an app does not run its lifespan: start every runtime here, in two phases,
+        # so every consumer is subscribed before any start hook or relay publishes.
+        for runtime in runtimes:
+            await runtime.prepare()
+        for runtime in runtimes:
+            begun.append(runtime)
+            await runtime.begin()
         gateway_app = create_gateway(
-            GatewaySettings(port=port),
-            upstreams=Upstreams.in_process({"identity": identity_app}),
-            key_set=keys,
+            GatewaySettings(port=port), upstreams=Upstreams.in_process(apps), key_set=keys
         )
-        server = uvicorn.Server(uvicorn.Config(gateway_app, host="0.0.0.0", port=port, log_config=None))
-        accounts = getattr(identity_app.state, "demo_accounts", [])
+        server = uvicorn.Server(
+            uvicorn.Config(
+                gateway_app, host=host, port=port, log_config=None, proxy_headers=False, server_header=False
+            )
+        )
 
         async def announce() -> None:
             while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
                 await asyncio.sleep(0.1)
-            print(_banner(accounts, port), flush=True)
+            print(_banner(port, host, _development()), flush=True)
 
         task = asyncio.create_task(announce())
         await server.serve()
         task.cancel()
-    await transport.stop()
+    finally:
+        for runtime in reversed(runtimes):
+            if runtime in begun or runtime.prepared:
+                with suppress(Exception):
+                    await runtime.stop()
+        await transport.stop()
 
 
 def allinone(args: argparse.Namespace) -> int:
-    os.environ.setdefault("ENVIRONMENT", "development")
     os.environ["BUS_TRANSPORT"] = "inprocess"
+    _seed_env(os.environ)
     embedded = None
-    if not (os.environ.get("POSTGRES_URL") or os.environ.get("IDENTITY_DATABASE_URL")):
+    if not (os.environ.get("POSTGRES_URL") or any(k.endswith("_DATABASE_URL") for k in os.environ)):
         embedded = EmbeddedPostgres(Path(args.data_dir) / "pg")
         os.environ["POSTGRES_URL"] = embedded.url
         print(f"embedded PostgreSQL running, data in {Path(args.data_dir) / 'pg'}", flush=True)
@@ -101,7 +136,7 @@ def allinone(args: argparse.Namespace) -> int:
     # make that handler an exit, so the embedded server below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        asyncio.run(_allinone(args.port))
+        asyncio.run(_allinone(args.host, args.port))
     except KeyboardInterrupt:
         pass
     finally:
@@ -113,14 +148,16 @@ def allinone(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     """Every service as its own process (uvicorn), then the gateway; Ctrl-C stops them all."""
     env = dict(os.environ)
-    env.setdefault("ENVIRONMENT", "development")
-    env.setdefault("IDENTITY_SEED_DEMO", "true" if env["ENVIRONMENT"] == "development" else "false")
+    _seed_env(env)
     env.setdefault("IDENTITY_STORAGE_URL", str(Path(args.data_dir) / "files"))
+    urls = {svc.name: f"http://127.0.0.1:{svc.port}" for svc in registry.SERVICES}
+    env.setdefault("SERVICE_URLS", __import__("json").dumps(urls))
+    for name, url in urls.items():
+        env.setdefault(f"GATEWAY_{name.upper()}_URL", url)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def spawn(name: str, factory: str, port: int) -> subprocess.Popen[bytes]:
-        cmd = uvicorn_command(factory, port, args.host)
-        proc = subprocess.Popen(cmd, env=env)
+    def spawn(name: str, factory: str, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(uvicorn_command(factory, port, host), env=env)
         procs.append((name, proc))
         return proc
 
@@ -136,19 +173,14 @@ def up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
     try:
-        for name, (factory, port) in SERVICES.items():
-            env[f"GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
-            proc = spawn(name, factory, port)
-            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-        gateway = spawn("gateway", "gateway.main:create_app", args.port)
+        # Start them all, then wait: each declares the whole RabbitMQ topology at start, so
+        # no event published by an early service is lost while a later one boots.
+        started = [(svc, spawn(svc.name, svc.app, svc.port)) for svc in registry.SERVICES]
+        for svc, proc in started:
+            wait_ready(f"http://127.0.0.1:{svc.port}/readyz", proc)
+        gateway = spawn("gateway", "gateway.main:create_app", args.port, args.host)
         wait_ready(f"http://127.0.0.1:{args.port}/readyz", gateway)
-        if env["ENVIRONMENT"] == "development":
-            from identity.seed import ADMIN, DEMO_ORGS, DEMO_PASSWORD, DemoAccount
-
-            accounts = [DemoAccount(ADMIN[0], ADMIN[1], ADMIN[2], "administrator", None)] + [
-                DemoAccount(o[0], o[1], DEMO_PASSWORD, "owner", o[2]) for o in DEMO_ORGS
-            ]
-            print(_banner(accounts, args.port), flush=True)
+        print(_banner(args.port, args.host, env.get("ENVIRONMENT") == "development"), flush=True)
         while all(proc.poll() is None for _n, proc in procs):
             time.sleep(0.5)
         dead = [n for n, p in procs if p.poll() is not None]
@@ -169,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("allinone", "up"):
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")))
-        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--host", default="127.0.0.1", help="the gateway's address (default 127.0.0.1)")
         p.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "data"))
     args = parser.parse_args(argv)
     return allinone(args) if args.command == "allinone" else up(args)

@@ -1,54 +1,32 @@
-"""Which service answers which public path: a prefix table, longest match wins.
+"""Which service answers which public path: derived from the service registry
+(``common.registry``), the most specific pattern wins.
 
-Prefixes are matched on whole path segments below ``/api/v1`` (``/me`` matches ``/me`` and
-``/me/password`` but not ``/meetings``). Later services add their prefixes here.
+Patterns are matched on whole path segments below ``/api/v1`` (``/me`` matches ``/me`` and
+``/me/password`` but not ``/meetings``; ``*`` is one segment, so ``/orders/*/contract`` goes
+to contracts while ``/orders/...`` goes to orders).
 """
 
 from __future__ import annotations
 
-API_PREFIX = "/api/v1"
+from common import registry
 
-ROUTES: dict[str, str] = {
-    # identity
-    "/captcha": "identity",
-    "/sms-codes": "identity",
-    "/auth": "identity",
-    "/me": "identity",
-    "/files": "identity",
-    "/admin/organizations": "identity",
-    "/admin/staff": "identity",
-    "/dev/captcha": "identity",
-    "/dev/sms-codes": "identity",
-    "/dev/identity-verifications": "identity",
-}
+API_PREFIX = registry.API_PREFIX
 
-# Paths anyone may call without a token (method, prefix). Everything else needs a valid
+# (pattern, service), most specific first.
+ROUTES: list[tuple[str, str]] = registry.route_table()
+
+# Paths anyone may call without a token (method, pattern). Everything else needs a valid
 # access token at the gateway before it is forwarded (and the service checks it again).
-PUBLIC: tuple[tuple[str, str], ...] = (
-    ("GET", "/captcha"),
-    ("POST", "/sms-codes"),
-    ("POST", "/auth/register"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/password/reset"),
-    ("GET", "/portal/stats"),
-    ("*", "/dev"),
-)
-
-
-def _segment_prefix(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix + "/")
+PUBLIC: tuple[tuple[str, str], ...] = (*registry.public_paths(), ("GET", "/portal/stats"))
 
 
 def route(path: str) -> str | None:
-    """The service for a path below /api/v1, or None."""
-    best: str | None = None
-    best_len = -1
-    for prefix, service in ROUTES.items():
-        if len(prefix) > best_len and _segment_prefix(path, prefix):
-            best, best_len = service, len(prefix)
-    return best
+    """The service for a path below /api/v1, or None (the gateway's own routes)."""
+    for pattern, service in ROUTES:
+        if registry.matches(pattern, path):
+            return service
+    return None
 
 
 def is_public(method: str, path: str) -> bool:
-    return any((m == "*" or m == method) and _segment_prefix(path, p) for m, p in PUBLIC)
+    return any((m == "*" or m == method) and registry.matches(p, path) for m, p in PUBLIC)

@@ -28,6 +28,7 @@ from common.bus.transport import Transport
 from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from common.internal import ServiceClients
 from common.logging import configure_logging
 from common.metrics import render
 from common.sanitize import RejectNulMiddleware
@@ -63,6 +64,7 @@ class ServiceRuntime:
         transport: Transport | None = None,
         key_set: KeySet | None = None,
         http_client: httpx.AsyncClient | None = None,
+        peers: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -93,23 +95,42 @@ class ServiceRuntime:
         self.verifier = TokenVerifier(
             self.key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
+        # Other services' /internal/ endpoints (in-process peers in all-in-one mode).
+        self.clients = ServiceClients(
+            self.name, settings.service_token_secret, urls=settings.service_urls, peers=peers
+        )
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
+        self.prepared = False
         self.started = False
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
+        """Phase 1: the database (migrated), the transport, the consumer subscribed.
+
+        Nothing is published yet. All-in-one, the launcher prepares every service before it
+        begins any, so no service's start hook or relay publishes before every consumer is
+        subscribed (the in-process bus delivers only to subscribed consumers).
+        """
         if self.migrations_dir is not None and self.settings.run_migrations:
             await migrate(self.migrations_dir, self.settings.db_url)
         if self.owns_transport:
             await self.transport.start()
         if self.consumer is not None and self.consumer.handlers:
             await self.transport.subscribe(self.consumer)
+        self.prepared = True
+
+    async def begin(self) -> None:
+        """Phase 2: start hooks (which may publish), then the relay and the timers."""
         for hook in self.on_start:
             await hook(self)
         self.relay.start()
         self.timers.start()
         self.started = True
         log.info("service_started", service=self.name, transport=type(self.transport).__name__)
+
+    async def start(self) -> None:
+        await self.prepare()
+        await self.begin()
 
     async def stop(self) -> None:
         self.started = False
@@ -122,6 +143,7 @@ class ServiceRuntime:
                 log.exception("stop_hook_failed", service=self.name)
         if self.owns_transport:
             await self.transport.stop()
+        await self.clients.aclose()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:

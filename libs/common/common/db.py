@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -14,12 +15,35 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from common.settings import to_asyncpg_url, to_plain_url
 
 log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=SQLModel)
+
+
+async def lock(session: AsyncSession, model: type[M], key: Any, *, nowait: bool = False) -> M | None:
+    """The aggregate lock: ``SELECT ... FOR UPDATE`` of the row with primary key ``key``,
+    freshly read (never a stale copy from the session), or None.
+
+    Routes, event handlers and timers that change the same aggregate all take it first, so
+    their changes are serialised by the database whatever process they run in; whoever
+    comes second re-reads the state the first one committed and decides on that.
+    """
+    pk = list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    if len(pk) != 1:
+        raise TypeError(f"{model.__name__} has a composite key: lock it with a query")
+    stmt = (
+        select(model)
+        .where(pk[0] == key)
+        .with_for_update(nowait=nowait)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(stmt)).first()
 
 
 class Database:
@@ -121,4 +145,4 @@ async def migrate(migrations_dir: Path, url: str) -> None:
         await conn.close()
 
 
-__all__ = ["AsyncSession", "Database", "connect", "ensure_database", "migrate", "to_plain_url"]
+__all__ = ["AsyncSession", "Database", "connect", "ensure_database", "lock", "migrate", "to_plain_url"]

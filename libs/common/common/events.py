@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EventPayload(BaseModel):
@@ -60,12 +60,20 @@ class Envelope(BaseModel, Generic[P]):
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     event_type: str
     version: int = 1
+    # The publishing service (the first part of the event name); the ordering guard keys on it.
+    source: str = ""
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     aggregate_id: str
     sequence: int = 0
     correlation_id: str | None = None
     causation_id: str | None = None
     payload: Any
+
+    @model_validator(mode="after")
+    def _source_from_type(self) -> Envelope[P]:
+        if not self.source:  # an envelope written before the field existed
+            object.__setattr__(self, "source", self.event_type.split(".", 1)[0])
+        return self
 
     @classmethod
     def wrap(
@@ -81,6 +89,7 @@ class Envelope(BaseModel, Generic[P]):
         return cls(
             event_id=event_id or str(uuid.uuid4()),
             event_type=payload.event_type,
+            source=payload.event_type.split(".", 1)[0],
             version=payload.version,
             aggregate_id=aggregate_id,
             sequence=sequence,
@@ -148,3 +157,229 @@ class BankAccountChanged(EventPayload):
 class ProviderApproved(EventPayload):
     org_id: str
     name: str
+
+
+@event("catalog.product_changed")
+class ProductChanged(EventPayload):
+    """A product's sellable snapshot changed (listed, unlisted, price, max subsidy, ...)."""
+
+    product_id: str
+    provider_id: str
+    name: str
+    category: str
+    price_fen: int  # the platform price (平台销售价)
+    market_price_fen: int
+    max_subsidy_fen: int
+    listed: bool
+    status: str  # draft | pending_review | rejected | listed | unlisted
+
+
+# --- orders ------------------------------------------------------------------------------------
+# Aggregate: the order (aggregate_id = order_id) for every orders event.
+
+
+@event("orders.order_submitted")
+class OrderSubmitted(EventPayload):
+    order_id: str
+    order_no: str
+    enterprise_id: str
+    enterprise_name: str
+    provider_id: str
+    provider_name: str
+    product_id: str
+    product_name: str
+    category: str
+    # general | financing_guarantee | equipment_leasing: the type that pays for this category
+    voucher_type: str
+    use_voucher: bool
+    price_fen: int
+    max_subsidy_fen: int
+    voucher_id: str | None = None  # the voucher quota quoted at submission, when it had one
+
+
+@event("orders.order_accepted")
+class OrderAccepted(EventPayload):
+    order_id: str
+    order_no: str
+    enterprise_id: str
+    enterprise_name: str
+    provider_id: str
+    provider_name: str
+    product_id: str
+    product_name: str
+    category: str
+    price_fen: int
+    subsidy_reserved_fen: int  # 0 without a voucher
+    ratio_bp: int  # the deduction ratio quota used, in basis points (5000 = 50%)
+    max_subsidy_fen: int
+    voucher_id: str | None = None
+
+
+@event("orders.order_cancelled")
+class OrderCancelled(EventPayload):
+    order_id: str
+    reason: str
+    # enterprise | provider | timeout | voucher | system: who or what ended the order
+    cancelled_by: str = "system"
+    reason_code: str | None = None
+
+
+@event("orders.cancellation_requested")
+class CancellationRequested(EventPayload):
+    """After acceptance orders never cancels on its own: it asks contracts to void."""
+
+    order_id: str
+    reason: str
+    requested_by: str  # enterprise | timeout
+    # True when the enterprise cancels a signed order with nothing paid (a termination)
+    terminate_if_signed: bool = False
+
+
+@event("orders.service_started")
+class ServiceStarted(EventPayload):
+    order_id: str
+    provider_id: str
+    enterprise_id: str
+
+
+@event("orders.service_completed")
+class ServiceCompleted(EventPayload):
+    order_id: str
+    provider_id: str
+    enterprise_id: str
+
+
+@event("orders.order_completed")
+class OrderCompleted(EventPayload):
+    """Service complete and fully paid: the provider may claim the subsidy (兑付)."""
+
+    order_id: str
+    order_no: str
+    enterprise_id: str
+    provider_id: str
+    product_id: str
+    contract_id: str | None
+    subsidy_fen: int
+    total_fen: int
+
+
+@event("orders.order_evaluated")
+class OrderEvaluated(EventPayload):
+    order_id: str
+    provider_id: str
+    product_id: str
+    rating: int  # 1..5
+    content: str = ""
+
+
+# --- quota -------------------------------------------------------------------------------------
+# Aggregate: the order (aggregate_id = order_id): these are the reservation's movements, and
+# their one consumer (orders) follows them per order.
+
+
+@event("quota.voucher_reserved")
+class VoucherReserved(EventPayload):
+    order_id: str
+    voucher_id: str
+    voucher_no: str
+    amount_fen: int
+    ratio_bp: int
+    remaining_fen: int  # the voucher's remaining balance after the reservation
+
+
+@event("quota.voucher_reservation_rejected")
+class VoucherReservationRejected(EventPayload):
+    order_id: str
+    voucher_id: str | None
+    # no_voucher | not_owner | wrong_type | outside_window | nothing_left | provider_cap_reached
+    # | suspended | voucher_not_active
+    reason_code: str
+    reason: str
+
+
+@event("quota.voucher_deducted")
+class VoucherDeducted(EventPayload):
+    """The contract's subsidy is committed (used); the rest of the reservation released."""
+
+    order_id: str
+    voucher_id: str
+    amount_fen: int  # committed = the contract's subsidy
+    released_fen: int  # reserved - committed, returned (or expired)
+
+
+@event("quota.voucher_released")
+class VoucherReleased(EventPayload):
+    order_id: str
+    voucher_id: str
+    amount_fen: int  # what the reservation held
+    expired_fen: int = 0  # of which expired instead of returning (the window had closed)
+    reason: str = ""
+
+
+@event("quota.voucher_reversed")
+class VoucherReversed(EventPayload):
+    """A terminated contract's unsettled deduction is given back (or expires)."""
+
+    order_id: str
+    voucher_id: str
+    amount_fen: int
+    expired_fen: int = 0
+    refused: bool = False  # True when the deduction was already settled: nothing reversed
+    reason: str = ""
+
+
+# --- contracts ---------------------------------------------------------------------------------
+# Aggregate: the order (aggregate_id = order_id), one contract per order.
+
+
+@event("contracts.contract_signed")
+class ContractSigned(EventPayload):
+    order_id: str
+    contract_id: str
+    enterprise_id: str
+    provider_id: str
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    deposit_fen: int
+    balance_fen: int
+    document_sha256: str = ""
+
+
+@event("contracts.contract_voided")
+class ContractVoided(EventPayload):
+    order_id: str
+    contract_id: str | None
+    reason: str
+
+
+@event("contracts.contract_terminated")
+class ContractTerminated(EventPayload):
+    order_id: str
+    contract_id: str
+    reason: str
+    terminated_by: str  # administrator | enterprise
+
+
+# --- payments ----------------------------------------------------------------------------------
+# Aggregate: the order (aggregate_id = order_id).
+
+
+@event("payments.payment_received")
+class PaymentReceived(EventPayload):
+    order_id: str
+    remittance_id: str
+    amount_fen: int
+    paid_fen: int
+    outstanding_fen: int
+    deposit_met: bool
+    fully_paid: bool
+
+
+@event("payments.settlement_paid")
+class SettlementPaid(EventPayload):
+    order_id: str
+    settlement_id: str
+    provider_id: str
+    amount_fen: int
+    payout_reference: str

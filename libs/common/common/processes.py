@@ -13,7 +13,21 @@ import httpx
 
 def uvicorn_command(factory: str, port: int, host: str = "127.0.0.1") -> list[str]:
     """``factory`` is ``package.module:create_app``."""
-    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port)]
+    # X-Forwarded-For is read by our own code (common.http.client_ip) from the configured
+    # number of trusted proxies, never by uvicorn (which trusts any loopback client).
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-proxy-headers",
+        "--no-server-header",
+    ]
 
 
 def free_port(preferred: int = 0) -> int:

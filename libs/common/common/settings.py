@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval: float = shared("OUTBOX_POLL_INTERVAL", default=1.0)
     timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
     service_token_secret: str = shared("SERVICE_TOKEN_SECRET", default="")
+    # Where the other services' /internal/ endpoints are (name -> base URL); a service not
+    # named here is at http://127.0.0.1:<its registry port> (common.internal).
+    service_urls: dict[str, str] = shared("SERVICE_URLS", default={})
     jwks_url: str = shared("IDENTITY_JWKS_URL", default="http://127.0.0.1:8001/.well-known/jwks.json")
     jwt_issuer: str = shared("JWT_ISSUER", default="voucher-identity")
     jwt_audience: str = shared("JWT_AUDIENCE", default="voucher-platform")
@@ -50,6 +53,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = shared("LOG_LEVEL", default="INFO")
     log_json: bool = shared("LOG_JSON", default=True)
     run_migrations: bool = True
+    # Development only (make run): the service seeds its part of the demo data at start.
+    seed_demo: bool = False
 
     @property
     def is_development(self) -> bool:
@@ -68,6 +73,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_for_environment(self) -> ServiceSettings:
+        if self.seed_demo and not self.is_development:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(f"{prefix}SEED_DEMO is refused outside ENVIRONMENT=development")
         if not self.service_token_secret:
             if not self.is_development:
                 raise ValueError("SERVICE_TOKEN_SECRET must be set outside ENVIRONMENT=development")

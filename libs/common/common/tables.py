@@ -92,8 +92,39 @@ class AggregateSequence(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class EventOrderRow(SQLModel, table=True):
+    """The ordering guard's memory: per (consumer, source, aggregate, stream) the sequence of
+    the last event applied (common.bus.ordering)."""
+
+    __tablename__ = "event_order"
+
+    consumer: str = Field(primary_key=True, max_length=120)
+    source: str = Field(primary_key=True, max_length=40)
+    aggregate_id: str = Field(primary_key=True, max_length=120)
+    stream: str = Field(primary_key=True, max_length=40, default="")
+    last_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """An ``Idempotency-Key`` of an HTTP command and, once done, its response
+    (common.idempotency)."""
+
+    __tablename__ = "idempotency_keys"
+
+    caller: str = Field(primary_key=True, max_length=80)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    state: str = Field(max_length=16)  # in_flight | done
+    status_code: int | None = Field(default=None, sa_column=Column(Integer))
+    response: Any = Field(default=None, sa_column=Column(JSONB))
+    lease_until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
 COMMON_TABLES = [
-    SQLModel.metadata.tables[name] for name in ("outbox", "inbox", "timers", "aggregate_sequences")
+    SQLModel.metadata.tables[name]
+    for name in ("outbox", "inbox", "timers", "aggregate_sequences", "event_order", "idempotency_keys")
 ]
 
 

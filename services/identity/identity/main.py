@@ -7,6 +7,7 @@ Run: ``uvicorn --factory identity.main:create_app --port 8001``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -23,11 +24,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(
-    settings: Settings | None = None, *, transport: Transport | None = None, key_set: KeySet | None = None
+    settings: Settings | None = None,
+    *,
+    transport: Transport | None = None,
+    key_set: KeySet | None = None,
+    peers: dict[str, Any] | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(
-        settings, migrations_dir=MIGRATIONS, consumer=build_consumer(), transport=transport, key_set=key_set
+        settings,
+        migrations_dir=MIGRATIONS,
+        consumer=build_consumer(),
+        transport=transport,
+        key_set=key_set,
+        peers=peers,
     )
     routers = [
         api.router,

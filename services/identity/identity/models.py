@@ -19,8 +19,9 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+from common.audit import AuditEntry  # noqa: F401 - identity's audit log is the common one
 
 
 def new_id() -> str:
@@ -220,21 +221,3 @@ class FileGrant(SQLModel, table=True):
     granted_by: str = Field(max_length=40)
     reason: str | None = Field(default=None, max_length=200)
     created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
-
-
-class AuditEntry(SQLModel, table=True):
-    """A staff decision made in identity: who, when, what, why."""
-
-    __tablename__ = "audit_log"
-
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
-    at: datetime | None = Field(default=None, sa_column=ts(False, True))
-    actor_id: str = Field(max_length=36)
-    actor_role: str = Field(max_length=20)
-    action: str = Field(max_length=60, index=True)
-    target_type: str = Field(max_length=40)
-    target_id: str = Field(max_length=64)
-    reason: str | None = Field(default=None, sa_column=Column(Text))
-    details: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
-    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stdnum.cn import ric, uscc
-
+from common import demo
 from common.app import ServiceRuntime
 from common.bus import publish
 from common.events import BankAccountChanged, OrganizationCertified
@@ -26,41 +25,8 @@ class DemoAccount:
     organization: str | None
 
 
-def _uscc(body17: str) -> str:
-    return body17 + uscc.calc_check_digit(body17)
-
-
-def _resident_id(body17: str) -> str:
-    return body17 + ric.calc_check_digit(body17 + "0")  # it reads 18 characters, ignoring the last
-
-
-DEMO_ORGS = [
-    # (label, phone, organisation, USCC body, kind, provider?, legal rep, ID body, bank)
-    (
-        "企业（服务券使用方）",
-        "13800000001",
-        "广西示范制造有限公司",
-        "91450100MA5L0DEM0",
-        "enterprise",
-        False,
-        "张三",
-        "45010219800101123",
-        "中国工商银行",
-    ),
-    (
-        "服务机构",
-        "13800000002",
-        "广西示范科技服务有限公司",
-        "91450100MA5L0PRX1",
-        "provider",
-        True,
-        "李四",
-        "45030219850505234",
-        "中国建设银行",
-    ),
-]
-DEMO_PASSWORD = "Demo-2024"
-ADMIN = ("平台管理员", "13800000000", "Admin-2024")
+DEMO_PASSWORD = demo.DEMO_PASSWORD
+ADMIN = demo.ADMIN
 
 
 async def seed_demo(ctx: service.IdentityContext, runtime: ServiceRuntime) -> list[DemoAccount]:
@@ -75,15 +41,25 @@ async def seed_demo(ctx: service.IdentityContext, runtime: ServiceRuntime) -> li
                     password_hash=await service.hash_password(ctx, ADMIN[2]),
                 )
             )
-        for label, phone, name, uscc_body, kind, provider, rep, id_body, bank in DEMO_ORGS:
+        for d in demo.ORGS:
+            label, phone, name, kind, provider, rep, bank = (
+                d.label,
+                d.phone,
+                d.name,
+                d.kind,
+                d.provider,
+                d.legal_rep,
+                d.bank,
+            )
             accounts.append(DemoAccount(label, phone, DEMO_PASSWORD, "owner", name))
             if await service.active_user_by_phone(session, phone) is not None:
                 continue
             now = utcnow()
-            id_number = _resident_id(id_body)
+            id_number = d.legal_rep_id
             org = Organization(
+                id=d.id,
                 name=name,
-                uscc=_uscc(uscc_body),
+                uscc=d.uscc,
                 kind=kind,
                 certified_at=now,
                 is_provider=provider,

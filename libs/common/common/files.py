@@ -1,0 +1,82 @@
+"""Checking the files a request names (identity's ``POST /files``), where they are used.
+
+A request that names proof files, receipts or invoices names them by id; the service checks
+each through identity's ``GET /internal/files/{id}``: it exists, it belongs to the caller's
+organisation, and it is one of the accepted types (identity judges the type by the bytes).
+A deal's counterparty or reviewers may then be granted read access
+(``POST /internal/files/{id}/grants``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from common.errors import Problem
+from common.internal import ServiceClients
+
+DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    file_id: str
+    organization_id: str | None
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def file_problem(field: str, code: str, message: str) -> Problem:
+    return Problem(422, code, f"{message}（{field}）", errors=[{"field": field, "message": message}])
+
+
+async def check_files(
+    clients: ServiceClients,
+    file_ids: Sequence[str],
+    *,
+    org_id: str | None,
+    field: str,
+    required: bool = True,
+    allowed_types: Sequence[str] = DOCUMENT_TYPES,
+) -> list[FileMeta]:
+    """The files' metadata when every one exists, is ``org_id``'s and of an allowed type."""
+    if required and not file_ids:
+        raise file_problem(field, "files_required", "请上传所需的文件")
+    if len(set(file_ids)) != len(file_ids):
+        raise file_problem(field, "file_duplicated", "同一文件不能重复提交")
+    metas: list[FileMeta] = []
+    for file_id in file_ids:
+        doc = await clients.get_json("identity", f"/internal/files/{file_id}")
+        if doc is None:
+            raise file_problem(field, "file_not_found", f"文件 {file_id} 不存在")
+        if org_id is None or doc.get("organization_id") != org_id:
+            raise file_problem(field, "file_not_owned", f"文件 {file_id} 不属于贵单位")
+        if doc.get("content_type") not in allowed_types:
+            raise file_problem(field, "file_type_not_allowed", f"文件 {file_id} 的类型不符合要求")
+        metas.append(
+            FileMeta(
+                file_id=str(doc["file_id"]),
+                organization_id=doc.get("organization_id"),
+                name=str(doc.get("name", "")),
+                content_type=str(doc["content_type"]),
+                size=int(doc.get("size", 0)),
+                sha256=str(doc.get("sha256", "")),
+            )
+        )
+    return metas
+
+
+async def grant_files(
+    clients: ServiceClients, file_ids: Sequence[str], organization_id: str, reason: str
+) -> None:
+    """Let ``organization_id`` (a deal's counterparty) read these files."""
+    for file_id in file_ids:
+        response = await clients.post(
+            "identity",
+            f"/internal/files/{file_id}/grants",
+            {"organization_id": organization_id, "reason": reason[:200]},
+        )
+        if response.status_code >= 400:
+            raise Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")

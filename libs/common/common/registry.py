@@ -1,0 +1,312 @@
+"""The service registry: one row per service, and everything that derives from it.
+
+Each row names a service (its package, database, queue and CLI share the name), its port, its
+app factory, the public paths it answers below ``/api/v1``, the portal figures it fills and
+the events it consumes. From this one table come:
+
+- the launcher's services, in both modes (``gateway.launcher``);
+- the gateway's routing table, public paths and upstream URLs (``gateway.routes``);
+- how services reach each other's ``/internal/`` endpoints (:func:`internal_url`);
+- the RabbitMQ topology: the exchange, each consuming service's queue, retry and dead-letter
+  queues and bindings (:func:`topology`), declared whole by every service at start and
+  written out as ``deploy/rabbitmq/definitions.json``;
+- the deployment checks (compose, Kubernetes, the RabbitMQ definitions) in ``tests/deploy``.
+
+Adding a service is its package plus one row here (CONTRIBUTING.md).
+
+Route patterns are whole path segments below ``/api/v1``; ``*`` stands for one segment (an
+id). The most specific pattern wins: more segments first, then fewer wildcards, so
+``/orders/*/contract`` (contracts) beats ``/orders`` (orders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+API_PREFIX = "/api/v1"
+EXCHANGE = "voucher.events"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+    app: str  # "package.main:create_app"
+    routes: tuple[str, ...] = ()
+    # (method or "*", pattern) callable without a token. A token sent anyway is still checked
+    # (and passed on, so a public page can show the caller's own figures).
+    public: tuple[tuple[str, str], ...] = ()
+    stats: tuple[str, ...] = ()  # the /portal/stats figures its /internal/stats fills
+    consumes: tuple[str, ...] = ()  # event types its consumer handles (its queue's bindings)
+    calls: tuple[str, ...] = ()  # services whose /internal/ endpoints it reads
+    cli: str | None = None  # console script name
+
+    @property
+    def package(self) -> str:
+        return self.app.split(".", 1)[0]
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper() + "_"
+
+
+# Identity events every service that keeps its own copy of organisations consumes
+# (common.orgs): who is certified, onboarded as a provider, suspended.
+ORG_FACTS = (
+    "identity.organization_certified",
+    "identity.organization_suspended",
+    "identity.organization_restored",
+    "catalog.provider_approved",
+)
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        name="identity",
+        port=8001,
+        app="identity.main:create_app",
+        routes=(
+            "/captcha",
+            "/sms-codes",
+            "/auth",
+            "/me",
+            "/files",
+            "/admin/organizations",
+            "/admin/staff",
+            "/dev/captcha",
+            "/dev/sms-codes",
+            "/dev/identity-verifications",
+        ),
+        public=(
+            ("GET", "/captcha"),
+            ("POST", "/sms-codes"),
+            ("POST", "/auth/register"),
+            ("POST", "/auth/login"),
+            ("POST", "/auth/refresh"),
+            ("POST", "/auth/password/reset"),
+            ("*", "/dev"),
+        ),
+        stats=("enterprises", "providers"),
+        consumes=("catalog.provider_approved",),
+        cli="voucher-identity",
+    ),
+    Service(
+        name="quota",
+        port=8002,
+        app="quota.main:create_app",
+        routes=(
+            "/campaigns",
+            "/voucher-types",
+            "/me/vouchers",
+            "/me/quota-applications",
+            "/vouchers",
+            "/admin/campaigns",
+            "/admin/quota-applications",
+            "/admin/designations",
+            "/admin/providers/*/subsidy-cap",
+            "/admin/vouchers",
+        ),
+        public=(("GET", "/campaigns"), ("GET", "/voucher-types")),
+        stats=("enterprises_with_quota", "quota_total_fen", "pending_budget_fen", "deducted_fen"),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            "catalog.provider_approved",
+            "orders.order_submitted",
+            "orders.order_cancelled",
+            "contracts.contract_signed",
+            "contracts.contract_voided",
+            "contracts.contract_terminated",
+            "payments.settlement_paid",
+        ),
+        calls=("identity", "catalog"),
+        cli="voucher-quota",
+    ),
+    Service(
+        name="catalog",
+        port=8003,
+        app="catalog.main:create_app",
+        routes=(
+            "/products",
+            "/providers",
+            "/categories",
+            "/me/provider-application",
+            "/me/provider-profile",
+            "/me/products",
+            "/me/favorites",
+            "/admin/provider-applications",
+            "/admin/products",
+        ),
+        public=(("GET", "/products"), ("GET", "/providers"), ("GET", "/categories")),
+        stats=("products",),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            "catalog.provider_approved",
+            "orders.order_submitted",
+            "orders.order_completed",
+            "orders.order_evaluated",
+            "contracts.contract_signed",
+        ),
+        calls=("identity", "quota"),
+        cli="voucher-catalog",
+    ),
+    Service(
+        name="orders",
+        port=8004,
+        app="orders.main:create_app",
+        routes=("/orders", "/me/orders", "/me/service-orders", "/admin/orders"),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            "catalog.provider_approved",
+            "catalog.product_changed",
+            "quota.voucher_reserved",
+            "quota.voucher_reservation_rejected",
+            "quota.voucher_released",
+            "quota.voucher_deducted",
+            "quota.voucher_reversed",
+            "contracts.contract_signed",
+            "contracts.contract_voided",
+            "contracts.contract_terminated",
+            "payments.payment_received",
+            "payments.settlement_paid",
+        ),
+        calls=("catalog", "quota"),
+        cli="voucher-orders",
+    ),
+    Service(
+        name="contracts",
+        port=8005,
+        app="contracts.main:create_app",
+        routes=(
+            "/orders/*/contract",
+            "/contracts",
+            "/me/seal",
+            "/admin/contracts",
+        ),
+        stats=("signed_contracts",),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            "catalog.provider_approved",
+            "orders.order_accepted",
+            "orders.order_cancelled",
+            "orders.cancellation_requested",
+            "payments.payment_received",
+            "payments.settlement_paid",
+        ),
+        calls=("identity",),
+        cli="voucher-contracts",
+    ),
+    Service(
+        name="payments",
+        port=8006,
+        app="payments.main:create_app",
+        routes=(
+            "/orders/*/payment",
+            "/orders/*/remittances",
+            "/remittances",
+            "/settlements",
+            "/me/settlements",
+            "/admin/remittances",
+            "/admin/settlements",
+            "/admin/refunds",
+        ),
+        stats=("settled_fen",),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            "identity.bank_account_changed",
+            "catalog.provider_approved",
+            "contracts.contract_signed",
+            "contracts.contract_voided",
+            "contracts.contract_terminated",
+            "orders.order_completed",
+        ),
+        calls=("identity",),
+        cli="voucher-payments",
+    ),
+)
+
+BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def service(name: str) -> Service:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no service {name!r} in the registry ({', '.join(NAMES)})") from None
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def matches(pattern: str, path: str) -> bool:
+    """Does ``path`` (below /api/v1) start with the whole segments of ``pattern``?"""
+    want, have = _segments(pattern), _segments(path)
+    if len(have) < len(want):
+        return False
+    return all(w == "*" or w == h for w, h in zip(want, have, strict=False))
+
+
+def _specificity(pattern: str) -> tuple[int, int]:
+    segs = _segments(pattern)
+    return (len(segs), -segs.count("*"))
+
+
+def route_table(services: Iterable[Service] = SERVICES) -> list[tuple[str, str]]:
+    """(pattern, service), most specific first."""
+    rows = [(p, s.name) for s in services for p in s.routes]
+    seen: dict[str, str] = {}
+    for pattern, name in rows:
+        if pattern in seen and seen[pattern] != name:
+            raise ValueError(f"route {pattern} claimed by {seen[pattern]} and {name}")
+        seen[pattern] = name
+    return sorted(seen.items(), key=lambda r: _specificity(r[0]), reverse=True)
+
+
+def public_paths(services: Iterable[Service] = SERVICES) -> tuple[tuple[str, str], ...]:
+    return tuple(p for s in services for p in s.public)
+
+
+def stat_fields(services: Iterable[Service] = SERVICES) -> dict[str, tuple[str, ...]]:
+    return {s.name: s.stats for s in services if s.stats}
+
+
+# --- reaching another service ------------------------------------------------------------------
+
+
+def default_url(name: str, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{service(name).port}"
+
+
+# --- the RabbitMQ topology ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topology:
+    exchange: str
+    # consuming service -> its bound event types
+    bindings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def consumers_of(self, event_type: str) -> list[str]:
+        return sorted(name for name, types in self.bindings.items() if event_type in types)
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted({t for types in self.bindings.values() for t in types})
+
+
+def topology(exchange: str = EXCHANGE, services: Iterable[Service] = SERVICES) -> Topology:
+    return Topology(exchange, {s.name: tuple(sorted(s.consumes)) for s in services if s.consumes})

@@ -1,0 +1,14 @@
+"""contracts's settings (env prefix ``CONTRACTS_``; shared ones in common.settings)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTRACTS_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "contracts"

@@ -1,0 +1,15 @@
+"""``voucher-quota``: operations on quota's database."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voucher-quota", description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""quota's settings (env prefix ``QUOTA_``; shared ones in common.settings)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="QUOTA_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "quota"
