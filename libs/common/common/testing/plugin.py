@@ -20,6 +20,7 @@ from common.db import connect
 from common.settings import database_in
 from common.testing import infra
 from common.testing.rabbit import RabbitNamespace
+from common.testing.saga import saga, saga_broker  # noqa: F401 - plugin fixtures
 
 _broker_skips: list[str] = []
 

@@ -1,0 +1,343 @@
+"""The saga test harness: several services' real runtimes (database, inbox consumer, outbox
+relay, timers), each on a fresh database, joined by the real broker (a per-test exchange and
+queue prefix) or by the in-process transport, with helpers to deliver an event twice, out
+of order, or to crash a handler between two statements.
+
+    @pytest.fixture(params=[pytest.param("rabbitmq", marks=pytest.mark.broker), "inprocess"])
+    def transport_kind(request): return request.param
+
+    async def test_reservation_rejected_cancels_the_order(saga):      # fixture from saga_fixture
+        h = await saga("quota", "orders")
+        orders = h.client("orders")                                   # httpx, in-process ASGI
+        r = await orders.post("/api/v1/orders", json=..., headers=h.issuer.member(...).headers)
+        await h.settle()
+        ...
+        doc = await h.publish(VoucherReserved(...), aggregate_id=order_id, sequence=2)
+        await h.redeliver(doc)                                       # a duplicate delivery
+        h.crash("quota", "orders.order_submitted", after_statements=2)  # one-shot
+        await h.settle()
+
+The ``saga`` fixture is a plugin fixture (``-p common.testing.plugin``). Services are started with
+``ENVIRONMENT=development``, fast retries (0.05/0.1/0.2 s) and fast polling; ``start(...,
+overrides={"orders": {...settings...}})`` changes any setting; ``peers`` adds fake services
+(an ASGI app answering another service's /internal/ endpoints, e.g. :func:`fake_identity`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI, HTTPException
+from sqlalchemy import text
+
+from common import registry
+from common.app import ServiceRuntime
+from common.bus.inprocess import InProcessTransport
+from common.bus.transport import Transport
+from common.db import Database
+from common.events import Envelope, EventPayload
+from common.testing.bus import wait_until
+from common.testing.rabbit import RabbitNamespace
+from common.testing.tokens import TestIssuer
+
+FAST_RETRIES = [0.05, 0.1, 0.2]
+
+
+class Crash(Exception):
+    """What an injected crash raises: the handler's transaction rolls back, as if the process
+    had died between two statements, and the event is delivered again."""
+
+
+@dataclass
+class Running:
+    name: str
+    app: FastAPI
+    runtime: ServiceRuntime
+    client: httpx.AsyncClient
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+
+@dataclass
+class SagaHarness:
+    kind: str  # rabbitmq | inprocess
+    fresh_db: Callable[[str], Awaitable[str]]
+    rabbit: RabbitNamespace | None
+    issuer: TestIssuer = field(default_factory=TestIssuer)
+    services: dict[str, Running] = field(default_factory=dict)
+    peers: dict[str, Any] = field(default_factory=dict)
+    transport: Transport | None = None  # the shared in-process transport, or a publisher's
+    crashes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    # --- starting -----------------------------------------------------------------------------
+
+    async def start(
+        self,
+        *names: str,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        peers: dict[str, Any] | None = None,
+    ) -> SagaHarness:
+        overrides = overrides or {}
+        self.peers.update(peers or {})
+        if self.kind == "inprocess":
+            self.transport = InProcessTransport(retry_delays=FAST_RETRIES)
+            await self.transport.start()
+        else:
+            assert self.rabbit is not None
+            self.transport = self.rabbit.transport(retry_delays=FAST_RETRIES, publish_timeout=5.0)
+            await self.transport.start()
+            self.rabbit.services.extend(names)
+        urls = await asyncio.gather(*(self.fresh_db(f"saga_{n}") for n in names))
+        made: list[Running] = []
+        for name, url in zip(names, urls, strict=True):
+            spec = registry.service(name)
+            settings_cls = importlib.import_module(f"{spec.package}.config").Settings
+            values: dict[str, Any] = {
+                "environment": "development",
+                "database_url": url,
+                "bus_transport": self.kind,
+                "bus_retry_delays": FAST_RETRIES,
+                "outbox_poll_interval": 0.05,
+                "timer_poll_interval": 0.05,
+            }
+            if self.rabbit is not None:
+                values.update(
+                    amqp_url=self.rabbit.url,
+                    bus_exchange=self.rabbit.exchange,
+                    bus_queue_prefix=self.rabbit.prefix,
+                )
+            values.update(overrides.get(name, {}))
+            settings = settings_cls(**values)
+            module, _, factory = spec.app.partition(":")
+            app = getattr(importlib.import_module(module), factory)(
+                settings,
+                transport=self.transport if self.kind == "inprocess" else None,
+                key_set=self.issuer.keys,
+                peers=self.peers,
+            )
+            self.peers[name] = app
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url=f"http://{name}"
+            )
+            running = Running(name, app, app.state.runtime, client)
+            self.services[name] = running
+            made.append(running)
+        for running in made:
+            await running.runtime.prepare()
+        for running in made:
+            self._arm(running)
+            await running.runtime.begin()
+        return self
+
+    def __getitem__(self, name: str) -> Running:
+        return self.services[name]
+
+    def client(self, name: str) -> httpx.AsyncClient:
+        return self.services[name].client
+
+    def db(self, name: str) -> Database:
+        return self.services[name].db
+
+    async def close(self) -> None:
+        for running in reversed(list(self.services.values())):
+            await running.client.aclose()
+            try:
+                await running.runtime.stop()
+            except Exception:  # noqa: BLE001 - closing on the way out
+                pass
+        if self.transport is not None:
+            await self.transport.stop()
+
+    # --- events from outside -----------------------------------------------------------------
+
+    async def publish(
+        self,
+        payload: EventPayload,
+        *,
+        aggregate_id: str,
+        sequence: int = 1,
+        event_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Deliver an event as another service's relay would (with the sequence given),
+        bypassing any outbox; returns its document for :meth:`redeliver`."""
+        envelope = Envelope.wrap(payload, aggregate_id=aggregate_id, event_id=event_id or str(uuid.uuid4()))
+        doc = envelope.to_json()
+        doc["sequence"] = sequence
+        await self.redeliver(doc)
+        return doc
+
+    async def redeliver(self, doc: dict[str, Any]) -> None:
+        """The same event once more (at-least-once delivery)."""
+        assert self.transport is not None
+        await self.transport.publish(json.loads(json.dumps(doc)))
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def crash(self, service: str, event_type: str, *, after_statements: int = 1) -> None:
+        """The next time ``service`` handles ``event_type``, fail after that many statements
+        (its transaction rolls back; the event comes again). One-shot."""
+        self.crashes[(service, event_type)] = after_statements
+
+    def _arm(self, running: Running) -> None:
+        consumer = running.runtime.consumer
+        if consumer is None:
+            return
+        for event_type, handler in list(consumer.handlers.items()):
+            consumer.handlers[event_type] = self._crashable(running.name, event_type, handler)
+
+    def _crashable(self, service: str, event_type: str, handler: Any) -> Any:
+        async def run(session: Any, event: Any) -> None:
+            after = self.crashes.pop((service, event_type), None)
+            if after is None:
+                await handler(session, event)
+                return
+            count = 0
+            real_execute, real_exec = session.execute, session.exec
+
+            def counted(real: Any) -> Any:
+                async def call(*args: Any, **kwargs: Any) -> Any:
+                    nonlocal count
+                    count += 1
+                    if count > after:
+                        raise Crash(f"{service} crashed in {event_type} after {after} statement(s)")
+                    return await real(*args, **kwargs)
+
+                return call
+
+            session.execute, session.exec = counted(real_execute), counted(real_exec)
+            try:
+                await handler(session, event)
+                if count <= after:  # the handler ended first: crash at its end instead
+                    raise Crash(f"{service} crashed at the end of {event_type}")
+            finally:
+                session.execute, session.exec = real_execute, real_exec
+
+        return run
+
+    # --- waiting -----------------------------------------------------------------------------
+
+    async def _quiet(self) -> tuple[Any, ...]:
+        """A snapshot that stops changing once the saga is quiet."""
+        marks: list[Any] = []
+        for running in self.services.values():
+            async with running.db.session() as s:
+                pending = (
+                    await s.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+                ).scalar_one()
+                inbox = (await s.execute(text("SELECT count(*) FROM inbox"))).scalar_one()
+                timers = (
+                    await s.execute(
+                        text(
+                            "SELECT count(*) FROM timers WHERE state = 'scheduled' AND due_at <= now() + interval '1 second'"
+                        )
+                    )
+                ).scalar_one()
+            marks.append((running.name, int(pending), int(inbox), int(timers)))
+        return tuple(marks)
+
+    async def settle(self, *, within: float = 20.0, quiet_for: float = 0.4) -> None:
+        """Wait until no outbox row is pending, no timer is due soon and the inboxes stopped
+        growing for ``quiet_for`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        last: tuple[Any, ...] | None = None
+        stable_since = loop.time()
+        while True:
+            for running in self.services.values():
+                running.runtime.relay.nudge()
+            snap = await self._quiet()
+            busy = any(pending or timers for _n, pending, _i, timers in snap)
+            now = loop.time()
+            if snap != last or busy:
+                last, stable_since = snap, now
+            elif now - stable_since >= quiet_for:
+                return
+            if now > deadline:
+                raise AssertionError(f"the saga did not settle within {within}s: {snap}")
+            await asyncio.sleep(0.05)
+
+    eventually = staticmethod(wait_until)
+
+
+@pytest.fixture
+def saga_broker(transport_kind: str, request: pytest.FixtureRequest) -> RabbitNamespace | None:
+    """The per-test RabbitMQ namespace when ``transport_kind`` is rabbitmq (so such a test
+    FAILS under CI=true without a broker), else None."""
+    if transport_kind == "rabbitmq":
+        return request.getfixturevalue("rabbit")  # type: ignore[no-any-return]
+    return None
+
+
+@pytest_asyncio.fixture
+async def saga(
+    transport_kind: str, saga_broker: RabbitNamespace | None, fresh_db: Callable[[str], Awaitable[str]]
+) -> AsyncIterator[Callable[..., Awaitable[SagaHarness]]]:
+    """``h = await saga("quota", "orders")`` (a plugin fixture); needs a ``transport_kind``
+    fixture (``"rabbitmq"`` or ``"inprocess"``) in the test module or its conftest."""
+    made: list[SagaHarness] = []
+
+    async def make(*names: str, **kwargs: Any) -> SagaHarness:
+        harness = SagaHarness(transport_kind, fresh_db, saga_broker)
+        made.append(harness)
+        return await harness.start(*names, **kwargs)
+
+    yield make
+    for harness in made:
+        await harness.close()
+
+
+# --- fakes of other services' internal endpoints --------------------------------------------
+
+
+@dataclass
+class FakeFile:
+    file_id: str
+    organization_id: str
+    name: str = "合同凭证.pdf"
+    content_type: str = "application/pdf"
+    size: int = 1024
+    sha256: str = "0" * 64
+
+
+def fake_identity() -> tuple[FastAPI, dict[str, FakeFile]]:
+    """An ASGI app answering identity's ``/internal/files/{id}`` (and grants) from a dict:
+    ``app, files = fake_identity(); files["f1"] = FakeFile("f1", org_id)``."""
+    app = FastAPI()
+    files: dict[str, FakeFile] = {}
+    grants: list[tuple[str, str]] = []
+    app.state.grants = grants
+
+    @app.get("/internal/files/{file_id}")
+    async def file_meta(file_id: str) -> dict[str, Any]:
+        f = files.get(file_id)
+        if f is None:
+            raise HTTPException(404)
+        return {
+            "file_id": f.file_id,
+            "organization_id": f.organization_id,
+            "uploader_id": None,
+            "name": f.name,
+            "content_type": f.content_type,
+            "size": f.size,
+            "sha256": f.sha256,
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+
+    @app.post("/internal/files/{file_id}/grants", status_code=204)
+    async def grant(file_id: str, body: dict[str, Any]) -> None:
+        if file_id not in files:
+            raise HTTPException(404)
+        grants.append((file_id, str(body.get("organization_id"))))
+
+    return app, files
