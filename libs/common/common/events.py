@@ -344,6 +344,7 @@ class ContractSigned(EventPayload):
     deposit_fen: int
     balance_fen: int
     document_sha256: str = ""
+    order_no: str = ""  # the order's number (ORD...), for the payment screens and refunds
 
 
 @event("contracts.contract_voided")
