@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
@@ -96,17 +95,6 @@ async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut
     return tokens_out(pair, user, org)
 
 
-async def _login_failed(session: SessionDep, ctx: Ctx, user: User | None) -> Problem:
-    if user is not None:
-        user.failed_logins += 1
-        if user.failed_logins >= ctx.settings.login_max_failures:
-            user.locked_until = utcnow() + timedelta(seconds=ctx.settings.login_lock_seconds)
-            user.failed_logins = 0
-        session.add(user)
-        await session.commit()
-    return INVALID_LOGIN
-
-
 @router.post("/auth/login", response_model=TokensOut, summary="账号密码登录")
 async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     await service.consume_captcha(session, body.captcha_id, body.captcha_answer)
@@ -114,7 +102,9 @@ async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -
     if user is not None and user.locked_until is not None and user.locked_until > utcnow():
         raise Problem(429, "login_locked", "密码错误次数过多，账号已临时锁定，请稍后再试或使用验证码登录")
     if not await service.password_matches(ctx, user.password_hash if user else None, body.password):
-        raise await _login_failed(session, ctx, user)
+        if user is not None:
+            await service.count_failed_login_and_commit(session, ctx, user.id)
+        raise INVALID_LOGIN
     assert user is not None
     user.failed_logins = 0
     user.locked_until = None

@@ -15,7 +15,7 @@ from typing import Any
 
 import argon2
 from captcha.image import ImageCaptcha
-from sqlalchemy import func, text, update
+from sqlalchemy import case, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -85,6 +85,28 @@ async def consume_captcha(session: AsyncSession, captcha_id: str, answer: str) -
     await session.commit()
     if row is None or not secrets.compare_digest(row[0], answer.strip().upper()):
         raise Problem(400, "captcha_invalid", "图形验证码错误或已失效，请刷新后重试")
+
+
+# --- password sign-in failures ------------------------------------------------------------------
+
+
+async def count_failed_login_and_commit(session: AsyncSession, ctx: IdentityContext, user_id: str) -> None:
+    """One wrong password, counted in one atomic UPDATE (the row lock serialises parallel
+    guesses, so each one counts) and committed at once, so the count stands although the
+    request then fails. The ``login_max_failures``-th failure locks the account."""
+    s = ctx.settings
+    reached = col(User.failed_logins) + 1 >= s.login_max_failures
+    await session.execute(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(
+            failed_logins=case((reached, 0), else_=col(User.failed_logins) + 1),
+            locked_until=case(
+                (reached, utcnow() + timedelta(seconds=s.login_lock_seconds)), else_=col(User.locked_until)
+            ),
+        )
+    )
+    await session.commit()
 
 
 # --- SMS codes ---------------------------------------------------------------------------------
