@@ -29,6 +29,9 @@ class _Counter:
     shared: int = 0  # the total of all replicas at the last sync
     in_flight: int = 0  # counted here, being added to the shared row right now
     unsynced: int = 0  # counted here since then
+    # The first read of the shared total, which every request of the window's first moment
+    # awaits together (the counter exists before anyone awaits, so no count is lost).
+    loading: asyncio.Future[None] | None = None
 
     @property
     def total(self) -> int:
@@ -53,13 +56,22 @@ class RateLimiter:
         start = self.window_start(now)
         counter = self._counters.get((key, start))
         if counter is None:
-            counter = self._counters[(key, start)] = _Counter(shared=await self._shared_count(key, start))
+            # Made and stored before any await: concurrent first requests share it.
+            counter = self._counters[(key, start)] = _Counter()
+            counter.loading = asyncio.ensure_future(self._load(counter, key, start))
+        if counter.loading is not None and not counter.loading.done():
+            await asyncio.shield(counter.loading)
+        # From here to the count there is no await: deciding and counting are one step.
         if counter.total >= limit:
             RATE_LIMITED.labels(key.split(":", 1)[0]).inc()
             current = time.time() if now is None else now
             return max(1, int(start + self.window - current) + 1)
         counter.unsynced += 1
         return None
+
+    async def _load(self, counter: _Counter, key: str, start: int) -> None:
+        # A sync may have run meanwhile and brought a newer total: keep the larger.
+        counter.shared = max(counter.shared, await self._shared_count(key, start))
 
     async def _shared_count(self, key: str, start: int) -> int:
         if self.db is None:
