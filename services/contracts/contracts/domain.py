@@ -1,0 +1,184 @@
+"""The contract's rules: its state machine and its amounts. Pure functions, no I/O.
+
+States (DESIGN.md, saga step 5)::
+
+    drafting -> pending_review <-> returned          (provider edits, submits; enterprise returns)
+    pending_review -> agreed                         (enterprise agrees: immutable from then)
+    agreed -> signed                                 (once both parties have signed)
+    drafting | pending_review | returned | agreed -> voided     (the order's cancellation)
+    signed -> terminated                             (staff, or an enterprise cancel before payment)
+
+Amounts, once and for all: the subsidy is fixed when the provider sets the total, as
+``min(reserved, ratio × total, product max)`` (never more than quota reserved for the order);
+``payable = total − subsidy`` is what the enterprise pays; ``deposit ≤ payable`` and
+``balance = payable − deposit``. A stage whose amount is 0 is met at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    DRAFTING = "drafting"
+    PENDING_REVIEW = "pending_review"
+    RETURNED = "returned"
+    AGREED = "agreed"
+    SIGNED = "signed"
+    VOIDED = "voided"
+    TERMINATED = "terminated"
+
+
+class Action(StrEnum):
+    EDIT = "edit"  # provider sets total, deposit, terms
+    SUBMIT = "submit"  # provider sends it to the enterprise
+    AGREE = "agree"  # enterprise
+    RETURN = "return"  # enterprise, with a reason
+    SIGN = "sign"  # either party (both -> signed)
+    VOID = "void"  # the order's cancellation before signing
+    TERMINATE = "terminate"  # staff, or the enterprise before any payment
+
+
+class Party(StrEnum):
+    ENTERPRISE = "enterprise"
+    PROVIDER = "provider"
+
+
+STATE_LABELS: dict[State, str] = {
+    State.DRAFTING: "待拟定",
+    State.PENDING_REVIEW: "待确认",
+    State.RETURNED: "退回修改",
+    State.AGREED: "待签署",
+    State.SIGNED: "已签署",
+    State.VOIDED: "已作废",
+    State.TERMINATED: "已终止",
+}
+
+# Who may take each action (None: the platform itself, on an event).
+ACTOR: dict[Action, Party | None] = {
+    Action.EDIT: Party.PROVIDER,
+    Action.SUBMIT: Party.PROVIDER,
+    Action.AGREE: Party.ENTERPRISE,
+    Action.RETURN: Party.ENTERPRISE,
+    Action.SIGN: None,  # either party
+    Action.VOID: None,
+    Action.TERMINATE: None,
+}
+
+UNSIGNED = frozenset({State.DRAFTING, State.PENDING_REVIEW, State.RETURNED, State.AGREED})
+
+# (from state, action) -> to state. A signature moves agreed -> agreed until both signed
+# (see :func:`after_signature`).
+TRANSITIONS: dict[tuple[State, Action], State] = {
+    (State.DRAFTING, Action.EDIT): State.DRAFTING,
+    (State.RETURNED, Action.EDIT): State.RETURNED,
+    (State.DRAFTING, Action.SUBMIT): State.PENDING_REVIEW,
+    (State.RETURNED, Action.SUBMIT): State.PENDING_REVIEW,
+    (State.PENDING_REVIEW, Action.AGREE): State.AGREED,
+    (State.PENDING_REVIEW, Action.RETURN): State.RETURNED,
+    (State.AGREED, Action.SIGN): State.AGREED,
+    **{(s, Action.VOID): State.VOIDED for s in UNSIGNED},
+    (State.SIGNED, Action.TERMINATE): State.TERMINATED,
+}
+
+
+class Refused(Exception):
+    """The action is not allowed in the current state (a 409 naming that state)."""
+
+    def __init__(self, state: State, action: Action) -> None:
+        super().__init__(f"{action.value} refused in {state.value}")
+        self.state = state
+        self.action = action
+
+
+def transition(state: State | str, action: Action) -> State:
+    """The state after ``action``, or :class:`Refused`."""
+    current = State(state)
+    to = TRANSITIONS.get((current, action))
+    if to is None:
+        raise Refused(current, action)
+    return to
+
+
+def after_signature(signed_by: set[Party] | frozenset[Party]) -> State:
+    """Agreed until both parties have signed, then signed."""
+    return State.SIGNED if signed_by >= {Party.ENTERPRISE, Party.PROVIDER} else State.AGREED
+
+
+# --- amounts -----------------------------------------------------------------------------------
+
+BASIS_POINTS = 10_000
+
+
+class AmountError(ValueError):
+    """Amounts that cannot make a contract; ``code`` is the stable problem code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Amounts:
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    deposit_fen: int
+    balance_fen: int
+
+    @property
+    def deposit_met_at_signing(self) -> bool:
+        """A zero deposit (or nothing to pay at all) is met the moment the contract is signed."""
+        return self.deposit_fen == 0
+
+    @property
+    def fully_paid_at_signing(self) -> bool:
+        return self.payable_fen == 0
+
+
+def contract_subsidy(total_fen: int, *, reserved_fen: int, ratio_bp: int, max_subsidy_fen: int) -> int:
+    """min(reserved, ratio × total, product max), rounded down to the fen (never above what
+    quota reserved, never negative)."""
+    by_ratio = total_fen * ratio_bp // BASIS_POINTS
+    return max(0, min(reserved_fen, by_ratio, max_subsidy_fen))
+
+
+def compute_amounts(
+    total_fen: int, deposit_fen: int, *, reserved_fen: int, ratio_bp: int, max_subsidy_fen: int
+) -> Amounts:
+    if total_fen < 0:
+        raise AmountError("total_invalid", "合同总金额不能为负数")
+    if deposit_fen < 0:
+        raise AmountError("deposit_invalid", "合同定金不能为负数")
+    subsidy = contract_subsidy(
+        total_fen, reserved_fen=reserved_fen, ratio_bp=ratio_bp, max_subsidy_fen=max_subsidy_fen
+    )
+    payable = total_fen - subsidy
+    if deposit_fen > payable:
+        raise AmountError("deposit_above_payable", "合同定金不能超过企业实付金额（合同总金额减服务券抵扣）")
+    return Amounts(total_fen, subsidy, payable, deposit_fen, payable - deposit_fen)
+
+
+# --- what a cancellation request does ------------------------------------------------------------
+
+
+class CancelOutcome(StrEnum):
+    VOID = "void"  # not signed: void it
+    TERMINATE = "terminate"  # signed, nothing paid, the enterprise asked: a termination
+    REFUSE = "refuse"  # signed (and paid, or not asked to terminate): the signing stands
+    NOTHING = "nothing"  # already void or terminated
+
+
+def on_cancellation_request(
+    state: State | str | None, *, terminate_if_signed: bool, paid: bool
+) -> CancelOutcome:
+    """``state`` None: no contract yet (the request is still answered with a void)."""
+    if state is None:
+        return CancelOutcome.VOID
+    current = State(state)
+    if current in UNSIGNED:
+        return CancelOutcome.VOID
+    if current is State.SIGNED:
+        return CancelOutcome.TERMINATE if terminate_if_signed and not paid else CancelOutcome.REFUSE
+    return CancelOutcome.NOTHING

@@ -1,0 +1,152 @@
+"""The contract's state machine and amounts, exhaustively (pure, no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from contracts.domain import (
+    TRANSITIONS,
+    Action,
+    AmountError,
+    CancelOutcome,
+    Party,
+    Refused,
+    State,
+    after_signature,
+    compute_amounts,
+    contract_subsidy,
+    on_cancellation_request,
+    transition,
+)
+
+ALLOWED = {
+    (State.DRAFTING, Action.EDIT): State.DRAFTING,
+    (State.RETURNED, Action.EDIT): State.RETURNED,
+    (State.DRAFTING, Action.SUBMIT): State.PENDING_REVIEW,
+    (State.RETURNED, Action.SUBMIT): State.PENDING_REVIEW,
+    (State.PENDING_REVIEW, Action.AGREE): State.AGREED,
+    (State.PENDING_REVIEW, Action.RETURN): State.RETURNED,
+    (State.AGREED, Action.SIGN): State.AGREED,
+    (State.DRAFTING, Action.VOID): State.VOIDED,
+    (State.PENDING_REVIEW, Action.VOID): State.VOIDED,
+    (State.RETURNED, Action.VOID): State.VOIDED,
+    (State.AGREED, Action.VOID): State.VOIDED,
+    (State.SIGNED, Action.TERMINATE): State.TERMINATED,
+}
+
+
+@pytest.mark.parametrize(("state", "action"), list(itertools.product(State, Action)))
+def test_every_state_and_action_either_moves_as_the_table_says_or_is_refused_naming_the_state(
+    state: State, action: Action
+) -> None:
+    if (state, action) in ALLOWED:
+        assert transition(state, action) is ALLOWED[(state, action)]
+    else:
+        with pytest.raises(Refused) as err:
+            transition(state, action)
+        assert err.value.state is state
+
+
+def test_the_table_is_exactly_the_documented_one() -> None:
+    assert TRANSITIONS == ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("signed_by", "state"),
+    [
+        (set(), State.AGREED),
+        ({Party.ENTERPRISE}, State.AGREED),
+        ({Party.PROVIDER}, State.AGREED),
+        ({Party.ENTERPRISE, Party.PROVIDER}, State.SIGNED),
+    ],
+)
+def test_a_contract_is_signed_only_once_both_parties_signed(signed_by: set[Party], state: State) -> None:
+    assert after_signature(signed_by) is state
+
+
+@pytest.mark.parametrize(
+    ("total", "reserved", "ratio_bp", "product_max", "subsidy"),
+    [
+        (30_000_000, 9_000_000, 5000, 20_000_000, 9_000_000),  # the manual: 300,000 元, 90,000 voucher
+        (7_600, 100_000, 5000, 100_000, 3_800),  # 76 元 -> 券后价 38 元
+        (10_000_000, 9_000_000, 5000, 2_000_000, 2_000_000),  # the product's max
+        (1_000_000, 9_000_000, 5000, 9_000_000, 500_000),  # the ratio of a smaller total
+        (101, 1_000, 5000, 1_000, 50),  # rounded down to the fen
+        (5_000_000, 0, 5000, 1_000_000, 0),  # no voucher
+        (0, 1_000, 5000, 1_000, 0),
+    ],
+)
+def test_the_subsidy_is_the_least_of_reservation_ratio_and_product_max(
+    total: int, reserved: int, ratio_bp: int, product_max: int, subsidy: int
+) -> None:
+    assert (
+        contract_subsidy(total, reserved_fen=reserved, ratio_bp=ratio_bp, max_subsidy_fen=product_max)
+        == subsidy
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "deposit", "payable", "balance"),
+    [
+        (30_000_000, 6_000_000, 21_000_000, 15_000_000),
+        (30_000_000, 21_000_000, 21_000_000, 0),  # the whole payable as deposit
+        (30_000_000, 0, 21_000_000, 21_000_000),  # no deposit: met at once
+    ],
+)
+def test_payable_is_total_minus_subsidy_and_balance_is_payable_minus_deposit(
+    total: int, deposit: int, payable: int, balance: int
+) -> None:
+    a = compute_amounts(total, deposit, reserved_fen=9_000_000, ratio_bp=5000, max_subsidy_fen=9_000_000)
+    assert (a.total_fen, a.subsidy_fen, a.payable_fen, a.deposit_fen, a.balance_fen) == (
+        total,
+        9_000_000,
+        payable,
+        deposit,
+        balance,
+    )
+    assert a.deposit_met_at_signing is (deposit == 0)
+
+
+def test_a_contract_fully_covered_by_the_voucher_has_nothing_to_pay() -> None:
+    a = compute_amounts(1_000_000, 0, reserved_fen=1_000_000, ratio_bp=10_000, max_subsidy_fen=1_000_000)
+    assert a.payable_fen == 0 and a.fully_paid_at_signing and a.deposit_met_at_signing
+
+
+@pytest.mark.parametrize(
+    ("total", "deposit", "code"),
+    [
+        (30_000_000, 21_000_001, "deposit_above_payable"),
+        (-1, 0, "total_invalid"),
+        (100, -1, "deposit_invalid"),
+    ],
+)
+def test_amounts_that_cannot_make_a_contract_are_refused_with_a_stable_code(
+    total: int, deposit: int, code: str
+) -> None:
+    with pytest.raises(AmountError) as err:
+        compute_amounts(total, deposit, reserved_fen=9_000_000, ratio_bp=5000, max_subsidy_fen=9_000_000)
+    assert err.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("state", "terminate_if_signed", "paid", "outcome"),
+    [
+        (None, False, False, CancelOutcome.VOID),
+        *[
+            (s, t, False, CancelOutcome.VOID)
+            for s in ("drafting", "pending_review", "returned", "agreed")
+            for t in (False, True)
+        ],
+        ("signed", False, False, CancelOutcome.REFUSE),
+        ("signed", True, False, CancelOutcome.TERMINATE),
+        ("signed", True, True, CancelOutcome.REFUSE),
+        ("voided", False, False, CancelOutcome.NOTHING),
+        ("terminated", True, False, CancelOutcome.NOTHING),
+    ],
+)
+def test_a_cancellation_request_voids_what_is_unsigned_and_terminates_only_a_signed_unpaid_one_when_asked(
+    state: str | None, terminate_if_signed: bool, paid: bool, outcome: CancelOutcome
+) -> None:
+    assert on_cancellation_request(state, terminate_if_signed=terminate_if_signed, paid=paid) is outcome
