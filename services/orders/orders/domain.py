@@ -1,0 +1,298 @@
+"""The order's state machine and labels: pure rules, no I/O, no HTTP.
+
+One function decides every move, :func:`decide` (state, step, actor, facts) -> a :class:`Move`
+(the new state and the effects the service must carry out: events, timers) or a
+:class:`Refusal` naming the current state. A *step* is what a person does (``cancel``,
+``accept``...), what another service announced (``voucher_reserved``, ``contract_signed``...)
+or what a timer found (``acceptance_timeout``...). The routes, the event handlers and the
+timers all go through it, so the table below is the one place the saga's order side lives.
+
+Orders owns the order's status and nothing else: after acceptance it never cancels on its
+own; an enterprise cancel (or the signing time-out) becomes the effect ``request_void`` (the
+event ``orders.cancellation_requested``) and the state only moves when contracts answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING_VOUCHER = "pending_voucher"
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"
+    AWAITING_CONTRACT = "awaiting_contract"
+    AWAITING_DEPOSIT = "awaiting_deposit"
+    AWAITING_SERVICE = "awaiting_service"
+    IN_SERVICE = "in_service"
+    AWAITING_BALANCE = "awaiting_balance"
+    COMPLETED = "completed"
+    EVALUATED = "evaluated"
+    CANCELLED = "cancelled"
+    TERMINATED = "terminated"
+
+
+class Actor(StrEnum):
+    ENTERPRISE = "enterprise"
+    PROVIDER = "provider"
+    STAFF = "staff"
+    SYSTEM = "system"  # another service's event, or a timer
+
+
+class Step(StrEnum):
+    # people
+    CANCEL = "cancel"
+    PAY = "pay"  # done in payments; here only to say when 支付 is offered
+    EVALUATE = "evaluate"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    START_SERVICE = "start_service"
+    COMPLETE_SERVICE = "complete_service"
+    # other services' facts
+    VOUCHER_RESERVED = "voucher_reserved"
+    VOUCHER_REJECTED = "voucher_rejected"
+    CONTRACT_SIGNED = "contract_signed"
+    CONTRACT_VOIDED = "contract_voided"
+    CONTRACT_TERMINATED = "contract_terminated"
+    PAYMENT_RECEIVED = "payment_received"
+    # timers
+    ACCEPTANCE_TIMEOUT = "acceptance_timeout"
+    SIGNING_TIMEOUT = "signing_timeout"
+
+
+class Effect(StrEnum):
+    PUBLISH_CANCELLED = "publish_cancelled"  # orders.order_cancelled
+    PUBLISH_ACCEPTED = "publish_accepted"  # orders.order_accepted
+    REQUEST_VOID = "request_void"  # orders.cancellation_requested
+    REQUEST_TERMINATION = "request_termination"  # the same, terminate_if_signed=True
+    PUBLISH_SERVICE_STARTED = "publish_service_started"
+    PUBLISH_SERVICE_COMPLETED = "publish_service_completed"
+    PUBLISH_COMPLETED = "publish_completed"  # orders.order_completed
+    RECORD_EVALUATION = "record_evaluation"  # + orders.order_evaluated
+    START_SIGNING_TIMER = "start_signing_timer"
+    STOP_TIMERS = "stop_timers"
+
+
+PEOPLE_STEPS: dict[Actor, tuple[Step, ...]] = {
+    Actor.ENTERPRISE: (Step.CANCEL, Step.PAY, Step.EVALUATE),
+    Actor.PROVIDER: (Step.ACCEPT, Step.REJECT, Step.START_SERVICE, Step.COMPLETE_SERVICE),
+    Actor.STAFF: (),
+    Actor.SYSTEM: (),
+}
+EVENT_STEPS = (
+    Step.VOUCHER_RESERVED,
+    Step.VOUCHER_REJECTED,
+    Step.CONTRACT_SIGNED,
+    Step.CONTRACT_VOIDED,
+    Step.CONTRACT_TERMINATED,
+    Step.PAYMENT_RECEIVED,
+    Step.ACCEPTANCE_TIMEOUT,
+    Step.SIGNING_TIMEOUT,
+)
+
+SIGNED = frozenset(
+    {
+        Status.AWAITING_DEPOSIT,
+        Status.AWAITING_SERVICE,
+        Status.IN_SERVICE,
+        Status.AWAITING_BALANCE,
+        Status.COMPLETED,
+        Status.EVALUATED,
+    }
+)
+ENDED = frozenset({Status.CANCELLED, Status.TERMINATED})
+BEFORE_ACCEPTANCE = frozenset({Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE})
+SERVICE_DONE = frozenset({Status.AWAITING_BALANCE, Status.COMPLETED, Status.EVALUATED})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the machine needs besides the state (read from the order, or from the event)."""
+
+    paid_fen: int = 0
+    deposit_met: bool = False
+    fully_paid: bool = False
+    evaluated: bool = False
+    # the status in which a cancellation was requested and not yet answered by contracts
+    cancel_requested_in: Status | None = None
+    # contract_signed: the contract's payable and deposit (a stage of 0 is met at once)
+    payable_fen: int = 0
+    deposit_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Move:
+    to: Status
+    effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """No move. ``code`` is the stable problem code; ``retry`` says an event came before the
+    fact it follows (its handler retries it later); otherwise the event is already reflected
+    or cannot apply (its handler changes nothing)."""
+
+    state: Status
+    step: Step
+    code: str = "order_state_conflict"
+    retry: bool = False
+
+
+Outcome = Move | Refusal
+
+
+def _payment_stage(payable_fen: int, deposit_fen: int, deposit_met: bool, fully_paid: bool) -> Status:
+    if payable_fen == 0 or fully_paid or deposit_fen == 0 or deposit_met:
+        return Status.AWAITING_SERVICE
+    return Status.AWAITING_DEPOSIT
+
+
+def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) -> Outcome:
+    """Where ``step`` by ``actor`` takes an order in ``state`` (DESIGN.md's saga table)."""
+    f = facts or Facts()
+    no = Refusal(state, step)
+    if step in PEOPLE_STEPS[Actor.ENTERPRISE] and actor is not Actor.ENTERPRISE:
+        return Refusal(state, step, "forbidden_actor")
+    if step in PEOPLE_STEPS[Actor.PROVIDER] and actor is not Actor.PROVIDER:
+        return Refusal(state, step, "forbidden_actor")
+    if step in EVENT_STEPS and actor is not Actor.SYSTEM:
+        return Refusal(state, step, "forbidden_actor")
+    S = Status
+    match step:
+        case Step.CANCEL:
+            if state in BEFORE_ACCEPTANCE:
+                return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
+            if state in (S.AWAITING_CONTRACT, S.AWAITING_DEPOSIT) and f.cancel_requested_in == state:
+                return Refusal(state, step, "cancellation_pending")
+            if state is S.AWAITING_CONTRACT:
+                return Move(state, (Effect.REQUEST_VOID,))
+            if state is S.AWAITING_DEPOSIT:
+                if f.paid_fen > 0:
+                    return Refusal(state, step, "order_already_paid")
+                return Move(state, (Effect.REQUEST_TERMINATION,))
+            return no
+        case Step.PAY:
+            if state in (S.AWAITING_DEPOSIT, S.AWAITING_BALANCE) and not f.fully_paid:
+                return Move(state)
+            return no
+        case Step.EVALUATE:
+            if state not in SERVICE_DONE:
+                return no
+            if f.evaluated or state is S.EVALUATED:
+                return Refusal(state, step, "already_evaluated")
+            return Move(S.EVALUATED if state is S.COMPLETED else state, (Effect.RECORD_EVALUATION,))
+        case Step.ACCEPT:
+            if state is S.AWAITING_ACCEPTANCE:
+                return Move(S.AWAITING_CONTRACT, (Effect.PUBLISH_ACCEPTED, Effect.START_SIGNING_TIMER))
+            return no
+        case Step.REJECT:
+            if state is S.AWAITING_ACCEPTANCE:
+                return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
+            return no
+        case Step.START_SERVICE:
+            if state is S.AWAITING_SERVICE:
+                return Move(S.IN_SERVICE, (Effect.PUBLISH_SERVICE_STARTED,))
+            return no
+        case Step.COMPLETE_SERVICE:
+            if state is not S.IN_SERVICE:
+                return no
+            if f.fully_paid:
+                done = S.EVALUATED if f.evaluated else S.COMPLETED
+                return Move(done, (Effect.PUBLISH_SERVICE_COMPLETED, Effect.PUBLISH_COMPLETED))
+            return Move(S.AWAITING_BALANCE, (Effect.PUBLISH_SERVICE_COMPLETED,))
+        # --- other services' facts ------------------------------------------------------------
+        case Step.VOUCHER_RESERVED:
+            if state is S.PENDING_VOUCHER:
+                return Move(S.AWAITING_ACCEPTANCE)
+            return no  # cancelled meanwhile: quota releases on order_cancelled
+        case Step.VOUCHER_REJECTED:
+            if state is S.PENDING_VOUCHER:
+                return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
+            return no
+        case Step.CONTRACT_SIGNED:
+            if state is S.AWAITING_CONTRACT:
+                stage = _payment_stage(f.payable_fen, f.deposit_fen, f.deposit_met, f.fully_paid)
+                return Move(stage, (Effect.STOP_TIMERS,))
+            if state in BEFORE_ACCEPTANCE:
+                return Refusal(state, step, retry=True)
+            return no  # already signed (reflected)
+        case Step.CONTRACT_VOIDED:
+            if state is S.AWAITING_CONTRACT:
+                return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
+            if state in BEFORE_ACCEPTANCE:
+                return Refusal(state, step, retry=True)
+            return no
+        case Step.CONTRACT_TERMINATED:
+            if state in SIGNED:
+                return Move(S.TERMINATED, (Effect.STOP_TIMERS,))
+            if state in BEFORE_ACCEPTANCE or state is S.AWAITING_CONTRACT:
+                return Refusal(state, step, retry=True)  # its signing has not arrived yet
+            return no
+        case Step.PAYMENT_RECEIVED:
+            if state in BEFORE_ACCEPTANCE or state is S.AWAITING_CONTRACT:
+                return Refusal(state, step, retry=True)  # a payment before its signing
+            if state is S.AWAITING_DEPOSIT and (f.deposit_met or f.fully_paid):
+                return Move(S.AWAITING_SERVICE)
+            if state is S.AWAITING_BALANCE and f.fully_paid:
+                done = S.EVALUATED if f.evaluated else S.COMPLETED
+                return Move(done, (Effect.PUBLISH_COMPLETED,))
+            return Move(state)  # recorded; the status does not change
+        case Step.ACCEPTANCE_TIMEOUT:
+            if state in BEFORE_ACCEPTANCE:
+                return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED,))
+            return no
+        case Step.SIGNING_TIMEOUT:
+            if state is S.AWAITING_CONTRACT and f.cancel_requested_in != state:
+                return Move(state, (Effect.REQUEST_VOID,))
+            return no
+    return no  # pragma: no cover - every step is matched above
+
+
+def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str]:
+    """What ``actor`` may do now (the manual's row buttons besides 查看), from the machine."""
+    return [str(s) for s in PEOPLE_STEPS[actor] if isinstance(decide(state, s, actor, facts), Move)]
+
+
+# --- tabs and labels (DESIGN.md "Order status and the manual's tabs") ----------------------
+
+TABS: dict[str, tuple[str, tuple[Status, ...]]] = {
+    "awaiting_acceptance": ("待接单", (Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE)),
+    "awaiting_contract": ("待签合同", (Status.AWAITING_CONTRACT,)),
+    "awaiting_payment": ("待支付", (Status.AWAITING_DEPOSIT, Status.AWAITING_BALANCE)),
+    "awaiting_service": ("待服务", (Status.AWAITING_SERVICE,)),
+    "in_service": ("待完成", (Status.IN_SERVICE,)),
+    "completed": ("已完成", (Status.COMPLETED,)),
+    "cancelled": ("订单取消", (Status.CANCELLED, Status.TERMINATED)),
+    "evaluated": ("评价完成", (Status.EVALUATED,)),
+}
+ALL_TAB = "all"  # 全部
+
+STATUS_LABELS: dict[Status, str] = {
+    Status.PENDING_VOUCHER: "待接单",
+    Status.AWAITING_ACCEPTANCE: "待接单",
+    Status.AWAITING_CONTRACT: "待签合同",
+    Status.AWAITING_DEPOSIT: "待支付",
+    Status.AWAITING_SERVICE: "待服务",
+    Status.IN_SERVICE: "待完成",
+    Status.AWAITING_BALANCE: "待支付",
+    Status.COMPLETED: "待评价",  # tab 已完成, row label 待评价 (the manual)
+    Status.EVALUATED: "评价完成",
+    Status.CANCELLED: "订单取消",
+    Status.TERMINATED: "订单取消",
+}
+
+
+def tab_of(state: Status) -> str:
+    for key, (_label, statuses) in TABS.items():
+        if state in statuses:
+            return key
+    raise ValueError(state)  # pragma: no cover - every status has a tab
+
+
+def statuses_of(tab: str) -> tuple[Status, ...]:
+    return TABS[tab][1]
+
+
+# 服务评价: the manual's labels for 1-5 stars
+RATING_LABELS: dict[int, str] = {1: "非常不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "非常满意"}
+EVALUATION_MAX_CHARS = 200

@@ -1,0 +1,268 @@
+"""The order's state machine, exhaustively: every (state, step) pair either moves as
+DESIGN.md's saga table says or is refused naming the current state."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from orders.domain import (
+    EVENT_STEPS,
+    PEOPLE_STEPS,
+    STATUS_LABELS,
+    TABS,
+    Actor,
+    Effect,
+    Facts,
+    Move,
+    Refusal,
+    Status,
+    Step,
+    actions,
+    decide,
+    tab_of,
+)
+
+S, E = Status, Effect
+OWNER = {step: actor for actor, steps in PEOPLE_STEPS.items() for step in steps} | {
+    step: Actor.SYSTEM for step in EVENT_STEPS
+}
+
+# (state, step) -> new state, with the default facts (nothing paid, not evaluated, no request).
+# Every pair NOT listed here must be refused.
+MOVES: dict[tuple[Status, Step], Status] = {
+    (S.PENDING_VOUCHER, Step.CANCEL): S.CANCELLED,
+    (S.AWAITING_ACCEPTANCE, Step.CANCEL): S.CANCELLED,
+    (S.AWAITING_CONTRACT, Step.CANCEL): S.AWAITING_CONTRACT,  # asks contracts to void
+    (S.AWAITING_DEPOSIT, Step.CANCEL): S.AWAITING_DEPOSIT,  # asks contracts to terminate
+    (S.AWAITING_DEPOSIT, Step.PAY): S.AWAITING_DEPOSIT,
+    (S.AWAITING_BALANCE, Step.PAY): S.AWAITING_BALANCE,
+    (S.AWAITING_BALANCE, Step.EVALUATE): S.AWAITING_BALANCE,
+    (S.COMPLETED, Step.EVALUATE): S.EVALUATED,
+    (S.AWAITING_ACCEPTANCE, Step.ACCEPT): S.AWAITING_CONTRACT,
+    (S.AWAITING_ACCEPTANCE, Step.REJECT): S.CANCELLED,
+    (S.AWAITING_SERVICE, Step.START_SERVICE): S.IN_SERVICE,
+    (S.IN_SERVICE, Step.COMPLETE_SERVICE): S.AWAITING_BALANCE,
+    (S.PENDING_VOUCHER, Step.VOUCHER_RESERVED): S.AWAITING_ACCEPTANCE,
+    (S.PENDING_VOUCHER, Step.VOUCHER_REJECTED): S.CANCELLED,
+    (S.AWAITING_CONTRACT, Step.CONTRACT_SIGNED): S.AWAITING_SERVICE,  # payable 0 by default
+    (S.AWAITING_CONTRACT, Step.CONTRACT_VOIDED): S.CANCELLED,
+    **{
+        (s, Step.CONTRACT_TERMINATED): S.TERMINATED
+        for s in (
+            S.AWAITING_DEPOSIT,
+            S.AWAITING_SERVICE,
+            S.IN_SERVICE,
+            S.AWAITING_BALANCE,
+            S.COMPLETED,
+            S.EVALUATED,
+        )
+    },
+    **{
+        (s, Step.PAYMENT_RECEIVED): s
+        for s in (
+            S.AWAITING_DEPOSIT,
+            S.AWAITING_SERVICE,
+            S.IN_SERVICE,
+            S.AWAITING_BALANCE,
+            S.COMPLETED,
+            S.EVALUATED,
+            S.CANCELLED,
+            S.TERMINATED,
+        )
+    },
+    (S.PENDING_VOUCHER, Step.ACCEPTANCE_TIMEOUT): S.CANCELLED,
+    (S.AWAITING_ACCEPTANCE, Step.ACCEPTANCE_TIMEOUT): S.CANCELLED,
+    (S.AWAITING_CONTRACT, Step.SIGNING_TIMEOUT): S.AWAITING_CONTRACT,  # asks contracts to void
+}
+# Events that come before the fact they follow: retried later, never dropped.
+EARLY = {
+    (s, step)
+    for s in (S.PENDING_VOUCHER, S.AWAITING_ACCEPTANCE)
+    for step in (Step.CONTRACT_SIGNED, Step.CONTRACT_VOIDED, Step.CONTRACT_TERMINATED, Step.PAYMENT_RECEIVED)
+} | {(S.AWAITING_CONTRACT, Step.CONTRACT_TERMINATED), (S.AWAITING_CONTRACT, Step.PAYMENT_RECEIVED)}
+
+
+@pytest.mark.parametrize(("state", "step"), list(itertools.product(Status, Step)))
+def test_every_state_and_step_moves_as_the_table_says_or_is_refused_naming_the_state(state, step) -> None:
+    outcome = decide(state, step, OWNER[step])
+    if (state, step) in MOVES:
+        assert isinstance(outcome, Move), outcome
+        assert outcome.to is MOVES[(state, step)]
+    else:
+        assert isinstance(outcome, Refusal), outcome
+        assert outcome.state is state and outcome.step is step
+        assert outcome.retry is ((state, step) in EARLY)
+
+
+@pytest.mark.parametrize(
+    ("state", "step", "actor"),
+    [
+        (state, step, actor)
+        for state, step, actor in itertools.product(Status, Step, Actor)
+        if actor is not OWNER[step]
+    ],
+)
+def test_a_step_taken_by_the_wrong_party_is_refused_whatever_the_state(state, step, actor) -> None:
+    outcome = decide(state, step, actor)
+    assert isinstance(outcome, Refusal) and outcome.code == "forbidden_actor" and outcome.state is state
+
+
+@pytest.mark.parametrize(
+    ("state", "step", "facts", "expected"),
+    [
+        # a cancellation already asked of contracts is not asked twice
+        (
+            S.AWAITING_CONTRACT,
+            Step.CANCEL,
+            Facts(cancel_requested_in=S.AWAITING_CONTRACT),
+            "cancellation_pending",
+        ),
+        (
+            S.AWAITING_DEPOSIT,
+            Step.CANCEL,
+            Facts(cancel_requested_in=S.AWAITING_DEPOSIT),
+            "cancellation_pending",
+        ),
+        (
+            S.AWAITING_CONTRACT,
+            Step.SIGNING_TIMEOUT,
+            Facts(cancel_requested_in=S.AWAITING_CONTRACT),
+            "order_state_conflict",
+        ),
+        # 待支付 with something paid is no longer cancellable
+        (S.AWAITING_DEPOSIT, Step.CANCEL, Facts(paid_fen=1), "order_already_paid"),
+        # once evaluated, never again
+        (S.AWAITING_BALANCE, Step.EVALUATE, Facts(evaluated=True), "already_evaluated"),
+        (S.EVALUATED, Step.EVALUATE, Facts(evaluated=True), "already_evaluated"),
+        # nothing left to pay
+        (S.AWAITING_BALANCE, Step.PAY, Facts(fully_paid=True), "order_state_conflict"),
+    ],
+)
+def test_the_facts_refuse_what_the_state_alone_would_allow(state, step, facts, expected) -> None:
+    outcome = decide(state, step, OWNER[step], facts)
+    assert isinstance(outcome, Refusal) and outcome.code == expected and outcome.state is state
+
+
+@pytest.mark.parametrize(
+    ("state", "step", "facts", "to", "effects"),
+    [
+        (
+            S.AWAITING_CONTRACT,
+            Step.CONTRACT_SIGNED,
+            Facts(payable_fen=21_000_000, deposit_fen=5_000_000),
+            S.AWAITING_DEPOSIT,
+            {E.STOP_TIMERS},
+        ),
+        # a stage whose amount is 0 is met at once
+        (
+            S.AWAITING_CONTRACT,
+            Step.CONTRACT_SIGNED,
+            Facts(payable_fen=21_000_000, deposit_fen=0),
+            S.AWAITING_SERVICE,
+            {E.STOP_TIMERS},
+        ),
+        (
+            S.AWAITING_CONTRACT,
+            Step.CONTRACT_SIGNED,
+            Facts(payable_fen=0, deposit_fen=0),
+            S.AWAITING_SERVICE,
+            {E.STOP_TIMERS},
+        ),
+        (S.AWAITING_DEPOSIT, Step.PAYMENT_RECEIVED, Facts(deposit_met=True), S.AWAITING_SERVICE, set()),
+        (S.AWAITING_DEPOSIT, Step.PAYMENT_RECEIVED, Facts(paid_fen=100), S.AWAITING_DEPOSIT, set()),
+        (
+            S.AWAITING_BALANCE,
+            Step.PAYMENT_RECEIVED,
+            Facts(fully_paid=True),
+            S.COMPLETED,
+            {E.PUBLISH_COMPLETED},
+        ),
+        (
+            S.AWAITING_BALANCE,
+            Step.PAYMENT_RECEIVED,
+            Facts(fully_paid=True, evaluated=True),
+            S.EVALUATED,
+            {E.PUBLISH_COMPLETED},
+        ),
+        (
+            S.IN_SERVICE,
+            Step.COMPLETE_SERVICE,
+            Facts(fully_paid=True),
+            S.COMPLETED,
+            {E.PUBLISH_SERVICE_COMPLETED, E.PUBLISH_COMPLETED},
+        ),
+        (S.IN_SERVICE, Step.COMPLETE_SERVICE, Facts(), S.AWAITING_BALANCE, {E.PUBLISH_SERVICE_COMPLETED}),
+        (S.AWAITING_CONTRACT, Step.CANCEL, Facts(), S.AWAITING_CONTRACT, {E.REQUEST_VOID}),
+        (S.AWAITING_DEPOSIT, Step.CANCEL, Facts(), S.AWAITING_DEPOSIT, {E.REQUEST_TERMINATION}),
+        (S.AWAITING_ACCEPTANCE, Step.CANCEL, Facts(), S.CANCELLED, {E.PUBLISH_CANCELLED, E.STOP_TIMERS}),
+        (
+            S.AWAITING_ACCEPTANCE,
+            Step.ACCEPT,
+            Facts(),
+            S.AWAITING_CONTRACT,
+            {E.PUBLISH_ACCEPTED, E.START_SIGNING_TIMER},
+        ),
+        (
+            S.PENDING_VOUCHER,
+            Step.VOUCHER_REJECTED,
+            Facts(),
+            S.CANCELLED,
+            {E.PUBLISH_CANCELLED, E.STOP_TIMERS},
+        ),
+        (
+            S.AWAITING_CONTRACT,
+            Step.CONTRACT_VOIDED,
+            Facts(),
+            S.CANCELLED,
+            {E.PUBLISH_CANCELLED, E.STOP_TIMERS},
+        ),
+        (S.AWAITING_ACCEPTANCE, Step.ACCEPTANCE_TIMEOUT, Facts(), S.CANCELLED, {E.PUBLISH_CANCELLED}),
+        (S.AWAITING_CONTRACT, Step.SIGNING_TIMEOUT, Facts(), S.AWAITING_CONTRACT, {E.REQUEST_VOID}),
+        (S.COMPLETED, Step.EVALUATE, Facts(), S.EVALUATED, {E.RECORD_EVALUATION}),
+        (S.AWAITING_SERVICE, Step.START_SERVICE, Facts(), S.IN_SERVICE, {E.PUBLISH_SERVICE_STARTED}),
+    ],
+)
+def test_each_move_carries_the_effects_the_saga_needs(state, step, facts, to, effects) -> None:
+    outcome = decide(state, step, OWNER[step], facts)
+    assert isinstance(outcome, Move) and outcome.to is to and set(outcome.effects) == effects
+
+
+@pytest.mark.parametrize(
+    ("state", "actor", "facts", "expected"),
+    [
+        (S.AWAITING_ACCEPTANCE, Actor.ENTERPRISE, Facts(), ["cancel"]),
+        (S.AWAITING_ACCEPTANCE, Actor.PROVIDER, Facts(), ["accept", "reject"]),
+        (S.PENDING_VOUCHER, Actor.PROVIDER, Facts(), []),
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, Facts(), ["cancel"]),
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, Facts(cancel_requested_in=S.AWAITING_CONTRACT), []),
+        (S.AWAITING_DEPOSIT, Actor.ENTERPRISE, Facts(), ["cancel", "pay"]),  # 查看 取消订单 支付
+        (S.AWAITING_DEPOSIT, Actor.ENTERPRISE, Facts(paid_fen=800), ["pay"]),
+        (S.AWAITING_SERVICE, Actor.PROVIDER, Facts(), ["start_service"]),
+        (S.IN_SERVICE, Actor.PROVIDER, Facts(), ["complete_service"]),
+        (S.AWAITING_BALANCE, Actor.ENTERPRISE, Facts(), ["pay", "evaluate"]),
+        (S.COMPLETED, Actor.ENTERPRISE, Facts(fully_paid=True), ["evaluate"]),  # 查看 评价
+        (S.EVALUATED, Actor.ENTERPRISE, Facts(fully_paid=True, evaluated=True), []),
+        (S.CANCELLED, Actor.ENTERPRISE, Facts(), []),
+        (S.AWAITING_ACCEPTANCE, Actor.STAFF, Facts(), []),
+    ],
+)
+def test_the_actions_offered_are_the_moves_the_caller_may_make_now(state, actor, facts, expected) -> None:
+    assert actions(state, actor, facts) == expected
+
+
+def test_every_status_has_one_tab_and_a_label_from_the_manual() -> None:
+    assert [label for label, _ in TABS.values()] == [
+        "待接单",
+        "待签合同",
+        "待支付",
+        "待服务",
+        "待完成",
+        "已完成",
+        "订单取消",
+        "评价完成",
+    ]
+    assert sorted(s for _l, statuses in TABS.values() for s in statuses) == sorted(Status)
+    assert STATUS_LABELS[S.COMPLETED] == "待评价" and tab_of(S.COMPLETED) == "completed"
+    assert tab_of(S.TERMINATED) == "cancelled" and tab_of(S.PENDING_VOUCHER) == "awaiting_acceptance"
