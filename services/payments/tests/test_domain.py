@@ -1,0 +1,164 @@
+"""payments' pure rules: the plan's arithmetic, remittances decided once, the settlement
+claim's states (a rejected claim may be claimed again) and refunds."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.domain import Refusal
+from payments.domain import refunds as rf
+from payments.domain import remittances as rm
+from payments.domain import settlements as st
+
+
+def plan(payable: int = 4000, deposit: int = 800, paid: int = 0, pending: int = 0) -> rm.Figures:
+    return rm.Figures(payable, deposit, payable - deposit, paid, pending)
+
+
+@pytest.mark.parametrize(
+    ("paid", "pending", "outstanding", "room", "deposit_met", "fully_paid", "suggested"),
+    [
+        (0, 0, 4000, 4000, False, False, 800),  # the manual: 汇款金额 8 合同定金
+        (0, 500, 4000, 3500, False, False, 300),  # part of the deposit already announced
+        (500, 0, 3500, 3500, False, False, 300),  # first installment of the deposit confirmed
+        (800, 0, 3200, 3200, True, False, 3200),  # deposit met: the balance is next
+        (800, 3200, 3200, 0, True, False, 0),  # everything announced, nothing to suggest
+        (4000, 0, 0, 0, True, True, 0),
+    ],
+)
+def test_the_plan_figures_follow_from_paid_and_pending(
+    paid: int, pending: int, outstanding: int, room: int, deposit_met: bool, fully_paid: bool, suggested: int
+) -> None:
+    f = plan(paid=paid, pending=pending)
+    assert f.outstanding_fen == outstanding
+    assert f.room_fen == room
+    assert f.deposit_met is deposit_met
+    assert f.fully_paid is fully_paid
+    assert f.suggested_fen == suggested
+
+
+@pytest.mark.parametrize(
+    ("payable", "deposit", "stage"), [(4000, 800, "合同定金"), (4000, 0, "合同尾款"), (0, 0, None)]
+)
+def test_the_stage_is_the_deposit_until_it_is_met(payable: int, deposit: int, stage: str | None) -> None:
+    assert plan(payable=payable, deposit=deposit).stage == stage
+
+
+def test_a_plan_with_nothing_to_pay_is_closed_at_once_and_a_zero_deposit_is_met() -> None:
+    zero = rm.new_plan(total_fen=1000, subsidy_fen=1000, payable_fen=0, deposit_fen=0, balance_fen=0)
+    assert rm.state_after(zero) == rm.PlanState.CLOSED
+    no_deposit = rm.new_plan(total_fen=1000, subsidy_fen=500, payable_fen=500, deposit_fen=0, balance_fen=500)
+    assert no_deposit.deposit_met and rm.state_after(no_deposit) == rm.PlanState.OPEN
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        {"total_fen": 1000, "subsidy_fen": 500, "payable_fen": 600, "deposit_fen": 100, "balance_fen": 500},
+        {"total_fen": 1000, "subsidy_fen": 500, "payable_fen": 500, "deposit_fen": 100, "balance_fen": 300},
+        {"total_fen": 1000, "subsidy_fen": -1, "payable_fen": 1001, "deposit_fen": 1, "balance_fen": 1000},
+    ],
+)
+def test_contract_figures_that_do_not_add_up_make_no_plan(amounts: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        rm.new_plan(**amounts)
+
+
+@pytest.mark.parametrize(
+    ("paid", "pending", "amount", "code"),
+    [
+        (0, 0, 0, "amount_not_positive"),
+        (0, 0, -5, "amount_not_positive"),
+        (0, 0, 4001, "remittance_exceeds_outstanding"),
+        (800, 3000, 201, "remittance_exceeds_outstanding"),  # pending counts against the room
+        (4000, 0, 1, "already_fully_paid"),
+    ],
+)
+def test_a_remittance_beyond_what_is_owed_is_refused(paid: int, pending: int, amount: int, code: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        rm.record(plan(paid=paid, pending=pending), "open", amount)
+    assert refused.value.code == code
+
+
+def test_installments_fill_the_plan_and_only_confirmations_count_as_paid() -> None:
+    f = rm.record(plan(), "open", 400)
+    f = rm.record(f, "open", 400)
+    assert (f.paid_fen, f.pending_fen, f.deposit_met) == (0, 800, False)
+    f = rm.decide(f, "open", "pending", 400, confirm=True)
+    assert (f.paid_fen, f.pending_fen, f.deposit_met) == (400, 400, False)
+    f = rm.decide(f, "open", "pending", 400, confirm=False)  # rejected: its room comes back
+    assert (f.paid_fen, f.pending_fen, f.room_fen) == (400, 0, 3600)
+
+
+@pytest.mark.parametrize("state", ["confirmed", "rejected"])
+def test_a_remittance_is_decided_once(state: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        rm.decide(plan(pending=400), "open", state, 400, confirm=True)
+    assert refused.value.code == "remittance_not_pending"
+
+
+def test_nothing_is_recorded_or_confirmed_on_a_terminated_plan() -> None:
+    with pytest.raises(Refusal, match="contract_terminated"):
+        rm.record(plan(), "terminated", 100)
+    with pytest.raises(Refusal, match="contract_terminated"):
+        rm.decide(plan(pending=100), "terminated", "pending", 100, confirm=True)
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "after"),
+    [
+        ("open", "claim", "claimed"),
+        ("rejected", "claim", "claimed"),  # corrected documents: claimed again
+        ("claimed", "approve", "approved"),
+        ("claimed", "reject", "rejected"),
+        ("approved", "pay", "paid"),
+        ("open", "cancel", "cancelled"),
+        ("approved", "cancel", "cancelled"),
+        ("rejected", "cancel", "cancelled"),
+    ],
+)
+def test_a_settlement_claim_moves_as_its_state_machine_allows(state: str, action: str, after: str) -> None:
+    assert st.transition(state, action) == after
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "code"),
+    [
+        ("claimed", "claim", "settlement_already_claimed"),
+        ("approved", "claim", "settlement_already_claimed"),
+        ("open", "pay", "settlement_not_approved"),
+        ("claimed", "pay", "settlement_not_approved"),
+        ("open", "approve", "settlement_not_claimed"),
+        ("rejected", "reject", "settlement_not_claimed"),
+        ("paid", "claim", "settlement_already_paid"),
+        ("paid", "cancel", "settlement_already_paid"),  # a settled subsidy is never cancelled
+        ("cancelled", "claim", "settlement_cancelled"),
+        ("cancelled", "pay", "settlement_cancelled"),
+    ],
+)
+def test_a_settlement_step_out_of_turn_is_refused(state: str, action: str, code: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        st.transition(state, action)
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("state", "provider", "finance", "actions"),
+    [
+        ("open", True, False, ["claim"]),
+        ("claimed", True, False, []),
+        ("claimed", False, True, ["approve", "reject"]),
+        ("approved", False, True, ["pay"]),
+        ("paid", True, True, []),
+    ],
+)
+def test_settlement_actions_are_what_the_caller_may_do_now(
+    state: str, provider: bool, finance: bool, actions: list[str]
+) -> None:
+    assert st.actions(state, provider=provider, finance=finance) == actions
+
+
+def test_a_refund_is_marked_refunded_once() -> None:
+    assert rf.mark_refunded("due") == rf.RefundState.REFUNDED
+    with pytest.raises(Refusal, match="refund_already_refunded"):
+        rf.mark_refunded("refunded")
