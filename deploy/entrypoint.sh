@@ -4,8 +4,10 @@
 #   PORT     the port to listen on (baked into the image from the build argument PORT)
 # Extra arguments are passed on to uvicorn, e.g. `voucher-entrypoint --workers 2`.
 # uvicorn replaces this shell (exec), so it is PID 1 and gets SIGTERM on `docker stop`.
-# --proxy-headers trusts X-Forwarded-For/-Proto only from FORWARDED_ALLOW_IPS (uvicorn's
-# own variable; default 127.0.0.1): set it to the reverse proxy's address if there is one.
+# --no-proxy-headers: uvicorn never takes the client address from X-Forwarded-For (its own
+# default trusts any loopback client). The gateway and identity read that header themselves,
+# from the number of proxies configured as trusted (GATEWAY_/IDENTITY_TRUSTED_PROXY_HOPS).
+# --no-server-header: no "server: uvicorn" banner.
 set -eu
 
 : "${SERVICE:?SERVICE is not set (gateway, identity, quota, catalog, orders, contracts, payments, demands)}"
@@ -22,4 +24,4 @@ case "$SERVICE" in
 esac
 
 exec uvicorn --factory "${package}.main:create_app" \
-    --host 0.0.0.0 --port "$PORT" --proxy-headers "$@"
+    --host 0.0.0.0 --port "$PORT" --no-proxy-headers --no-server-header "$@"

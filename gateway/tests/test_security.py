@@ -4,8 +4,16 @@ that failed before its fix."""
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
+
+from common.testing.processes import free_port, running
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_two_hundred_concurrent_requests_at_a_windows_start_keep_the_limit(make_gateway) -> None:  # type: ignore[no-untyped-def]
@@ -27,3 +35,37 @@ async def test_two_hundred_concurrent_clients_through_the_gateway_keep_the_limit
     limited = [r for r in answers if r.status_code == 429]
     assert len(limited) == 150
     assert all(r.json()["code"] == "rate_limited" for r in limited)
+
+
+async def test_a_spoofed_forwarded_for_from_loopback_counts_as_loopback(
+    fresh_db: Callable[[str], Awaitable[str]], tmp_path: Path
+) -> None:
+    """Finding 4: with GATEWAY_TRUSTED_PROXY_HOPS=0, X-Forwarded-For is no one's word, even
+    from the same host: the gateway process (started as deployed) counts the real address."""
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "GATEWAY_DATABASE_URL": await fresh_db("gateway"),
+        "GATEWAY_TRUSTED_PROXY_HOPS": "0",
+        "GATEWAY_RATE_LIMIT_PER_IP": "3",
+        "GATEWAY_IDENTITY_URL": "http://127.0.0.1:9",
+    }
+    with running(env, tmp_path / "logs") as processes:
+        url = processes.start("gateway", "gateway.main:create_app", free_port())
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            statuses = [
+                (
+                    await client.get("/api/v1/captcha", headers={"X-Forwarded-For": f"203.0.113.{n}"})
+                ).status_code
+                for n in range(5)
+            ]
+    assert statuses[:3] == [502] * 3  # identity is not there; the gateway forwarded
+    assert statuses[3:] == [429, 429]
+
+
+def test_the_container_entrypoint_lets_no_proxy_header_through(root: Path = ROOT) -> None:
+    """Finding 4 in the images: uvicorn never rewrites the client address from headers."""
+    script = (root / "deploy/entrypoint.sh").read_text()
+    command = script[script.index("exec uvicorn") :]
+    assert "--no-proxy-headers" in command and "--no-server-header" in command
+    assert " --proxy-headers" not in command

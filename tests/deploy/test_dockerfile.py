@@ -236,7 +236,8 @@ def test_entrypoint_starts_uvicorn_for_the_service(
         "0.0.0.0",
         "--port",
         port,
-        "--proxy-headers",
+        "--no-proxy-headers",
+        "--no-server-header",
         "--workers",
         "2",
     ]
