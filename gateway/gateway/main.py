@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from common.auth import KeySet, StaffUser, TokenVerifier
+from common.datetimes import Moment
 from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -48,7 +48,7 @@ async def audit_log(
     service: str | None = Query(default=None, max_length=20),
     actor: str | None = Query(default=None, max_length=64),
     action: str | None = Query(default=None, max_length=60),
-    since: datetime | None = None,
+    since: Moment | None = None,
     page: int = Query(default=1, ge=1, le=10_000),
     page_size: int = Query(default=20, ge=1, le=100),
 ) -> dict[str, Any]:

@@ -69,3 +69,30 @@ def test_the_container_entrypoint_lets_no_proxy_header_through(root: Path = ROOT
     command = script[script.index("exec uvicorn") :]
     assert "--no-proxy-headers" in command and "--no-server-header" in command
     assert " --proxy-headers" not in command
+
+
+async def test_an_out_of_range_date_is_a_422_at_the_gateway(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """Finding 5 at the gateway's composed audit log."""
+    from common.testing.tokens import TestIssuer
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings
+
+    issuer = TestIssuer()
+    app = create_app(
+        gateway_settings(await fresh_db("gateway")), upstreams=Upstreams.in_process({}), key_set=issuer.keys
+    )
+    staff = issuer.caller(role="administrator")
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as c:
+            r = await c.get(
+                "/api/v1/admin/audit-log", params={"since": "0001-01-01T00:00:00"}, headers=staff.headers
+            )
+            fine = await c.get(
+                "/api/v1/admin/audit-log", params={"since": "2024-09-13"}, headers=staff.headers
+            )
+    assert r.status_code == 422 and "日期时间超出范围" in r.json()["detail"], r.text
+    assert fine.status_code == 200, fine.text

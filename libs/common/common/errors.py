@@ -153,6 +153,8 @@ def _message(err: dict[str, Any]) -> str:
             return "条目太多"
         case "dict_type" | "model_type" | "model_attributes_type":
             return "应为 JSON 对象"
+        case "datetime_type" | "datetime_parsing" | "datetime_from_date_parsing" | "timezone_aware":
+            return "应为日期时间（如 2024-09-13T08:00:00+08:00）"
         case "uuid_type" | "uuid_parsing":
             return "不是有效的编号"
         case "json_invalid":

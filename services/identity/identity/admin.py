@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.app import SessionDep
 from common.auth import AdminUser, InternalCaller, StaffUser
 from common.bus import publish
+from common.datetimes import Moment
 from common.errors import Problem
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
@@ -310,7 +311,7 @@ async def audit_log(
     session: SessionDep,
     actor: Annotated[str | None, Query(max_length=36)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
-    since: datetime | None = None,
+    since: Moment | None = None,
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> AuditPage:
@@ -332,7 +333,7 @@ async def audit_log(
 async def internal_audit_log(
     _caller: InternalCaller,
     session: SessionDep,
-    since: datetime | None = None,
+    since: Moment | None = None,
     actor: Annotated[str | None, Query(max_length=36)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
