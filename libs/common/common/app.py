@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common import registry
 from common.auth import KeySet, TokenVerifier
 from common.bus.consumer import REDELIVER_TIMER, Consumer
 from common.bus.inprocess import InProcessTransport
@@ -43,6 +44,8 @@ Hook = Callable[["ServiceRuntime"], Awaitable[None]]
 def build_transport(settings: ServiceSettings) -> Transport:
     if settings.bus_transport == "inprocess":
         return InProcessTransport(retry_delays=settings.bus_retry_delays)
+    # Every service declares the registry's whole topology at start (idempotent): an event
+    # published before its consumer's first start waits in that consumer's queue.
     return RabbitTransport(
         settings.amqp_url,
         exchange=settings.bus_exchange,
@@ -50,6 +53,7 @@ def build_transport(settings: ServiceSettings) -> Transport:
         retry_delays=settings.bus_retry_delays,
         publish_timeout=settings.bus_publish_timeout,
         connection_name=settings.service_name,
+        topology=registry.topology(settings.bus_exchange),
     )
 
 

@@ -34,7 +34,18 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_pending", "available_at", "created_at", postgresql_where=text("sent_at IS NULL")),
+        # The relay's next batch, in write order, without sorting the backlog.
+        Index("ix_outbox_next", "created_at", "sequence", "id", postgresql_where=text("sent_at IS NULL")),
+        # "Is an earlier row of this aggregate still pending?" (a newer one never overtakes it).
+        Index(
+            "ix_outbox_aggregate_pending",
+            "aggregate_id",
+            "created_at",
+            "sequence",
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+        # Retention: sent rows by age.
+        Index("ix_outbox_sent", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
     )
 
     id: str = Field(primary_key=True, max_length=36)  # = event_id = AMQP message_id
@@ -53,6 +64,7 @@ class InboxRow(SQLModel, table=True):
     """(consumer, event_id) of every event a consumer applied, written with its effect."""
 
     __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_received", "received_at"),)  # retention by age
 
     consumer: str = Field(primary_key=True, max_length=120)
     event_id: str = Field(primary_key=True, max_length=36)

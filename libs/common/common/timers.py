@@ -4,7 +4,17 @@ A handler runs inside the timer's transaction (in a savepoint): when it succeeds
 row is deleted in the same commit as the handler's effect; when it raises, its effect is
 rolled back, the timer is retried with backoff and, after the last retry, parked as
 ``dead`` with the error (the DLQ CLI lists and replays dead timers).
-Several workers may run at once: each row is taken with ``FOR UPDATE SKIP LOCKED``.
+Several workers may run at once: each row is taken with ``FOR UPDATE SKIP LOCKED``. A worker
+takes only the kinds it has a handler for: a timer of a kind this replica does not know
+(a newer replica's, during a rolling upgrade) waits for one that does, it never dies here.
+A transient failure of the database (unreachable, a serialization failure, a deadlock)
+spends none of the timer's retries.
+
+``cancel()`` never waits behind a running timer: it removes the timer only when nobody is
+running it (``SKIP LOCKED``) and says so. When it returns False the timer is firing (or has
+fired) right now: re-check the aggregate under its lock (``common.db.lock``), as the timer's
+handler re-checks it under the same lock, and let whoever comes second see what the first
+one did.
 """
 
 from __future__ import annotations
@@ -77,8 +87,21 @@ async def schedule(
     await session.execute(stmt)
 
 
-async def cancel(session: AsyncSession, kind: str, key: str) -> None:
-    await session.execute(delete(TimerRow).where(col(TimerRow.kind) == kind, col(TimerRow.key) == key))
+async def cancel(session: AsyncSession, kind: str, key: str) -> bool:
+    """Remove the timer (kind, key) in the caller's transaction; True when it was removed.
+
+    False when there is no such timer or a worker is running it right now (its row is
+    locked: this does not wait for it, and the timer's effect may commit)."""
+    target = (
+        select(TimerRow.id)
+        .where(col(TimerRow.kind) == kind, col(TimerRow.key) == key)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(TimerRow).where(col(TimerRow.id) == target).returning(col(TimerRow.id))
+    )
+    return result.first() is not None
 
 
 async def dead_timers(session: AsyncSession, kind: str | None = None) -> list[TimerRow]:
@@ -133,10 +156,16 @@ class TimerWorker(PollingWorker):
 
     async def _run_one(self) -> bool:
         async with self.db.transaction() as session:
+            if not self.handlers:
+                return False
             row = (
                 await session.exec(
                     select(TimerRow)
-                    .where(col(TimerRow.state) == "scheduled", col(TimerRow.due_at) <= func.now())
+                    .where(
+                        col(TimerRow.state) == "scheduled",
+                        col(TimerRow.due_at) <= func.now(),
+                        col(TimerRow.kind).in_(sorted(self.handlers)),
+                    )
                     .order_by(col(TimerRow.due_at))
                     .limit(1)
                     .with_for_update(skip_locked=True)
@@ -145,18 +174,27 @@ class TimerWorker(PollingWorker):
             if row is None:
                 return False
             timer: TimerRow = row
-            handler = self.handlers.get(timer.kind)
+            handler = self.handlers[timer.kind]
             try:
-                if handler is None:
-                    raise Poison(f"no handler for timer kind {timer.kind}")
                 async with session.begin_nested():
                     await handler(session, timer)
             except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-                self._record_failure(timer, exc)
+                from common.bus.transient import is_transient  # (common.bus imports this module)
+
+                if await is_transient(exc, self.db):
+                    self._reschedule_transient(timer, exc)
+                else:
+                    self._record_failure(timer, exc)
                 session.add(timer)
                 return True
             await session.execute(delete(TimerRow).where(col(TimerRow.id) == timer.id))
             return True
+
+    def _reschedule_transient(self, timer: TimerRow, exc: Exception) -> None:
+        """The database's failure, not the timer's: again soon, no retry spent."""
+        timer.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        timer.due_at = utcnow() + timedelta(seconds=self.retry_delays[0] if self.retry_delays else 1)
+        log.warning("timer_transient_failure", kind=timer.kind, key=timer.key, error=timer.last_error)
 
     def _record_failure(self, timer: TimerRow, exc: Exception) -> None:
         timer.attempts += 1

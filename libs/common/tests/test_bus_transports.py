@@ -121,7 +121,7 @@ async def test_the_in_process_bus_refuses_events_when_stopped() -> None:
 
 @pytest.mark.parametrize("transport_kind", ["rabbitmq"])
 async def test_rabbitmq_topology_and_message_properties(bus: Bus) -> None:
-    """Durable quorum queues with delayed retries and a dead-letter queue; an event nobody is
+    """Durable quorum queues with delayed (quorum, at-least-once) retries and a dead-letter queue; an event nobody is
     bound to is kept in the unrouted queue (confirmed, not dropped), with the properties an
     operator reads: message id = event id, type, persistence, version/aggregate/sequence."""
     assert bus.rabbit is not None
@@ -137,10 +137,15 @@ async def test_rabbitmq_topology_and_message_properties(bus: Bus) -> None:
             await channel.declare_queue(
                 f"{bus.queue}.retry.{i}",
                 durable=True,
+                # Quorum, dead-lettered back at least once (a broker restart while a retry
+                # waits cannot drop it; classic TTL queues dead-letter at most once).
                 arguments={
+                    "x-queue-type": "quorum",
                     "x-message-ttl": int(delay * 1000),
                     "x-dead-letter-exchange": "",
                     "x-dead-letter-routing-key": bus.queue,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
                 },
             )
             await channel.close()

@@ -58,21 +58,19 @@ async def test_the_same_event_delivered_twice_or_a_stale_one_changes_nothing(bus
 
 
 async def test_an_event_that_can_never_be_applied_is_parked_at_once(bus: Bus) -> None:
-    unknown, malformed, good = await bus.emit(
-        (certified("p1"), "p1"), (certified("p2"), "p2"), (certified("p3"), "p3")
-    )
-    await bus.deliver_raw({**body_of(unknown), "version": 2})  # a version this build lacks
+    """A malformed envelope can never be applied: parked at once. (A version this build does
+    not know is not poison: see test_unhandled.py, retried then parked with the reason.)"""
+    malformed, good = await bus.emit((certified("p2"), "p2"), (certified("p3"), "p3"))
     await bus.deliver_raw({**body_of(malformed), "aggregate_id": None})
     await bus.deliver_raw(body_of(good))  # and the consumer goes on with the next one
 
-    await bus.eventually(lambda: _count(bus.dead_letters(), 2), what="both parked")
+    await bus.eventually(lambda: _count(bus.dead_letters(), 1), what="parked")
     await bus.eventually(lambda: bus.all_applied([good]))
     dead = {d.event_id: d for d in await bus.dead_letters()}
     assert {i: (d.error, d.error_type, d.attempts) for i, d in dead.items()} == {
-        unknown.event_id: ("Poison: unknown event version identity.organization_certified v2", "Poison", 1),
         malformed.event_id: ("Poison: malformed envelope: 1 error(s)", "Poison", 1),
     }
-    for bad in (unknown, malformed):
+    for bad in (malformed,):
         assert bus.consumer.deliveries[bad.event_id] == 1  # delivered once, never retried
         assert bus.consumer.calls[bad.event_id] == 0  # the handler never saw it
         if bus.rabbit is not None:

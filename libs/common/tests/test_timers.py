@@ -158,16 +158,47 @@ async def test_a_timer_that_can_never_run_is_parked_at_once(
 
     worker = TimerWorker(db, {"orders.remind": refuse}, retry_delays=[0.05, 0.1], poll_interval=0.02)
     await add(db, "order-9", due_in=0, kind="orders.remind")
-    await add(db, "order-8", due_in=0, kind="orders.unknown_kind")
     worker.start()
     try:
-        await eventually(lambda: _all_dead(db, 2), what="both parked")
+        await eventually(lambda: _all_dead(db, 1), what="parked")
     finally:
         await worker.stop()
     assert {(t["key"], t["attempts"], t["last_error"]) for t in await timers(db)} == {
         ("order-9", 1, "Poison: order order-9 no longer exists"),
-        ("order-8", 1, "Poison: no handler for timer kind orders.unknown_kind"),
     }
+
+
+async def test_a_timer_of_a_kind_this_replica_has_no_handler_for_waits_for_one_that_has(
+    schema_db: MakeDb, eventually: Eventually
+) -> None:
+    """During a rolling upgrade an old replica meets a new kind of timer: it leaves it alone
+    (it used to park it dead at once) and a replica that knows the kind runs it."""
+    db = await schema_db()
+    old = TimerWorker(db, {"orders.remind": recorder("old")}, poll_interval=0.02, name="old")
+    await add(db, "order-8", due_in=0, kind="orders.new_kind")
+    await add(db, "order-7", due_in=0, kind="orders.remind")
+    old.start()
+    try:
+        await eventually(lambda: effects(db), what="the old replica ran the kind it knows")
+        await asyncio.sleep(0.2)  # ten polls of the old replica
+        (waiting,) = await timers(db)
+        assert (waiting["key"], waiting["state"], waiting["attempts"], waiting["last_error"]) == (
+            "order-8",
+            "scheduled",
+            0,
+            None,
+        )
+        other_db = Database(db.url, pool_size=2)
+        new = TimerWorker(other_db, {"orders.new_kind": recorder("new")}, poll_interval=0.02, name="new")
+        new.start()
+        try:
+            await eventually(lambda: _none_left(db), what="the new replica ran it")
+        finally:
+            await new.stop()
+            await other_db.dispose()
+    finally:
+        await old.stop()
+    assert await effects(db) == [("order-7", "old"), ("order-8", "new")]
 
 
 async def _all_dead(db: Database, n: int) -> bool:
@@ -182,5 +213,47 @@ async def test_scheduling_again_moves_the_timer_and_cancel_removes_it(schema_db:
     (row,) = await timers(db)
     assert row["due_at"] > utcnow() + timedelta(seconds=3000)
     async with db.transaction() as s:
-        await cancel(s, "orders.expire", "order-3")
+        assert await cancel(s, "orders.expire", "order-3") is True
+    assert await timers(db) == []
+    async with db.transaction() as s:
+        assert await cancel(s, "orders.expire", "order-3") is False  # nothing left to remove
+
+
+async def test_cancel_never_waits_behind_a_running_timer_and_says_it_removed_nothing(
+    schema_db: MakeDb, eventually: Eventually
+) -> None:
+    """An order's time-out is running when the provider accepts it: ``cancel`` used to wait
+    for the timer's row lock, delete nothing, say nothing, and both effects committed. Now
+    it answers at once that it did not remove the timer, so the caller knows the time-out is
+    firing and decides under the order's lock."""
+    db = await schema_db()
+    loop = asyncio.get_running_loop()
+    running, release = asyncio.Event(), asyncio.Event()
+    record = recorder("w")
+
+    async def expire(session: AsyncSession, timer: TimerRow) -> None:
+        running.set()
+        await release.wait()
+        await record(session, timer)
+
+    worker = TimerWorker(db, {"orders.expire": expire}, poll_interval=0.02)
+    await add(db, "order-5", due_in=0)
+    worker.start()
+    try:
+        await asyncio.wait_for(running.wait(), 5)
+        began = loop.time()
+        async with db.transaction() as s:
+            removed = await asyncio.wait_for(cancel(s, "orders.expire", "order-5"), 2)
+        assert removed is False
+        assert loop.time() - began < 1, "cancel did not wait for the running timer"
+        release.set()
+        await eventually(lambda: _none_left(db), what="the running timer finished")
+    finally:
+        release.set()
+        await worker.stop()
+    assert await effects(db) == [("order-5", "w")]
+
+    await add(db, "order-6", due_in=60)  # not running: removed, and it says so
+    async with db.transaction() as s:
+        assert await cancel(s, "orders.expire", "order-6") is True
     assert await timers(db) == []

@@ -5,10 +5,22 @@ event type. :meth:`Consumer.process` records (consumer, event_id) in the ``inbox
 runs the handler in the *same* transaction, so an event's effect is applied exactly once
 however often it is delivered. Handlers raise :class:`RetryLater` when the event arrived
 before its aggregate is ready, and simply return (changing nothing) when it is stale.
+
+What this replica cannot handle is never acknowledged unapplied: an event type it has no
+handler for (a newer replica bound the shared queue to it during a rolling upgrade) or a
+version newer than the models it knows raises :class:`Unhandled` (``no_handler`` /
+``unknown_version``), a :class:`RetryLater`: retried later, then parked with that reason.
+Older versions are upcast to the current one (:mod:`common.bus.versions`).
+
+Transient infrastructure failures (the database unreachable, a pool time-out, a
+serialization failure or a deadlock) are no failure of the event: :meth:`deliver_patiently`
+pauses this consumer until the database answers and tries again, without spending the
+event's retries (:func:`common.bus.transient.is_transient`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +31,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.bus.transient import is_transient, wait_for_database
+from common.bus.versions import current_version, upcast
 from common.context import tracking
 from common.db import Database
 from common.events import Envelope, payload_model
@@ -33,11 +47,22 @@ Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 REDELIVER_TIMER = "bus.redeliver"
 
 
+class Unhandled(RetryLater):
+    """This replica cannot apply the event (yet): retried later, then parked with the reason
+    (``no_handler`` or ``unknown_version``). Never acknowledged unapplied."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
 class Consumer:
     def __init__(self, name: str, db: Database | None = None) -> None:
         self.name = name
         self.db = db
         self.handlers: dict[str, Handler] = {}
+        self.in_flight = 0  # deliveries being applied right now (a /metrics gauge)
+        self._healthy: asyncio.Event | None = None  # cleared while the database is away
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -52,19 +77,27 @@ class Consumer:
 
     def parse(self, doc: dict[str, Any]) -> Envelope[Any]:
         try:
-            env = Envelope.from_json(doc)
+            env = Envelope.from_json(upcast(doc))
         except ValidationError as exc:
             raise Poison(f"malformed envelope: {exc.error_count()} error(s)") from exc
-        if payload_model(env.event_type, env.version) is None and env.event_type in self.handlers:
-            raise Poison(f"unknown event version {env.event_type} v{env.version}")
+        if env.event_type in self.handlers and payload_model(env.event_type, env.version) is None:
+            known = current_version(env.event_type)
+            raise Unhandled(
+                "unknown_version",
+                f"unknown event version {env.event_type} v{env.version} (this replica knows up to v{known})"
+                if known
+                else f"unknown event version {env.event_type} v{env.version} (no model in this replica)",
+            )
         return env
 
     async def process(self, session: AsyncSession, doc: dict[str, Any]) -> bool:
-        """Apply one event in the caller's transaction; False when it was a duplicate."""
+        """Apply one event in the caller's transaction; False when it was a duplicate.
+
+        Raises :class:`Unhandled` for a type or version this replica cannot handle."""
         env = self.parse(doc)
         handler = self.handlers.get(env.event_type)
         if handler is None:
-            return False
+            raise Unhandled("no_handler", f"{self.name} has no handler for {env.event_type} in this replica")
         inserted = await session.execute(
             pg_insert(InboxRow)
             .values(consumer=self.name, event_id=env.event_id, event_type=env.event_type)
@@ -87,13 +120,62 @@ class Consumer:
 
     async def deliver(self, doc: dict[str, Any]) -> bool:
         """Apply one event in its own transaction (committed before this returns)."""
-        async with self._db().transaction() as session:
-            return await self.process(session, doc)
+        self.in_flight += 1
+        try:
+            async with self._db().transaction() as session:
+                return await self.process(session, doc)
+        finally:
+            self.in_flight -= 1
 
-    async def defer(self, doc: dict[str, Any], exc: Exception, first_delay: float) -> None:
+    # --- transient failures: pause, never burn the event's retries --------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._healthy is not None and not self._healthy.is_set()
+
+    async def is_transient(self, exc: BaseException) -> bool:
+        return await is_transient(exc, self.db)
+
+    async def deliver_patiently(self, doc: dict[str, Any]) -> bool:
+        """:meth:`deliver`, retried for as long as the failure is a transient one of the
+        infrastructure. While the database is away the whole consumer pauses: every other
+        delivery waits for it to answer before it tries (so an outage costs no retry)."""
+        if self._healthy is None:
+            self._healthy = asyncio.Event()
+            self._healthy.set()
+        while True:
+            await self._healthy.wait()
+            try:
+                return await self.deliver(doc)
+            except Exception as exc:
+                if not await self.is_transient(exc):
+                    raise
+                if self._healthy.is_set():
+                    self._healthy.clear()
+                    log.warning(
+                        "consumer_paused",
+                        consumer=self.name,
+                        event_type=doc.get("event_type"),
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                    try:
+                        await wait_for_database(self._db())
+                    finally:
+                        self._healthy.set()
+                    log.info("consumer_resumed", consumer=self.name)
+                else:
+                    await asyncio.sleep(0.05)  # a conflict (deadlock, serialization): again
+
+    # --- in-process deferral -----------------------------------------------------------------
+
+    async def defer(
+        self, doc: dict[str, Any], exc: Exception | None, first_delay: float, *, attempts: int = 1
+    ) -> None:
         """Keep a failed in-process delivery durably in this consumer's database: a timer
-        redelivers it with backoff, or it is parked at once if it can never succeed."""
+        redelivers it with backoff, or it is parked at once if it can never succeed.
+        ``attempts=0`` (a transient failure, a slow handler handed over): no retry spent."""
         poison = isinstance(exc, Poison)
+        error = f"{type(exc).__name__}: {exc}"[:2000] if exc is not None else None
         async with self._db().transaction() as session:
             await schedule(
                 session,
@@ -101,14 +183,14 @@ class Consumer:
                 f"{self.name}:{doc.get('event_id')}",
                 utcnow() + timedelta(seconds=first_delay),
                 {"consumer": self.name, "event": doc},
-                attempts=1,
+                attempts=attempts,
                 state="dead" if poison else "scheduled",
-                last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                last_error=error,
             )
         outcome = "parked" if poison else "deferred"
         EVENTS_CONSUMED.labels(self.name, str(doc.get("event_type")), outcome).inc()
-        level = log.info if isinstance(exc, RetryLater) else log.warning
-        level("event_" + outcome, consumer=self.name, event_type=doc.get("event_type"), error=str(exc))
+        level = log.warning if exc is not None and not isinstance(exc, RetryLater) else log.info
+        level("event_" + outcome, consumer=self.name, event_type=doc.get("event_type"), error=error)
 
     async def redeliver(self, session: AsyncSession, timer: TimerRow) -> None:
         """Timer handler for :data:`REDELIVER_TIMER`."""

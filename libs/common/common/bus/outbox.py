@@ -1,15 +1,28 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
 ``publish`` writes the event in the caller's transaction (and a NOTIFY that fires on commit),
-so an event exists if and only if its state change committed. The relay takes pending rows
-with ``FOR UPDATE SKIP LOCKED`` (several relays never take the same row), publishes each
-with the transport's confirmation and marks it sent in the same transaction. A relay that
-dies between the broker's confirmation and its commit leaves the row pending: it is
-published again and the consumers' inbox absorbs the duplicate.
+so an event exists if and only if its state change committed. Its ``sequence`` comes from
+the per-aggregate counter only (nobody passes one: a consumer that treats "sequence <= seen"
+as stale would drop a real event numbered by hand).
+
+The relay takes the next batch of pending rows in write order with ``FOR UPDATE SKIP
+LOCKED`` (several relays never take the same row), straight off the partial index
+``ix_outbox_next`` (no sort of the backlog), publishes them with their confirmations in
+flight together (one aggregate's rows one after the other, in sequence order; different
+aggregates' rows at once) and marks them sent in the same transaction. A relay that dies
+between the broker's confirmation and its commit leaves the row pending: it is published
+again and the consumers' inbox absorbs the duplicate.
+
+Failures: when the broker is unreachable (the transport says so) the relay backs off as a
+whole (:class:`BrokerUnavailable`: the polling loop's exponential backoff), recording the
+attempt on the row it tried but leaving every row due; a row the broker refused while it
+was reachable backs off alone, and the later rows of its aggregate wait behind it (they are
+never published ahead of it).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,16 +58,12 @@ async def next_sequence(session: AsyncSession, aggregate_id: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def publish(
-    session: AsyncSession,
-    payload: EventPayload,
-    *,
-    aggregate_id: str,
-    sequence: int | None = None,
-) -> Envelope[Any]:
-    """Write ``payload`` to the outbox in the caller's transaction; return its envelope."""
-    if sequence is None:
-        sequence = await next_sequence(session, aggregate_id)
+async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
+    """Write ``payload`` to the outbox in the caller's transaction; return its envelope.
+
+    Its sequence is the aggregate's next number from the counter (there is no way to pass
+    one: only the counter assigns sequences)."""
+    sequence = await next_sequence(session, aggregate_id)
     envelope = Envelope.wrap(
         payload,
         aggregate_id=aggregate_id,
@@ -73,6 +82,24 @@ async def publish(
     )
     await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return envelope
+
+
+class BrokerUnavailable(ConnectionError):
+    """The transport cannot reach its broker: the relay backs off as a whole."""
+
+
+# The next batch in write order, straight off ix_outbox_next (created_at, sequence, id WHERE
+# sent_at IS NULL): no sort of the backlog. Rows of one transaction share created_at (now()
+# is the transaction's start); their sequence keeps them in write order. A row whose
+# aggregate has an earlier row still pending and backing off waits behind it
+# (ix_outbox_aggregate_pending), so a newer event never overtakes an older one.
+NEXT_BATCH = text(
+    "SELECT o.id, o.body, o.attempts, o.aggregate_id FROM outbox o "
+    "WHERE o.sent_at IS NULL AND o.available_at <= now() "
+    "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL AND e.aggregate_id = o.aggregate_id "
+    "AND e.available_at > now() AND (e.created_at, e.sequence) < (o.created_at, o.sequence)) "
+    "ORDER BY o.created_at, o.sequence, o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED"
+)
 
 
 class OutboxRelay(PollingWorker):
@@ -97,41 +124,71 @@ class OutboxRelay(PollingWorker):
         self.listen = listen
         self._listener: asyncpg.Connection | None = None
 
+    def _broker_up(self) -> bool:
+        health = getattr(self.transport, "health", None)
+        if health is None:
+            return True
+        try:
+            return bool(health().get("broker", True))
+        except Exception:  # noqa: BLE001 - a transport that cannot tell is taken as up
+            return True
+
+    async def _publish_chain(
+        self, rows: list[tuple[str, dict[str, Any], int]], published: list[str]
+    ) -> tuple[str, int, Exception] | None:
+        """One aggregate's rows, one after the other; stop at the first failure."""
+        for row_id, body, attempts in rows:
+            try:
+                await self.transport.publish(body)
+            except Exception as exc:  # noqa: BLE001 - the row stays pending and is retried
+                return (row_id, attempts, exc)
+            published.append(row_id)
+        return None
+
     async def run_once(self) -> int:
-        """Publish one batch of due rows; return how many were published."""
+        """Publish one batch of due rows; return how many were published.
+
+        Raises :class:`BrokerUnavailable` (after recording the attempt) when the broker is
+        unreachable, so the polling loop backs off as a whole."""
         published: list[str] = []
-        failure: tuple[str, int, Exception] | None = None
+        failures: list[tuple[str, int, Exception]] = []
+        broker_down = False
         async with self.db.transaction() as session:
-            rows = (
-                await session.exec(
-                    text(  # type: ignore[call-overload]
-                        "SELECT id, body, attempts FROM outbox WHERE sent_at IS NULL AND available_at <= now() "
-                        # Rows of one transaction share created_at (now() is the transaction's
-                        # start); ordering them by the random uuid id published an aggregate's
-                        # events of one transaction in random order (each inversion costs its
-                        # consumer a RetryLater round). Its sequence keeps them in write order.
-                        "ORDER BY created_at, sequence, id LIMIT :n FOR UPDATE SKIP LOCKED"
-                    ).bindparams(n=self.batch_size)
-                )
-            ).all()
-            for row_id, body, attempts in rows:
-                try:
-                    await self.transport.publish(body)
-                except Exception as exc:  # noqa: BLE001 - the row stays pending and is retried
-                    failure = (row_id, attempts, exc)
-                    break
-                published.append(row_id)
+            rows = (await session.execute(NEXT_BATCH.bindparams(n=self.batch_size))).all()
+            chains: dict[str, list[tuple[str, dict[str, Any], int]]] = {}
+            for row_id, body, attempts, aggregate_id in rows:
+                chains.setdefault(aggregate_id, []).append((row_id, body, attempts))
+            if rows:
+                # The first row alone: when the broker is away this is the only attempt.
+                first_aggregate = rows[0][3]
+                head = chains[first_aggregate]
+                failure = await self._publish_chain(head[:1], published)
+                if failure is not None:
+                    failures.append(failure)
+                    broker_down = not self._broker_up()
+                else:
+                    chains[first_aggregate] = head[1:]
+                    results = await asyncio.gather(
+                        *(self._publish_chain(chain, published) for chain in chains.values() if chain)
+                    )
+                    failures += [f for f in results if f is not None]
+                    broker_down = bool(failures) and not self._broker_up()
             if published:
                 await session.execute(
                     text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)"), {"ids": published}
                 )
-            if failure is not None:
-                failed_id, attempts_so_far, error = failure
-                delay = self.retry_delays[min(attempts_so_far, len(self.retry_delays) - 1)]
+            for failed_id, attempts_so_far, error in failures:
+                # The broker away: every row stays due (the relay backs off as a whole); a row
+                # refused by a reachable broker backs off alone (its aggregate waits behind it).
+                delay = (
+                    0.0
+                    if broker_down
+                    else self.retry_delays[min(attempts_so_far, len(self.retry_delays) - 1)]
+                )
                 await session.execute(
                     text(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = :err, available_at = :at "
-                        "WHERE id = :id"
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = :err, "
+                        "available_at = greatest(available_at, :at) WHERE id = :id"
                     ),
                     {
                         "err": f"{type(error).__name__}: {error}"[:2000],
@@ -141,9 +198,19 @@ class OutboxRelay(PollingWorker):
                 )
         if published:
             OUTBOX_PUBLISHED.labels(self.name).inc(len(published))
-        if failure is not None:
-            OUTBOX_PUBLISH_FAILURES.labels(self.name).inc()
-            log.warning("outbox_publish_failed", relay=self.name, event_id=failure[0], error=str(failure[2]))
+        if failures:
+            OUTBOX_PUBLISH_FAILURES.labels(self.name).inc(len(failures))
+            failed_id, _, error = failures[0]
+            log.warning(
+                "outbox_publish_failed",
+                relay=self.name,
+                event_id=failed_id,
+                failed=len(failures),
+                broker_down=broker_down,
+                error=str(error),
+            )
+            if broker_down:
+                raise BrokerUnavailable(f"broker unreachable: {type(error).__name__}: {error}") from error
         return len(published)
 
     async def drain(self, max_rounds: int = 100) -> int:
@@ -152,7 +219,7 @@ class OutboxRelay(PollingWorker):
         for _ in range(max_rounds):
             n = await self.run_once()
             total += n
-            if n < self.batch_size:
+            if n == 0:
                 break
         return total
 

@@ -1,19 +1,26 @@
 """RabbitMQ transport (aio-pika).
 
-Topology, all durable:
+Topology, all durable, declared WHOLE by every service at start (idempotent), from the
+registry's table (:func:`common.registry.topology`), so an event published before its
+consumer first started waits in that consumer's queue instead of being lost:
 - ``voucher.events``: the topic exchange every service publishes to, routing key = event
   type; messages nobody is bound to go to its alternate exchange ``voucher.events.unrouted``
-  (kept in the queue of that name), never silently dropped;
+  (kept in the queue of that name; ``voucher-dlq list|inspect|move --unrouted``), never
+  silently dropped;
 - ``<service>``: one queue per consuming service (quorum type where the broker supports it),
-  bound to the event types it handles;
-- ``<service>.retry.<n>``: one queue per retry delay; a failed event waits there (message
-  TTL) and is dead-lettered back to ``<service>``: delayed retries by delivery count;
+  bound to the event types it consumes;
+- ``<service>.retry.<n>``: one quorum queue per retry delay; a failed event waits there
+  (message TTL) and is dead-lettered back to ``<service>`` with the ``at-least-once``
+  dead-letter strategy (``x-overflow: reject-publish``): a broker restart while a retry
+  waits cannot drop it (classic TTL queues dead-letter at most once);
 - ``<service>.dlq``: where an event lands after its last retry (or at once when it can never
   be applied), with the error in its headers. ``voucher-dlq`` lists and replays it.
 
 Publishing uses publisher confirms and ``on_return_raises``, is bounded by a timeout and
-sets ``message_id`` = ``event_id``. A message is acknowledged only after the consumer's
-transaction committed, or after it was safely moved to a retry queue or the DLQ.
+sets ``message_id`` = ``event_id``; several publishes may have their confirms in flight
+together. A message is acknowledged only after the consumer's transaction committed, or
+after it was safely moved to a retry queue or the DLQ. A transient failure of the
+consumer's database pauses the consumer instead (``Consumer.deliver_patiently``).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import structlog
@@ -34,10 +41,13 @@ from aio_pika.abc import (
 )
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from common.bus.consumer import Consumer
+from common.bus.consumer import Consumer, Unhandled
 from common.bus.transport import Transport
 from common.metrics import EVENTS_CONSUMED
 from common.timers import Poison, RetryLater
+
+if TYPE_CHECKING:
+    from common.registry import Topology
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +63,28 @@ def retry_queue(queue: str, index: int) -> str:
 
 def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dlq"
+
+
+def unrouted_queue(exchange: str) -> str:
+    return f"{exchange}.unrouted"
+
+
+def retry_queue_arguments(queue: str, delay: float, *, quorum: bool = True) -> dict[str, Any]:
+    """A retry queue: messages wait ``delay`` there, then go back to ``queue``. Quorum with
+    at-least-once dead-lettering (RabbitMQ 3.10+), else (an older broker) a classic one."""
+    arguments: dict[str, Any] = {
+        "x-message-ttl": max(1, int(delay * 1000)),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+    }
+    if quorum:
+        arguments = {
+            "x-queue-type": "quorum",
+            **arguments,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+    return arguments
 
 
 def _message(
@@ -89,6 +121,7 @@ class RabbitTransport(Transport):
         prefetch: int = 16,
         connection_name: str = "voucher",
         connect_timeout: float = 60.0,
+        topology: Topology | None = None,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
@@ -103,6 +136,9 @@ class RabbitTransport(Transport):
         self._exchange: AbstractExchange | None = None
         self._consumers: dict[str, tuple[AbstractChannel, AbstractQueue, Consumer]] = {}
         self._quorum: bool | None = None
+        # The registry's topology: every consuming service's queues, declared at start.
+        self.topology = topology
+        self._declared: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -120,6 +156,8 @@ class RabbitTransport(Transport):
         assert self.connection is not None
         self._publish_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._declare_exchanges(self._publish_channel)
+        if self.topology is not None:
+            await self.declare_topology(self.topology)
 
     async def stop(self) -> None:
         for channel, _queue, _consumer in self._consumers.values():
@@ -128,6 +166,7 @@ class RabbitTransport(Transport):
             except Exception:  # noqa: BLE001
                 pass
         self._consumers.clear()
+        self._declared.clear()
         if self.connection is not None:
             await self.connection.close()
             self.connection = None
@@ -163,7 +202,8 @@ class RabbitTransport(Transport):
         return self._quorum
 
     async def declare_consumer_queues(self, channel: AbstractChannel, queue_name: str) -> AbstractQueue:
-        quorum: dict[str, Any] = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
+        quorum_ok = await self._quorum_supported()
+        quorum: dict[str, Any] = {"x-queue-type": "quorum"} if quorum_ok else {}
         DECLARED_QUEUES.update(
             [
                 queue_name,
@@ -176,13 +216,25 @@ class RabbitTransport(Transport):
             await channel.declare_queue(
                 retry_queue(queue_name, i),
                 durable=True,
-                arguments={
-                    "x-message-ttl": max(1, int(delay * 1000)),
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": queue_name,
-                },
+                arguments=retry_queue_arguments(queue_name, delay, quorum=quorum_ok),
             )
-        return await channel.declare_queue(queue_name, durable=True, arguments=quorum)
+        queue = await channel.declare_queue(queue_name, durable=True, arguments=quorum)
+        self._declared.add(queue_name)
+        return queue
+
+    async def declare_topology(self, topology: Topology) -> None:
+        """Every consuming service's queue, retry queues, DLQ and bindings (idempotent)."""
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        try:
+            exchange = await channel.get_exchange(self.exchange_name, ensure=False)
+            for service, event_types in sorted(topology.bindings.items()):
+                queue = await self.declare_consumer_queues(channel, f"{self.queue_prefix}{service}")
+                for event_type in event_types:
+                    await queue.bind(exchange, routing_key=event_type)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     # --- publishing --------------------------------------------------------------------------
 
@@ -229,7 +281,7 @@ class RabbitTransport(Transport):
                     raise ValueError("an event must be a JSON object")
             except ValueError as exc:
                 raise Poison(f"unreadable message: {exc}") from exc
-            await consumer.deliver(doc)
+            await consumer.deliver_patiently(doc)
         except Exception as exc:  # noqa: BLE001 - retried or parked below
             try:
                 await self._retry_or_park(consumer, queue_name, message, exc)
@@ -253,6 +305,8 @@ class RabbitTransport(Transport):
             headers.update(
                 {RETRY_HEADER: retries + 1, "x-last-error": error, "x-original-routing-key": original_key}
             )
+            if isinstance(exc, Unhandled):
+                headers["x-reason"] = exc.reason
             await self._publish_to_queue(retry_queue(queue_name, retries), self._copy(message, headers))
             EVENTS_CONSUMED.labels(consumer.name, event_type, "retried").inc()
             level = log.info if isinstance(exc, RetryLater) else log.warning
@@ -268,6 +322,7 @@ class RabbitTransport(Transport):
                 "x-failed-at": datetime.now(UTC).isoformat(),
                 "x-original-routing-key": original_key,
                 "x-consumer": consumer.name,
+                "x-reason": exc.reason if isinstance(exc, Unhandled) else type(exc).__name__,
             }
         )
         await self._publish_to_queue(dead_letter_queue(queue_name), self._copy(message, headers))
