@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from catalog import internal
+from catalog import api, internal
 from catalog.config import Settings
 from catalog.handlers import build_consumer
+from catalog.seed import seed_demo
 from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
@@ -37,9 +38,16 @@ def create_app(
         key_set=key_set,
         peers=peers,
     )
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="catalog",
         description="服务机构入驻、服务产品及审核、公众端产品列表、搜索与排序、我的收藏",
-        routers=[internal.router, internal_audit_router("catalog")],
+        routers=[*api.ROUTERS, internal.router, internal_audit_router("catalog")],
     )
+
+    async def start(rt: ServiceRuntime) -> None:
+        if settings.seed_demo:
+            await seed_demo(rt)
+
+    runtime.on_start.append(start)
+    return app

@@ -1,0 +1,153 @@
+"""The public portal: 通用券服务 / 设备更新专项券服务 listings, search and sorting (销量 / 价格 /
+销售额), a product's detail page, 机构详情, the categories."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from catalog import errors
+from catalog.deps import ClientsDep
+from catalog.models import Favorite, Product, Provider
+from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
+from catalog.service import listing as service
+from common.app import SessionDep
+from common.auth import OptionalUser
+from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
+from common.masking import mask_phone
+from common.orgs import is_suspended
+from common.pagination import Page, Paging, paginate
+
+router = APIRouter(prefix="/api/v1", tags=["portal"])
+
+Fen = Annotated[int, Query(ge=0, le=10**12)]
+
+
+@router.get("/products", response_model=Page[ListingItem])
+async def listing(
+    session: SessionDep,
+    paging: Paging,
+    category: Annotated[str | None, Query(max_length=20, description="服务类型")] = None,
+    voucher_type: Annotated[
+        Literal["general", "special", "financing_guarantee", "equipment_leasing"] | None,
+        Query(description="general: 通用券服务; special: 设备更新专项券服务"),
+    ] = None,
+    q: Annotated[str | None, Query(max_length=50, description="服务名关键字")] = None,
+    min_price_fen: Fen | None = None,
+    max_price_fen: Fen | None = None,
+    sort: Annotated[
+        Literal["sales", "price", "revenue"] | None, Query(description="销量 / 价格 / 销售额")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+) -> Page[ListingItem]:
+    """Listed products of unsuspended providers; without ``sort``, the newest listings first."""
+    if category and category not in CATEGORIES:
+        raise errors.unknown_category()
+    if min_price_fen is not None and max_price_fen is not None and min_price_fen > max_price_fen:
+        raise errors.price_range_invalid()
+    query = service.listing_query(
+        category=category,
+        voucher_type=voucher_type,
+        q=(q or "").strip() or None,
+        min_price_fen=min_price_fen,
+        max_price_fen=max_price_fen,
+        sort=sort,
+        order=order,
+    )
+    total, rows = await paginate(session, query, paging)
+    return Page[ListingItem](items=[service.item(p, name) for p, name in rows], total=total, **paging.echo())
+
+
+@router.get("/products/{product_id}", response_model=ProductDetail)
+async def detail(
+    product_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep,
+    clients: ClientsDep,
+    user: OptionalUser,
+) -> ProductDetail:
+    """服务产品详情: the provider card, 访问次数 and 申请次数, and with an enterprise's token its
+    voucher preview (券后价, 最高补贴, 用券有效期). Another organisation's unlisted product is a
+    404; its own members and staff see every status."""
+    product = await session.get(Product, product_id)
+    if product is None:
+        raise errors.product_not_found()
+    mine = service.own_member(user, product.provider_id)
+    staff = user is not None and user.is_staff
+    if not (mine or staff) and not await service.is_visible(session, product_id):
+        raise errors.product_not_found()
+    provider = await session.get(Provider, product.provider_id)
+    if provider is None:
+        raise errors.product_not_found()
+    visits = product.visits
+    if not (mine or staff):
+        visits = await service.count_visit(session, product_id)
+        await session.commit()
+    favorited = False
+    if user is not None:
+        favorited = await session.get(Favorite, (user.user_id, product_id)) is not None
+    card = ProviderCard(
+        id=provider.org_id,
+        name=provider.name,
+        phone=provider.contact_phone if mine or staff else mask_phone(provider.contact_phone),
+        address=provider.address,
+        working_hours=provider.working_hours,
+        product_count=await service.listed_count(session, provider.org_id),
+    )
+    preview = None
+    if clients is not None and product.status == "listed":
+        preview = await service.voucher_preview(clients, user, product)
+    return service.item(
+        product,
+        provider.name,
+        ProductDetail,
+        visits=visits,
+        provider=card,
+        voucher_preview=preview,
+        favorited=favorited,
+    )
+
+
+@router.get("/providers/{provider_id}", response_model=ProviderPage)
+async def provider_page(
+    provider_id: Annotated[str, Path(max_length=64)], session: SessionDep, paging: Paging, user: OptionalUser
+) -> ProviderPage:
+    """机构详情 with its listed products (none while it is suspended)."""
+    provider = await session.get(Provider, provider_id)
+    if provider is None:
+        raise errors.provider_not_found()
+    mine = service.own_member(user, provider_id) or (user is not None and user.is_staff)
+    total, rows = await paginate(session, service.listing_query(provider_id=provider_id), paging)
+    products = Page[ListingItem](
+        items=[service.item(p, name) for p, name in rows], total=total, **paging.echo()
+    )
+    return ProviderPage(
+        id=provider.org_id,
+        name=provider.name,
+        profile=provider.profile,
+        categories=list(provider.categories),
+        phone=provider.contact_phone if mine else mask_phone(provider.contact_phone),
+        address=provider.address,
+        working_hours=provider.working_hours,
+        product_count=total if not await is_suspended(session, provider_id) else 0,
+        products=products,
+    )
+
+
+@router.get("/categories", response_model=list[CategoryOut])
+async def categories(session: SessionDep) -> list[CategoryOut]:
+    """The nine service categories, the voucher that pays for each and its listed products."""
+    counts = await service.category_counts(session)
+    out = []
+    for name in CATEGORIES:
+        voucher_type = voucher_type_for(name)
+        out.append(
+            CategoryOut(
+                name=name,
+                voucher_type=voucher_type,
+                voucher_type_label=VOUCHER_TYPES[voucher_type],
+                listing="general" if voucher_type == GENERAL else "special",
+                product_count=counts.get(name, 0),
+            )
+        )
+    return out

@@ -1,0 +1,114 @@
+"""申请入驻平台, 服务机构信息, and the reviewers' queue of applications."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from catalog import errors
+from catalog.deps import CertifiedMember, ClientsDep, ProviderMember, ReviewedApplication, Reviewer
+from catalog.domain.providers import STATE_LABELS, AppState
+from catalog.models import ProviderApplication
+from catalog.schemas.providers import (
+    DecisionIn,
+    ProviderApplicationIn,
+    ProviderApplicationOut,
+    ProviderProfileIn,
+    ProviderProfileOut,
+)
+from catalog.service import providers as service
+from common.app import SessionDep
+from common.auth import CurrentUser
+from common.files import check_files
+from common.orgs import require_active
+from common.pagination import Paging, TabbedPage, paginate
+
+router = APIRouter(prefix="/api/v1", tags=["provider onboarding"])
+
+
+def application_out(a: ProviderApplication) -> ProviderApplicationOut:
+    return ProviderApplicationOut.model_validate(a).model_copy(update={"state_label": STATE_LABELS[a.state]})
+
+
+@router.post("/me/provider-application", response_model=ProviderApplicationOut, status_code=201)
+async def apply(
+    body: ProviderApplicationIn, user: CertifiedMember, session: SessionDep, clients: ClientsDep
+) -> ProviderApplicationOut:
+    """申请入驻平台: a certified, unsuspended organisation; the proof files must be its own."""
+    await require_active(session, user)
+    service.check_categories(body.categories)
+    await check_files(clients, body.proof_file_ids, org_id=user.org_id, field="proof_file_ids")
+    application = await service.apply(session, user, body)
+    await session.commit()
+    return application_out(application)
+
+
+@router.get("/me/provider-application", response_model=ProviderApplicationOut)
+async def my_application(user: CurrentUser, session: SessionDep) -> ProviderApplicationOut:
+    """The organisation's latest application: its state and reject reason."""
+    application = await service.latest_application(session, user.org_id) if user.org_id else None
+    if application is None:
+        raise errors.application_not_found()
+    return application_out(application)
+
+
+@router.get("/me/provider-profile", response_model=ProviderProfileOut)
+async def my_profile(caller: ProviderMember) -> ProviderProfileOut:
+    return ProviderProfileOut.model_validate(caller.provider)
+
+
+@router.put("/me/provider-profile", response_model=ProviderProfileOut)
+async def update_profile(
+    body: ProviderProfileIn, caller: ProviderMember, session: SessionDep
+) -> ProviderProfileOut:
+    """服务机构信息: what the detail pages' provider card shows."""
+    await require_active(session, caller.principal)
+    provider = service.update_profile(session, caller.provider, body)
+    await session.commit()
+    return ProviderProfileOut.model_validate(provider)
+
+
+@router.get("/admin/provider-applications", response_model=TabbedPage[ProviderApplicationOut])
+async def application_queue(
+    _reviewer: Reviewer,
+    session: SessionDep,
+    paging: Paging,
+    status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
+) -> TabbedPage[ProviderApplicationOut]:
+    """The reviewers' queue (oldest first), with counts per state."""
+    query = select(ProviderApplication).order_by(
+        col(ProviderApplication.created_at).asc(), col(ProviderApplication.id).asc()
+    )
+    if status:
+        query = query.where(col(ProviderApplication.state) == status)
+    total, rows = await paginate(session, query, paging)
+    grouped = (
+        await session.exec(
+            select(col(ProviderApplication.state), func.count()).group_by(col(ProviderApplication.state))
+        )
+    ).all()
+    counts = {s.value: 0 for s in AppState} | {str(s): int(n) for s, n in grouped}
+    return TabbedPage[ProviderApplicationOut](
+        items=[application_out(a) for a in rows], total=total, counts=counts, **paging.echo()
+    )
+
+
+@router.post("/admin/provider-applications/{application_id}/approve", response_model=ProviderApplicationOut)
+async def approve(
+    application: ReviewedApplication, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+) -> ProviderApplicationOut:
+    await service.approve(session, reviewer, application, body.reason if body else None)
+    await session.commit()
+    return application_out(application)
+
+
+@router.post("/admin/provider-applications/{application_id}/reject", response_model=ProviderApplicationOut)
+async def reject(
+    application: ReviewedApplication, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+) -> ProviderApplicationOut:
+    await service.reject(session, reviewer, application, body.reason if body else None)
+    await session.commit()
+    return application_out(application)

@@ -1,0 +1,107 @@
+"""Annotated dependencies: load, lock and authorise a resource once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from catalog import errors
+from catalog.config import Settings
+from catalog.models import Product, Provider, ProviderApplication
+from common.app import RuntimeDep, SessionDep
+from common.auth import MEMBER_ROLES, CurrentUser, Principal, require_capability, require_roles
+from common.db import lock
+from common.errors import Problem
+from common.internal import ServiceClients
+from common.orgs import require_active
+
+Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
+CertifiedMember = Annotated[Principal, Depends(require_capability("enterprise"))]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def get_clients(runtime: RuntimeDep) -> ServiceClients:
+    return runtime.clients
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientsDep = Annotated[ServiceClients, Depends(get_clients)]
+
+
+@dataclass(frozen=True)
+class ProviderCaller:
+    principal: Principal
+    provider: Provider
+
+    @property
+    def org_id(self) -> str:
+        return self.provider.org_id
+
+
+async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCaller:
+    """A member of an approved provider. Catalog's own provider record decides (a token
+    issued before the approval lacks the capability for up to 15 minutes; one issued before
+    a revocation would still carry it)."""
+    if user.role not in MEMBER_ROLES or not user.org_id:
+        raise Problem(403, "provider_required", "请先成为平台服务机构后再操作")
+    provider = await session.get(Provider, user.org_id)
+    if provider is None:
+        raise errors.provider_not_approved()
+    return ProviderCaller(user, provider)
+
+
+async def _active_provider(
+    caller: Annotated[ProviderCaller, Depends(_provider_member)], session: SessionDep
+) -> ProviderCaller:
+    await require_active(session, caller.principal)
+    return caller
+
+
+# Reads and unlisting (nothing new starts): any member of an approved provider.
+ProviderMember = Annotated[ProviderCaller, Depends(_provider_member)]
+# Creating, editing, submitting, relisting: an approved provider that is not suspended.
+ActiveProvider = Annotated[ProviderCaller, Depends(_active_provider)]
+
+
+async def _own_product(
+    caller: ProviderMember, session: SessionDep, product_id: Annotated[str, Path(max_length=64)]
+) -> Product:
+    """The caller's product, locked (another organisation's is a 404)."""
+    product = await lock(session, Product, product_id)
+    if product is None or product.provider_id != caller.org_id:
+        raise errors.product_not_found()
+    return product
+
+
+OwnProduct = Annotated[Product, Depends(_own_product)]
+
+
+async def _any_product(
+    _reviewer: Reviewer, session: SessionDep, product_id: Annotated[str, Path(max_length=64)]
+) -> Product:
+    product = await lock(session, Product, product_id)
+    if product is None:
+        raise errors.product_not_found()
+    return product
+
+
+ReviewedProduct = Annotated[Product, Depends(_any_product)]
+
+
+async def _application(
+    _reviewer: Reviewer, session: SessionDep, application_id: Annotated[str, Path(max_length=64)]
+) -> ProviderApplication:
+    application = await lock(session, ProviderApplication, application_id)
+    if application is None:
+        raise errors.application_not_found()
+    return application
+
+
+ReviewedApplication = Annotated[ProviderApplication, Depends(_application)]

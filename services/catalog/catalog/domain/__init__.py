@@ -1,0 +1,1 @@
+"""catalog's rules: pure functions, no I/O, no HTTP errors (one module per resource)."""

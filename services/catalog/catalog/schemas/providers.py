@@ -1,0 +1,77 @@
+"""Provider applications (申请入驻平台) and profiles (服务机构信息)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+PHONE = r"^(1\d{10}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|400-?\d{3}-?\d{4})$"
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ProviderProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="机构简介"
+    )
+    categories: list[str] = Field(min_length=1, max_length=9, description="服务类型（平台九类之一或多项）")
+    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    contact_phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE)] = Field(
+        description="服务电话（他人看到的是打码后的号码）"
+    )
+    address: Text200 = Field(description="服务机构地址")
+    working_hours: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
+        Field(description="工作时间，如 周一至周五 08:00:00-18:00:00")
+    )
+
+
+class ProviderApplicationIn(ProviderProfileIn):
+    proof_file_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=10, description="资质证明文件（POST /files 上传后的编号）"
+    )
+    name: Text200 | None = Field(default=None, description="机构名称（缺省为认证时的单位名称）")
+
+
+class ProviderApplicationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    org_id: str
+    org_name: str
+    state: str
+    state_label: str = ""
+    reject_reason: str | None
+    profile: str
+    categories: list[str]
+    contact_name: str
+    contact_phone: str
+    address: str
+    working_hours: str
+    proof_file_ids: list[str]
+    created_at: datetime | None
+    decided_at: datetime | None
+
+
+class ProviderProfileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    org_id: str
+    name: str
+    profile: str
+    categories: list[str]
+    contact_name: str
+    contact_phone: str
+    address: str
+    working_hours: str
+    approved_at: datetime | None
+    updated_at: datetime | None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None

@@ -1,0 +1,205 @@
+"""The public portal's reads: the listing and its search, a product's detail (visits counted,
+the caller's voucher preview from quota), an organisation's page, categories, favourites.
+
+A product is public when it is listed and its provider is not suspended (catalog's copy of
+the organisation, from identity's events): a suspended provider's products leave the
+listing at once and come back on restoration, without any product changing its status.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from catalog.domain.products import Status
+from catalog.models import Product, Provider
+from catalog.schemas.listing import ListingItem, VoucherPreview
+from common.auth import MEMBER_ROLES, Principal
+from common.categories import (
+    EQUIPMENT_LEASING,
+    FINANCING_GUARANTEE,
+    GENERAL,
+    VOUCHER_TYPES,
+    categories_for,
+    voucher_type_for,
+)
+from common.errors import Problem
+from common.internal import ServiceClients
+from common.orgs import OrgCopy
+
+log = structlog.get_logger(__name__)
+
+SORTS = {
+    "sales": col(Product.sales),
+    "price": col(Product.platform_price_fen),
+    "revenue": col(Product.revenue_fen),
+}
+
+# The portal's two listings: 通用券服务 and 设备更新专项券服务 (the special types).
+LISTING_CATEGORIES: dict[str, tuple[str, ...]] = {
+    GENERAL: categories_for(GENERAL),
+    "special": categories_for(FINANCING_GUARANTEE) + categories_for(EQUIPMENT_LEASING),
+    FINANCING_GUARANTEE: categories_for(FINANCING_GUARANTEE),
+    EQUIPMENT_LEASING: categories_for(EQUIPMENT_LEASING),
+}
+
+
+def provider_active() -> ColumnElement[bool]:
+    """No copy of the organisation says it is suspended."""
+    return ~(
+        select(OrgCopy.org_id)
+        .where(col(OrgCopy.org_id) == col(Product.provider_id), col(OrgCopy.suspended).is_(True))
+        .exists()
+    )
+
+
+def public() -> list[ColumnElement[bool]]:
+    return [col(Product.status) == Status.LISTED, provider_active()]
+
+
+def escape_like(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def listing_query(
+    *,
+    category: str | None = None,
+    voucher_type: str | None = None,
+    q: str | None = None,
+    min_price_fen: int | None = None,
+    max_price_fen: int | None = None,
+    sort: str | None = None,
+    order: str = "desc",
+    provider_id: str | None = None,
+) -> Select[Any]:
+    conditions = public()
+    if category:
+        conditions.append(col(Product.category) == category)
+    if voucher_type:
+        conditions.append(col(Product.category).in_(LISTING_CATEGORIES[voucher_type]))
+    if q:
+        pattern = f"%{escape_like(q)}%"
+        conditions.append(
+            or_(
+                col(Product.name).ilike(pattern, escape="\\"),
+                col(Product.description).ilike(pattern, escape="\\"),
+            )
+        )
+    if min_price_fen is not None:
+        conditions.append(col(Product.platform_price_fen) >= min_price_fen)
+    if max_price_fen is not None:
+        conditions.append(col(Product.platform_price_fen) <= max_price_fen)
+    if provider_id:
+        conditions.append(col(Product.provider_id) == provider_id)
+    key = SORTS.get(sort or "", col(Product.listed_at))
+    ordering = [key.asc(), col(Product.id).asc()] if order == "asc" else [key.desc(), col(Product.id).desc()]
+    return (
+        select(Product, col(Provider.name))
+        .join(Provider, col(Provider.org_id) == col(Product.provider_id))
+        .where(and_(*conditions))
+        .order_by(*ordering)
+    )
+
+
+def item(product: Product, provider_name: str, model: type[ListingItem] = ListingItem, **extra: Any) -> Any:
+    return model.model_validate(
+        {
+            **product.model_dump(),
+            "rating": product.rating,
+            "voucher_type": voucher_type_for(product.category),
+            "provider_name": provider_name,
+            **extra,
+        }
+    )
+
+
+async def is_visible(session: AsyncSession, product_id: str) -> bool:
+    query = select(col(Product.id)).where(col(Product.id) == product_id, *public())
+    return (await session.exec(query)).first() is not None
+
+
+async def listed_count(session: AsyncSession, provider_id: str) -> int:
+    query = (
+        select(func.count()).select_from(Product).where(col(Product.provider_id) == provider_id, *public())
+    )
+    return int((await session.exec(query)).one())
+
+
+async def count_visit(session: AsyncSession, product_id: str) -> int:
+    """访问次数 +1, atomically (the row lock of the UPDATE itself); returns the new count."""
+    stmt = (
+        update(Product)
+        .where(col(Product.id) == product_id)
+        .values(visits=col(Product.visits) + 1)
+        .returning(col(Product.visits))
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def own_member(principal: Principal | None, provider_id: str) -> bool:
+    return principal is not None and principal.org_id == provider_id and principal.role in MEMBER_ROLES
+
+
+async def voucher_preview(
+    clients: ServiceClients, principal: Principal | None, product: Product
+) -> VoucherPreview | None:
+    """The caller's voucher on this product as quota quotes it; None without a certified
+    enterprise caller, without a usable voucher, or when quota cannot answer now."""
+    if principal is None or principal.role not in MEMBER_ROLES or not principal.can("enterprise"):
+        return None
+    if principal.org_id == product.provider_id:
+        return None
+    try:
+        quote = await clients.get_json(
+            "quota",
+            "/internal/quote",
+            enterprise_id=principal.org_id,
+            provider_id=product.provider_id,
+            category=product.category,
+            price_fen=product.platform_price_fen,
+            max_subsidy_fen=product.max_subsidy_fen,
+        )
+    except Problem:
+        log.warning("voucher_preview_unavailable", product_id=product.id)
+        return None
+    if not quote:
+        return None
+    try:
+        subsidy = max(0, min(int(quote["subsidy_fen"]), product.platform_price_fen))
+        voucher_type = str(quote.get("voucher_type") or voucher_type_for(product.category))
+        return VoucherPreview(
+            voucher_type=voucher_type,
+            voucher_type_label=VOUCHER_TYPES.get(voucher_type, voucher_type),
+            voucher_no=quote.get("voucher_no"),
+            subsidy_fen=subsidy,
+            price_after_fen=product.platform_price_fen - subsidy,
+            max_subsidy_fen=product.max_subsidy_fen,
+            valid_from=_date(quote.get("valid_from")),
+            valid_to=_date(quote.get("valid_to")),
+        )
+    except (KeyError, TypeError, ValueError):
+        log.warning("voucher_preview_malformed", product_id=product.id)
+        return None
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    return date.fromisoformat(str(value)[:10])
+
+
+async def category_counts(session: AsyncSession) -> dict[str, int]:
+    query = select(col(Product.category), func.count()).where(*public()).group_by(col(Product.category))
+    return {str(c): int(n) for c, n in (await session.exec(query)).all()}
+
+
+async def stats(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(Product).where(*public())
+    return int((await session.exec(query)).one())
