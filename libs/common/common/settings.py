@@ -15,6 +15,9 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_TOKEN_SECRET = "development-only-service-token-secret-not-for-production"
+# HMAC-SHA256 wants a key as long as its output: a shorter secret is guessable offline from
+# one captured service token. `secrets.token_urlsafe(32)` gives 43 characters.
+MIN_SECRET_CHARS = 32
 
 
 def shared(name: str, **kwargs: Any) -> Any:
@@ -82,6 +85,11 @@ class ServiceSettings(BaseSettings):
             self.service_token_secret = DEV_SERVICE_TOKEN_SECRET
         elif self.service_token_secret == DEV_SERVICE_TOKEN_SECRET and not self.is_development:
             raise ValueError("the development service-token secret cannot be used in production")
+        elif len(self.service_token_secret) < MIN_SECRET_CHARS and not self.is_development:
+            raise ValueError(
+                f"SERVICE_TOKEN_SECRET is too short: at least {MIN_SECRET_CHARS} characters outside "
+                "ENVIRONMENT=development"
+            )
         return self
 
 

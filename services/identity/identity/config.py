@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import ClassVar, Literal
 
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, KEY_BYTES
 from common.settings import ServiceSettings
 
 
@@ -25,7 +27,7 @@ class Settings(ServiceSettings):
     # AES-GCM key (base64, 32 bytes) for ID numbers at rest; development falls back to a
     # fixed development key (see common.crypto).
     field_encryption_key: str | None = None
-    # HMAC key (base64, ≥ 16 bytes) for SMS code hashes: a database dump alone cannot be used
+    # HMAC key (base64, ≥ 32 bytes, not the encryption key) for SMS code hashes: a database dump alone cannot be used
     # to find codes. Development falls back to a fixed development key.
     hash_key: str | None = None
 
@@ -92,4 +94,30 @@ class Settings(ServiceSettings):
                 raise ValueError(
                     "the development encryption keys cannot be used outside ENVIRONMENT=development"
                 )
+        self._keys_are_strong_and_distinct()
         return self
+
+    def _keys_are_strong_and_distinct(self) -> None:
+        """A key that is given must be usable and strong: refused at start, not a 500 at the
+        first SMS (a 1-byte hash key) or a silent weakness (one key for both purposes)."""
+        field_key = _decoded("IDENTITY_FIELD_ENCRYPTION_KEY", self.field_encryption_key)
+        hash_key = _decoded("IDENTITY_HASH_KEY", self.hash_key)
+        if field_key is not None and len(field_key) != KEY_BYTES:
+            raise ValueError(
+                f"IDENTITY_FIELD_ENCRYPTION_KEY must be {KEY_BYTES} random bytes (base64), not {len(field_key)}"
+            )
+        if hash_key is not None and len(hash_key) < KEY_BYTES:
+            raise ValueError(
+                f"IDENTITY_HASH_KEY is too short: at least {KEY_BYTES} random bytes (base64), not {len(hash_key)}"
+            )
+        if field_key is not None and field_key == hash_key:
+            raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
+
+
+def _decoded(name: str, value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} must be base64") from None

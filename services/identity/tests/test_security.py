@@ -4,12 +4,20 @@ failed before its fix."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import secrets
+from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from pydantic import ValidationError
 
+from common.crypto import generate_key
 from common.testing.api_client import ApiDriver
+from identity.config import Settings
+from identity.tokens import private_pem
 
 
 async def test_forty_parallel_wrong_passwords_lock_the_account_at_the_tenth(make_identity) -> None:  # type: ignore[no-untyped-def]
@@ -60,3 +68,51 @@ async def test_an_out_of_range_date_is_a_422_not_a_500(make_identity, since: str
             "/api/v1/admin/audit-log", params={"since": "2024-09-13T00:00:00"}, headers=admin.headers
         )
         assert fine.status_code == 200
+
+
+def production(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "service_token_secret": secrets.token_urlsafe(32),
+        "jwt_private_key": private_pem(Ed25519PrivateKey.generate()),
+        "field_encryption_key": generate_key(),
+        "hash_key": generate_key(),
+    }
+    values.update(overrides)
+    return values
+
+
+SAME_KEY = generate_key()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"hash_key": base64.b64encode(b"x").decode()}, "IDENTITY_HASH_KEY is too short"),
+        ({"hash_key": "not base64!"}, "IDENTITY_HASH_KEY must be base64"),
+        ({"field_encryption_key": base64.b64encode(b"k" * 16).decode()}, "must be 32 random bytes"),
+        ({"hash_key": SAME_KEY, "field_encryption_key": SAME_KEY}, "must differ"),
+        ({"service_token_secret": "x"}, "SERVICE_TOKEN_SECRET is too short"),
+        ({"service_token_secret": "s" * 31}, "SERVICE_TOKEN_SECRET is too short"),
+    ],
+)
+def test_weak_or_reused_production_secrets_are_refused_at_start(
+    overrides: dict[str, Any], message: str
+) -> None:
+    """Finding 6: what is too short or reused stops the service before it serves anyone."""
+    with pytest.raises(ValidationError, match=message):
+        Settings(**production(**overrides))
+
+
+def test_strong_distinct_production_secrets_are_accepted() -> None:
+    Settings(**production())
+
+
+def test_a_development_only_setting_in_production_is_refused_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding 2: IDENTITY_SEED_DEMO=true with ENVIRONMENT unset (= production) stops identity."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.setenv("IDENTITY_SEED_DEMO", "true")
+    with pytest.raises(ValidationError, match="IDENTITY_SEED_DEMO"):
+        Settings(**{k: v for k, v in production().items() if k != "environment"})
