@@ -1,12 +1,304 @@
-"""Events orders consumes: inbox + ordering guard + aggregate lock + one commit."""
+"""Events orders consumes: inbox + ordering guard + aggregate lock + one commit.
+
+Each handler locks the order first (the aggregate lock every route and timer takes too),
+then asks the ordering guard whether the event is fresh for its stream (one stream per
+publishing service; the guard keys on the source): a stale one changes nothing. An event
+whose prerequisite this service has not seen yet (a deduction before its reservation, a
+payment before its signing) raises ``RetryLater``: retried with backoff, then parked with
+the reason. The status only ever moves through :func:`orders.service.transition`.
+"""
 
 from __future__ import annotations
 
-from common.bus import Consumer
+from typing import Any
+
+import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.bus import Consumer, RetryLater
+from common.bus.ordering import ordered
+from common.db import lock
+from common.events import (
+    ContractSigned,
+    ContractTerminated,
+    ContractVoided,
+    Envelope,
+    PaymentReceived,
+    ProductChanged,
+    SettlementPaid,
+    VoucherDeducted,
+    VoucherReleased,
+    VoucherReservationRejected,
+    VoucherReserved,
+    VoucherReversed,
+)
 from common.orgs import register_org_handlers
+from common.timers import utcnow
+from orders.config import Settings
+from orders.domain import Actor, Outcome, Refusal, Status, Step
+from orders.models import Order, OrderStep, ProductCopy
+from orders.service import Why, add_step, transition
+
+log = structlog.get_logger(__name__)
 
 
-def build_consumer() -> Consumer:
+async def locked_order(session: AsyncSession, order_id: str) -> Order:
+    order = await lock(session, Order, order_id)
+    if order is None:
+        raise RetryLater(f"order {order_id} not known here (yet)")
+    return order
+
+
+def early_or_ignored(outcome: Outcome, event: Envelope[Any]) -> None:
+    """A refused event: retried when it came before the fact it follows, else ignored."""
+    if isinstance(outcome, Refusal):
+        if outcome.retry:
+            raise RetryLater(
+                f"{event.event_type} for an order in {outcome.state}: its prerequisite has not arrived"
+            )
+        log.info("event_not_applicable", event_type=event.event_type, order_state=str(outcome.state))
+
+
+async def step_recorded(session: AsyncSession, order_id: str, step: str, ref: str) -> bool:
+    query = select(OrderStep.id).where(
+        col(OrderStep.order_id) == order_id, col(OrderStep.step) == step, col(OrderStep.ref) == ref
+    )
+    return (await session.exec(query)).first() is not None
+
+
+def build_consumer(settings: Settings) -> Consumer:
     consumer = Consumer("orders")
     register_org_handlers(consumer)
+    quota = Why(Actor.SYSTEM, "quota")
+
+    # --- quota: the reservation's movements ------------------------------------------------
+
+    @consumer.on(VoucherReserved.event_type)
+    async def voucher_reserved(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: VoucherReserved = event.payload
+        order = await locked_order(session, p.order_id)
+        if not await ordered(session, consumer.name, event, stream="quota"):
+            return
+        if order.voucher_state != "pending":
+            return  # already reflected
+        order.voucher_state = "reserved"
+        order.voucher_id, order.voucher_no = p.voucher_id, p.voucher_no
+        order.subsidy_fen, order.ratio_bp = p.amount_fen, p.ratio_bp
+        add_step(session, order, "voucher_reserved", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        early_or_ignored(await transition(session, settings, order, Step.VOUCHER_RESERVED, quota), event)
+        session.add(order)
+
+    @consumer.on(VoucherReservationRejected.event_type)
+    async def voucher_rejected(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: VoucherReservationRejected = event.payload
+        order = await locked_order(session, p.order_id)
+        if not await ordered(session, consumer.name, event, stream="quota"):
+            return
+        if order.voucher_state != "pending":
+            return
+        order.voucher_state = "rejected"
+        order.subsidy_fen = 0
+        add_step(session, order, "voucher_rejected", Actor.SYSTEM, "quota", detail=p.reason)
+        why = Why(Actor.SYSTEM, "quota", reason=p.reason, by="voucher", code=p.reason_code)
+        early_or_ignored(await transition(session, settings, order, Step.VOUCHER_REJECTED, why), event)
+        session.add(order)
+
+    @consumer.on(VoucherDeducted.event_type)
+    async def voucher_deducted(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: VoucherDeducted = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.voucher_state in ("pending", "none"):
+            raise RetryLater("a deduction before its reservation")
+        if not await ordered(session, consumer.name, event, stream="quota"):
+            return
+        if order.voucher_state != "reserved":
+            return
+        order.voucher_state = "committed"
+        order.committed_fen, order.released_fen = p.amount_fen, p.released_fen
+        add_step(session, order, "voucher_deducted", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        session.add(order)
+
+    @consumer.on(VoucherReleased.event_type)
+    async def voucher_released(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: VoucherReleased = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.voucher_state in ("pending", "none"):
+            raise RetryLater("a release before its reservation")
+        if not await ordered(session, consumer.name, event, stream="quota"):
+            return
+        if order.voucher_state != "reserved":
+            return
+        order.voucher_state = "released"
+        order.released_fen = p.amount_fen
+        add_step(session, order, "voucher_released", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        session.add(order)
+
+    @consumer.on(VoucherReversed.event_type)
+    async def voucher_reversed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: VoucherReversed = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.voucher_state in ("pending", "none", "reserved"):
+            raise RetryLater("a reversal before its deduction")
+        if not await ordered(session, consumer.name, event, stream="quota"):
+            return
+        if p.refused:
+            add_step(session, order, "voucher_reversal_refused", Actor.SYSTEM, "quota", detail=p.reason)
+            return
+        if order.voucher_state != "committed":
+            return
+        order.voucher_state = "reversed"
+        add_step(session, order, "voucher_reversed", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        session.add(order)
+
+    # --- contracts: signed, void, terminated -------------------------------------------------
+
+    @consumer.on(ContractSigned.event_type)
+    async def contract_signed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractSigned = event.payload
+        order = await locked_order(session, p.order_id)
+        if Status(order.status) in (Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE):
+            raise RetryLater("a signing before the acceptance")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return
+        if order.contract_id is not None:
+            return  # already reflected
+        if Status(order.status) is not Status.AWAITING_CONTRACT:
+            log.warning("contract_signed_for_ended_order", order_id=order.id, status=order.status)
+            return
+        at = utcnow()
+        order.contract_id = p.contract_id
+        order.contract_total_fen, order.contract_subsidy_fen = p.total_fen, p.subsidy_fen
+        order.contract_payable_fen, order.deposit_fen, order.balance_fen = (
+            p.payable_fen,
+            p.deposit_fen,
+            p.balance_fen,
+        )
+        order.outstanding_fen = p.payable_fen
+        order.signed_at = at
+        # a stage whose amount is 0 is met at once
+        order.deposit_met = p.deposit_fen == 0 or p.payable_fen == 0
+        order.fully_paid = p.payable_fen == 0
+        add_step(session, order, "contract_signed", Actor.SYSTEM, "contracts", amount_fen=p.total_fen)
+        outcome = await transition(
+            session,
+            settings,
+            order,
+            Step.CONTRACT_SIGNED,
+            Why(Actor.SYSTEM, "contracts"),
+            payable_fen=p.payable_fen,
+            deposit_fen=p.deposit_fen,
+        )
+        early_or_ignored(outcome, event)
+        session.add(order)
+
+    @consumer.on(ContractVoided.event_type)
+    async def contract_voided(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractVoided = event.payload
+        order = await locked_order(session, p.order_id)
+        if Status(order.status) in (Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE):
+            raise RetryLater("a void before the acceptance")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return
+        why = Why(
+            Actor.SYSTEM,
+            "contracts",
+            reason=p.reason,
+            by=order.cancelled_by or "system",
+            code="contract_voided",
+        )
+        outcome = await transition(session, settings, order, Step.CONTRACT_VOIDED, why)
+        if not isinstance(outcome, Refusal):
+            add_step(session, order, "contract_voided", Actor.SYSTEM, "contracts", detail=p.reason)
+        early_or_ignored(outcome, event)
+
+    @consumer.on(ContractTerminated.event_type)
+    async def contract_terminated(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractTerminated = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.contract_id is None and Status(order.status) not in (Status.CANCELLED, Status.TERMINATED):
+            raise RetryLater("a termination before its signing")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return
+        why = Why(Actor.SYSTEM, "contracts", reason=p.reason, by=p.terminated_by)
+        outcome = await transition(session, settings, order, Step.CONTRACT_TERMINATED, why)
+        if not isinstance(outcome, Refusal):
+            add_step(session, order, "contract_terminated", Actor.SYSTEM, "contracts", detail=p.reason)
+        early_or_ignored(outcome, event)
+
+    # --- payments -------------------------------------------------------------------------------
+
+    @consumer.on(PaymentReceived.event_type)
+    async def payment_received(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: PaymentReceived = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.contract_id is None:
+            raise RetryLater("a payment for an order whose signing has not arrived")
+        if not await step_recorded(session, order.id, "payment_received", p.remittance_id):
+            add_step(
+                session,
+                order,
+                "payment_received",
+                Actor.SYSTEM,
+                "payments",
+                amount_fen=p.amount_fen,
+                ref=p.remittance_id,
+            )
+        if not await ordered(session, consumer.name, event, stream="payment"):
+            return  # a newer payment's totals are already reflected
+        order.paid_fen, order.outstanding_fen = p.paid_fen, p.outstanding_fen
+        order.deposit_met = order.deposit_met or p.deposit_met
+        order.fully_paid = order.fully_paid or p.fully_paid
+        early_or_ignored(
+            await transition(session, settings, order, Step.PAYMENT_RECEIVED, Why(Actor.SYSTEM, "payments")),
+            event,
+        )
+        session.add(order)
+
+    @consumer.on(SettlementPaid.event_type)
+    async def settlement_paid(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: SettlementPaid = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.completed_at is None and Status(order.status) is not Status.TERMINATED:
+            raise RetryLater("a settlement before the order's completion")
+        if not await ordered(session, consumer.name, event, stream="settlement"):
+            return
+        if order.settled_fen:
+            return
+        order.settled_fen = p.amount_fen
+        if order.voucher_state == "committed":
+            order.voucher_state = "settled"
+        add_step(session, order, "settlement_paid", Actor.SYSTEM, "payments", amount_fen=p.amount_fen)
+        session.add(order)
+
+    # --- catalog ----------------------------------------------------------------------------------
+
+    @consumer.on(ProductChanged.event_type)
+    async def product_changed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ProductChanged = event.payload
+        await session.execute(
+            pg_insert(ProductCopy)
+            .values(
+                product_id=p.product_id,
+                provider_id=p.provider_id,
+                name=p.name,
+                category=p.category,
+                price_fen=p.price_fen,
+                max_subsidy_fen=p.max_subsidy_fen,
+                listed=p.listed,
+                status=p.status,
+                updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
+        copy = await lock(session, ProductCopy, p.product_id)
+        assert copy is not None
+        if not await ordered(session, consumer.name, event, stream="product"):
+            return
+        copy.provider_id, copy.name, copy.category = p.provider_id, p.name, p.category
+        copy.price_fen, copy.max_subsidy_fen = p.price_fen, p.max_subsidy_fen
+        copy.listed, copy.status, copy.updated_at = p.listed, p.status, utcnow()
+        session.add(copy)
+
     return consumer

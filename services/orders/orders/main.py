@@ -14,9 +14,10 @@ from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
-from orders import internal
+from orders import api, internal
 from orders.config import Settings
 from orders.handlers import build_consumer
+from orders.timers import timer_handlers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,7 +33,8 @@ def create_app(
     runtime = ServiceRuntime(
         settings,
         migrations_dir=MIGRATIONS,
-        consumer=build_consumer(),
+        consumer=build_consumer(settings),
+        timer_handlers=dict(timer_handlers(settings)),
         transport=transport,
         key_set=key_set,
         peers=peers,
@@ -41,5 +43,5 @@ def create_app(
         runtime,
         title="orders",
         description="订单及其状态机、服务进度、服务评价；服务券流程的发起方",
-        routers=[internal.router, internal_audit_router("orders")],
+        routers=[api.router, internal.router, internal_audit_router("orders")],
     )

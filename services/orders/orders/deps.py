@@ -1,0 +1,87 @@
+"""Annotated dependencies: load, lock and authorise an order once.
+
+An order is seen by its enterprise, its provider and staff; anyone else gets a 404 (an
+organisation never learns that another's order exists). Routes that change an order get it
+locked (``SELECT ... FOR UPDATE``), like the event handlers and timers that change it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from common import orgs
+from common.app import SessionDep
+from common.auth import CurrentUser, Principal, require_capability
+from common.db import lock
+from common.internal import ServiceClients
+from orders import errors
+from orders.config import Settings
+from orders.domain import Actor
+from orders.models import Order
+
+OrderId = Annotated[str, Path(min_length=1, max_length=36, description="订单编号")]
+
+EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
+ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_clients(request: Request) -> ServiceClients:
+    return request.app.state.runtime.clients  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientsDep = Annotated[ServiceClients, Depends(get_clients)]
+
+
+def viewer_of(order: Order, principal: Principal) -> Actor | None:
+    """How the caller relates to the order: its enterprise, its provider, staff, or nobody."""
+    if principal.is_staff:
+        return Actor.STAFF
+    if principal.org_id is None:
+        return None
+    if principal.org_id == order.enterprise_id:
+        return Actor.ENTERPRISE
+    if principal.org_id == order.provider_id:
+        return Actor.PROVIDER
+    return None
+
+
+async def visible_order(order_id: OrderId, principal: CurrentUser, session: SessionDep) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None or viewer_of(order, principal) is None:
+        raise errors.order_not_found()
+    return order
+
+
+async def enterprise_order(order_id: OrderId, principal: EnterpriseUser, session: SessionDep) -> Order:
+    order = await lock(session, Order, order_id)
+    if order is None or order.enterprise_id != principal.org_id:
+        raise errors.order_not_found()
+    return order
+
+
+async def provider_order(order_id: OrderId, principal: ProviderUser, session: SessionDep) -> Order:
+    order = await lock(session, Order, order_id)
+    if order is None or order.provider_id != principal.org_id:
+        raise errors.order_not_found()
+    return order
+
+
+async def active_provider_order(
+    order: Annotated[Order, Depends(provider_order)], principal: ProviderUser, session: SessionDep
+) -> Order:
+    """Accepting starts something new: a suspended provider may not (DESIGN.md)."""
+    await orgs.require_active(session, principal)
+    return order
+
+
+VisibleOrder = Annotated[Order, Depends(visible_order)]
+EnterpriseOrder = Annotated[Order, Depends(enterprise_order)]
+ProviderOrder = Annotated[Order, Depends(provider_order)]
+ActiveProviderOrder = Annotated[Order, Depends(active_provider_order)]

@@ -1,0 +1,167 @@
+"""orders's request and response models; every Out is built with ``model_validate``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from common.money import amount_in_words
+from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, tab_of
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=36, description="服务产品编号")
+    use_voucher: bool = Field(default=True, description="勾选使用服务券")
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200, description="取消原因")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, description="拒绝接单原因")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("不能为空")
+        return value.strip()
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5, description="评价等级综合评分，1-5 星")
+    content: str = Field(default="", max_length=EVALUATION_MAX_CHARS, description="评价内容，200字以内")
+
+
+class OrderOut(BaseModel):
+    """A row of 我购买的服务 / 我的服务订单 (and the answer to POST /orders)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    order_no: str
+    status: Status
+    product_id: str
+    product_name: str
+    category: str
+    voucher_type: str
+    provider_id: str
+    provider_name: str
+    enterprise_id: str
+    enterprise_name: str
+    amount_fen: int = Field(description="服务金额（下单时的平台销售价）")
+    subsidy_fen: int = Field(
+        validation_alias=AliasChoices("current_subsidy_fen", "subsidy_fen"),
+        description="补贴金额：提交时为服务券报价，预留后为预留金额，签约后为合同抵扣金额",
+    )
+    payable_fen: int = Field(description="实付金额")
+    use_voucher: bool
+    voucher_id: str | None = None
+    voucher_no: str | None = None
+    contract_total_fen: int | None = Field(default=None, description="合同金额，签约后")
+    created_at: datetime
+    actions: list[str] = Field(default_factory=list, description="调用者当前可执行的操作")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tab(self) -> str:
+        return tab_of(self.status)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def payable_upper(self) -> str:
+        """实付大写金额（人民币）."""
+        return amount_in_words(self.payable_fen)
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    step: str
+    label: str
+    at: datetime
+    actor: str
+    actor_id: str | None = None
+    detail: str | None = None
+    amount_fen: int | None = None
+
+
+class EvaluationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    rating: int
+    content: str
+    created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rating_label(self) -> str:
+        return RATING_LABELS[self.rating]
+
+
+class ProgressOut(BaseModel):
+    """服务进度: 开始服务, 服务中, 服务完成."""
+
+    label: str
+    done: bool
+    at: datetime | None = None
+
+
+class OrderDetailOut(OrderOut):
+    market_price_fen: int
+    max_subsidy_fen: int
+    ratio_bp: int
+    voucher_state: str
+    committed_fen: int
+    settled_fen: int
+    contract_id: str | None = None
+    contract_subsidy_fen: int | None = None
+    contract_payable_fen: int | None = None
+    deposit_fen: int | None = None
+    balance_fen: int | None = None
+    paid_fen: int
+    outstanding_fen: int | None = None
+    deposit_met: bool
+    fully_paid: bool
+    cancel_reason: str | None = None
+    cancelled_by: str | None = None
+    cancel_requested_in: str | None = None
+    accepted_at: datetime | None = None
+    signed_at: datetime | None = None
+    service_started_at: datetime | None = None
+    service_completed_at: datetime | None = None
+    completed_at: datetime | None = None
+    ended_at: datetime | None = None
+    timeline: list[StepOut] = Field(default_factory=list)
+    service_progress: list[ProgressOut] = Field(default_factory=list)
+    evaluation: EvaluationOut | None = None
+
+
+class Tab(StrEnum):
+    """The manual's tabs of 我购买的服务 / 我的服务订单 (全部 first)."""
+
+    all = "all"
+    awaiting_acceptance = "awaiting_acceptance"
+    awaiting_contract = "awaiting_contract"
+    awaiting_payment = "awaiting_payment"
+    awaiting_service = "awaiting_service"
+    in_service = "in_service"
+    completed = "completed"
+    cancelled = "cancelled"
+    evaluated = "evaluated"

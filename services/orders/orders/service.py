@@ -1,0 +1,472 @@
+"""Operations on an order, inside the caller's transaction: apply the state machine, write
+the timeline, add the outbox events and timers. Nothing here commits.
+
+Every change goes through :func:`transition`: it asks :func:`orders.domain.decide` and, for
+a move, sets the status and carries out the move's effects (events, timers). Routes, event
+handlers and timers hold the order's row lock (``common.db.lock``) when they call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common import orgs
+from common.auth import Principal
+from common.bus import publish
+from common.categories import voucher_type_for
+from common.events import (
+    CancellationRequested,
+    OrderAccepted,
+    OrderCancelled,
+    OrderCompleted,
+    OrderEvaluated,
+    OrderSubmitted,
+    ServiceCompleted,
+    ServiceStarted,
+)
+from common.internal import ServiceClients
+from common.numbers import ORDER_PREFIX, next_number
+from common.pagination import PageParams, paginate
+from common.timers import cancel as cancel_timer
+from common.timers import schedule, utcnow
+from orders import errors
+from orders.config import Settings
+from orders.domain import (
+    ALL_TAB,
+    ENDED,
+    TABS,
+    Actor,
+    Effect,
+    Facts,
+    Move,
+    Outcome,
+    Status,
+    Step,
+    decide,
+    statuses_of,
+    tab_of,
+)
+from orders.models import Order, OrderEvaluation, OrderStep
+from orders.schemas import EvaluationIn, OrderIn
+
+log = structlog.get_logger(__name__)
+
+ACCEPTANCE_TIMER = "orders.acceptance_timeout"
+SIGNING_TIMER = "orders.signing_timeout"
+
+# the timeline's labels (what the manual shows), per step code
+LABELS: dict[str, str] = {
+    "submitted": "申请服务",
+    "voucher_reserved": "服务券预留",
+    "voucher_rejected": "服务券预留失败",
+    "cancelled": "取消订单",
+    "cancellation_requested": "申请取消订单",
+    "termination_requested": "申请取消订单（终止合同）",
+    "accepted": "服务机构接单",
+    "rejected": "服务机构拒绝接单",
+    "acceptance_timeout": "接单超时，订单取消",
+    "signing_timeout": "签约超时，申请作废合同",
+    "contract_signed": "签订合同",
+    "contract_voided": "合同作废，订单取消",
+    "contract_terminated": "合同终止，订单取消",
+    "voucher_deducted": "服务券抵扣",
+    "voucher_released": "服务券释放",
+    "voucher_reversed": "服务券抵扣撤销",
+    "voucher_reversal_refused": "服务券已兑付，抵扣不撤销",
+    "payment_received": "支付成功",
+    "service_started": "开始服务",
+    "in_service": "服务中",
+    "service_completed": "服务完成",
+    "order_completed": "订单完成",
+    "evaluated": "评价服务",
+    "settlement_paid": "服务券兑付",
+}
+
+
+@dataclass(frozen=True)
+class Why:
+    """Who asked for a step and why (timeline, cancellation events)."""
+
+    actor: Actor
+    actor_id: str | None = None
+    reason: str | None = None
+    by: str | None = None  # cancelled_by / requested_by: enterprise | provider | timeout | voucher
+    code: str | None = None  # reason_code
+
+
+def now() -> Any:
+    return utcnow()
+
+
+def facts(order: Order, **extra: Any) -> Facts:
+    requested = Status(order.cancel_requested_in) if order.cancel_requested_in else None
+    values: dict[str, Any] = {
+        "paid_fen": order.paid_fen,
+        "deposit_met": order.deposit_met,
+        "fully_paid": order.fully_paid,
+        "evaluated": order.evaluated_at is not None,
+        "cancel_requested_in": requested,
+    }
+    values.update(extra)
+    return Facts(**values)
+
+
+def add_step(
+    session: AsyncSession,
+    order: Order,
+    step: str,
+    actor: Actor | str,
+    actor_id: str | None = None,
+    *,
+    detail: str | None = None,
+    amount_fen: int | None = None,
+    label: str | None = None,
+    ref: str | None = None,
+) -> None:
+    session.add(
+        OrderStep(
+            order_id=order.id,
+            step=step,
+            label=label or LABELS.get(step, step),
+            actor=str(actor),
+            actor_id=actor_id,
+            detail=detail,
+            amount_fen=amount_fen,
+            ref=ref,
+            at=now(),
+        )
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    settings: Settings,
+    order: Order,
+    step: Step,
+    why: Why,
+    **extra_facts: Any,
+) -> Outcome:
+    """Decide ``step`` for the (locked) order; on a move, apply it and its effects."""
+    outcome = decide(Status(order.status), step, why.actor, facts(order, **extra_facts))
+    if not isinstance(outcome, Move):
+        return outcome
+    before = Status(order.status)
+    order.status = str(outcome.to)
+    order.updated_at = now()
+    if outcome.to in ENDED and before not in ENDED:
+        order.ended_at = now()
+        order.cancel_reason = why.reason
+        order.cancelled_by = why.by
+    if outcome.to is Status.AWAITING_CONTRACT and before is not Status.AWAITING_CONTRACT:
+        order.accepted_at = now()
+    if outcome.to in (Status.COMPLETED, Status.EVALUATED) and order.completed_at is None:
+        order.completed_at = now()
+    for effect in outcome.effects:
+        await _carry_out(session, settings, order, effect, why, before)
+    session.add(order)
+    return outcome
+
+
+async def _carry_out(
+    session: AsyncSession, settings: Settings, order: Order, effect: Effect, why: Why, before: Status
+) -> None:
+    agg = order.id
+    match effect:
+        case Effect.PUBLISH_CANCELLED:
+            await publish(
+                session,
+                OrderCancelled(
+                    order_id=order.id,
+                    reason=why.reason or "",
+                    cancelled_by=why.by or "system",
+                    reason_code=why.code,
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.PUBLISH_ACCEPTED:
+            await publish(
+                session,
+                OrderAccepted(
+                    order_id=order.id,
+                    order_no=order.order_no,
+                    enterprise_id=order.enterprise_id,
+                    enterprise_name=order.enterprise_name,
+                    provider_id=order.provider_id,
+                    provider_name=order.provider_name,
+                    product_id=order.product_id,
+                    product_name=order.product_name,
+                    category=order.category,
+                    price_fen=order.price_fen,
+                    subsidy_reserved_fen=order.subsidy_fen if order.voucher_state == "reserved" else 0,
+                    ratio_bp=order.ratio_bp,
+                    max_subsidy_fen=order.max_subsidy_fen,
+                    voucher_id=order.voucher_id if order.voucher_state == "reserved" else None,
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.REQUEST_VOID | Effect.REQUEST_TERMINATION:
+            order.cancel_requested_in = str(before)
+            order.cancelled_by = why.by  # who asked: shown once contracts answers
+            await publish(
+                session,
+                CancellationRequested(
+                    order_id=order.id,
+                    reason=why.reason or "",
+                    requested_by=why.by or "enterprise",
+                    terminate_if_signed=effect is Effect.REQUEST_TERMINATION,
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.PUBLISH_SERVICE_STARTED:
+            order.service_started_at = now()
+            await publish(
+                session,
+                ServiceStarted(
+                    order_id=order.id, provider_id=order.provider_id, enterprise_id=order.enterprise_id
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.PUBLISH_SERVICE_COMPLETED:
+            order.service_completed_at = now()
+            await publish(
+                session,
+                ServiceCompleted(
+                    order_id=order.id, provider_id=order.provider_id, enterprise_id=order.enterprise_id
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.PUBLISH_COMPLETED:
+            add_step(session, order, "order_completed", Actor.SYSTEM, "orders")
+            await publish(
+                session,
+                OrderCompleted(
+                    order_id=order.id,
+                    order_no=order.order_no,
+                    enterprise_id=order.enterprise_id,
+                    provider_id=order.provider_id,
+                    product_id=order.product_id,
+                    contract_id=order.contract_id,
+                    subsidy_fen=order.contract_subsidy_fen or 0,
+                    total_fen=order.contract_total_fen
+                    if order.contract_total_fen is not None
+                    else order.price_fen,
+                ),
+                aggregate_id=agg,
+            )
+        case Effect.RECORD_EVALUATION:
+            pass  # the evaluation row and its event: :func:`evaluate`
+        case Effect.START_SIGNING_TIMER:
+            await cancel_timer(session, ACCEPTANCE_TIMER, order.id)
+            due = now() + timedelta(seconds=settings.signing_timeout_seconds)
+            await schedule(session, SIGNING_TIMER, order.id, due, {"order_id": order.id})
+        case Effect.STOP_TIMERS:
+            await cancel_timer(session, ACCEPTANCE_TIMER, order.id)
+            await cancel_timer(session, SIGNING_TIMER, order.id)
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+async def submit(
+    session: AsyncSession, settings: Settings, clients: ServiceClients, principal: Principal, body: OrderIn
+) -> Order:
+    """POST /orders: the product as catalog sells it now, quota's quote, the order, its event."""
+    assert principal.org_id is not None
+    org = await orgs.require_active(session, principal)
+    product = await clients.get_json("catalog", f"/internal/products/{body.product_id}")
+    if product is None:
+        raise errors.product_not_found()
+    provider_id = str(product["provider_id"])
+    if provider_id == principal.org_id:
+        raise errors.own_product()
+    if not product.get("listed") or product.get("status", "listed") != "listed":
+        raise errors.product_not_listed()
+    if product.get("provider_suspended") or await orgs.is_suspended(session, provider_id):
+        raise errors.provider_suspended()
+    try:
+        voucher_type = voucher_type_for(str(product["category"]))
+    except ValueError:
+        raise errors.product_not_listed() from None
+    price = int(product["platform_price_fen"])
+    max_subsidy = int(product.get("max_subsidy_fen") or 0)
+    quote: dict[str, Any] | None = None
+    if body.use_voucher:
+        quote = await clients.get_json(
+            "quota",
+            "/internal/quote",
+            enterprise_id=principal.org_id,
+            provider_id=provider_id,
+            category=product["category"],
+            price_fen=price,
+            max_subsidy_fen=max_subsidy,
+        )
+        if quote is None or int(quote.get("subsidy_fen") or 0) <= 0:
+            raise errors.no_usable_voucher()
+    created = now()
+    order = Order(
+        order_no=await next_number(session, ORDER_PREFIX),
+        status=str(Status.PENDING_VOUCHER if quote else Status.AWAITING_ACCEPTANCE),
+        enterprise_id=principal.org_id,
+        enterprise_name=(org.name if org else "") or "",
+        enterprise_user_id=principal.user_id,
+        provider_id=provider_id,
+        provider_name=str(product.get("provider_name") or ""),
+        product_id=str(product["id"]),
+        product_name=str(product["name"]),
+        category=str(product["category"]),
+        voucher_type=voucher_type,
+        price_fen=price,
+        market_price_fen=int(product.get("market_price_fen") or 0),
+        max_subsidy_fen=max_subsidy,
+        use_voucher=quote is not None,
+        voucher_id=str(quote["voucher_id"]) if quote else None,
+        voucher_no=quote.get("voucher_no") if quote else None,
+        quoted_subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
+        subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
+        ratio_bp=int(quote.get("ratio_bp") or 0) if quote else 0,
+        voucher_state="pending" if quote else "none",
+        created_at=created,
+        updated_at=created,
+    )
+    session.add(order)
+    await session.flush()
+    add_step(session, order, "submitted", Actor.ENTERPRISE, principal.user_id)
+    await publish(
+        session,
+        OrderSubmitted(
+            order_id=order.id,
+            order_no=order.order_no,
+            enterprise_id=order.enterprise_id,
+            enterprise_name=order.enterprise_name,
+            provider_id=order.provider_id,
+            provider_name=order.provider_name,
+            product_id=order.product_id,
+            product_name=order.product_name,
+            category=order.category,
+            voucher_type=order.voucher_type,
+            use_voucher=order.use_voucher,
+            price_fen=order.price_fen,
+            max_subsidy_fen=order.max_subsidy_fen,
+            voucher_id=order.voucher_id,
+        ),
+        aggregate_id=order.id,
+    )
+    due = created + timedelta(seconds=settings.acceptance_timeout_seconds)
+    await schedule(session, ACCEPTANCE_TIMER, order.id, due, {"order_id": order.id})
+    return order
+
+
+# --- people's steps ----------------------------------------------------------------------------
+
+
+async def act(
+    session: AsyncSession,
+    settings: Settings,
+    order: Order,
+    step: Step,
+    principal: Principal,
+    actor: Actor,
+    reason: str | None = None,
+) -> Order:
+    """A person's step on the locked order; a refusal is a 409 naming the current state."""
+    before = Status(order.status)
+    why = Why(actor, principal.user_id, reason=reason, by=str(actor))
+    outcome = await transition(session, settings, order, step, why)
+    if not isinstance(outcome, Move):
+        raise errors.refused(outcome)
+    uid = principal.user_id
+    match step:
+        case Step.CANCEL:
+            if Effect.REQUEST_VOID in outcome.effects:
+                add_step(session, order, "cancellation_requested", actor, uid, detail=reason)
+            elif Effect.REQUEST_TERMINATION in outcome.effects:
+                add_step(session, order, "termination_requested", actor, uid, detail=reason)
+            else:
+                add_step(session, order, "cancelled", actor, uid, detail=reason)
+        case Step.ACCEPT:
+            add_step(session, order, "accepted", actor, uid)
+        case Step.REJECT:
+            add_step(session, order, "rejected", actor, uid, detail=reason)
+        case Step.START_SERVICE:
+            add_step(session, order, "service_started", actor, uid)
+            add_step(session, order, "in_service", actor, uid)
+        case Step.COMPLETE_SERVICE:
+            add_step(session, order, "service_completed", actor, uid)
+    log.info("order_step", order_id=order.id, step=str(step), before=str(before), after=order.status)
+    return order
+
+
+async def evaluate(
+    session: AsyncSession, settings: Settings, order: Order, principal: Principal, body: EvaluationIn
+) -> OrderEvaluation:
+    why = Why(Actor.ENTERPRISE, principal.user_id)
+    outcome = await transition(session, settings, order, Step.EVALUATE, why)
+    if not isinstance(outcome, Move):
+        raise errors.refused(outcome)
+    at = now()
+    evaluation = OrderEvaluation(
+        order_id=order.id, rating=body.rating, content=body.content, user_id=principal.user_id, created_at=at
+    )
+    order.evaluated_at = at
+    session.add(evaluation)
+    session.add(order)
+    add_step(session, order, "evaluated", Actor.ENTERPRISE, principal.user_id, detail=f"{body.rating}星")
+    await publish(
+        session,
+        OrderEvaluated(
+            order_id=order.id,
+            provider_id=order.provider_id,
+            product_id=order.product_id,
+            rating=body.rating,
+            content=body.content,
+        ),
+        aggregate_id=order.id,
+    )
+    return evaluation
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+async def counts(session: AsyncSession, column: Any, org_id: str | None) -> dict[str, int]:
+    query = select(col(Order.status), func.count()).group_by(col(Order.status))
+    if column is not None:
+        query = query.where(column == org_id)
+    rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+    result = {ALL_TAB: 0, **dict.fromkeys(TABS, 0)}
+    for status, n in rows:
+        result[tab_of(Status(status))] += int(n)
+        result[ALL_TAB] += int(n)
+    return result
+
+
+async def page(
+    session: AsyncSession,
+    column: Any,
+    org_id: str | None,
+    paging: PageParams,
+    *,
+    tab: str | None,
+    status: Status | None,
+) -> tuple[int, list[Order]]:
+    query = select(Order)
+    if column is not None:
+        query = query.where(column == org_id)
+    if tab and tab != ALL_TAB:
+        query = query.where(col(Order.status).in_([str(s) for s in statuses_of(tab)]))
+    if status:
+        query = query.where(col(Order.status) == str(status))
+    query = query.order_by(col(Order.created_at).desc(), col(Order.order_no).desc())
+    return await paginate(session, query, paging)  # type: ignore[arg-type]
+
+
+async def timeline(session: AsyncSession, order_id: str) -> list[OrderStep]:
+    query = select(OrderStep).where(col(OrderStep.order_id) == order_id).order_by(col(OrderStep.id))
+    return list((await session.exec(query)).all())
