@@ -1,14 +1,57 @@
-"""contracts's settings (env prefix ``CONTRACTS_``; shared ones in common.settings)."""
+"""contracts's settings (env prefix ``CONTRACTS_``; shared ones in common.settings).
+
+Secrets (refused in production when missing or when they are the development ones):
+
+- ``CONTRACTS_SEAL_KEY_ENCRYPTION_KEY``: AES-256-GCM key (base64 of 32 bytes) under which the
+  organisations' signing keys are kept at rest;
+- ``CONTRACTS_SIGNING_CA_KEY_PEM`` / ``CONTRACTS_SIGNING_CA_CERT_PEM``: the platform's signing
+  CA, which issues each organisation its certificate when it makes its seal. In development,
+  when unset, one is generated once and kept in the contracts database.
+"""
 
 from __future__ import annotations
 
+import base64
 from typing import ClassVar
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
+
+# DEVELOPMENT ONLY: public in this repository; refused outside ENVIRONMENT=development.
+DEV_SEAL_KEY = base64.b64encode(b"contracts-dev-only-seal-key-32b!").decode()
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CONTRACTS_", extra="ignore", populate_by_name=True)
     service_name: ClassVar[str] = "contracts"
+
+    seal_key_encryption_key: str | None = None
+    signing_ca_key_pem: str | None = None
+    signing_ca_cert_pem: str | None = None
+    # Years an organisation's signing certificate is valid.
+    seal_certificate_years: int = 5
+    # A TrueType font (or collection) for the contract PDF; default: the one shipped in
+    # contracts/fonts (GB 2312 subset of WenQuanYi Micro Hei).
+    pdf_font_path: str | None = None
+    platform_name: str = "广西制造业企业培优育强服务券管理平台"
+
+    @model_validator(mode="after")
+    def _contract_secrets(self) -> Settings:
+        if self.seal_key_encryption_key is None:
+            if not self.is_development:
+                raise ValueError(
+                    "CONTRACTS_SEAL_KEY_ENCRYPTION_KEY must be set outside ENVIRONMENT=development"
+                )
+            self.seal_key_encryption_key = DEV_SEAL_KEY
+        elif self.seal_key_encryption_key == DEV_SEAL_KEY and not self.is_development:
+            raise ValueError("the development seal key cannot be used in production")
+        if not self.is_development and not (self.signing_ca_key_pem and self.signing_ca_cert_pem):
+            raise ValueError(
+                "CONTRACTS_SIGNING_CA_KEY_PEM and CONTRACTS_SIGNING_CA_CERT_PEM must be set outside "
+                "ENVIRONMENT=development"
+            )
+        if bool(self.signing_ca_key_pem) != bool(self.signing_ca_cert_pem):
+            raise ValueError("CONTRACTS_SIGNING_CA_KEY_PEM and CONTRACTS_SIGNING_CA_CERT_PEM go together")
+        return self

@@ -1,12 +1,65 @@
-"""Events contracts consumes: inbox + ordering guard + aggregate lock + one commit."""
+"""Events contracts consumes: inbox + ordering guard + aggregate lock + one commit.
+
+Orders' events for one order are ordered on one stream: a late ``order_accepted`` after the
+order's cancellation (request) is stale and makes no draft. Payments' facts only ever grow
+(something was paid, the settlement was paid), each on its own stream.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from common.bus import Consumer
+from common.bus.ordering import ordered
+from common.events import (
+    CancellationRequested,
+    Envelope,
+    OrderAccepted,
+    OrderCancelled,
+    PaymentReceived,
+    SettlementPaid,
+)
 from common.orgs import register_org_handlers
+from contracts import service
 
 
 def build_consumer() -> Consumer:
     consumer = Consumer("contracts")
     register_org_handlers(consumer)
+
+    @consumer.on(OrderAccepted.event_type)
+    async def order_accepted(session: AsyncSession, event: Envelope[Any]) -> None:
+        if not await ordered(session, consumer.name, event, stream="order"):
+            return
+        await service.create_draft(session, event.payload)
+
+    @consumer.on(CancellationRequested.event_type)
+    async def cancellation_requested(session: AsyncSession, event: Envelope[Any]) -> None:
+        if not await ordered(session, consumer.name, event, stream="order"):
+            return
+        await service.on_cancellation_requested(session, event.payload)
+
+    @consumer.on(OrderCancelled.event_type)
+    async def order_cancelled(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: OrderCancelled = event.payload
+        if not await ordered(session, consumer.name, event, stream="order"):
+            return
+        await service.on_order_cancelled(session, p.order_id, p.reason)
+
+    @consumer.on(PaymentReceived.event_type)
+    async def payment_received(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: PaymentReceived = event.payload
+        if not await ordered(session, consumer.name, event, stream="payment"):
+            return
+        await service.on_payment_received(session, p.order_id, p.paid_fen)
+
+    @consumer.on(SettlementPaid.event_type)
+    async def settlement_paid(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: SettlementPaid = event.payload
+        if not await ordered(session, consumer.name, event, stream="settlement"):
+            return
+        await service.on_settlement_paid(session, p.order_id)
+
     return consumer

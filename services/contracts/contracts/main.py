@@ -14,9 +14,10 @@ from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
-from contracts import internal
+from contracts import api, internal
 from contracts.config import Settings
 from contracts.handlers import build_consumer
+from contracts.service import ContractsContext, load_signing_ca
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,9 +38,18 @@ def create_app(
         key_set=key_set,
         peers=peers,
     )
-    return create_service_app(
+    ctx = ContractsContext(settings)
+    app = create_service_app(
         runtime,
         title="contracts",
         description="合同拟定、退回与同意、电子签章、签署、合同 PDF",
-        routers=[internal.router, internal_audit_router("contracts")],
+        routers=[api.router, api.admin_router, internal.router, internal_audit_router("contracts")],
     )
+    app.state.contracts = ctx
+
+    async def start(rt: ServiceRuntime) -> None:
+        async with rt.db.transaction() as session:
+            ctx.ca = await load_signing_ca(session, ctx)
+
+    runtime.on_start.append(start)
+    return app

@@ -1,0 +1,173 @@
+"""contracts's public routes: deps -> service -> one commit -> Out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from common.app import SessionDep
+from common.auth import AdminUser, CurrentUser, StaffUser
+from common.pagination import Paging, paginate
+from contracts import document, errors, service
+from contracts.deps import Ctx, OrderContract, ReadableContract
+from contracts.domain import State
+from contracts.models import Contract, ContractDocument, ContractVersion, Seal
+from contracts.schemas import (
+    ContractIn,
+    ContractOut,
+    ContractPage,
+    ReasonIn,
+    SealOut,
+    VerificationIn,
+    VersionOut,
+    VersionsOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["contracts"])
+admin_router = APIRouter(prefix="/api/v1/admin/contracts", tags=["contracts-admin"])
+
+
+@router.get("/orders/{order_id}/contract", response_model=ContractOut)
+async def order_contract(contract: OrderContract, session: SessionDep, user: CurrentUser) -> ContractOut:
+    """The order's contract (either party, or staff)."""
+    return await service.contract_out(session, contract, user)
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractOut)
+async def get_contract(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
+    return await service.contract_out(session, contract, user)
+
+
+@router.get("/contracts/{contract_id}/versions", response_model=VersionsOut)
+async def versions(contract: ReadableContract, session: SessionDep) -> VersionsOut:
+    """Every version the provider submitted, oldest first, with why it was returned."""
+    rows = (
+        await session.exec(
+            select(ContractVersion)
+            .where(col(ContractVersion.contract_id) == contract.id)
+            .order_by(col(ContractVersion.version))
+        )
+    ).all()
+    return VersionsOut(contract_id=contract.id, items=[VersionOut.model_validate(r) for r in rows])
+
+
+@router.put("/contracts/{contract_id}", response_model=ContractOut)
+async def edit(
+    body: ContractIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
+) -> ContractOut:
+    """The provider sets total, deposit and terms while drafting or returned."""
+    updated = await service.edit(session, contract.id, user, body)
+    await session.commit()
+    return await service.contract_out(session, updated, user)
+
+
+@router.post("/contracts/{contract_id}/submit", response_model=ContractOut)
+async def submit(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
+    updated = await service.submit(session, contract.id, user)
+    await session.commit()
+    return await service.contract_out(session, updated, user)
+
+
+@router.post("/contracts/{contract_id}/agree", response_model=ContractOut)
+async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUser, ctx: Ctx) -> ContractOut:
+    """同意: the contract cannot change any more."""
+    updated = await service.agree(session, ctx, contract.id, user)
+    await session.commit()
+    return await service.contract_out(session, updated, user)
+
+
+@router.post("/contracts/{contract_id}/return", response_model=ContractOut)
+async def return_contract(
+    body: ReasonIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
+) -> ContractOut:
+    """退回修改, with the reason."""
+    updated = await service.return_(session, contract.id, user, body.reason)
+    await session.commit()
+    return await service.contract_out(session, updated, user)
+
+
+@router.post("/contracts/{contract_id}/sign", response_model=ContractOut)
+async def sign(
+    body: VerificationIn,
+    contract: ReadableContract,
+    session: SessionDep,
+    user: CurrentUser,
+    ctx: Ctx,
+    request: Request,
+) -> ContractOut:
+    """Sign the agreed contract after a passed 人脸认证 for this contract (the token is spent)."""
+    updated = await service.sign(
+        session, ctx, request.app.state.runtime.verifier, contract.id, user, body.verification_token
+    )
+    await session.commit()
+    return await service.contract_out(session, updated, user)
+
+
+@router.get("/contracts/{contract_id}/document", response_class=Response)
+async def contract_document(contract: ReadableContract, session: SessionDep, ctx: Ctx) -> Response:
+    """The contract PDF: the agreed one (with every signature made so far) once agreed, else
+    a draft of the current terms."""
+    stored = await session.get(ContractDocument, contract.id)
+    if stored is not None:
+        pdf = stored.pdf
+    else:
+        try:
+            pdf = document.render_contract(
+                service.contract_text(contract, ctx.settings), font=ctx.settings.pdf_font_path, draft=True
+            ).pdf
+        except document.FontMissing as exc:
+            raise errors.document_unavailable() from exc
+    name = f"contract-{contract.order_no or contract.id}.pdf"
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+    )
+
+
+@router.post("/me/seal", response_model=SealOut, status_code=201)
+async def make_seal(
+    body: VerificationIn, session: SessionDep, user: CurrentUser, ctx: Ctx, request: Request
+) -> SealOut:
+    """制作签章: once per organisation, by its owner, after a passed ``seal`` 人脸认证."""
+    seal = await service.make_seal(
+        session, ctx, request.app.state.runtime.verifier, user, body.verification_token
+    )
+    await session.commit()
+    return SealOut.model_validate(seal)
+
+
+@router.get("/me/seal", response_class=Response)
+async def my_seal(session: SessionDep, user: CurrentUser) -> Response:
+    """The organisation's seal image (PNG)."""
+    seal = await session.get(Seal, user.org_id) if user.org_id else None
+    if seal is None:
+        raise errors.seal_not_found()
+    return Response(seal.image_png, media_type="image/png")
+
+
+@admin_router.get("", response_model=ContractPage)
+async def admin_contracts(
+    session: SessionDep,
+    _staff: StaffUser,
+    paging: Paging,
+    state: Annotated[State | None, Query(description="合同状态")] = None,
+) -> ContractPage:
+    query = select(Contract).order_by(col(Contract.created_at).desc(), col(Contract.id))
+    if state is not None:
+        query = query.where(col(Contract.state) == state.value)
+    total, rows = await paginate(session, query, paging)
+    counted = (await session.exec(select(Contract.state, func.count()).group_by(Contract.state))).all()  # type: ignore[call-overload]
+    counts = {s.value: 0 for s in State} | {str(k): int(v) for k, v in counted}
+    items = [await service.contract_out(session, r, None) for r in rows]
+    return ContractPage(items=items, total=total, counts=counts, **paging.echo())
+
+
+@admin_router.post("/{contract_id}/terminate", response_model=ContractOut)
+async def terminate(contract_id: str, body: ReasonIn, session: SessionDep, admin: AdminUser) -> ContractOut:
+    """Terminate a signed contract (refused once its subsidy is known settled)."""
+    updated = await service.terminate(session, contract_id, admin, body.reason)
+    await session.commit()
+    return await service.contract_out(session, updated, admin)

@@ -1,0 +1,47 @@
+"""Annotated dependencies: load and authorise a contract once (either party, or staff)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import col, select
+
+from common.app import SessionDep
+from common.auth import CurrentUser, Principal
+from contracts import errors
+from contracts.models import Contract
+from contracts.service import ContractsContext
+
+
+def get_ctx(request: Request) -> ContractsContext:
+    return request.app.state.contracts  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[ContractsContext, Depends(get_ctx)]
+
+
+def may_read(contract: Contract, principal: Principal) -> bool:
+    return principal.is_staff or (
+        principal.org_id is not None and principal.org_id in (contract.enterprise_id, contract.provider_id)
+    )
+
+
+async def readable_contract(contract_id: str, session: SessionDep, user: CurrentUser) -> Contract:
+    """The contract when the caller is one of its parties or staff; else 404 (another's
+    contract does not exist for them)."""
+    contract = await session.get(Contract, contract_id)
+    if contract is None or not may_read(contract, user):
+        raise errors.contract_not_found()
+    return contract
+
+
+async def order_contract(order_id: str, session: SessionDep, user: CurrentUser) -> Contract:
+    contract = (await session.exec(select(Contract).where(col(Contract.order_id) == order_id))).first()
+    if contract is None or not may_read(contract, user):
+        raise errors.contract_not_found()
+    return contract
+
+
+ReadableContract = Annotated[Contract, Depends(readable_contract)]
+OrderContract = Annotated[Contract, Depends(order_contract)]

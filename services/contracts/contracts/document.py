@@ -1,0 +1,207 @@
+"""The contract's PDF (reportlab) and the organisations' seal images (Pillow).
+
+The PDF embeds its CJK TrueType font (a subset of the glyphs used, ``/FontFile2``), so the
+document reads the same everywhere; a non-embedded CID font (STSong-Light) would leave the
+reader to substitute one. The font is the one shipped in ``contracts/fonts`` (see its
+README) unless ``CONTRACTS_PDF_FONT_PATH`` names another.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from common.money import amount_in_words, format_yuan
+from common.numbers import format_datetime
+from contracts.signing import FieldBox
+
+SHIPPED_FONT = Path(__file__).parent / "fonts" / "wqy-microhei-gb2312.ttf"
+SEAL_RED = (218, 37, 29, 255)
+
+
+class FontMissing(RuntimeError):
+    """No usable CJK TrueType font: the contract PDF cannot be made."""
+
+
+def font_path(configured: str | None = None) -> Path:
+    path = Path(configured) if configured else SHIPPED_FONT
+    if not path.is_file():
+        raise FontMissing(
+            f"CJK font {path} not found: set CONTRACTS_PDF_FONT_PATH to a TrueType font (.ttf/.ttc) with "
+            "Chinese glyphs (e.g. /usr/share/fonts/truetype/wqy/wqy-microhei.ttc of fonts-wqy-microhei)"
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def _reportlab_font(path: str) -> str:
+    name = "ContractCJK-" + str(abs(hash(path)) % 10_000_000)
+    try:
+        pdfmetrics.getFont(name)
+    except KeyError:
+        kwargs = {"subfontIndex": 0} if path.lower().endswith(".ttc") else {}
+        pdfmetrics.registerFont(TTFont(name, path, **kwargs))
+    return name
+
+
+@lru_cache(maxsize=16)
+def _pil_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size, index=0)
+
+
+# --- the seal ------------------------------------------------------------------------------------
+
+
+def _star(cx: float, cy: float, outer: float) -> list[tuple[float, float]]:
+    inner = outer * 0.382
+    points = []
+    for i in range(10):
+        r = outer if i % 2 == 0 else inner
+        angle = -math.pi / 2 + i * math.pi / 5
+        points.append((cx + r * math.cos(angle), cy + r * math.sin(angle)))
+    return points
+
+
+def seal_png(org_name: str, *, font: str | None = None, size: int = 400, label: str = "合同专用章") -> bytes:
+    """A round red seal: the organisation's name in an arc above a five-pointed star, the
+    seal's use below it; transparent around."""
+    path = str(font_path(font))
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    c = size / 2
+    ring = size * 0.035
+    draw.ellipse((ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=SEAL_RED, width=int(ring))
+    draw.polygon(_star(c, c, size * 0.15), fill=SEAL_RED)
+
+    name = org_name.strip() or "—"
+    glyph = max(18, min(int(size * 0.115), int(size * 2.6 / max(len(name), 1))))
+    name_font = _pil_font(path, glyph)
+    span = min(math.radians(250), math.radians(22) * len(name) * glyph / (size * 0.115))
+    radius = c - ring - glyph * 0.75
+    for i, ch in enumerate(name):
+        theta = -span / 2 + (span * i / (len(name) - 1) if len(name) > 1 else span / 2)
+        tile = Image.new("RGBA", (glyph * 2, glyph * 2), (0, 0, 0, 0))
+        ImageDraw.Draw(tile).text((glyph, glyph), ch, font=name_font, fill=SEAL_RED, anchor="mm")
+        tile = tile.rotate(-math.degrees(theta), resample=Image.Resampling.BICUBIC)
+        x = c + radius * math.sin(theta) - glyph
+        y = c - radius * math.cos(theta) - glyph
+        img.alpha_composite(tile, (round(x), round(y)))
+
+    label_font = _pil_font(path, int(size * 0.08))
+    draw.text((c, c + size * 0.27), label, font=label_font, fill=SEAL_RED, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+# --- the contract --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractText:
+    contract_id: str
+    order_no: str
+    version: int
+    enterprise_name: str
+    provider_name: str
+    product_name: str
+    category: str
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    deposit_fen: int
+    balance_fen: int
+    terms: str
+    agreed_at: datetime | None
+    platform_name: str
+
+
+@dataclass(frozen=True)
+class RenderedContract:
+    pdf: bytes
+    fields: list[FieldBox]
+
+
+def _money_line(label: str, fen: int) -> str:
+    return f"{label}：{format_yuan(fen)} 元（大写：{amount_in_words(fen)}）"
+
+
+def render_contract(text: ContractText, *, font: str | None = None, draft: bool = False) -> RenderedContract:
+    """The contract as a PDF, with a box for each party's seal on its last page."""
+    face = _reportlab_font(str(font_path(font)))
+    buf = io.BytesIO()
+    width, height = A4
+    margin = 56.0
+    cv = canvas.Canvas(buf, pagesize=A4, invariant=0)
+    cv.setTitle(f"服务合同 {text.order_no}")
+    cv.setAuthor(text.platform_name)
+    cv.setSubject(f"contract {text.contract_id} v{text.version}")
+    y = height - margin
+
+    def line(s: str, size: float = 11, gap: float = 6, indent: float = 0) -> None:
+        nonlocal y
+        for part in simpleSplit(s, face, size, width - 2 * margin - indent) or [""]:
+            if y < margin + size:
+                cv.showPage()
+                y = height - margin
+            cv.setFont(face, size)
+            cv.drawString(margin + indent, y - size, part)
+            y -= size + gap
+
+    cv.setFont(face, 20)
+    cv.drawCentredString(width / 2, y - 20, "服务合同")
+    y -= 44
+    if draft:
+        line("（草稿，仅供双方确认，不作为签署文本）", 10)
+    line(f"合同编号：{text.order_no}-V{text.version}    平台：{text.platform_name}", 9)
+    y -= 6
+    line(f"甲方（委托方）：{text.enterprise_name}", 12)
+    line(f"乙方（服务机构）：{text.provider_name}", 12)
+    line(f"服务产品：{text.product_name}（{text.category}）", 12)
+    y -= 6
+    line("一、合同金额", 13)
+    line(_money_line("合同总金额", text.total_fen), indent=18)
+    line(_money_line("服务券抵扣", text.subsidy_fen), indent=18)
+    line(_money_line("企业实付金额", text.payable_fen), indent=18)
+    line(_money_line("合同定金", text.deposit_fen), indent=18)
+    line(_money_line("合同尾款", text.balance_fen), indent=18)
+    line(
+        "服务券抵扣部分由平台按规定向乙方兑付，甲方以对公转账方式向乙方支付实付金额：先付定金，服务完成后付清尾款。",
+        10,
+        indent=18,
+    )
+    y -= 6
+    line("二、合同条款", 13)
+    for paragraph in (text.terms or "").splitlines() or [""]:
+        line(paragraph, 11, indent=18)
+    y -= 6
+    if text.agreed_at is not None:
+        line(f"甲方于 {format_datetime(text.agreed_at)} 确认同意本合同条款。", 10)
+
+    box = 130.0
+    if y - box - 40 < margin:
+        cv.showPage()
+        y = height - margin
+    cv.setFont(face, 12)
+    cv.drawString(margin, y - 16, "甲方（盖章）：")
+    cv.drawString(width / 2 + 10, y - 16, "乙方（盖章）：")
+    top = y - 26
+    page = cv.getPageNumber() - 1
+    cv.showPage()
+    cv.save()
+    fields = [
+        FieldBox("enterprise", page, (margin, top - box, margin + box, top)),
+        FieldBox("provider", page, (width / 2 + 10, top - box, width / 2 + 10 + box, top)),
+    ]
+    return RenderedContract(buf.getvalue(), fields)

@@ -1,0 +1,101 @@
+"""Every problem contracts answers: one factory per stable code (so one code, one text)."""
+
+from __future__ import annotations
+
+from common.errors import Problem
+from contracts.domain import STATE_LABELS, Action, Refused, State
+
+ACTION_LABELS = {
+    Action.EDIT: "修改合同",
+    Action.SUBMIT: "提交合同",
+    Action.AGREE: "同意合同",
+    Action.RETURN: "退回修改",
+    Action.SIGN: "签署合同",
+    Action.VOID: "作废合同",
+    Action.TERMINATE: "终止合同",
+}
+
+
+def contract_not_found() -> Problem:
+    return Problem(404, "contract_not_found", "合同不存在或无权查看")
+
+
+def wrong_party(action: Action) -> Problem:
+    return Problem(403, "wrong_party", f"只有合同的{_party_label(action)}可以{ACTION_LABELS[action]}")
+
+
+def _party_label(action: Action) -> str:
+    return (
+        "服务机构"
+        if action in (Action.EDIT, Action.SUBMIT)
+        else "企业"
+        if action in (Action.AGREE, Action.RETURN)
+        else "双方"
+    )
+
+
+def contract_state(refused: Refused) -> Problem:
+    return Problem(
+        409,
+        "contract_state",
+        f"合同当前状态为「{STATE_LABELS[refused.state]}」，不能{ACTION_LABELS[refused.action]}",
+        state=refused.state.value,
+    )
+
+
+def contract_immutable(state: State) -> Problem:
+    return Problem(
+        409,
+        "contract_immutable",
+        f"合同当前状态为「{STATE_LABELS[state]}」，企业同意后合同不可修改",
+        state=state.value,
+    )
+
+
+def amount_invalid(code: str, message: str) -> Problem:
+    field = "deposit_fen" if code.startswith("deposit") else "total_fen"
+    return Problem(422, code, message, errors=[{"field": field, "message": message}])
+
+
+def contract_incomplete() -> Problem:
+    return Problem(409, "contract_incomplete", "请先填写合同金额、定金和合同条款后再提交")
+
+
+def contract_cancelled() -> Problem:
+    return Problem(409, "contract_cancelled", "该订单已取消或已申请取消，合同不能再签署")
+
+
+def already_signed() -> Problem:
+    return Problem(409, "already_signed", "贵单位已签署该合同，无需重复签署")
+
+
+def seal_required() -> Problem:
+    return Problem(409, "seal_required", "请先制作贵单位的电子签章后再签署合同")
+
+
+def seal_exists() -> Problem:
+    return Problem(409, "seal_exists", "贵单位已制作电子签章，无需重复制作")
+
+
+def seal_not_found() -> Problem:
+    return Problem(404, "seal_not_found", "贵单位尚未制作电子签章")
+
+
+def owner_only() -> Problem:
+    return Problem(403, "owner_required", "只有单位的注册人（法定代表人）可以制作电子签章")
+
+
+def organization_unknown() -> Problem:
+    return Problem(409, "organization_not_certified", "贵单位尚未完成企业信息认证，暂不能制作电子签章")
+
+
+def verification_used() -> Problem:
+    return Problem(409, "verification_used", "该人脸认证结果已使用过，请重新进行人脸认证")
+
+
+def settlement_paid() -> Problem:
+    return Problem(409, "settlement_paid", "该合同的服务券已兑付，不能终止合同")
+
+
+def document_unavailable(detail: str = "合同文件暂不能生成，请稍后重试") -> Problem:
+    return Problem(503, "document_unavailable", detail)

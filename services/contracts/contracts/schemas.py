@@ -1,0 +1,121 @@
+"""contracts's request and response models; Out models built with ``model_validate``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.pagination import TabbedPage
+
+
+class ContractIn(BaseModel):
+    """PUT /contracts/{id}: the provider's terms (the subsidy and payable are computed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total_fen: int = Field(ge=0, le=10_000_000_000_00, description="合同总金额（分）")
+    deposit_fen: int = Field(ge=0, le=10_000_000_000_00, description="合同定金（分），不超过企业实付金额")
+    terms: str = Field(min_length=1, max_length=20_000, description="合同条款")
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class VerificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verification_token: str = Field(min_length=1, max_length=4096)
+
+
+class SignatureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    signed_at: datetime | None
+    signed_sha256: str
+    user_id: str
+
+
+class Signatures(BaseModel):
+    enterprise: SignatureOut | None = None
+    provider: SignatureOut | None = None
+
+
+class ContractOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    order_id: str
+    order_no: str
+    version: int
+    state: str
+    state_label: str = ""
+    enterprise_id: str
+    enterprise_name: str
+    provider_id: str
+    provider_name: str
+    product_id: str
+    product_name: str
+    category: str
+    price_fen: int
+    reserved_fen: int
+    ratio_bp: int
+    max_subsidy_fen: int
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    deposit_fen: int
+    balance_fen: int
+    total_upper: str = ""
+    payable_upper: str = ""
+    terms: str
+    terms_set: bool
+    return_reason: str | None
+    void_reason: str | None
+    terminate_reason: str | None
+    terminated_by: str | None
+    submitted_at: datetime | None
+    agreed_at: datetime | None
+    signed_at: datetime | None
+    voided_at: datetime | None
+    terminated_at: datetime | None
+    created_at: datetime | None
+    signatures: Signatures = Field(default_factory=Signatures)
+    document_sha256: str | None
+    actions: list[str] = Field(default_factory=list)
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    deposit_fen: int
+    balance_fen: int
+    terms: str
+    submitted_at: datetime | None
+    return_reason: str | None
+    returned_at: datetime | None
+    agreed_at: datetime | None
+
+
+class VersionsOut(BaseModel):
+    contract_id: str
+    items: list[VersionOut]
+
+
+class SealOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    org_id: str
+    org_name: str
+    certificate_serial: str
+    created_at: datetime | None
+
+
+ContractPage = TabbedPage[ContractOut]

@@ -1,0 +1,626 @@
+"""contracts's operations on a session: lock, apply the domain, audit, add outbox events.
+Nothing here commits (the route or the consumer commits once).
+
+Locks, always in this order: the order's facts row (``contract_order_facts``), then the
+contract row. Routes and handlers that decide whether a contract is signed, void or
+terminated take both, so a second signature racing a cancellation is decided by the
+database: whoever comes second sees the state the first committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common import bus
+from common.audit import audit
+from common.auth import Principal
+from common.crypto import FieldCipher
+from common.db import lock
+from common.events import (
+    CancellationRequested,
+    ContractSigned,
+    ContractTerminated,
+    ContractVoided,
+    OrderAccepted,
+)
+from common.idv import check_verification_token
+from common.money import amount_in_words
+from common.orgs import org_copy, require_active
+from common.timers import utcnow
+from contracts import document, domain, errors, signing
+from contracts.config import Settings
+from contracts.domain import Action, Party, Refused, State
+from contracts.models import (
+    Contract,
+    ContractDocument,
+    ContractVersion,
+    OrderFacts,
+    Seal,
+    Signature,
+    SigningAuthority,
+    UsedVerification,
+)
+from contracts.schemas import ContractOut, SignatureOut, Signatures
+
+KEY_CONTEXT = "contracts.seal.private_key"
+CA_KEY_CONTEXT = "contracts.signing_ca.key"
+
+
+@dataclass
+class ContractsContext:
+    """What contracts's routes need besides the request: set up once at start."""
+
+    settings: Settings
+    cipher: FieldCipher = field(init=False)
+    ca: signing.SigningCA | None = None
+
+    def __post_init__(self) -> None:
+        assert self.settings.seal_key_encryption_key is not None
+        self.cipher = FieldCipher(self.settings.seal_key_encryption_key)
+
+    def require_ca(self) -> signing.SigningCA:
+        if self.ca is None:
+            raise errors.document_unavailable("电子签章服务尚未就绪，请稍后重试")
+        return self.ca
+
+
+async def load_signing_ca(session: AsyncSession, ctx: ContractsContext) -> signing.SigningCA:
+    """The CA from settings; in development, the one kept in the database (made once)."""
+    s = ctx.settings
+    if s.signing_ca_key_pem and s.signing_ca_cert_pem:
+        return signing.SigningCA.from_pem(s.signing_ca_key_pem, s.signing_ca_cert_pem)
+    if not s.is_development:  # settings refuse this already; never generate a CA in production
+        raise RuntimeError("no signing CA configured")
+    row = await session.get(SigningAuthority, 1)
+    if row is None:
+        ca = signing.SigningCA.generate()
+        await session.execute(
+            pg_insert(SigningAuthority)
+            .values(
+                id=1, key_enc=ctx.cipher.encrypt(ca.key_pem, context=CA_KEY_CONTEXT), cert_pem=ca.cert_pem
+            )
+            .on_conflict_do_nothing()
+        )
+        row = await session.get(SigningAuthority, 1, populate_existing=True)
+        assert row is not None
+    return signing.SigningCA.from_pem(ctx.cipher.decrypt(row.key_enc, context=CA_KEY_CONTEXT), row.cert_pem)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def party_of(contract: Contract, principal: Principal) -> Party | None:
+    if principal.org_id and principal.org_id == contract.enterprise_id:
+        return Party.ENTERPRISE
+    if principal.org_id and principal.org_id == contract.provider_id:
+        return Party.PROVIDER
+    return None
+
+
+def actions_for(contract: Contract, party: Party | None, signed: set[Party]) -> list[str]:
+    state = State(contract.state)
+    acts: list[str] = []
+    if party is Party.PROVIDER and state in (State.DRAFTING, State.RETURNED):
+        acts.append("edit")
+        if contract.terms_set:
+            acts.append("submit")
+    if party is Party.ENTERPRISE and state is State.PENDING_REVIEW:
+        acts += ["agree", "return"]
+    if party is not None and state is State.AGREED and party not in signed:
+        acts.append("sign")
+    return acts
+
+
+async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signature]:
+    return list(
+        (await session.exec(select(Signature).where(col(Signature.contract_id) == contract_id))).all()
+    )
+
+
+async def contract_out(session: AsyncSession, contract: Contract, principal: Principal | None) -> ContractOut:
+    sigs = await signatures_of(session, contract.id)
+    by_party = {Party(s.party): SignatureOut.model_validate(s) for s in sigs}
+    party = party_of(contract, principal) if principal is not None else None
+    out = ContractOut.model_validate(contract)
+    return out.model_copy(
+        update={
+            "state_label": domain.STATE_LABELS[State(contract.state)],
+            "total_upper": amount_in_words(contract.total_fen),
+            "payable_upper": amount_in_words(contract.payable_fen),
+            "signatures": Signatures(
+                enterprise=by_party.get(Party.ENTERPRISE), provider=by_party.get(Party.PROVIDER)
+            ),
+            "actions": actions_for(contract, party, set(by_party)),
+        }
+    )
+
+
+# --- locks ---------------------------------------------------------------------------------------
+
+
+async def lock_facts(session: AsyncSession, order_id: str) -> OrderFacts:
+    await session.execute(pg_insert(OrderFacts).values(order_id=order_id).on_conflict_do_nothing())
+    facts = await lock(session, OrderFacts, order_id)
+    assert facts is not None
+    return facts
+
+
+async def lock_contract(session: AsyncSession, contract_id: str) -> tuple[OrderFacts, Contract]:
+    """The order's facts, then the contract, both FOR UPDATE (the one lock order)."""
+    found = await session.get(Contract, contract_id)
+    if found is None:
+        raise errors.contract_not_found()
+    facts = await lock_facts(session, found.order_id)
+    contract = await lock(session, Contract, contract_id)
+    assert contract is not None
+    return facts, contract
+
+
+async def contract_of_order(
+    session: AsyncSession, order_id: str, *, for_update: bool = False
+) -> Contract | None:
+    stmt = select(Contract).where(col(Contract.order_id) == order_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.exec(stmt)).first()
+
+
+def _move(contract: Contract, action: Action) -> State:
+    try:
+        return domain.transition(contract.state, action)
+    except Refused as exc:
+        if action is Action.EDIT and State(contract.state) in (
+            State.PENDING_REVIEW,
+            State.AGREED,
+            State.SIGNED,
+        ):
+            raise errors.contract_immutable(State(contract.state)) from None
+        raise errors.contract_state(exc) from None
+
+
+def _require_party(contract: Contract, principal: Principal, party: Party, action: Action) -> None:
+    if party_of(contract, principal) is not party:
+        raise errors.wrong_party(action)
+
+
+# --- the saga's steps ----------------------------------------------------------------------------
+
+
+async def create_draft(session: AsyncSession, p: OrderAccepted) -> Contract | None:
+    """A draft for an accepted order (once; none when the order is known cancelled)."""
+    facts = await lock_facts(session, p.order_id)
+    if facts.cancelled or facts.void_requested:
+        return None
+    existing = await contract_of_order(session, p.order_id)
+    if existing is not None:
+        return existing
+    amounts = domain.compute_amounts(
+        p.price_fen,
+        0,
+        reserved_fen=p.subsidy_reserved_fen,
+        ratio_bp=p.ratio_bp,
+        max_subsidy_fen=p.max_subsidy_fen,
+    )
+    contract = Contract(
+        order_id=p.order_id,
+        order_no=p.order_no,
+        enterprise_id=p.enterprise_id,
+        enterprise_name=p.enterprise_name,
+        provider_id=p.provider_id,
+        provider_name=p.provider_name,
+        product_id=p.product_id,
+        product_name=p.product_name,
+        category=p.category,
+        price_fen=p.price_fen,
+        reserved_fen=p.subsidy_reserved_fen,
+        ratio_bp=p.ratio_bp,
+        max_subsidy_fen=p.max_subsidy_fen,
+        voucher_id=p.voucher_id,
+        state=State.DRAFTING.value,
+        total_fen=amounts.total_fen,
+        subsidy_fen=amounts.subsidy_fen,
+        payable_fen=amounts.payable_fen,
+        deposit_fen=0,
+        balance_fen=amounts.balance_fen,
+    )
+    session.add(contract)
+    await session.flush()
+    return contract
+
+
+async def _void(session: AsyncSession, contract: Contract, reason: str) -> None:
+    contract.state = _move(contract, Action.VOID).value
+    contract.voided_at = utcnow()
+    contract.void_reason = reason
+    session.add(contract)
+
+
+async def on_cancellation_requested(session: AsyncSession, p: CancellationRequested) -> domain.CancelOutcome:
+    """Void an unsigned contract; terminate a signed unpaid one when the enterprise asked;
+    else the signing stands (nothing published: orders follows contract_signed)."""
+    facts = await lock_facts(session, p.order_id)
+    contract = await contract_of_order(session, p.order_id, for_update=True)
+    outcome = domain.on_cancellation_request(
+        contract.state if contract else None,
+        terminate_if_signed=p.terminate_if_signed,
+        paid=facts.paid_fen > 0 or facts.settlement_paid,
+    )
+    if outcome is domain.CancelOutcome.VOID:
+        facts.void_requested = True
+        facts.cancel_reason = p.reason
+        session.add(facts)
+        if contract is not None:
+            await _void(session, contract, p.reason)
+        await bus.publish(
+            session,
+            ContractVoided(
+                order_id=p.order_id, contract_id=contract.id if contract else None, reason=p.reason
+            ),
+            aggregate_id=p.order_id,
+        )
+    elif outcome is domain.CancelOutcome.TERMINATE:
+        assert contract is not None
+        await _terminate(session, facts, contract, reason=p.reason, by="enterprise")
+    return outcome
+
+
+async def on_order_cancelled(session: AsyncSession, order_id: str, reason: str) -> None:
+    facts = await lock_facts(session, order_id)
+    facts.cancelled = True
+    facts.cancel_reason = facts.cancel_reason or reason
+    session.add(facts)
+    contract = await contract_of_order(session, order_id, for_update=True)
+    if contract is not None and State(contract.state) in domain.UNSIGNED:
+        # Defensive: after acceptance orders cancels only once contracts voided; a contract
+        # still open here can never be signed, and quota releases on the cancellation itself.
+        await _void(session, contract, reason)
+
+
+async def on_payment_received(session: AsyncSession, order_id: str, paid_fen: int) -> None:
+    facts = await lock_facts(session, order_id)
+    facts.paid_fen = max(facts.paid_fen, paid_fen)
+    session.add(facts)
+
+
+async def on_settlement_paid(session: AsyncSession, order_id: str) -> None:
+    facts = await lock_facts(session, order_id)
+    facts.settlement_paid = True
+    session.add(facts)
+
+
+# --- the provider's and the enterprise's steps ---------------------------------------------------
+
+
+async def edit(session: AsyncSession, contract_id: str, principal: Principal, body: Any) -> Contract:
+    _facts, contract = await lock_contract(session, contract_id)
+    _require_party(contract, principal, Party.PROVIDER, Action.EDIT)
+    await require_active(session, principal)
+    _move(contract, Action.EDIT)
+    try:
+        amounts = domain.compute_amounts(
+            body.total_fen,
+            body.deposit_fen,
+            reserved_fen=contract.reserved_fen,
+            ratio_bp=contract.ratio_bp,
+            max_subsidy_fen=contract.max_subsidy_fen,
+        )
+    except domain.AmountError as exc:
+        raise errors.amount_invalid(exc.code, str(exc)) from None
+    contract.total_fen = amounts.total_fen
+    contract.subsidy_fen = amounts.subsidy_fen
+    contract.payable_fen = amounts.payable_fen
+    contract.deposit_fen = amounts.deposit_fen
+    contract.balance_fen = amounts.balance_fen
+    contract.terms = body.terms
+    contract.terms_set = True
+    session.add(contract)
+    return contract
+
+
+async def submit(session: AsyncSession, contract_id: str, principal: Principal) -> Contract:
+    _facts, contract = await lock_contract(session, contract_id)
+    _require_party(contract, principal, Party.PROVIDER, Action.SUBMIT)
+    await require_active(session, principal)
+    to = _move(contract, Action.SUBMIT)
+    if not contract.terms_set:
+        raise errors.contract_incomplete()
+    contract.version += 1
+    contract.state = to.value
+    contract.submitted_at = utcnow()
+    contract.return_reason = None
+    session.add(contract)
+    session.add(
+        ContractVersion(
+            contract_id=contract.id,
+            version=contract.version,
+            total_fen=contract.total_fen,
+            subsidy_fen=contract.subsidy_fen,
+            payable_fen=contract.payable_fen,
+            deposit_fen=contract.deposit_fen,
+            balance_fen=contract.balance_fen,
+            terms=contract.terms,
+            submitted_by=principal.user_id,
+            submitted_at=contract.submitted_at,
+        )
+    )
+    return contract
+
+
+async def _current_version(session: AsyncSession, contract: Contract) -> ContractVersion:
+    row = (
+        await session.exec(
+            select(ContractVersion).where(
+                col(ContractVersion.contract_id) == contract.id,
+                col(ContractVersion.version) == contract.version,
+            )
+        )
+    ).first()
+    assert row is not None, "a submitted contract has its version"
+    return row
+
+
+async def return_(session: AsyncSession, contract_id: str, principal: Principal, reason: str) -> Contract:
+    _facts, contract = await lock_contract(session, contract_id)
+    _require_party(contract, principal, Party.ENTERPRISE, Action.RETURN)
+    await require_active(session, principal)
+    contract.state = _move(contract, Action.RETURN).value
+    contract.return_reason = reason
+    version = await _current_version(session, contract)
+    version.return_reason, version.returned_at = reason, utcnow()
+    session.add_all([contract, version])
+    return contract
+
+
+def contract_text(contract: Contract, settings: Settings) -> document.ContractText:
+    return document.ContractText(
+        contract_id=contract.id,
+        order_no=contract.order_no,
+        version=contract.version,
+        enterprise_name=contract.enterprise_name,
+        provider_name=contract.provider_name,
+        product_name=contract.product_name,
+        category=contract.category,
+        total_fen=contract.total_fen,
+        subsidy_fen=contract.subsidy_fen,
+        payable_fen=contract.payable_fen,
+        deposit_fen=contract.deposit_fen,
+        balance_fen=contract.balance_fen,
+        terms=contract.terms,
+        agreed_at=contract.agreed_at,
+        platform_name=settings.platform_name,
+    )
+
+
+def _agreed_document(text: document.ContractText, font: str | None) -> bytes:
+    rendered = document.render_contract(text, font=font)
+    return signing.add_signature_fields(rendered.pdf, rendered.fields)
+
+
+async def agree(
+    session: AsyncSession, ctx: ContractsContext, contract_id: str, principal: Principal
+) -> Contract:
+    """Agreed: immutable from now; the document both parties will sign is made once, here."""
+    _facts, contract = await lock_contract(session, contract_id)
+    _require_party(contract, principal, Party.ENTERPRISE, Action.AGREE)
+    await require_active(session, principal)
+    contract.state = _move(contract, Action.AGREE).value
+    contract.agreed_at = utcnow()
+    version = await _current_version(session, contract)
+    version.agreed_at = contract.agreed_at
+    try:
+        pdf = await asyncio.to_thread(
+            _agreed_document, contract_text(contract, ctx.settings), ctx.settings.pdf_font_path
+        )
+    except document.FontMissing as exc:
+        raise errors.document_unavailable() from exc
+    digest = hashlib.sha256(pdf).hexdigest()
+    contract.document_sha256 = digest
+    session.add_all([contract, version, ContractDocument(contract_id=contract.id, pdf=pdf, sha256=digest)])
+    return contract
+
+
+# --- seals and signatures ------------------------------------------------------------------------
+
+
+async def spend_verification(session: AsyncSession, claims: dict[str, Any], purpose: str) -> str:
+    """Record the token's jti as used (an atomic insert); a second use is refused."""
+    jti = str(claims.get("jti") or "")
+    if not jti:
+        from common.idv import verification_invalid
+
+        raise verification_invalid()
+    inserted = await session.execute(
+        pg_insert(UsedVerification)
+        .values(jti=jti, user_id=str(claims["sub"]), purpose=purpose, object_id=claims.get("obj"))
+        .on_conflict_do_nothing()
+        .returning(col(UsedVerification.jti))
+    )
+    if inserted.first() is None:
+        raise errors.verification_used()
+    return jti
+
+
+async def organization_name(session: AsyncSession, org_id: str) -> str | None:
+    org = await org_copy(session, org_id)
+    if org is not None and org.name:
+        return org.name
+    for column, name in (
+        (Contract.enterprise_id, Contract.enterprise_name),
+        (Contract.provider_id, Contract.provider_name),
+    ):
+        found = (await session.exec(select(name).where(col(column) == org_id).limit(1))).first()  # type: ignore[call-overload]
+        if found:
+            return str(found)
+    return None
+
+
+async def make_seal(
+    session: AsyncSession, ctx: ContractsContext, verifier: Any, principal: Principal, token: str
+) -> Seal:
+    if principal.role != "owner" or not principal.org_id:
+        raise errors.owner_only()
+    await require_active(session, principal)
+    if await session.get(Seal, principal.org_id) is not None:
+        raise errors.seal_exists()
+    claims = await check_verification_token(
+        verifier, token, user_id=principal.user_id, purpose="seal", object_id=None, org_id=principal.org_id
+    )
+    name = await organization_name(session, principal.org_id)
+    if not name:
+        raise errors.organization_unknown()
+    await spend_verification(session, claims, "seal")
+    ca = ctx.require_ca()
+    issued = await asyncio.to_thread(
+        ca.issue, principal.org_id, name, years=ctx.settings.seal_certificate_years
+    )
+    try:
+        image = await asyncio.to_thread(document.seal_png, name, font=ctx.settings.pdf_font_path)
+    except document.FontMissing as exc:
+        raise errors.document_unavailable() from exc
+    inserted = await session.execute(
+        pg_insert(Seal)
+        .values(
+            org_id=principal.org_id,
+            org_name=name,
+            image_png=image,
+            certificate_pem=issued.cert_pem,
+            private_key_enc=ctx.cipher.encrypt(issued.key_pem, context=KEY_CONTEXT),
+            certificate_serial=issued.serial,
+            created_by=principal.user_id,
+        )
+        .on_conflict_do_nothing()
+        .returning(col(Seal.org_id))
+    )
+    if inserted.first() is None:  # another request made it at the same moment
+        raise errors.seal_exists()
+    seal = await session.get(Seal, principal.org_id)
+    assert seal is not None
+    return seal
+
+
+async def sign(
+    session: AsyncSession,
+    ctx: ContractsContext,
+    verifier: Any,
+    contract_id: str,
+    principal: Principal,
+    token: str,
+) -> Contract:
+    facts, contract = await lock_contract(session, contract_id)
+    party = party_of(contract, principal)
+    if party is None:
+        raise errors.contract_not_found()
+    await require_active(session, principal)
+    if facts.cancelled or facts.void_requested:
+        raise errors.contract_cancelled()
+    _move(contract, Action.SIGN)
+    signed = await signatures_of(session, contract.id)
+    if any(s.party == party.value for s in signed):
+        raise errors.already_signed()
+    seal = await session.get(Seal, principal.org_id)
+    if seal is None:
+        raise errors.seal_required()
+    claims = await check_verification_token(
+        verifier,
+        token,
+        user_id=principal.user_id,
+        purpose="sign_contract",
+        object_id=contract.id,
+        org_id=principal.org_id,
+    )
+    jti = await spend_verification(session, claims, "sign_contract")
+    doc = await lock(session, ContractDocument, contract.id)
+    assert doc is not None, "an agreed contract has its document"
+    ca = ctx.require_ca()
+    before = doc.pdf
+    signed_pdf = await asyncio.to_thread(
+        signing.sign_pdf,
+        before,
+        field_name=party.value,
+        key_pem=ctx.cipher.decrypt(seal.private_key_enc, context=KEY_CONTEXT),
+        cert_pem=seal.certificate_pem,
+        ca_cert_pem=ca.cert_pem,
+        seal_png=seal.image_png,
+        signer_name=seal.org_name,
+    )
+    doc.pdf = signed_pdf
+    doc.sha256 = hashlib.sha256(signed_pdf).hexdigest()
+    contract.document_sha256 = doc.sha256
+    session.add(
+        Signature(
+            contract_id=contract.id,
+            party=party.value,
+            org_id=str(principal.org_id),
+            user_id=principal.user_id,
+            signed_sha256=hashlib.sha256(before).hexdigest(),
+            verification_jti=jti,
+        )
+    )
+    state = domain.after_signature({Party(s.party) for s in signed} | {party})
+    if state is State.SIGNED:
+        contract.state = state.value
+        contract.signed_at = utcnow()
+        await bus.publish(
+            session,
+            ContractSigned(
+                order_id=contract.order_id,
+                contract_id=contract.id,
+                enterprise_id=contract.enterprise_id,
+                provider_id=contract.provider_id,
+                total_fen=contract.total_fen,
+                subsidy_fen=contract.subsidy_fen,
+                payable_fen=contract.payable_fen,
+                deposit_fen=contract.deposit_fen,
+                balance_fen=contract.balance_fen,
+                document_sha256=doc.sha256,
+                order_no=contract.order_no,
+            ),
+            aggregate_id=contract.order_id,
+        )
+    session.add_all([doc, contract])
+    await session.flush()
+    return contract
+
+
+# --- termination ---------------------------------------------------------------------------------
+
+
+async def _terminate(
+    session: AsyncSession, facts: OrderFacts, contract: Contract, *, reason: str, by: str
+) -> None:
+    if facts.settlement_paid:
+        raise errors.settlement_paid()
+    contract.state = _move(contract, Action.TERMINATE).value
+    contract.terminated_at = utcnow()
+    contract.terminate_reason = reason
+    contract.terminated_by = by
+    session.add(contract)
+    await bus.publish(
+        session,
+        ContractTerminated(
+            order_id=contract.order_id, contract_id=contract.id, reason=reason, terminated_by=by
+        ),
+        aggregate_id=contract.order_id,
+    )
+
+
+async def terminate(session: AsyncSession, contract_id: str, principal: Principal, reason: str) -> Contract:
+    facts, contract = await lock_contract(session, contract_id)
+    await _terminate(session, facts, contract, reason=reason, by="administrator")
+    audit(
+        session,
+        principal,
+        "contract.terminate",
+        "contract",
+        contract.id,
+        reason=reason,
+        order_id=contract.order_id,
+    )
+    return contract
