@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
+from payments.models import SettlementClaim
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
 @router.get("/stats")
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
-    """The portal figures payments owns (common.registry: settled_fen)."""
-    return {
-        "settled_fen": 0,
-    }
+    """The portal figures payments owns (common.registry: settled_fen): subsidies paid out."""
+    settled = (
+        await session.exec(
+            select(func.coalesce(func.sum(SettlementClaim.amount_fen), 0)).where(
+                col(SettlementClaim.state) == "paid"
+            )
+        )
+    ).one()
+    return {"settled_fen": int(settled)}

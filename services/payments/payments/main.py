@@ -15,6 +15,7 @@ from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
 from payments import internal
+from payments.api import refunds, remittances, settlements
 from payments.config import Settings
 from payments.handlers import build_consumer
 
@@ -41,5 +42,11 @@ def create_app(
         runtime,
         title="payments",
         description="支付计划、对公转账及到账核实、服务券兑付与结算、退款",
-        routers=[internal.router, internal_audit_router("payments")],
+        routers=[
+            remittances.router,
+            settlements.router,
+            refunds.router,
+            internal.router,
+            internal_audit_router("payments"),
+        ],
     )

@@ -1,0 +1,43 @@
+"""Annotated dependencies: load and authorise a resource once.
+
+``PartyPlan``: the order's plan for either party of the deal or staff (404 for anyone
+else). Routes that change money lock the plan themselves in ``service`` (after any call to
+identity, so no lock is held across a network call that can be avoided).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from common.app import SessionDep
+from common.auth import CurrentUser, Principal, require_roles
+from payments import errors
+from payments.models import PaymentPlan
+from payments.service import is_member_of
+
+
+async def party_plan(
+    order_id: Annotated[str, Path(max_length=64)], user: CurrentUser, session: SessionDep
+) -> PaymentPlan:
+    plan = await session.get(PaymentPlan, order_id)
+    if plan is None:
+        raise errors.plan_not_found()
+    if user.is_staff or is_member_of(user, plan.enterprise_id) or is_member_of(user, plan.provider_id):
+        return plan
+    raise errors.plan_not_found()  # not yours: it does not exist for you
+
+
+async def enterprise_plan(
+    order_id: Annotated[str, Path(max_length=64)], user: CurrentUser, session: SessionDep
+) -> PaymentPlan:
+    plan = await party_plan(order_id, user, session)
+    if not is_member_of(user, plan.enterprise_id):
+        raise errors.not_the_enterprise()
+    return plan
+
+
+PartyPlan = Annotated[PaymentPlan, Depends(party_plan)]
+EnterprisePlan = Annotated[PaymentPlan, Depends(enterprise_plan)]
+FinanceUser = Annotated[Principal, Depends(require_roles("finance"))]
