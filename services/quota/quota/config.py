@@ -12,3 +12,9 @@ from common.settings import ServiceSettings
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="QUOTA_", extra="ignore", populate_by_name=True)
     service_name: ClassVar[str] = "quota"
+
+    # General-voucher subsidies one provider may receive per year (500万元, "in principle":
+    # administrators raise one provider's cap with a recorded reason).
+    default_provider_cap_fen: int = 500_000_000
+    # Designation lists may hold tens of thousands of rows.
+    import_max_bytes: int = 50 * 1024 * 1024

@@ -1,12 +1,95 @@
-"""Events quota consumes: inbox + ordering guard + aggregate lock + one commit."""
+"""Events quota consumes: inbox + ordering guard + aggregate lock + one commit.
+
+Quota's aggregate in the saga is the order's reservation (aggregate_id = the order id); each
+handler takes the ordering guard for the publisher's stream of that order, then the
+reservation's lock, then the voucher's (and the provider cap's), always in that order.
+Every step is idempotent: a repeat finds the reservation already past it and changes nothing.
+"""
 
 from __future__ import annotations
 
-from common.bus import Consumer
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.bus import Consumer, publish
+from common.bus.ordering import ordered
+from common.events import (
+    ContractSigned,
+    ContractTerminated,
+    ContractVoided,
+    Envelope,
+    EventPayload,
+    OrderCancelled,
+    OrderSubmitted,
+    SettlementPaid,
+)
 from common.orgs import register_org_handlers
+from quota.config import Settings
+from quota.service import vouchers as ledger
 
 
-def build_consumer() -> Consumer:
+async def _emit(session: AsyncSession, payload: EventPayload | None, order_id: str) -> None:
+    if payload is not None:
+        await publish(session, payload, aggregate_id=order_id)
+
+
+def build_consumer(settings: Settings | None = None) -> Consumer:
     consumer = Consumer("quota")
     register_org_handlers(consumer)
+    default_cap = (
+        settings.default_provider_cap_fen
+        if settings
+        else Settings.model_fields["default_provider_cap_fen"].default
+    )
+
+    @consumer.on(OrderSubmitted.event_type)
+    async def order_submitted(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: OrderSubmitted = event.payload
+        if not await ordered(session, consumer.name, event):
+            return  # a later fact of this order (its cancellation) is already reflected
+        result = await ledger.reserve_for_order(session, p, event.occurred_at, default_cap_fen=default_cap)
+        await _emit(session, result, p.order_id)
+
+    @consumer.on(OrderCancelled.event_type)
+    async def order_cancelled(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: OrderCancelled = event.payload
+        if not await ordered(session, consumer.name, event):
+            return
+        # An order cancelled before its submission reached quota: the guard now makes that
+        # late submission stale, so there is nothing to wait for.
+        result = await ledger.release_for_order(session, p.order_id, p.reason, wait_for_submission=False)
+        await _emit(session, result, p.order_id)
+
+    @consumer.on(ContractVoided.event_type)
+    async def contract_voided(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractVoided = event.payload
+        if not await ordered(session, consumer.name, event):
+            return
+        result = await ledger.release_for_order(session, p.order_id, p.reason, wait_for_submission=True)
+        await _emit(session, result, p.order_id)
+
+    @consumer.on(ContractSigned.event_type)
+    async def contract_signed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractSigned = event.payload
+        if not await ordered(session, consumer.name, event):
+            return
+        result = await ledger.commit_for_order(session, p)
+        await _emit(session, result, p.order_id)
+
+    @consumer.on(ContractTerminated.event_type)
+    async def contract_terminated(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractTerminated = event.payload
+        if not await ordered(session, consumer.name, event):
+            return
+        result = await ledger.reverse_for_order(session, p)
+        await _emit(session, result, p.order_id)
+
+    @consumer.on(SettlementPaid.event_type)
+    async def settlement_paid(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: SettlementPaid = event.payload
+        if not await ordered(session, consumer.name, event):
+            return
+        await ledger.settle_for_order(session, p)
+
     return consumer

@@ -2,20 +2,133 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlmodel import col, func, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
+from common.errors import Problem, not_found
+from common.numbers import shanghai_now
+from quota import domain
+from quota.deps import SettingsDep
+from quota.models import Voucher
+from quota.service import vouchers as ledger
+from quota.service.campaigns import campaign_for
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
 @router.get("/stats")
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
-    """The portal figures quota owns (common.registry: enterprises_with_quota, quota_total_fen, pending_budget_fen, deducted_fen)."""
+    """The portal figures quota owns (common.registry: enterprises_with_quota, quota_total_fen,
+    pending_budget_fen, deducted_fen): the current campaign's vouchers, and every subsidy
+    committed so far."""
+    campaign = await campaign_for(session, shanghai_now().date())
+    year = campaign.year if campaign else None
+    enterprises, total = (
+        await session.exec(
+            select(
+                func.count(func.distinct(Voucher.enterprise_id)),
+                func.coalesce(func.sum(Voucher.total_fen), 0),
+            ).where(col(Voucher.campaign_year) == year)
+        )
+    ).one()
+    deducted = (await session.exec(select(func.coalesce(func.sum(Voucher.used_fen), 0)))).one()
     return {
-        "enterprises_with_quota": 0,
-        "quota_total_fen": 0,
-        "pending_budget_fen": 0,
-        "deducted_fen": 0,
+        "enterprises_with_quota": int(enterprises),
+        "quota_total_fen": int(total),
+        "pending_budget_fen": int(campaign.pending_budget_fen) if campaign else 0,
+        "deducted_fen": int(deducted),
+    }
+
+
+class InternalQuote(BaseModel):
+    voucher_id: str
+    voucher_no: str
+    voucher_type: str
+    subsidy_fen: int
+    ratio_bp: int
+    remaining_fen: int
+    valid_from: date
+    valid_to: date
+
+
+@router.get("/quote", response_model=InternalQuote)
+async def internal_quote(
+    _caller: InternalCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    enterprise_id: Annotated[str, Query(min_length=1)],
+    provider_id: Annotated[str, Query(min_length=1)],
+    category: Annotated[str, Query(min_length=1)],
+    price_fen: Annotated[int, Query(ge=0)],
+    max_subsidy_fen: Annotated[int, Query(ge=0)],
+) -> InternalQuote:
+    """The subsidy the enterprise's voucher would give now (orders at submission, catalog's
+    voucher preview); 404 when it has no usable voucher of the type that pays for the category."""
+    voucher_type = domain.voucher_type_of(category)
+    if voucher_type is None:
+        raise Problem(422, "unknown_category", "未知的服务类别")
+    today = shanghai_now().date()
+    voucher = await ledger.usable_voucher(session, enterprise_id, voucher_type, today)
+    if (
+        voucher is None
+        or voucher.expired_at is not None
+        or not domain.in_window(today, voucher.valid_from, voucher.valid_to)
+        or voucher.remaining_fen <= 0
+    ):
+        raise not_found("可用的服务券", "no_usable_voucher")
+    subsidy = await ledger.quote(
+        session,
+        voucher=voucher,
+        provider_id=provider_id,
+        price_fen=price_fen,
+        max_subsidy_fen=max_subsidy_fen,
+        default_cap_fen=settings.default_provider_cap_fen,
+    )
+    return InternalQuote(
+        voucher_id=voucher.id,
+        voucher_no=voucher.voucher_no,
+        voucher_type=voucher.voucher_type,
+        subsidy_fen=subsidy,
+        ratio_bp=voucher.ratio_bp,
+        remaining_fen=voucher.remaining_fen,
+        valid_from=voucher.valid_from,
+        valid_to=voucher.valid_to,
+    )
+
+
+@router.get("/vouchers")
+async def internal_vouchers(
+    _caller: InternalCaller, session: SessionDep, enterprise_id: Annotated[str, Query(min_length=1)]
+) -> dict[str, Any]:
+    """An enterprise's vouchers with their balances (for other services' screens)."""
+    rows = await ledger.vouchers_of(session, enterprise_id)
+    return {
+        "items": [
+            v.model_dump(
+                include={
+                    "id",
+                    "voucher_no",
+                    "campaign_year",
+                    "voucher_type",
+                    "tier",
+                    "ratio_bp",
+                    "valid_from",
+                    "valid_to",
+                    "total_fen",
+                    "remaining_fen",
+                    "reserved_fen",
+                    "used_fen",
+                    "settled_fen",
+                    "expired_fen",
+                },
+                mode="json",
+            )
+            for v in rows
+        ]
     }

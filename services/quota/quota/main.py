@@ -14,9 +14,11 @@ from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
-from quota import internal
+from quota import api, internal
 from quota.config import Settings
 from quota.handlers import build_consumer
+from quota.seed import seed_demo
+from quota.timers import HANDLERS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,14 +34,23 @@ def create_app(
     runtime = ServiceRuntime(
         settings,
         migrations_dir=MIGRATIONS,
-        consumer=build_consumer(),
+        consumer=build_consumer(settings),
+        timer_handlers=dict(HANDLERS),
         transport=transport,
         key_set=key_set,
         peers=peers,
     )
+
+    async def seed(rt: ServiceRuntime) -> None:
+        async with rt.db.transaction() as session:
+            await seed_demo(session)
+
+    if settings.seed_demo:
+        runtime.on_start.append(seed)
     return create_service_app(
         runtime,
         title="quota",
         description="服务券：年度活动、企业划型、配额申请与审核、服务券及其台账",
-        routers=[internal.router, internal_audit_router("quota")],
+        routers=[*api.routers(), internal.router, internal_audit_router("quota")],
+        body_limit_overrides={f"{api.PREFIX}/admin/designations/import": settings.import_max_bytes},
     )

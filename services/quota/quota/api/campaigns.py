@@ -1,0 +1,65 @@
+"""Campaigns: the public policy page (服务券配额申请) and the administrators' changes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from common.app import SessionDep
+from common.audit import audit
+from common.auth import AdminUser
+from common.categories import VOUCHER_TYPES, categories_for
+from common.numbers import format_date_cn
+from quota.deps import CurrentCampaign
+from quota.models import Campaign, CampaignType
+from quota.schemas import CampaignIn, CampaignOut, CampaignTypeOut, VoucherTypesOut
+from quota.service.campaigns import put_campaign, types_of
+
+router = APIRouter(prefix="/api/v1", tags=["campaigns"])
+
+
+def type_out(t: CampaignType) -> CampaignTypeOut:
+    out = CampaignTypeOut.model_validate(t)
+    return out.model_copy(
+        update={
+            "voucher_type_label": VOUCHER_TYPES.get(t.voucher_type, t.voucher_type),
+            "valid_label": f"{format_date_cn(t.valid_from)}~{format_date_cn(t.valid_to)}",
+            "categories": list(categories_for(t.voucher_type)),
+        }
+    )
+
+
+async def campaign_out(session: SessionDep, campaign: Campaign) -> CampaignOut:
+    kinds = await types_of(session, campaign.year)
+    return CampaignOut.model_validate(
+        {
+            "year": campaign.year,
+            "title": campaign.title,
+            "pending_budget_fen": campaign.pending_budget_fen,
+            "tiers": campaign.tiers,
+            "voucher_types": [type_out(t) for t in kinds.values()],
+        }
+    )
+
+
+@router.get("/campaigns/current", response_model=CampaignOut, summary="当前年度服务券活动")
+async def current(session: SessionDep, campaign: CurrentCampaign) -> CampaignOut:
+    return await campaign_out(session, campaign)
+
+
+@router.get("/voucher-types", response_model=VoucherTypesOut, summary="服务券类型（配额申请页）")
+async def voucher_types(session: SessionDep, campaign: CurrentCampaign) -> VoucherTypesOut:
+    kinds = await types_of(session, campaign.year)
+    return VoucherTypesOut(year=campaign.year, items=[type_out(t) for t in kinds.values()])
+
+
+@router.put("/admin/campaigns/{year}", response_model=CampaignOut, summary="创建或修改年度活动")
+async def put(year: int, body: CampaignIn, admin: AdminUser, session: SessionDep) -> JSONResponse:
+    spec = body.model_dump()
+    campaign, created = await put_campaign(session, year, spec)
+    audit(
+        session, admin, "campaign.create" if created else "campaign.change", "campaign", str(year), year=year
+    )
+    out = await campaign_out(session, campaign)
+    await session.commit()
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

@@ -1,0 +1,41 @@
+"""Designation lists: reviewers import USCC + designation from CSV or XLSX."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from common.app import SessionDep
+from common.audit import audit
+from quota import domain
+from quota.deps import CurrentCampaign, ReviewerUser
+from quota.schemas import ImportOut
+from quota.service.designations import import_rows, rows_of
+
+router = APIRouter(prefix="/api/v1", tags=["designations"])
+
+
+@router.post("/admin/designations/import", response_model=ImportOut, summary="导入企业划型名单")
+async def import_designations(
+    staff: ReviewerUser,
+    session: SessionDep,
+    campaign: CurrentCampaign,
+    file: Annotated[UploadFile, File(description="CSV 或 XLSX：统一社会信用代码, 企业类型")],
+) -> ImportOut:
+    known = domain.known_designations(campaign.tiers)
+    rows = rows_of(file.file, file.filename or "")
+    report = await import_rows(session, rows, known)
+    audit(
+        session,
+        staff,
+        "designations.import",
+        "designation_list",
+        file.filename or "upload",
+        accepted=report.accepted,
+        rejected=report.rejected_total,
+    )
+    await session.commit()
+    return ImportOut.model_validate(
+        {"accepted": report.accepted, "rejected": report.rejected, "rejected_total": report.rejected_total}
+    )

@@ -1,0 +1,141 @@
+"""The enterprise's vouchers (the manual's quota screen), their journal and the subsidy preview."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
+
+from common.app import RuntimeDep, SessionDep
+from common.categories import VOUCHER_TYPES
+from common.numbers import format_date_cn, shanghai_now
+from quota import domain, errors
+from quota.deps import CurrentCampaign, EnterpriseUser, OwnedVoucher, SettingsDep
+from quota.models import QuotaApplication, Voucher
+from quota.schemas import MOVEMENT_LABELS, MovementOut, MovementsOut, MyVoucherOut, MyVouchersOut, QuoteOut
+from quota.service import vouchers as ledger
+from quota.service.campaigns import types_of
+
+router = APIRouter(prefix="/api/v1", tags=["vouchers"])
+
+
+@router.get("/me/vouchers", response_model=MyVouchersOut, summary="服务券配额（每种类型一项）")
+async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: CurrentCampaign) -> MyVouchersOut:
+    today = shanghai_now().date()
+    kinds = await types_of(session, campaign.year)
+    mine = {
+        v.voucher_type: v
+        for v in (
+            await session.exec(
+                select(Voucher).where(
+                    col(Voucher.enterprise_id) == user.org_id, col(Voucher.campaign_year) == campaign.year
+                )
+            )
+        ).all()
+    }
+    apps = (
+        await session.exec(
+            select(QuotaApplication)
+            .where(
+                col(QuotaApplication.enterprise_id) == user.org_id,
+                col(QuotaApplication.campaign_year) == campaign.year,
+            )
+            .order_by(col(QuotaApplication.created_at).desc())
+        )
+    ).all()
+    latest: dict[str, QuotaApplication] = {}
+    for a in apps:
+        latest.setdefault(a.voucher_type, a)
+    items: list[MyVoucherOut] = []
+    for voucher_type, kind in kinds.items():
+        v = mine.get(voucher_type)
+        app = latest.get(voucher_type)
+        state = domain.voucher_state(
+            has_voucher=v is not None,
+            expired=v is not None and domain.is_expired(v.expired_at, v.valid_to, today),
+            application_state=app.state if app else None,
+        )
+        valid_from, valid_to = (v.valid_from, v.valid_to) if v else (kind.valid_from, kind.valid_to)
+        doc = {
+            "voucher_type": voucher_type,
+            "voucher_type_label": VOUCHER_TYPES[voucher_type],
+            "state": state,
+            "state_label": domain.STATE_LABELS[state],
+            "policy_text": kind.policy_text,
+            "application_id": app.id if app else None,
+            "reject_reason": app.reason if app and app.state == "rejected" else None,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "valid_label": f"{format_date_cn(valid_from)}~{format_date_cn(valid_to)}",
+        }
+        if v is not None:
+            doc.update(
+                voucher_id=v.id,
+                voucher_no=v.voucher_no,
+                tier=v.tier,
+                total_fen=v.total_fen,
+                used_fen=v.used_fen,
+                reserved_fen=v.reserved_fen,
+                remaining_fen=v.remaining_fen,
+                settled_fen=v.settled_fen,
+                expired_fen=v.expired_fen,
+                pending_application_id=app.id if app and app.state == "pending_review" else None,
+            )
+        items.append(MyVoucherOut.model_validate(doc))
+    return MyVouchersOut(year=campaign.year, items=items)
+
+
+@router.get("/me/vouchers/{voucher_id}/movements", response_model=MovementsOut, summary="服务券台账")
+async def voucher_movements(voucher: OwnedVoucher, session: SessionDep) -> MovementsOut:
+    rows = await ledger.movements(session, voucher.id)
+    items = [
+        MovementOut.model_validate(r).model_copy(update={"kind_label": MOVEMENT_LABELS[r.kind]}) for r in rows
+    ]
+    return MovementsOut(voucher_id=voucher.id, voucher_no=voucher.voucher_no, items=items)
+
+
+@router.get("/vouchers/{voucher_id}/quote", response_model=QuoteOut, summary="用券预览（券后价）")
+async def quote(
+    voucher: OwnedVoucher,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    product_id: Annotated[str, Query(min_length=1, max_length=64)],
+    amount_fen: Annotated[int | None, Query(gt=0, le=10**13)] = None,
+) -> QuoteOut:
+    product = await runtime.clients.get_json("catalog", f"/internal/products/{product_id}")
+    if product is None:
+        raise errors.product_not_found()
+    if domain.voucher_type_of(str(product.get("category", ""))) != voucher.voucher_type:
+        raise errors.wrong_voucher_type()
+    price = amount_fen if amount_fen is not None else int(product["platform_price_fen"])
+    max_subsidy = int(product.get("max_subsidy_fen") or 0)
+    today = shanghai_now().date()
+    usable = voucher.expired_at is None and domain.in_window(today, voucher.valid_from, voucher.valid_to)
+    subsidy = (
+        await ledger.quote(
+            session,
+            voucher=voucher,
+            provider_id=str(product["provider_id"]),
+            price_fen=price,
+            max_subsidy_fen=max_subsidy,
+            default_cap_fen=settings.default_provider_cap_fen,
+        )
+        if usable
+        else 0
+    )
+    return QuoteOut(
+        voucher_id=voucher.id,
+        voucher_no=voucher.voucher_no,
+        voucher_type=voucher.voucher_type,
+        product_id=product_id,
+        price_fen=price,
+        subsidy_fen=subsidy,
+        payable_fen=price - subsidy,
+        remaining_after_fen=voucher.remaining_fen - subsidy,
+        max_subsidy_fen=max_subsidy,
+        ratio_bp=voucher.ratio_bp,
+        valid_from=voucher.valid_from,
+        valid_to=voucher.valid_to,
+    )

@@ -1,0 +1,479 @@
+"""The voucher ledger: every balance change is one conditional UPDATE plus its journal row.
+
+Each movement is ``UPDATE vouchers SET ... WHERE id = :v AND <the balance it takes from> >= :a
+RETURNING <the balances after>``: no interleaving can overdraw (a losing UPDATE changes
+nothing and returns no row), and the movement row records exactly what the UPDATE left.
+The saga operations take the locks in one order, so they never deadlock: the reservation
+(the order: quota's aggregate), then the voucher, then the provider's cap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.categories import GENERAL
+from common.db import lock
+from common.events import (
+    ContractSigned,
+    ContractTerminated,
+    EventPayload,
+    OrderSubmitted,
+    SettlementPaid,
+    VoucherDeducted,
+    VoucherReleased,
+    VoucherReservationRejected,
+    VoucherReserved,
+    VoucherReversed,
+)
+from common.orgs import is_suspended
+from common.timers import RetryLater, utcnow
+from quota import domain
+from quota.models import Movement, ProviderCap, Reservation, Voucher
+
+log = structlog.get_logger(__name__)
+
+BALANCES = "total_fen, remaining_fen, reserved_fen, used_fen, settled_fen, expired_fen"
+
+# kind -> (SET clause, the WHERE guard that makes it safe)
+_MOVES: dict[str, tuple[str, str]] = {
+    "issue": ("total_fen = total_fen + :a, remaining_fen = remaining_fen + :a", "TRUE"),
+    "reserve": (
+        "remaining_fen = remaining_fen - :a, reserved_fen = reserved_fen + :a",
+        "remaining_fen >= :a AND expired_at IS NULL",
+    ),
+    "commit": ("reserved_fen = reserved_fen - :a, used_fen = used_fen + :a", "reserved_fen >= :a"),
+    "release": ("reserved_fen = reserved_fen - :a, remaining_fen = remaining_fen + :a", "reserved_fen >= :a"),
+    "settle": ("settled_fen = settled_fen + :a", "used_fen >= settled_fen + :a"),
+    "expire": ("remaining_fen = remaining_fen - :a, expired_fen = expired_fen + :a", "remaining_fen >= :a"),
+    "reverse": (
+        "used_fen = used_fen - :a, remaining_fen = remaining_fen + :a",
+        "used_fen - settled_fen >= :a",
+    ),
+}
+_SQL = {
+    kind: text(f"UPDATE vouchers SET {sets} WHERE id = :v AND {guard} RETURNING {BALANCES}")
+    for kind, (sets, guard) in _MOVES.items()
+}
+
+
+class Overdraw(Exception):
+    """A conditional UPDATE found less than it needed: nothing changed."""
+
+
+async def move(
+    session: AsyncSession,
+    voucher_id: str,
+    kind: str,
+    amount: int,
+    *,
+    order_id: str | None = None,
+    note: str | None = None,
+) -> dict[str, int] | None:
+    """Apply one movement atomically and journal it; None (nothing changed) when the guard
+    refuses. A zero amount changes nothing and is not journalled."""
+    if amount < 0:
+        raise ValueError("a movement amount is never negative")
+    if amount == 0:
+        return None
+    row = (await session.execute(_SQL[kind], {"v": voucher_id, "a": amount})).mappings().first()
+    if row is None:
+        return None
+    after = {k: int(v) for k, v in row.items()}
+    session.add(
+        Movement(voucher_id=voucher_id, kind=kind, order_id=order_id, amount_fen=amount, note=note, **after)
+    )
+    return after
+
+
+async def must_move(
+    session: AsyncSession, voucher_id: str, kind: str, amount: int, **kw: Any
+) -> dict[str, int] | None:
+    after = await move(session, voucher_id, kind, amount, **kw)
+    if after is None and amount > 0:
+        raise Overdraw(f"{kind} of {amount} refused on voucher {voucher_id}")
+    return after
+
+
+async def give_back(session: AsyncSession, voucher: Voucher, kind: str, amount: int, order_id: str) -> int:
+    """Release (or reverse) ``amount`` to the balance; once the window has closed, what is freed
+    expires at once (DESIGN.md "Vouchers across time"). Returns the part that expired."""
+    await must_move(session, voucher.id, kind, amount, order_id=order_id)
+    if voucher.expired_at is not None and amount > 0:
+        await must_move(
+            session, voucher.id, "expire", amount, order_id=order_id, note="配额有效期已结束，释放的额度作废"
+        )
+        return amount
+    return 0
+
+
+# --- provider caps -----------------------------------------------------------------------------
+
+
+async def locked_cap(session: AsyncSession, provider_id: str, year: int, default_cap_fen: int) -> ProviderCap:
+    await session.execute(
+        pg_insert(ProviderCap)
+        .values(provider_id=provider_id, year=year, cap_fen=default_cap_fen)
+        .on_conflict_do_nothing()
+    )
+    row = (
+        await session.exec(
+            select(ProviderCap)
+            .where(col(ProviderCap.provider_id) == provider_id, col(ProviderCap.year) == year)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return row
+
+
+_CAP_SQL = {
+    "reserve": text(
+        "UPDATE provider_subsidy_caps SET reserved_fen = reserved_fen + :a "
+        "WHERE provider_id = :p AND year = :y AND reserved_fen + used_fen + :a <= cap_fen RETURNING reserved_fen"
+    ),
+    "commit": text(
+        "UPDATE provider_subsidy_caps SET reserved_fen = reserved_fen - :r, used_fen = used_fen + :a "
+        "WHERE provider_id = :p AND year = :y AND reserved_fen >= :r AND :a <= :r RETURNING reserved_fen"
+    ),
+    "release": text(
+        "UPDATE provider_subsidy_caps SET reserved_fen = reserved_fen - :a "
+        "WHERE provider_id = :p AND year = :y AND reserved_fen >= :a RETURNING reserved_fen"
+    ),
+    "reverse": text(
+        "UPDATE provider_subsidy_caps SET used_fen = used_fen - :a "
+        "WHERE provider_id = :p AND year = :y AND used_fen >= :a RETURNING used_fen"
+    ),
+}
+
+
+async def cap_move(
+    session: AsyncSession, kind: str, provider_id: str, year: int, amount: int, reserved: int = 0
+) -> None:
+    if amount == 0 and reserved == 0:
+        return
+    result = await session.execute(_CAP_SQL[kind], {"p": provider_id, "y": year, "a": amount, "r": reserved})
+    if result.first() is None:
+        raise Overdraw(f"cap {kind} of {amount} refused for provider {provider_id} in {year}")
+
+
+# --- finding vouchers --------------------------------------------------------------------------
+
+
+async def vouchers_of(
+    session: AsyncSession, enterprise_id: str, voucher_type: str | None = None
+) -> list[Voucher]:
+    query = select(Voucher).where(col(Voucher.enterprise_id) == enterprise_id)
+    if voucher_type:
+        query = query.where(col(Voucher.voucher_type) == voucher_type)
+    return list((await session.exec(query.order_by(col(Voucher.campaign_year).desc()))).all())
+
+
+async def usable_voucher(
+    session: AsyncSession, enterprise_id: str, voucher_type: str, day: Any
+) -> Voucher | None:
+    """The enterprise's voucher of this type for ``day``: the one whose window holds the day,
+    else the newest (which then refuses with a reason)."""
+    found = await vouchers_of(session, enterprise_id, voucher_type)
+    for v in found:
+        if domain.in_window(day, v.valid_from, v.valid_to) and v.expired_at is None:
+            return v
+    return found[0] if found else None
+
+
+async def cap_room(session: AsyncSession, provider_id: str, year: int, default_cap_fen: int) -> int:
+    cap = await session.get(ProviderCap, (provider_id, year))
+    if cap is None:
+        return default_cap_fen
+    return cap.cap_fen - cap.reserved_fen - cap.used_fen
+
+
+async def quote(
+    session: AsyncSession,
+    *,
+    voucher: Voucher,
+    provider_id: str,
+    price_fen: int,
+    max_subsidy_fen: int,
+    default_cap_fen: int,
+) -> int:
+    room = (
+        await cap_room(session, provider_id, voucher.campaign_year, default_cap_fen)
+        if voucher.voucher_type == GENERAL
+        else None
+    )
+    return domain.subsidy(price_fen, voucher.ratio_bp, max_subsidy_fen, voucher.remaining_fen, room)
+
+
+# --- the saga's steps --------------------------------------------------------------------------
+
+REASONS = {
+    "no_voucher": "企业没有可用于该类服务的服务券",
+    "not_owner": "该服务券不属于下单企业",
+    "wrong_type": "该服务券不能用于此类服务产品",
+    "outside_window": "不在服务券配额有效期内",
+    "nothing_left": "服务券剩余额度不足",
+    "provider_cap_reached": "该服务机构本年度服务券补贴已达上限",
+    "suspended": "企业已被平台暂停使用",
+    "voucher_not_active": "服务券已失效",
+}
+
+
+async def locked_reservation(session: AsyncSession, order_id: str) -> Reservation | None:
+    return await lock(session, Reservation, order_id)
+
+
+async def reserve_for_order(
+    session: AsyncSession, p: OrderSubmitted, at: datetime, *, default_cap_fen: int
+) -> EventPayload | None:
+    """Step 2: reserve min(ratio × price, product max, remaining, cap room), or refuse with a
+    reason code. One reservation row per order: a repeat changes nothing (returns None)."""
+    inserted = (
+        await session.execute(
+            pg_insert(Reservation)
+            .values(
+                order_id=p.order_id,
+                enterprise_id=p.enterprise_id,
+                provider_id=p.provider_id,
+                voucher_type=p.voucher_type,
+                state="deciding",
+            )
+            .on_conflict_do_nothing()
+            .returning(Reservation.order_id)  # type: ignore[arg-type]
+        )
+    ).first()
+    res = await locked_reservation(session, p.order_id)
+    assert res is not None
+    if inserted is None:
+        return None  # already decided for this order
+    if not p.use_voucher:
+        res.state = "none"
+        session.add(res)
+        return None
+
+    def reject(code: str, voucher_id: str | None) -> VoucherReservationRejected:
+        res.state, res.voucher_id, res.reason_code, res.reason = "rejected", voucher_id, code, REASONS[code]
+        session.add(res)
+        return VoucherReservationRejected(
+            order_id=p.order_id, voucher_id=voucher_id, reason_code=code, reason=REASONS[code]
+        )
+
+    day = domain.business_day(at)
+    expected = domain.voucher_type_of(p.category)
+    if await is_suspended(session, p.enterprise_id):
+        return reject("suspended", p.voucher_id)
+    if p.voucher_id:
+        voucher = await lock(session, Voucher, p.voucher_id)
+        if voucher is None:
+            return reject("no_voucher", None)
+        if voucher.enterprise_id != p.enterprise_id:
+            return reject("not_owner", p.voucher_id)
+    else:
+        if expected is None:
+            return reject("wrong_type", None)
+        found = await usable_voucher(session, p.enterprise_id, expected, day)
+        if found is None:
+            return reject("no_voucher", None)
+        voucher = await lock(session, Voucher, found.id)
+        assert voucher is not None
+    if expected is None or voucher.voucher_type != expected:
+        return reject("wrong_type", voucher.id)
+    if voucher.expired_at is not None:
+        return reject("voucher_not_active", voucher.id)
+    if not domain.in_window(day, voucher.valid_from, voucher.valid_to):
+        return reject("outside_window", voucher.id)
+    want = domain.wanted(p.price_fen, voucher.ratio_bp, p.max_subsidy_fen)
+    if want > 0 and voucher.remaining_fen <= 0:
+        return reject("nothing_left", voucher.id)
+    room: int | None = None
+    cap_year: int | None = None
+    if voucher.voucher_type == GENERAL:
+        cap_year = voucher.campaign_year
+        cap = await locked_cap(session, p.provider_id, cap_year, default_cap_fen)
+        room = cap.cap_fen - cap.reserved_fen - cap.used_fen
+        if want > 0 and room <= 0:
+            return reject("provider_cap_reached", voucher.id)
+    amount = domain.subsidy(p.price_fen, voucher.ratio_bp, p.max_subsidy_fen, voucher.remaining_fen, room)
+    if cap_year is not None:
+        await cap_move(session, "reserve", p.provider_id, cap_year, amount)
+    after = await must_move(session, voucher.id, "reserve", amount, order_id=p.order_id)
+    res.state, res.voucher_id, res.amount_fen = "reserved", voucher.id, amount
+    res.ratio_bp, res.cap_year = voucher.ratio_bp, cap_year
+    session.add(res)
+    remaining = after["remaining_fen"] if after else voucher.remaining_fen
+    return VoucherReserved(
+        order_id=p.order_id,
+        voucher_id=voucher.id,
+        voucher_no=voucher.voucher_no,
+        amount_fen=amount,
+        ratio_bp=voucher.ratio_bp,
+        remaining_fen=remaining,
+    )
+
+
+async def _held(session: AsyncSession, order_id: str, *, wait_for_submission: bool) -> Reservation | None:
+    res = await locked_reservation(session, order_id)
+    if res is None and wait_for_submission:
+        raise RetryLater(f"order {order_id}: its submission has not reached quota yet")
+    return res
+
+
+async def release_for_order(
+    session: AsyncSession, order_id: str, reason: str, *, wait_for_submission: bool
+) -> VoucherReleased | None:
+    """Steps 6 and 7 (cancelled or voided): give the reservation back if it is still held.
+    A second release changes nothing and publishes nothing."""
+    res = await _held(session, order_id, wait_for_submission=wait_for_submission)
+    if res is None or res.state != "reserved" or res.voucher_id is None:
+        if res is not None and res.state in ("committed", "settled"):
+            log.warning("release_of_committed_ignored", order_id=order_id, state=res.state)
+        return None
+    voucher = await lock(session, Voucher, res.voucher_id)
+    assert voucher is not None
+    if res.cap_year is not None:
+        await cap_move(session, "release", res.provider_id, res.cap_year, res.amount_fen)
+    expired = await give_back(session, voucher, "release", res.amount_fen, order_id)
+    res.state, res.reason = "released", reason
+    session.add(res)
+    return VoucherReleased(
+        order_id=order_id,
+        voucher_id=voucher.id,
+        amount_fen=res.amount_fen,
+        expired_fen=expired,
+        reason=reason,
+    )
+
+
+async def commit_for_order(session: AsyncSession, p: ContractSigned) -> VoucherDeducted | None:
+    """Step 6 (signed): commit exactly the contract's subsidy (<= reserved), release the rest."""
+    res = await _held(session, p.order_id, wait_for_submission=True)
+    assert res is not None
+    if res.state == "deciding":
+        raise RetryLater(f"order {p.order_id}: its reservation is being decided")
+    if res.state != "reserved" or res.voucher_id is None:
+        if p.subsidy_fen > 0 and res.state in ("none", "rejected", "released"):
+            log.error(
+                "signed_subsidy_without_reservation",
+                order_id=p.order_id,
+                state=res.state,
+                subsidy_fen=p.subsidy_fen,
+            )
+        return None
+    committed = p.subsidy_fen
+    if committed > res.amount_fen:
+        log.error(
+            "contract_subsidy_above_reservation",
+            order_id=p.order_id,
+            subsidy_fen=p.subsidy_fen,
+            reserved_fen=res.amount_fen,
+        )
+        committed = res.amount_fen
+    committed = max(committed, 0)
+    rest = res.amount_fen - committed
+    voucher = await lock(session, Voucher, res.voucher_id)
+    assert voucher is not None
+    if res.cap_year is not None:
+        await cap_move(session, "commit", res.provider_id, res.cap_year, committed, reserved=res.amount_fen)
+    await must_move(
+        session, voucher.id, "commit", committed, order_id=p.order_id, note=f"合同 {p.contract_id}"
+    )
+    await give_back(session, voucher, "release", rest, p.order_id)
+    res.state, res.committed_fen = "committed", committed
+    session.add(res)
+    return VoucherDeducted(
+        order_id=p.order_id, voucher_id=voucher.id, amount_fen=committed, released_fen=rest
+    )
+
+
+async def settle_for_order(session: AsyncSession, p: SettlementPaid) -> None:
+    """Step 12: the committed subsidy is settled (兑付已支付)."""
+    res = await _held(session, p.order_id, wait_for_submission=True)
+    assert res is not None
+    if res.state in ("deciding", "reserved"):
+        raise RetryLater(f"order {p.order_id}: the signing has not reached quota yet")
+    if res.state != "committed" or res.voucher_id is None:
+        if res.state != "settled":
+            log.error("settlement_of_unsettleable_ignored", order_id=p.order_id, state=res.state)
+        return
+    if p.amount_fen != res.committed_fen:
+        log.error(
+            "settlement_amount_differs",
+            order_id=p.order_id,
+            paid_fen=p.amount_fen,
+            committed_fen=res.committed_fen,
+        )
+    await lock(session, Voucher, res.voucher_id)
+    await must_move(
+        session, res.voucher_id, "settle", res.committed_fen, order_id=p.order_id, note=p.payout_reference
+    )
+    res.state = "settled"
+    session.add(res)
+
+
+async def reverse_for_order(session: AsyncSession, p: ContractTerminated) -> VoucherReversed | None:
+    """Termination: give back an unsettled deduction; a settled one is never clawed back."""
+    res = await _held(session, p.order_id, wait_for_submission=True)
+    assert res is not None
+    if res.state in ("deciding", "reserved"):
+        raise RetryLater(f"order {p.order_id}: the signing has not reached quota yet")
+    if res.voucher_id is None or res.state in ("none", "rejected", "released", "reversed"):
+        return None
+    if res.state == "settled":
+        return VoucherReversed(
+            order_id=p.order_id,
+            voucher_id=res.voucher_id,
+            amount_fen=0,
+            refused=True,
+            reason="服务券补贴已兑付，不予冲回",
+        )
+    voucher = await lock(session, Voucher, res.voucher_id)
+    assert voucher is not None
+    if res.cap_year is not None:
+        await cap_move(session, "reverse", res.provider_id, res.cap_year, res.committed_fen)
+    expired = await give_back(session, voucher, "reverse", res.committed_fen, p.order_id)
+    res.state, res.reason = "reversed", p.reason
+    session.add(res)
+    return VoucherReversed(
+        order_id=p.order_id,
+        voucher_id=voucher.id,
+        amount_fen=res.committed_fen,
+        expired_fen=expired,
+        reason=p.reason,
+    )
+
+
+# --- expiry ------------------------------------------------------------------------------------
+
+EXPIRY_TIMER = "voucher_expiry"
+
+
+async def expire_voucher(session: AsyncSession, voucher_id: str, now: datetime | None = None) -> int:
+    """At the end of the window the unreserved remainder expires; reservations stay valid.
+    Safe to run twice (the second run finds nothing left). Returns what expired now."""
+    now = now or utcnow()
+    voucher = await lock(session, Voucher, voucher_id)
+    if voucher is None or now < domain.window_end(voucher.valid_to):
+        return 0
+    if voucher.expired_at is None:
+        voucher.expired_at = now
+        session.add(voucher)
+        await session.flush()
+    amount = voucher.remaining_fen
+    await move(session, voucher.id, "expire", amount, note="配额有效期结束")
+    return amount
+
+
+async def movements(session: AsyncSession, voucher_id: str) -> list[Movement]:
+    return list(
+        (
+            await session.exec(
+                select(Movement).where(col(Movement.voucher_id) == voucher_id).order_by(col(Movement.id))
+            )
+        ).all()
+    )

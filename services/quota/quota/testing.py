@@ -1,0 +1,132 @@
+"""Test support for quota (its own tests, and other services' saga tests that need vouchers):
+a fake catalog, USCCs with good check characters, and :class:`Quota`, the running service
+with helpers that certify an enterprise, designate it and give it a voucher."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, HTTPException
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from stdnum.cn import uscc as uscc_lib
+
+from common.categories import GENERAL
+from common.db import Database
+from common.numbers import shanghai_now
+from common.orgs import OrgCopy
+from common.testing.saga import FakeFile, SagaHarness
+from common.testing.tokens import Caller
+from quota import domain
+from quota.models import QuotaApplication, Voucher
+from quota.service.applications import issue
+from quota.service.campaigns import types_of
+
+API = "/api/v1"
+
+
+def make_uscc(n: int | None = None) -> str:
+    body = f"91450100MA{(n if n is not None else uuid.uuid4().int) % 10**7:07d}"
+    return body + uscc_lib.calc_check_digit(body)
+
+
+def fake_catalog() -> tuple[FastAPI, dict[str, dict[str, Any]]]:
+    """catalog's ``GET /internal/products/{id}`` from a dict."""
+    app = FastAPI()
+    products: dict[str, dict[str, Any]] = {}
+
+    @app.get("/internal/products/{product_id}")
+    async def product(product_id: str) -> dict[str, Any]:
+        if product_id not in products:
+            raise HTTPException(404)
+        return products[product_id]
+
+    return app, products
+
+
+@dataclass
+class Quota:
+    """The running quota service and what a test needs around it."""
+
+    h: SagaHarness
+    files: dict[str, FakeFile]
+    products: dict[str, dict[str, Any]]
+    year: int = field(default_factory=lambda: shanghai_now().year)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.h.client("quota")
+
+    @property
+    def db(self) -> Database:
+        return self.h.db("quota")
+
+    async def certified(
+        self, *, uscc: str | None = None, name: str = "广西测试制造有限公司", suspended: bool = False
+    ) -> Caller:
+        """A certified enterprise (quota's copy, as identity's event leaves it) and its owner's token."""
+        caller = self.h.issuer.member(caps=("enterprise",))
+        async with self.db.transaction() as s:
+            await s.execute(
+                pg_insert(OrgCopy).values(
+                    org_id=caller.org_id,
+                    name=name,
+                    uscc=uscc or make_uscc(),
+                    kind="enterprise",
+                    certified=True,
+                    suspended=suspended,
+                )
+            )
+        return caller
+
+    async def designate(self, uscc: str, designation: str) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(
+                text("INSERT INTO designations (uscc, designation) VALUES (:u, :d) ON CONFLICT DO NOTHING"),
+                {"u": uscc, "d": designation},
+            )
+
+    async def voucher(
+        self, enterprise_id: str, amount_fen: int, voucher_type: str = GENERAL, **changes: Any
+    ) -> Voucher:
+        """An approved voucher (as a reviewer's approval issues it)."""
+        async with self.db.transaction() as s:
+            app = QuotaApplication(
+                id=str(uuid.uuid4()),
+                enterprise_id=enterprise_id,
+                campaign_year=self.year,
+                voucher_type=voucher_type,
+                state="approved",
+                approved_fen=amount_fen,
+            )
+            s.add(app)
+            await s.flush()
+            kind = (await types_of(s, self.year))[voucher_type]
+            for k, v in changes.items():
+                setattr(kind, k, v)
+            voucher = await issue(s, app, kind, amount_fen, domain.BASE_DESIGNATION)
+            await s.refresh(voucher)
+            s.expunge(kind)
+        return voucher
+
+    async def row(self, model: type[Any], key: Any) -> Any:
+        async with self.db.session() as s:
+            return await s.get(model, key)
+
+    async def published(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """What quota wrote to its outbox (the events it published), oldest first."""
+        sql = "SELECT body FROM outbox WHERE event_type NOT LIKE 'identity.%'"
+        params: dict[str, Any] = {}
+        if event_type:
+            sql += " AND event_type = :t"
+            params["t"] = event_type
+        async with self.db.session() as s:
+            rows = (await s.execute(text(sql + " ORDER BY created_at, sequence"), params)).scalars().all()
+        return [dict(r) for r in rows]
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.db.session() as s:
+            return (await s.execute(text(sql), params)).scalar_one()
