@@ -113,7 +113,8 @@ async def download(file_id: str, principal: CurrentUser, session: SessionDep, ct
         content=data,
         media_type=row.content_type,
         headers={
-            "Content-Disposition": org_domain.content_disposition(row.name),
+            # Always a download, never rendered by the browser in the platform's origin.
+            "Content-Disposition": org_domain.content_disposition(row.name, "attachment"),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
             "ETag": f'"{row.sha256}"',

@@ -123,8 +123,12 @@ def verification_token_life(
 # --- files -------------------------------------------------------------------------------------
 
 MAX_FILE_NAME = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+_ALIASES = {"application/pdf": (".pdf",), "image/png": (".png",), "image/jpeg": (".jpg", ".jpeg")}
+_EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
+# Control (Cc), format (Cf: bidi overrides and isolates, zero-width characters), line and
+# paragraph separators, and unassigned code points never belong in a shown file name.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
 
 
 def human_size(size: int) -> str:
@@ -138,19 +142,21 @@ def human_size(size: int) -> str:
 
 def clean_file_name(raw: str | None, content_type: str) -> str:
     """The name to show and offer on download: the last path segment of what the client sent,
-    without control characters, at most 255 characters (keeping the extension)."""
+    without control or invisible formatting characters (the bidi overrides that make
+    ``\u202egnp.exe`` look like "exe.png"), at most 255 characters, and always ending in the
+    extension of the type its bytes were judged to be (PNG bytes sent as ``x.html`` are
+    ``x.png``)."""
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _CONTROL.sub("", name).strip().strip(".").strip()
-    if not name:
-        name = "file" + _EXTENSIONS.get(content_type, "")
-    if len(name) > MAX_FILE_NAME:
-        stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 10:
-            name = stem[: MAX_FILE_NAME - len(ext) - 1] + "." + ext
-        else:
-            name = name[:MAX_FILE_NAME]
-    return name
+    name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE)
+    name = name.strip().strip(".").strip()
+    suffix = _EXTENSIONS.get(content_type, "")
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and _EXTENSION.fullmatch(ext):
+        if "." + ext.lower() in _ALIASES.get(content_type, ()):
+            suffix = "." + ext  # the right extension, kept as the user wrote it (.JPEG)
+        name = stem.rstrip(". ")
+    return (name or "file")[: MAX_FILE_NAME - len(suffix)] + suffix
 
 
 def content_disposition(name: str, disposition: str = "inline") -> str:

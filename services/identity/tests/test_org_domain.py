@@ -49,11 +49,16 @@ def test_a_passed_checks_token_lives_from_the_moment_it_passed() -> None:
     [
         ("营业执照.pdf", "营业执照.pdf"),
         ("../../etc/passwd.pdf", "passwd.pdf"),
-        ("C:\\Users\\me\\发票.png", "发票.png"),
+        # PDF bytes named .png are stored as .pdf (security finding 7: the type decides).
+        ("C:\\Users\\me\\发票.png", "发票.pdf"),
         ("bad\x00\x07name.pdf", "badname.pdf"),
         ("", "file.pdf"),
         ("..", "file.pdf"),
         (None, "file.pdf"),
+        ("x.html", "x.pdf"),
+        ("\u202efdp.exe", "fdp.pdf"),
+        ("v1.2 report", "v1.2 report.pdf"),
+        ("a\u200bb.pdf", "ab.pdf"),
     ],
 )
 def test_file_names_keep_only_the_last_segment(raw: str | None, expected: str) -> None:

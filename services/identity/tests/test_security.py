@@ -116,3 +116,31 @@ def test_a_development_only_setting_in_production_is_refused_not_ignored(
     monkeypatch.setenv("IDENTITY_SEED_DEMO", "true")
     with pytest.raises(ValidationError, match="IDENTITY_SEED_DEMO"):
         Settings(**{k: v for k, v in production().items() if k != "environment"})
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("x.html", "x.png"),  # the extension follows the bytes, not the client
+        ("\u202egnp.exe", "gnp.png"),  # a right-to-left override that showed "exe.png"
+        ("发\u2067票\u2069\u200b.png", "发票.png"),  # isolates and zero-width characters
+        ("截图.PNG", "截图.PNG"),
+    ],
+)
+async def test_an_uploaded_name_follows_its_bytes_and_downloads_as_an_attachment(
+    make_identity, sent: str, stored: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Finding 7: no misleading extension, no bidi or control characters, never inline."""
+    app: FastAPI = await make_identity()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        session = await ApiDriver(c).register()
+        r = await c.post("/api/v1/files", files={"file": (sent, PNG, "text/html")}, headers=session.headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == stored and r.json()["content_type"] == "image/png"
+        got = await c.get(f"/api/v1/files/{r.json()['file_id']}", headers=session.headers)
+        assert got.status_code == 200
+        assert got.headers["content-disposition"].startswith("attachment;")
+        assert got.headers["content-type"] == "image/png"
