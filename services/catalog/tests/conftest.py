@@ -85,6 +85,7 @@ class Catalog:
     """The running service and the steps tests build on (all through the public API)."""
 
     product_body = staticmethod(product_body)
+    GENERAL_QUOTE = GENERAL_QUOTE
 
     def __init__(self, h: SagaHarness, files: dict[str, FakeFile], quota: FakeQuota) -> None:
         self.h = h
@@ -172,8 +173,9 @@ class Catalog:
         await self.h.settle()
 
     async def sql(self, query: str, **params: Any) -> list[Any]:
-        async with self.h.db("catalog").session() as s:
-            return list((await s.execute(text(query), params)).all())
+        async with self.h.db("catalog").transaction() as s:
+            result = await s.execute(text(query), params)
+            return list(result.all()) if result.returns_rows else []
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         rows = await self.sql(
