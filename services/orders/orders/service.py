@@ -60,6 +60,8 @@ log = structlog.get_logger(__name__)
 
 ACCEPTANCE_TIMER = "orders.acceptance_timeout"
 SIGNING_TIMER = "orders.signing_timeout"
+# voucher states in which quota holds a subsidy for the order
+HELD = ("reserved", "committed")
 
 # the timeline's labels (what the manual shows), per step code
 LABELS: dict[str, str] = {
@@ -204,10 +206,10 @@ async def _carry_out(
                     product_name=order.product_name,
                     category=order.category,
                     price_fen=order.price_fen,
-                    subsidy_reserved_fen=order.subsidy_fen if order.voucher_state == "reserved" else 0,
+                    subsidy_reserved_fen=order.subsidy_fen if order.voucher_state in HELD else 0,
                     ratio_bp=order.ratio_bp,
                     max_subsidy_fen=order.max_subsidy_fen,
-                    voucher_id=order.voucher_id if order.voucher_state == "reserved" else None,
+                    voucher_id=order.voucher_id if order.voucher_state in HELD else None,
                 ),
                 aggregate_id=agg,
             )

@@ -1,0 +1,97 @@
+"""Every event orders handles, delivered twice, out of order and once crashed half-way,
+on both transports: the order ends exactly where the same saga delivered in order ends."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+YUAN = 100  # fen per yuan
+TOTAL, SUBSIDY, DEPOSIT = 300_000 * YUAN, 90_000 * YUAN, 50_000 * YUAN
+PAYABLE = TOTAL - SUBSIDY
+
+
+def end_state(seen: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "status",
+        "subsidy_fen",
+        "voucher_state",
+        "contract_total_fen",
+        "contract_payable_fen",
+        "paid_fen",
+        "outstanding_fen",
+        "deposit_met",
+        "fully_paid",
+        "committed_fen",
+        "settled_fen",
+    )
+    state = {k: seen[k] for k in keys}
+    state["timeline"] = Counter(s["label"] for s in seen["timeline"])
+    state["evaluation"] = seen["evaluation"]["rating"]
+    return state
+
+
+async def test_events_delivered_twice_out_of_order_and_after_a_crash_end_where_the_ordered_saga_ends(
+    world,
+) -> None:
+    w = await world()
+    e, p = w.enterprise, w.provider
+
+    # --- A: every event once, in order ---------------------------------------------------------
+    a = await w.submit()
+    await w.reserved(a)
+    await w.settle()
+    await w.post(a, "accept", p)
+    await w.signed(a, TOTAL, SUBSIDY, DEPOSIT)
+    await w.emit(w.deducted_event(a, SUBSIDY), a["id"])
+    await w.emit(w.payment_event(a, 20_000 * YUAN, 20_000 * YUAN, PAYABLE, DEPOSIT), a["id"])
+    await w.emit(w.payment_event(a, 30_000 * YUAN, DEPOSIT, PAYABLE, DEPOSIT), a["id"])
+    await w.settle()
+    await w.post(a, "start-service", p)
+    await w.post(a, "complete-service", p)
+    await w.emit(w.payment_event(a, PAYABLE - DEPOSIT, PAYABLE, PAYABLE, DEPOSIT), a["id"])
+    await w.settle()
+    await w.post(a, "evaluation", e, json={"rating": 4, "content": "满意"}, expect=201)
+    await w.emit(w.settlement_event(a, SUBSIDY), a["id"])
+    await w.settle()
+    expected = end_state(await w.get(a))
+    assert expected["status"] == "evaluated" and expected["voucher_state"] == "settled"
+
+    # --- B: duplicates, early events, a crashed handler ------------------------------------------
+    b = await w.submit()
+    w.h.crash("orders", "quota.voucher_reserved", after_statements=3)
+    await w.reserved(b, twice=True)
+    await w.settle()
+    assert (await w.get(b))["status"] == "awaiting_acceptance"
+    await w.post(b, "accept", p)
+    # payments and quota heard of the signing before orders did; the second installment first
+    p1 = w.payment_event(b, 20_000 * YUAN, 20_000 * YUAN, PAYABLE, DEPOSIT)
+    p2 = w.payment_event(b, 30_000 * YUAN, DEPOSIT, PAYABLE, DEPOSIT)
+    w.h.crash("orders", "contracts.contract_signed", after_statements=4)
+    await w.emit(p2, b["id"], sequence=2, twice=True)
+    await w.emit(w.deducted_event(b, SUBSIDY), b["id"], sequence=2)
+    await w.emit(p1, b["id"], sequence=1)
+    await w.signed(b, TOTAL, SUBSIDY, DEPOSIT, twice=True)
+    await w.settle()
+    seen = await w.get(b)
+    assert seen["status"] == "awaiting_service" and seen["paid_fen"] == DEPOSIT
+    await w.post(b, "start-service", p)
+    await w.post(b, "complete-service", p)
+    # evaluated before the balance came; the settlement announced before the balance
+    await w.post(b, "evaluation", e, json={"rating": 4, "content": "满意"}, expect=201)
+    settlement = await w.emit(w.settlement_event(b, SUBSIDY), b["id"], sequence=4)
+    balance = await w.emit(
+        w.payment_event(b, PAYABLE - DEPOSIT, PAYABLE, PAYABLE, DEPOSIT), b["id"], sequence=3
+    )
+    await w.h.redeliver(settlement)
+    await w.h.redeliver(balance)
+    await w.settle()
+
+    assert end_state(await w.get(b)) == expected
+    types = await w.published_types(b["id"])
+    assert types.count("orders.order_completed") == 1 and types.count("orders.order_accepted") == 1
+    async with w.h.db("orders").session() as s:
+        from sqlalchemy import text
+
+        dead = (await s.execute(text("SELECT count(*) FROM timers WHERE state = 'dead'"))).scalar_one()
+    assert dead == 0  # nothing was parked: every early event was applied on a retry
