@@ -105,11 +105,11 @@ class Quota:
             s.add(app)
             await s.flush()
             kind = (await types_of(s, self.year))[voucher_type]
+            s.expunge(kind)  # changed for this voucher only, never in the campaign
             for k, v in changes.items():
                 setattr(kind, k, v)
             voucher = await issue(s, app, kind, amount_fen, domain.BASE_DESIGNATION)
             await s.refresh(voucher)
-            s.expunge(kind)
         return voucher
 
     async def row(self, model: type[Any], key: Any) -> Any:
