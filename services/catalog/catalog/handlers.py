@@ -71,13 +71,15 @@ def build_consumer() -> Consumer:
         product = await lock(session, Product, fact.product_id)
         if not await ordered(session, consumer.name, event, stream="signed"):
             return
-        if fact.signed or product is None:
+        if fact.signed:
             return
         fact.signed = True
         fact.total_fen = p.total_fen
-        product.sales += 1
-        product.revenue_fen += p.total_fen
-        session.add_all([fact, product])
+        session.add(fact)
+        if product is not None:
+            product.sales += 1
+            product.revenue_fen += p.total_fen
+            session.add(product)
 
     @consumer.on(OrderCompleted.event_type)
     async def completed(session: AsyncSession, event: Envelope[Any]) -> None:
