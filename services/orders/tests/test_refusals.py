@@ -1,0 +1,227 @@
+"""Bad input and authorisation: each a clear 4xx problem with a stable code, nothing changed.
+(In-process bus: these are about the routes, not the transport.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+YUAN = 100  # fen per yuan
+
+
+@pytest.fixture
+def transport_kind() -> str:
+    return "inprocess"
+
+
+async def problem(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["code"] == code and body["detail"], body
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return body
+
+
+async def test_submission_refuses_what_may_not_be_ordered(world) -> None:
+    w = await world()
+    e, api = w.enterprise, w.api
+
+    async def post(product_id: str, who=e, use_voucher: bool = True, **headers: str) -> Any:
+        return await api.post(
+            "/api/v1/orders",
+            json={"product_id": product_id, "use_voucher": use_voucher},
+            headers={**who.headers, "Idempotency-Key": f"k-{product_id}-{who.user_id}", **headers},
+        )
+
+    await problem(await post("no-such-product"), 404, "product_not_found")
+    unlisted = w.catalog.add(w.provider.org_id or "", status="unlisted", listed=False)
+    await problem(await post(unlisted), 409, "product_not_listed")
+    suspended = w.catalog.add(w.provider.org_id or "", provider_suspended=True)
+    await problem(await post(suspended), 409, "provider_suspended")
+    own = w.catalog.add(e.org_id or "")
+    await problem(await post(own), 409, "own_product")
+    # an enterprise without a usable voucher: refused with the voucher, accepted without it
+    other = w.h.issuer.member(caps=("enterprise",))
+    await problem(await post(w.product_id, who=other), 409, "no_usable_voucher")
+    assert (await post(w.product_id, who=other, use_voucher=False)).status_code == 201
+    # not an enterprise (a provider only), no token, no key, bad body
+    await problem(await post(w.product_id, who=w.provider), 403, "enterprise_required")
+    r = await api.post("/api/v1/orders", json={"product_id": w.product_id}, headers=e.headers)
+    await problem(r, 400, "idempotency_key_required")
+    r = await api.post("/api/v1/orders", json={"product_id": w.product_id, "use_voucher": True})
+    await problem(r, 401, "unauthenticated")
+    r = await api.post(
+        "/api/v1/orders", json={"product_id": "", "x": 1}, headers={**e.headers, "Idempotency-Key": "z"}
+    )
+    await problem(r, 422, "validation_error")
+    listed = (await api.get("/api/v1/me/orders", headers=e.headers)).json()
+    assert listed["total"] == 0  # nothing was ordered by any refused request
+
+
+async def test_a_suspended_enterprise_cannot_order_and_a_suspended_provider_cannot_accept(world) -> None:
+    w = await world()
+    order = await w.submit(use_voucher=False)
+    await w.suspend(w.provider.org_id or "")
+    await w.settle()
+    r = await w.api.post(f"/api/v1/orders/{order['id']}/accept", headers=w.provider.headers)
+    await problem(r, 403, "organization_suspended")
+    assert (await w.get(order))["status"] == "awaiting_acceptance"
+    # ordering its products is refused too (orders's own copy of the provider's status)
+    body = await problem(
+        await w.api.post(
+            "/api/v1/orders",
+            json={"product_id": w.product_id, "use_voucher": False},
+            headers={**w.enterprise.headers, "Idempotency-Key": "after-suspension"},
+        ),
+        409,
+        "provider_suspended",
+    )
+    assert "暂停" in body["detail"]
+    await w.suspend(w.enterprise.org_id or "")
+    await w.settle()
+    r = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.product_id, "use_voucher": False},
+        headers={**w.enterprise.headers, "Idempotency-Key": "suspended"},
+    )
+    await problem(r, 403, "organization_suspended")
+
+
+async def test_another_organisation_neither_sees_nor_touches_an_order(world) -> None:
+    w = await world()
+    order = await w.submit()
+    await w.reserved(order)
+    await w.settle()
+    stranger = w.h.issuer.member(caps=("enterprise", "provider"))
+    api, oid = w.api, order["id"]
+    await problem(await api.get(f"/api/v1/orders/{oid}", headers=stranger.headers), 404, "order_not_found")
+    for action in ("cancel", "accept", "start-service", "complete-service"):
+        await problem(
+            await api.post(f"/api/v1/orders/{oid}/{action}", headers=stranger.headers), 404, "order_not_found"
+        )
+    r = await api.post(f"/api/v1/orders/{oid}/reject", json={"reason": "不做"}, headers=stranger.headers)
+    await problem(r, 404, "order_not_found")
+    r = await api.post(f"/api/v1/orders/{oid}/evaluation", json={"rating": 1}, headers=stranger.headers)
+    await problem(r, 404, "order_not_found")
+    # each party acts only as itself: the enterprise cannot accept its own order
+    await problem(
+        await api.post(f"/api/v1/orders/{oid}/accept", headers=w.enterprise.headers), 403, "provider_required"
+    )
+    await problem(
+        await api.post(f"/api/v1/orders/{oid}/cancel", headers=w.provider.headers), 403, "enterprise_required"
+    )
+    assert (await api.get("/api/v1/me/orders", headers=stranger.headers)).json()["total"] == 0
+    assert (await api.get("/api/v1/me/service-orders", headers=stranger.headers)).json()["total"] == 0
+    await problem(await api.get("/api/v1/admin/orders", headers=w.enterprise.headers), 403, "forbidden_role")
+    # staff see it
+    staff = w.h.issuer.staff("reviewer")
+    assert (await api.get(f"/api/v1/orders/{oid}", headers=staff.headers)).json()["actions"] == []
+    assert (await api.get("/api/v1/admin/orders", headers=staff.headers)).json()["total"] == 1
+    seen = await w.get(order)
+    assert seen["status"] == "awaiting_acceptance" and len(seen["timeline"]) == 2
+
+
+async def test_a_step_in_the_wrong_state_is_a_409_naming_the_state_and_changes_nothing(world) -> None:
+    w = await world()
+    order = await w.submit()
+    await w.reserved(order)
+    await w.settle()
+    before = await w.get(order)
+    for action, who in (("start-service", w.provider), ("complete-service", w.provider)):
+        r = await w.api.post(f"/api/v1/orders/{order['id']}/{action}", headers=who.headers)
+        body = await problem(r, 409, "order_state_conflict")
+        assert body["status_label"] == "待接单" and "待接单" in body["detail"]
+    r = await w.api.post(
+        f"/api/v1/orders/{order['id']}/evaluation", json={"rating": 5}, headers=w.enterprise.headers
+    )
+    await problem(r, 409, "order_state_conflict")
+    assert await w.get(order) == before
+    await w.settle()
+    assert await w.published_types(order["id"]) == ["orders.order_submitted"]
+
+
+async def test_an_evaluation_is_one_to_five_stars_of_at_most_200_characters_and_only_once(world) -> None:
+    w = await world()
+    order = await w.submit(use_voucher=False)
+    await w.post(order, "accept", w.provider)
+    await w.signed(order, 40 * YUAN, 0, 0)
+    await w.settle()
+    await w.post(order, "start-service", w.provider)
+    await w.post(order, "complete-service", w.provider)
+    url = f"/api/v1/orders/{order['id']}/evaluation"
+    headers = w.enterprise.headers
+    body = await problem(
+        await w.api.post(url, json={"rating": 5, "content": "好" * 201}, headers=headers),
+        422,
+        "validation_error",
+    )
+    assert body["errors"][0]["field"] == "content"
+    await problem(await w.api.post(url, json={"rating": 6}, headers=headers), 422, "validation_error")
+    await problem(await w.api.post(url, json={"rating": 0}, headers=headers), 422, "validation_error")
+    r = await w.api.post(url, json={"rating": 3, "content": "好" * 200}, headers=headers)
+    assert r.status_code == 201 and r.json()["rating_label"] == "一般"
+    await problem(await w.api.post(url, json={"rating": 5}, headers=headers), 409, "already_evaluated")
+    seen = await w.get(order)
+    assert seen["evaluation"]["rating"] == 3 and seen["status"] == "awaiting_balance"
+
+
+async def test_the_same_idempotency_key_makes_one_order_and_another_body_with_it_is_refused(world) -> None:
+    w = await world()
+    first = await w.submit(key="same-key")
+    again = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.product_id, "use_voucher": True},
+        headers={**w.enterprise.headers, "Idempotency-Key": "same-key"},
+    )
+    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.product_id, "use_voucher": False},
+        headers={**w.enterprise.headers, "Idempotency-Key": "same-key"},
+    )
+    await problem(other, 422, "idempotency_key_reused")
+    assert (await w.api.get("/api/v1/me/orders", headers=w.enterprise.headers)).json()["total"] == 1
+
+
+async def test_the_lists_have_the_manuals_tabs_with_counts_newest_first(world) -> None:
+    w = await world()
+    first = await w.submit(use_voucher=False)
+    second = await w.submit()
+    third = await w.submit(use_voucher=False)
+    await w.post(first, "accept", w.provider)
+    await w.post(third, "cancel", w.enterprise)
+    e, p = w.enterprise.headers, w.provider.headers
+
+    mine = (await w.api.get("/api/v1/me/orders", headers=e)).json()
+    assert [o["id"] for o in mine["items"]] == [third["id"], second["id"], first["id"]]
+    assert mine["counts"] == {
+        "all": 3,
+        "awaiting_acceptance": 1,
+        "awaiting_contract": 1,
+        "awaiting_payment": 0,
+        "awaiting_service": 0,
+        "in_service": 0,
+        "completed": 0,
+        "cancelled": 1,
+        "evaluated": 0,
+    }
+    assert [(o["status_label"], o["actions"]) for o in mine["items"]] == [
+        ("订单取消", []),
+        ("待接单", ["cancel"]),
+        ("待签合同", ["cancel"]),
+    ]
+    tab = (await w.api.get("/api/v1/me/orders?tab=awaiting_contract", headers=e)).json()
+    assert [o["id"] for o in tab["items"]] == [first["id"]] and tab["counts"]["all"] == 3
+    by_status = (await w.api.get("/api/v1/me/orders?status=pending_voucher", headers=e)).json()
+    assert [o["id"] for o in by_status["items"]] == [second["id"]]
+    paged = (await w.api.get("/api/v1/me/orders?page=2&page_size=2", headers=e)).json()
+    assert paged["total"] == 3 and [o["id"] for o in paged["items"]] == [first["id"]]
+    r = await w.api.get("/api/v1/me/orders?tab=nonsense", headers=e)
+    await problem(r, 422, "validation_error")
+
+    theirs = (await w.api.get("/api/v1/me/service-orders?tab=awaiting_acceptance", headers=p)).json()
+    assert [o["id"] for o in theirs["items"]] == [second["id"]]
+    assert theirs["items"][0]["enterprise_name"] == "广西示范制造有限公司"
+    assert theirs["items"][0]["actions"] == []  # the voucher is still being reserved
