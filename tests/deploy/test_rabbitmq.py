@@ -18,6 +18,8 @@ from typing import Any
 import aio_pika
 import pytest
 
+from common import registry
+from common.bus import topology
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue
 from common.settings import ServiceSettings
 
@@ -108,8 +110,9 @@ def consumer_queues(definitions: dict[str, Any]) -> list[str]:
 
 
 async def declared_by_the_app(definitions: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> FakeChannel:
-    """Start a RabbitTransport configured as production is (the settings' defaults) on a
-    recording channel, and let it declare every consumer queue of the definitions."""
+    """Start a RabbitTransport configured as production is (the settings' defaults and the
+    registry's topology, which it declares whole at start) on a recording channel, and let
+    it declare every consumer queue of the definitions."""
     channel = FakeChannel()
 
     async def connect_robust(*args: Any, **kwargs: Any) -> FakeConnection:
@@ -122,6 +125,7 @@ async def declared_by_the_app(definitions: dict[str, Any], monkeypatch: pytest.M
         exchange=fields["bus_exchange"].default,
         queue_prefix=fields["bus_queue_prefix"].default,
         retry_delays=fields["bus_retry_delays"].default,
+        topology=registry.topology(fields["bus_exchange"].default),
     )
     await transport.start()
     for name in consumer_queues(definitions):
@@ -175,6 +179,7 @@ async def test_the_unrouted_binding_is_the_apps(
     app = await declared_by_the_app(definitions, monkeypatch)
     defined = {(b["source"], b["destination"], b["routing_key"]) for b in definitions["bindings"]}
     assert set(app.bindings) <= defined
+    assert set(app.bindings) == defined, "every binding of the definitions is one the app declares"
     for binding in definitions["bindings"]:
         assert binding["vhost"] == "/" and binding["destination_type"] == "queue"
         assert binding.get("arguments", {}) == {}
@@ -185,16 +190,43 @@ def test_identity_queues_spelled_out(definitions: dict[str, Any]) -> None:
     assert queues["identity"]["arguments"] == QUORUM
     assert queues["identity.dlq"]["arguments"] == QUORUM
     for index, ttl in enumerate(RETRY_TTLS_MS):
+        # Quorum retry queues dead-letter back at least once (a classic TTL queue does it at
+        # most once: a broker restart while a retry waits could drop the event).
         assert queues[retry_queue("identity", index)]["arguments"] == {
+            "x-queue-type": "quorum",
             "x-message-ttl": ttl,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": "identity",
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
         }
     exchanges = by_name(definitions["exchanges"])
     assert exchanges["voucher.events"]["type"] == "topic"
     assert exchanges["voucher.events"]["arguments"] == {"alternate-exchange": "voucher.events.unrouted"}
     assert exchanges["voucher.events.unrouted"]["type"] == "fanout"
     assert queues["voucher.events.unrouted"]["arguments"] == {}
+
+
+def test_the_definitions_are_generated_from_the_registry(root: Path) -> None:
+    """deploy/rabbitmq/definitions.json is ``python -m common.bus.topology``'s output: a
+    service added to (or a consumed event changed in) the registry without regenerating it
+    fails here."""
+    committed = (root / "deploy/rabbitmq/definitions.json").read_text()
+    assert committed == topology.render(), (
+        "regenerate: uv run python -m common.bus.topology > deploy/rabbitmq/definitions.json"
+    )
+    consumers = set(consumer_queues(json.loads(committed)))
+    assert consumers == set(registry.topology().bindings), "every consuming service of the registry"
+
+
+def test_every_consumed_event_of_the_registry_is_bound(definitions: dict[str, Any]) -> None:
+    bound = {
+        (b["destination"], b["routing_key"])
+        for b in definitions["bindings"]
+        if b["source"] == "voucher.events"
+    }
+    wanted = {(svc.name, t) for svc in registry.SERVICES for t in svc.consumes}
+    assert bound == wanted
 
 
 def test_consumers_are_bound_to_the_events_they_consume(definitions: dict[str, Any]) -> None:

@@ -1,11 +1,18 @@
-"""``voucher-dlq``: list and replay a service's dead letters.
+"""``voucher-dlq``: list, inspect and replay a service's dead letters; list, inspect and move
+the events nobody was bound to.
 
-    voucher-dlq list   --service identity                # RabbitMQ: <queue>.dlq
-    voucher-dlq replay --service identity [--id ID ...]
-    voucher-dlq list   --service identity --store database   # all-in-one: parked timers
+    voucher-dlq list    --service identity                # RabbitMQ: <queue>.dlq
+    voucher-dlq inspect --service identity --id ID        # one of them, with its event
+    voucher-dlq replay  --service identity [--id ID ...]
+    voucher-dlq list    --service identity --store database   # all-in-one: parked timers
+    voucher-dlq list    --unrouted                         # voucher.events.unrouted
+    voucher-dlq inspect --unrouted --id ID
+    voucher-dlq move    --unrouted [--id ID ...]           # back to the exchange
 
-The broker comes from AMQP_URL (and BUS_QUEUE_PREFIX), the database from
-<SERVICE>_DATABASE_URL or POSTGRES_URL + the service name, as the services read them.
+The broker comes from AMQP_URL (and BUS_EXCHANGE, BUS_QUEUE_PREFIX), the database from
+<SERVICE>_DATABASE_URL or POSTGRES_URL + the service name, as the services read them. A
+replay refuses an event older than BUS_REPLAY_WINDOW_DAYS (it stays parked; the reason is
+printed and the exit status is 1).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import sys
 from dataclasses import asdict
 
 from common.bus import dlq
+from common.bus.rabbitmq import dead_letter_queue, unrouted_queue
+from common.bus.retention import RetentionSettings
 from common.db import Database
 from common.settings import database_in
 
@@ -28,42 +37,106 @@ def _database_url(service: str) -> str:
     )
 
 
+def _print_items(items: list[dlq.DeadLetter], full: bool, what: str) -> None:
+    for item in items:
+        row = asdict(item)
+        if not full:
+            row.pop("event")
+        print(json.dumps(row, ensure_ascii=False))
+    print(f"{len(items)} {what}", file=sys.stderr)
+
+
+def _print_replayed(n: int, refused: list[dlq.Refused]) -> int:
+    for r in refused:
+        print(json.dumps({"refused": r.id, "reason": r.reason}, ensure_ascii=False))
+        print(f"{r.id}: {r.reason}", file=sys.stderr)
+    print(json.dumps({"replayed": n}))
+    return 1 if refused else 0
+
+
+async def _unrouted(args: argparse.Namespace, amqp: str) -> int:
+    exchange = os.environ.get("BUS_EXCHANGE", "voucher.events")
+    if args.command == "list":
+        _print_items(
+            await dlq.unrouted_list(amqp, exchange), args.full, f"unrouted event(s) in {exchange}.unrouted"
+        )
+    elif args.command == "inspect":
+        item = await dlq.rabbit_inspect(amqp, unrouted_queue(exchange), args.id[0])
+        if item is None:
+            print(f"no message {args.id[0]} in {unrouted_queue(exchange)}", file=sys.stderr)
+            return 1
+        print(json.dumps(asdict(item), ensure_ascii=False))
+    elif args.command == "move":
+        n = await dlq.unrouted_move(amqp, exchange, set(args.id) if args.id else None)
+        print(json.dumps({"moved": n}))
+    else:
+        print(
+            "replay is for a service's DLQ; unrouted events are moved (voucher-dlq move --unrouted)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
-    queue = os.environ.get("BUS_QUEUE_PREFIX", "") + args.service
     amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if args.command == "inspect" and not args.id:
+        print("inspect needs --id", file=sys.stderr)
+        return 2
+    if args.unrouted:
+        return await _unrouted(args, amqp)
+    if not args.service:
+        print("--service (or --unrouted) is required", file=sys.stderr)
+        return 2
+    if args.command == "move":
+        print("move is for unrouted events (--unrouted); a service's DLQ is replayed", file=sys.stderr)
+        return 2
+    window = RetentionSettings().replay_window_days
+    queue = os.environ.get("BUS_QUEUE_PREFIX", "") + args.service
+    refused: list[dlq.Refused] = []
     if args.store == "rabbitmq":
         if args.command == "list":
             items = await dlq.rabbit_list(amqp, queue)
-        else:
-            n = await dlq.rabbit_replay(amqp, queue, set(args.id) if args.id else None)
-            print(json.dumps({"replayed": n}))
+        elif args.command == "inspect":
+            item = await dlq.rabbit_inspect(amqp, dead_letter_queue(queue), args.id[0])
+            if item is None:
+                print(f"no message {args.id[0]} in {dead_letter_queue(queue)}", file=sys.stderr)
+                return 1
+            print(json.dumps(asdict(item), ensure_ascii=False))
             return 0
+        else:
+            ids = set(args.id) if args.id else None
+            n = await dlq.rabbit_replay(amqp, queue, ids, window_days=window, refused=refused)
+            return _print_replayed(n, refused)
     else:
         db = Database(_database_url(args.service), pool_size=1)
         try:
             if args.command == "list":
                 items = await dlq.db_list(db)
-            else:
-                n = await dlq.db_replay(db, [int(i) for i in args.id] if args.id else None)
-                print(json.dumps({"replayed": n}))
+            elif args.command == "inspect":
+                found = [i for i in await dlq.db_list(db) if i.id == args.id[0]]
+                if not found:
+                    print(f"no dead letter {args.id[0]} in {args.service}'s database", file=sys.stderr)
+                    return 1
+                print(json.dumps(asdict(found[0]), ensure_ascii=False))
                 return 0
+            else:
+                ids = [int(i) for i in args.id] if args.id else None
+                n = await dlq.db_replay(db, ids, window_days=window, refused=refused)
+                return _print_replayed(n, refused)
         finally:
             await db.dispose()
-    for item in items:
-        row = asdict(item)
-        if not args.full:
-            row.pop("event")
-        print(json.dumps(row, ensure_ascii=False))
-    print(f"{len(items)} dead letter(s) for {args.service}", file=sys.stderr)
+    _print_items(items, args.full, f"dead letter(s) for {args.service}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher-dlq", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["list", "replay"])
-    parser.add_argument("--service", required=True, help="the consuming service (its queue name)")
+    parser.add_argument("command", choices=["list", "inspect", "replay", "move"])
+    parser.add_argument("--service", help="the consuming service (its queue name)")
+    parser.add_argument("--unrouted", action="store_true", help="the exchange's unrouted queue instead")
     parser.add_argument("--store", choices=["rabbitmq", "database"], default="rabbitmq")
-    parser.add_argument("--id", action="append", help="replay only these (message ids or timer ids)")
+    parser.add_argument("--id", action="append", help="only these (message ids or timer ids)")
     parser.add_argument("--full", action="store_true", help="print each event too")
     return asyncio.run(_run(parser.parse_args(argv)))
 

@@ -1,8 +1,16 @@
-"""Dead letters: list and replay what could not be applied.
+"""Dead letters: list, inspect and replay what could not be applied; move what nobody was
+bound to back to the exchange.
 
 Two stores, one shape: with RabbitMQ they are the messages of ``<queue>.dlq``; in-process
 (all-in-one) they are the parked redelivery timers in the service's own database (the DLQ
-listing also shows any other dead timer of that service).
+listing also shows any other dead timer of that service). Events that no queue was bound to
+when they were published wait in ``voucher.events.unrouted``: once the consumer's queue
+exists, ``move`` publishes them to the exchange again with their original routing key.
+
+A replay is refused for an event older than the replay window (``BUS_REPLAY_WINDOW_DAYS``):
+the consumer's inbox, which makes a second delivery harmless, is pruned after
+``BUS_INBOX_RETENTION_DAYS`` (longer than the window), so an older event might be applied
+twice. Such an event stays where it is, with the reason.
 """
 
 from __future__ import annotations
@@ -10,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
 
 from common.bus.consumer import REDELIVER_TIMER
-from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue
+from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue, unrouted_queue
 from common.db import Database
 from common.timers import dead_timers, revive
 
@@ -67,10 +76,146 @@ async def rabbit_list(url: str, queue: str, limit: int = 1000) -> list[DeadLette
         await connection.close()
 
 
-async def rabbit_replay(
-    url: str, queue: str, message_ids: set[str] | None = None, limit: int = 100000
+@dataclass
+class Refused:
+    id: str
+    reason: str
+
+
+def too_old(event: dict[str, Any] | None, window_days: float | None) -> str | None:
+    """Why this event may not be replayed (None: it may)."""
+    if window_days is None or event is None:
+        return None
+    try:
+        occurred = datetime.fromisoformat(str(event.get("occurred_at")))
+    except ValueError:
+        return None
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=UTC)
+    age = datetime.now(UTC) - occurred
+    if age <= timedelta(days=window_days):
+        return None
+    return (
+        f"refused: event {event.get('event_id')} occurred {age.days} days ago, beyond the "
+        f"{window_days:g}-day replay window: the consumer's inbox may no longer remember it, "
+        "so a replay could apply it twice; check the consumer's state and re-publish it "
+        "deliberately if it is still needed"
+    )
+
+
+async def rabbit_inspect(url: str, queue: str, message_id: str, limit: int = 100000) -> DeadLetter | None:
+    """One message of a queue (left in place), or None."""
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel()
+        q = await channel.get_queue(queue, ensure=True)
+        found = None
+        for _ in range(limit):
+            message = await q.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            if message.message_id == message_id:
+                found = _letter(message, queue)
+                break
+        await channel.close()  # returns every peeked message to the queue
+        return found
+    finally:
+        await connection.close()
+
+
+def _letter(message: Any, queue: str) -> DeadLetter:
+    headers = dict(message.headers or {})
+    try:
+        event = json.loads(message.body)
+    except ValueError:
+        event = None
+    return DeadLetter(
+        id=str(message.message_id),
+        kind=str(message.type),
+        consumer=str(headers.get("x-consumer", queue)),
+        error=str(headers.get("x-error", "")),
+        attempts=int(headers.get(RETRY_HEADER, 0) or 0) + 1,  # type: ignore[arg-type]
+        failed_at=str(headers.get("x-failed-at", "")) or None,
+        event=event,
+    )
+
+
+async def unrouted_list(url: str, exchange: str, limit: int = 1000) -> list[DeadLetter]:
+    """The events nobody was bound to when they were published (left in place)."""
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel()
+        q = await channel.get_queue(unrouted_queue(exchange), ensure=True)
+        items = []
+        for _ in range(limit):
+            message = await q.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            letter = _letter(message, "")
+            letter.consumer = ""
+            letter.error = f"unrouted: no queue was bound to {message.routing_key} when it was published"
+            letter.attempts = 0
+            letter.failed_at = message.timestamp.isoformat() if message.timestamp else None
+            items.append(letter)
+        await channel.close()
+        return items
+    finally:
+        await connection.close()
+
+
+async def unrouted_move(
+    url: str, exchange: str, message_ids: set[str] | None = None, limit: int = 100000
 ) -> int:
-    """Move dead letters back to the service's queue for another full round of tries."""
+    """Publish unrouted events to the exchange again, with their original routing key (the
+    event type): to the queues bound to it now. One nobody is bound to yet comes back to
+    the unrouted queue (the exchange's alternate exchange), never lost."""
+    connection = await aio_pika.connect(url, timeout=10)
+    moved = 0
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        q = await channel.get_queue(unrouted_queue(exchange), ensure=True)
+        target = await channel.get_exchange(exchange, ensure=True)
+        kept = []
+        for _ in range(limit):
+            message = await q.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            if message_ids is not None and message.message_id not in message_ids:
+                kept.append(message)
+                continue
+            copy = aio_pika.Message(
+                body=message.body,
+                content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+                type=message.type,
+                correlation_id=message.correlation_id,
+                timestamp=message.timestamp,
+                headers=dict(message.headers or {}),
+            )
+            routing_key = message.routing_key or str(message.type)
+            await asyncio.wait_for(target.publish(copy, routing_key=routing_key, mandatory=True), 10)
+            await message.ack()
+            moved += 1
+        for message in kept:
+            await message.nack(requeue=True)
+        await channel.close()
+        return moved
+    finally:
+        await connection.close()
+
+
+async def rabbit_replay(
+    url: str,
+    queue: str,
+    message_ids: set[str] | None = None,
+    limit: int = 100000,
+    *,
+    window_days: float | None = None,
+    refused: list[Refused] | None = None,
+) -> int:
+    """Move dead letters back to the service's queue for another full round of tries
+    (those older than ``window_days`` stay, listed in ``refused``)."""
     connection = await aio_pika.connect(url, timeout=10)
     replayed = 0
     try:
@@ -82,6 +227,15 @@ async def rabbit_replay(
             if message is None:
                 break
             if message_ids is not None and message.message_id not in message_ids:
+                kept.append(message)
+                continue
+            try:
+                event = json.loads(message.body)
+            except ValueError:
+                event = None
+            if (reason := too_old(event if isinstance(event, dict) else None, window_days)) is not None:
+                if refused is not None:
+                    refused.append(Refused(str(message.message_id), reason))
                 kept.append(message)
                 continue
             # A fresh round of tries: drop the failure headers (retry count, errors, x-death)
@@ -135,6 +289,25 @@ async def db_list(db: Database) -> list[DeadLetter]:
     return items
 
 
-async def db_replay(db: Database, ids: list[int] | None = None) -> int:
+async def db_replay(
+    db: Database,
+    ids: list[int] | None = None,
+    *,
+    window_days: float | None = None,
+    refused: list[Refused] | None = None,
+) -> int:
+    """Revive dead timers (those whose event is older than ``window_days`` stay dead)."""
     async with db.transaction() as session:
-        return await revive(session, ids)
+        timers = await dead_timers(session)
+        chosen = [t for t in timers if ids is None or t.id in ids]
+        allowed = []
+        for t in chosen:
+            event = t.payload.get("event") if t.kind == REDELIVER_TIMER else None
+            if (reason := too_old(event, window_days)) is not None:
+                if refused is not None:
+                    refused.append(Refused(str(t.id), reason))
+                continue
+            allowed.append(int(t.id or 0))
+        if not allowed:
+            return 0
+        return await revive(session, allowed)

@@ -115,11 +115,15 @@ class OutboxRelay(PollingWorker):
         retry_delays: Sequence[float] = (1, 5, 30, 120, 600),
         listen: bool = True,
         name: str = "relay",
+        in_flight: int = 100,
     ) -> None:
         super().__init__(name, poll_interval)
         self.db = db
         self.transport = transport
         self.batch_size = batch_size
+        # Publishes whose confirmation may be awaited together (1: one at a time).
+        self.in_flight = max(1, in_flight)
+        self._slots = asyncio.Semaphore(self.in_flight)
         self.retry_delays = list(retry_delays) or [1.0]
         self.listen = listen
         self._listener: asyncpg.Connection | None = None
@@ -139,7 +143,8 @@ class OutboxRelay(PollingWorker):
         """One aggregate's rows, one after the other; stop at the first failure."""
         for row_id, body, attempts in rows:
             try:
-                await self.transport.publish(body)
+                async with self._slots:
+                    await self.transport.publish(body)
             except Exception as exc:  # noqa: BLE001 - the row stays pending and is retried
                 return (row_id, attempts, exc)
             published.append(row_id)
@@ -153,6 +158,7 @@ class OutboxRelay(PollingWorker):
         published: list[str] = []
         failures: list[tuple[str, int, Exception]] = []
         broker_down = False
+        self._slots = asyncio.Semaphore(self.in_flight)
         async with self.db.transaction() as session:
             rows = (await session.execute(NEXT_BATCH.bindparams(n=self.batch_size))).all()
             chains: dict[str, list[tuple[str, dict[str, Any], int]]] = {}

@@ -242,10 +242,9 @@ class RabbitTransport(Transport):
         if self._exchange is None:
             raise ConnectionError("RabbitMQ transport is not started")
         message = _message(doc)
-        await asyncio.wait_for(
-            self._exchange.publish(message, routing_key=str(doc["event_type"]), mandatory=True),
-            timeout=self.publish_timeout,
-        )
+        # asyncio.timeout, not wait_for: no task per publish (the relay has many in flight).
+        async with asyncio.timeout(self.publish_timeout):
+            await self._exchange.publish(message, routing_key=str(doc["event_type"]), mandatory=True)
 
     async def _publish_to_queue(self, queue: str, message: aio_pika.Message) -> None:
         assert self._publish_channel is not None
