@@ -12,16 +12,19 @@ import httpx
 from fastapi import FastAPI, HTTPException
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
 from stdnum.cn import uscc as uscc_lib
 
 from common.categories import GENERAL
 from common.db import Database
+from common.events import ContractSigned, OrderSubmitted
 from common.numbers import shanghai_now
 from common.orgs import OrgCopy
 from common.testing.saga import FakeFile, SagaHarness
 from common.testing.tokens import Caller
 from quota import domain
-from quota.models import QuotaApplication, Voucher
+from quota.ledger import replay
+from quota.models import Movement, QuotaApplication, Voucher
 from quota.service.applications import issue
 from quota.service.campaigns import types_of
 
@@ -130,3 +133,64 @@ class Quota:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.session() as s:
             return (await s.execute(text(sql), params)).scalar_one()
+
+
+PROVIDER = "prov-1"
+
+
+def submitted(enterprise_id: str, *, order_id: str | None = None, **changes: Any) -> OrderSubmitted:
+    values: dict[str, Any] = {
+        "order_id": order_id or str(uuid.uuid4()),
+        "order_no": "ORD" + uuid.uuid4().hex[:15],
+        "enterprise_id": enterprise_id,
+        "enterprise_name": "广西测试制造有限公司",
+        "provider_id": PROVIDER,
+        "provider_name": "广西测试服务机构",
+        "product_id": "p-76",
+        "product_name": "企业诊断服务",
+        "category": "企业诊断",
+        "voucher_type": "general",
+        "use_voucher": True,
+        "price_fen": 7600,
+        "max_subsidy_fen": 10_000,
+        "voucher_id": None,
+    }
+    values.update(changes)
+    return OrderSubmitted(**values)
+
+
+def signed(order_id: str, enterprise_id: str, subsidy_fen: int, total_fen: int = 7600) -> ContractSigned:
+    payable = total_fen - subsidy_fen
+    return ContractSigned(
+        order_id=order_id,
+        contract_id="c-" + order_id[:8],
+        enterprise_id=enterprise_id,
+        provider_id=PROVIDER,
+        total_fen=total_fen,
+        subsidy_fen=subsidy_fen,
+        payable_fen=payable,
+        deposit_fen=0,
+        balance_fen=payable,
+    )
+
+
+async def journal_adds_up(q: Quota, voucher_id: str) -> Voucher:
+    async with q.db.session() as s:
+        voucher = await s.get(Voucher, voucher_id)
+        moves = (
+            await s.exec(
+                select(Movement).where(col(Movement.voucher_id) == voucher_id).order_by(col(Movement.id))
+            )
+        ).all()
+    assert voucher is not None
+    b = replay((m.kind, m.amount_fen) for m in moves)
+    assert b.holds()
+    assert (b.total_fen, b.remaining_fen, b.reserved_fen, b.used_fen, b.settled_fen, b.expired_fen) == (
+        voucher.total_fen,
+        voucher.remaining_fen,
+        voucher.reserved_fen,
+        voucher.used_fen,
+        voucher.settled_fen,
+        voucher.expired_fen,
+    )
+    return voucher
