@@ -30,7 +30,7 @@ from common.events import (
     ContractVoided,
     OrderAccepted,
 )
-from common.idv import check_verification_token
+from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
 from common.orgs import org_copy, require_active
 from common.timers import utcnow
@@ -433,8 +433,6 @@ async def spend_verification(session: AsyncSession, claims: dict[str, Any], purp
     """Record the token's jti as used (an atomic insert); a second use is refused."""
     jti = str(claims.get("jti") or "")
     if not jti:
-        from common.idv import verification_invalid
-
         raise verification_invalid()
     inserted = await session.execute(
         pg_insert(UsedVerification)
@@ -467,15 +465,16 @@ async def make_seal(
     if principal.role != "owner" or not principal.org_id:
         raise errors.owner_only()
     await require_active(session, principal)
-    if await session.get(Seal, principal.org_id) is not None:
-        raise errors.seal_exists()
+    # The token first: a spent one is refused whatever else holds (single use).
     claims = await check_verification_token(
         verifier, token, user_id=principal.user_id, purpose="seal", object_id=None, org_id=principal.org_id
     )
+    await spend_verification(session, claims, "seal")
+    if await session.get(Seal, principal.org_id) is not None:
+        raise errors.seal_exists()
     name = await organization_name(session, principal.org_id)
     if not name:
         raise errors.organization_unknown()
-    await spend_verification(session, claims, "seal")
     ca = ctx.require_ca()
     issued = await asyncio.to_thread(
         ca.issue, principal.org_id, name, years=ctx.settings.seal_certificate_years
@@ -521,12 +520,8 @@ async def sign(
     if facts.cancelled or facts.void_requested:
         raise errors.contract_cancelled()
     _move(contract, Action.SIGN)
-    signed = await signatures_of(session, contract.id)
-    if any(s.party == party.value for s in signed):
-        raise errors.already_signed()
-    seal = await session.get(Seal, principal.org_id)
-    if seal is None:
-        raise errors.seal_required()
+    # The token first: a spent one is refused whatever else holds (single use). Every refusal
+    # below rolls the spending back with the rest of the transaction.
     claims = await check_verification_token(
         verifier,
         token,
@@ -536,6 +531,12 @@ async def sign(
         org_id=principal.org_id,
     )
     jti = await spend_verification(session, claims, "sign_contract")
+    signed = await signatures_of(session, contract.id)
+    if any(s.party == party.value for s in signed):
+        raise errors.already_signed()
+    seal = await session.get(Seal, principal.org_id)
+    if seal is None:
+        raise errors.seal_required()
     doc = await lock(session, ContractDocument, contract.id)
     assert doc is not None, "an agreed contract has its document"
     ca = ctx.require_ca()

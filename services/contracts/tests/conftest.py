@@ -164,6 +164,21 @@ class Deal:
             sequence=seq,
         )
 
+    def another(self) -> Deal:
+        """Another order between the same two organisations."""
+        return Deal(self.h, self.enterprise, self.provider)
+
+    async def signed(self) -> dict[str, Any]:
+        """Agreed, both seals made (once per organisation), both signed."""
+        await self.agreed()
+        for who in (self.enterprise, self.provider):
+            r = await self.seal(who)
+            assert r.status_code in (201, 409), r.text
+        assert (await self.sign(self.enterprise)).status_code == 200
+        r = await self.sign(self.provider)
+        assert r.status_code == 200, r.text
+        return r.json()
+
     async def suspend(self, who: Caller, seq: int = 2) -> None:
         await suspend(self.h, who, seq)
         await self.h.settle()
