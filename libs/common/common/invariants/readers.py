@@ -1,0 +1,111 @@
+"""One thin reader per service database: plain SQL over asyncpg, in a READ ONLY transaction
+(repeatable read, so each database is read as of one moment). Table and column names are
+the services' models' (``services/<name>/<name>/models.py``); ``SELECT *`` and
+:func:`common.invariants.rows.row` keep a reader working when a service adds a column.
+
+A database that does not exist yet, or a table its service has not created yet, is reported
+as skipped, never as a failure: the checks that need it do not run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from common.db import asyncpg_connect_args
+from common.invariants import rows as r
+
+# service -> [(table, Snapshot attribute, row type, ORDER BY)]
+TABLES: dict[str, list[tuple[str, str, type[Any], str]]] = {
+    "quota": [
+        ("vouchers", "vouchers", r.Voucher, "id"),
+        ("voucher_movements", "movements", r.Movement, "voucher_id, id"),
+        ("voucher_reservations", "reservations", r.Reservation, "order_id"),
+        ("provider_subsidy_caps", "caps", r.ProviderCap, "provider_id, year"),
+        ("campaigns", "campaigns", r.Campaign, "year"),
+        ("quota_applications", "applications", r.Application, "id"),
+    ],
+    "orders": [("orders", "orders", r.Order, "id")],
+    "contracts": [("contracts", "contracts", r.Contract, "id")],
+    "payments": [
+        ("payment_plans", "plans", r.Plan, "order_id"),
+        ("remittances", "remittances", r.Remittance, "id"),
+        ("settlement_claims", "claims", r.Claim, "id"),
+        ("payment_refunds", "refunds", r.Refund, "id"),
+    ],
+}
+SERVICES = tuple(TABLES)
+
+
+class Unreachable(Exception):
+    """The PostgreSQL server could not be reached at all (not: a database is missing)."""
+
+
+@dataclass
+class ReadResult:
+    service: str
+    ok: bool
+    reason: str = ""  # why skipped
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for key, value in out.items():
+        if key == "tiers" and isinstance(value, str):
+            out[key] = json.loads(value)  # asyncpg returns JSONB as text
+    return out
+
+
+async def read_service(url: str, service: str, snapshot: r.Snapshot) -> ReadResult:
+    try:
+        conn = await asyncpg.connect(
+            **asyncpg_connect_args(url),  # type: ignore[arg-type]
+            server_settings={"default_transaction_read_only": "on", "application_name": "voucher-invariants"},
+            timeout=10,
+        )
+    except asyncpg.InvalidCatalogNameError:
+        return ReadResult(service, False, "its database does not exist")
+    except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as exc:
+        raise Unreachable(f"{service}: {exc}") from exc
+    result = ReadResult(service, True)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            for table, attr, cls, order in TABLES[service]:
+                exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+                if not exists:
+                    return ReadResult(service, False, f"table {table} does not exist yet")
+                records = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")
+                getattr(snapshot, attr).extend(r.rows(cls, [_plain(rec) for rec in records]))
+                result.counts[table] = len(records)
+    finally:
+        await conn.close()
+    snapshot.available.add(service)
+    return result
+
+
+async def read_all(
+    urls: Mapping[str, str], snapshot: r.Snapshot | None = None
+) -> tuple[r.Snapshot, list[ReadResult]]:
+    """Every service database of ``urls`` (service -> URL) into one snapshot.
+
+    A service skipped part-way leaves no rows behind: its rows are read into a scratch
+    snapshot first and only kept when every table was read."""
+    snapshot = snapshot or r.Snapshot()
+    results: list[ReadResult] = []
+    for service in SERVICES:
+        if service not in urls:
+            results.append(ReadResult(service, False, "no database URL given"))
+            continue
+        scratch = r.Snapshot()
+        result = await read_service(urls[service], service, scratch)
+        results.append(result)
+        if result.ok:
+            for _table, attr, _cls, _order in TABLES[service]:
+                getattr(snapshot, attr).extend(getattr(scratch, attr))
+            snapshot.available.add(service)
+    return snapshot, results
