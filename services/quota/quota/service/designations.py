@@ -15,14 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from quota import domain, errors
-from quota.models import Designation
 
-BATCH = 1000
+BATCH = 5000
 MAX_REJECTED_LISTED = 10_000
 
 
@@ -67,13 +65,18 @@ def rows_of(raw: IO[bytes], filename: str) -> Iterator[Sequence[Any]]:
     return _csv_rows(raw)
 
 
-async def _flush(session: AsyncSession, batch: list[dict[str, str]]) -> None:
+_UPSERT = text(
+    "INSERT INTO designations (uscc, designation) "
+    "SELECT * FROM unnest(CAST(:u AS varchar[]), CAST(:d AS varchar[])) "
+    "ON CONFLICT (uscc, designation) DO UPDATE SET imported_at = now()"
+)
+
+
+async def _flush(session: AsyncSession, batch: list[tuple[str, str]]) -> None:
+    """One statement per batch: two arrays, unnested by the server (no per-row SQL)."""
     if not batch:
         return
-    stmt = pg_insert(Designation).values(batch)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["uscc", "designation"], set_={"imported_at": func.now()})
-    )
+    await session.execute(_UPSERT, {"u": [u for u, _ in batch], "d": [d for _, d in batch]})
     batch.clear()
 
 
@@ -86,7 +89,7 @@ async def import_rows(
 ) -> ImportReport:
     report = ImportReport()
     seen: set[tuple[str, str]] = set()
-    batch: list[dict[str, str]] = []
+    batch: list[tuple[str, str]] = []
     number = 0
     for number, cells in enumerate(rows, start=1):
         if progress:
@@ -103,7 +106,7 @@ async def import_rows(
                     {"row": number, "uscc": uscc, "designation": designation, "reason": reason}
                 )
             continue
-        batch.append({"uscc": uscc, "designation": designation})
+        batch.append((uscc, designation))
         report.accepted += 1
         if len(batch) >= BATCH:
             await _flush(session, batch)
