@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from common.app import SessionDep
@@ -54,7 +56,12 @@ async def voucher_types(session: SessionDep, campaign: CurrentCampaign) -> Vouch
 
 
 @router.put("/admin/campaigns/{year}", response_model=CampaignOut, summary="创建或修改年度活动")
-async def put(year: int, body: CampaignIn, admin: AdminUser, session: SessionDep) -> JSONResponse:
+async def put(
+    year: Annotated[int, Path(ge=2020, le=2100, description="活动年度")],
+    body: CampaignIn,
+    admin: AdminUser,
+    session: SessionDep,
+) -> JSONResponse:
     spec = body.model_dump()
     campaign, created = await put_campaign(session, year, spec)
     audit(
