@@ -28,11 +28,11 @@ ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_clients(request: Request) -> ServiceClients:
-    return request.app.state.runtime.clients  # type: ignore[no-any-return]
+    return request.app.state.runtime.clients
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

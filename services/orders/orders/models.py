@@ -23,15 +23,15 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
-def _ts(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = True) -> Column:
     return Column(DateTime(timezone=True), nullable=nullable, server_default=None if nullable else func.now())
 
 
-def _fen(default: int = 0) -> Column:  # type: ignore[type-arg]
+def _fen(default: int = 0) -> Column:
     return Column(BigInteger, nullable=False, server_default=str(default))
 
 
-def _flag() -> Column:  # type: ignore[type-arg]
+def _flag() -> Column:
     return Column(Boolean, nullable=False, server_default="false")
 
 

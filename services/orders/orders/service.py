@@ -441,7 +441,7 @@ async def counts(session: AsyncSession, column: Any, org_id: str | None) -> dict
     query = select(col(Order.status), func.count()).group_by(col(Order.status))
     if column is not None:
         query = query.where(column == org_id)
-    rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+    rows = (await session.exec(query)).all()
     result = {ALL_TAB: 0, **dict.fromkeys(TABS, 0)}
     for status, n in rows:
         result[tab_of(Status(status))] += int(n)
@@ -466,7 +466,7 @@ async def page(
     if status:
         query = query.where(col(Order.status) == str(status))
     query = query.order_by(col(Order.created_at).desc(), col(Order.order_no).desc())
-    return await paginate(session, query, paging)  # type: ignore[arg-type]
+    return await paginate(session, query, paging)
 
 
 async def timeline(session: AsyncSession, order_id: str) -> list[OrderStep]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from sqlalchemy import text
+
 YUAN = 100  # fen per yuan
 TOTAL, SUBSIDY, DEPOSIT = 300_000 * YUAN, 90_000 * YUAN, 50_000 * YUAN
 PAYABLE = TOTAL - SUBSIDY
@@ -91,7 +93,5 @@ async def test_events_delivered_twice_out_of_order_and_after_a_crash_end_where_t
     types = await w.published_types(b["id"])
     assert types.count("orders.order_completed") == 1 and types.count("orders.order_accepted") == 1
     async with w.h.db("orders").session() as s:
-        from sqlalchemy import text
-
         dead = (await s.execute(text("SELECT count(*) FROM timers WHERE state = 'dead'"))).scalar_one()
     assert dead == 0  # nothing was parked: every early event was applied on a retry

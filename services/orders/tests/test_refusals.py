@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+
+from common.events import ProductChanged
 
 YUAN = 100  # fen per yuan
 
@@ -225,3 +229,56 @@ async def test_the_lists_have_the_manuals_tabs_with_counts_newest_first(world) -
     assert [o["id"] for o in theirs["items"]] == [second["id"]]
     assert theirs["items"][0]["enterprise_name"] == "广西示范制造有限公司"
     assert theirs["items"][0]["actions"] == []  # the voucher is still being reserved
+
+
+async def test_an_accept_racing_a_cancel_is_decided_once_under_the_orders_lock(world) -> None:
+    w = await world()
+    for _ in range(3):
+        order = await w.submit(use_voucher=False)
+        url = f"/api/v1/orders/{order['id']}"
+        accepted, cancelled = await asyncio.gather(
+            w.api.post(f"{url}/accept", headers=w.provider.headers),
+            w.api.post(f"{url}/cancel", headers=w.enterprise.headers),
+        )
+        await w.settle()
+        types = await w.published_types(order["id"])
+        seen = await w.get(order)
+        if accepted.status_code == 200:  # accepted first: the cancel became a void request
+            assert cancelled.status_code == 200 and seen["status"] == "awaiting_contract"
+            assert "orders.order_cancelled" not in types and "orders.cancellation_requested" in types
+        else:  # cancelled first: the acceptance was refused
+            assert accepted.json()["code"] == "order_state_conflict" and seen["status"] == "cancelled"
+            assert "orders.order_accepted" not in types
+        twice = await asyncio.gather(
+            *(w.api.post(f"{url}/accept", headers=w.provider.headers) for _ in range(2))
+        )
+        assert all(r.status_code == 409 for r in twice)
+
+
+async def test_catalogs_product_changes_are_kept_once_and_never_undone_by_a_late_one(world) -> None:
+    w = await world()
+    pid = w.product_id
+
+    def change(price: int, listed: bool) -> ProductChanged:
+        return ProductChanged(
+            product_id=pid,
+            provider_id=w.provider.org_id or "",
+            name="专利分级评价",
+            category="数字化转型",
+            price_fen=price,
+            market_price_fen=price,
+            max_subsidy_fen=13_800,
+            listed=listed,
+            status="listed" if listed else "unlisted",
+        )
+
+    await w.emit(change(7_600, False), pid, sequence=2, twice=True)
+    await w.emit(change(8_000, True), pid, sequence=1)  # late
+    await w.settle()
+    async with w.h.db("orders").session() as s:
+        row = (
+            await s.execute(
+                text("SELECT price_fen, listed FROM order_product_copies WHERE product_id = :p"), {"p": pid}
+            )
+        ).one()
+    assert (row.price_fen, row.listed) == (7_600, False)
