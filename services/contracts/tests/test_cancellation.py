@@ -79,15 +79,23 @@ async def test_an_enterprise_cancel_after_a_payment_does_not_terminate(deal: Any
 
 
 async def test_the_second_signature_racing_a_cancellation_exactly_one_wins(deal: Any) -> None:
-    deals = [deal] + [deal.another() for _ in range(3)]
+    # The cancellation is published first and the signature follows after a varying head
+    # start, so both sides get to take the contract's lock first in some rounds.
+    delays = [0.0, 0.005, 0.01, 0.02, 0.04, 0.08]
+    deals = [deal] + [deal.another() for _ in delays[1:]]
     for d in deals:
         await d.agreed()
         for who in (d.enterprise, d.provider):
             assert (await d.seal(who)).status_code in (201, 409)
         assert (await d.sign(d.enterprise)).status_code == 200
+
+    async def late_signature(d: Any, delay: float) -> Any:
+        await asyncio.sleep(delay)
+        return await d.sign(d.provider)
+
     outcomes = []
-    for d in deals:
-        signing, _ = await asyncio.gather(d.sign(d.provider), d.request_cancellation())
+    for d, delay in zip(deals, delays, strict=True):
+        _, signing = await asyncio.gather(d.request_cancellation(), late_signature(d, delay))
         await d.h.settle()
         final = await state(d)
         kinds = [t for t, _ in await d.events()]
