@@ -152,9 +152,15 @@ async def deal_factory(saga: Callable[..., Awaitable[SagaHarness]]) -> Callable[
     unless ``signed=False``, the contract signed (payable 40元 = 50元 - 10元 subsidy, deposit 8元:
     the manual's 8.4 screen)."""
 
+    harness: list[tuple[SagaHarness, dict[str, FakeFile]]] = []
+
     async def make(*, signed: bool = True, bank_account: bool = True, **figures: Any) -> Deal:
-        identity, files = fake_identity()
-        h = await saga("payments", peers={"identity": identity})
+        # One harness per test, however many deals: on RabbitMQ two harnesses would share the
+        # test's queue names and split each other's events.
+        if not harness:
+            identity, made = fake_identity()
+            harness.append((await saga("payments", peers={"identity": identity}), made))
+        h, files = harness[0]
         issuer = h.issuer
         deal = Deal(
             h=h,

@@ -1,0 +1,211 @@
+"""payments on the saga's events: termination (plan terminated, pending transfers rejected, an
+unpaid claim cancelled, a refund due per confirmed transfer, marked refunded by finance), and
+every handled event delivered twice and out of order reaching the same end state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.events import BankAccountChanged, ContractTerminated, ContractVoided
+
+API = "/api/v1"
+
+
+def terminated(deal, by: str = "administrator") -> ContractTerminated:
+    return ContractTerminated(
+        order_id=deal.order_id,
+        contract_id=f"contract-{deal.order_id}",
+        reason="服务机构未能履约",
+        terminated_by=by,
+    )
+
+
+async def end_state(deal) -> dict[str, Any]:
+    """What a user could check of one order in payments, without ids and times."""
+    plan = await deal.rows(
+        "SELECT state, paid_fen, pending_fen, payable_fen, order_no, terminated_reason FROM payment_plans WHERE order_id = :o"
+    )
+    remittances = await deal.rows(
+        "SELECT amount_fen, state FROM remittances WHERE order_id = :o ORDER BY amount_fen, state"
+    )
+    claims = await deal.rows("SELECT amount_fen, state FROM settlement_claims WHERE order_id = :o")
+    refunds = await deal.rows(
+        "SELECT amount_fen, state FROM payment_refunds WHERE order_id = :o ORDER BY amount_fen"
+    )
+    return {"plan": plan, "remittances": remittances, "claims": claims, "refunds": refunds}
+
+
+async def test_a_termination_after_a_confirmed_deposit_makes_a_refund_due_that_finance_marks_refunded(
+    deal_factory,
+) -> None:
+    deal = await deal_factory()
+    await deal.confirmed(800)  # the deposit
+    await deal.remitted(400)  # a transfer not yet verified
+    doc = await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
+    await deal.h.redeliver(doc)  # delivered twice
+    await deal.h.settle()
+
+    view = await deal.payment()
+    assert (view["state"], view["state_label"]) == ("terminated", "合同已终止")
+    assert (view["paid_fen"], view["pending_fen"], view["actions"]) == (800, 0, [])
+    assert [r["state"] for r in view["remittances"]] == ["confirmed", "rejected"]
+    assert view["remittances"][1]["reject_reason"].startswith("合同已终止")
+
+    r = await deal.remit(100)  # nothing more is received
+    assert r.status_code == 409 and r.json()["code"] == "contract_terminated"
+
+    r = await deal.client.get(f"{API}/admin/refunds?state=due", headers=deal.finance.headers)
+    assert r.status_code == 200
+    [refund] = r.json()["items"]
+    assert (refund["amount_fen"], refund["state"], refund["state_label"]) == (800, "due", "待退款")
+    assert refund["order_no"] == deal.order_no and r.json()["counts"] == {"due": 1, "all": 1}
+    assert (await deal.client.get(f"{API}/admin/refunds", headers=deal.enterprise.headers)).status_code == 403
+
+    path = f"{API}/admin/refunds/{refund['id']}/mark-refunded"
+    assert (await deal.client.post(path, json={}, headers=deal.finance.headers)).status_code == 422
+    r = await deal.client.post(path, json={"refund_reference": "REFUND-001"}, headers=deal.finance.headers)
+    assert (
+        r.status_code == 200
+        and r.json()["state"] == "refunded"
+        and r.json()["refund_reference"] == "REFUND-001"
+    )
+    r = await deal.client.post(path, json={"refund_reference": "REFUND-002"}, headers=deal.finance.headers)
+    assert r.status_code == 409 and r.json()["code"] == "refund_already_refunded"
+    audit = await deal.rows("SELECT action, reason FROM audit_log WHERE action LIKE 'refund.%'")
+    assert [a["action"] for a in audit] == ["refund.mark_refunded"]
+    assert (await end_state(deal))["refunds"] == [{"amount_fen": 800, "state": "refunded"}]
+
+
+async def test_a_termination_cancels_an_unpaid_claim_and_refuses_its_approval(deal_factory) -> None:
+    deal = await deal_factory()
+    await deal.confirmed(deal.payable_fen)
+    await deal.h.publish(deal.completed(), aggregate_id=deal.order_id, sequence=5)
+    await deal.h.settle()
+    claim = await deal.settlement()
+    await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
+    await deal.h.settle()
+    after = await deal.settlement()
+    assert (after["state"], after["state_label"]) == ("cancelled", "已取消")
+    r = await deal.client.post(f"{API}/admin/settlements/{claim['id']}/approve", headers=deal.finance.headers)
+    assert r.status_code == 409 and r.json()["code"] == "contract_terminated"
+    state = await end_state(deal)
+    assert state["refunds"] == [{"amount_fen": 4000, "state": "due"}]
+
+
+async def test_a_paid_settlement_stands_when_a_termination_comes_anyway(deal_factory) -> None:
+    deal = await deal_factory()
+    await deal.confirmed(deal.payable_fen)
+    await deal.h.publish(deal.completed(), aggregate_id=deal.order_id, sequence=5)
+    await deal.h.settle()
+    sid = (await deal.settlement())["id"]
+    files = {
+        "invoice_file_ids": [deal.file(deal.provider)],
+        "receipt_file_ids": [deal.file(deal.provider)],
+        "proof_file_ids": [deal.file(deal.provider)],
+    }
+    assert (
+        await deal.client.post(f"{API}/settlements/{sid}/claim", json=files, headers=deal.provider.headers)
+    ).status_code == 200
+    for action, body in (("approve", None), ("pay", {"payout_reference": "P-1"})):
+        r = await deal.client.post(
+            f"{API}/admin/settlements/{sid}/{action}", json=body, headers=deal.finance.headers
+        )
+        assert r.status_code == 200
+    await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
+    await deal.h.settle()
+    assert (await deal.settlement())["state"] == "paid"
+
+
+async def test_events_out_of_order_and_twice_reach_the_same_end_state_as_in_order(deal_factory) -> None:
+    in_order = await deal_factory(signed=False)
+    out_of_order = await deal_factory(signed=False)
+
+    # in order: signed, completed, terminated
+    h = in_order.h
+    await h.publish(in_order.signed(), aggregate_id=in_order.order_id, sequence=1)
+    await h.settle()
+    await h.publish(in_order.completed(), aggregate_id=in_order.order_id, sequence=5)
+    await h.settle()
+    await h.publish(terminated(in_order), aggregate_id=in_order.order_id, sequence=2)
+    await h.settle()
+
+    # out of order, each twice: the termination and the completion before the signing
+    h = out_of_order.h
+    out_of_order.order_no = in_order.order_no
+    term = await h.publish(terminated(out_of_order), aggregate_id=out_of_order.order_id, sequence=2)
+    done = await h.publish(out_of_order.completed(), aggregate_id=out_of_order.order_id, sequence=5)
+    signed = await h.publish(out_of_order.signed(), aggregate_id=out_of_order.order_id, sequence=1)
+    for doc in (term, done, signed):
+        await h.redeliver(doc)
+    await h.settle()
+    # the same signing once more under a new event id (a republished fact): still one plan
+    await h.publish(out_of_order.signed(), aggregate_id=out_of_order.order_id, sequence=1)
+    await h.settle()
+
+    expected = await end_state(in_order)
+    assert expected["plan"][0]["state"] == "terminated"
+    assert expected["claims"] == [{"amount_fen": 1000, "state": "cancelled"}]
+    assert await end_state(out_of_order) == expected
+
+
+async def test_the_payee_is_the_account_last_announced_whatever_the_arrival_order(deal_factory) -> None:
+    deal = await deal_factory()
+    org = str(deal.provider.org_id)
+    newer = BankAccountChanged(
+        org_id=org,
+        account_name="新户名",
+        bank_name="中国工商银行",
+        bank_region="广西",
+        branch_name="柳州分行",
+        account_number="62220000000000000003",
+    )
+    older = newer.model_copy(update={"account_number": "62220000000000000002", "account_name": "旧户名"})
+    doc = await deal.h.publish(newer, aggregate_id=org, sequence=3)
+    await deal.h.publish(older, aggregate_id=org, sequence=2)  # late
+    await deal.h.redeliver(doc)
+    await deal.h.settle()
+    payee = (await deal.payment())["payee"]
+    assert (payee["account_number"], payee["account_name"]) == ("62220000000000000003", "新户名")
+    remittance = await deal.remitted(800)
+    rows = await deal.rows(f"SELECT payee_account_number FROM remittances WHERE id = '{remittance}'")
+    assert rows == [{"payee_account_number": "62220000000000000003"}]
+
+
+async def test_a_termination_crashed_mid_way_is_applied_once_after_its_retry(deal_factory) -> None:
+    deal = await deal_factory()
+    await deal.confirmed(800)
+    deal.h.crash("payments", ContractTerminated.event_type, after_statements=4)
+    await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
+    await deal.h.settle()
+    state = await end_state(deal)
+    assert state["plan"][0]["state"] == "terminated"
+    assert state["refunds"] == [{"amount_fen": 800, "state": "due"}]
+
+
+async def test_a_void_changes_nothing_for_an_order_without_a_plan_and_closes_an_untouched_one(
+    deal_factory,
+) -> None:
+    deal = await deal_factory(signed=False)
+    voided = ContractVoided(order_id=deal.order_id, contract_id=None, reason="企业取消")
+    doc = await deal.h.publish(voided, aggregate_id=deal.order_id, sequence=1)
+    await deal.h.redeliver(doc)
+    await deal.h.settle()
+    assert await deal.rows("SELECT order_id FROM payment_plans") == []
+
+    other = await deal_factory()
+    await other.h.publish(
+        ContractVoided(order_id=other.order_id, contract_id=None, reason="作废"),
+        aggregate_id=other.order_id,
+        sequence=2,
+    )
+    await other.h.settle()
+    assert (await other.payment())["state"] == "closed"
+
+
+async def test_a_signing_whose_figures_do_not_add_up_makes_no_plan(deal_factory) -> None:
+    deal = await deal_factory(signed=False)
+    await deal.h.publish(deal.signed(payable_fen=1), aggregate_id=deal.order_id, sequence=1)
+    await deal.h.settle()
+    assert await deal.rows("SELECT order_id FROM payment_plans") == []
+    r = await deal.client.get(f"{API}/orders/{deal.order_id}/payment", headers=deal.enterprise.headers)
+    assert r.status_code == 404
