@@ -44,6 +44,10 @@ def contract_terminated() -> Problem:
     return Problem(409, "contract_terminated", "该订单的合同已终止，不能再办理汇款、核实或兑付")
 
 
+def plan_closed() -> Problem:
+    return Problem(409, "plan_closed", "该订单的支付已关闭（合同已作废），不能再汇款")
+
+
 def amount_not_positive() -> Problem:
     return Problem(
         422,
@@ -109,6 +113,7 @@ _BY_CODE = {
     "contract_terminated": contract_terminated,
     "amount_not_positive": amount_not_positive,
     "already_fully_paid": already_fully_paid,
+    "plan_closed": plan_closed,
     "remittance_not_pending": remittance_not_pending,
     "settlement_already_claimed": settlement_already_claimed,
     "settlement_not_claimed": settlement_not_claimed,

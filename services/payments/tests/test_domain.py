@@ -97,6 +97,11 @@ def test_a_remittance_is_decided_once(state: str) -> None:
     assert refused.value.code == "remittance_not_pending"
 
 
+def test_nothing_is_recorded_on_a_plan_closed_by_a_void() -> None:
+    with pytest.raises(Refusal, match="plan_closed"):
+        rm.record(plan(), "closed", 100)
+
+
 def test_nothing_is_recorded_or_confirmed_on_a_terminated_plan() -> None:
     with pytest.raises(Refusal, match="contract_terminated"):
         rm.record(plan(), "terminated", 100)

@@ -200,6 +200,8 @@ async def test_a_void_changes_nothing_for_an_order_without_a_plan_and_closes_an_
     )
     await other.h.settle()
     assert (await other.payment())["state"] == "closed"
+    r = await other.remit(100)
+    assert r.status_code == 409 and r.json()["code"] == "plan_closed"
 
 
 async def test_a_signing_whose_figures_do_not_add_up_makes_no_plan(deal_factory) -> None:

@@ -119,6 +119,8 @@ def record(figures: Figures, state: str, amount_fen: int) -> Figures:
         raise Refusal("amount_not_positive")
     if figures.fully_paid:
         raise Refusal("already_fully_paid")
+    if state == PlanState.CLOSED:  # closed without being paid: its contract was voided
+        raise Refusal("plan_closed")
     if amount_fen > figures.room_fen:
         raise Refusal("remittance_exceeds_outstanding", room_fen=figures.room_fen)
     return replace(figures, pending_fen=figures.pending_fen + amount_fen)
