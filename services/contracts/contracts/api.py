@@ -37,6 +37,13 @@ async def order_contract(contract: OrderContract, session: SessionDep, user: Cur
     return await service.contract_out(session, contract, user)
 
 
+@router.get("/contracts/signing-ca", response_class=Response)
+async def signing_ca(_user: CurrentUser, ctx: Ctx) -> Response:
+    """The platform's signing CA certificate (PEM): the trust root to validate signed contracts
+    offline (e.g. ``voucher-contracts verify contract.pdf --ca ca.pem``, or any PAdES validator)."""
+    return Response(ctx.require_ca().cert_pem, media_type="application/x-pem-file")
+
+
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 async def get_contract(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
     return await service.contract_out(session, contract, user)
@@ -159,7 +166,7 @@ async def admin_contracts(
     if state is not None:
         query = query.where(col(Contract.state) == state.value)
     total, rows = await paginate(session, query, paging)
-    counted = (await session.exec(select(Contract.state, func.count()).group_by(Contract.state))).all()  # type: ignore[call-overload]
+    counted = (await session.exec(select(Contract.state, func.count()).group_by(Contract.state))).all()
     counts = {s.value: 0 for s in State} | {str(k): int(v) for k, v in counted}
     items = [await service.contract_out(session, r, None) for r in rows]
     return ContractPage(items=items, total=total, counts=counts, **paging.echo())

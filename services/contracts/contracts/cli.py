@@ -1,14 +1,49 @@
-"""``voucher-contracts``: operations on contracts's database."""
+"""``voucher-contracts``: the platform's signing CA and offline checks of signed contracts.
+
+voucher-contracts make-ca                  # a new CA: the two env lines for the secrets file
+voucher-contracts verify contract.pdf --ca ca.pem   # check every signature offline
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from contracts.signing import SigningCA, validate_pdf
+
+
+def _env_line(name: str, pem: str) -> str:
+    return f'{name}="' + pem.strip().replace("\n", "\\n") + '"'
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher-contracts", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
-    return 0
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("make-ca", help="generate the signing CA (prints CONTRACTS_SIGNING_CA_* lines)")
+    make.add_argument("--years", type=int, default=10)
+    make.add_argument("--cert-out", type=Path, help="also write the CA certificate (PEM) here")
+    verify = sub.add_parser("verify", help="validate every signature of a contract PDF against the CA")
+    verify.add_argument("pdf", type=Path)
+    verify.add_argument("--ca", type=Path, required=True, help="the signing CA's certificate (PEM)")
+    args = parser.parse_args(argv)
+
+    if args.command == "make-ca":
+        ca = SigningCA.generate(years=args.years)
+        print(_env_line("CONTRACTS_SIGNING_CA_KEY_PEM", ca.key_pem))
+        print(_env_line("CONTRACTS_SIGNING_CA_CERT_PEM", ca.cert_pem))
+        if args.cert_out:
+            args.cert_out.write_text(ca.cert_pem, encoding="utf-8")
+        return 0
+
+    checks = validate_pdf(args.pdf.read_bytes(), args.ca.read_text(encoding="utf-8"))
+    if not checks:
+        print("no signature in the document", file=sys.stderr)
+        return 1
+    for c in checks:
+        verdict = "OK" if c.bottom_line else "BROKEN"
+        print(f"{verdict} {c.field_name}: {c.signer} intact={c.intact} valid={c.valid} trusted={c.trusted}")
+    return 0 if all(c.bottom_line for c in checks) else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from contracts.service import ContractsContext
 
 
 def get_ctx(request: Request) -> ContractsContext:
-    return request.app.state.contracts  # type: ignore[no-any-return]
+    return request.app.state.contracts
 
 
 Ctx = Annotated[ContractsContext, Depends(get_ctx)]

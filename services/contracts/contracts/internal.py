@@ -17,5 +17,5 @@ router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=Fals
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     """The portal figures contracts owns (common.registry: signed_contracts): every contract
     both parties signed (a later termination does not unsign it)."""
-    signed = (await session.exec(select(func.count()).where(col(Contract.signed_at).is_not(None)))).one()  # type: ignore[call-overload]
+    signed = (await session.exec(select(func.count()).where(col(Contract.signed_at).is_not(None)))).one()
     return {"signed_contracts": int(signed)}

@@ -453,7 +453,7 @@ async def organization_name(session: AsyncSession, org_id: str) -> str | None:
         (Contract.enterprise_id, Contract.enterprise_name),
         (Contract.provider_id, Contract.provider_name),
     ):
-        found = (await session.exec(select(name).where(col(column) == org_id).limit(1))).first()  # type: ignore[call-overload]
+        found = (await session.exec(select(name).where(col(column) == org_id).limit(1))).first()
         if found:
             return str(found)
     return None

@@ -163,7 +163,10 @@ def add_signature_fields(pdf: bytes, boxes: list[FieldBox]) -> bytes:
     """The document with one empty signature field per party (before anyone signs)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     for b in boxes:
-        fields.append_signature_field(writer, fields.SigFieldSpec(b.name, on_page=b.page, box=b.box))
+        x1, y1, x2, y2 = (round(v) for v in b.box)
+        fields.append_signature_field(
+            writer, fields.SigFieldSpec(b.name, on_page=b.page, box=(x1, y1, x2, y2))
+        )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -186,7 +189,7 @@ def sign_pdf(
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     signer = signers.SimpleSigner(
         signing_cert=translate_pyca_cryptography_cert_to_asn1(cert),
-        signing_key=translate_pyca_cryptography_key_to_asn1(key),  # type: ignore[arg-type]
+        signing_key=translate_pyca_cryptography_key_to_asn1(key),
         cert_registry=SimpleCertificateStore.from_certs([translate_pyca_cryptography_cert_to_asn1(ca_cert)]),
     )
     seal = Image.open(io.BytesIO(seal_png))

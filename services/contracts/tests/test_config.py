@@ -52,3 +52,38 @@ def test_the_shipped_font_is_found_and_a_missing_one_is_a_clear_error(tmp_path: 
         font_path(str(tmp_path / "none.ttf"))
     with pytest.raises(FontMissing):
         render_contract(None, font=str(tmp_path / "none.ttf"))  # type: ignore[arg-type]
+
+
+def test_the_cli_makes_a_ca_and_verifies_a_signed_pdf_offline(tmp_path: Any, capsys: Any) -> None:
+    from contracts.cli import main
+    from contracts.document import ContractText, seal_png
+    from contracts.signing import add_signature_fields, sign_pdf
+
+    assert main(["make-ca", "--cert-out", str(tmp_path / "ca.pem")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith('CONTRACTS_SIGNING_CA_KEY_PEM="-----BEGIN PRIVATE KEY-----\\n')
+    ca = SigningCA.from_pem(
+        lines[0].split("=", 1)[1].strip('"').replace("\\n", "\n"),
+        lines[1].split("=", 1)[1].strip('"').replace("\\n", "\n"),
+    )
+    text = ContractText(
+        "c", "ORD1", 1, "甲公司", "乙公司", "诊断", "企业诊断", 100, 0, 100, 0, 100, "条款", None, "平台"
+    )
+    rendered = render_contract(text)
+    pdf = add_signature_fields(rendered.pdf, rendered.fields)
+    issued = ca.issue("org", "甲公司")
+    pdf = sign_pdf(
+        pdf,
+        field_name="enterprise",
+        key_pem=issued.key_pem,
+        cert_pem=issued.cert_pem,
+        ca_cert_pem=ca.cert_pem,
+        seal_png=seal_png("甲公司"),
+        signer_name="甲公司",
+    )
+    (tmp_path / "c.pdf").write_bytes(pdf)
+    assert main(["verify", str(tmp_path / "c.pdf"), "--ca", str(tmp_path / "ca.pem")]) == 0
+    assert capsys.readouterr().out.startswith("OK enterprise: 甲公司")
+    other = SigningCA.generate()
+    (tmp_path / "other.pem").write_text(other.cert_pem)
+    assert main(["verify", str(tmp_path / "c.pdf"), "--ca", str(tmp_path / "other.pem")]) == 1

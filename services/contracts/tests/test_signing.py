@@ -94,7 +94,9 @@ async def test_both_parties_sign_and_the_pdf_carries_two_valid_pades_signatures(
     assert hashlib.sha256(pdf).hexdigest() == signed["document_sha256"]
     assert pdf.startswith(agreed_doc)  # incremental: the agreed bytes are untouched
     assert b"/FontFile2" in pdf  # the CJK TrueType font is embedded
-    checks = await asyncio.to_thread(validate_pdf, pdf, ca_pem(deal))
+    ca = (await deal.client.get(f"{API}/contracts/signing-ca", headers=deal.enterprise.headers)).text
+    assert ca == ca_pem(deal) and ca.startswith("-----BEGIN CERTIFICATE-----")
+    checks = await asyncio.to_thread(validate_pdf, pdf, ca)
     assert [c.field_name for c in checks] == ["enterprise", "provider"]
     assert all(c.intact and c.valid and c.trusted and c.bottom_line for c in checks), checks
     assert [c.signer for c in checks] == ["广西测试制造有限公司", "南宁数字化服务中心"]
