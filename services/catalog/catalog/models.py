@@ -32,12 +32,20 @@ from sqlalchemy import (
     Integer,
     Text,
     func,
+    literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from common.audit import AuditEntry  # noqa: F401 - catalog's audit log is the common one
+
+# What the keyword search reads: two columns PostgreSQL generates from the name and the
+# description (migration 0003), with their GIN indexes (pg_trgm on the lowered text; the
+# array of its 2-character substrings). Deliberately not mapped: the ORM never loads them
+# with a product (the array of a long description is large) nor tries to write them.
+SEARCH_TEXT = literal_column("products.search_text", Text)
+SEARCH_BIGRAMS = literal_column("products.search_bigrams", ARRAY(Text))
 
 
 def new_id() -> str:

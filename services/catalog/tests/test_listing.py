@@ -35,7 +35,7 @@ async def three_products(catalog: Catalog) -> tuple[Any, list[dict[str, Any]]]:
             provider,
             name="企业管理诊断",
             category="企业诊断",
-            description="全面诊断企业的数字化水平",
+            description="全面诊断企业的数字化水平与 ERP 应用",
             market_price_fen=6_000_000,
             platform_price_fen=5_000_000,
         ),
@@ -55,6 +55,12 @@ async def test_the_listing_filters_by_listing_category_keyword_and_price(catalog
     # Chinese substrings of the name or the description (pg_trgm).
     assert await names(catalog, "?q=专利") == ["专利分级评价"]
     assert await names(catalog, "?q=数字化") == ["企业管理诊断"]
+    assert await names(catalog, "?q=erp") == ["企业管理诊断"]  # case-insensitive
+    assert await names(catalog, "?q=Er") == ["企业管理诊断"]
+    assert await names(catalog, "?q=诊断") == ["企业管理诊断"]  # two characters: the bigram index
+    assert await names(catalog, "?q=数控机床") == ["数控机床直接租赁"]  # three and more: pg_trgm
+    assert await names(catalog, "?q=五轴") == ["数控机床直接租赁"]  # in the description
+    assert await names(catalog, "?q=机") == ["数控机床直接租赁"]  # one character: still a substring
     assert await names(catalog, "?q=%25") == []  # a wildcard is a character like any other
     assert set(await names(catalog, "?min_price_fen=5000000&max_price_fen=48000000")) == {
         "企业管理诊断",

@@ -17,7 +17,7 @@ from common.auth import OptionalUser
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
 from common.masking import mask_phone
 from common.orgs import is_suspended
-from common.pagination import Page, Paging, paginate
+from common.pagination import Page, Paging
 
 router = APIRouter(prefix="/api/v1", tags=["portal"])
 
@@ -46,16 +46,14 @@ async def listing(
         raise errors.unknown_category()
     if min_price_fen is not None and max_price_fen is not None and min_price_fen > max_price_fen:
         raise errors.price_range_invalid()
-    query = service.listing_query(
+    conditions = service.listing_conditions(
         category=category,
         voucher_type=voucher_type,
         q=(q or "").strip() or None,
         min_price_fen=min_price_fen,
         max_price_fen=max_price_fen,
-        sort=sort,
-        order=order,
     )
-    total, rows = await paginate(session, query, paging)
+    total, rows = await service.listing_page(session, conditions, paging, sort, order)
     return Page[ListingItem](items=[service.item(p, name) for p, name in rows], total=total, **paging.echo())
 
 
@@ -117,7 +115,8 @@ async def provider_page(
     if provider is None:
         raise errors.provider_not_found()
     mine = service.own_member(user, provider_id) or (user is not None and user.is_staff)
-    total, rows = await paginate(session, service.listing_query(provider_id=provider_id), paging)
+    conditions = service.listing_conditions(provider_id=provider_id)
+    total, rows = await service.listing_page(session, conditions, paging)
     products = Page[ListingItem](
         items=[service.item(p, name) for p, name in rows], total=total, **paging.echo()
     )

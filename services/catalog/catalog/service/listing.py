@@ -12,14 +12,14 @@ from datetime import date
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, update
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog.domain.products import Status
-from catalog.models import Product, Provider
+from catalog.models import SEARCH_BIGRAMS, SEARCH_TEXT, Product, Provider
 from catalog.schemas.listing import ListingItem, VoucherPreview
 from common.auth import MEMBER_ROLES, Principal
 from common.categories import (
@@ -33,6 +33,7 @@ from common.categories import (
 from common.errors import Problem
 from common.internal import ServiceClients
 from common.orgs import OrgCopy
+from common.pagination import PageParams
 
 log = structlog.get_logger(__name__)
 
@@ -68,36 +69,48 @@ def escape_like(q: str) -> str:
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def listing_query(
+def keyword(q: str) -> ColumnElement[bool]:
+    """``q`` as a substring of the name or the description, case-insensitively.
+
+    Two characters (专利, 诊断: many Chinese keywords) are one element of the stored bigram
+    array (its GIN index answers exactly "contains this substring"); three and more use the
+    trigram index of the lowered text (pg_trgm extracts no trigram from two characters).
+    """
+    needle = q.lower()
+    if len(needle) == 2:
+        return SEARCH_BIGRAMS.contains([needle])
+    return SEARCH_TEXT.like(f"%{escape_like(needle)}%", escape="\\")
+
+
+def listing_conditions(
     *,
     category: str | None = None,
     voucher_type: str | None = None,
     q: str | None = None,
     min_price_fen: int | None = None,
     max_price_fen: int | None = None,
-    sort: str | None = None,
-    order: str = "desc",
     provider_id: str | None = None,
-) -> Select[Any]:
+) -> list[ColumnElement[bool]]:
     conditions = public()
     if category:
         conditions.append(col(Product.category) == category)
     if voucher_type:
         conditions.append(col(Product.category).in_(LISTING_CATEGORIES[voucher_type]))
     if q:
-        pattern = f"%{escape_like(q)}%"
-        conditions.append(
-            or_(
-                col(Product.name).ilike(pattern, escape="\\"),
-                col(Product.description).ilike(pattern, escape="\\"),
-            )
-        )
+        conditions.append(keyword(q))
     if min_price_fen is not None:
         conditions.append(col(Product.platform_price_fen) >= min_price_fen)
     if max_price_fen is not None:
         conditions.append(col(Product.platform_price_fen) <= max_price_fen)
     if provider_id:
         conditions.append(col(Product.provider_id) == provider_id)
+    return conditions
+
+
+def listing_query(
+    conditions: list[ColumnElement[bool]], sort: str | None = None, order: str = "desc"
+) -> Select[Any]:
+    """The page's rows (product, provider name); without ``sort``, the newest listings first."""
     key = SORTS.get(sort or "", col(Product.listed_at))
     ordering = [key.asc(), col(Product.id).asc()] if order == "asc" else [key.desc(), col(Product.id).desc()]
     return (
@@ -108,10 +121,27 @@ def listing_query(
     )
 
 
+async def listing_page(
+    session: AsyncSession,
+    conditions: list[ColumnElement[bool]],
+    paging: PageParams,
+    sort: str | None = None,
+    order: str = "desc",
+) -> tuple[int, list[Any]]:
+    """(total, rows). The total counts products alone (every product has its provider's
+    row: only an approved provider creates products), an index-only count."""
+    total = (await session.exec(select(func.count()).select_from(Product).where(and_(*conditions)))).one()
+    query = listing_query(conditions, sort, order).offset(paging.offset).limit(paging.page_size)
+    rows = (await session.exec(query)).all()
+    return int(total), list(rows)
+
+
 def item(product: Product, provider_name: str, model: type[ListingItem] = ListingItem, **extra: Any) -> Any:
+    """``model`` (a listing item or one of its extensions) of a product row."""
+    fields = {name: getattr(product, name) for name in model.model_fields if hasattr(Product, name)}
     return model.model_validate(
         {
-            **product.model_dump(),
+            **fields,
             "rating": product.rating,
             "voucher_type": voucher_type_for(product.category),
             "provider_name": provider_name,
