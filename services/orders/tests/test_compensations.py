@@ -71,7 +71,7 @@ async def test_a_rejected_reservation_cancels_the_order_with_quotas_reason(world
 
 
 async def test_an_order_not_accepted_in_time_is_cancelled_by_its_durable_timer(world) -> None:
-    w = await world({"acceptance_timeout_seconds": 0.5})
+    w = await world({"acceptance_timeout_seconds": 2.0})
     order = await w.submit()
     await w.reserved(order)
     kept = await w.submit(use_voucher=False)
