@@ -160,7 +160,7 @@ class RabbitTransport(Transport):
             await self.declare_topology(self.topology)
 
     async def stop(self) -> None:
-        for channel, _queue, _consumer in self._consumers.values():
+        for channel, _queue, _consumer in list(self._consumers.values()):
             try:
                 await channel.close()
             except Exception:  # noqa: BLE001
