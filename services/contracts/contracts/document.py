@@ -17,7 +17,6 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
@@ -85,10 +84,14 @@ def seal_png(org_name: str, *, font: str | None = None, size: int = 400, label: 
     draw.polygon(_star(c, c, size * 0.15), fill=SEAL_RED)
 
     name = org_name.strip() or "—"
-    glyph = max(18, min(int(size * 0.115), int(size * 2.6 / max(len(name), 1))))
+    # The glyphs fill at most 250° of the ring, a little apart; a long name gets smaller glyphs.
+    max_span = math.radians(250)
+    outer = c - ring * 1.5
+    glyph = int(min(size * 0.115, max_span * (outer - size * 0.06) / (len(name) * 1.08)))
+    glyph = max(glyph, 10)
     name_font = _pil_font(path, glyph)
-    span = min(math.radians(250), math.radians(22) * len(name) * glyph / (size * 0.115))
-    radius = c - ring - glyph * 0.75
+    radius = outer - glyph * 0.6
+    span = min(max_span, (len(name) - 1) * glyph * 1.08 / radius)
     for i, ch in enumerate(name):
         theta = -span / 2 + (span * i / (len(name) - 1) if len(name) > 1 else span / 2)
         tile = Image.new("RGBA", (glyph * 2, glyph * 2), (0, 0, 0, 0))
@@ -133,8 +136,57 @@ class RenderedContract:
     fields: list[FieldBox]
 
 
+def wrap(s: str, face: str, size: float, max_width: float) -> list[str]:
+    """Lines of ``s`` no wider than ``max_width``: Chinese has no spaces to break at, so break
+    between any two characters (reportlab's simpleSplit breaks only at spaces)."""
+    lines: list[str] = []
+    current = ""
+    for ch in s:
+        if current and pdfmetrics.stringWidth(current + ch, face, size) > max_width:
+            lines.append(current)
+            current = ch.lstrip() if ch.isspace() else ch
+        else:
+            current += ch
+    lines.append(current)
+    return lines
+
+
 def _money_line(label: str, fen: int) -> str:
     return f"{label}：{format_yuan(fen)} 元（大写：{amount_in_words(fen)}）"
+
+
+def contract_lines(text: ContractText, *, draft: bool = False) -> list[tuple[str, float, float, float]]:
+    """The contract's text below its title: (line, font size, space before, indent)."""
+    out: list[tuple[str, float, float, float]] = []
+    if draft:
+        out.append(("（草稿，仅供双方确认，不作为签署文本）", 10, 0, 0))
+    out.append((f"合同编号：{text.order_no}-V{text.version}    平台：{text.platform_name}", 9, 0, 0))
+    out.append((f"甲方（委托方）：{text.enterprise_name}", 12, 6, 0))
+    out.append((f"乙方（服务机构）：{text.provider_name}", 12, 0, 0))
+    out.append((f"服务产品：{text.product_name}（{text.category}）", 12, 0, 0))
+    out.append(("一、合同金额", 13, 6, 0))
+    for label, fen in (
+        ("合同总金额", text.total_fen),
+        ("服务券抵扣", text.subsidy_fen),
+        ("企业实付金额", text.payable_fen),
+        ("合同定金", text.deposit_fen),
+        ("合同尾款", text.balance_fen),
+    ):
+        out.append((_money_line(label, fen), 11, 0, 18))
+    out.append(
+        (
+            "服务券抵扣部分由平台按规定向乙方兑付，甲方以对公转账方式向乙方支付实付金额：先付定金，服务完成后付清尾款。",
+            10,
+            0,
+            18,
+        )
+    )
+    out.append(("二、合同条款", 13, 6, 0))
+    for paragraph in (text.terms or "").splitlines() or [""]:
+        out.append((paragraph, 11, 0, 18))
+    if text.agreed_at is not None:
+        out.append((f"甲方于 {format_datetime(text.agreed_at)} 确认同意本合同条款。", 10, 6, 0))
+    return out
 
 
 def render_contract(text: ContractText, *, font: str | None = None, draft: bool = False) -> RenderedContract:
@@ -151,7 +203,7 @@ def render_contract(text: ContractText, *, font: str | None = None, draft: bool 
 
     def line(s: str, size: float = 11, gap: float = 6, indent: float = 0) -> None:
         nonlocal y
-        for part in simpleSplit(s, face, size, width - 2 * margin - indent) or [""]:
+        for part in wrap(s, face, size, width - 2 * margin - indent):
             if y < margin + size:
                 cv.showPage()
                 y = height - margin
@@ -162,32 +214,9 @@ def render_contract(text: ContractText, *, font: str | None = None, draft: bool 
     cv.setFont(face, 20)
     cv.drawCentredString(width / 2, y - 20, "服务合同")
     y -= 44
-    if draft:
-        line("（草稿，仅供双方确认，不作为签署文本）", 10)
-    line(f"合同编号：{text.order_no}-V{text.version}    平台：{text.platform_name}", 9)
-    y -= 6
-    line(f"甲方（委托方）：{text.enterprise_name}", 12)
-    line(f"乙方（服务机构）：{text.provider_name}", 12)
-    line(f"服务产品：{text.product_name}（{text.category}）", 12)
-    y -= 6
-    line("一、合同金额", 13)
-    line(_money_line("合同总金额", text.total_fen), indent=18)
-    line(_money_line("服务券抵扣", text.subsidy_fen), indent=18)
-    line(_money_line("企业实付金额", text.payable_fen), indent=18)
-    line(_money_line("合同定金", text.deposit_fen), indent=18)
-    line(_money_line("合同尾款", text.balance_fen), indent=18)
-    line(
-        "服务券抵扣部分由平台按规定向乙方兑付，甲方以对公转账方式向乙方支付实付金额：先付定金，服务完成后付清尾款。",
-        10,
-        indent=18,
-    )
-    y -= 6
-    line("二、合同条款", 13)
-    for paragraph in (text.terms or "").splitlines() or [""]:
-        line(paragraph, 11, indent=18)
-    y -= 6
-    if text.agreed_at is not None:
-        line(f"甲方于 {format_datetime(text.agreed_at)} 确认同意本合同条款。", 10)
+    for s, size, gap_before, indent in contract_lines(text, draft=draft):
+        y -= gap_before
+        line(s, size, indent=indent)
 
     box = 130.0
     if y - box - 40 < margin:
