@@ -9,7 +9,7 @@ handlers and timers hold the order's row lock (``common.db.lock``) when they cal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -103,7 +103,7 @@ class Why:
     code: str | None = None  # reason_code
 
 
-def now() -> Any:
+def now() -> datetime:
     return utcnow()
 
 

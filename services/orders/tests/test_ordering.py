@@ -95,3 +95,30 @@ async def test_events_delivered_twice_out_of_order_and_after_a_crash_end_where_t
     async with w.h.db("orders").session() as s:
         dead = (await s.execute(text("SELECT count(*) FROM timers WHERE state = 'dead'"))).scalar_one()
     assert dead == 0  # nothing was parked: every early event was applied on a retry
+
+
+async def test_a_termination_and_its_reversal_that_outrun_the_signing_and_the_deduction_wait_for_them(
+    world,
+) -> None:
+    w = await world()
+    order = await w.submit()
+    await w.reserved(order)
+    await w.settle()
+    await w.post(order, "accept", w.provider)
+    # the administrator's termination and quota's reversal reach orders before the signing and
+    # the deduction they follow; each is delivered twice
+    await w.terminated(order, sequence=2, twice=True)
+    await w.emit(w.reversed_event(order, SUBSIDY), order["id"], sequence=3, twice=True)
+    await w.emit(w.deducted_event(order, SUBSIDY), order["id"], sequence=2)
+    await w.signed(order, TOTAL, SUBSIDY, DEPOSIT, sequence=1, twice=True)
+    await w.settle()
+    seen = await w.get(order)
+    assert seen["status"] == "terminated" and seen["tab"] == "cancelled"
+    assert seen["voucher_state"] == "reversed" and seen["contract_total_fen"] == TOTAL
+    labels = [s["label"] for s in seen["timeline"]]
+    assert labels.count("合同终止，订单取消") == 1 and labels.count("服务券抵扣撤销") == 1
+    assert labels.index("签订合同") < labels.index("合同终止，订单取消")
+    # a payment announced after the termination is recorded and changes nothing
+    await w.paid(order, DEPOSIT, DEPOSIT, PAYABLE, DEPOSIT)
+    await w.settle()
+    assert (await w.get(order))["status"] == "terminated"
