@@ -1,0 +1,217 @@
+"""What every benchmark script shares: a run of its own (databases, broker names) that is
+removed afterwards, services started as ``make up`` starts them, wrk for closed-loop load,
+and psutil for CPU time and memory.
+
+    with BenchRun("gw") as run:                        # fresh names; all cleaned up on exit
+        identity = run.start("identity", env={...})    # uvicorn --factory, waits for /readyz
+        result = wrk(url, token=..., connections=16, seconds=10)
+        cpu = run.cpu_seconds()                        # {name: user+system seconds}
+
+Everything the run started is stopped, and everything it created (databases, queues,
+exchanges, temporary files) is dropped, on success, on failure, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psutil
+
+from common import registry
+from common.processes import free_port, uvicorn_command, wait_ready
+from common.settings import database_in
+
+POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+# wrk prints this line from its done() hook: exact percentiles, no parsing of its text.
+WRK_REPORT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCHJSON {"requests":%d,"seconds":%.6f,"errors":%d,"non_2xx":%d,' ..
+    '"p50_ms":%.4f,"p99_ms":%.4f}\n', summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    errors: int
+    non_2xx: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def wrk(url: str, *, token: str | None = None, connections: int = 16, seconds: float = 10) -> Load:
+    """A closed loop of ``connections`` keep-alive connections for ``seconds`` (one thread:
+    the machine's cores are for the servers)."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_REPORT)
+    cmd = [
+        path,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        script.name,
+    ]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    try:
+        out = subprocess.run(
+            [*cmd, url], capture_output=True, text=True, timeout=seconds + 60, check=True
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in out.splitlines() if x.startswith("BENCHJSON "))
+    return Load(**json.loads(line.removeprefix("BENCHJSON ")))
+
+
+@dataclass
+class Started:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    ps: psutil.Process
+
+    def cpu_seconds(self) -> float:
+        t = self.ps.cpu_times()
+        return float(t.user + t.system)
+
+    def rss_mb(self) -> float:
+        return float(self.ps.memory_info().rss) / 2**20
+
+
+@dataclass
+class BenchRun:
+    """One benchmark run's own databases, broker names and processes."""
+
+    label: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    started: dict[str, Started] = field(default_factory=dict)
+    databases: list[str] = field(default_factory=list)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
+
+    @property
+    def exchange(self) -> str:
+        return f"bench.{self.label}.{self.run_id}"
+
+    @property
+    def prefix(self) -> str:
+        return f"bench_{self.label}_{self.run_id}_"
+
+    def database(self, name: str) -> str:
+        """A fresh database for ``name``; its URL."""
+        db = f"bench_{self.run_id}_{name}"
+        asyncio.run(_pg(f'CREATE DATABASE "{db}"'))
+        self.databases.append(db)
+        return database_in(POSTGRES_URL, db)
+
+    def base_env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "ENVIRONMENT": "development",
+            "LOG_LEVEL": "WARNING",
+            "AMQP_URL": AMQP_URL,
+            "BUS_EXCHANGE": self.exchange,
+            "BUS_QUEUE_PREFIX": self.prefix,
+            **extra,
+        }
+
+    def start(self, name: str, env: dict[str, str], port: int | None = None) -> Started:
+        """``name`` is a registry service or ``gateway``; waits for its /readyz."""
+        factory = "gateway.main:create_app" if name == "gateway" else registry.service(name).app
+        preferred = 8000 if name == "gateway" else registry.service(name).port
+        port = port or free_port(preferred)
+        log = (self.workdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(uvicorn_command(factory, port), env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        started = Started(name, url, proc, psutil.Process(proc.pid))
+        self.started[name] = started
+        try:
+            wait_ready(f"{url}/readyz", proc)
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}\n{(self.workdir / f'{name}.log').read_text(errors='replace')[-3000:]}"
+            ) from None
+        return started
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {name: s.cpu_seconds() for name, s in self.started.items()}
+
+    # --- clean-up ----------------------------------------------------------------------------
+
+    def __enter__(self) -> BenchRun:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for s in reversed(list(self.started.values())):
+            if s.proc.poll() is None:
+                s.proc.terminate()
+        for s in self.started.values():
+            try:
+                s.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                s.proc.kill()
+        self.started.clear()
+        if self.databases:
+            asyncio.run(_pg(*(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in self.databases)))
+            self.databases.clear()
+        asyncio.run(_delete_broker_objects(self.exchange, self.prefix))
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def _pg(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_in(POSTGRES_URL, "postgres"))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _delete_broker_objects(exchange: str, prefix: str) -> None:
+    from common.testing.rabbit import RabbitNamespace
+
+    namespace = RabbitNamespace(url=AMQP_URL, exchange=exchange, prefix=prefix, services=list(registry.NAMES))
+    await namespace.cleanup([])
+
+
+def print_table(rows: list[tuple[str, ...]], out: Any = sys.stdout) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
