@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from PIL import Image
 from pyhanko import stamp
@@ -72,21 +72,29 @@ class IssuedCertificate:
 class SigningCA:
     """The platform's CA: a private key and its self-signed certificate."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+    def __init__(self, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, cert: x509.Certificate) -> None:
         self.key = key
         self.cert = cert
 
     @classmethod
     def from_pem(cls, key_pem: str, cert_pem: str) -> SigningCA:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("the signing CA key must be an EC private key")
-        return cls(key, x509.load_pem_x509_certificate(cert_pem.encode()))
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError("the signing CA key must be an EC or RSA private key")
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+            raise ValueError("the signing CA certificate is not the CA key's")
+        return cls(key, cert)
 
     @classmethod
-    def generate(cls, *, years: int = 10) -> SigningCA:
-        """A new CA (development, and tests)."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def generate(cls, *, years: int = 10, rsa_bits: int | None = None) -> SigningCA:
+        """A new CA (development, tests, ``voucher-contracts make-ca``): EC P-256, or RSA."""
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+            if rsa_bits
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         now = datetime.now(UTC)
         name = _name(CA_NAME, CA_NAME)
         cert = (

@@ -87,3 +87,28 @@ def test_the_cli_makes_a_ca_and_verifies_a_signed_pdf_offline(tmp_path: Any, cap
     other = SigningCA.generate()
     (tmp_path / "other.pem").write_text(other.cert_pem)
     assert main(["verify", str(tmp_path / "c.pdf"), "--ca", str(tmp_path / "other.pem")]) == 1
+
+
+def test_an_rsa_ca_from_settings_issues_certificates_that_validate_and_a_mismatched_pair_is_refused() -> None:
+    from contracts.document import ContractText, seal_png
+    from contracts.signing import add_signature_fields, sign_pdf, validate_pdf
+
+    rsa_ca = SigningCA.generate(rsa_bits=2048)
+    ca = SigningCA.from_pem(rsa_ca.key_pem, rsa_ca.cert_pem)
+    issued = ca.issue("org", "乙公司")
+    t = ContractText(
+        "c", "ORD2", 1, "甲公司", "乙公司", "诊断", "企业诊断", 100, 0, 100, 0, 100, "条款", None, "平台"
+    )
+    rendered = render_contract(t)
+    pdf = sign_pdf(
+        add_signature_fields(rendered.pdf, rendered.fields),
+        field_name="provider",
+        key_pem=issued.key_pem,
+        cert_pem=issued.cert_pem,
+        ca_cert_pem=ca.cert_pem,
+        seal_png=seal_png("乙公司"),
+        signer_name="乙公司",
+    )
+    assert [c.bottom_line for c in validate_pdf(pdf, ca.cert_pem)] == [True]
+    with pytest.raises(ValueError, match="not the CA key"):
+        SigningCA.from_pem(rsa_ca.key_pem, CA.cert_pem)
