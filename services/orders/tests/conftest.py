@@ -37,7 +37,7 @@ from common.events import (
     VoucherReserved,
     VoucherReversed,
 )
-from common.testing.saga import SagaHarness
+from common.testing.saga import SagaHarness, fake_identity
 from common.testing.tokens import Caller
 
 YUAN = 100
@@ -334,11 +334,14 @@ class World:
 async def world(
     saga: Callable[..., Awaitable[SagaHarness]],
 ) -> AsyncIterator[Callable[..., Awaitable[World]]]:
-    async def make(overrides: dict[str, Any] | None = None) -> World:
+    async def make(overrides: dict[str, Any] | None = None, *, also: tuple[str, ...] = ()) -> World:
+        """orders (and the real services named in ``also``) with fake catalog, quota, identity."""
         catalog, quota = FakeCatalog(), FakeQuota()
+        identity_app, _files = fake_identity()
         h = await saga(
             "orders",
-            peers={"catalog": catalog.app, "quota": quota.app},
+            *also,
+            peers={"catalog": catalog.app, "quota": quota.app, "identity": identity_app},
             overrides={"orders": overrides or {}},
         )
         enterprise = h.issuer.member(caps=("enterprise",))
