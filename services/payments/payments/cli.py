@@ -1,13 +1,51 @@
-"""``voucher-payments``: operations on payments's database."""
+"""``voucher-payments``: operations on payments's database.
+
+    voucher-payments check-invariants [--database-url URL]
+
+prints every broken payments invariant (payments.invariants) with the ids involved and
+exits 1; 0 when all hold. It only reads.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+
+from common.db import Database
+
+
+async def _check(url: str) -> int:
+    from payments.invariants import broken
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            problems = await broken(session)
+    finally:
+        await db.dispose()
+    for name, ids in problems:
+        print(f"BROKEN {name}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+    if not problems:
+        print("payments: every invariant holds")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher-payments", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    check = commands.add_parser("check-invariants", help="check payments' invariants (read-only)")
+    check.add_argument(
+        "--database-url", default=None, help="payments' database (default: from PAYMENTS_ settings)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "check-invariants":
+        url = args.database_url
+        if url is None:
+            from payments.config import Settings
+
+            url = Settings().db_url
+        return asyncio.run(_check(url))
+    parser.print_help()
     return 0
 
 

@@ -5,7 +5,7 @@ file checks. The other services' events are published as they would publish them
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import text
 from common.events import BankAccountChanged, ContractSigned, OrderCompleted
 from common.testing.saga import FakeFile, SagaHarness, fake_identity
 from common.testing.tokens import Caller
+from payments.invariants import broken
 
 API = "/api/v1"
 
@@ -147,7 +148,9 @@ class Deal:
 
 
 @pytest_asyncio.fixture
-async def deal_factory(saga: Callable[..., Awaitable[SagaHarness]]) -> Callable[..., Awaitable[Deal]]:
+async def deal_factory(
+    saga: Callable[..., Awaitable[SagaHarness]],
+) -> AsyncIterator[Callable[..., Awaitable[Deal]]]:
     """``deal = await deal_factory()``: payments running, the provider's account announced and,
     unless ``signed=False``, the contract signed (payable 40元 = 50元 - 10元 subsidy, deposit 8元:
     the manual's 8.4 screen)."""
@@ -182,7 +185,12 @@ async def deal_factory(saga: Callable[..., Awaitable[SagaHarness]]) -> Callable[
         await h.settle()
         return deal
 
-    return make
+    yield make
+    # Whatever a test did, payments' invariants hold once the saga is quiet.
+    for h, _files in harness:
+        await h.settle()
+        async with h.db("payments").session() as session:
+            assert await broken(session) == []
 
 
 def account(org_id: str, number: str = "45050160360600000001") -> BankAccountChanged:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 async def state_counts(session: AsyncSession, model: type[SQLModel], *conditions: Any) -> dict[str, int]:
     """Counts per state of the rows matching ``conditions`` (the list's tabs), ``all`` included."""
     state = col(model.state)  # type: ignore[attr-defined]
-    rows = await session.exec(select(state, func.count()).where(*conditions).group_by(state))  # type: ignore[call-overload]
+    rows = await session.exec(select(state, func.count()).where(*conditions).group_by(state))
     counts = {str(s): int(n) for s, n in rows.all()}
     counts["all"] = sum(counts.values())
     return counts

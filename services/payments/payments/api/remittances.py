@@ -54,7 +54,7 @@ async def record_remittance(
     connections, nor the plan's lock while it waits for one (twenty at once stay quick)."""
     async with idem.claim(user.user_id, body) as claim:
         if claim.replay is not None:
-            return claim.replay  # type: ignore[return-value]
+            return claim.replay
         try:
             plan = await enterprise_plan(order_id, user, session)
             await check_files(

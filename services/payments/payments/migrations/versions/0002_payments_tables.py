@@ -8,7 +8,7 @@ Create Date: 2026-12-01 22:06:42.296859
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
