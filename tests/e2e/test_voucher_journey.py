@@ -1,0 +1,245 @@
+"""The voucher journeys of the manual, end to end: every service of the registry its own
+process on the real PostgreSQL and RabbitMQ (one platform for the module), a client talking
+only to the gateway, and ``voucher-invariants`` passing on the services' databases after
+each journey."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from common.testing.plugin import require_broker
+
+from .conftest import Platform
+from .journey import Journey, eventually, expect, platform_for_module
+
+# Starting every service takes most of the time on a busy two-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(600)]
+
+VOUCHER = 5_000_000  # the base tier: 5万元
+
+
+@pytest_asyncio.fixture(scope="module")
+async def platform(
+    postgres_server: str,
+    amqp_url_or_none: str | None,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Platform]:
+    url = require_broker(amqp_url_or_none, request)
+    async with platform_for_module(postgres_server, url, Path(tmp_path_factory.mktemp("platform"))) as p:
+        yield p
+
+
+@pytest_asyncio.fixture
+async def j(platform: Platform) -> AsyncIterator[Journey]:
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        yield await Journey.start(platform, client)
+
+
+def validate_signatures(pdf: bytes, ca_pem: str) -> list[tuple[str, bool, bool, bool]]:
+    """Each signature of the PDF checked offline by pyHanko with the platform's CA as the only
+    trust root: (field, intact, valid, trusted)."""
+    _, _, der = pem.unarmor(ca_pem.encode())
+    root = asn1_x509.Certificate.load(der)
+    out = []
+    for sig in PdfFileReader(io.BytesIO(pdf)).embedded_signatures:
+        status = validate_pdf_signature(sig, ValidationContext(trust_roots=[root], allow_fetching=False))
+        out.append((str(sig.field_name), bool(status.intact), bool(status.valid), bool(status.trusted)))
+    return out
+
+
+async def test_an_enterprise_gets_its_general_voucher_and_sees_a_listed_product_at_its_price_after_voucher(
+    j: Journey,
+) -> None:
+    # 服务券配额申请 -> 待审核 -> reviewed -> 去使用 with its number.
+    enterprise, voucher = await j.enterprise_with_voucher()
+    assert voucher["state"] == "active", voucher
+    assert voucher["voucher_no"].startswith("SVC") and len(voucher["voucher_no"]) == 18
+    assert voucher["total_fen"] == voucher["remaining_fen"] == VOUCHER
+    assert voucher["used_fen"] == voucher["reserved_fen"] == 0
+
+    # 申请入驻平台 -> reviewed; a product made, reviewed, in the public listing.
+    provider = await j.provider()
+    product = await j.product(provider)
+    listing = await eventually(
+        lambda: j.get("/products", q="专利分级"),
+        lambda r: any(p["id"] == product["id"] for p in r.json()["items"]),
+        "the product in the public listing",
+    )
+    item = next(p for p in listing.json()["items"] if p["id"] == product["id"])
+    assert item["platform_price_fen"] == 7600 and item["market_price_fen"] == 8000
+    assert item["provider_name"] == provider.name
+
+    # Its detail with the enterprise's token: 券后价 38元 (76元, half, under 最高补贴 138元).
+    detail = expect(await j.get(f"/products/{product['id']}", enterprise))
+    preview = detail["voucher_preview"]
+    assert preview["voucher_type"] == "general"
+    assert preview["subsidy_fen"] == 3800 and preview["price_after_fen"] == 3800
+    assert preview["max_subsidy_fen"] == 13800
+    assert expect(await j.get(f"/products/{product['id']}")).get("voucher_preview") is None
+
+    await j.invariants_hold()
+
+
+async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_deduction_committed(
+    j: Journey,
+) -> None:
+    enterprise, _ = await j.enterprise_with_voucher()
+    provider = await j.provider()
+    product = await j.product(provider)
+
+    # 立即申请 with the voucher: 待接单, the subsidy reserved on the voucher.
+    order = await j.order(enterprise, product["id"])
+    assert order["status"] == "awaiting_acceptance" and order["order_no"].startswith("ORD")
+    assert (order["amount_fen"], order["subsidy_fen"], order["payable_fen"]) == (7600, 3800, 3800)
+    voucher = await j.general_voucher(enterprise)
+    assert (voucher["reserved_fen"], voucher["remaining_fen"]) == (3800, VOUCHER - 3800)
+    mine = expect(await j.get("/me/service-orders", provider, tab="awaiting_acceptance"))
+    assert [i["id"] for i in mine["items"]] == [order["id"]] and mine["counts"]["awaiting_acceptance"] == 1
+
+    # 接单 -> the draft -> returned -> edited -> agreed; every version kept.
+    agreed = await j.agreed_contract(enterprise, provider, order["id"], total_fen=7600, deposit_fen=1000)
+    assert (agreed["subsidy_fen"], agreed["payable_fen"], agreed["deposit_fen"], agreed["balance_fen"]) == (
+        3800,
+        3800,
+        1000,
+        2800,
+    )
+    versions = expect(await j.get(f"/contracts/{agreed['id']}/versions", enterprise))["items"]
+    assert len(versions) == 2 and versions[0]["return_reason"] == "请补充服务期限"
+
+    # 制作签章 -> both sign (each after a face check for this contract) -> 待支付.
+    await j.sealed(enterprise, provider)
+    first = expect(await j.sign(enterprise, agreed["id"]))
+    assert first["state"] == "agreed" and first["signatures"]["provider"] is None
+    signed = expect(await j.sign(provider, agreed["id"]))
+    assert signed["state"] == "signed"
+    detail = await j.status(enterprise, order["id"], "awaiting_deposit")
+    assert detail["status_label"] == "待支付"
+    voucher = await eventually(
+        lambda: j.general_voucher(enterprise), lambda v: v["used_fen"] == 3800, "the deduction committed"
+    )
+    assert (voucher["reserved_fen"], voucher["remaining_fen"]) == (0, VOUCHER - 3800)
+
+    # The signed PDF, downloaded; both PAdES signatures validated offline by pyHanko.
+    r = await j.get(f"/contracts/{agreed['id']}/document", enterprise)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert hashlib.sha256(r.content).hexdigest() == signed["document_sha256"]
+    ca = await j.get("/contracts/signing-ca", enterprise)
+    assert ca.status_code == 200, ca.text
+    checks = await asyncio.to_thread(validate_signatures, r.content, ca.text)
+    assert len(checks) == 2 and all(intact and valid and trusted for _, intact, valid, trusted in checks), (
+        checks
+    )
+    tampered = bytearray(r.content)
+    tampered[len(tampered) // 3] ^= 0x01
+    broken = await asyncio.to_thread(validate_signatures, bytes(tampered), ca.text)
+    assert not all(intact for _, intact, _v, _t in broken)
+
+    await j.invariants_hold()
+
+
+async def test_cancelling_while_awaiting_acceptance_and_a_provider_rejecting_give_the_reservation_back(
+    j: Journey,
+) -> None:
+    enterprise, _ = await j.enterprise_with_voucher()
+    provider = await j.provider()
+    product = await j.product(provider)
+
+    cancelled = await j.order(enterprise, product["id"])
+    rejected = await j.order(enterprise, product["id"])
+    voucher = await j.general_voucher(enterprise)
+    assert voucher["reserved_fen"] == 2 * 3800
+
+    expect(await j.post(f"/orders/{cancelled['id']}/cancel", enterprise, {"reason": "不需要了"}))
+    expect(await j.post(f"/orders/{rejected['id']}/reject", provider, {"reason": "排期已满"}))
+    for order_id in (cancelled["id"], rejected["id"]):
+        detail = await j.status(enterprise, order_id, "cancelled")
+        assert detail["status_label"] == "订单取消"
+    voucher = await eventually(
+        lambda: j.general_voucher(enterprise), lambda v: v["reserved_fen"] == 0, "both reservations released"
+    )
+    assert voucher["remaining_fen"] == VOUCHER and voucher["used_fen"] == 0
+    tabs = expect(await j.get("/me/orders", enterprise, tab="cancelled"))
+    assert tabs["counts"]["cancelled"] == 2
+
+    await j.invariants_hold()
+
+
+async def test_cancelling_while_awaiting_the_contract_voids_it_and_releases_the_voucher(j: Journey) -> None:
+    enterprise, _ = await j.enterprise_with_voucher()
+    provider = await j.provider()
+    product = await j.product(provider)
+    order = await j.order(enterprise, product["id"])
+    expect(await j.post(f"/orders/{order['id']}/accept", provider))
+    await j.status(enterprise, order["id"], "awaiting_contract")
+    draft = await j.contract(provider, order["id"])
+
+    expect(await j.post(f"/orders/{order['id']}/cancel", enterprise, {"reason": "预算调整"}))
+    await j.status(enterprise, order["id"], "cancelled")
+    voided = await j.contract(enterprise, order["id"], lambda c: c["state"] == "voided")
+    assert voided["id"] == draft["id"]
+    await eventually(
+        lambda: j.general_voucher(enterprise),
+        lambda v: (v["reserved_fen"], v["remaining_fen"]) == (0, VOUCHER),
+        "the reservation released",
+    )
+    # A voided contract is signed by no one.
+    edit = await j.put(
+        f"/contracts/{draft['id']}", provider, {"total_fen": 7600, "deposit_fen": 0, "terms": "条款"}
+    )
+    assert edit.status_code == 409, edit.text
+
+    await j.invariants_hold()
+
+
+async def test_a_cancellation_racing_the_second_signature_has_exactly_one_winner_and_the_voucher_agrees(
+    j: Journey,
+) -> None:
+    enterprise, _ = await j.enterprise_with_voucher()
+    provider = await j.provider()
+    product = await j.product(provider)
+    order = await j.order(enterprise, product["id"])
+    agreed = await j.agreed_contract(enterprise, provider, order["id"], total_fen=7600, deposit_fen=1000)
+    await j.sealed(enterprise, provider)
+    expect(await j.sign(enterprise, agreed["id"]))
+    token = await j.verification(provider, "sign_contract", agreed["id"])
+
+    sign, cancel = await asyncio.gather(
+        j.post(f"/contracts/{agreed['id']}/sign", provider, {"verification_token": token}),
+        j.post(f"/orders/{order['id']}/cancel", enterprise, {"reason": "临时取消"}),
+    )
+    assert sign.status_code in (200, 409), sign.text
+    assert cancel.status_code in (200, 409), cancel.text
+
+    final = await j.order_in(
+        enterprise,
+        order["id"],
+        lambda o: o["status"] in ("cancelled", "awaiting_deposit"),
+        "the race decided",
+    )
+    contract = await j.contract(enterprise, order["id"], lambda c: c["state"] in ("signed", "voided"))
+    voucher = await eventually(
+        lambda: j.general_voucher(enterprise), lambda v: v["reserved_fen"] == 0, "the reservation resolved"
+    )
+    if contract["state"] == "signed":  # the signature won: the cancellation was refused
+        assert sign.status_code == 200 and final["status"] == "awaiting_deposit"
+        assert voucher["used_fen"] == 3800
+    else:  # the void won: the signature was refused
+        assert sign.status_code == 409 and final["status"] == "cancelled"
+        assert (voucher["used_fen"], voucher["remaining_fen"]) == (0, VOUCHER)
+
+    await j.invariants_hold()
