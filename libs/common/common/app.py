@@ -21,10 +21,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import registry
 from common.auth import KeySet, TokenVerifier
+from common.bus import observe
 from common.bus.consumer import REDELIVER_TIMER, Consumer
 from common.bus.inprocess import InProcessTransport
 from common.bus.outbox import OutboxRelay
 from common.bus.rabbitmq import RabbitTransport
+from common.bus.retention import RETENTION_TIMER, RetentionSettings, ensure_scheduled, retention_handler
 from common.bus.transport import Transport
 from common.db import Database, migrate
 from common.errors import install_error_handlers
@@ -95,6 +97,9 @@ class ServiceRuntime:
         )
         if consumer is not None:
             self.timers.register(REDELIVER_TIMER, consumer.redeliver)
+        # Sent outbox rows, inbox rows and dead timers are pruned by a durable timer.
+        self.retention = RetentionSettings()
+        self.timers.register(RETENTION_TIMER, retention_handler(self.db, self.retention))
         self.key_set = key_set or KeySet(settings.jwks_url, client=http_client)
         self.verifier = TokenVerifier(
             self.key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience
@@ -127,6 +132,10 @@ class ServiceRuntime:
         """Phase 2: start hooks (which may publish), then the relay and the timers."""
         for hook in self.on_start:
             await hook(self)
+        try:
+            await ensure_scheduled(self.db, self.retention)
+        except Exception:  # noqa: BLE001 - no timers table (a runtime without migrations)
+            log.warning("retention_not_scheduled", service=self.name)
         self.relay.start()
         self.timers.start()
         self.started = True
@@ -163,6 +172,20 @@ class ServiceRuntime:
         return checks
 
 
+async def start_together(runtimes: Sequence[ServiceRuntime]) -> list[ServiceRuntime]:
+    """Start several services of one process (all-in-one) so no event is lost: every one is
+    prepared (migrated, transport started, consumer subscribed) before any begins (start
+    hooks, relay, timers), since the in-process bus delivers only to subscribed consumers.
+    Returns the runtimes begun (for the caller to stop, also after a failure)."""
+    for runtime in runtimes:
+        await runtime.prepare()
+    begun: list[ServiceRuntime] = []
+    for runtime in runtimes:
+        begun.append(runtime)
+        await runtime.begin()
+    return begun
+
+
 def health_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -180,7 +203,10 @@ def health_router() -> APIRouter:
         )
 
     @router.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
+        if runtime is not None and runtime.prepared:
+            await observe.refresh(runtime)  # the bus gauges (outbox, DLQ, retries, timers)
         body, content_type = render()
         return Response(body, media_type=content_type)
 

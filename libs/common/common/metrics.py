@@ -3,7 +3,7 @@ process, so every metric carries a ``service`` label rather than being registere
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter(
     "voucher_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
@@ -28,3 +28,17 @@ RATE_LIMITED = Counter("voucher_rate_limited_total", "Requests refused by the ra
 
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# --- the bus, as operators watch it (set at each scrape by common.bus.observe) -----------------
+OUTBOX_PENDING = Gauge("voucher_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "voucher_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+DLQ_DEPTH = Gauge("voucher_dlq_depth", "Dead letters waiting for an operator", ["service"])
+RETRY_DEPTH = Gauge("voucher_retry_depth", "Events waiting for a delayed retry", ["service", "queue"])
+TIMER_LAG = Gauge("voucher_timer_lag_seconds", "How overdue the most overdue scheduled timer is", ["service"])
+CONSUMER_IN_FLIGHT = Gauge("voucher_consumer_in_flight", "Deliveries being applied right now", ["consumer"])
+CONSUMER_PAUSED = Gauge(
+    "voucher_consumer_paused", "1 while a consumer waits for its database to answer", ["consumer"]
+)

@@ -348,6 +348,24 @@ class RabbitTransport(Transport):
         except Exception:  # noqa: BLE001 - the channel is gone; the broker redelivers anyway
             pass
 
+    async def queue_depths(self, names: list[str]) -> dict[str, int]:
+        """Ready messages per queue (passive declarations; a missing queue is left out)."""
+        assert self.connection is not None
+        depths: dict[str, int] = {}
+        channel = await self.connection.channel()
+        try:
+            for name in names:
+                try:
+                    q = await channel.declare_queue(name, passive=True)
+                except Exception:  # noqa: BLE001 - not declared (a passive miss closes the channel)
+                    channel = await self.connection.channel()
+                    continue
+                depths[name] = int(q.declaration_result.message_count or 0)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        return depths
+
     # --- health ------------------------------------------------------------------------------
 
     def health(self) -> dict[str, bool]:

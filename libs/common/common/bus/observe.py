@@ -1,0 +1,92 @@
+"""The bus as operators see it on ``/metrics``: gauges refreshed at each scrape.
+
+- ``voucher_outbox_pending`` / ``voucher_outbox_oldest_pending_age_seconds``: what the relay
+  has not published yet, and how long the oldest has waited (off the relay's own index);
+- ``voucher_dlq_depth``: dead letters (RabbitMQ: ``<queue>.dlq``; in-process: dead timers);
+- ``voucher_retry_depth{queue}``: events waiting for a delayed retry (each
+  ``<queue>.retry.<n>``; in-process: the consumer's redelivery timers);
+- ``voucher_timer_lag_seconds``: how overdue the most overdue scheduled timer is (0 when the
+  timer worker keeps up);
+- ``voucher_consumer_in_flight`` / ``voucher_consumer_paused``: deliveries being applied
+  now, and whether the consumer waits for its database.
+
+Each source is bounded by a short time-out; one that does not answer leaves its gauge as
+it was (a scrape never hangs or fails because the broker is away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import text
+
+from common.bus.consumer import REDELIVER_TIMER
+from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue
+from common.metrics import (
+    CONSUMER_IN_FLIGHT,
+    CONSUMER_PAUSED,
+    DLQ_DEPTH,
+    OUTBOX_OLDEST_PENDING_AGE,
+    OUTBOX_PENDING,
+    RETRY_DEPTH,
+    TIMER_LAG,
+)
+
+if TYPE_CHECKING:
+    from common.app import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+SCRAPE_TIMEOUT = 2.0
+
+_DATABASE = text(
+    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS pending, "
+    "(SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox WHERE sent_at IS NULL) "
+    "AS oldest, "
+    "(SELECT coalesce(extract(epoch FROM now() - min(due_at)), 0) FROM timers "
+    "WHERE state = 'scheduled' AND due_at <= now()) AS lag, "
+    "(SELECT count(*) FROM timers WHERE state = 'dead') AS dead, "
+    "(SELECT count(*) FROM timers WHERE state = 'scheduled' AND kind = :redeliver) AS redeliveries"
+)
+
+
+async def refresh(runtime: ServiceRuntime) -> None:
+    name = runtime.name
+    consumer = runtime.consumer
+    if consumer is not None:
+        CONSUMER_IN_FLIGHT.labels(consumer.name).set(consumer.in_flight)
+        CONSUMER_PAUSED.labels(consumer.name).set(1 if consumer.paused else 0)
+    try:
+        async with asyncio.timeout(SCRAPE_TIMEOUT):
+            async with runtime.db.session() as session:
+                row = (await session.execute(_DATABASE, {"redeliver": REDELIVER_TIMER})).one()
+    except Exception:  # noqa: BLE001 - the database away: the gauges keep their last values
+        log.warning("metrics_database_unavailable", service=name)
+        row = None
+    if row is not None:
+        OUTBOX_PENDING.labels(name).set(row.pending)
+        OUTBOX_OLDEST_PENDING_AGE.labels(name).set(float(row.oldest or 0))
+        TIMER_LAG.labels(name).set(max(0.0, float(row.lag or 0)))
+    transport = runtime.transport
+    if isinstance(transport, RabbitTransport):
+        if consumer is None or not consumer.handlers:
+            return
+        queue = f"{transport.queue_prefix}{consumer.name}"
+        names = [
+            dead_letter_queue(queue),
+            *(retry_queue(queue, i) for i in range(len(transport.retry_delays))),
+        ]
+        try:
+            async with asyncio.timeout(SCRAPE_TIMEOUT):
+                depths = await transport.queue_depths(names)
+        except Exception:  # noqa: BLE001 - the broker away: keep the last values
+            log.warning("metrics_broker_unavailable", service=name)
+            return
+        DLQ_DEPTH.labels(name).set(depths.get(names[0], 0))
+        for retry in names[1:]:
+            RETRY_DEPTH.labels(name, retry).set(depths.get(retry, 0))
+    elif row is not None:
+        DLQ_DEPTH.labels(name).set(row.dead)
+        RETRY_DEPTH.labels(name, "database").set(row.redeliveries)
