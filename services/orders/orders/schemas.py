@@ -14,7 +14,10 @@ from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, St
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: str = Field(min_length=1, max_length=36, description="服务产品编号")
+    # an id, never a path: it goes into catalog's URL
+    product_id: str = Field(
+        min_length=1, max_length=36, pattern=r"^[0-9A-Za-z_-]+$", description="服务产品编号"
+    )
     use_voucher: bool = Field(default=True, description="勾选使用服务券")
 
 

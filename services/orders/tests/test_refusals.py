@@ -59,6 +59,12 @@ async def test_submission_refuses_what_may_not_be_ordered(world) -> None:
         "/api/v1/orders", json={"product_id": "", "x": 1}, headers={**e.headers, "Idempotency-Key": "z"}
     )
     await problem(r, 422, "validation_error")
+    r = await api.post(
+        "/api/v1/orders",
+        json={"product_id": "../stats", "use_voucher": False},
+        headers={**e.headers, "Idempotency-Key": "path"},
+    )
+    await problem(r, 422, "validation_error")
     listed = (await api.get("/api/v1/me/orders", headers=e.headers)).json()
     assert listed["total"] == 0  # nothing was ordered by any refused request
 
