@@ -10,6 +10,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field,
 from common.money import amount_in_words
 from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, tab_of
 
+ACTOR_LABELS = {"enterprise": "企业", "provider": "服务机构", "staff": "平台", "system": "系统"}
+
 
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -103,6 +105,12 @@ class StepOut(BaseModel):
     actor_id: str | None = None
     detail: str | None = None
     amount_fen: int | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def actor_label(self) -> str:
+        """Who, as the screen says it."""
+        return ACTOR_LABELS.get(self.actor, self.actor)
 
 
 class EvaluationOut(BaseModel):

@@ -104,6 +104,7 @@ async def test_an_order_with_a_voucher_goes_from_submission_to_evaluation_as_the
         "服务券兑付",
     ]
     assert all(s["at"] and s["actor"] for s in seen["timeline"])
+    assert [s["actor_label"] for s in seen["timeline"][:3]] == ["企业", "系统", "服务机构"]
     assert await w.published_types(order["id"]) == [
         "orders.order_submitted",
         "orders.order_accepted",
