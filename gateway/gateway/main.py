@@ -161,5 +161,8 @@ def create_app(
     app.add_middleware(
         BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides={"/api/v1/files": 11 * 1024 * 1024}
     )
-    app.add_middleware(RequestContextMiddleware, service="gateway")
+    guarded = settings.guarded_paths
+    if "/docs" in guarded:  # the merged OpenAPI goes with the docs
+        guarded["/openapi.json"] = None
+    app.add_middleware(RequestContextMiddleware, service="gateway", guarded=guarded)
     return app

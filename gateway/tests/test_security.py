@@ -96,3 +96,44 @@ async def test_an_out_of_range_date_is_a_422_at_the_gateway(
             )
     assert r.status_code == 422 and "日期时间超出范围" in r.json()["detail"], r.text
     assert fine.status_code == 200, fine.text
+
+
+async def test_production_gateway_keeps_docs_and_metrics_off_the_public_port(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """Finding 8: the merged /docs and /openapi.json only with PUBLIC_DOCS=true, /metrics only
+    for a bearer of METRICS_TOKEN; every answer carries the security headers."""
+    from common.auth import KeySet
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings
+
+    database = await fresh_db("gateway")
+    secret = {"service_token_secret": "s" * 40, "environment": "production"}
+    closed = create_app(
+        gateway_settings(database, metrics_token="t" * 40, **secret),
+        upstreams=Upstreams.in_process({}),
+        key_set=KeySet(),
+    )
+    async with closed.router.lifespan_context(closed):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=closed), base_url="http://gw") as c:
+            for path in ("/docs", "/openapi.json", "/metrics"):
+                r = await c.get(path)
+                assert r.status_code == 404, path
+                assert r.headers["x-frame-options"] == "DENY"
+            assert (
+                await c.get("/metrics", headers={"Authorization": "Bearer " + "t" * 40})
+            ).status_code == 200
+            stats = await c.get("/api/v1/portal/stats")
+            assert stats.headers["cache-control"] == "no-store"
+    public = create_app(
+        gateway_settings(database, public_docs=True, **secret),
+        upstreams=Upstreams.in_process({}),
+        key_set=KeySet(),
+    )
+    async with public.router.lifespan_context(public):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=public), base_url="http://gw") as c:
+            assert (await c.get("/docs")).status_code == 200
+            assert (await c.get("/openapi.json")).status_code == 200
+            assert (await c.get("/metrics")).status_code == 404

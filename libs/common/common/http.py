@@ -3,6 +3,7 @@ metrics, and a request-body size limit (413)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -41,13 +42,60 @@ def incoming_id(scope: Scope, name: bytes) -> str | None:
     return value if value and _SAFE_ID.match(value) else None
 
 
+# Sent on every response unless the app set its own value (a download sets its own
+# Content-Disposition and Cache-Control, /docs needs scripts so it gets no CSP).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+# API answers carry tokens and personal data: no browser or proxy keeps a copy, unless the
+# route says otherwise (a public catalogue page may set its own Cache-Control).
+NO_STORE = (b"cache-control", b"no-store")
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_NOT_FOUND = Problem(404, "not_found", "请求的资源不存在")
+
+
 class RequestContextMiddleware:
     """Takes (or makes) ``X-Request-ID``, binds it and the correlation id to every log line,
-    echoes it on the response, logs one access line and records metrics."""
+    echoes it on the response with the security headers, logs one access line and records
+    metrics.
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    ``guarded`` maps an operations path (``/metrics``, ``/docs``...) to the bearer token that
+    opens it, or None when it is closed: production passes what is not configured as public
+    (``ServiceSettings.guarded_paths``); a guarded path answers 404 to everyone else.
+    """
+
+    def __init__(self, app: ASGIApp, service: str, guarded: dict[str, str | None] | None = None) -> None:
         self.app = app
         self.service = service
+        self.guarded = guarded or {}
+        # prometheus_client's labels() takes a lock and builds a key on every call: the
+        # children are kept here per (method, route, status), a handful per service.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        key = (method, template, status)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (
+                HTTP_REQUESTS.labels(self.service, method, template, str(status)),
+                HTTP_LATENCY.labels(self.service, method, template),
+            )
+        return found
+
+    def _refused(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        if path not in self.guarded:
+            return False
+        token = self.guarded[path]
+        if token is None:
+            return True
+        presented = _header(scope, b"authorization") or ""
+        return not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,32 +107,44 @@ class RequestContextMiddleware:
         cid_token = correlation_id_var.set(correlation_id)
         status = 500
         started = time.perf_counter()
+        path = scope.get("path", "")
+        is_api = path.startswith("/api/")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                if not any(k == b"x-request-id" for k, _ in headers):
+                present = {k.lower() for k, _ in headers}
+                if b"x-request-id" not in present:
                     headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if b"cache-control" not in present:
+                    headers.append(NO_STORE)
+                if is_api and b"content-security-policy" not in present:
+                    headers.append(API_CSP)
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if self.guarded and self._refused(scope):
+                await problem_response(_NOT_FOUND, path)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
-            if scope.get("path") not in _QUIET_PATHS and _access_logger.isEnabledFor(logging.INFO):
+            requests, latency = self._metrics(method, template, status)
+            requests.inc()
+            latency.observe(elapsed)
+            if path not in _QUIET_PATHS and _access_logger.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
                     service=self.service,
                     method=method,
-                    path=scope.get("path"),
+                    path=path,
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )

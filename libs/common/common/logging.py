@@ -1,4 +1,5 @@
-"""structlog JSON logs with request and correlation ids; personal data never reaches them.
+"""structlog logs (JSON, or readable lines in a terminal) with request and correlation ids;
+personal data never reaches them.
 
 Every line carries the request id and correlation id from the context. A redaction processor
 replaces the values of sensitive keys (passwords, SMS codes, tokens, ID numbers) and scrubs
@@ -88,10 +89,18 @@ _configured = False
 
 
 def configure_logging(
-    level: str = "INFO", *, json: bool = True, service: str | None = None, stream: Any = None
+    level: str = "INFO", *, json: bool | None = None, service: str | None = None, stream: Any = None
 ) -> None:
-    """Route structlog and the standard library (uvicorn, sqlalchemy) through one pipeline."""
+    """Route structlog and the standard library (uvicorn, sqlalchemy) through one pipeline.
+
+    ``json=None`` decides by the stream: readable coloured lines (structlog's console
+    renderer) in a terminal, so ``make run`` is easy to read; JSON lines anywhere else (a
+    container, a file, a pipe), and always with ``LOG_JSON=true``.
+    """
     global _configured
+    out = stream or sys.stdout
+    if json is None:
+        json = not (hasattr(out, "isatty") and out.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         add_tracking_ids,
@@ -116,7 +125,7 @@ def configure_logging(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

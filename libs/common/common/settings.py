@@ -54,14 +54,30 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = shared("JWT_AUDIENCE", default="voucher-platform")
     max_body_bytes: int = shared("MAX_BODY_BYTES", default=1_048_576)
     log_level: str = shared("LOG_LEVEL", default="INFO")
-    log_json: bool = shared("LOG_JSON", default=True)
+    # None: JSON lines unless the output is a terminal (readable lines for make run).
+    log_json: bool | None = shared("LOG_JSON", default=None)
     run_migrations: bool = True
+    # Operations endpoints in production: /metrics answers only a bearer of METRICS_TOKEN
+    # (404 to everyone without one, and to all when it is unset); /docs only with
+    # PUBLIC_DOCS=true. Development keeps both open.
+    metrics_token: str | None = shared("METRICS_TOKEN", default=None)
+    public_docs: bool = shared("PUBLIC_DOCS", default=False)
     # Development only (make run): the service seeds its part of the demo data at start.
     seed_demo: bool = False
 
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def guarded_paths(self) -> dict[str, str | None]:
+        """Path -> the bearer token that opens it (None: closed), for RequestContextMiddleware."""
+        if self.is_development:
+            return {}
+        guarded: dict[str, str | None] = {"/metrics": self.metrics_token or None}
+        if not self.public_docs:
+            guarded.update(dict.fromkeys(("/docs", "/docs/oauth2-redirect", "/redoc")))
+        return guarded
 
     @property
     def queue_name(self) -> str:
