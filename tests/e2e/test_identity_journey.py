@@ -241,4 +241,6 @@ async def test_gateway_rejects_before_the_service_sees_it(platform: Platform) ->
         r = await client.post("/api/v1/sms-codes", content=b"{", headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["code"] == "malformed_json"
         stats = (await client.get("/api/v1/portal/stats")).json()
-        assert stats["enterprises"] == 0 and "quota" in stats["stale"]
+        # Every service of the registry runs, so every figure is filled (a service that is
+        # down is marked stale: gateway/tests/test_gateway.py::test_portal_stats_fill_what_they_can_and_mark_the_rest_stale).
+        assert stats["enterprises"] == 0 and stats["stale"] == []
