@@ -57,8 +57,14 @@ _MOVES: dict[str, tuple[str, str]] = {
         "used_fen - settled_fen >= :a",
     ),
 }
+# One round trip per movement: the guarded UPDATE and its journal row in one statement (a
+# refused UPDATE returns no row, so no movement is written either).
 _SQL = {
-    kind: text(f"UPDATE vouchers SET {sets} WHERE id = :v AND {guard} RETURNING {BALANCES}")
+    kind: text(
+        f"WITH moved AS (UPDATE vouchers SET {sets} WHERE id = :v AND {guard} RETURNING id, {BALANCES}) "
+        f"INSERT INTO voucher_movements (voucher_id, kind, order_id, amount_fen, note, {BALANCES}) "
+        f"SELECT id, '{kind}', :o, :a, :n, {BALANCES} FROM moved RETURNING {BALANCES}"
+    )
     for kind, (sets, guard) in _MOVES.items()
 }
 
@@ -82,14 +88,9 @@ async def move(
         raise ValueError("a movement amount is never negative")
     if amount == 0:
         return None
-    row = (await session.execute(_SQL[kind], {"v": voucher_id, "a": amount})).mappings().first()
-    if row is None:
-        return None
-    after = {k: int(v) for k, v in row.items()}
-    session.add(
-        Movement(voucher_id=voucher_id, kind=kind, order_id=order_id, amount_fen=amount, note=note, **after)
-    )
-    return after
+    params = {"v": voucher_id, "a": amount, "o": order_id, "n": note}
+    row = (await session.execute(_SQL[kind], params)).mappings().first()
+    return {k: int(v) for k, v in row.items()} if row is not None else None
 
 
 async def must_move(
@@ -117,20 +118,14 @@ async def give_back(session: AsyncSession, voucher: Voucher, kind: str, amount: 
 
 
 async def locked_cap(session: AsyncSession, provider_id: str, year: int, default_cap_fen: int) -> ProviderCap:
-    await session.execute(
-        pg_insert(ProviderCap)
-        .values(provider_id=provider_id, year=year, cap_fen=default_cap_fen)
-        .on_conflict_do_nothing()
-    )
-    row = (
-        await session.exec(
-            select(ProviderCap)
-            .where(col(ProviderCap.provider_id) == provider_id, col(ProviderCap.year) == year)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    return row
+    """The provider's cap row for ``year``, made at the default when absent, and locked: an
+    upsert whose conflict branch touches the row takes its lock in the same statement."""
+    stmt = pg_insert(ProviderCap).values(provider_id=provider_id, year=year, cap_fen=default_cap_fen)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["provider_id", "year"], set_={"provider_id": stmt.excluded.provider_id}
+    ).returning(ProviderCap)
+    query = select(ProviderCap).from_statement(stmt).execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one()  # type: ignore[no-any-return]
 
 
 _CAP_SQL = {
