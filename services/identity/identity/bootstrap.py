@@ -7,26 +7,28 @@ import structlog
 from common.app import ServiceRuntime
 from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, FieldCipher
 from common.storage import storage_from_url
-from identity import providers, service, tokens
+from identity import adapters, tokens
 from identity.config import Settings
+from identity.context import IdentityContext
 from identity.models import User
+from identity.service import auth as service
 
 log = structlog.get_logger(__name__)
 
 
-async def build_context(runtime: ServiceRuntime) -> service.IdentityContext:
+async def build_context(runtime: ServiceRuntime) -> IdentityContext:
     settings: Settings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
         signer = await tokens.load_signer(
             session, settings.jwt_private_key, allow_generate=settings.is_development
         )
     runtime.key_set.add(signer.kid, signer.public_key)
-    return service.IdentityContext(
+    return IdentityContext(
         settings=settings,
         signer=signer,
-        sms=providers.sms_provider(settings.sms_provider),
-        enterprise_verifier=providers.enterprise_verifier(settings.enterprise_verifier),
-        face_verifier=providers.face_verifier(settings.face_verifier),
+        sms=adapters.sms_provider(settings.sms_provider),
+        enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier),
+        face_verifier=adapters.face_verifier(settings.face_verifier),
         cipher=FieldCipher(settings.field_encryption_key or DEV_FIELD_KEY),
         hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,
         storage=storage_from_url(settings.storage_url),
@@ -34,7 +36,7 @@ async def build_context(runtime: ServiceRuntime) -> service.IdentityContext:
 
 
 async def ensure_administrator(
-    ctx: service.IdentityContext, runtime: ServiceRuntime, phone: str, password: str, name: str
+    ctx: IdentityContext, runtime: ServiceRuntime, phone: str, password: str, name: str
 ) -> bool:
     """Create the administrator ``phone`` unless an active account has that phone."""
     service.require_strong(password, phone)

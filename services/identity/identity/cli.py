@@ -28,9 +28,10 @@ from common.db import migrate
 from common.errors import Problem
 from common.logging import configure_logging
 from common.masking import mask_phone
-from identity import domain, tokens
+from identity import tokens
 from identity.bootstrap import build_context, ensure_administrator
 from identity.config import Settings
+from identity.domain import auth as domain
 from identity.main import MIGRATIONS
 
 

@@ -1,4 +1,9 @@
-"""FastAPI dependencies of identity's routers."""
+"""FastAPI dependencies of identity's routers: the context, the caller's address, and the
+caller's own rows loaded (and locked where a change follows) once, before the route runs.
+
+    async def route(member: Membership, session: SessionDep) -> ...:
+        user, org = member        # an active owner or agent, and their organisation
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from common.app import SessionDep
+from common.auth import CurrentUser
 from common.http import client_ip
-from identity.service import IdentityContext
+from identity.context import IdentityContext
+from identity.models import Organization, User
+from identity.service import organizations as org_service
 
 
 def get_ctx(request: Request) -> IdentityContext:
@@ -18,5 +27,23 @@ def get_client_ip(request: Request) -> str:
     return client_ip(request.scope, request.app.state.settings.trusted_proxy_hops)
 
 
+async def active_user(principal: CurrentUser, session: SessionDep) -> User:
+    """The caller's account, active (401 ``unauthenticated`` for a removed one)."""
+    return await org_service.active_user(session, principal)
+
+
+async def membership(principal: CurrentUser, session: SessionDep) -> tuple[User, Organization]:
+    """The caller as an owner or agent, and their organisation (404 when they have none)."""
+    return await org_service.member(session, principal)
+
+
+async def locked_membership(principal: CurrentUser, session: SessionDep) -> tuple[User, Organization]:
+    """:func:`membership` with the organisation locked (FOR UPDATE) for a change."""
+    return await org_service.member(session, principal, lock=True)
+
+
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
 ClientIp = Annotated[str, Depends(get_client_ip)]
+ActiveUser = Annotated[User, Depends(active_user)]
+Membership = Annotated[tuple[User, Organization], Depends(membership)]
+LockedMembership = Annotated[tuple[User, Organization], Depends(locked_membership)]

@@ -11,8 +11,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from common.app import SessionDep
-from common.errors import Problem, not_found
+from common.errors import not_found
 from common.timers import utcnow
+from identity import errors
 from identity.models import Captcha, DevSmsMessage, IdentityVerification
 
 router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
@@ -74,7 +75,7 @@ async def _decide(session: SessionDep, verification_id: str, state: str) -> Veri
         await session.rollback()
         if await session.get(IdentityVerification, verification_id[:36]) is None:
             raise not_found("人脸认证记录")
-        raise Problem(409, "verification_not_pending", "该人脸认证已有结果，不能再次更改")
+        raise errors.verification_not_pending()
     await session.commit()
     return VerificationDecided(verification_id=verification_id, state=state)
 

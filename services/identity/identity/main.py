@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from common.app import ServiceRuntime, create_service_app
 from common.auth import KeySet
 from common.bus.transport import Transport
-from identity import admin, api, dev, files_api, org_api, stats_api, verification_api
+from identity import dev, internal
+from identity.api import admin, auth, files, organizations, verifications
 from identity.bootstrap import build_context, ensure_administrator
 from identity.config import Settings
 from identity.handlers import build_consumer
@@ -40,15 +41,13 @@ def create_app(
         peers=peers,
     )
     routers = [
-        api.router,
-        api.jwks_router,
-        org_api.router,
-        verification_api.router,
-        files_api.router,
-        files_api.internal_router,
+        auth.router,
+        auth.jwks_router,
+        organizations.router,
+        verifications.router,
+        files.router,
         admin.router,
-        admin.internal_router,
-        stats_api.router,
+        internal.router,
     ]
     if settings.is_development:
         routers.append(dev.router)

@@ -11,9 +11,10 @@ from common.bus import publish
 from common.events import BankAccountChanged, OrganizationCertified
 from common.masking import mask_id_number
 from common.timers import utcnow
-from identity import service
+from identity.context import IdentityContext
+from identity.domain.organizations import LEGAL_REP_ID_CONTEXT
 from identity.models import BankAccount, Organization, User
-from identity.org_domain import LEGAL_REP_ID_CONTEXT
+from identity.service import auth as service
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ DEMO_PASSWORD = demo.DEMO_PASSWORD
 ADMIN = demo.ADMIN
 
 
-async def seed_demo(ctx: service.IdentityContext, runtime: ServiceRuntime) -> list[DemoAccount]:
+async def seed_demo(ctx: IdentityContext, runtime: ServiceRuntime) -> list[DemoAccount]:
     accounts = [DemoAccount(ADMIN[0], ADMIN[1], ADMIN[2], "administrator", None)]
     async with runtime.db.transaction() as session:
         if await service.active_user_by_phone(session, ADMIN[1]) is None:

@@ -14,7 +14,7 @@ from sqlmodel import select
 from stdnum.cn import ric
 
 from common.testing.api_client import ApiDriver
-from identity import org_domain
+from identity.domain import organizations as org_domain
 from identity.models import Organization
 
 pytestmark = pytest.mark.broker

@@ -144,3 +144,59 @@ async def test_an_uploaded_name_follows_its_bytes_and_downloads_as_an_attachment
         assert got.status_code == 200
         assert got.headers["content-disposition"].startswith("attachment;")
         assert got.headers["content-type"] == "image/png"
+
+
+async def test_tokens_and_personal_data_are_never_stored_and_every_answer_carries_the_security_headers(
+    client: httpx.AsyncClient, api: ApiDriver
+) -> None:
+    """Finding 8: no cache keeps a token or a person's data; browsers get the usual guards."""
+    phone = "138" + str(secrets.randbelow(10**8)).zfill(8)
+    code = await api.sms_code(phone, "register")
+    registered = await client.post(
+        "/api/v1/auth/register",
+        json={"enterprise_name": "广西测试制造有限公司", "phone": phone, "sms_code": code},
+    )
+    token = registered.json()["access_token"]
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    refused = await client.get("/api/v1/me")
+    health = await client.get("/healthz")
+    for r in (registered, me, refused, health):
+        assert r.headers["cache-control"] == "no-store", r.request.url
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert "server" not in r.headers
+    assert me.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+async def test_agreed_must_be_a_real_boolean(flows: Any) -> None:
+    """Finding 8: "yes", "1" and 1 are not consent."""
+    session = await flows.api.register()
+    for value in ("yes", "1", 1, "true"):
+        r = await flows.certify(session, agreed=value, sms_code="000000")
+        assert r.status_code == 422, value
+        assert r.json()["errors"][0]["field"] == "agreed", r.json()
+
+
+async def test_production_keeps_metrics_and_docs_off_the_public_port(make_identity) -> None:  # type: ignore[no-untyped-def]
+    """Finding 8: /metrics needs METRICS_TOKEN and /docs PUBLIC_DOCS=true in production;
+    the gateway still reads identity's /openapi.json to merge it."""
+    app: FastAPI = await make_identity(**production(metrics_token="m" * 40))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        assert (await c.get("/metrics")).status_code == 404
+        assert (await c.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 404
+        opened = await c.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
+        assert opened.status_code == 200 and "voucher_http_requests_total" in opened.text
+        assert (await c.get("/docs")).status_code == 404
+        assert (await c.get("/openapi.json")).status_code == 200
+    closed: FastAPI = await make_identity(**production())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=closed), base_url="http://identity") as c:
+        assert (await c.get("/metrics", headers={"Authorization": "Bearer "})).status_code == 404
+    public: FastAPI = await make_identity(**production(public_docs=True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=public), base_url="http://identity") as c:
+        assert (await c.get("/docs")).status_code == 200
+
+
+async def test_development_keeps_metrics_and_docs(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/metrics")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200

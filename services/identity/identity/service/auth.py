@@ -9,67 +9,44 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import argon2
-from captcha.image import ImageCaptcha
 from sqlalchemy import case, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.crypto import FieldCipher, blind_index
-from common.errors import Problem
-from common.storage import FileStorage
+from common.crypto import blind_index
 from common.timers import utcnow
-from identity import domain, tokens
-from identity.config import Settings
+from identity import errors, tokens
+from identity.context import IdentityContext
+from identity.domain import auth as domain
 from identity.models import AuditEntry, Captcha, Organization, RefreshToken, SmsCode, User
-from identity.providers import EnterpriseVerifier, FaceVerifier, SmsProvider
-
-
-@dataclass
-class IdentityContext:
-    """Everything identity's routes need besides the request: set up once at start."""
-
-    settings: Settings
-    signer: tokens.Signer
-    sms: SmsProvider
-    enterprise_verifier: EnterpriseVerifier
-    face_verifier: FaceVerifier
-    cipher: FieldCipher
-    hash_key: str
-    storage: FileStorage
-    hasher: argon2.PasswordHasher = field(init=False)
-    captcha_image: ImageCaptcha = field(init=False)
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.hasher = argon2.PasswordHasher(
-            time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib, parallelism=s.argon2_parallelism
-        )
-        self.captcha_image = ImageCaptcha(width=120, height=48)
-
 
 # --- captcha -----------------------------------------------------------------------------------
 
 CAPTCHA_ALPHABET = "0123456789"
 
 
-async def create_captcha(session: AsyncSession, ctx: IdentityContext) -> tuple[Captcha, bytes]:
+def new_captcha(session: AsyncSession, ctx: IdentityContext) -> Captcha:
     answer = "".join(secrets.choice(CAPTCHA_ALPHABET) for _ in range(4))
     captcha = Captcha(
         answer=answer, expires_at=utcnow() + timedelta(seconds=ctx.settings.captcha_ttl_seconds)
     )
     session.add(captcha)
-    await session.commit()
-    image = await asyncio.to_thread(lambda: ctx.captcha_image.generate(answer).getvalue())
-    return captcha, image
+    return captcha
 
 
-async def consume_captcha(session: AsyncSession, captcha_id: str, answer: str) -> None:
-    """Single use: a captcha is spent by the first attempt, right or wrong."""
+async def captcha_png(ctx: IdentityContext, captcha: Captcha) -> bytes:
+    answer = captcha.answer
+    return await asyncio.to_thread(lambda: ctx.captcha_image.generate(answer).getvalue())
+
+
+async def spend_captcha_and_commit(session: AsyncSession, captcha_id: str, answer: str) -> None:
+    """Single use: a captcha is spent by the first attempt, right or wrong, and that is
+    committed at once (it stays spent when the request then fails)."""
     row = (
         await session.execute(
             update(Captcha)
@@ -84,7 +61,7 @@ async def consume_captcha(session: AsyncSession, captcha_id: str, answer: str) -
     ).first()
     await session.commit()
     if row is None or not secrets.compare_digest(row[0], answer.strip().upper()):
-        raise Problem(400, "captcha_invalid", "图形验证码错误或已失效，请刷新后重试")
+        raise errors.captcha_invalid()
 
 
 # --- password sign-in failures ------------------------------------------------------------------
@@ -142,9 +119,7 @@ async def send_sms_code(
     if refusal := domain.sms_refusal(history, limits, now):
         code_name, detail, retry_after = refusal
         await session.rollback()
-        raise Problem(
-            429, code_name, detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after
-        )
+        raise errors.sms_limited(code_name, detail, retry_after)
     # Only the newest code of a purpose is valid.
     await session.execute(
         update(SmsCode)
@@ -162,11 +137,10 @@ async def send_sms_code(
         )
     )
     await ctx.sms.send(session, phone, purpose, code)
-    await session.commit()
     return s.sms_code_ttl_seconds
 
 
-async def check_sms_code(
+async def check_sms_code_and_commit_failures(
     session: AsyncSession, ctx: IdentityContext, phone: str, purpose: str, code: str
 ) -> None:
     """Accept the newest live code for (phone, purpose) or raise. A wrong try is counted and
@@ -188,10 +162,10 @@ async def check_sms_code(
     ).first()
     if row is None:
         await session.rollback()
-        raise Problem(400, "sms_code_invalid", "短信验证码错误或已过期，请重新获取")
+        raise errors.sms_code_invalid()
     if row.attempts >= ctx.settings.sms_max_attempts:
         await session.rollback()
-        raise Problem(429, "sms_code_locked", "验证码错误次数过多，请重新获取")
+        raise errors.sms_code_locked()
     if not secrets.compare_digest(row.code_hash, _code_hash(ctx, phone, purpose, code.strip())):
         row.attempts += 1
         left = ctx.settings.sms_max_attempts - row.attempts
@@ -200,8 +174,8 @@ async def check_sms_code(
         session.add(row)
         await session.commit()
         if left <= 0:
-            raise Problem(429, "sms_code_locked", "验证码错误次数过多，请重新获取")
-        raise Problem(400, "sms_code_invalid", f"短信验证码错误，还可尝试 {left} 次", attempts_left=left)
+            raise errors.sms_code_locked()
+        raise errors.sms_code_invalid(left)
     row.consumed_at = utcnow()
     session.add(row)
 
@@ -226,7 +200,7 @@ async def password_matches(ctx: IdentityContext, stored: str | None, password: s
 
 def require_strong(password: str, phone: str | None) -> None:
     if why := domain.password_problem(password, phone):
-        raise Problem(422, "weak_password", why, errors=[{"field": "new_password", "message": why}])
+        raise errors.weak_password(why)
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -278,24 +252,24 @@ async def issue_tokens(
     return TokenPair(access_token_for(ctx, user, org, family), token, ctx.settings.access_ttl_seconds, family)
 
 
-def _bad_refresh(code: str = "refresh_token_invalid", detail: str = "登录已失效，请重新登录") -> Problem:
-    return Problem(401, code, detail)
-
-
 async def find_refresh(session: AsyncSession, token: str, *, lock: bool = False) -> RefreshToken:
     token_id = tokens.split_refresh_token(token)
     if token_id is None:
-        raise _bad_refresh()
+        raise errors.refresh_token_invalid()
     query = select(RefreshToken).where(RefreshToken.id == token_id)
     if lock:
         query = query.with_for_update()
     row = (await session.exec(query)).first()
     if row is None or not tokens.same_hash(token, row.token_hash):
-        raise _bad_refresh()
+        raise errors.refresh_token_invalid()
     return row
 
 
-async def rotate_refresh(session: AsyncSession, ctx: IdentityContext, token: str) -> tuple[TokenPair, User]:
+async def rotate_refresh_and_commit_revocations(
+    session: AsyncSession, ctx: IdentityContext, token: str
+) -> tuple[TokenPair, User]:
+    """The next token pair (the caller commits it). A reused token ends its whole family and
+    a token of a removed account its own, committed at once before the refusal."""
     row = await find_refresh(session, token, lock=True)
     state = domain.refresh_state(
         used_at=row.used_at, revoked_at=row.revoked_at, expires_at=row.expires_at, now=utcnow()
@@ -304,20 +278,19 @@ async def rotate_refresh(session: AsyncSession, ctx: IdentityContext, token: str
         # A token used twice means it leaked: end every session of that family.
         await revoke_family(session, row.family_id)
         await session.commit()
-        raise _bad_refresh("refresh_token_reused", "登录凭证已被使用，为保障账号安全已退出登录，请重新登录")
+        raise errors.refresh_token_reused()
     if state == "expired":
         await session.rollback()
-        raise _bad_refresh("refresh_token_expired", "登录已过期，请重新登录")
+        raise errors.refresh_token_expired()
     user = await session.get(User, row.user_id)
     if user is None or not user.active:
         await revoke_family(session, row.family_id)
         await session.commit()
-        raise _bad_refresh()
+        raise errors.refresh_token_invalid()
     row.used_at = utcnow()
     session.add(row)
     org = await session.get(Organization, user.organization_id) if user.organization_id else None
     pair = await issue_tokens(session, ctx, user, org, family_id=row.family_id)
-    await session.commit()
     return pair, user
 
 
@@ -346,11 +319,17 @@ async def active_user_by_phone(session: AsyncSession, phone: str) -> User | None
 
 
 async def user_and_org(session: AsyncSession, user_id: str) -> tuple[User, Organization | None]:
-    user = await session.get(User, user_id)
-    if user is None or not user.active:
-        raise Problem(401, "unauthenticated", "账号不存在或已停用，请重新登录")
-    org = await session.get(Organization, user.organization_id) if user.organization_id else None
-    return user, org
+    """The caller and their organisation in one round trip (the read behind GET /me)."""
+    row = (
+        await session.exec(
+            select(User, Organization)
+            .outerjoin(Organization, col(Organization.id) == col(User.organization_id))
+            .where(col(User.id) == user_id)
+        )
+    ).first()
+    if row is None or not row[0].active:
+        raise errors.account_gone()
+    return row[0], row[1]
 
 
 def audit(

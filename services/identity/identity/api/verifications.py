@@ -7,19 +7,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from common.app import SessionDep
-from common.auth import CurrentUser
 from common.errors import Problem
 from common.timers import utcnow
-from identity import org_domain, org_service, tokens
-from identity.deps import Ctx
+from identity import errors, tokens
+from identity.deps import ActiveUser, Ctx, Membership
+from identity.domain import verifications as org_domain
 from identity.models import IdentityVerification
-from identity.org_schemas import VerificationIn, VerificationOut, VerificationStarted
+from identity.schemas.verifications import VerificationIn, VerificationOut, VerificationStarted
 
 router = APIRouter(prefix="/api/v1/me/identity-verifications", tags=["identity-verification"])
 
 
 def verification_not_found() -> Problem:
-    return Problem(404, "verification_not_found", "人脸认证记录不存在或无权查看")
+    return errors.verification_not_found()
 
 
 def _object_problem(body: VerificationIn) -> Problem | None:
@@ -29,22 +29,22 @@ def _object_problem(body: VerificationIn) -> Problem | None:
         message = "制作签章的人脸认证无需指定认证对象"
     else:
         return None
-    return Problem(422, "validation_error", message, errors=[{"field": "object_id", "message": message}])
+    return errors.invalid([{"field": "object_id", "message": message}], message)
 
 
 @router.post("", response_model=VerificationStarted, status_code=201, summary="发起人脸认证")
 async def start_verification(
-    body: VerificationIn, principal: CurrentUser, session: SessionDep, ctx: Ctx
+    body: VerificationIn, member: Membership, session: SessionDep, ctx: Ctx
 ) -> VerificationStarted:
-    user, org = await org_service.member(session, principal)
+    user, org = member
     if problem := _object_problem(body):
         raise problem
     if body.purpose == "seal" and user.role != "owner":
-        raise Problem(403, "owner_required", "仅企业账号的法人（注册人）可以制作签章")
+        raise errors.owner_required()
     if org.suspended:
-        raise org_service.suspended_problem(org)
+        raise errors.organization_suspended(org.suspended_reason)
     if not org.certified:
-        raise org_service.certification_required()
+        raise errors.certification_required()
     row = IdentityVerification(
         user_id=user.id, organization_id=org.id, purpose=body.purpose, object_id=body.object_id
     )
@@ -56,9 +56,8 @@ async def start_verification(
 
 @router.get("/{verification_id}", response_model=VerificationOut, summary="查询人脸认证结果")
 async def get_verification(
-    verification_id: str, principal: CurrentUser, session: SessionDep, ctx: Ctx
+    verification_id: str, user: ActiveUser, session: SessionDep, ctx: Ctx
 ) -> VerificationOut:
-    user = await org_service.active_user(session, principal)
     row = await session.get(IdentityVerification, verification_id[:36])
     if row is None or row.user_id != user.id:
         raise verification_not_found()
@@ -75,7 +74,7 @@ async def get_verification(
     if life is None:
         return out
     if life <= 0:
-        raise Problem(410, "verification_expired", "人脸认证结果已过期，请重新进行人脸认证")
+        raise errors.verification_expired()
     out.token = ctx.signer.sign(
         tokens.verification_claims(
             verification_id=row.id,

@@ -10,38 +10,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import MEMBER_ROLES, Principal
-from common.errors import Problem
 from common.masking import mask_account_number, mask_phone
-from identity import service
+from identity import errors
 from identity.models import BankAccount, Organization, User
-from identity.org_schemas import AdminOrganizationOut, AgentOut, BankAccountOut
-
-
-def owner_required() -> Problem:
-    return Problem(403, "owner_required", "仅企业账号的法人（注册人）可以进行此操作")
-
-
-def certification_required() -> Problem:
-    return Problem(403, "certification_required", "请先完成企业信息认证后再操作")
-
-
-def no_organization() -> Problem:
-    return Problem(404, "organization_not_found", "您的账号不属于任何企业或服务机构")
-
-
-def suspended_problem(org: Organization) -> Problem:
-    return Problem(
-        403,
-        "organization_suspended",
-        "贵单位账号已被平台暂停使用，暂不能办理新的业务，如有疑问请联系平台",
-        reason=org.suspended_reason,
-    )
+from identity.schemas.admin import AdminOrganizationOut
+from identity.schemas.organizations import AgentOut, BankAccountOut
+from identity.service import auth as service
 
 
 async def active_user(session: AsyncSession, principal: Principal) -> User:
     user = await session.get(User, principal.user_id)
     if user is None or not user.active:
-        raise Problem(401, "unauthenticated", "账号不存在或已停用，请重新登录")
+        raise errors.account_gone()
     return user
 
 
@@ -59,10 +39,10 @@ async def member(
     """The caller (owner or agent) and their organisation, or a problem."""
     user = await active_user(session, principal)
     if user.role not in MEMBER_ROLES or user.organization_id is None:
-        raise no_organization()
+        raise errors.organization_not_found()
     org = await load_org(session, user.organization_id, lock=lock)
     if org is None:
-        raise no_organization()
+        raise errors.organization_not_found()
     return user, org
 
 
@@ -78,11 +58,11 @@ async def owner(
     suspended: what starting anything new on the organisation requires."""
     user, org = await member(session, principal, lock=lock)
     if user.role != "owner":
-        raise owner_required()
+        raise errors.owner_required()
     if not_suspended and org.suspended:
-        raise suspended_problem(org)
+        raise errors.organization_suspended(org.suspended_reason)
     if certified and not org.certified:
-        raise certification_required()
+        raise errors.certification_required()
     return user, org
 
 

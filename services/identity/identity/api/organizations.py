@@ -13,10 +13,12 @@ from common.events import BankAccountChanged, OrganizationCertified
 from common.idnumbers import InvalidNumber, validate_id_number
 from common.masking import mask_id_number
 from common.timers import utcnow
-from identity import org_domain, org_service, service
-from identity.deps import Ctx
+from identity import errors
+from identity.deps import Ctx, LockedMembership, Membership
+from identity.domain import organizations as org_domain
 from identity.models import BankAccount, User
-from identity.org_schemas import (
+from identity.schemas.auth import OrganizationOut
+from identity.schemas.organizations import (
     AgentIn,
     AgentOut,
     BankAccountIn,
@@ -25,36 +27,36 @@ from identity.org_schemas import (
     CertificationOut,
     OrganizationDetailOut,
 )
-from identity.views import organization_out
+from identity.service import auth as service
+from identity.service import organizations as org_service
 
 router = APIRouter(prefix="/api/v1/me/organization", tags=["organization"])
 
 
-def invalid_fields(errors: list[dict[str, str]]) -> Problem:
-    return Problem(422, "validation_error", org_domain.errors_detail(errors), errors=errors)
+def invalid_fields(fields: list[dict[str, str]]) -> Problem:
+    return errors.invalid(fields, org_domain.errors_detail(fields))
 
 
 def uscc_taken() -> Problem:
-    return Problem(409, "uscc_taken", "该统一社会信用代码已被其他账号认证，如有疑问请联系平台申诉")
+    return errors.uscc_taken()
 
 
 def phone_taken() -> Problem:
-    return Problem(409, "phone_taken", "该手机号已被其他账号使用，请更换经办人手机号")
+    return errors.phone_taken()
 
 
 def agent_not_set() -> Problem:
-    return Problem(404, "agent_not_set", "尚未指定经办人")
+    return errors.agent_not_set()
 
 
 # --- the organisation --------------------------------------------------------------------------
 
 
 @router.get("", response_model=OrganizationDetailOut, summary="我的企业信息")
-async def my_organization(principal: CurrentUser, session: SessionDep) -> OrganizationDetailOut:
-    _user, org = await org_service.member(session, principal)
+async def my_organization(member: Membership, session: SessionDep) -> OrganizationDetailOut:
+    _user, org = member
     agent = await org_service.current_agent(session, org.id)
-    base = organization_out(org)
-    assert base is not None
+    base = OrganizationOut.model_validate(org)
     return OrganizationDetailOut(
         **base.model_dump(),
         certified_at=org.certified_at,
@@ -65,25 +67,25 @@ async def my_organization(principal: CurrentUser, session: SessionDep) -> Organi
 
 @router.post("/certification", response_model=CertificationOut, summary="企业信息认证")
 async def certify(
-    body: CertificationIn, principal: CurrentUser, session: SessionDep, ctx: Ctx
+    body: CertificationIn, principal: CurrentUser, member: LockedMembership, session: SessionDep, ctx: Ctx
 ) -> CertificationOut:
-    user, org = await org_service.member(session, principal, lock=True)
+    user, org = member
     if user.role != "owner":
-        raise org_service.owner_required()
-    numbers, errors = org_domain.certification_errors(
+        raise errors.owner_required()
+    numbers, bad = org_domain.certification_errors(
         agreed=body.agreed,
         uscc=body.uscc,
         id_type=body.legal_rep_id_type,
         id_number=body.legal_rep_id_number,
     )
-    if errors:
-        raise invalid_fields(errors)
+    if bad:
+        raise invalid_fields(bad)
     assert numbers is not None
     if org.suspended:
-        raise org_service.suspended_problem(org)
+        raise errors.organization_suspended(org.suspended_reason)
     if org.certified:
-        raise Problem(409, "already_certified", "贵单位已完成企业信息认证，无需重复认证")
-    await service.check_sms_code(session, ctx, user.phone, "certify", body.sms_code)
+        raise errors.already_certified()
+    await service.check_sms_code_and_commit_failures(session, ctx, user.phone, "certify", body.sms_code)
     if await org_service.uscc_holder(session, numbers.uscc) is not None:
         await session.rollback()
         raise uscc_taken()
@@ -97,7 +99,7 @@ async def certify(
     if not check.ok:
         await session.rollback()
         reason = check.reason or "企业信息与登记信息不一致"
-        raise Problem(422, "enterprise_verification_failed", f"企业信息核验未通过：{reason}", reason=reason)
+        raise errors.enterprise_verification_failed(reason)
     now = utcnow()
     org.name = body.name
     org.uscc = numbers.uscc
@@ -122,8 +124,7 @@ async def certify(
         aggregate_id=org.id,
     )
     await session.commit()
-    out = organization_out(org)
-    assert out is not None
+    out = OrganizationOut.model_validate(org)
     return CertificationOut(
         organization=out,
         access_token=service.access_token_for(ctx, user, org, principal.session_id or ""),
@@ -146,16 +147,16 @@ async def get_agent(principal: CurrentUser, session: SessionDep) -> AgentOut:
 @router.put("/agent", response_model=AgentOut, summary="指定或更换经办人")
 async def put_agent(body: AgentIn, principal: CurrentUser, session: SessionDep, ctx: Ctx) -> AgentOut:
     owner, org = await org_service.owner(session, principal, lock=True)
-    errors: list[dict[str, str]] = []
+    bad: list[dict[str, str]] = []
     id_number = ""
     try:
         id_number = validate_id_number(body.id_type, body.id_number, field="id_number")
     except InvalidNumber as exc:
-        errors.append(org_domain.field_error(exc))
+        bad.append(org_domain.field_error(exc))
     if why := org_domain.agent_phone_problem(body.phone, owner.phone):
-        errors.append({"field": "phone", "message": why})
-    if errors:
-        raise invalid_fields(errors)
+        bad.append({"field": "phone", "message": why})
+    if bad:
+        raise invalid_fields(bad)
     id_enc = ctx.cipher.encrypt(id_number, context=org_domain.AGENT_ID_CONTEXT)
     id_masked = mask_id_number(id_number)
     previous = await org_service.current_agent(session, org.id)
@@ -206,7 +207,7 @@ async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankA
     _user, org = await org_service.owner(session, principal, not_suspended=False)
     row = await session.get(BankAccount, org.id)
     if row is None:
-        raise Problem(404, "bank_account_not_set", "尚未填写银行账户信息，请先完成支付认证")
+        raise errors.bank_account_not_set()
     return org_service.bank_account_out(row)
 
 
@@ -216,13 +217,13 @@ async def put_bank_account(
 ) -> BankAccountOut:
     owner, org = await org_service.owner(session, principal, lock=True)
     number = org_domain.normalize_account_number(body.account_number)
-    errors: list[dict[str, str]] = []
+    bad: list[dict[str, str]] = []
     if why := org_domain.account_name_problem(body.account_name, org.name):
-        errors.append({"field": "account_name", "message": why})
+        bad.append({"field": "account_name", "message": why})
     if why := org_domain.account_number_problem(number):
-        errors.append({"field": "account_number", "message": why})
-    if errors:
-        raise invalid_fields(errors)
+        bad.append({"field": "account_number", "message": why})
+    if bad:
+        raise invalid_fields(bad)
     values = {
         "account_name": body.account_name,
         "bank_name": body.bank_name,

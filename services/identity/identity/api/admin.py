@@ -13,19 +13,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.app import SessionDep
-from common.auth import AdminUser, InternalCaller, StaffUser
+from common.auth import AdminUser, StaffUser
 from common.bus import publish
 from common.datetimes import Moment
 from common.errors import Problem
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
 from common.timers import utcnow
-from identity import domain, org_domain, org_service, service
+from identity import errors
 from identity.deps import Ctx
+from identity.domain import admin as org_domain
+from identity.domain import auth as domain
 from identity.models import AuditEntry, Organization, User
-from identity.org_schemas import (
+from identity.schemas.admin import (
     AdminOrganizationOut,
-    AuditFeed,
     AuditOut,
     AuditPage,
     OrganizationPage,
@@ -35,24 +36,25 @@ from identity.org_schemas import (
     StaffPage,
     StaffUpdateIn,
 )
+from identity.service import auth as service
+from identity.service import organizations as org_service
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-internal_router = APIRouter(prefix="/internal", tags=["internal"])
 
 Page = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
 def organization_not_found() -> Problem:
-    return Problem(404, "organization_not_found", "组织不存在")
+    return errors.organization_not_found()
 
 
 def staff_not_found() -> Problem:
-    return Problem(404, "staff_not_found", "平台人员账号不存在")
+    return errors.staff_not_found()
 
 
 def phone_taken() -> Problem:
-    return Problem(409, "phone_taken", "该手机号已有账号在使用")
+    return errors.phone_taken()
 
 
 # --- organisations -----------------------------------------------------------------------------
@@ -108,9 +110,9 @@ async def _decide_suspension(
     if org is None:
         raise organization_not_found()
     if suspend and org.suspended:
-        raise Problem(409, "already_suspended", "该组织已处于暂停状态")
+        raise errors.already_suspended()
     if not suspend and not org.suspended:
-        raise Problem(409, "not_suspended", "该组织未被暂停，无需恢复")
+        raise errors.not_suspended()
     now = utcnow()
     org.suspended = suspend
     org.suspended_reason = reason if suspend else None
@@ -200,7 +202,7 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
     password_hash = None
     if body.password is not None:
         if why := domain.password_problem(body.password, body.phone):
-            raise Problem(422, "weak_password", why, errors=[{"field": "password", "message": why}])
+            raise errors.weak_password(why, field="password")
         password_hash = await service.hash_password(ctx, body.password)
     if await service.active_user_by_phone(session, body.phone) is not None:
         raise phone_taken()
@@ -245,7 +247,7 @@ async def update_staff(user_id: str, body: StaffUpdateIn, admin: AdminUser, sess
     if why := org_domain.own_change_problem(
         actor_id=admin.user_id, target_id=user.id, role=body.role, active=body.active
     ):
-        raise Problem(409, "cannot_change_self", why)
+        raise errors.cannot_change_self(why)
     changes: dict[str, list[object]] = {}
     for field in ("name", "role", "active"):
         value = getattr(body, field)
@@ -292,7 +294,7 @@ def audit_out(row: AuditEntry) -> AuditOut:
     )
 
 
-def _audit_conditions(
+def audit_conditions(
     actor: str | None, action: str | None, since: datetime | None
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
@@ -315,7 +317,7 @@ async def audit_log(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> AuditPage:
-    conditions = _audit_conditions(actor, action, since)
+    conditions = audit_conditions(actor, action, since)
     total = (await session.exec(select(func.count()).select_from(AuditEntry).where(*conditions))).one()
     rows = (
         await session.exec(
@@ -327,23 +329,3 @@ async def audit_log(
         )
     ).all()
     return AuditPage(items=[audit_out(r) for r in rows], total=int(total), page=page, page_size=page_size)
-
-
-@internal_router.get("/audit-log", response_model=AuditFeed, summary="（内部）操作日志，供网关汇总")
-async def internal_audit_log(
-    _caller: InternalCaller,
-    session: SessionDep,
-    since: Moment | None = None,
-    actor: Annotated[str | None, Query(max_length=36)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> AuditFeed:
-    rows = (
-        await session.exec(
-            select(AuditEntry)
-            .where(*_audit_conditions(actor, action, since))
-            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-            .limit(limit)
-        )
-    ).all()
-    return AuditFeed(items=[audit_out(r) for r in rows])

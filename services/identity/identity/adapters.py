@@ -13,8 +13,8 @@ from typing import Protocol
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.errors import Problem
 from common.masking import mask_phone
+from identity import errors
 from identity.models import DevSmsMessage
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ class ConsoleSms:
 
 class DisabledSms:
     async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
-        raise Problem(503, "sms_unavailable", "短信服务暂未开通，请联系平台")
+        raise errors.sms_unavailable()
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class DisabledEnterpriseVerifier:
     async def verify(
         self, *, name: str, uscc: str, legal_rep_name: str, id_type: str, id_number: str
     ) -> EnterpriseCheck:
-        raise Problem(503, "enterprise_verification_unavailable", "企业信息核验服务暂不可用，请稍后再试")
+        raise errors.enterprise_verification_unavailable()
 
 
 class FaceVerifier(Protocol):
@@ -85,7 +85,7 @@ class SimulatedFaceVerifier:
 
 class DisabledFaceVerifier:
     async def start(self, verification_id: str, user_id: str) -> str:
-        raise Problem(503, "face_verification_unavailable", "人脸认证服务暂不可用，请稍后再试")
+        raise errors.face_verification_unavailable()
 
 
 def sms_provider(name: str | None) -> SmsProvider:

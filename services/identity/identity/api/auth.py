@@ -9,14 +9,15 @@ from sqlalchemy.exc import IntegrityError
 
 from common.app import SessionDep
 from common.auth import CurrentUser
-from common.errors import Problem
 from common.timers import utcnow
-from identity import domain, service
+from identity import errors
 from identity.deps import ClientIp, Ctx
+from identity.domain import auth as domain
 from identity.models import Organization, User
-from identity.schemas import (
+from identity.schemas.auth import (
     CaptchaOut,
     MeOut,
+    OrganizationOut,
     PasswordChangeIn,
     PasswordLoginIn,
     PasswordResetIn,
@@ -26,13 +27,12 @@ from identity.schemas import (
     SmsCodeOut,
     SmsLoginIn,
     TokensOut,
+    UserOut,
 )
-from identity.views import organization_out, user_out
+from identity.service import auth as service
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 jwks_router = APIRouter(tags=["identity"])
-
-INVALID_LOGIN = Problem(401, "invalid_credentials", "手机号或密码错误")
 
 
 def tokens_out(pair: service.TokenPair, user: User, org: Organization | None) -> TokensOut:
@@ -40,8 +40,8 @@ def tokens_out(pair: service.TokenPair, user: User, org: Organization | None) ->
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
         expires_in=pair.expires_in,
-        user=user_out(user),
-        organization=organization_out(org),
+        user=UserOut.model_validate(user),
+        organization=OrganizationOut.model_validate(org) if org else None,
     )
 
 
@@ -52,7 +52,9 @@ async def jwks(ctx: Ctx) -> dict[str, list[dict[str, str]]]:
 
 @router.get("/captcha", response_model=CaptchaOut, summary="图形验证码")
 async def get_captcha(session: SessionDep, ctx: Ctx, response: Response) -> CaptchaOut:
-    captcha, image = await service.create_captcha(session, ctx)
+    captcha = service.new_captcha(session, ctx)
+    await session.commit()
+    image = await service.captcha_png(ctx, captcha)
     response.headers["Cache-Control"] = "no-store"
     return CaptchaOut(
         captcha_id=captcha.id,
@@ -63,21 +65,22 @@ async def get_captcha(session: SessionDep, ctx: Ctx, response: Response) -> Capt
 
 @router.post("/sms-codes", response_model=SmsCodeOut, status_code=202, summary="获取短信验证码")
 async def send_sms_code(body: SmsCodeIn, session: SessionDep, ctx: Ctx, ip: ClientIp) -> SmsCodeOut:
-    await service.consume_captcha(session, body.captcha_id, body.captcha_answer)
+    await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
     user = await service.active_user_by_phone(session, body.phone)
     if body.purpose == "register" and user is not None:
-        raise Problem(409, "phone_registered", "该手机号已注册，请直接登录")
+        raise errors.phone_registered()
     if body.purpose in ("login", "reset_password", "certify") and user is None:
-        raise Problem(404, "phone_not_registered", "该手机号尚未注册，请先注册")
+        raise errors.phone_not_registered()
     ttl = await service.send_sms_code(session, ctx, body.phone, body.purpose, ip)
+    await session.commit()
     return SmsCodeOut(expires_in=ttl, resend_after=ctx.settings.sms_resend_seconds)
 
 
 @router.post("/auth/register", response_model=TokensOut, status_code=201, summary="注册（注册即登录）")
 async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     if await service.active_user_by_phone(session, body.phone) is not None:
-        raise Problem(409, "phone_registered", "该手机号已注册，请直接登录")
-    await service.check_sms_code(session, ctx, body.phone, "register", body.sms_code)
+        raise errors.phone_registered()
+    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "register", body.sms_code)
     org = Organization(name=body.enterprise_name)
     user = User(
         phone=body.phone, name=domain.default_user_name(body.phone), role="owner", organization_id=org.id
@@ -89,7 +92,7 @@ async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut
         await session.flush()
     except IntegrityError:
         await session.rollback()
-        raise Problem(409, "phone_registered", "该手机号已注册，请直接登录") from None
+        raise errors.phone_registered() from None
     pair = await service.issue_tokens(session, ctx, user, org)
     await session.commit()
     return tokens_out(pair, user, org)
@@ -97,14 +100,14 @@ async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut
 
 @router.post("/auth/login", response_model=TokensOut, summary="账号密码登录")
 async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
-    await service.consume_captcha(session, body.captcha_id, body.captcha_answer)
+    await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
     user = await service.active_user_by_phone(session, body.phone)
     if user is not None and user.locked_until is not None and user.locked_until > utcnow():
-        raise Problem(429, "login_locked", "密码错误次数过多，账号已临时锁定，请稍后再试或使用验证码登录")
+        raise errors.login_locked()
     if not await service.password_matches(ctx, user.password_hash if user else None, body.password):
         if user is not None:
             await service.count_failed_login_and_commit(session, ctx, user.id)
-        raise INVALID_LOGIN
+        raise errors.invalid_credentials()
     assert user is not None
     user.failed_logins = 0
     user.locked_until = None
@@ -117,11 +120,11 @@ async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -
 
 @router.post("/auth/login/sms", response_model=TokensOut, summary="验证码登录")
 async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
-    await service.consume_captcha(session, body.captcha_id, body.captcha_answer)
-    await service.check_sms_code(session, ctx, body.phone, "login", body.sms_code)
+    await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
+    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "login", body.sms_code)
     user = await service.active_user_by_phone(session, body.phone)
     if user is None:
-        raise Problem(400, "sms_code_invalid", "短信验证码错误或已过期，请重新获取")
+        raise errors.sms_code_invalid()
     org = await session.get(Organization, user.organization_id) if user.organization_id else None
     pair = await service.issue_tokens(session, ctx, user, org)
     await session.commit()
@@ -130,8 +133,9 @@ async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOu
 
 @router.post("/auth/refresh", response_model=TokensOut, summary="刷新登录凭证（轮换）")
 async def refresh(body: RefreshIn, session: SessionDep, ctx: Ctx) -> TokensOut:
-    pair, user = await service.rotate_refresh(session, ctx, body.refresh_token)
+    pair, user = await service.rotate_refresh_and_commit_revocations(session, ctx, body.refresh_token)
     org = await session.get(Organization, user.organization_id) if user.organization_id else None
+    await session.commit()
     return tokens_out(pair, user, org)
 
 
@@ -139,7 +143,7 @@ async def refresh(body: RefreshIn, session: SessionDep, ctx: Ctx) -> TokensOut:
 async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Response:
     row = await service.find_refresh(session, body.refresh_token)
     if row.user_id != user.user_id:
-        raise Problem(401, "refresh_token_invalid", "登录已失效，请重新登录")
+        raise errors.refresh_token_invalid()
     await service.revoke_family(session, row.family_id)
     await session.commit()
     return Response(status_code=204)
@@ -148,10 +152,12 @@ async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Res
 @router.post("/auth/password/reset", status_code=204, summary="忘记密码")
 async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -> Response:
     service.require_strong(body.new_password, body.phone)
-    await service.check_sms_code(session, ctx, body.phone, "reset_password", body.sms_code)
+    await service.check_sms_code_and_commit_failures(
+        session, ctx, body.phone, "reset_password", body.sms_code
+    )
     user = await service.active_user_by_phone(session, body.phone)
     if user is None:
-        raise Problem(400, "sms_code_invalid", "短信验证码错误或已过期，请重新获取")
+        raise errors.sms_code_invalid()
     user.password_hash = await service.hash_password(ctx, body.new_password)
     user.password_changed_at = utcnow()
     user.failed_logins = 0
@@ -165,7 +171,10 @@ async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -
 @router.get("/me", response_model=MeOut, summary="当前用户与所属组织")
 async def me(user: CurrentUser, session: SessionDep) -> MeOut:
     row, org = await service.user_and_org(session, user.user_id)
-    return MeOut(user=user_out(row), organization=organization_out(org))
+    return MeOut(
+        user=UserOut.model_validate(row),
+        organization=OrganizationOut.model_validate(org) if org else None,
+    )
 
 
 @router.put("/me/password", status_code=204, summary="设置或修改密码（安全设置）")
@@ -177,7 +186,7 @@ async def change_password(
         if not body.old_password or not await service.password_matches(
             ctx, row.password_hash, body.old_password
         ):
-            raise Problem(400, "old_password_incorrect", "原密码不正确")
+            raise errors.old_password_incorrect()
     service.require_strong(body.new_password, row.phone)
     row.password_hash = await service.hash_password(ctx, body.new_password)
     row.password_changed_at = utcnow()

@@ -1,4 +1,4 @@
-"""identity.org_domain: the pure rules behind the organisation, file and staff routes."""
+"""identity.domain: the pure rules behind the organisation, verification, file and staff routes."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from urllib.parse import unquote
 
 import pytest
 
-from identity import org_domain
-from identity.org_domain import Reader
+from identity.domain import admin, files, organizations, verifications
+from identity.domain.files import Reader
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def test_names_compare_across_full_and_half_width() -> None:
-    assert org_domain.same_name("广西某某（南宁）机械有限公司", "广西某某(南宁)机械有限公司 ")
-    assert not org_domain.same_name("广西某某机械有限公司", "广西某某机械厂")
-    assert org_domain.account_name_problem("张三", "广西某某机械有限公司") is not None
+    assert organizations.same_name("广西某某（南宁）机械有限公司", "广西某某(南宁)机械有限公司 ")
+    assert not organizations.same_name("广西某某机械有限公司", "广西某某机械厂")
+    assert organizations.account_name_problem("张三", "广西某某机械有限公司") is not None
 
 
 @pytest.mark.parametrize(
@@ -30,13 +30,13 @@ def test_names_compare_across_full_and_half_width() -> None:
     ],
 )
 def test_account_numbers(typed: str, stored: str, problem: str | None) -> None:
-    number = org_domain.normalize_account_number(typed)
+    number = organizations.normalize_account_number(typed)
     assert number == stored
-    assert org_domain.account_number_problem(number) == problem
+    assert organizations.account_number_problem(number) == problem
 
 
 def test_a_passed_checks_token_lives_from_the_moment_it_passed() -> None:
-    life = org_domain.verification_token_life
+    life = verifications.verification_token_life
     assert life(state="pending", decided_at=None, now=NOW, ttl_seconds=600) is None
     assert life(state="failed", decided_at=NOW, now=NOW, ttl_seconds=600) is None
     assert life(state="passed", decided_at=NOW, now=NOW, ttl_seconds=600) == 600
@@ -62,16 +62,16 @@ def test_a_passed_checks_token_lives_from_the_moment_it_passed() -> None:
     ],
 )
 def test_file_names_keep_only_the_last_segment(raw: str | None, expected: str) -> None:
-    assert org_domain.clean_file_name(raw, "application/pdf") == expected
+    assert files.clean_file_name(raw, "application/pdf") == expected
 
 
 def test_long_file_names_keep_their_extension() -> None:
-    name = org_domain.clean_file_name("合" * 300 + ".pdf", "application/pdf")
+    name = files.clean_file_name("合" * 300 + ".pdf", "application/pdf")
     assert len(name) == 255 and name.endswith(".pdf")
 
 
 def test_content_disposition_carries_the_chinese_name_safely() -> None:
-    value = org_domain.content_disposition('合同"; x=1.pdf')
+    value = files.content_disposition('合同"; x=1.pdf')
     assert value.isascii()
     assert value.startswith('inline; filename="')
     fallback = value.split('filename="', 1)[1].split('"', 1)[0]
@@ -80,7 +80,7 @@ def test_content_disposition_carries_the_chinese_name_safely() -> None:
 
 
 def test_who_may_read_a_file() -> None:
-    rule = org_domain.may_read_file
+    rule = files.may_read_file
     kw = {"file_org_id": "org-a", "uploader_id": "u-1", "granted_org_ids": {"org-b"}}
     assert rule(Reader("u-1", "owner", "org-a"), **kw)  # type: ignore[arg-type]
     assert rule(Reader("u-2", "agent", "org-a"), **kw)  # type: ignore[arg-type]
@@ -91,7 +91,7 @@ def test_who_may_read_a_file() -> None:
 
 
 def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
-    rule = org_domain.own_change_problem
+    rule = admin.own_change_problem
     assert rule(actor_id="a", target_id="a", role="reviewer", active=None)
     assert rule(actor_id="a", target_id="a", role=None, active=False)
     assert rule(actor_id="a", target_id="a", role="administrator", active=True) is None
@@ -99,19 +99,19 @@ def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
 
 
 def test_search_wildcards_are_literal() -> None:
-    assert org_domain.like_pattern("50%_\\") == "%50\\%\\_\\\\%"
+    assert admin.like_pattern("50%_\\") == "%50\\%\\_\\\\%"
 
 
 def test_size_limits_read_well() -> None:
-    assert org_domain.human_size(10 * 1024 * 1024) == "10 MB"
-    assert org_domain.human_size(1024) == "1 KB"
-    assert org_domain.human_size(500) == "500 B"
+    assert files.human_size(10 * 1024 * 1024) == "10 MB"
+    assert files.human_size(1024) == "1 KB"
+    assert files.human_size(500) == "500 B"
 
 
 def test_every_bad_certification_detail_is_reported() -> None:
-    numbers, errors = org_domain.certification_errors(
+    numbers, errors = organizations.certification_errors(
         agreed=False, uscc="x", id_type="resident_id", id_number="y"
     )
     assert numbers is None
     assert [e["field"] for e in errors] == ["agreed", "uscc", "legal_rep_id_number"]
-    assert org_domain.errors_detail(errors).endswith("（共 3 处错误）")
+    assert organizations.errors_detail(errors).endswith("（共 3 处错误）")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from common.errors import FIELD_LABELS
-from identity import domain
+from identity.domain import auth as domain
 
 FIELD_LABELS.update(
     {
@@ -93,6 +93,10 @@ class PasswordChangeIn(Strict):
 
 
 class UserOut(BaseModel):
+    """Built from a ``User`` row: ``UserOut.model_validate(user)``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     phone: str
     name: str
@@ -100,6 +104,11 @@ class UserOut(BaseModel):
 
 
 class OrganizationOut(BaseModel):
+    """Built from an ``Organization`` row: ``OrganizationOut.model_validate(org)``. The ID
+    number is only ever the masked one; the suspension reason shows while suspended."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     uscc: str | None
@@ -109,8 +118,18 @@ class OrganizationOut(BaseModel):
     kind: str | None = None
     legal_rep_name: str | None = None
     legal_rep_id_type: str | None = None
-    legal_rep_id_number: str | None = Field(default=None, description="masked")
+    legal_rep_id_number: str | None = Field(
+        default=None,
+        description="masked",
+        validation_alias=AliasChoices("legal_rep_id_masked", "legal_rep_id_number"),
+    )
     suspended_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_only_while_suspended(self) -> OrganizationOut:
+        if not self.suspended:
+            self.suspended_reason = None
+        return self
 
 
 class TokensOut(BaseModel):

@@ -1,0 +1,101 @@
+"""Rules of organisations, agents and bank accounts: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from common.idnumbers import InvalidNumber, validate_id_number, validate_uscc
+
+# Encryption contexts of the ID numbers at rest (a token copied to another column won't decrypt).
+LEGAL_REP_ID_CONTEXT = "identity.organizations.legal_rep_id"
+AGENT_ID_CONTEXT = "identity.users.id_number"
+
+# --- field errors (a 422 names every bad field at once) ------------------------------------------
+
+
+def field_error(exc: InvalidNumber) -> dict[str, str]:
+    return {"field": exc.field, "message": exc.message}
+
+
+def errors_detail(errors: list[dict[str, str]]) -> str:
+    """The detail of a 422 listing field errors whose messages already name their field."""
+    detail = errors[0]["message"]
+    return detail + (f"（共 {len(errors)} 处错误）" if len(errors) > 1 else "")
+
+
+# --- certification -----------------------------------------------------------------------------
+
+AGREEMENT_REQUIRED = "请阅读并勾选同意《统一认证平台认证服务协议》"
+
+
+@dataclass(frozen=True)
+class CertificationNumbers:
+    uscc: str
+    legal_rep_id_number: str
+
+
+def certification_errors(
+    *, agreed: bool, uscc: str, id_type: str, id_number: str
+) -> tuple[CertificationNumbers | None, list[dict[str, str]]]:
+    """The certification's numbers in stored form, or every field error at once."""
+    errors: list[dict[str, str]] = []
+    if not agreed:
+        errors.append({"field": "agreed", "message": AGREEMENT_REQUIRED})
+    stored_uscc = stored_id = ""
+    try:
+        stored_uscc = validate_uscc(uscc, field="uscc")
+    except InvalidNumber as exc:
+        errors.append(field_error(exc))
+    try:
+        stored_id = validate_id_number(id_type, id_number, field="legal_rep_id_number")
+    except InvalidNumber as exc:
+        errors.append(field_error(exc))
+    if errors:
+        return None, errors
+    return CertificationNumbers(stored_uscc, stored_id), []
+
+
+# --- bank account (支付认证) ----------------------------------------------------------------------
+
+ACCOUNT_NUMBER_MIN, ACCOUNT_NUMBER_MAX = 8, 30
+_ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
+
+
+def comparable_name(name: str) -> str:
+    """A name as people mean it: full-width and half-width alike (（）and ()), no spaces."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and comparable_name(a) == comparable_name(b)
+
+
+def normalize_account_number(value: str) -> str:
+    """Digits as the bank prints them, without the spaces or dashes people type between groups."""
+    return _ACCOUNT_SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
+
+
+def account_number_problem(number: str) -> str | None:
+    if not number.isascii() or not number.isdigit():
+        return "银行账号只能包含数字"
+    if not ACCOUNT_NUMBER_MIN <= len(number) <= ACCOUNT_NUMBER_MAX:
+        return f"银行账号应为 {ACCOUNT_NUMBER_MIN} 至 {ACCOUNT_NUMBER_MAX} 位数字"
+    return None
+
+
+def account_name_problem(account_name: str, certified_name: str) -> str | None:
+    """Payouts and refunds go only to the enterprise's own account: the names must match."""
+    if same_name(account_name, certified_name):
+        return None
+    return f"银行开户名须与认证的企业名称“{certified_name}”一致（服务券相关款项只能转入本单位账户）"
+
+
+# --- agents (经办人) ------------------------------------------------------------------------------
+
+
+def agent_phone_problem(phone: str, owner_phone: str) -> str | None:
+    if phone == owner_phone:
+        return "经办人手机号不能与当前账号（法人）手机号相同"
+    return None

@@ -1,0 +1,98 @@
+"""identity's /internal/ endpoints (service token; the gateway never routes /internal/):
+the portal's figures, files other services check and share, and the staff audit feed the
+gateway composes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+
+from common.app import SessionDep
+from common.auth import InternalCaller
+from common.datetimes import Moment
+from identity import errors
+from identity.api.admin import audit_conditions, audit_out
+from identity.models import AuditEntry, FileGrant, Organization, StoredFile
+from identity.schemas.admin import AuditFeed
+from identity.schemas.files import FileMetaOut, GrantIn
+
+router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+
+
+@router.get("/stats")
+async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
+    """已有 N 家企业入驻平台 / 已有 N 家服务机构入驻平台服务 (the portal's first two figures)."""
+    enterprises = (
+        await session.exec(select(func.count()).where(col(Organization.certified_at).is_not(None)))
+    ).one()
+    providers = (
+        await session.exec(select(func.count()).where(col(Organization.is_provider).is_(True)))
+    ).one()
+    return {"enterprises": int(enterprises), "providers": int(providers)}
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+@router.get("/files/{file_id}", response_model=FileMetaOut, summary="（内部）文件信息")
+async def file_meta(file_id: str, _caller: InternalCaller, session: SessionDep) -> FileMetaOut:
+    row = await session.get(StoredFile, file_id[:36])
+    if row is None:
+        raise errors.file_not_found()
+    return FileMetaOut(
+        file_id=row.id,
+        organization_id=row.organization_id,
+        uploader_id=row.uploader_id,
+        name=row.name,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        created_at=row.created_at,
+    )
+
+
+@router.post("/files/{file_id}/grants", status_code=204, summary="（内部）允许交易对方查看文件")
+async def grant_access(file_id: str, body: GrantIn, caller: InternalCaller, session: SessionDep) -> Response:
+    if await session.get(StoredFile, file_id[:36]) is None:
+        raise errors.file_not_found()
+    if await session.get(Organization, body.organization_id) is None:
+        raise errors.organization_not_found()
+    await session.execute(
+        pg_insert(FileGrant)
+        .values(
+            file_id=file_id[:36],
+            organization_id=body.organization_id,
+            granted_by=caller[:40],
+            reason=body.reason,
+        )
+        .on_conflict_do_nothing()
+    )
+    await session.commit()
+    return Response(status_code=204)
+
+
+# --- audit feed ----------------------------------------------------------------------------------
+
+
+@router.get("/audit-log", response_model=AuditFeed, summary="（内部）操作日志，供网关汇总")
+async def internal_audit_log(
+    _caller: InternalCaller,
+    session: SessionDep,
+    since: Moment | None = None,
+    actor: Annotated[str | None, Query(max_length=36)] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditFeed:
+    rows = (
+        await session.exec(
+            select(AuditEntry)
+            .where(*audit_conditions(actor, action, since))
+            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+            .limit(limit)
+        )
+    ).all()
+    return AuditFeed(items=[audit_out(r) for r in rows])

@@ -1,0 +1,1 @@
+"""Requests and answers, one module per resource: auth, organizations, verifications, files, admin."""

@@ -1,0 +1,100 @@
+"""Requests and answers of the staff routes: organisations, staff accounts, audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from identity.schemas.auth import Phone, Strict
+
+StaffRole = Literal["reviewer", "finance", "administrator"]
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+class AdminOrganizationOut(BaseModel):
+    id: str
+    name: str
+    uscc: str | None
+    kind: str | None
+    certified: bool
+    certified_at: datetime | None
+    capabilities: list[str]
+    suspended: bool
+    suspended_reason: str | None
+    suspended_at: datetime | None
+    legal_rep_name: str | None
+    legal_rep_id_type: str | None
+    legal_rep_id_number: str | None = Field(description="masked")
+    created_at: datetime | None
+
+
+class OrganizationPage(BaseModel):
+    items: list[AdminOrganizationOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StaffIn(Strict):
+    phone: Phone
+    name: str = Field(min_length=2, max_length=50)
+    role: StaffRole
+    password: str | None = Field(
+        default=None, min_length=1, max_length=128, description="absent: set it with 忘记密码"
+    )
+
+
+class StaffUpdateIn(Strict):
+    name: str | None = Field(default=None, min_length=2, max_length=50)
+    role: StaffRole | None = None
+    active: bool | None = None
+
+
+class StaffOut(BaseModel):
+    id: str
+    phone: str
+    name: str
+    role: str
+    active: bool
+    has_password: bool
+    created_at: datetime | None
+    created_by: str | None
+
+
+class StaffPage(BaseModel):
+    items: list[StaffOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class AuditOut(BaseModel):
+    id: int | None = None
+    service: str = "identity"
+    at: datetime | None
+    actor_id: str
+    actor_role: str
+    action: str
+    target_type: str
+    target_id: str
+    reason: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class AuditFeed(BaseModel):
+    items: list[AuditOut]
