@@ -114,6 +114,26 @@ class MyVouchersOut(BaseModel):
     items: list[MyVoucherOut]
 
 
+class VoucherOut(Orm):
+    id: str
+    voucher_no: str
+    enterprise_id: str
+    campaign_year: int
+    voucher_type: str
+    tier: str | None
+    ratio_bp: int
+    valid_from: date
+    valid_to: date
+    total_fen: int
+    remaining_fen: int
+    reserved_fen: int
+    used_fen: int
+    settled_fen: int
+    expired_fen: int
+    expired_at: datetime | None
+    created_at: datetime
+
+
 class MovementOut(Orm):
     id: int
     kind: str

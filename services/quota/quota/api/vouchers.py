@@ -8,12 +8,22 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from common.app import RuntimeDep, SessionDep
+from common.auth import StaffUser
 from common.categories import VOUCHER_TYPES
 from common.numbers import format_date_cn, shanghai_now
+from common.pagination import Page, Paging, paginate
 from quota import domain, errors
 from quota.deps import CurrentCampaign, EnterpriseUser, OwnedVoucher, SettingsDep
 from quota.models import QuotaApplication, Voucher
-from quota.schemas import MOVEMENT_LABELS, MovementOut, MovementsOut, MyVoucherOut, MyVouchersOut, QuoteOut
+from quota.schemas import (
+    MOVEMENT_LABELS,
+    MovementOut,
+    MovementsOut,
+    MyVoucherOut,
+    MyVouchersOut,
+    QuoteOut,
+    VoucherOut,
+)
 from quota.service import vouchers as ledger
 from quota.service.campaigns import types_of
 
@@ -139,3 +149,25 @@ async def quote(
         valid_from=voucher.valid_from,
         valid_to=voucher.valid_to,
     )
+
+
+@router.get("/admin/vouchers", response_model=Page[VoucherOut], summary="服务券一览（管理端）")
+async def all_vouchers(
+    _staff: StaffUser,
+    session: SessionDep,
+    paging: Paging,
+    enterprise_id: Annotated[str | None, Query(max_length=36)] = None,
+    voucher_type: Annotated[str | None, Query(max_length=30)] = None,
+    year: Annotated[int | None, Query(ge=2020, le=2100)] = None,
+) -> Page[VoucherOut]:
+    query = select(Voucher)
+    if enterprise_id:
+        query = query.where(col(Voucher.enterprise_id) == enterprise_id)
+    if voucher_type:
+        query = query.where(col(Voucher.voucher_type) == voucher_type)
+    if year:
+        query = query.where(col(Voucher.campaign_year) == year)
+    total, rows = await paginate(
+        session, query.order_by(col(Voucher.created_at).desc(), col(Voucher.id)), paging
+    )
+    return Page[VoucherOut](items=[VoucherOut.model_validate(v) for v in rows], total=total, **paging.echo())
