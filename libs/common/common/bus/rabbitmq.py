@@ -1,8 +1,10 @@
 """RabbitMQ transport (aio-pika).
 
-Topology, all durable, declared WHOLE by every service at start (idempotent), from the
-registry's table (:func:`common.registry.topology`), so an event published before its
-consumer first started waits in that consumer's queue instead of being lost:
+Topology, all durable. Every service declares at start (idempotent) every consuming
+service's queue and bindings from the registry's table (:func:`common.registry.topology`),
+so an event published before its consumer first started waits in that consumer's queue
+instead of being lost; a service declares its own retry queues and DLQ when it subscribes
+(deploy/rabbitmq/definitions.json, imported at boot, holds all of it):
 - ``voucher.events``: the topic exchange every service publishes to, routing key = event
   type; messages nobody is bound to go to its alternate exchange ``voucher.events.unrouted``
   (kept in the queue of that name; ``voucher-dlq list|inspect|move --unrouted``), never
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +191,11 @@ class RabbitTransport(Transport):
         """Quorum queues need RabbitMQ 3.8+ (3.10+ for message TTL); probe once."""
         if self._quorum is None:
             assert self.connection is not None
-            probe = f"{self.queue_prefix}voucher.quorum-probe"
+            # One probe queue per process: services starting together on one broker would
+            # otherwise declare and delete the same queue under each other, and one that saw
+            # its probe fail would declare classic queues the others made quorum
+            # (PRECONDITION_FAILED x-queue-type at start).
+            probe = f"{self.queue_prefix}voucher.quorum-probe.{uuid.uuid4().hex[:12]}"
             channel = await self.connection.channel()
             try:
                 q = await channel.declare_queue(probe, durable=True, arguments={"x-queue-type": "quorum"})
@@ -223,13 +230,22 @@ class RabbitTransport(Transport):
         return queue
 
     async def declare_topology(self, topology: Topology) -> None:
-        """Every consuming service's queue, retry queues, DLQ and bindings (idempotent)."""
+        """Every consuming service's queue and bindings (idempotent), so an event published
+        before its consumer first started waits in that consumer's queue.
+
+        The retry queues and the DLQ of a queue are declared by its own service when it
+        subscribes (only its consumer ever uses them): declaring them from every service
+        multiplied the quorum queues a shared broker keeps open (each holds files) for no
+        event's sake. deploy/rabbitmq/definitions.json still creates the whole of it."""
         assert self.connection is not None
+        quorum: dict[str, Any] = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
         channel = await self.connection.channel()
         try:
             exchange = await channel.get_exchange(self.exchange_name, ensure=False)
             for service, event_types in sorted(topology.bindings.items()):
-                queue = await self.declare_consumer_queues(channel, f"{self.queue_prefix}{service}")
+                name = f"{self.queue_prefix}{service}"
+                DECLARED_QUEUES.add(name)
+                queue = await channel.declare_queue(name, durable=True, arguments=quorum)
                 for event_type in event_types:
                     await queue.bind(exchange, routing_key=event_type)
         finally:
