@@ -90,7 +90,10 @@ async def platform_for_module(postgres_server: str, amqp_url: str, tmp: Path) ->
                 processes.urls["gateway"], processes.urls["identity"], rabbit, processes, dict(processes.urls)
             )
     finally:
-        await rabbit.cleanup()
+        try:
+            await rabbit.cleanup()
+        except Exception as exc:  # noqa: BLE001 - never hide why the journey itself failed
+            print(f"[e2e] RabbitMQ clean-up failed: {exc!r}", file=sys.stderr)
         for name in made:
             await drop_database(postgres_server, name)
 
@@ -436,6 +439,79 @@ class Journey:
         confirmed = expect(await self.post(f"/remittances/{remittance['id']}/confirm", provider))
         assert confirmed["state"] == "confirmed", confirmed
         return confirmed
+
+    async def settled_order(self) -> tuple[Org, Org, dict[str, Any], dict[str, Any]]:
+        """The manual's whole journey after signing: the deposit (1000) in two installments,
+        each confirmed -> 待服务; start -> 待完成; complete -> 待支付 (balance); the balance
+        confirmed -> 已完成; evaluated -> 评价完成; the settlement claimed, approved, paid.
+        Returns (enterprise, provider, order detail, the paid settlement)."""
+        enterprise, provider, order, contract = await self.signed_order(total_fen=7600, deposit_fen=1000)
+        oid = order["id"]
+        await self.status(enterprise, oid, "awaiting_deposit")
+        plan = await self.plan(enterprise, oid)
+        assert (plan["payable_fen"], plan["deposit_fen"], plan["balance_fen"]) == (3800, 1000, 2800), plan
+        assert plan["payable_upper"] == "叁拾捌元整", plan
+        assert plan["payee"]["account_name"] == provider.name, plan
+
+        await self.paid(enterprise, provider, oid, 600)
+        after_first = await self.order_in(
+            enterprise, oid, lambda o: o["paid_fen"] == 600, "the first installment"
+        )
+        assert after_first["status"] == "awaiting_deposit"
+        await self.paid(enterprise, provider, oid, 400)
+        await self.status(enterprise, oid, "awaiting_service")
+
+        expect(await self.post(f"/orders/{oid}/start-service", provider))
+        await self.status(enterprise, oid, "in_service")
+        expect(await self.post(f"/orders/{oid}/complete-service", provider))
+        await self.status(enterprise, oid, "awaiting_balance")
+        await self.paid(enterprise, provider, oid, 2800)
+        done = await self.status(enterprise, oid, "completed")
+        assert done["fully_paid"] is True and done["paid_fen"] == 3800
+
+        expect(
+            await self.post(
+                f"/orders/{oid}/evaluation", enterprise, {"rating": 5, "content": "服务专业，报告详实"}
+            ),
+            201,
+        )
+        await self.status(enterprise, oid, "evaluated")
+
+        async def claims() -> httpx.Response:
+            return await self.get("/me/settlements", provider)
+
+        listed = await eventually(
+            claims,
+            lambda r: any(i["order_id"] == oid for i in r.json()["items"]),
+            "the settlement claim opened",
+        )
+        claim = next(i for i in listed.json()["items"] if i["order_id"] == oid)
+        assert (claim["state"], claim["amount_fen"]) == ("open", 3800), claim
+        files = {
+            "invoice_file_ids": [await self.file(provider, "发票.pdf")],
+            "receipt_file_ids": [await self.file(provider, "汇款凭证.pdf")],
+            "proof_file_ids": [await self.file(provider, "服务证明.pdf")],
+        }
+        assert (
+            expect(await self.post(f"/settlements/{claim['id']}/claim", provider, files))["state"]
+            == "claimed"
+        )
+        assert (
+            expect(await self.post(f"/admin/settlements/{claim['id']}/approve", self.finance, {}))["state"]
+            == "approved"
+        )
+        paid = expect(
+            await self.post(
+                f"/admin/settlements/{claim['id']}/pay",
+                self.finance,
+                {"payout_reference": "DF" + uuid.uuid4().hex[:10]},
+            )
+        )
+        assert paid["state"] == "paid", paid
+        detail = await self.order_in(
+            enterprise, oid, lambda o: o["settled_fen"] == 3800, "the settlement shown on the order"
+        )
+        return enterprise, provider, detail, {**paid, "contract_id": contract["id"]}
 
     # --- the invariants ---------------------------------------------------------------------------
 

@@ -243,3 +243,44 @@ async def test_a_cancellation_racing_the_second_signature_has_exactly_one_winner
         assert (voucher["used_fen"], voucher["remaining_fen"]) == (0, VOUCHER)
 
     await j.invariants_hold()
+
+
+async def stats(j: Journey) -> dict[str, int]:
+    return dict(expect(await j.get("/portal/stats")))
+
+
+async def test_the_whole_journey_ends_with_the_voucher_used_and_settled_and_the_portal_counting_it(
+    j: Journey,
+) -> None:
+    before = await stats(j)
+    enterprise, _provider, order, settlement = await j.settled_order()
+    assert order["status"] == "evaluated" and order["status_label"] == "评价完成"
+    assert order["evaluation"]["rating"] == 5
+    steps = [s["step"] for s in order["timeline"]]
+    assert len(steps) >= 8, steps
+    assert settlement["amount_fen"] == 3800
+
+    voucher = await eventually(
+        lambda: j.general_voucher(enterprise), lambda v: v["settled_fen"] == 3800, "the deduction settled"
+    )
+    assert (voucher["used_fen"], voucher["reserved_fen"], voucher["remaining_fen"]) == (
+        3800,
+        0,
+        VOUCHER - 3800,
+    )
+
+    # /portal/stats (cached by the gateway for a few seconds) counts the contract, the
+    # deduction and the settlement.
+    after = await eventually(
+        lambda: stats(j),
+        lambda s: (
+            s["signed_contracts"] >= before["signed_contracts"] + 1
+            and s["deducted_fen"] >= before["deducted_fen"] + 3800
+            and s["settled_fen"] >= before["settled_fen"] + 3800
+        ),
+        "the portal's figures",
+        within=40,
+    )
+    assert after["stale"] == []
+
+    await j.invariants_hold()
