@@ -721,3 +721,24 @@ async def test_a_database_not_created_yet_is_skipped_and_an_unreachable_server_e
 
     assert await run(["--postgres-url", "postgresql://postgres@127.0.0.1:1"], env={}) == 2
     assert "cannot reach PostgreSQL" in capsys.readouterr().err
+
+
+async def test_the_demo_data_of_make_run_passes_the_invariants(
+    fresh_db: Callable[[str], object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """quota seeds the only demo rows the invariants read (the demo enterprise's approved
+    general voucher and its issue movement); seeding twice changes nothing."""
+    from common.db import Database
+    from quota.seed import seed_demo  # the service's own seed, as `make run` runs it
+
+    urls = {s: await migrated(fresh_db, s) for s in ("quota", "orders", "contracts", "payments")}
+    db = Database(urls["quota"], pool_size=1)
+    try:
+        for _ in range(2):
+            async with db.transaction() as session:
+                await seed_demo(session)
+    finally:
+        await db.dispose()
+    flags = [a for s, u in urls.items() for a in (f"--{s}-url", u)]
+    assert await run(flags, env={}) == 0
+    assert "invariants hold: 14 checks over 1 vouchers" in capsys.readouterr().out
