@@ -36,10 +36,13 @@ class RabbitNamespace:
 
         connection = await aio_pika.connect(self.url, timeout=10)
         try:
+            from common import registry
             from common.bus.rabbitmq import DECLARED_QUEUES
 
             names = {q for q in DECLARED_QUEUES if q.startswith(self.prefix)}
-            for service in self.services:
+            # Every service declares the registry's whole topology at start, also in processes
+            # of their own (end-to-end tests, the benchmarks): delete all of it.
+            for service in [*self.services, *registry.topology().bindings]:
                 queue = self.prefix + service
                 names |= {queue, f"{queue}.dlq", *(f"{queue}.retry.{i}" for i in range(10))}
             names.add(f"{self.exchange}.unrouted")
@@ -141,11 +144,16 @@ class PrivateRabbitNode:
         # user, who cannot write the test's folder).
         direct = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
         server = str(direct) if direct.exists() else (shutil.which("rabbitmq-server") or "rabbitmq-server")
+        import atexit
+
         env = self.env()  # (creates the folders)
         with open(self.base / "server.out", "ab") as log:
             self.process = subprocess.Popen(
                 [server], env=env, cwd=self.base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        # Never outlive the test run, whatever happens to the test (a time-out, a failure
+        # before its own clean-up).
+        atexit.register(self.kill)
 
     async def start(self, within: float = 90.0) -> None:
         import asyncio
