@@ -276,7 +276,7 @@ def main() -> int:
             return 2
         # Measured; only the clean-up failed (with --ledger-only the broker may be away).
         print(f"clean-up incomplete: {exc!r}", file=sys.stderr)
-    rows = [("measurement", "orders", "seconds", "reservations/s", "p50 ms", "p99 ms")]
+    rows: list[tuple[str, ...]] = [("measurement", "orders", "seconds", "reservations/s", "p50 ms", "p99 ms")]
     for key, label in (
         ("saga_hot", "saga: events -> quota process, one voucher"),
         ("saga_spread", "saga: events -> quota process, 100 vouchers"),

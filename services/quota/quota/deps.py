@@ -19,7 +19,8 @@ ReviewerUser = Annotated[Principal, Depends(require_roles("reviewer"))]
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -44,7 +44,7 @@ async def approved_total(session: AsyncSession, enterprise_id: str, year: int, v
             )
         )
     ).one()
-    return int(total)
+    return int(total or 0)
 
 
 async def _serialise(session: AsyncSession, enterprise_id: str, year: int, voucher_type: str) -> None:
@@ -168,6 +168,7 @@ async def approve(
 ) -> QuotaApplication:
     app = await locked_application(session, application_id)
     await _serialise(session, app.enterprise_id, app.campaign_year, app.voucher_type)
+    tier: str | None
     if app.voucher_type == GENERAL:
         if app.flagged:
             if not (reason or "").strip():

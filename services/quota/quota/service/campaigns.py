@@ -66,7 +66,7 @@ async def put_campaign(session: AsyncSession, year: int, spec: dict[str, Any]) -
     campaign.pending_budget_fen = int(spec.get("pending_budget_fen") or 0)
     session.add(campaign)
     await session.flush()
-    await session.exec(delete(CampaignType).where(col(CampaignType.year) == year))  # type: ignore[call-overload]
+    await session.execute(delete(CampaignType).where(col(CampaignType.year) == year))
     for t in spec["types"]:
         session.add(
             CampaignType(

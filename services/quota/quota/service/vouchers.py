@@ -120,12 +120,13 @@ async def give_back(session: AsyncSession, voucher: Voucher, kind: str, amount: 
 async def locked_cap(session: AsyncSession, provider_id: str, year: int, default_cap_fen: int) -> ProviderCap:
     """The provider's cap row for ``year``, made at the default when absent, and locked: an
     upsert whose conflict branch touches the row takes its lock in the same statement."""
-    stmt = pg_insert(ProviderCap).values(provider_id=provider_id, year=year, cap_fen=default_cap_fen)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["provider_id", "year"], set_={"provider_id": stmt.excluded.provider_id}
+    insert = pg_insert(ProviderCap).values(provider_id=provider_id, year=year, cap_fen=default_cap_fen)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["provider_id", "year"], set_={"provider_id": insert.excluded.provider_id}
     ).returning(ProviderCap)
-    query = select(ProviderCap).from_statement(stmt).execution_options(populate_existing=True)
-    return (await session.execute(query)).scalar_one()  # type: ignore[no-any-return]
+    query = select(ProviderCap).from_statement(upsert).execution_options(populate_existing=True)
+    cap: ProviderCap = (await session.execute(query)).scalar_one()
+    return cap
 
 
 _CAP_SQL = {
@@ -240,7 +241,7 @@ async def reserve_for_order(
                 state="deciding",
             )
             .on_conflict_do_nothing()
-            .returning(Reservation.order_id)  # type: ignore[arg-type]
+            .returning(col(Reservation.order_id))
         )
     ).first()
     res = await locked_reservation(session, p.order_id)

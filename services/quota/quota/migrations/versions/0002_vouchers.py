@@ -9,6 +9,7 @@ Create Date: 2026-12-01 22:20:00
 from collections.abc import Sequence
 
 from alembic import op
+from sqlmodel import SQLModel
 
 from quota.models import (
     Campaign,
@@ -34,7 +35,7 @@ TABLES = (Campaign, CampaignType, Designation, QuotaApplication, Voucher, Reserv
 def upgrade() -> None:
     bind = op.get_bind()
     for model in TABLES:
-        model.__table__.create(bind=bind, checkfirst=True)  # type: ignore[attr-defined]
+        SQLModel.metadata.tables[str(model.__tablename__)].create(bind=bind, checkfirst=True)
     # The journal is append-only: no role of the service may change or delete a movement.
     op.execute(
         """
