@@ -74,11 +74,13 @@ async def seed_demo(runtime: ServiceRuntime) -> None:
                     description=description,
                     deliverables="服务报告一份及相关成果材料",
                     acceptance_criteria="双方确认服务报告并签署验收单",
+                    market_price_fen=figures["market_price_fen"],
+                    platform_price_fen=figures["platform_price_fen"],
+                    max_subsidy_fen=figures["max_subsidy_fen"],
                     status=Status.LISTED,
                     approved_snapshot=figures,
                     submitted_at=now,
                     listed_at=now,
-                    **figures,
                 )
             )
         await session.flush()

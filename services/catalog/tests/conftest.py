@@ -3,6 +3,7 @@ endpoint and quota's quote as its peers, and the steps most tests start from."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from common.testing.tokens import Caller
 
 @pytest.fixture
 def transport_kind() -> str:
-    return "rabbitmq"
+    """The real broker; ``CATALOG_TESTS_TRANSPORT=inprocess`` runs the same tests on the
+    in-process bus (same outbox, inbox and handlers) when no broker can be had."""
+    return os.environ.get("CATALOG_TESTS_TRANSPORT", "rabbitmq")
 
 
 @dataclass

@@ -68,6 +68,10 @@ async def test_the_listing_filters_by_listing_category_keyword_and_price(catalog
     }
     page = (await catalog.client.get("/api/v1/products?page=2&page_size=2")).json()
     assert (page["total"], page["page"], page["page_size"], len(page["items"])) == (3, 2, 2, 1)
+    beyond = (await catalog.client.get("/api/v1/products?page=5&page_size=2")).json()
+    assert (beyond["total"], beyond["items"]) == (3, [])
+    full = (await catalog.client.get("/api/v1/products?page_size=2")).json()
+    assert (full["total"], len(full["items"])) == (3, 2)
     item = (await catalog.client.get("/api/v1/products?q=专利")).json()["items"][0]
     assert {k: item[k] for k in ("category", "provider_name", "platform_price_fen", "market_price_fen")} == {
         "category": "数字化转型",

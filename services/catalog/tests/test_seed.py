@@ -15,11 +15,6 @@ from common.testing.saga import SagaHarness, fake_identity
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture
-def transport_kind() -> str:
-    return "rabbitmq"
-
-
 async def test_the_demo_provider_lists_a_product_in_every_category_once(
     saga: Callable[..., Awaitable[SagaHarness]],
 ) -> None:

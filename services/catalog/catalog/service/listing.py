@@ -13,10 +13,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, func, update
-from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql._expression_select_cls import Select as SelectOf
 
 from catalog.domain.products import Status
 from catalog.models import SEARCH_BIGRAMS, SEARCH_TEXT, Product, Provider
@@ -109,7 +109,7 @@ def listing_conditions(
 
 def listing_query(
     conditions: list[ColumnElement[bool]], sort: str | None = None, order: str = "desc"
-) -> Select[Any]:
+) -> SelectOf[Product, str]:
     """The page's rows (product, provider name); without ``sort``, the newest listings first."""
     key = SORTS.get(sort or "", col(Product.listed_at))
     ordering = [key.asc(), col(Product.id).asc()] if order == "asc" else [key.desc(), col(Product.id).desc()]
@@ -128,12 +128,16 @@ async def listing_page(
     sort: str | None = None,
     order: str = "desc",
 ) -> tuple[int, list[Any]]:
-    """(total, rows). The total counts products alone (every product has its provider's
-    row: only an approved provider creates products), an index-only count."""
-    total = (await session.exec(select(func.count()).select_from(Product).where(and_(*conditions)))).one()
+    """(total, rows). A page that is not full ends the list, so its total is known without
+    counting (most keyword searches); otherwise the total counts products alone (every
+    product has its provider's row: only an approved provider creates products), an
+    index-only count."""
     query = listing_query(conditions, sort, order).offset(paging.offset).limit(paging.page_size)
-    rows = (await session.exec(query)).all()
-    return int(total), list(rows)
+    rows = list((await session.exec(query)).all())
+    if 0 < len(rows) < paging.page_size or (not rows and paging.offset == 0):
+        return paging.offset + len(rows), rows
+    total = (await session.exec(select(func.count()).select_from(Product).where(and_(*conditions)))).one()
+    return int(total), rows
 
 
 def item(product: Product, provider_name: str, model: type[ListingItem] = ListingItem, **extra: Any) -> Any:
