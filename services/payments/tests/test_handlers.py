@@ -74,6 +74,12 @@ async def test_a_termination_after_a_confirmed_deposit_makes_a_refund_due_that_f
     audit = await deal.rows("SELECT action, reason FROM audit_log WHERE action LIKE 'refund.%'")
     assert [a["action"] for a in audit] == ["refund.mark_refunded"]
     assert (await end_state(deal))["refunds"] == [{"amount_fen": 800, "state": "refunded"}]
+    [shown] = (await deal.payment())["refunds"]  # the enterprise sees it on its payment screen
+    assert (shown["amount_fen"], shown["state_label"], shown["refund_reference"]) == (
+        800,
+        "已退款",
+        "REFUND-001",
+    )
 
 
 async def test_a_termination_cancels_an_unpaid_claim_and_refuses_its_approval(deal_factory) -> None:

@@ -194,6 +194,25 @@ async def test_finance_sees_the_transfers_to_verify_with_counts_by_state(deal_fa
     assert r.status_code == 403
 
 
+async def test_the_payee_finds_the_transfers_waiting_for_its_confirmation_and_no_one_elses(
+    deal_factory,
+) -> None:
+    deal = await deal_factory()
+    a = await deal.remitted(400)
+    await deal.remitted(400)
+    await deal.decide(a)
+    r = await deal.client.get(f"{API}/remittances?state=pending", headers=deal.provider.headers)
+    assert r.status_code == 200
+    assert r.json()["total"] == 1 and r.json()["counts"] == {"pending": 1, "confirmed": 1, "all": 2}
+    mine = await deal.client.get(f"{API}/remittances", headers=deal.enterprise.headers)
+    assert mine.json()["total"] == 2
+    for stranger in (deal.other_provider, deal.other_enterprise):
+        r = await deal.client.get(f"{API}/remittances", headers=stranger.headers)
+        assert r.status_code == 200 and r.json()["total"] == 0
+    r = await deal.client.get(f"{API}/remittances", headers=deal.finance.headers)
+    assert r.status_code == 403 and r.json()["code"] == "member_required"
+
+
 async def test_without_the_payees_account_nothing_can_be_remitted_yet(deal_factory) -> None:
     deal = await deal_factory(bank_account=False)
     doc = await deal.payment()

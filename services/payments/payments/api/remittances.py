@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from common.app import RuntimeDep, SessionDep
-from common.auth import CurrentUser
+from common.auth import MEMBER_ROLES, CurrentUser
+from common.errors import Problem
 from common.files import check_files, grant_files
 from common.idempotency import IdempotencyDep
 from common.pagination import Paging, TabbedPage, paginate
@@ -96,6 +97,32 @@ async def reject(
     out = RemittanceOut.model_validate(remittance)
     await session.commit()
     return out
+
+
+@router.get("/remittances", response_model=TabbedPage[RemittanceRowOut])
+async def my_remittances(
+    user: CurrentUser,
+    session: SessionDep,
+    paging: Paging,
+    state: Literal["pending", "confirmed", "rejected"] | None = None,
+) -> TabbedPage[RemittanceRowOut]:
+    """The caller's organisation's transfers across its orders: a provider's 到账核实 queue
+    (``state=pending``: transfers to it waiting for its confirmation), an enterprise's own."""
+    org = user.org_id if user.role in MEMBER_ROLES else None
+    if org is None:
+        raise Problem(403, "member_required", "请使用企业或服务机构账号查看")
+    mine = or_(col(Remittance.provider_id) == org, col(Remittance.enterprise_id) == org)
+    query = select(Remittance).where(mine)
+    if state:
+        query = query.where(col(Remittance.state) == state)
+    query = query.order_by(col(Remittance.created_at).desc(), col(Remittance.id))
+    total, rows = await paginate(session, query, paging)
+    return TabbedPage[RemittanceRowOut](
+        items=[RemittanceRowOut.model_validate(r) for r in rows],
+        total=total,
+        counts=await state_counts(session, Remittance, mine),
+        **paging.echo(),
+    )
 
 
 @router.get("/admin/remittances", response_model=TabbedPage[RemittanceRowOut])

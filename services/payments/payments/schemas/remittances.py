@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from common.money import amount_in_words
 from payments.domain.remittances import PLAN_LABELS, REMITTANCE_LABELS, PlanState, RemittanceState
+from payments.schemas.refunds import RefundOut
 
 ACCOUNT_METHOD = "对公转账"
 TRANSFER_NOTICE = (
@@ -102,6 +103,7 @@ class PaymentOut(BaseModel):
     suggested_stage: str | None
     payee: PayeeOut | None
     remittances: list[RemittanceOut]
+    refunds: list[RefundOut]  # after a termination: what is owed back to the enterprise
     actions: list[str]
     account_method: str = ACCOUNT_METHOD
     transfer_notice: str = TRANSFER_NOTICE

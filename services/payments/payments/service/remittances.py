@@ -19,7 +19,8 @@ from common.timers import utcnow
 from payments import errors
 from payments.domain import Refusal
 from payments.domain import remittances as rules
-from payments.models import Payee, PaymentPlan, Remittance
+from payments.models import Payee, PaymentPlan, Refund, Remittance
+from payments.schemas.refunds import RefundOut
 from payments.schemas.remittances import PayeeOut, PaymentOut, RemittanceIn, RemittanceOut
 from payments.service import is_finance, is_member_of
 
@@ -103,6 +104,9 @@ async def payment_view(session: AsyncSession, plan: PaymentPlan, principal: Prin
     f = figures(plan)
     payee = await payee_of(session, plan.provider_id)
     remittances = await remittances_of(session, plan.order_id)
+    refunds = await session.exec(
+        select(Refund).where(col(Refund.order_id) == plan.order_id).order_by(col(Refund.created_at))
+    )
     return PaymentOut.model_validate(
         {
             **plan.model_dump(),
@@ -114,6 +118,7 @@ async def payment_view(session: AsyncSession, plan: PaymentPlan, principal: Prin
             "suggested_stage": f.stage if plan.state == rules.PlanState.OPEN else None,
             "payee": PayeeOut.model_validate(payee) if payee else None,
             "remittances": [RemittanceOut.model_validate(r) for r in remittances],
+            "refunds": [RefundOut.model_validate(r) for r in refunds.all()],
             "actions": plan_actions(plan, principal, f),
         }
     )
