@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -20,12 +20,16 @@ from contracts.schemas import (
     ContractIn,
     ContractOut,
     ContractPage,
-    ReasonIn,
+    ContractReasonIn,
+    ContractVersionOut,
+    ContractVersionsOut,
     SealOut,
-    VerificationIn,
-    VersionOut,
-    VersionsOut,
+    VerificationTokenIn,
 )
+
+# The states as a literal (an enum would become a schema named "State" in the merged OpenAPI).
+StateName = Literal["drafting", "pending_review", "returned", "agreed", "signed", "voided", "terminated"]
+assert set(get_args(StateName)) == {s.value for s in State}
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 admin_router = APIRouter(prefix="/api/v1/admin/contracts", tags=["contracts-admin"])
@@ -49,8 +53,8 @@ async def get_contract(contract: ReadableContract, session: SessionDep, user: Cu
     return await service.contract_out(session, contract, user)
 
 
-@router.get("/contracts/{contract_id}/versions", response_model=VersionsOut)
-async def versions(contract: ReadableContract, session: SessionDep) -> VersionsOut:
+@router.get("/contracts/{contract_id}/versions", response_model=ContractVersionsOut)
+async def versions(contract: ReadableContract, session: SessionDep) -> ContractVersionsOut:
     """Every version the provider submitted, oldest first, with why it was returned."""
     rows = (
         await session.exec(
@@ -59,7 +63,9 @@ async def versions(contract: ReadableContract, session: SessionDep) -> VersionsO
             .order_by(col(ContractVersion.version))
         )
     ).all()
-    return VersionsOut(contract_id=contract.id, items=[VersionOut.model_validate(r) for r in rows])
+    return ContractVersionsOut(
+        contract_id=contract.id, items=[ContractVersionOut.model_validate(r) for r in rows]
+    )
 
 
 @router.put("/contracts/{contract_id}", response_model=ContractOut)
@@ -89,7 +95,7 @@ async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUs
 
 @router.post("/contracts/{contract_id}/return", response_model=ContractOut)
 async def return_contract(
-    body: ReasonIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
+    body: ContractReasonIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
 ) -> ContractOut:
     """退回修改, with the reason."""
     updated = await service.return_(session, contract.id, user, body.reason)
@@ -99,7 +105,7 @@ async def return_contract(
 
 @router.post("/contracts/{contract_id}/sign", response_model=ContractOut)
 async def sign(
-    body: VerificationIn,
+    body: VerificationTokenIn,
     contract: ReadableContract,
     session: SessionDep,
     user: CurrentUser,
@@ -136,7 +142,7 @@ async def contract_document(contract: ReadableContract, session: SessionDep, ctx
 
 @router.post("/me/seal", response_model=SealOut, status_code=201)
 async def make_seal(
-    body: VerificationIn, session: SessionDep, user: CurrentUser, ctx: Ctx, request: Request
+    body: VerificationTokenIn, session: SessionDep, user: CurrentUser, ctx: Ctx, request: Request
 ) -> SealOut:
     """制作签章: once per organisation, by its owner, after a passed ``seal`` 人脸认证."""
     seal = await service.make_seal(
@@ -160,11 +166,11 @@ async def admin_contracts(
     session: SessionDep,
     _staff: StaffUser,
     paging: Paging,
-    state: Annotated[State | None, Query(description="合同状态")] = None,
+    state: Annotated[StateName | None, Query(description="合同状态")] = None,
 ) -> ContractPage:
     query = select(Contract).order_by(col(Contract.created_at).desc(), col(Contract.id))
     if state is not None:
-        query = query.where(col(Contract.state) == state.value)
+        query = query.where(col(Contract.state) == state)
     total, rows = await paginate(session, query, paging)
     counted = (await session.exec(select(Contract.state, func.count()).group_by(Contract.state))).all()
     counts = {s.value: 0 for s in State} | {str(k): int(v) for k, v in counted}
@@ -173,7 +179,9 @@ async def admin_contracts(
 
 
 @admin_router.post("/{contract_id}/terminate", response_model=ContractOut)
-async def terminate(contract_id: str, body: ReasonIn, session: SessionDep, admin: AdminUser) -> ContractOut:
+async def terminate(
+    contract_id: str, body: ContractReasonIn, session: SessionDep, admin: AdminUser
+) -> ContractOut:
     """Terminate a signed contract (refused once its subsidy is known settled)."""
     updated = await service.terminate(session, contract_id, admin, body.reason)
     await session.commit()

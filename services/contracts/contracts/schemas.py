@@ -19,19 +19,19 @@ class ContractIn(BaseModel):
     terms: str = Field(min_length=1, max_length=20_000, description="合同条款")
 
 
-class ReasonIn(BaseModel):
+class ContractReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
 
 
-class VerificationIn(BaseModel):
+class VerificationTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     verification_token: str = Field(min_length=1, max_length=4096)
 
 
-class SignatureOut(BaseModel):
+class ContractSignatureOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     signed_at: datetime | None
@@ -39,9 +39,9 @@ class SignatureOut(BaseModel):
     user_id: str
 
 
-class Signatures(BaseModel):
-    enterprise: SignatureOut | None = None
-    provider: SignatureOut | None = None
+class ContractSignatures(BaseModel):
+    enterprise: ContractSignatureOut | None = None
+    provider: ContractSignatureOut | None = None
 
 
 class ContractOut(BaseModel):
@@ -83,12 +83,12 @@ class ContractOut(BaseModel):
     voided_at: datetime | None
     terminated_at: datetime | None
     created_at: datetime | None
-    signatures: Signatures = Field(default_factory=Signatures)
+    signatures: ContractSignatures = Field(default_factory=ContractSignatures)
     document_sha256: str | None
     actions: list[str] = Field(default_factory=list)
 
 
-class VersionOut(BaseModel):
+class ContractVersionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     version: int
@@ -104,9 +104,9 @@ class VersionOut(BaseModel):
     agreed_at: datetime | None
 
 
-class VersionsOut(BaseModel):
+class ContractVersionsOut(BaseModel):
     contract_id: str
-    items: list[VersionOut]
+    items: list[ContractVersionOut]
 
 
 class SealOut(BaseModel):

@@ -47,7 +47,7 @@ from contracts.models import (
     SigningAuthority,
     UsedVerification,
 )
-from contracts.schemas import ContractOut, SignatureOut, Signatures
+from contracts.schemas import ContractOut, ContractSignatureOut, ContractSignatures
 
 KEY_CONTEXT = "contracts.seal.private_key"
 CA_KEY_CONTEXT = "contracts.signing_ca.key"
@@ -126,7 +126,7 @@ async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signatu
 
 async def contract_out(session: AsyncSession, contract: Contract, principal: Principal | None) -> ContractOut:
     sigs = await signatures_of(session, contract.id)
-    by_party = {Party(s.party): SignatureOut.model_validate(s) for s in sigs}
+    by_party = {Party(s.party): ContractSignatureOut.model_validate(s) for s in sigs}
     party = party_of(contract, principal) if principal is not None else None
     out = ContractOut.model_validate(contract)
     return out.model_copy(
@@ -134,7 +134,7 @@ async def contract_out(session: AsyncSession, contract: Contract, principal: Pri
             "state_label": domain.STATE_LABELS[State(contract.state)],
             "total_upper": amount_in_words(contract.total_fen),
             "payable_upper": amount_in_words(contract.payable_fen),
-            "signatures": Signatures(
+            "signatures": ContractSignatures(
                 enterprise=by_party.get(Party.ENTERPRISE), provider=by_party.get(Party.PROVIDER)
             ),
             "actions": actions_for(contract, party, set(by_party)),

@@ -116,6 +116,8 @@ async def test_another_organisation_neither_sees_nor_touches_the_contract(deal: 
     assert (await deal.contract(staff)).status_code == 200
     r = await deal.client.get(f"{API}/admin/contracts", params={"state": "drafting"}, headers=staff.headers)
     assert r.status_code == 200 and r.json()["total"] == 1 and r.json()["counts"]["drafting"] == 1
+    r = await deal.client.get(f"{API}/admin/contracts", params={"state": "bogus"}, headers=staff.headers)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
     r = await deal.client.get(f"{API}/admin/contracts", headers=deal.enterprise.headers)
     assert r.status_code == 403
 
