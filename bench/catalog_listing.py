@@ -228,7 +228,7 @@ async def run(args: argparse.Namespace) -> int:
         **ns.env(),
         "ENVIRONMENT": "development",
         "CATALOG_DATABASE_URL": url,
-        "BUS_TRANSPORT": "rabbitmq",
+        "BUS_TRANSPORT": args.bus,
         "LOG_LEVEL": "WARNING",
     }
     proc = spawn(port, env, verbose=args.verbose)
@@ -248,11 +248,13 @@ async def run(args: argparse.Namespace) -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        await ns.cleanup()
+        if args.bus == "rabbitmq":
+            await ns.cleanup()
         await drop_database(name)
 
     print(
         f"\ncatalog GET /api/v1/products, {args.products} listed products, {args.requests} sequential requests"
+        f" (bus: {args.bus})"
     )
     print(
         f"each over one keep-alive connection, catalog as its own uvicorn process; {os.cpu_count()} cores,"
@@ -285,6 +287,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="write the figures there too")
+    parser.add_argument(
+        "--bus",
+        choices=("rabbitmq", "inprocess"),
+        default="rabbitmq",
+        help="the service's event transport (the listing reads publish nothing either way)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the aim is missed")
     parser.add_argument("--verbose", action="store_true", help="show the service's output")
     args = parser.parse_args()

@@ -54,7 +54,7 @@ async def listing(
         max_price_fen=max_price_fen,
     )
     total, rows = await service.listing_page(session, conditions, paging, sort, order)
-    return Page[ListingItem](items=[service.item(p, name) for p, name in rows], total=total, **paging.echo())
+    return Page[ListingItem](items=rows, total=total, **paging.echo())
 
 
 @router.get("/products/{product_id}", response_model=ProductDetail)
@@ -117,9 +117,7 @@ async def provider_page(
     mine = service.own_member(user, provider_id) or (user is not None and user.is_staff)
     conditions = service.listing_conditions(provider_id=provider_id)
     total, rows = await service.listing_page(session, conditions, paging)
-    products = Page[ListingItem](
-        items=[service.item(p, name) for p, name in rows], total=total, **paging.echo()
-    )
+    products = Page[ListingItem](items=rows, total=total, **paging.echo())
     return ProviderPage(
         id=provider.org_id,
         name=provider.name,

@@ -13,10 +13,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql._expression_select_cls import Select as SelectOf
 
 from catalog.domain.products import Status
 from catalog.models import SEARCH_BIGRAMS, SEARCH_TEXT, Product, Provider
@@ -107,17 +107,44 @@ def listing_conditions(
     return conditions
 
 
-def listing_query(
-    conditions: list[ColumnElement[bool]], sort: str | None = None, order: str = "desc"
-) -> SelectOf[Product, str]:
-    """The page's rows (product, provider name); without ``sort``, the newest listings first."""
+# What a listing row shows: plain columns, no ORM objects (the listing is the hot read).
+LISTING_COLUMNS: tuple[Any, ...] = (
+    col(Product.id),
+    col(Product.name),
+    col(Product.category),
+    col(Product.provider_id),
+    col(Provider.name).label("provider_name"),
+    col(Product.platform_price_fen),
+    col(Product.market_price_fen),
+    col(Product.max_subsidy_fen),
+    col(Product.sales),
+    col(Product.revenue_fen),
+    col(Product.rating_sum),
+    col(Product.rating_count),
+)
+
+
+def listing_query(conditions: list[ColumnElement[bool]], sort: str | None = None, order: str = "desc") -> Any:
+    """The page's rows; without ``sort``, the newest listings first."""
     key = SORTS.get(sort or "", col(Product.listed_at))
     ordering = [key.asc(), col(Product.id).asc()] if order == "asc" else [key.desc(), col(Product.id).desc()]
     return (
-        select(Product, col(Provider.name))
+        sa_select(*LISTING_COLUMNS)
         .join(Provider, col(Provider.org_id) == col(Product.provider_id))
         .where(and_(*conditions))
         .order_by(*ordering)
+    )
+
+
+def row_item(row: Any) -> ListingItem:
+    values = dict(row._mapping)
+    rating_sum, rating_count = values.pop("rating_sum"), values.pop("rating_count")
+    return ListingItem.model_validate(
+        {
+            **values,
+            "voucher_type": voucher_type_for(values["category"]),
+            "rating": round(rating_sum / rating_count, 1) if rating_count else None,
+        }
     )
 
 
@@ -127,17 +154,17 @@ async def listing_page(
     paging: PageParams,
     sort: str | None = None,
     order: str = "desc",
-) -> tuple[int, list[Any]]:
-    """(total, rows). A page that is not full ends the list, so its total is known without
+) -> tuple[int, list[ListingItem]]:
+    """(total, items). A page that is not full ends the list, so its total is known without
     counting (most keyword searches); otherwise the total counts products alone (every
     product has its provider's row: only an approved provider creates products), an
     index-only count."""
     query = listing_query(conditions, sort, order).offset(paging.offset).limit(paging.page_size)
-    rows = list((await session.exec(query)).all())
+    rows = list((await session.execute(query)).all())
     if 0 < len(rows) < paging.page_size or (not rows and paging.offset == 0):
-        return paging.offset + len(rows), rows
+        return paging.offset + len(rows), [row_item(r) for r in rows]
     total = (await session.exec(select(func.count()).select_from(Product).where(and_(*conditions)))).one()
-    return int(total), rows
+    return int(total), [row_item(r) for r in rows]
 
 
 def item(product: Product, provider_name: str, model: type[ListingItem] = ListingItem, **extra: Any) -> Any:
