@@ -57,7 +57,9 @@ PDF = (
 
 
 @asynccontextmanager
-async def platform_for_module(postgres_server: str, amqp_url: str, tmp: Path) -> AsyncIterator[Platform]:
+async def platform_for_module(
+    postgres_server: str, amqp_url: str, tmp: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Platform]:
     """``conftest.platform`` once for a whole module: the journeys of a module share one
     platform (starting eight processes is most of a journey's time), each with its own
     organisations, and the invariants must hold over everything they leave behind."""
@@ -83,7 +85,7 @@ async def platform_for_module(postgres_server: str, amqp_url: str, tmp: Path) ->
             port = free_port()
         ports[name] = port
     try:
-        env = await platform_env(fresh_db, rabbit, tmp / "files", ports)
+        env = {**await platform_env(fresh_db, rabbit, tmp / "files", ports), **(extra_env or {})}
         with running(env, tmp / "logs") as processes:
             start_all(processes, ports, timeout=300)
             yield Platform(

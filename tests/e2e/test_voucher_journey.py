@@ -43,6 +43,27 @@ async def platform(
         yield p
 
 
+TIMEOUT_SECONDS = 6  # orders' acceptance and signing time-outs on the impatient platform
+
+
+@pytest_asyncio.fixture(scope="module")
+async def impatient_platform(
+    postgres_server: str,
+    amqp_url_or_none: str | None,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Platform]:
+    """A platform whose orders time out in seconds (7 and 30 days in production)."""
+    url = require_broker(amqp_url_or_none, request)
+    timeouts = {
+        "ORDERS_ACCEPTANCE_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "ORDERS_SIGNING_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+    }
+    tmp = Path(tmp_path_factory.mktemp("impatient"))
+    async with platform_for_module(postgres_server, url, tmp, timeouts) as p:
+        yield p
+
+
 @pytest_asyncio.fixture
 async def j(platform: Platform) -> AsyncIterator[Journey]:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
@@ -284,3 +305,34 @@ async def test_the_whole_journey_ends_with_the_voucher_used_and_settled_and_the_
     assert after["stale"] == []
 
     await j.invariants_hold()
+
+
+async def test_an_order_not_accepted_in_time_is_cancelled_and_a_contract_not_signed_in_time_is_voided(
+    impatient_platform: Platform,
+) -> None:
+    async with httpx.AsyncClient(base_url=impatient_platform.gateway_url, timeout=30) as client:
+        j = await Journey.start(impatient_platform, client)
+        enterprise, _ = await j.enterprise_with_voucher()
+        provider = await j.provider()
+        product = await j.product(provider)
+
+        unanswered = await j.order(enterprise, product["id"])
+        unsigned = await j.order(enterprise, product["id"])
+        expect(await j.post(f"/orders/{unsigned['id']}/accept", provider))
+        await j.status(enterprise, unsigned["id"], "awaiting_contract")
+        assert (await j.general_voucher(enterprise))["reserved_fen"] == 2 * 3800
+
+        # Not accepted within the time-out: cancelled by the timer.
+        timed_out = await j.status(enterprise, unanswered["id"], "cancelled", within=TIMEOUT_SECONDS + 20)
+        assert timed_out["status_label"] == "订单取消"
+        # Accepted but not signed in time: orders asks contracts, which voids the draft.
+        await j.status(enterprise, unsigned["id"], "cancelled", within=TIMEOUT_SECONDS + 20)
+        voided = await j.contract(enterprise, unsigned["id"], lambda c: c["state"] == "voided")
+        assert voided["order_id"] == unsigned["id"]
+        await eventually(
+            lambda: j.general_voucher(enterprise),
+            lambda v: (v["reserved_fen"], v["used_fen"], v["remaining_fen"]) == (0, 0, VOUCHER),
+            "both reservations released",
+        )
+
+        await j.invariants_hold()
