@@ -382,12 +382,12 @@ def order_contract(s: Snapshot) -> list[Violation]:
                 )
     for o in s.orders:
         if o.status in SIGNED:
-            c = contracts.get(o.id)
-            if c is None or c.state != "signed":
+            found = contracts.get(o.id)
+            if found is None or found.state != "signed":
                 out.append(
                     Violation(
                         "signed_order_without_signed_contract",
-                        f"order {o.status} but its contract is {c.state if c else 'absent'}",
+                        f"order {o.status} but its contract is {found.state if found else 'absent'}",
                         {"order": o.id},
                     )
                 )
@@ -509,12 +509,12 @@ def plan_contract(s: Snapshot) -> list[Violation]:
         if (c.state == "terminated") != (p.state == "terminated"):
             out.append(Violation("plan_termination", f"contract {c.state} but the plan is {p.state}", ids))
     for p in s.plans:
-        c = contracts.get(p.order_id)
-        if c is None or c.state not in ("signed", "terminated"):
+        found = contracts.get(p.order_id)
+        if found is None or found.state not in ("signed", "terminated"):
             out.append(
                 Violation(
                     "plan_without_signed_contract",
-                    f"a plan whose contract is {c.state if c else 'absent'}",
+                    f"a plan whose contract is {found.state if found else 'absent'}",
                     {"order": p.order_id, "contract": p.contract_id},
                 )
             )

@@ -64,7 +64,7 @@ def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
 async def read_service(url: str, service: str, snapshot: r.Snapshot) -> ReadResult:
     try:
         conn = await asyncpg.connect(
-            **asyncpg_connect_args(url),  # type: ignore[arg-type]
+            **asyncpg_connect_args(url),
             server_settings={"default_transaction_read_only": "on", "application_name": "voucher-invariants"},
             timeout=10,
         )
