@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from common.app import SessionDep
 from common.auth import CurrentUser
@@ -42,6 +42,8 @@ async def locked_membership(principal: CurrentUser, session: SessionDep) -> tupl
     return await org_service.member(session, principal, lock=True)
 
 
+# An id in a path: checked by its type (at most 36 characters, a uuid's length), never cut.
+Id = Annotated[str, Path(min_length=1, max_length=36, description="编号")]
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
 ClientIp = Annotated[str, Depends(get_client_ip)]
 ActiveUser = Annotated[User, Depends(active_user)]

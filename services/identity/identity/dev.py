@@ -14,6 +14,7 @@ from common.app import SessionDep
 from common.errors import not_found
 from common.timers import utcnow
 from identity import errors
+from identity.deps import Id
 from identity.models import Captcha, DevSmsMessage, IdentityVerification
 
 router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
@@ -30,8 +31,8 @@ class LatestSms(BaseModel):
 
 
 @router.get("/captcha/{captcha_id}", response_model=CaptchaAnswer, summary="（开发）图形验证码答案")
-async def captcha_answer(captcha_id: str, session: SessionDep) -> CaptchaAnswer:
-    row = await session.get(Captcha, captcha_id[:36])
+async def captcha_answer(captcha_id: Id, session: SessionDep) -> CaptchaAnswer:
+    row = await session.get(Captcha, captcha_id)
     if row is None:
         raise not_found("图形验证码")
     return CaptchaAnswer(answer=row.answer)
@@ -64,7 +65,7 @@ async def _decide(session: SessionDep, verification_id: str, state: str) -> Veri
         await session.execute(
             update(IdentityVerification)
             .where(
-                col(IdentityVerification.id) == verification_id[:36],
+                col(IdentityVerification.id) == verification_id,
                 col(IdentityVerification.state) == "pending",
             )
             .values(state=state, decided_at=utcnow())
@@ -73,7 +74,7 @@ async def _decide(session: SessionDep, verification_id: str, state: str) -> Veri
     ).first()
     if decided is None:
         await session.rollback()
-        if await session.get(IdentityVerification, verification_id[:36]) is None:
+        if await session.get(IdentityVerification, verification_id) is None:
             raise not_found("人脸认证记录")
         raise errors.verification_not_pending()
     await session.commit()
@@ -85,7 +86,7 @@ async def _decide(session: SessionDep, verification_id: str, state: str) -> Veri
     response_model=VerificationDecided,
     summary="（开发）模拟人脸认证通过",
 )
-async def pass_verification(verification_id: str, session: SessionDep) -> VerificationDecided:
+async def pass_verification(verification_id: Id, session: SessionDep) -> VerificationDecided:
     return await _decide(session, verification_id, "passed")
 
 
@@ -94,5 +95,5 @@ async def pass_verification(verification_id: str, session: SessionDep) -> Verifi
     response_model=VerificationDecided,
     summary="（开发）模拟人脸认证失败",
 )
-async def fail_verification(verification_id: str, session: SessionDep) -> VerificationDecided:
+async def fail_verification(verification_id: Id, session: SessionDep) -> VerificationDecided:
     return await _decide(session, verification_id, "failed")

@@ -16,6 +16,7 @@ from common.auth import InternalCaller
 from common.datetimes import Moment
 from identity import errors
 from identity.api.admin import audit_conditions, audit_out
+from identity.deps import Id
 from identity.models import AuditEntry, FileGrant, Organization, StoredFile
 from identity.schemas.admin import AuditFeed
 from identity.schemas.files import FileMetaOut, GrantIn
@@ -39,8 +40,8 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
 
 
 @router.get("/files/{file_id}", response_model=FileMetaOut, summary="（内部）文件信息")
-async def file_meta(file_id: str, _caller: InternalCaller, session: SessionDep) -> FileMetaOut:
-    row = await session.get(StoredFile, file_id[:36])
+async def file_meta(file_id: Id, _caller: InternalCaller, session: SessionDep) -> FileMetaOut:
+    row = await session.get(StoredFile, file_id)
     if row is None:
         raise errors.file_not_found()
     return FileMetaOut(
@@ -56,15 +57,15 @@ async def file_meta(file_id: str, _caller: InternalCaller, session: SessionDep) 
 
 
 @router.post("/files/{file_id}/grants", status_code=204, summary="（内部）允许交易对方查看文件")
-async def grant_access(file_id: str, body: GrantIn, caller: InternalCaller, session: SessionDep) -> Response:
-    if await session.get(StoredFile, file_id[:36]) is None:
+async def grant_access(file_id: Id, body: GrantIn, caller: InternalCaller, session: SessionDep) -> Response:
+    if await session.get(StoredFile, file_id) is None:
         raise errors.file_not_found()
     if await session.get(Organization, body.organization_id) is None:
         raise errors.organization_not_found()
     await session.execute(
         pg_insert(FileGrant)
         .values(
-            file_id=file_id[:36],
+            file_id=file_id,
             organization_id=body.organization_id,
             granted_by=caller[:40],
             reason=body.reason,

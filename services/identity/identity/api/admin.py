@@ -21,7 +21,7 @@ from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
 from common.timers import utcnow
 from identity import errors
-from identity.deps import Ctx
+from identity.deps import Ctx, Id
 from identity.domain import admin as org_domain
 from identity.domain import auth as domain
 from identity.models import AuditEntry, Organization, User
@@ -106,7 +106,7 @@ async def list_organizations(
 async def _decide_suspension(
     session: AsyncSession, admin_id: str, admin_role: str, org_id: str, reason: str, *, suspend: bool
 ) -> AdminOrganizationOut:
-    org = await org_service.load_org(session, org_id[:36], lock=True)
+    org = await org_service.load_org(session, org_id, lock=True)
     if org is None:
         raise organization_not_found()
     if suspend and org.suspended:
@@ -143,7 +143,7 @@ async def _decide_suspension(
     "/organizations/{org_id}/suspend", response_model=AdminOrganizationOut, summary="暂停企业或服务机构"
 )
 async def suspend_organization(
-    org_id: str, body: ReasonIn, admin: AdminUser, session: SessionDep
+    org_id: Id, body: ReasonIn, admin: AdminUser, session: SessionDep
 ) -> AdminOrganizationOut:
     return await _decide_suspension(session, admin.user_id, admin.role, org_id, body.reason, suspend=True)
 
@@ -152,7 +152,7 @@ async def suspend_organization(
     "/organizations/{org_id}/restore", response_model=AdminOrganizationOut, summary="恢复企业或服务机构"
 )
 async def restore_organization(
-    org_id: str, body: ReasonIn, admin: AdminUser, session: SessionDep
+    org_id: Id, body: ReasonIn, admin: AdminUser, session: SessionDep
 ) -> AdminOrganizationOut:
     return await _decide_suspension(session, admin.user_id, admin.role, org_id, body.reason, suspend=False)
 
@@ -234,12 +234,10 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
 
 
 @router.put("/staff/{user_id}", response_model=StaffOut, summary="修改平台人员（姓名、角色、启用）")
-async def update_staff(user_id: str, body: StaffUpdateIn, admin: AdminUser, session: SessionDep) -> StaffOut:
+async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, session: SessionDep) -> StaffOut:
     user = (
         await session.exec(
-            select(User)
-            .where(User.id == user_id[:36], col(User.role).in_(domain.STAFF_ROLES))
-            .with_for_update()
+            select(User).where(User.id == user_id, col(User.role).in_(domain.STAFF_ROLES)).with_for_update()
         )
     ).first()
     if user is None:

@@ -16,7 +16,7 @@ from common.errors import Problem
 from common.storage import sniff_content_type
 from common.timers import utcnow
 from identity import errors
-from identity.deps import ActiveUser, Ctx
+from identity.deps import ActiveUser, Ctx, Id
 from identity.domain import files as org_domain
 from identity.models import FileGrant, StoredFile, new_id
 from identity.schemas.files import FileOut
@@ -81,8 +81,8 @@ async def upload(
     response_class=Response,
     responses={200: {"content": {t: {} for t in ALLOWED_TYPES}, "description": "the file's bytes"}},
 )
-async def download(file_id: str, user: ActiveUser, session: SessionDep, ctx: Ctx) -> Response:
-    row = await session.get(StoredFile, file_id[:36])
+async def download(file_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx) -> Response:
+    row = await session.get(StoredFile, file_id)
     if row is None:
         raise file_not_found()
     granted = set(

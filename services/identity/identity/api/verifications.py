@@ -10,7 +10,7 @@ from common.app import SessionDep
 from common.errors import Problem
 from common.timers import utcnow
 from identity import errors, tokens
-from identity.deps import ActiveUser, Ctx, Membership
+from identity.deps import ActiveUser, Ctx, Id, Membership
 from identity.domain import verifications as org_domain
 from identity.models import IdentityVerification
 from identity.schemas.verifications import VerificationIn, VerificationOut, VerificationStarted
@@ -56,9 +56,9 @@ async def start_verification(
 
 @router.get("/{verification_id}", response_model=VerificationOut, summary="查询人脸认证结果")
 async def get_verification(
-    verification_id: str, user: ActiveUser, session: SessionDep, ctx: Ctx
+    verification_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx
 ) -> VerificationOut:
-    row = await session.get(IdentityVerification, verification_id[:36])
+    row = await session.get(IdentityVerification, verification_id)
     if row is None or row.user_id != user.id:
         raise verification_not_found()
     out = VerificationOut(

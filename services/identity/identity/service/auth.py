@@ -51,7 +51,7 @@ async def spend_captcha_and_commit(session: AsyncSession, captcha_id: str, answe
         await session.execute(
             update(Captcha)
             .where(
-                col(Captcha.id) == captcha_id[:36],
+                col(Captcha.id) == captcha_id,
                 col(Captcha.used_at).is_(None),
                 col(Captcha.expires_at) > func.now(),
             )
