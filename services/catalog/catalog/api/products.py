@@ -12,7 +12,7 @@ from catalog.deps import ActiveProvider, OwnProduct, ProviderMember, ReviewedPro
 from catalog.domain import products as rules
 from catalog.models import Product, Provider
 from catalog.schemas.products import AdminProductOut, ProductIn, ProductOut
-from catalog.schemas.providers import DecisionIn
+from catalog.schemas.providers import ReviewDecisionIn
 from catalog.service import products as service
 from common.app import SessionDep
 from common.categories import voucher_type_for
@@ -148,7 +148,7 @@ async def review_queue(
 
 @router.post("/admin/products/{product_id}/approve", response_model=ProductOut)
 async def approve(
-    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: ReviewDecisionIn | None = None
 ) -> ProductOut:
     await service.review(session, reviewer, product, rules.Action.APPROVE, body.reason if body else None)
     await session.commit()
@@ -157,7 +157,7 @@ async def approve(
 
 @router.post("/admin/products/{product_id}/reject", response_model=ProductOut)
 async def reject(
-    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: ReviewDecisionIn | None = None
 ) -> ProductOut:
     await service.review(session, reviewer, product, rules.Action.REJECT, body.reason if body else None)
     await session.commit()

@@ -13,11 +13,11 @@ from catalog.deps import CertifiedMember, ClientsDep, ProviderMember, ReviewedAp
 from catalog.domain.providers import STATE_LABELS, AppState
 from catalog.models import ProviderApplication
 from catalog.schemas.providers import (
-    DecisionIn,
     ProviderApplicationIn,
     ProviderApplicationOut,
     ProviderProfileIn,
     ProviderProfileOut,
+    ReviewDecisionIn,
 )
 from catalog.service import providers as service
 from common.app import SessionDep
@@ -98,7 +98,10 @@ async def application_queue(
 
 @router.post("/admin/provider-applications/{application_id}/approve", response_model=ProviderApplicationOut)
 async def approve(
-    application: ReviewedApplication, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+    application: ReviewedApplication,
+    reviewer: Reviewer,
+    session: SessionDep,
+    body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:
     await service.approve(session, reviewer, application, body.reason if body else None)
     await session.commit()
@@ -107,7 +110,10 @@ async def approve(
 
 @router.post("/admin/provider-applications/{application_id}/reject", response_model=ProviderApplicationOut)
 async def reject(
-    application: ReviewedApplication, reviewer: Reviewer, session: SessionDep, body: DecisionIn | None = None
+    application: ReviewedApplication,
+    reviewer: Reviewer,
+    session: SessionDep,
+    body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:
     await service.reject(session, reviewer, application, body.reason if body else None)
     await session.commit()

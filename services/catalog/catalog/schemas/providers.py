@@ -71,7 +71,7 @@ class ProviderProfileOut(BaseModel):
     updated_at: datetime | None
 
 
-class DecisionIn(BaseModel):
+class ReviewDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
