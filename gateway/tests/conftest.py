@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -33,14 +31,9 @@ def gateway_settings(database_url: str, **overrides: Any) -> Settings:
 
 @pytest_asyncio.fixture
 async def identity_app(
-    fresh_db: Callable[[str], Awaitable[str]], request: pytest.FixtureRequest, tmp_path: Path
+    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
 ) -> AsyncIterator[FastAPI]:
-    # VOUCHER_TEST_BUS=inprocess: identity on the in-process bus, for a machine whose broker is away.
-    if os.environ.get("VOUCHER_TEST_BUS") == "inprocess":
-        bus: dict[str, Any] = {"bus_transport": "inprocess"}
-    else:
-        rabbit: RabbitNamespace = request.getfixturevalue("rabbit")
-        bus = {"amqp_url": rabbit.url, "bus_exchange": rabbit.exchange, "bus_queue_prefix": rabbit.prefix}
+    bus = {"amqp_url": rabbit.url, "bus_exchange": rabbit.exchange, "bus_queue_prefix": rabbit.prefix}
     settings = IdentitySettings(
         environment="development",
         database_url=await fresh_db("identity"),

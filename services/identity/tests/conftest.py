@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -51,14 +50,9 @@ def identity_settings(
 
 @pytest_asyncio.fixture
 async def make_identity(
-    fresh_db: Callable[[str], Awaitable[str]], request: pytest.FixtureRequest, tmp_path: Path
+    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[FastAPI]]]:
-    """Start identity (real PostgreSQL + RabbitMQ) with settings overrides; stopped afterwards.
-
-    ``VOUCHER_TEST_BUS=inprocess`` runs it on the in-process bus instead, for a machine whose
-    broker is away (the tests that watch RabbitMQ itself still need it)."""
-    inprocess = os.environ.get("VOUCHER_TEST_BUS") == "inprocess"
-    rabbit: RabbitNamespace | None = None if inprocess else request.getfixturevalue("rabbit")
+    """Start identity (real PostgreSQL + RabbitMQ) with settings overrides; stopped afterwards."""
     stack: list[Any] = []
 
     async def make(**overrides: Any) -> FastAPI:
