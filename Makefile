@@ -39,8 +39,10 @@ allinone: install
 up: install
 	$(UV) run --frozen python -m gateway.launcher up
 
+# Three workers (pytest-xdist): the suite waits mostly on PostgreSQL, RabbitMQ and the
+# services it starts, so three share two cores well (about 12 minutes instead of 30).
 test: install
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 3
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -64,8 +64,9 @@ async def test_provider_approved_adds_the_provider_capability_once(
 ) -> None:
     owner = await api.register(enterprise_name="广西示范科技服务有限公司")
     org_id = (await client.get("/api/v1/me", headers=owner.headers)).json()["organization"]["id"]
+    # As catalog's outbox numbers it: the first event of this organisation from catalog.
     doc = Envelope.wrap(
-        ProviderApproved(org_id=org_id, name="广西示范科技服务有限公司"), aggregate_id=org_id
+        ProviderApproved(org_id=org_id, name="广西示范科技服务有限公司"), aggregate_id=org_id, sequence=1
     ).to_json()
     duplicates_before = consumed("duplicate")
 
@@ -101,7 +102,9 @@ async def test_an_event_for_an_unknown_organisation_ends_in_the_dead_letter_queu
     client: httpx.AsyncClient, rabbit: RabbitNamespace
 ) -> None:
     unknown = str(uuid.uuid4())
-    doc = Envelope.wrap(ProviderApproved(org_id=unknown, name="不存在的机构"), aggregate_id=unknown).to_json()
+    doc = Envelope.wrap(
+        ProviderApproved(org_id=unknown, name="不存在的机构"), aggregate_id=unknown, sequence=1
+    ).to_json()
     await publish(rabbit, doc)
 
     connection = await aio_pika.connect(rabbit.url, timeout=10)
