@@ -111,6 +111,10 @@ def build_consumer(settings: Settings) -> Consumer:
         order = await locked_order(session, p.order_id)
         if order.voucher_state in ("pending", "none"):
             raise RetryLater("a deduction before its reservation")
+        if order.contract_id is None:
+            # quota deducts on the signing: wait for it, so the timeline reads 签订合同 then
+            # 服务券抵扣 whichever of the two events comes first
+            raise RetryLater("a deduction before the signing it follows")
         if not await ordered(session, consumer.name, event, stream="quota"):
             return
         if order.voucher_state != "reserved":
