@@ -15,6 +15,7 @@ exchanges, temporary files) is dropped, on success, on failure, on Ctrl-C and on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -220,3 +224,77 @@ def print_table(rows: list[tuple[str, ...]], out: Any = sys.stdout) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
+
+
+@contextlib.contextmanager
+def py_spy(target: Started, out: Path, *, rate: int = 250) -> Iterator[None]:
+    """Sample ``target`` with py-spy while the block runs (collapsed stacks in ``out``)."""
+    path = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = subprocess.Popen(
+        [
+            path,
+            "record",
+            "--pid",
+            str(target.proc.pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def where_the_time_goes(collapsed: Path, *, top: int = 18, focus: tuple[str, ...] = ()) -> list[str]:
+    """Read py-spy's collapsed stacks: the share of samples under each function (inclusive) and
+    spent in it (self), busiest first; idle samples (the event loop waiting) are left out."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if frames[-1].startswith(("select (selectors.py", "_run_once (asyncio/base_events.py")):
+            continue  # waiting in epoll, not working
+        n = int(count)
+        total += n
+        for name in {f.split(" (")[0] + " " + _module(f) for f in frames}:
+            inclusive[name] += n
+        own[frames[-1].split(" (")[0] + " " + _module(frames[-1])] += n
+    if not total:
+        return ["no busy samples"]
+    lines = [f"{total} busy samples"]
+    picked = [k for k in inclusive if any(f in k for f in focus)] if focus else []
+    for title, counter, keys in (
+        ("inclusive (under this frame)", inclusive, picked or [k for k, _ in inclusive.most_common(top)]),
+        ("self (in this frame)", own, [k for k, _ in own.most_common(top)]),
+    ):
+        lines.append(f"  {title}:")
+        for key in sorted(keys, key=lambda k: -counter[k])[:top]:
+            lines.append(f"    {100 * counter[key] / total:5.1f}%  {key}")
+    return lines
+
+
+def _module(frame: str) -> str:
+    inside = frame.partition(" (")[2].rstrip(")")
+    file = inside.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/libs/common/", "/services/", "/gateway/", "python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"({file})"

@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 import httpx
-from _common import BenchRun, Load, Started, print_table, wrk
+from _common import BenchRun, Load, Started, print_table, py_spy, where_the_time_goes, wrk
 
 ME = "/api/v1/me"
 AIMS = {"ratio": 0.75, "added_p50_ms": 2.0, "idle_rss_mb": 150.0, "identity_cpu_ms": 0.7}
@@ -90,8 +90,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for label, target in order if n % 2 == 0 else reversed(order):
                     rows[label].append(load(bench, target, token, connections, args.seconds))
             phases[phase] = rows
+        if args.profile:
+            out = bench.workdir / "identity.collapsed"
+            with py_spy(identity, out):
+                wrk(identity.url + ME, token=token, connections=16, seconds=args.seconds)
+            profile = where_the_time_goes(out, focus=tuple(args.profile_focus or ()))
         after = {s.name: s.rss_mb() for s in bench.started.values()}
-    return {"phases": phases, "rss_idle_mb": idle, "rss_after_mb": after}
+    figures: dict[str, Any] = {"phases": phases, "rss_idle_mb": idle, "rss_after_mb": after}
+    if args.profile:
+        figures["profile"] = profile
+    return figures
 
 
 def report(figures: dict[str, Any]) -> dict[str, bool]:
@@ -129,6 +137,9 @@ def report(figures: dict[str, Any]) -> dict[str, bool]:
         "\nresident memory MB (idle / after the load): "
         + ", ".join(f"{n} {idle[n]:.1f} / {after[n]:.1f}" for n in idle)
     )
+    if "profile" in figures:
+        print("\nwhere identity's time goes under load A (py-spy):")
+        print("\n".join(figures["profile"]))
     met["idle_rss_mb"] = all(v <= AIMS["idle_rss_mb"] for v in idle.values())
     print("aims: " + ", ".join(f"{k} {'met' if v else 'MISSED'} ({AIMS[k]})" for k, v in met.items()))
     return met
@@ -139,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then sample identity with py-spy under load A and print where the time goes",
+    )
+    parser.add_argument(
+        "--profile-focus",
+        action="append",
+        metavar="TEXT",
+        help="show only frames containing TEXT (repeatable)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when an aim is missed")
     parser.add_argument(
         "--servers-from",
