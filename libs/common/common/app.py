@@ -186,7 +186,29 @@ async def start_together(runtimes: Sequence[ServiceRuntime]) -> list[ServiceRunt
     return begun
 
 
-def health_router() -> APIRouter:
+# What /readyz reports: (ready, the named checks).
+Readiness = Callable[[Request], Awaitable[tuple[bool, dict[str, bool]]]]
+
+
+async def service_readiness(request: Request) -> tuple[bool, dict[str, bool]]:
+    runtime: ServiceRuntime = request.app.state.runtime
+    checks = await runtime.readiness()
+    return runtime.started and all(checks.values()), checks
+
+
+async def _refresh_bus_gauges(request: Request) -> None:
+    runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
+    if runtime is not None and runtime.prepared:
+        await observe.refresh(runtime)  # the bus gauges (outbox, DLQ, retries, timers)
+
+
+def health_router(
+    readiness: Readiness = service_readiness,
+    before_metrics: Callable[[Request], Awaitable[None]] | None = _refresh_bus_gauges,
+) -> APIRouter:
+    """``/healthz`` (the process answers), ``/readyz`` (200 when ``readiness`` says ready,
+    else 503 with the failing checks) and ``/metrics`` (Prometheus), for every service and
+    the gateway; RequestContextMiddleware guards the last in production."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -195,18 +217,15 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        runtime: ServiceRuntime = request.app.state.runtime
-        checks = await runtime.readiness()
-        ok = runtime.started and all(checks.values())
+        ok, checks = await readiness(request)
         return JSONResponse(
             {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
         )
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
-        runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
-        if runtime is not None and runtime.prepared:
-            await observe.refresh(runtime)  # the bus gauges (outbox, DLQ, retries, timers)
+        if before_metrics is not None:
+            await before_metrics(request)
         body, content_type = render()
         return Response(body, media_type=content_type)
 
@@ -258,7 +277,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.read_session() as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# For a route that only reads (see Database.read_session): two round trips fewer per request.
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

@@ -83,22 +83,53 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = to_asyncpg_url(url)
-        self.engine: AsyncEngine = create_async_engine(
+        self.pool_size = pool_size
+        self.echo = echo
+        self.engine: AsyncEngine = self._engine()
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._reader: AsyncEngine | None = None
+        self._read_sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def _engine(self, **options: Any) -> AsyncEngine:
+        engine = create_async_engine(
             self.url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=self.pool_size,
+            max_overflow=self.pool_size,
             pool_pre_ping=False,
             pool_recycle=1800,
             pool_use_lifo=True,
-            echo=echo,
+            echo=self.echo,
+            **options,
         )
-        event.listen(self.engine.sync_engine, "checkin", _idle_from_now)
-        event.listen(self.engine.sync_engine, "checkout", _check_on_checkout)
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        event.listen(engine.sync_engine, "checkin", _idle_from_now)
+        event.listen(engine.sync_engine, "checkout", _check_on_checkout)
+        return engine
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a request that only reads: no BEGIN and no ROLLBACK round trips
+        (autocommit, each statement its own snapshot), on connections PostgreSQL itself keeps
+        read-only (``default_transaction_read_only``), so a write or a ``FOR UPDATE`` through
+        it fails loudly instead of committing piecemeal. Statements of one read do not share
+        a snapshot: a count and its page may differ by a row that arrived in between, which
+        a listing may show; a decision never reads through here.
+
+        Its own small pool, made on first use (services that never read this way pay
+        nothing)."""
+        if self._read_sessions is None:
+            self._reader = self._engine(
+                isolation_level="AUTOCOMMIT",
+                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            )
+            self._read_sessions = async_sessionmaker(
+                self._reader, class_=AsyncSession, expire_on_commit=False
+            )
+        async with self._read_sessions() as session:
             yield session
 
     @asynccontextmanager
@@ -117,6 +148,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            await self._reader.dispose()
 
 
 def asyncpg_connect_args(url: str) -> dict[str, object]:

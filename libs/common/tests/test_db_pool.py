@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 import common.db
 from common.db import Database
@@ -50,5 +51,40 @@ async def test_a_busy_connection_is_not_pinged(fresh_db: Callable[[str], Awaitab
         async with db.session() as session:
             assert await session.scalar(text("SELECT 1")) == 1
         assert db.engine.pool._pre_ping is False  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_session_sees_what_is_committed_and_can_not_write(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """``Database.read_session`` (GET routes): it reads what writers committed, runs each
+    statement on its own (no BEGIN … ROLLBACK around the request), and PostgreSQL refuses any
+    write or row lock through it, so a route that wrongly writes there fails and changes
+    nothing instead of committing half a change."""
+    db = Database(await fresh_db("pool"), pool_size=1)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE ledger (id int PRIMARY KEY, fen bigint NOT NULL)"))
+            await session.execute(text("INSERT INTO ledger VALUES (1, 3800)"))
+        async with db.read_session() as reader:
+            assert await reader.scalar(text("SELECT fen FROM ledger WHERE id = 1")) == 3800
+            # autocommit: each statement is a transaction of its own (now() moves on)
+            first = await reader.scalar(text("SELECT now()"))
+            await reader.execute(text("SELECT pg_sleep(0.01)"))
+            assert await reader.scalar(text("SELECT now()")) > first
+            for write in (
+                "UPDATE ledger SET fen = 0 WHERE id = 1",
+                "INSERT INTO ledger VALUES (2, 1)",
+                "SELECT fen FROM ledger WHERE id = 1 FOR UPDATE",
+            ):
+                with pytest.raises(DBAPIError, match="read-only transaction"):
+                    await reader.execute(text(write))
+        async with db.session() as session:
+            assert (await session.execute(text("SELECT id, fen FROM ledger"))).all() == [(1, 3800)]
+            # an ordinary session still runs in one transaction
+            first = await session.scalar(text("SELECT now()"))
+            await session.execute(text("SELECT pg_sleep(0.01)"))
+            assert await session.scalar(text("SELECT now()")) == first
     finally:
         await db.dispose()

@@ -12,7 +12,7 @@ from catalog.deps import ClientsDep
 from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
 from catalog.service import listing as service
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import OptionalUser
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
 from common.masking import mask_phone
@@ -26,7 +26,7 @@ Fen = Annotated[int, Query(ge=0, le=10**12)]
 
 @router.get("/products", response_model=Page[ListingItem])
 async def listing(
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     category: Annotated[str | None, Query(max_length=20, description="服务类型")] = None,
     voucher_type: Annotated[
@@ -108,7 +108,10 @@ async def detail(
 
 @router.get("/providers/{provider_id}", response_model=ProviderPage)
 async def provider_page(
-    provider_id: Annotated[str, Path(max_length=64)], session: SessionDep, paging: Paging, user: OptionalUser
+    provider_id: Annotated[str, Path(max_length=64)],
+    session: ReadSessionDep,
+    paging: Paging,
+    user: OptionalUser,
 ) -> ProviderPage:
     """机构详情 with its listed products (none while it is suspended)."""
     provider = await session.get(Provider, provider_id)
@@ -132,7 +135,7 @@ async def provider_page(
 
 
 @router.get("/categories", response_model=list[CategoryOut])
-async def categories(session: SessionDep) -> list[CategoryOut]:
+async def categories(session: ReadSessionDep) -> list[CategoryOut]:
     """The nine service categories, the voucher that pays for each and its listed products."""
     counts = await service.category_counts(session)
     out = []

@@ -7,7 +7,7 @@ import base64
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
 from common.timers import utcnow
 from identity import errors
@@ -169,7 +169,7 @@ async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -
 
 
 @router.get("/me", response_model=MeOut, summary="当前用户与所属组织")
-async def me(user: CurrentUser, session: SessionDep) -> MeOut:
+async def me(user: CurrentUser, session: ReadSessionDep) -> MeOut:
     row, org = await service.user_and_org(session, user.user_id)
     return MeOut(
         user=UserOut.model_validate(row),

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import argon2
-from sqlalchemy import case, func, text, update
+from sqlalchemy import bindparam, case, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -318,15 +318,18 @@ async def active_user_by_phone(session: AsyncSession, phone: str) -> User | None
     return (await session.exec(select(User).where(User.phone == phone, col(User.active).is_(True)))).first()
 
 
+# Built once: making the statement (operators, coercions, its cache key) cost as much as
+# running it, on the read every signed-in page makes.
+_USER_AND_ORG = (
+    select(User, Organization)
+    .outerjoin(Organization, col(Organization.id) == col(User.organization_id))
+    .where(col(User.id) == bindparam("user_id"))
+)
+
+
 async def user_and_org(session: AsyncSession, user_id: str) -> tuple[User, Organization | None]:
     """The caller and their organisation in one round trip (the read behind GET /me)."""
-    row = (
-        await session.exec(
-            select(User, Organization)
-            .outerjoin(Organization, col(Organization.id) == col(User.organization_id))
-            .where(col(User.id) == user_id)
-        )
-    ).first()
+    row = (await session.exec(_USER_AND_ORG, params={"user_id": user_id})).first()
     if row is None or not row[0].active:
         raise errors.account_gone()
     return row[0], row[1]
