@@ -16,15 +16,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from common.app import health_router
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.datetimes import Moment
 from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
-from common.metrics import render
 from gateway.compose import Composer
 from gateway.config import Settings
 from gateway.proxy import GatewayProxy, Upstreams
@@ -130,22 +130,11 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="服务券平台 API")
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
+    async def readiness(_request: Request) -> tuple[bool, dict[str, bool]]:
         checks = {"database": await db.ping(), "started": bool(app.state.ready)}
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
-        )
+        return all(checks.values()), checks
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        body, content_type = render()
-        return Response(body, media_type=content_type)
+    app.include_router(health_router(readiness, before_metrics=None))
 
     # Outermost first: request ids -> body limit -> proxy -> the gateway's own routes.
     app.add_middleware(

@@ -15,10 +15,10 @@ from common.app import SessionDep
 from common.auth import InternalCaller
 from common.datetimes import Moment
 from identity import errors
-from identity.api.admin import audit_conditions, audit_out
+from identity.api.admin import audit_conditions
 from identity.deps import Id
 from identity.models import AuditEntry, FileGrant, Organization, StoredFile
-from identity.schemas.admin import AuditFeed
+from identity.schemas.admin import AuditFeed, AuditOut
 from identity.schemas.files import FileMetaOut, GrantIn
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -96,4 +96,4 @@ async def internal_audit_log(
             .limit(limit)
         )
     ).all()
-    return AuditFeed(items=[audit_out(r) for r in rows])
+    return AuditFeed(items=[AuditOut.model_validate(r) for r in rows])

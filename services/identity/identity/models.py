@@ -97,6 +97,10 @@ class User(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
     created_by: str | None = Field(default=None, max_length=36)
 
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
 
 class RefreshToken(SQLModel, table=True):
     """One refresh token of a session family. Rotation marks it used and issues the next;

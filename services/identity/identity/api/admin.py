@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +19,7 @@ from common.datetimes import Moment
 from common.errors import Problem
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
+from common.pagination import Page, Paging, paginate
 from common.timers import utcnow
 from identity import errors
 from identity.deps import Ctx, Id
@@ -28,21 +29,15 @@ from identity.models import AuditEntry, Organization, User
 from identity.schemas.admin import (
     AdminOrganizationOut,
     AuditOut,
-    AuditPage,
-    OrganizationPage,
     ReasonIn,
     StaffIn,
     StaffOut,
-    StaffPage,
     StaffUpdateIn,
 )
 from identity.service import auth as service
 from identity.service import organizations as org_service
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-
-Page = Annotated[int, Query(ge=1, le=100_000)]
-PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
 def organization_not_found() -> Problem:
@@ -60,16 +55,15 @@ def phone_taken() -> Problem:
 # --- organisations -----------------------------------------------------------------------------
 
 
-@router.get("/organizations", response_model=OrganizationPage, summary="查询企业与服务机构")
+@router.get("/organizations", response_model=Page[AdminOrganizationOut], summary="查询企业与服务机构")
 async def list_organizations(
     _staff: StaffUser,
     session: SessionDep,
+    paging: Paging,
     q: Annotated[str | None, Query(max_length=100, description="名称或统一社会信用代码的一部分")] = None,
     capability: Literal["enterprise", "provider"] | None = None,
     suspended: bool | None = None,
-    page: Page = 1,
-    page_size: PageSize = 20,
-) -> OrganizationPage:
+) -> Page[AdminOrganizationOut]:
     conditions = []
     if q and q.strip():
         pattern = org_domain.like_pattern(q.strip())
@@ -85,21 +79,14 @@ async def list_organizations(
         conditions.append(col(Organization.is_provider).is_(True))
     if suspended is not None:
         conditions.append(col(Organization.suspended).is_(suspended))
-    total = (await session.exec(select(func.count()).select_from(Organization).where(*conditions))).one()
-    rows = (
-        await session.exec(
-            select(Organization)
-            .where(*conditions)
-            .order_by(col(Organization.created_at).desc(), col(Organization.id))
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-    ).all()
-    return OrganizationPage(
-        items=[org_service.admin_organization_out(o) for o in rows],
-        total=int(total),
-        page=page,
-        page_size=page_size,
+    query = (
+        select(Organization)
+        .where(*conditions)
+        .order_by(col(Organization.created_at).desc(), col(Organization.id))
+    )
+    total, rows = await paginate(session, query, paging)
+    return Page[AdminOrganizationOut](
+        items=[AdminOrganizationOut.model_validate(o) for o in rows], total=total, **paging.echo()
     )
 
 
@@ -136,7 +123,7 @@ async def _decide_suspension(
         details={"name": org.name, "uscc": org.uscc},
     )
     await session.commit()
-    return org_service.admin_organization_out(org)
+    return AdminOrganizationOut.model_validate(org)
 
 
 @router.post(
@@ -160,41 +147,16 @@ async def restore_organization(
 # --- staff accounts ----------------------------------------------------------------------------
 
 
-def staff_out(user: User) -> StaffOut:
-    return StaffOut(
-        id=user.id,
-        phone=user.phone,
-        name=user.name,
-        role=user.role,
-        active=user.active,
-        has_password=bool(user.password_hash),
-        created_at=user.created_at,
-        created_by=user.created_by,
-    )
-
-
-@router.get("/staff", response_model=StaffPage, summary="平台人员列表")
+@router.get("/staff", response_model=Page[StaffOut], summary="平台人员列表")
 async def list_staff(
-    _admin: AdminUser,
-    session: SessionDep,
-    active: bool | None = None,
-    page: Page = 1,
-    page_size: PageSize = 20,
-) -> StaffPage:
+    _admin: AdminUser, session: SessionDep, paging: Paging, active: bool | None = None
+) -> Page[StaffOut]:
     conditions = [col(User.role).in_(domain.STAFF_ROLES)]
     if active is not None:
         conditions.append(col(User.active).is_(active))
-    total = (await session.exec(select(func.count()).select_from(User).where(*conditions))).one()
-    rows = (
-        await session.exec(
-            select(User)
-            .where(*conditions)
-            .order_by(col(User.created_at).desc(), col(User.id))
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-    ).all()
-    return StaffPage(items=[staff_out(u) for u in rows], total=int(total), page=page, page_size=page_size)
+    query = select(User).where(*conditions).order_by(col(User.created_at).desc(), col(User.id))
+    total, rows = await paginate(session, query, paging)
+    return Page[StaffOut](items=[StaffOut.model_validate(u) for u in rows], total=total, **paging.echo())
 
 
 @router.post("/staff", response_model=StaffOut, status_code=201, summary="新增平台人员")
@@ -230,7 +192,7 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
     )
     await session.commit()
     await session.refresh(user)
-    return staff_out(user)
+    return StaffOut.model_validate(user)
 
 
 @router.put("/staff/{user_id}", response_model=StaffOut, summary="修改平台人员（姓名、角色、启用）")
@@ -253,7 +215,7 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
             changes[field] = [getattr(user, field), value]
             setattr(user, field, value)
     if not changes:
-        return staff_out(user)  # nothing to change, nothing to audit
+        return StaffOut.model_validate(user)  # nothing to change, nothing to audit
     session.add(user)
     try:
         await session.flush()  # reactivating a phone someone else now uses
@@ -272,24 +234,10 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
         details={"changes": changes},
     )
     await session.commit()
-    return staff_out(user)
+    return StaffOut.model_validate(user)
 
 
 # --- audit log ---------------------------------------------------------------------------------
-
-
-def audit_out(row: AuditEntry) -> AuditOut:
-    return AuditOut(
-        id=row.id,
-        at=row.at,
-        actor_id=row.actor_id,
-        actor_role=row.actor_role,
-        action=row.action,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        reason=row.reason,
-        details=row.details,
-    )
 
 
 def audit_conditions(
@@ -305,25 +253,18 @@ def audit_conditions(
     return conditions
 
 
-@router.get("/audit-log", response_model=AuditPage, summary="操作日志（身份服务）")
+@router.get("/audit-log", response_model=Page[AuditOut], summary="操作日志（身份服务）")
 async def audit_log(
     _staff: StaffUser,
     session: SessionDep,
+    paging: Paging,
     actor: Annotated[str | None, Query(max_length=36)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     since: Moment | None = None,
-    page: Page = 1,
-    page_size: PageSize = 20,
-) -> AuditPage:
+) -> Page[AuditOut]:
     conditions = audit_conditions(actor, action, since)
-    total = (await session.exec(select(func.count()).select_from(AuditEntry).where(*conditions))).one()
-    rows = (
-        await session.exec(
-            select(AuditEntry)
-            .where(*conditions)
-            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-    ).all()
-    return AuditPage(items=[audit_out(r) for r in rows], total=int(total), page=page, page_size=page_size)
+    query = (
+        select(AuditEntry).where(*conditions).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+    )
+    total, rows = await paginate(session, query, paging)
+    return Page[AuditOut](items=[AuditOut.model_validate(r) for r in rows], total=total, **paging.echo())

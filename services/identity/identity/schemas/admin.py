@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from identity.schemas.auth import Phone, Strict
 
@@ -16,6 +16,11 @@ StaffRole = Literal["reviewer", "finance", "administrator"]
 
 
 class AdminOrganizationOut(BaseModel):
+    """``AdminOrganizationOut.model_validate(org)``: the ID number only ever masked; the
+    suspension's reason and moment show while it lasts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     uscc: str | None
@@ -28,15 +33,17 @@ class AdminOrganizationOut(BaseModel):
     suspended_at: datetime | None
     legal_rep_name: str | None
     legal_rep_id_type: str | None
-    legal_rep_id_number: str | None = Field(description="masked")
+    legal_rep_id_number: str | None = Field(
+        description="masked", validation_alias=AliasChoices("legal_rep_id_masked", "legal_rep_id_number")
+    )
     created_at: datetime | None
 
-
-class OrganizationPage(BaseModel):
-    items: list[AdminOrganizationOut]
-    total: int
-    page: int
-    page_size: int
+    @model_validator(mode="after")
+    def _suspension_only_while_suspended(self) -> AdminOrganizationOut:
+        if not self.suspended:
+            self.suspended_reason = None
+            self.suspended_at = None
+        return self
 
 
 class ReasonIn(Strict):
@@ -59,6 +66,10 @@ class StaffUpdateIn(Strict):
 
 
 class StaffOut(BaseModel):
+    """``StaffOut.model_validate(user)``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     phone: str
     name: str
@@ -69,14 +80,11 @@ class StaffOut(BaseModel):
     created_by: str | None
 
 
-class StaffPage(BaseModel):
-    items: list[StaffOut]
-    total: int
-    page: int
-    page_size: int
-
-
 class AuditOut(BaseModel):
+    """``AuditOut.model_validate(entry)``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int | None = None
     service: str = "identity"
     at: datetime | None
@@ -87,13 +95,6 @@ class AuditOut(BaseModel):
     target_id: str
     reason: str | None
     details: dict[str, Any]
-
-
-class AuditPage(BaseModel):
-    items: list[AuditOut]
-    total: int
-    page: int
-    page_size: int
 
 
 class AuditFeed(BaseModel):

@@ -13,7 +13,6 @@ from common.auth import MEMBER_ROLES, Principal
 from common.masking import mask_account_number, mask_phone
 from identity import errors
 from identity.models import BankAccount, Organization, User
-from identity.schemas.admin import AdminOrganizationOut
 from identity.schemas.organizations import AgentOut, BankAccountOut
 from identity.service import auth as service
 
@@ -100,25 +99,6 @@ def bank_account_out(row: BankAccount) -> BankAccountOut:
         account_number=row.account_number,
         account_number_masked=mask_account_number(row.account_number),
         updated_at=row.updated_at,
-    )
-
-
-def admin_organization_out(org: Organization) -> AdminOrganizationOut:
-    return AdminOrganizationOut(
-        id=org.id,
-        name=org.name,
-        uscc=org.uscc,
-        kind=org.kind,
-        certified=org.certified,
-        certified_at=org.certified_at,
-        capabilities=org.capabilities,
-        suspended=org.suspended,
-        suspended_reason=org.suspended_reason if org.suspended else None,
-        suspended_at=org.suspended_at if org.suspended else None,
-        legal_rep_name=org.legal_rep_name,
-        legal_rep_id_type=org.legal_rep_id_type,
-        legal_rep_id_number=org.legal_rep_id_masked,
-        created_at=org.created_at,
     )
 
 
