@@ -126,18 +126,86 @@ class Composer:
         return merged
 
 
+SCHEMA_REF = "#/components/schemas/"
+
+
 def merge_openapi(own: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Merge the services' documents into the gateway's: only their public paths (below
-    /api/v1; ``/internal`` and health paths are left out), tagged with the service name."""
-    merged = {**own, "paths": dict(own.get("paths", {})), "components": {"schemas": {}}}
-    merged["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
+    /api/v1; ``/internal`` and health paths are left out), tagged with the service name.
+
+    Component schemas share one namespace. A name already taken (by the gateway or an
+    earlier service) with an identical definition is shared; one taken with a different
+    definition is renamed ``<service>__<Name>`` and every ``$ref`` to it inside that
+    service's paths and schemas is rewritten. Why rename rather than keep the first (what
+    this did, giving e.g. orders' routes catalog's ``Status`` enum) or fail: the merged
+    document must describe each route exactly, and no service has to know the others' names.
+    Only the later one is renamed, so names clients already use keep their meaning; the
+    prefix is the service name (not a CamelCase join) so it cannot pass for a real model
+    name, and ``__`` is valid in component names. The services' documents are not modified."""
+    schemas: dict[str, Any] = dict(own.get("components", {}).get("schemas", {}))
+    merged = {
+        **own,
+        "paths": dict(own.get("paths", {})),
+        "components": {**own.get("components", {}), "schemas": schemas},
+    }
     for name, doc in docs.items():
+        theirs: dict[str, Any] = doc.get("components", {}).get("schemas", {})
+        renames = _clash_renames(name, theirs, schemas)
+        for schema_name, schema in theirs.items():
+            schemas.setdefault(renames.get(schema_name, schema_name), _rewrite_refs(schema, renames))
         for path, item in doc.get("paths", {}).items():
             if path.startswith("/api/v1/"):
-                for operation in item.values():
-                    if isinstance(operation, dict):
-                        operation.setdefault("tags", [name])
-                merged["paths"][path] = item
-        for schema_name, schema in doc.get("components", {}).get("schemas", {}).items():
-            merged["components"]["schemas"].setdefault(schema_name, schema)
+                merged["paths"][path] = {
+                    method: {"tags": [name], **operation} if isinstance(operation, dict) else operation
+                    for method, operation in _rewrite_refs(item, renames).items()
+                }
     return merged
+
+
+def _clash_renames(service: str, theirs: dict[str, Any], taken: dict[str, Any]) -> dict[str, str]:
+    """Which of ``service``'s schemas need a new name to sit beside ``taken``. Repeated to a
+    fixed point: renaming one changes the ``$ref``s in the schemas that use it, and an outer
+    schema that only differs through a renamed inner one must then be renamed too."""
+    renames: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for schema_name, schema in theirs.items():
+            if schema_name in renames or schema_name not in taken:
+                continue
+            if _rewrite_refs(schema, renames) != taken[schema_name]:
+                wanted = candidate = f"{service}__{schema_name}"
+                n = 1
+                while candidate in theirs or candidate in taken or candidate in renames.values():
+                    n += 1
+                    candidate = f"{wanted}_{n}"
+                renames[schema_name] = candidate
+                changed = True
+    return renames
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    """A copy of ``node`` whose schema references (``$ref`` and discriminator mappings)
+    point at the renamed schemas."""
+    if not renames:
+        return node
+    if isinstance(node, list):
+        return [_rewrite_refs(v, renames) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            out[key] = _renamed_ref(value, renames)
+        elif key == "discriminator" and isinstance(value, dict) and "mapping" in value:
+            mapping = {k: _renamed_ref(v, renames) for k, v in value["mapping"].items()}
+            out[key] = {**value, "mapping": mapping}
+        else:
+            out[key] = _rewrite_refs(value, renames)
+    return out
+
+
+def _renamed_ref(ref: str, renames: dict[str, str]) -> str:
+    if ref.startswith(SCHEMA_REF) and ref[len(SCHEMA_REF) :] in renames:
+        return SCHEMA_REF + renames[ref[len(SCHEMA_REF) :]]
+    return ref
