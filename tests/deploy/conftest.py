@@ -4,7 +4,12 @@ the workspace they deploy. No Docker engine is needed: the files are parsed and 
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,70 @@ PORTS = {
     "contracts": 8005,
     "payments": 8006,
     "demands": 8007,
+}
+
+
+@dataclass(frozen=True)
+class OwnSecrets:
+    """The secrets one service holds alone, beyond the shared ones of secrets.env."""
+
+    service: str
+    variables: frozenset[str]
+    # Those it starts without in production (it then goes without what they enable).
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def env_file(self) -> str:
+        """What docker-compose.yml gives this service alone (made from `example`)."""
+        return f"deploy/env/{self.service}.secrets.env"
+
+    @property
+    def example(self) -> str:
+        return f"{self.env_file}.example"
+
+    @property
+    def k8s_secret(self) -> str:
+        """The Secret its Deployment alone reads (made as deploy/README.md says)."""
+        return f"voucher-{self.service}-secrets"
+
+    @property
+    def required(self) -> frozenset[str]:
+        return self.variables - self.optional
+
+
+# Which services have secrets of their own, and which. test_registry.py holds this table to
+# each service's settings: with these and the shared secrets a service starts in production,
+# without any required one it refuses to, and a service not listed starts on the shared
+# secrets alone. test_compose.py and test_k8s.py check that each listed service, and no
+# other, gets its env file and its Secret.
+OWN_SECRETS: dict[str, OwnSecrets] = {
+    row.service: row
+    for row in (
+        OwnSecrets(
+            "identity",
+            frozenset(
+                {
+                    "IDENTITY_JWT_PRIVATE_KEY",
+                    "IDENTITY_FIELD_ENCRYPTION_KEY",
+                    "IDENTITY_HASH_KEY",
+                    "IDENTITY_ADMIN_PHONE",
+                    "IDENTITY_ADMIN_PASSWORD",
+                }
+            ),
+            # The first administrator is created at start only when both are given.
+            optional=frozenset({"IDENTITY_ADMIN_PHONE", "IDENTITY_ADMIN_PASSWORD"}),
+        ),
+        OwnSecrets(
+            "contracts",
+            frozenset(
+                {
+                    "CONTRACTS_SEAL_KEY_ENCRYPTION_KEY",
+                    "CONTRACTS_SIGNING_CA_KEY_PEM",
+                    "CONTRACTS_SIGNING_CA_CERT_PEM",
+                }
+            ),
+        ),
+    )
 }
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
@@ -115,8 +184,57 @@ def shared_secrets() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def identity_secrets() -> dict[str, str]:
-    return parse_env_file(ROOT / "deploy/env/identity.secrets.env.example")
+def own_secrets() -> dict[str, OwnSecrets]:
+    """OWN_SECRETS: service -> the secrets it holds alone (its env file, its Secret)."""
+    return dict(OWN_SECRETS)
+
+
+@pytest.fixture(scope="session")
+def own_secret_examples() -> dict[str, dict[str, str]]:
+    """service -> its deploy/env/<service>.secrets.env.example, parsed."""
+    return {name: parse_env_file(ROOT / row.example) for name, row in OWN_SECRETS.items()}
+
+
+def generation_commands(path: Path) -> list[list[str]]:
+    """The commands an env example documents, as comment lines `#   python3 -c "..."`,
+    `#   .venv/bin/python -c "..."` or `#   .venv/bin/voucher-<service> ...` (a console
+    script of the workspace), each as argv to run here."""
+    commands = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"#\s+((?:\.venv/bin/python|python3) -c .*|\.venv/bin/voucher-[a-z]+ .*)$", line)
+        if not match:
+            continue
+        argv = shlex.split(match.group(1))
+        if argv[0].startswith(".venv/bin/voucher-"):
+            script = shutil.which(Path(argv[0]).name, path=str(Path(sys.executable).parent))
+            assert script, f"{path.name} names {argv[0]}, which is not installed next to {sys.executable}"
+            commands.append([script, *argv[1:]])
+        else:
+            commands.append([sys.executable, *argv[1:]])
+    return commands
+
+
+@pytest.fixture(scope="session")
+def documented_secrets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """Example file name -> what its documented commands make: the KEY=VALUE lines they print
+    (read as compose reads them), and "password" for the first bare value printed."""
+    tmp = tmp_path_factory.mktemp("documented-secrets")
+    made: dict[str, dict[str, str]] = {}
+    examples = [ROOT / "deploy/env/secrets.env.example", *(ROOT / r.example for r in OWN_SECRETS.values())]
+    for example in examples:
+        values: dict[str, str] = {}
+        for argv in generation_commands(example):
+            output = subprocess.run(
+                argv, capture_output=True, text=True, check=True, timeout=60
+            ).stdout.strip()
+            if re.match(r"[A-Z_]+=", output):
+                lines = tmp / "lines.env"
+                lines.write_text(output + "\n")
+                values.update(parse_env_file(lines))
+            else:
+                values.setdefault("password", output)
+        made[example.name] = values
+    return made
 
 
 @pytest.fixture(scope="session")

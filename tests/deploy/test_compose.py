@@ -9,7 +9,6 @@ import copy
 import hashlib
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -34,19 +33,11 @@ SHARED_SECRETS = {
     "AMQP_URL",
     "SERVICE_TOKEN_SECRET",
 }
-IDENTITY_SECRETS = {
-    "IDENTITY_JWT_PRIVATE_KEY",
-    "IDENTITY_FIELD_ENCRYPTION_KEY",
-    "IDENTITY_HASH_KEY",
-    "IDENTITY_ADMIN_PHONE",
-    "IDENTITY_ADMIN_PASSWORD",
-}
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 
 PRODUCTION_ENV = "deploy/env/production.env"
 SECRETS_ENV = "deploy/env/secrets.env"
-IDENTITY_SECRETS_ENV = "deploy/env/identity.secrets.env"
 
 
 def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
@@ -288,28 +279,67 @@ def test_gateway_is_published_and_routes_to_every_service(
 # --- settings and secrets ----------------------------------------------------------------------
 
 
-def test_app_services_read_settings_and_secrets_from_env_files(
-    app_services: dict[str, dict[str, Any]], root: Path
-) -> None:
+def check_env_files(app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path) -> None:
     for name, service in app_services.items():
         files = env_files_of(service)
         # The short form: every file is required, compose refuses to start without it.
         assert all(isinstance(f, str) for f in files), f"{name}: secrets are required, no `required: false`"
         assert files[:2] == [PRODUCTION_ENV, SECRETS_ENV], name
-        assert (IDENTITY_SECRETS_ENV in files) == (name == "identity"), (
-            f"{name}: identity's private keys go to identity alone"
-        )
+        for owner in own_secrets.values():
+            if name == owner.service:
+                assert owner.env_file in files, (
+                    f"{name} refuses to start in production without {sorted(owner.required)}: "
+                    f"add {owner.env_file} to its env_file, after {SECRETS_ENV}"
+                )
+            else:
+                assert owner.env_file not in files, (
+                    f"{name}: {owner.service}'s private keys go to {owner.service} alone"
+                )
         for f in files:
             assert (root / f).exists() or (root / f"{f}.example").exists(), f
+
+
+def test_app_services_read_settings_and_secrets_from_env_files(
+    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path
+) -> None:
+    check_env_files(app_services, own_secrets, root)
+
+
+@pytest.mark.parametrize(
+    ("service", "env_file"),
+    [
+        ("contracts", None),  # contracts without its own secrets
+        ("identity", None),
+        ("quota", "deploy/env/contracts.secrets.env"),  # another service's secrets
+        ("contracts", "deploy/env/identity.secrets.env"),
+    ],
+)
+def test_a_service_without_its_secrets_or_with_anothers_is_caught(
+    app_services: dict[str, dict[str, Any]],
+    own_secrets: dict[str, Any],
+    root: Path,
+    service: str,
+    env_file: str | None,
+) -> None:
+    """The check above is not vacuous."""
+    broken = copy.deepcopy(app_services)
+    files = env_files_of(broken[service])
+    if env_file is None:
+        files = [f for f in files if f != own_secrets[service].env_file]
+    else:
+        files.append(env_file)
+    broken[service]["env_file"] = files
+    with pytest.raises(AssertionError):
+        check_env_files(broken, own_secrets, root)
 
 
 def test_no_secret_is_written_in_the_compose_file(
     compose: dict[str, Any],
     compose_text: str,
     shared_secrets: dict[str, str],
-    identity_secrets: dict[str, str],
+    own_secret_examples: dict[str, dict[str, str]],
 ) -> None:
-    secret_keys = shared_secrets.keys() | identity_secrets.keys()
+    secret_keys = shared_secrets.keys() | {k for own in own_secret_examples.values() for k in own}
     for name, service in compose["services"].items():
         env = environment_of(service)
         assert not secret_keys & env.keys(), f"{name} sets a secret inline: {secret_keys & env.keys()}"
@@ -322,9 +352,12 @@ def test_no_secret_is_written_in_the_compose_file(
 
 
 def test_production_env_holds_no_secret(
-    production_env: dict[str, str], shared_secrets: dict[str, str], identity_secrets: dict[str, str]
+    production_env: dict[str, str],
+    shared_secrets: dict[str, str],
+    own_secret_examples: dict[str, dict[str, str]],
 ) -> None:
-    assert not production_env.keys() & (shared_secrets.keys() | identity_secrets.keys())
+    own = {k for example in own_secret_examples.values() for k in example}
+    assert not production_env.keys() & (shared_secrets.keys() | own)
     assert not [key for key in production_env if SECRET_NAME.search(key)]
     assert not [v for v in production_env.values() if CREDENTIALS_IN_URL.search(v)]
     # The bus names must stay the defaults that deploy/rabbitmq/definitions.json declares.
@@ -337,11 +370,24 @@ def test_production_env_holds_no_secret(
 
 
 def test_secret_examples_name_every_secret_with_a_placeholder(
-    shared_secrets: dict[str, str], identity_secrets: dict[str, str]
+    root: Path,
+    shared_secrets: dict[str, str],
+    own_secrets: dict[str, Any],
+    own_secret_examples: dict[str, dict[str, str]],
 ) -> None:
     assert shared_secrets.keys() == SHARED_SECRETS
-    assert identity_secrets.keys() == IDENTITY_SECRETS
-    for key, value in {**shared_secrets, **identity_secrets}.items():
+    examples = {p.name for p in (root / "deploy/env").glob("*.secrets.env.example")}
+    assert examples == {Path(row.example).name for row in own_secrets.values()}, (
+        "one <service>.secrets.env.example per row of OWN_SECRETS (tests/deploy/conftest.py)"
+    )
+    for name, row in own_secrets.items():
+        example = own_secret_examples[name]
+        assert example.keys() == row.variables, row.example
+        assert all(key.startswith(f"{name.upper()}_") for key in example), f"{row.example}: {name}'s settings"
+    for key, value in {
+        **shared_secrets,
+        **{k: v for e in own_secret_examples.values() for k, v in e.items()},
+    }.items():
         assert "CHANGE_ME" in value, f"{key} must hold a placeholder, not a value"
 
 
@@ -360,40 +406,26 @@ def test_urls_in_the_secrets_agree_with_the_passwords(
     assert amqp.password == shared_secrets["RABBITMQ_DEFAULT_PASS"]
 
 
-def _generation_commands(path: Path) -> list[list[str]]:
-    commands = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"#\s+((?:\.venv/bin/python|python3) -c .*)$", line)
-        if match:
-            argv = shlex.split(match.group(1))
-            commands.append([sys.executable, *argv[1:]])
-    return commands
-
-
 def test_the_documented_generation_commands_make_valid_secrets(
-    root: Path, parse_env: Any, tmp_path: Path
+    root: Path, parse_env: Any, documented_secrets: dict[str, dict[str, str]]
 ) -> None:
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     made: dict[str, str] = {}
-    for name in ("secrets.env.example", "identity.secrets.env.example"):
-        for argv in _generation_commands(root / "deploy/env" / name):
-            output = subprocess.run(
-                argv, capture_output=True, text=True, check=True, timeout=60
-            ).stdout.strip()
-            if re.match(r"[A-Z_]+=", output):
-                line = tmp_path / "line.env"
-                line.write_text(output + "\n")
-                made.update(parse_env(line))
-            else:
-                made.setdefault("password", output)
+    for values in documented_secrets.values():
+        assert not made.keys() & values.keys(), "each secret is made by one file's commands"
+        made.update(values)
     assert made.keys() == {
         "password",
         "IDENTITY_JWT_PRIVATE_KEY",
         "IDENTITY_FIELD_ENCRYPTION_KEY",
         "IDENTITY_HASH_KEY",
         "IDENTITY_ADMIN_PASSWORD",
+        "CONTRACTS_SEAL_KEY_ENCRYPTION_KEY",
+        "CONTRACTS_SIGNING_CA_KEY_PEM",
+        "CONTRACTS_SIGNING_CA_CERT_PEM",
     }
     key = load_pem_private_key(made["IDENTITY_JWT_PRIVATE_KEY"].encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
@@ -416,8 +448,27 @@ def test_the_documented_generation_commands_make_valid_secrets(
     for secret in (made["password"], made["IDENTITY_ADMIN_PASSWORD"]):
         assert len(secret) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", secret), "URL-safe, no '$'"
 
+    # contracts: the seal key makes the cipher its service builds at start, the CA pair loads
+    # (key and certificate match) and is a CA, and its settings accept the three in production.
+    from common.crypto import FieldCipher
+    from contracts.config import Settings as ContractsSettings
+    from contracts.signing import SigningCA
 
-def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path) -> None:
+    assert len(base64.b64decode(made["CONTRACTS_SEAL_KEY_ENCRYPTION_KEY"], validate=True)) == 32
+    FieldCipher(made["CONTRACTS_SEAL_KEY_ENCRYPTION_KEY"])
+    ca = SigningCA.from_pem(made["CONTRACTS_SIGNING_CA_KEY_PEM"], made["CONTRACTS_SIGNING_CA_CERT_PEM"])
+    assert ca.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    contracts = ContractsSettings(
+        _env_file=None,
+        **{k.lower().removeprefix("contracts_"): v for k, v in made.items() if k.startswith("CONTRACTS_")},
+        environment=production["ENVIRONMENT"],
+        service_token_secret=made["password"],
+    )
+    assert contracts.is_development is False
+    assert contracts.signing_ca_cert_pem == ca.cert_pem.strip()
+
+
+def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path, own_secrets: dict[str, Any]) -> None:
     git = shutil.which("git")
     if git is not None:
 
@@ -428,9 +479,10 @@ def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path) -> None:
             assert result.returncode in (0, 1), f"git check-ignore failed for {path}"
             return result.returncode == 0
 
-        assert ignored(SECRETS_ENV) and ignored(IDENTITY_SECRETS_ENV)
+        for secrets in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
+            assert ignored(secrets), f"{secrets} must be ignored by git"
+            assert not ignored(f"{secrets}.example"), f"{secrets}.example must be committed"
         assert not ignored(PRODUCTION_ENV)
-        assert not ignored(f"{SECRETS_ENV}.example") and not ignored(f"{IDENTITY_SECRETS_ENV}.example")
     patterns = (root / ".dockerignore").read_text().split()
     assert "deploy/*" in patterns and "**/*.env" in patterns
 
@@ -475,7 +527,9 @@ def _compose_commands() -> list[tuple[list[str], int]]:
 
 
 @pytest.mark.parametrize("with_secrets", [True, False], ids=["with-secrets", "without-secrets"])
-def test_docker_compose_config_accepts_the_file(root: Path, tmp_path: Path, with_secrets: bool) -> None:
+def test_docker_compose_config_accepts_the_file(
+    root: Path, tmp_path: Path, own_secrets: dict[str, Any], with_secrets: bool
+) -> None:
     """`docker compose config -q` over a copy of the deployment whose secrets are the
     examples; without the secrets files it must refuse. Compose v1 (the Debian package
     docker-compose 1.29) predates the top-level `name`, which is dropped for it."""
@@ -487,7 +541,7 @@ def test_docker_compose_config_accepts_the_file(root: Path, tmp_path: Path, with
         root / "deploy", tmp_path / "deploy", ignore=shutil.ignore_patterns("secrets.env", "*.secrets.env")
     )
     if with_secrets:
-        for name in (SECRETS_ENV, IDENTITY_SECRETS_ENV):
+        for name in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
             shutil.copy(root / f"{name}.example", tmp_path / name)
     for command, major in commands:
         compose_file = tmp_path / "docker-compose.yml"

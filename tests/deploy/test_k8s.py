@@ -3,6 +3,9 @@ in the style of GoogleCloudPlatform/microservices-demo's kubernetes-manifests.""
 
 from __future__ import annotations
 
+import copy
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +85,8 @@ def test_every_container_is_probed_bounded_and_unprivileged(objects: list[dict[s
             assert "cpu" in resources["limits"], where
 
 
-def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
-    objects: list[dict[str, Any]], production_env: dict[str, str]
-) -> None:
-    assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
+def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any]) -> None:
     (config,) = of_kind(objects, "ConfigMap").values()
-    assert config["data"] == production_env, "deploy/k8s/config.yaml and deploy/env/production.env differ"
     for name, deployment in of_kind(objects, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         refs = [
@@ -98,10 +97,85 @@ def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
         ]
         assert ("configMapRef", config["metadata"]["name"]) in refs
         assert ("secretRef", "voucher-secrets") in refs
-        assert (("secretRef", "voucher-identity-secrets") in refs) == (name == "identity"), name
+        for owner in own_secrets.values():
+            if name == owner.service:
+                assert ("secretRef", owner.k8s_secret) in refs, (
+                    f"{name} refuses to start in production without {sorted(owner.required)}: "
+                    f"add `secretRef: {{name: {owner.k8s_secret}}}` to its envFrom"
+                )
+            else:
+                assert ("secretRef", owner.k8s_secret) not in refs, (
+                    f"{name}: {owner.service}'s private keys go to {owner.service} alone"
+                )
         for env in container.get("env", []):
             assert "value" in env or "valueFrom" in env
             assert not any(word in env["name"] for word in ("PASS", "SECRET", "KEY", "TOKEN")), env["name"]
+
+
+def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
+    objects: list[dict[str, Any]], production_env: dict[str, str], own_secrets: dict[str, Any]
+) -> None:
+    assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
+    (config,) = of_kind(objects, "ConfigMap").values()
+    assert config["data"] == production_env, "deploy/k8s/config.yaml and deploy/env/production.env differ"
+    check_env_sources(objects, own_secrets)
+
+
+@pytest.mark.parametrize(
+    ("deployment", "secret"),
+    [
+        ("contracts", None),  # contracts without its own Secret
+        ("identity", None),
+        ("gateway", "voucher-contracts-secrets"),  # another service's Secret
+        ("contracts", "voucher-identity-secrets"),
+    ],
+)
+def test_a_deployment_without_its_secret_or_with_anothers_is_caught(
+    objects: list[dict[str, Any]], own_secrets: dict[str, Any], deployment: str, secret: str | None
+) -> None:
+    """The check above is not vacuous."""
+    broken = copy.deepcopy(objects)
+    (container,) = of_kind(broken, "Deployment")[deployment]["spec"]["template"]["spec"]["containers"]
+    if secret is None:
+        own = own_secrets[deployment].k8s_secret
+        container["envFrom"] = [i for i in container["envFrom"] if i.get("secretRef", {}).get("name") != own]
+    else:
+        container["envFrom"].append({"secretRef": {"name": secret}})
+    with pytest.raises(AssertionError):
+        check_env_sources(broken, own_secrets)
+
+
+def documented_secrets_of(readme: str) -> dict[str, dict[str, str]]:
+    """Secret name -> {key: "file" or "literal"} of each `kubectl create secret generic`
+    command (with its `\\` continuation lines) in deploy/README.md."""
+    found: dict[str, dict[str, str]] = {}
+    for match in re.finditer(r"^kubectl create secret generic (?:[^\n]*\\\n)*[^\n]*$", readme, re.MULTILINE):
+        argv = shlex.split(match.group(0).replace("\\\n", " "))
+        keys: dict[str, str] = {}
+        for arg in argv[4:]:
+            option = re.fullmatch(r"--from-(file|literal)=([A-Za-z_][A-Za-z0-9_]*)=.*", arg)
+            if option:
+                keys[option.group(2)] = option.group(1)
+        found[argv[4]] = keys
+    return found
+
+
+def test_the_readme_creates_each_services_own_secret_with_its_keys(
+    root: Path, own_secrets: dict[str, Any], documented_secrets: dict[str, dict[str, str]]
+) -> None:
+    """The Secrets are made by hand (deploy/README.md): the commands there must make each
+    service's Secret with every variable of its own, a multi-line PEM from a file (a literal
+    would keep `\\n` as two characters)."""
+    documented = documented_secrets_of((root / "deploy/README.md").read_text(encoding="utf-8"))
+    assert "voucher-secrets" in documented
+    made = {k: v for values in documented_secrets.values() for k, v in values.items()}
+    for row in own_secrets.values():
+        keys = documented.get(row.k8s_secret)
+        assert keys is not None, f"deploy/README.md: no `kubectl create secret generic {row.k8s_secret}`"
+        assert keys.keys() == row.variables, f"{row.k8s_secret} in deploy/README.md"
+        for key in row.variables:
+            if "\n" in made.get(key, ""):
+                assert keys[key] == "file", f"{row.k8s_secret}: pass {key} (multi-line) with --from-file"
 
 
 def test_identity_files_are_on_a_persistent_volume(objects: list[dict[str, Any]]) -> None:

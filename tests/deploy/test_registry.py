@@ -5,13 +5,17 @@ is its package plus one registry row; these tests then say what else to write, a
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 
 from common import registry
 
@@ -107,3 +111,115 @@ def test_a_service_added_to_the_registry_alone_is_caught(
     )
     with pytest.raises(AssertionError):
         check(app_services) if where == "compose" else check(root)  # type: ignore[arg-type]
+
+
+# --- the secrets each process needs, from its settings -----------------------------------------
+
+
+def settings_class(name: str) -> type[Any]:
+    """The Settings of a registry service (<package>.config) or of the gateway."""
+    package = "gateway" if name == "gateway" else registry.service(name).package
+    return importlib.import_module(f"{package}.config").Settings
+
+
+def env_names(settings: type[Any]) -> set[str]:
+    """Every environment variable a Settings class reads (its prefix, or a shared name)."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for field_name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice).upper() for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias.upper())
+        else:
+            names.add(f"{prefix}{field_name}".upper())
+    return names
+
+
+def start(settings: type[Any], env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Build the settings as the container does: from these environment variables alone."""
+    with monkeypatch.context() as patch:
+        read = env_names(settings)
+        for key in list(os.environ):
+            if key.upper() in read:
+                patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        return settings(_env_file=None)
+
+
+def check_own_secrets_against_settings(
+    own_secrets: Mapping[str, Any],
+    base: Mapping[str, str],
+    made: Mapping[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (*registry.NAMES, "gateway"):
+        settings = settings_class(name)
+        row = own_secrets.get(name)
+        own = row.variables if row else frozenset()
+        required = row.required if row else frozenset()
+        unread = sorted(own - env_names(settings))
+        assert not unread, f"{name}'s settings read no {unread}: OWN_SECRETS (tests/deploy/conftest.py)"
+        given = {key: made[key] for key in own if key in made}
+        undocumented = sorted(required - given.keys())
+        assert not undocumented, f"{row.example if row else name}: no generation command makes {undocumented}"
+        try:
+            start(settings, {**base, **given}, monkeypatch)
+        except ValueError as exc:
+            where = f"and {row.example}" if row else "alone"
+            raise AssertionError(
+                f"{name} refuses to start in production on production.env and the shared secrets "
+                f"{where}: {exc}\nA secret of its own goes in deploy/env/{name}.secrets.env.example, "
+                f"the Secret voucher-{name}-secrets and OWN_SECRETS (tests/deploy/conftest.py)"
+            ) from None
+        for key in sorted(required):
+            try:
+                start(settings, {k: v for k, v in {**base, **given}.items() if k != key}, monkeypatch)
+            except ValueError:
+                continue
+            raise AssertionError(
+                f"{name} starts in production without {key}: mark it optional in OWN_SECRETS"
+            )
+
+
+@pytest.fixture
+def production_base(
+    production_env: dict[str, str],
+    shared_secrets: dict[str, str],
+    documented_secrets: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    """What every process reads in production: production.env and secrets.env (its documented
+    service-token secret; the example's placeholders elsewhere, which no setting checks)."""
+    password = documented_secrets["secrets.env.example"]["password"]
+    return {**production_env, **shared_secrets, "SERVICE_TOKEN_SECRET": password}
+
+
+def test_each_process_holds_exactly_the_secrets_its_settings_need(
+    own_secrets: dict[str, Any],
+    production_base: dict[str, str],
+    documented_secrets: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each registry service and the gateway start in production on production.env, the
+    shared secrets and (for a service in OWN_SECRETS) the values its example's commands make,
+    and refuse to without any one of those it requires. So a service whose settings come to
+    need a secret of their own fails here until it has its env file and Secret."""
+    made = {k: v for values in documented_secrets.values() for k, v in values.items()}
+    check_own_secrets_against_settings(own_secrets, production_base, made, monkeypatch)
+
+
+@pytest.mark.parametrize("service", ["contracts", "identity"])
+def test_a_service_whose_own_secrets_are_not_listed_is_caught(
+    service: str,
+    own_secrets: dict[str, Any],
+    production_base: dict[str, str],
+    documented_secrets: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check above is not vacuous: without its row, the service refuses to start."""
+    made = {k: v for values in documented_secrets.values() for k, v in values.items()}
+    table = {name: row for name, row in own_secrets.items() if name != service}
+    with pytest.raises(AssertionError, match=f"{service} refuses to start"):
+        check_own_secrets_against_settings(table, production_base, made, monkeypatch)

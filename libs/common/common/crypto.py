@@ -42,6 +42,21 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()
 
 
+def setting_key(name: str, value: str, *, at_least: bool = False) -> bytes:
+    """A key given in setting ``name`` (base64 of ``KEY_BYTES`` random bytes, or at least that
+    many with ``at_least``), decoded; a ValueError naming the setting otherwise, so a weak or
+    mistyped key stops the service at start instead of failing at its first use."""
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValueError(f"{name} must be base64") from None
+    if at_least and len(key) < KEY_BYTES:
+        raise ValueError(f"{name} is too short: at least {KEY_BYTES} random bytes (base64), not {len(key)}")
+    if not at_least and len(key) != KEY_BYTES:
+        raise ValueError(f"{name} must be {KEY_BYTES} random bytes (base64), not {len(key)}")
+    return key
+
+
 def _decode_key(key_b64: str, *, size: int | None = KEY_BYTES) -> bytes:
     try:
         key = base64.b64decode(key_b64, validate=True)

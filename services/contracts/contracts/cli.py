@@ -1,20 +1,32 @@
-"""``voucher-contracts``: the platform's signing CA and offline checks of signed contracts.
+"""``voucher-contracts``: the platform's signing CA, its secrets and offline checks of signed contracts.
 
 voucher-contracts make-ca                  # a new CA: the two env lines for the secrets file
+voucher-contracts make-ca --key-out ca-key.pem --cert-out ca.pem   # also as PEM files
+voucher-contracts generate-seal-key        # a new CONTRACTS_SEAL_KEY_ENCRYPTION_KEY (base64)
 voucher-contracts verify contract.pdf --ca ca.pem   # check every signature offline
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from common.crypto import generate_key
 from contracts.signing import SigningCA, validate_pdf
 
 
 def _env_line(name: str, pem: str) -> str:
     return f'{name}="' + pem.strip().replace("\n", "\\n") + '"'
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a private key readable by its owner alone (0600 from creation, never wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     make = sub.add_parser("make-ca", help="generate the signing CA (prints CONTRACTS_SIGNING_CA_* lines)")
     make.add_argument("--years", type=int, default=10)
     make.add_argument("--cert-out", type=Path, help="also write the CA certificate (PEM) here")
+    make.add_argument("--key-out", type=Path, help="also write the CA private key (PEM, mode 0600) here")
+    sub.add_parser(
+        "generate-seal-key",
+        help="print a new seal-key encryption key (base64 of 32 random bytes)",
+    )
     verify = sub.add_parser("verify", help="validate every signature of a contract PDF against the CA")
     verify.add_argument("pdf", type=Path)
     verify.add_argument("--ca", type=Path, required=True, help="the signing CA's certificate (PEM)")
@@ -34,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         print(_env_line("CONTRACTS_SIGNING_CA_CERT_PEM", ca.cert_pem))
         if args.cert_out:
             args.cert_out.write_text(ca.cert_pem, encoding="utf-8")
+        if args.key_out:
+            _write_private(args.key_out, ca.key_pem)
+        return 0
+    if args.command == "generate-seal-key":
+        print(generate_key())
         return 0
 
     checks = validate_pdf(args.pdf.read_bytes(), args.ca.read_text(encoding="utf-8"))

@@ -17,6 +17,7 @@ from typing import ClassVar
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
+from common.crypto import setting_key
 from common.settings import ServiceSettings
 
 # DEVELOPMENT ONLY: public in this repository; refused outside ENVIRONMENT=development.
@@ -47,6 +48,7 @@ class Settings(ServiceSettings):
             self.seal_key_encryption_key = DEV_SEAL_KEY
         elif self.seal_key_encryption_key == DEV_SEAL_KEY and not self.is_development:
             raise ValueError("the development seal key cannot be used in production")
+        setting_key("CONTRACTS_SEAL_KEY_ENCRYPTION_KEY", self.seal_key_encryption_key)
         if not self.is_development and not (self.signing_ca_key_pem and self.signing_ca_cert_pem):
             raise ValueError(
                 "CONTRACTS_SIGNING_CA_KEY_PEM and CONTRACTS_SIGNING_CA_CERT_PEM must be set outside "

@@ -41,6 +41,18 @@ def test_production_refuses_missing_or_development_secrets(change: dict[str, Any
         Settings(**values)
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("c2hvcnQ=", "must be 32 random bytes"),  # 5 bytes: refused at start, not at the first seal
+        ("not base64!", "must be base64"),
+    ],
+)
+def test_a_seal_key_that_is_not_32_bytes_of_base64_is_refused_at_start(key: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=f"CONTRACTS_SEAL_KEY_ENCRYPTION_KEY {message}"):
+        Settings(**{**REAL, "seal_key_encryption_key": key})
+
+
 def test_development_falls_back_to_the_development_seal_key_and_a_generated_ca() -> None:
     s = Settings(environment="development")
     assert s.seal_key_encryption_key == DEV_SEAL_KEY and s.signing_ca_key_pem is None

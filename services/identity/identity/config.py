@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import ClassVar, Literal
 
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, KEY_BYTES
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, setting_key
 from common.settings import ServiceSettings
 
 
@@ -100,24 +98,11 @@ class Settings(ServiceSettings):
     def _keys_are_strong_and_distinct(self) -> None:
         """A key that is given must be usable and strong: refused at start, not a 500 at the
         first SMS (a 1-byte hash key) or a silent weakness (one key for both purposes)."""
-        field_key = _decoded("IDENTITY_FIELD_ENCRYPTION_KEY", self.field_encryption_key)
-        hash_key = _decoded("IDENTITY_HASH_KEY", self.hash_key)
-        if field_key is not None and len(field_key) != KEY_BYTES:
-            raise ValueError(
-                f"IDENTITY_FIELD_ENCRYPTION_KEY must be {KEY_BYTES} random bytes (base64), not {len(field_key)}"
-            )
-        if hash_key is not None and len(hash_key) < KEY_BYTES:
-            raise ValueError(
-                f"IDENTITY_HASH_KEY is too short: at least {KEY_BYTES} random bytes (base64), not {len(hash_key)}"
-            )
+        field_key = hash_key = None
+        if self.field_encryption_key is not None:
+            field_key = setting_key("IDENTITY_FIELD_ENCRYPTION_KEY", self.field_encryption_key)
+        if self.hash_key is not None:
+            hash_key = setting_key("IDENTITY_HASH_KEY", self.hash_key, at_least=True)
         if field_key is not None and field_key == hash_key:
             raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
 
-
-def _decoded(name: str, value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{name} must be base64") from None
