@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from common.app import health_router
+from common.app import freeze_startup_heap, health_router
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.datetimes import Moment
 from common.db import Database, migrate
@@ -97,6 +97,7 @@ def create_app(
         if settings.run_migrations:
             await migrate(MIGRATIONS, settings.db_url)
         limiter.start()
+        freeze_startup_heap()
         app.state.ready = True
         try:
             yield

@@ -8,6 +8,7 @@ launcher enters each mounted app's lifespan itself, passing one shared in-proces
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -202,6 +203,21 @@ async def _refresh_bus_gauges(request: Request) -> None:
         await observe.refresh(runtime)  # the bus gauges (outbox, DLQ, retries, timers)
 
 
+def freeze_startup_heap() -> None:
+    """Move what start-up made (modules, models, compiled schemas, routes: most of a service's
+    objects) out of the garbage collector's sight. Without it every full collection walks
+    them all: py-spy and gc.callbacks showed identity spending 30-150 ms per gen-2 pass, about
+    0.2 ms per request, and those passes were the p99. Objects made later are collected as
+    usual; what start-up left behind for good is not garbage, so nothing leaks.
+
+    Once per process: the first app to start does it (a server process runs one app, or the
+    all-in-one gateway after every service began); a test process that starts many apps
+    does not pay a full collection for each."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def health_router(
     readiness: Readiness = service_readiness,
     before_metrics: Callable[[Request], Awaitable[None]] | None = _refresh_bus_gauges,
@@ -247,6 +263,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        freeze_startup_heap()
         try:
             yield
         finally:
