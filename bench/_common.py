@@ -263,6 +263,7 @@ def where_the_time_goes(collapsed: Path, *, top: int = 18, focus: tuple[str, ...
     spent in it (self), busiest first; idle samples (the event loop waiting) are left out."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -276,9 +277,11 @@ def where_the_time_goes(collapsed: Path, *, top: int = 18, focus: tuple[str, ...
         for name in {f.split(" (")[0] + " " + _module(f) for f in frames}:
             inclusive[name] += n
         own[frames[-1].split(" (")[0] + " " + _module(frames[-1])] += n
+        by_package[_package(frames[-1])] += n
     if not total:
         return ["no busy samples"]
-    lines = [f"{total} busy samples"]
+    lines = [f"{total} busy samples", "  self time by package:"]
+    lines += [f"    {100 * n / total:5.1f}%  {name}" for name, n in by_package.most_common(12)]
     picked = [k for k in inclusive if any(f in k for f in focus)] if focus else []
     for title, counter, keys in (
         ("inclusive (under this frame)", inclusive, picked or [k for k, _ in inclusive.most_common(top)]),
@@ -288,6 +291,13 @@ def where_the_time_goes(collapsed: Path, *, top: int = 18, focus: tuple[str, ...
         for key in sorted(keys, key=lambda k: -counter[k])[:top]:
             lines.append(f"    {100 * counter[key] / total:5.1f}%  {key}")
     return lines
+
+
+def _package(frame: str) -> str:
+    """``sqlalchemy``, ``fastapi``, ``asyncio``, ``common``, ``identity``...: who the frame belongs to."""
+    module = _module(frame).strip("()")
+    head = module.split("/", 1)[0]
+    return head.removesuffix(".py") if head else "?"
 
 
 def _module(frame: str) -> str:
