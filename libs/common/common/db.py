@@ -90,11 +90,12 @@ class Database:
         self._reader: AsyncEngine | None = None
         self._read_sessions: async_sessionmaker[AsyncSession] | None = None
 
-    def _engine(self, **options: Any) -> AsyncEngine:
+    def _engine(self, pool_size: int | None = None, **options: Any) -> AsyncEngine:
+        size = pool_size or self.pool_size
         engine = create_async_engine(
             self.url,
-            pool_size=self.pool_size,
-            max_overflow=self.pool_size,
+            pool_size=size,
+            max_overflow=size,
             pool_pre_ping=False,
             pool_recycle=1800,
             pool_use_lifo=True,
@@ -119,10 +120,12 @@ class Database:
         a snapshot: a count and its page may differ by a row that arrived in between, which
         a listing may show; a decision never reads through here.
 
-        Its own small pool, made on first use (services that never read this way pay
-        nothing)."""
+        Its own pool, half the size of the writers' (reads are short; the server's connection
+        budget is shared by every service), made on first use: a service that never reads
+        this way holds no extra connection."""
         if self._read_sessions is None:
             self._reader = self._engine(
+                max(1, self.pool_size // 2),
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"default_transaction_read_only": "on"}},
             )
