@@ -167,7 +167,7 @@ class Idempotency:
             )
 
 
-def idempotency(
+async def idempotency(
     request: Request,
     key: Annotated[str | None, Header(alias=HEADER, min_length=1, max_length=200)] = None,
 ) -> Idempotency:

@@ -38,7 +38,7 @@ class PageParams:
         return {"page": self.page, "page_size": self.page_size}
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="页码，从 1 开始")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="每页条数")] = 20,
 ) -> PageParams:

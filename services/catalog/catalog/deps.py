@@ -21,13 +21,13 @@ Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
 CertifiedMember = Annotated[Principal, Depends(require_capability("enterprise"))]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     return settings
 
 
-def get_clients(runtime: RuntimeDep) -> ServiceClients:
+async def get_clients(runtime: RuntimeDep) -> ServiceClients:
     return runtime.clients
 
 

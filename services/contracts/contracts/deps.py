@@ -14,7 +14,7 @@ from contracts.models import Contract
 from contracts.service import ContractsContext
 
 
-def get_ctx(request: Request) -> ContractsContext:
+async def get_ctx(request: Request) -> ContractsContext:
     return request.app.state.contracts
 
 

@@ -19,11 +19,11 @@ from identity.models import Organization, User
 from identity.service import organizations as org_service
 
 
-def get_ctx(request: Request) -> IdentityContext:
+async def get_ctx(request: Request) -> IdentityContext:
     return request.app.state.identity  # type: ignore[no-any-return]
 
 
-def get_client_ip(request: Request) -> str:
+async def get_client_ip(request: Request) -> str:
     return client_ip(request.scope, request.app.state.settings.trusted_proxy_hops)
 
 

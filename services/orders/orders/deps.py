@@ -27,11 +27,11 @@ EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
 ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_clients(request: Request) -> ServiceClients:
+async def get_clients(request: Request) -> ServiceClients:
     return request.app.state.runtime.clients
 
 

@@ -18,7 +18,7 @@ EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
 ReviewerUser = Annotated[Principal, Depends(require_roles("reviewer"))]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
