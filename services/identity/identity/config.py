@@ -105,4 +105,3 @@ class Settings(ServiceSettings):
             hash_key = setting_key("IDENTITY_HASH_KEY", self.hash_key, at_least=True)
         if field_key is not None and field_key == hash_key:
             raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
-

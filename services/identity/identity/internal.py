@@ -15,11 +15,11 @@ from common.app import SessionDep
 from common.auth import InternalCaller
 from common.datetimes import Moment
 from identity import errors
-from identity.api.admin import audit_conditions
 from identity.deps import Id
 from identity.models import AuditEntry, FileGrant, Organization, StoredFile
 from identity.schemas.admin import AuditFeed, AuditOut
 from identity.schemas.files import FileMetaOut, GrantIn
+from identity.service import auth as auth_service
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -91,7 +91,7 @@ async def internal_audit_log(
     rows = (
         await session.exec(
             select(AuditEntry)
-            .where(*audit_conditions(actor, action, since))
+            .where(*auth_service.audit_conditions(actor, action, since))
             .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
             .limit(limit)
         )

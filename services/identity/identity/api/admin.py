@@ -3,11 +3,10 @@ identity's own audit log (also served to the gateway, which composes every servi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +15,6 @@ from common.app import SessionDep
 from common.auth import AdminUser, StaffUser
 from common.bus import publish
 from common.datetimes import Moment
-from common.errors import Problem
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
 from common.pagination import Page, Paging, paginate
@@ -38,18 +36,6 @@ from identity.service import auth as service
 from identity.service import organizations as org_service
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-
-
-def organization_not_found() -> Problem:
-    return errors.organization_not_found()
-
-
-def staff_not_found() -> Problem:
-    return errors.staff_not_found()
-
-
-def phone_taken() -> Problem:
-    return errors.phone_taken()
 
 
 # --- organisations -----------------------------------------------------------------------------
@@ -95,7 +81,7 @@ async def _decide_suspension(
 ) -> AdminOrganizationOut:
     org = await org_service.load_org(session, org_id, lock=True)
     if org is None:
-        raise organization_not_found()
+        raise errors.organization_not_found()
     if suspend and org.suspended:
         raise errors.already_suspended()
     if not suspend and not org.suspended:
@@ -167,7 +153,7 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
             raise errors.weak_password(why, field="password")
         password_hash = await service.hash_password(ctx, body.password)
     if await service.active_user_by_phone(session, body.phone) is not None:
-        raise phone_taken()
+        raise errors.phone_taken()
     user = User(
         phone=body.phone,
         name=body.name,
@@ -180,7 +166,7 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
         await session.flush()
     except IntegrityError:
         await session.rollback()
-        raise phone_taken() from None
+        raise errors.phone_taken() from None
     service.audit(
         session,
         actor_id=admin.user_id,
@@ -203,7 +189,7 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
         )
     ).first()
     if user is None:
-        raise staff_not_found()
+        raise errors.staff_not_found()
     if why := org_domain.own_change_problem(
         actor_id=admin.user_id, target_id=user.id, role=body.role, active=body.active
     ):
@@ -221,7 +207,7 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
         await session.flush()  # reactivating a phone someone else now uses
     except IntegrityError:
         await session.rollback()
-        raise phone_taken() from None
+        raise errors.phone_taken() from None
     if changes.get("active") == [True, False]:
         await service.revoke_user_sessions(session, user.id)
     service.audit(
@@ -240,19 +226,6 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
 # --- audit log ---------------------------------------------------------------------------------
 
 
-def audit_conditions(
-    actor: str | None, action: str | None, since: datetime | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if actor:
-        conditions.append(col(AuditEntry.actor_id) == actor)
-    if action:
-        conditions.append(col(AuditEntry.action) == action)
-    if since is not None:
-        conditions.append(col(AuditEntry.at) >= org_domain.aware(since))
-    return conditions
-
-
 @router.get("/audit-log", response_model=Page[AuditOut], summary="操作日志（身份服务）")
 async def audit_log(
     _staff: StaffUser,
@@ -262,7 +235,7 @@ async def audit_log(
     action: Annotated[str | None, Query(max_length=60)] = None,
     since: Moment | None = None,
 ) -> Page[AuditOut]:
-    conditions = audit_conditions(actor, action, since)
+    conditions = service.audit_conditions(actor, action, since)
     query = (
         select(AuditEntry).where(*conditions).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
     )
