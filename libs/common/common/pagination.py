@@ -61,6 +61,6 @@ class TabbedPage(Page[T], Generic[T]):
 
 async def paginate(session: AsyncSession, query: Select[Any], paging: PageParams) -> tuple[int, list[Any]]:
     """(total, the page's rows) of an ordered ``select(Model)`` query."""
-    total = (await session.exec(select(func.count()).select_from(query.order_by(None).subquery()))).one()  # type: ignore[call-overload]
+    total = (await session.exec(select(func.count()).select_from(query.order_by(None).subquery()))).one()
     rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size))).all()  # type: ignore[call-overload]
     return int(total), list(rows)

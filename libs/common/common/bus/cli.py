@@ -121,8 +121,8 @@ async def _run(args: argparse.Namespace) -> int:
                 print(json.dumps(asdict(found[0]), ensure_ascii=False))
                 return 0
             else:
-                ids = [int(i) for i in args.id] if args.id else None
-                n = await dlq.db_replay(db, ids, window_days=window, refused=refused)
+                replay_ids = [int(i) for i in args.id] if args.id else None
+                n = await dlq.db_replay(db, replay_ids, window_days=window, refused=refused)
                 return _print_replayed(n, refused)
         finally:
             await db.dispose()

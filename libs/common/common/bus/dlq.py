@@ -134,7 +134,7 @@ def _letter(message: Any, queue: str) -> DeadLetter:
         kind=str(message.type),
         consumer=str(headers.get("x-consumer", queue)),
         error=str(headers.get("x-error", "")),
-        attempts=int(headers.get(RETRY_HEADER, 0) or 0) + 1,  # type: ignore[arg-type]
+        attempts=int(headers.get(RETRY_HEADER, 0) or 0) + 1,
         failed_at=str(headers.get("x-failed-at", "")) or None,
         event=event,
     )

@@ -275,7 +275,7 @@ def saga_broker(transport_kind: str, request: pytest.FixtureRequest) -> RabbitNa
     """The per-test RabbitMQ namespace when ``transport_kind`` is rabbitmq (so such a test
     FAILS under CI=true without a broker), else None."""
     if transport_kind == "rabbitmq":
-        return request.getfixturevalue("rabbit")  # type: ignore[no-any-return]
+        return request.getfixturevalue("rabbit")
     return None
 
 
