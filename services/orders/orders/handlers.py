@@ -61,6 +61,12 @@ def early_or_ignored(outcome: Outcome, event: Envelope[Any]) -> None:
         log.info("event_not_applicable", event_type=event.event_type, order_state=str(outcome.state))
 
 
+def fact(session: AsyncSession, order: Order, event: Envelope[Any], step: str, **detail: Any) -> None:
+    """A timeline step another service announced: done by that service, at the moment it
+    happened there (the event's ``occurred_at``), not when orders heard of it."""
+    add_step(session, order, step, Actor.SYSTEM, event.source, at=event.occurred_at, **detail)
+
+
 async def step_recorded(session: AsyncSession, order_id: str, step: str, ref: str) -> bool:
     query = select(OrderStep.id).where(
         col(OrderStep.order_id) == order_id, col(OrderStep.step) == step, col(OrderStep.ref) == ref
@@ -86,7 +92,7 @@ def build_consumer(settings: Settings) -> Consumer:
         order.voucher_state = "reserved"
         order.voucher_id, order.voucher_no = p.voucher_id, p.voucher_no
         order.subsidy_fen, order.ratio_bp = p.amount_fen, p.ratio_bp
-        add_step(session, order, "voucher_reserved", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        fact(session, order, event, "voucher_reserved", amount_fen=p.amount_fen)
         early_or_ignored(await transition(session, settings, order, Step.VOUCHER_RESERVED, quota), event)
         session.add(order)
 
@@ -100,7 +106,7 @@ def build_consumer(settings: Settings) -> Consumer:
             return
         order.voucher_state = "rejected"
         order.subsidy_fen = 0
-        add_step(session, order, "voucher_rejected", Actor.SYSTEM, "quota", detail=p.reason)
+        fact(session, order, event, "voucher_rejected", detail=p.reason)
         why = Why(Actor.SYSTEM, "quota", reason=p.reason, by="voucher", code=p.reason_code)
         early_or_ignored(await transition(session, settings, order, Step.VOUCHER_REJECTED, why), event)
         session.add(order)
@@ -121,7 +127,7 @@ def build_consumer(settings: Settings) -> Consumer:
             return
         order.voucher_state = "committed"
         order.committed_fen, order.released_fen = p.amount_fen, p.released_fen
-        add_step(session, order, "voucher_deducted", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        fact(session, order, event, "voucher_deducted", amount_fen=p.amount_fen)
         session.add(order)
 
     @consumer.on(VoucherReleased.event_type)
@@ -136,7 +142,7 @@ def build_consumer(settings: Settings) -> Consumer:
             return
         order.voucher_state = "released"
         order.released_fen = p.amount_fen
-        add_step(session, order, "voucher_released", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        fact(session, order, event, "voucher_released", amount_fen=p.amount_fen)
         session.add(order)
 
     @consumer.on(VoucherReversed.event_type)
@@ -148,12 +154,12 @@ def build_consumer(settings: Settings) -> Consumer:
         if not await ordered(session, consumer.name, event, stream="quota"):
             return
         if p.refused:
-            add_step(session, order, "voucher_reversal_refused", Actor.SYSTEM, "quota", detail=p.reason)
+            fact(session, order, event, "voucher_reversal_refused", detail=p.reason)
             return
         if order.voucher_state != "committed":
             return
         order.voucher_state = "reversed"
-        add_step(session, order, "voucher_reversed", Actor.SYSTEM, "quota", amount_fen=p.amount_fen)
+        fact(session, order, event, "voucher_reversed", amount_fen=p.amount_fen)
         session.add(order)
 
     # --- contracts: signed, void, terminated -------------------------------------------------
@@ -184,7 +190,7 @@ def build_consumer(settings: Settings) -> Consumer:
         # a stage whose amount is 0 is met at once
         order.deposit_met = p.deposit_fen == 0 or p.payable_fen == 0
         order.fully_paid = p.payable_fen == 0
-        add_step(session, order, "contract_signed", Actor.SYSTEM, "contracts", amount_fen=p.total_fen)
+        fact(session, order, event, "contract_signed", amount_fen=p.total_fen)
         outcome = await transition(
             session,
             settings,
@@ -214,7 +220,7 @@ def build_consumer(settings: Settings) -> Consumer:
         )
         outcome = await transition(session, settings, order, Step.CONTRACT_VOIDED, why)
         if not isinstance(outcome, Refusal):
-            add_step(session, order, "contract_voided", Actor.SYSTEM, "contracts", detail=p.reason)
+            fact(session, order, event, "contract_voided", detail=p.reason)
         early_or_ignored(outcome, event)
 
     @consumer.on(ContractTerminated.event_type)
@@ -228,7 +234,7 @@ def build_consumer(settings: Settings) -> Consumer:
         why = Why(Actor.SYSTEM, "contracts", reason=p.reason, by=p.terminated_by)
         outcome = await transition(session, settings, order, Step.CONTRACT_TERMINATED, why)
         if not isinstance(outcome, Refusal):
-            add_step(session, order, "contract_terminated", Actor.SYSTEM, "contracts", detail=p.reason)
+            fact(session, order, event, "contract_terminated", detail=p.reason)
         early_or_ignored(outcome, event)
 
     # --- payments -------------------------------------------------------------------------------
@@ -240,15 +246,7 @@ def build_consumer(settings: Settings) -> Consumer:
         if order.contract_id is None:
             raise RetryLater("a payment for an order whose signing has not arrived")
         if not await step_recorded(session, order.id, "payment_received", p.remittance_id):
-            add_step(
-                session,
-                order,
-                "payment_received",
-                Actor.SYSTEM,
-                "payments",
-                amount_fen=p.amount_fen,
-                ref=p.remittance_id,
-            )
+            fact(session, order, event, "payment_received", amount_fen=p.amount_fen, ref=p.remittance_id)
         if not await ordered(session, consumer.name, event, stream="payment"):
             return  # a newer payment's totals are already reflected
         order.paid_fen, order.outstanding_fen = p.paid_fen, p.outstanding_fen
@@ -273,7 +271,7 @@ def build_consumer(settings: Settings) -> Consumer:
         order.settled_fen = p.amount_fen
         if order.voucher_state == "committed":
             order.voucher_state = "settled"
-        add_step(session, order, "settlement_paid", Actor.SYSTEM, "payments", amount_fen=p.amount_fen)
+        fact(session, order, event, "settlement_paid", amount_fen=p.amount_fen)
         session.add(order)
 
     # --- catalog ----------------------------------------------------------------------------------

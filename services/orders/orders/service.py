@@ -131,7 +131,11 @@ def add_step(
     amount_fen: int | None = None,
     label: str | None = None,
     ref: str | None = None,
+    at: datetime | None = None,
 ) -> None:
+    """One line of the timeline. ``at`` is when it happened: an event's ``occurred_at`` in the
+    service that did it (a payment confirmed at 10:00 reads 10:00 even when orders hears of it
+    later), now for what orders itself does."""
     session.add(
         OrderStep(
             order_id=order.id,
@@ -142,7 +146,7 @@ def add_step(
             detail=detail,
             amount_fen=amount_fen,
             ref=ref,
-            at=now(),
+            at=at or now(),
         )
     )
 
@@ -470,5 +474,9 @@ async def page(
 
 
 async def timeline(session: AsyncSession, order_id: str) -> list[OrderStep]:
-    query = select(OrderStep).where(col(OrderStep.order_id) == order_id).order_by(col(OrderStep.id))
+    query = (
+        select(OrderStep)
+        .where(col(OrderStep.order_id) == order_id)
+        .order_by(col(OrderStep.at), col(OrderStep.id))
+    )
     return list((await session.exec(query)).all())

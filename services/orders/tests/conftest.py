@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -187,13 +188,21 @@ class World:
 
     # other services' events, each source numbering its events per order as its outbox would
     async def emit(
-        self, payload: EventPayload, aggregate_id: str, *, twice: bool = False, sequence: int | None = None
+        self,
+        payload: EventPayload,
+        aggregate_id: str,
+        *,
+        twice: bool = False,
+        sequence: int | None = None,
+        occurred_at: datetime | None = None,
     ) -> dict[str, Any]:
         source = payload.event_type.split(".", 1)[0]
         if sequence is None:
             sequence = self.seqs.get((source, aggregate_id), 0) + 1
         self.seqs[(source, aggregate_id)] = max(sequence, self.seqs.get((source, aggregate_id), 0))
-        doc = await self.h.publish(payload, aggregate_id=aggregate_id, sequence=sequence)
+        doc = await self.h.publish(
+            payload, aggregate_id=aggregate_id, sequence=sequence, occurred_at=occurred_at
+        )
         if twice:
             await self.h.redeliver(doc)
         return doc

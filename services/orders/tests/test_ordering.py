@@ -4,6 +4,7 @@ on both transports: the order ends exactly where the same saga delivered in orde
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -106,11 +107,13 @@ async def test_a_termination_and_its_reversal_that_outrun_the_signing_and_the_de
     await w.settle()
     await w.post(order, "accept", w.provider)
     # the administrator's termination and quota's reversal reach orders before the signing and
-    # the deduction they follow; each is delivered twice
-    await w.terminated(order, sequence=2, twice=True)
-    await w.emit(w.reversed_event(order, SUBSIDY), order["id"], sequence=3, twice=True)
-    await w.emit(w.deducted_event(order, SUBSIDY), order["id"], sequence=2)
-    await w.signed(order, TOTAL, SUBSIDY, DEPOSIT, sequence=1, twice=True)
+    # the deduction they follow (which happened first, in their services); each delivered twice
+    signed_at = datetime.now(UTC)
+    at = {n: signed_at + timedelta(milliseconds=n) for n in range(4)}
+    await w.terminated(order, sequence=2, twice=True, occurred_at=at[2])
+    await w.emit(w.reversed_event(order, SUBSIDY), order["id"], sequence=3, twice=True, occurred_at=at[3])
+    await w.emit(w.deducted_event(order, SUBSIDY), order["id"], sequence=2, occurred_at=at[1])
+    await w.signed(order, TOTAL, SUBSIDY, DEPOSIT, sequence=1, twice=True, occurred_at=at[0])
     await w.settle()
     seen = await w.get(order)
     assert seen["status"] == "terminated" and seen["tab"] == "cancelled"
@@ -122,3 +125,32 @@ async def test_a_termination_and_its_reversal_that_outrun_the_signing_and_the_de
     await w.paid(order, DEPOSIT, DEPOSIT, PAYABLE, DEPOSIT)
     await w.settle()
     assert (await w.get(order))["status"] == "terminated"
+
+
+async def test_a_step_reads_when_it_happened_where_it_happened_whenever_orders_hears_of_it(world) -> None:
+    """The timeline is "who did what, when": a fact another service announces is stamped with
+    the moment it happened there (the event's occurred_at), not when orders applied it, and
+    the steps read in that order: payments confirmed the deposit after the signing and quota
+    deducted the voucher in between, though orders heard of the payment first and of the
+    signing last (as after an outage of its consumer)."""
+    w = await world()
+    order = await w.submit()
+    await w.reserved(order)
+    await w.settle()
+    await w.post(order, "accept", w.provider)
+    signed_at = datetime.now(UTC) + timedelta(seconds=1)
+    deducted_at, paid_at = signed_at + timedelta(seconds=1), signed_at + timedelta(minutes=5)
+    await w.paid(order, DEPOSIT, DEPOSIT, PAYABLE, DEPOSIT, occurred_at=paid_at)
+    await w.emit(w.deducted_event(order, SUBSIDY), order["id"], occurred_at=deducted_at)
+    await w.signed(order, TOTAL, SUBSIDY, DEPOSIT, occurred_at=signed_at)
+    await w.settle()
+    seen = await w.get(order)
+    assert seen["status"] == "awaiting_service"
+    steps = [(s["label"], datetime.fromisoformat(s["at"])) for s in seen["timeline"]]
+    labels = [label for label, _ in steps]
+    assert labels.index("服务机构接单") < labels.index("签订合同") < labels.index("服务券抵扣")
+    assert labels.index("服务券抵扣") < labels.index("支付成功")
+    moments = dict(steps)
+    assert moments["签订合同"] == signed_at and moments["服务券抵扣"] == deducted_at
+    assert moments["支付成功"] == paid_at
+    assert [at for _, at in steps] == sorted(at for _, at in steps)

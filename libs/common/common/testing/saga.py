@@ -31,6 +31,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -168,12 +169,16 @@ class SagaHarness:
         aggregate_id: str,
         sequence: int = 1,
         event_id: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Deliver an event as another service's relay would (with the sequence given),
-        bypassing any outbox; returns its document for :meth:`redeliver`."""
+        """Deliver an event as another service's relay would (with the sequence given, and
+        the moment it happened there: now unless given), bypassing any outbox; returns its
+        document for :meth:`redeliver`."""
         envelope = Envelope.wrap(payload, aggregate_id=aggregate_id, event_id=event_id or str(uuid.uuid4()))
         doc = envelope.to_json()
         doc["sequence"] = sequence
+        if occurred_at is not None:
+            doc["occurred_at"] = occurred_at.isoformat()
         await self.redeliver(doc)
         return doc
 
