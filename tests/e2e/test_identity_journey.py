@@ -222,6 +222,7 @@ async def test_newcomer_registers_certifies_and_signs_in_through_the_gateway(pla
 
         audit = await client.get("/api/v1/admin/audit-log", headers=admin.headers)
         assert audit.status_code == 200
+        assert audit.json()["stale"] == [], "every service's audit feed answered the gateway"
         actions = [(e["action"], e["target_id"]) for e in audit.json()["items"]]
         assert any(target == org_id and "suspend" in action for action, target in actions)
         assert any(target == org_id and "restore" in action for action, target in actions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Column, DateTime, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import InternalCaller, Principal
+from common.datetimes import Moment
 
 
 class AuditEntry(SQLModel, table=True):
@@ -90,6 +91,11 @@ class AuditFeed(BaseModel):
     items: list[AuditOut]
 
 
+def audit_out(row: AuditEntry, service: str) -> AuditOut:
+    """One entry as staff read it, named with the service that wrote it."""
+    return AuditOut.model_validate(row).model_copy(update={"service": service})
+
+
 def audit_conditions(
     actor: str | None, action: str | None, since: datetime | None
 ) -> list[ColumnElement[bool]]:
@@ -120,20 +126,24 @@ async def audit_feed(
             .limit(limit)
         )
     ).all()
-    return AuditFeed(items=[AuditOut.model_validate(r).model_copy(update={"service": service}) for r in rows])
+    return AuditFeed(items=[audit_out(r, service) for r in rows])
 
 
 def internal_audit_router(service: str) -> APIRouter:
     """``GET /internal/audit-log`` for the gateway's composed staff view."""
-    from common.app import SessionDep  # common.app imports this module's neighbours
+    # common.app imports this module's neighbours, so its dependency comes in late. It goes
+    # in as a default value: an annotation naming a local would not resolve (postponed
+    # annotations), and FastAPI would take ``session`` for a required query parameter, which
+    # is how every service's feed answered 422 and the gateway listed them all as stale.
+    from common.app import get_session
 
     router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
     @router.get("/audit-log", response_model=AuditFeed)
     async def internal_audit_log(
         _caller: InternalCaller,
-        session: SessionDep,
-        since: datetime | None = None,
+        session: AsyncSession = Depends(get_session),
+        since: Moment | None = None,
         actor: Annotated[str | None, Query(max_length=36)] = None,
         action: Annotated[str | None, Query(max_length=60)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

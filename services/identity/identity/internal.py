@@ -4,22 +4,17 @@ gateway composes."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
-from common.datetimes import Moment
 from identity import errors
 from identity.deps import Id
-from identity.models import AuditEntry, FileGrant, Organization, StoredFile
-from identity.schemas.admin import AuditFeed, AuditOut
+from identity.models import FileGrant, Organization, StoredFile
 from identity.schemas.files import FileMetaOut, GrantIn
-from identity.service import auth as auth_service
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -77,23 +72,3 @@ async def grant_access(file_id: Id, body: GrantIn, caller: InternalCaller, sessi
 
 
 # --- audit feed ----------------------------------------------------------------------------------
-
-
-@router.get("/audit-log", response_model=AuditFeed, summary="（内部）操作日志，供网关汇总")
-async def internal_audit_log(
-    _caller: InternalCaller,
-    session: SessionDep,
-    since: Moment | None = None,
-    actor: Annotated[str | None, Query(max_length=36)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> AuditFeed:
-    rows = (
-        await session.exec(
-            select(AuditEntry)
-            .where(*auth_service.audit_conditions(actor, action, since))
-            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-            .limit(limit)
-        )
-    ).all()
-    return AuditFeed(items=[AuditOut.model_validate(r) for r in rows])

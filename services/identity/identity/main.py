@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
 from identity import dev, internal
@@ -48,6 +49,7 @@ def create_app(
         files.router,
         admin.router,
         internal.router,
+        internal_audit_router("identity"),
     ]
     if settings.is_development:
         routers.append(dev.router)

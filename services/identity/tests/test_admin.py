@@ -329,7 +329,7 @@ async def test_the_audit_log_is_filtered_and_served_to_the_gateway(
 
     assert (await client.get("/internal/audit-log")).status_code == 401
     feed = await client.get("/internal/audit-log", params={"limit": 1}, headers=service_headers())
-    assert feed.status_code == 200
+    assert feed.status_code == 200, feed.text
     items = feed.json()["items"]
     assert len(items) == 1
     assert {

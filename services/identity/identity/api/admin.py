@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.app import SessionDep
+from common.audit import AuditOut, audit_conditions, audit_out
 from common.auth import AdminUser, StaffUser
 from common.bus import publish
 from common.datetimes import Moment
@@ -26,7 +27,6 @@ from identity.domain import auth as domain
 from identity.models import AuditEntry, Organization, User
 from identity.schemas.admin import (
     AdminOrganizationOut,
-    AuditOut,
     ReasonIn,
     StaffIn,
     StaffOut,
@@ -235,9 +235,9 @@ async def audit_log(
     action: Annotated[str | None, Query(max_length=60)] = None,
     since: Moment | None = None,
 ) -> Page[AuditOut]:
-    conditions = service.audit_conditions(actor, action, since)
+    conditions = audit_conditions(actor, action, since)
     query = (
         select(AuditEntry).where(*conditions).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
     )
     total, rows = await paginate(session, query, paging)
-    return Page[AuditOut](items=[AuditOut.model_validate(r) for r in rows], total=total, **paging.echo())
+    return Page[AuditOut](items=[audit_out(r, "identity") for r in rows], total=total, **paging.echo())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -78,24 +78,3 @@ class StaffOut(BaseModel):
     has_password: bool
     created_at: datetime | None
     created_by: str | None
-
-
-class AuditOut(BaseModel):
-    """``AuditOut.model_validate(entry)``."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int | None = None
-    service: str = "identity"
-    at: datetime | None
-    actor_id: str
-    actor_role: str
-    action: str
-    target_type: str
-    target_id: str
-    reason: str | None
-    details: dict[str, Any]
-
-
-class AuditFeed(BaseModel):
-    items: list[AuditOut]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import argon2
-from sqlalchemy import ColumnElement, bindparam, case, func, text, update
+from sqlalchemy import bindparam, case, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,7 +22,6 @@ from common.crypto import blind_index
 from common.timers import utcnow
 from identity import errors, tokens
 from identity.context import IdentityContext
-from identity.domain import admin as admin_domain
 from identity.domain import auth as domain
 from identity.models import AuditEntry, Captcha, Organization, RefreshToken, SmsCode, User
 
@@ -358,17 +357,3 @@ def audit(
             details=details or {},
         )
     )
-
-
-def audit_conditions(
-    actor: str | None, action: str | None, since: datetime | None
-) -> list[ColumnElement[bool]]:
-    """The audit log's filters (the staff route and the gateway's composed feed)."""
-    conditions: list[ColumnElement[bool]] = []
-    if actor:
-        conditions.append(col(AuditEntry.actor_id) == actor)
-    if action:
-        conditions.append(col(AuditEntry.action) == action)
-    if since is not None:
-        conditions.append(col(AuditEntry.at) >= admin_domain.aware(since))
-    return conditions
