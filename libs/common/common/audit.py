@@ -72,6 +72,21 @@ def audit(
     )
 
 
+SYSTEM = Principal(user_id="system", role="system")
+CONFLICT_PREFIX = "conflict."
+
+
+def conflict(
+    session: AsyncSession, kind: str, target_type: str, target_id: str, *, reason: str, **details: Any
+) -> None:
+    """A money event this service cannot apply as it should (a payout for a reversed deduction,
+    a completion after an accepted termination): never acknowledged and forgotten, but kept in
+    the audit log as ``conflict.<kind>`` in the handler's transaction, where staff see it (the
+    composed audit log), ``/metrics`` counts it (``voucher_money_conflicts``) and
+    ``voucher-invariants`` reports it."""
+    audit(session, SYSTEM, CONFLICT_PREFIX + kind, target_type, target_id, reason=reason, **details)
+
+
 class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

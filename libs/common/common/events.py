@@ -362,6 +362,33 @@ class ContractTerminated(EventPayload):
     terminated_by: str  # administrator | enterprise
 
 
+@event("contracts.termination_requested")
+class TerminationRequested(EventPayload):
+    """Staff (or an enterprise's cancel of a signed order) asked to terminate: the contract is
+    ``terminating`` (frozen) until payments, which owns money paid out, accepts or refuses."""
+
+    order_id: str
+    contract_id: str
+    request_id: str  # answered by payments.termination_accepted / _refused with the same id
+    reason: str
+    requested_by: str  # administrator | enterprise
+    requested_by_user: str | None = None
+
+
+@event("contracts.cancellation_refused")
+class CancellationRefused(EventPayload):
+    """An order's cancellation request that contracts (or payments, for a termination) refused:
+    the signing stands; orders clears its pending marker and shows why."""
+
+    order_id: str
+    contract_id: str | None
+    # already_signed | order_already_paid | payment_pending | service_started | service_completed
+    # | settlement_paid | termination_pending
+    reason_code: str
+    reason: str
+    requested_by: str  # enterprise | timeout
+
+
 # --- payments ----------------------------------------------------------------------------------
 # Aggregate: the order (aggregate_id = order_id).
 
@@ -384,3 +411,26 @@ class SettlementPaid(EventPayload):
     provider_id: str
     amount_fen: int
     payout_reference: str
+
+
+@event("payments.termination_accepted")
+class TerminationAccepted(EventPayload):
+    """Payments accepted a termination under the plan's lock: from now on it pays nothing out
+    for the order; contracts then terminates the contract."""
+
+    order_id: str
+    contract_id: str
+    request_id: str
+    reason: str  # the termination's reason, as asked
+
+
+@event("payments.termination_refused")
+class TerminationRefused(EventPayload):
+    """Payments refused a termination (the settlement is paid, the service complete, or, for an
+    enterprise's cancel, money paid or pending): the contract returns to ``signed``."""
+
+    order_id: str
+    contract_id: str
+    request_id: str
+    reason_code: str
+    reason: str

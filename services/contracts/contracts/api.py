@@ -28,7 +28,9 @@ from contracts.schemas import (
 )
 
 # The states as a literal (an enum would become a schema named "State" in the merged OpenAPI).
-StateName = Literal["drafting", "pending_review", "returned", "agreed", "signed", "voided", "terminated"]
+StateName = Literal[
+    "drafting", "pending_review", "returned", "agreed", "signed", "terminating", "voided", "terminated"
+]
 assert set(get_args(StateName)) == {s.value for s in State}
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
@@ -178,11 +180,13 @@ async def admin_contracts(
     return ContractPage(items=items, total=total, counts=counts, **paging.echo())
 
 
-@admin_router.post("/{contract_id}/terminate", response_model=ContractOut)
+@admin_router.post("/{contract_id}/terminate", response_model=ContractOut, status_code=202)
 async def terminate(
     contract_id: str, body: ContractReasonIn, session: SessionDep, admin: AdminUser
 ) -> ContractOut:
-    """Terminate a signed contract (refused once its subsidy is known settled)."""
+    """Ask to terminate a signed contract: it is ``terminating`` (frozen) until payments, which
+    owns money paid out, accepts (``terminated``) or refuses (``signed`` again, with
+    ``termination_refused_reason``). Refused at once when the subsidy is known settled."""
     updated = await service.terminate(session, contract_id, admin, body.reason)
     await session.commit()
     return await service.contract_out(session, updated, admin)

@@ -6,7 +6,10 @@ States (DESIGN.md, saga step 5)::
     pending_review -> agreed                         (enterprise agrees: immutable from then)
     agreed -> signed                                 (once both parties have signed)
     drafting | pending_review | returned | agreed -> voided     (the order's cancellation)
-    signed -> terminated                             (staff, or an enterprise cancel before payment)
+    signed -> terminating                            (staff, or an enterprise cancel before payment,
+                                                      ask payments: frozen until it answers)
+    terminating -> terminated                        (payments accepted: it pays nothing out now)
+    terminating -> signed                            (payments refused: the reason is kept)
 
 Amounts, once and for all: the subsidy is fixed when the provider sets the total, as
 ``min(reserved, ratio × total, product max)`` (never more than quota reserved for the order);
@@ -26,6 +29,7 @@ class State(StrEnum):
     RETURNED = "returned"
     AGREED = "agreed"
     SIGNED = "signed"
+    TERMINATING = "terminating"
     VOIDED = "voided"
     TERMINATED = "terminated"
 
@@ -37,7 +41,9 @@ class Action(StrEnum):
     RETURN = "return"  # enterprise, with a reason
     SIGN = "sign"  # either party (both -> signed)
     VOID = "void"  # the order's cancellation before signing
-    TERMINATE = "terminate"  # staff, or the enterprise before any payment
+    REQUEST_TERMINATION = "request_termination"  # staff, or the enterprise before any payment
+    TERMINATE = "terminate"  # payments accepted the request
+    RESUME = "resume"  # payments refused the request: signed again
 
 
 class Party(StrEnum):
@@ -51,6 +57,7 @@ STATE_LABELS: dict[State, str] = {
     State.RETURNED: "退回修改",
     State.AGREED: "待签署",
     State.SIGNED: "已签署",
+    State.TERMINATING: "终止审核中",
     State.VOIDED: "已作废",
     State.TERMINATED: "已终止",
 }
@@ -63,7 +70,9 @@ ACTOR: dict[Action, Party | None] = {
     Action.RETURN: Party.ENTERPRISE,
     Action.SIGN: None,  # either party
     Action.VOID: None,
+    Action.REQUEST_TERMINATION: None,
     Action.TERMINATE: None,
+    Action.RESUME: None,
 }
 
 UNSIGNED = frozenset({State.DRAFTING, State.PENDING_REVIEW, State.RETURNED, State.AGREED})
@@ -79,7 +88,9 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
     (State.PENDING_REVIEW, Action.RETURN): State.RETURNED,
     (State.AGREED, Action.SIGN): State.AGREED,
     **{(s, Action.VOID): State.VOIDED for s in UNSIGNED},
-    (State.SIGNED, Action.TERMINATE): State.TERMINATED,
+    (State.SIGNED, Action.REQUEST_TERMINATION): State.TERMINATING,
+    (State.TERMINATING, Action.TERMINATE): State.TERMINATED,
+    (State.TERMINATING, Action.RESUME): State.SIGNED,
 }
 
 
@@ -165,20 +176,43 @@ def compute_amounts(
 
 class CancelOutcome(StrEnum):
     VOID = "void"  # not signed: void it
-    TERMINATE = "terminate"  # signed, nothing paid, the enterprise asked: a termination
+    TERMINATE = "terminate"  # signed, nothing known paid, the enterprise asked: ask payments
     REFUSE = "refuse"  # signed (and paid, or not asked to terminate): the signing stands
     NOTHING = "nothing"  # already void or terminated
 
 
+@dataclass(frozen=True)
+class CancelAnswer:
+    outcome: CancelOutcome
+    code: str = ""  # why a refusal: the stable code orders shows (contracts.cancellation_refused)
+    reason: str = ""
+
+
+REFUSALS: dict[str, str] = {
+    "already_signed": "合同已签署，订单不能取消",
+    "order_already_paid": "企业已支付款项，订单不能取消，如有争议请联系平台",
+    "termination_pending": "合同终止处理中，请等待处理结果",
+}
+
+
+def _refuse(code: str) -> CancelAnswer:
+    return CancelAnswer(CancelOutcome.REFUSE, code, REFUSALS[code])
+
+
 def on_cancellation_request(
     state: State | str | None, *, terminate_if_signed: bool, paid: bool
-) -> CancelOutcome:
-    """``state`` None: no contract yet (the request is still answered with a void)."""
+) -> CancelAnswer:
+    """``state`` None: no contract yet (the request is still answered with a void). ``paid``:
+    what contracts already knows was paid (payments decides what it does not know yet)."""
     if state is None:
-        return CancelOutcome.VOID
+        return CancelAnswer(CancelOutcome.VOID)
     current = State(state)
     if current in UNSIGNED:
-        return CancelOutcome.VOID
+        return CancelAnswer(CancelOutcome.VOID)
     if current is State.SIGNED:
-        return CancelOutcome.TERMINATE if terminate_if_signed and not paid else CancelOutcome.REFUSE
-    return CancelOutcome.NOTHING
+        if not terminate_if_signed:
+            return _refuse("already_signed")
+        return _refuse("order_already_paid") if paid else CancelAnswer(CancelOutcome.TERMINATE)
+    if current is State.TERMINATING:
+        return _refuse("termination_pending")
+    return CancelAnswer(CancelOutcome.NOTHING)

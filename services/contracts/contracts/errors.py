@@ -12,7 +12,9 @@ ACTION_LABELS = {
     Action.RETURN: "退回修改",
     Action.SIGN: "签署合同",
     Action.VOID: "作废合同",
+    Action.REQUEST_TERMINATION: "终止合同",
     Action.TERMINATE: "终止合同",
+    Action.RESUME: "恢复合同",
 }
 
 

@@ -2,7 +2,8 @@
 
 Orders' events for one order are ordered on one stream: a late ``order_accepted`` after the
 order's cancellation (request) is stale and makes no draft. Payments' facts only ever grow
-(something was paid, the settlement was paid), each on its own stream.
+(something was paid, the settlement was paid), each on its own stream; its answers to a
+termination request name the request they answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from common.events import (
     OrderCancelled,
     PaymentReceived,
     SettlementPaid,
+    TerminationAccepted,
+    TerminationRefused,
 )
 from common.orgs import register_org_handlers
 from contracts import service
@@ -61,5 +64,19 @@ def build_consumer() -> Consumer:
         if not await ordered(session, consumer.name, event, stream="settlement"):
             return
         await service.on_settlement_paid(session, p.order_id)
+
+    # payments' answer to a termination request (its own stream: answers to one order's
+    # requests are ordered among themselves; each names the request it answers)
+    @consumer.on(TerminationAccepted.event_type)
+    async def termination_accepted(session: AsyncSession, event: Envelope[Any]) -> None:
+        if not await ordered(session, consumer.name, event, stream="termination"):
+            return
+        await service.on_termination_accepted(session, event.payload)
+
+    @consumer.on(TerminationRefused.event_type)
+    async def termination_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+        if not await ordered(session, consumer.name, event, stream="termination"):
+            return
+        await service.on_termination_refused(session, event.payload)
 
     return consumer

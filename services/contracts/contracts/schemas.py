@@ -77,6 +77,11 @@ class ContractOut(BaseModel):
     void_reason: str | None
     terminate_reason: str | None
     terminated_by: str | None
+    termination_requested_at: datetime | None = None
+    termination_requested_by: str | None = None
+    termination_request_reason: str | None = None
+    termination_refused_at: datetime | None = None
+    termination_refused_reason: str | None = None
     submitted_at: datetime | None
     agreed_at: datetime | None
     signed_at: datetime | None

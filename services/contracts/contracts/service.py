@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import bus
-from common.audit import audit
+from common.audit import SYSTEM, audit
 from common.auth import Principal
 from common.crypto import FieldCipher
 from common.db import lock
 from common.events import (
+    CancellationRefused,
     CancellationRequested,
     ContractSigned,
     ContractTerminated,
     ContractVoided,
     OrderAccepted,
+    TerminationAccepted,
+    TerminationRefused,
+    TerminationRequested,
 )
 from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
@@ -243,16 +248,17 @@ async def _void(session: AsyncSession, contract: Contract, reason: str) -> None:
 
 
 async def on_cancellation_requested(session: AsyncSession, p: CancellationRequested) -> domain.CancelOutcome:
-    """Void an unsigned contract; terminate a signed unpaid one when the enterprise asked;
-    else the signing stands (nothing published: orders follows contract_signed)."""
+    """Void an unsigned contract; ask payments to terminate a signed one when the enterprise
+    asked and contracts knows of no payment; else refuse, and say so
+    (``contracts.cancellation_refused``), so that orders does not wait for an answer forever."""
     facts = await lock_facts(session, p.order_id)
     contract = await contract_of_order(session, p.order_id, for_update=True)
-    outcome = domain.on_cancellation_request(
+    answer = domain.on_cancellation_request(
         contract.state if contract else None,
         terminate_if_signed=p.terminate_if_signed,
         paid=facts.paid_fen > 0 or facts.settlement_paid,
     )
-    if outcome is domain.CancelOutcome.VOID:
+    if answer.outcome is domain.CancelOutcome.VOID:
         facts.void_requested = True
         facts.cancel_reason = p.reason
         session.add(facts)
@@ -265,10 +271,22 @@ async def on_cancellation_requested(session: AsyncSession, p: CancellationReques
             ),
             aggregate_id=p.order_id,
         )
-    elif outcome is domain.CancelOutcome.TERMINATE:
+    elif answer.outcome is domain.CancelOutcome.TERMINATE:
         assert contract is not None
-        await _terminate(session, facts, contract, reason=p.reason, by="enterprise")
-    return outcome
+        await _request_termination(session, facts, contract, reason=p.reason, by="enterprise", user=None)
+    elif answer.outcome is domain.CancelOutcome.REFUSE:
+        await bus.publish(
+            session,
+            CancellationRefused(
+                order_id=p.order_id,
+                contract_id=contract.id if contract else None,
+                reason_code=answer.code,
+                reason=answer.reason,
+                requested_by=p.requested_by,
+            ),
+            aggregate_id=p.order_id,
+        )
+    return answer.outcome
 
 
 async def on_order_cancelled(session: AsyncSession, order_id: str, reason: str) -> None:
@@ -591,13 +609,80 @@ async def sign(
 
 
 # --- termination ---------------------------------------------------------------------------------
+# Payments owns money paid out, so payments decides whether a termination may happen, in one
+# database with the payout (DESIGN.md "Termination"): contracts freezes the contract
+# (``terminating``) and asks; payments' answer terminates it or returns it to ``signed``.
 
 
-async def _terminate(
-    session: AsyncSession, facts: OrderFacts, contract: Contract, *, reason: str, by: str
+async def _request_termination(
+    session: AsyncSession,
+    facts: OrderFacts,
+    contract: Contract,
+    *,
+    reason: str,
+    by: str,
+    user: str | None,
 ) -> None:
-    if facts.settlement_paid:
+    if facts.settlement_paid:  # known here already: no need to ask
         raise errors.settlement_paid()
+    contract.state = _move(contract, Action.REQUEST_TERMINATION).value
+    contract.termination_request_id = str(uuid.uuid4())
+    contract.termination_requested_at = utcnow()
+    contract.termination_requested_by = by
+    contract.termination_request_reason = reason
+    contract.termination_refused_at = None
+    contract.termination_refused_reason = None
+    session.add(contract)
+    await bus.publish(
+        session,
+        TerminationRequested(
+            order_id=contract.order_id,
+            contract_id=contract.id,
+            request_id=contract.termination_request_id,
+            reason=reason,
+            requested_by=by,
+            requested_by_user=user,
+        ),
+        aggregate_id=contract.order_id,
+    )
+
+
+async def terminate(session: AsyncSession, contract_id: str, principal: Principal, reason: str) -> Contract:
+    """Staff ask to terminate a signed contract: frozen until payments answers."""
+    facts, contract = await lock_contract(session, contract_id)
+    await _request_termination(
+        session, facts, contract, reason=reason, by="administrator", user=principal.user_id
+    )
+    audit(
+        session,
+        principal,
+        "contract.terminate",
+        "contract",
+        contract.id,
+        reason=reason,
+        order_id=contract.order_id,
+        request_id=contract.termination_request_id,
+    )
+    return contract
+
+
+async def _answered(session: AsyncSession, order_id: str, request_id: str) -> Contract | None:
+    """The contract waiting for this answer (None: an answer to an older request, or repeated)."""
+    await lock_facts(session, order_id)
+    contract = await contract_of_order(session, order_id, for_update=True)
+    if contract is None or State(contract.state) is not State.TERMINATING:
+        return None
+    if contract.termination_request_id != request_id:
+        return None
+    return contract
+
+
+async def on_termination_accepted(session: AsyncSession, p: TerminationAccepted) -> None:
+    contract = await _answered(session, p.order_id, p.request_id)
+    if contract is None:
+        return
+    by = contract.termination_requested_by or "administrator"
+    reason = contract.termination_request_reason or p.reason
     contract.state = _move(contract, Action.TERMINATE).value
     contract.terminated_at = utcnow()
     contract.terminate_reason = reason
@@ -612,16 +697,36 @@ async def _terminate(
     )
 
 
-async def terminate(session: AsyncSession, contract_id: str, principal: Principal, reason: str) -> Contract:
-    facts, contract = await lock_contract(session, contract_id)
-    await _terminate(session, facts, contract, reason=reason, by="administrator")
+async def on_termination_refused(session: AsyncSession, p: TerminationRefused) -> None:
+    """Back to ``signed``, the reason shown to staff (and, for an enterprise's cancel, told to
+    orders, which stops waiting)."""
+    contract = await _answered(session, p.order_id, p.request_id)
+    if contract is None:
+        return
+    contract.state = _move(contract, Action.RESUME).value
+    contract.termination_refused_at = utcnow()
+    contract.termination_refused_reason = p.reason
+    session.add(contract)
     audit(
         session,
-        principal,
-        "contract.terminate",
+        SYSTEM,
+        "contract.termination_refused",
         "contract",
         contract.id,
-        reason=reason,
+        reason=p.reason,
         order_id=contract.order_id,
+        code=p.reason_code,
+        requested_by=contract.termination_requested_by,
     )
-    return contract
+    if contract.termination_requested_by == "enterprise":
+        await bus.publish(
+            session,
+            CancellationRefused(
+                order_id=contract.order_id,
+                contract_id=contract.id,
+                reason_code=p.reason_code,
+                reason=p.reason,
+                requested_by="enterprise",
+            ),
+            aggregate_id=contract.order_id,
+        )

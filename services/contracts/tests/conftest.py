@@ -43,6 +43,7 @@ class Deal:
     order_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     contract_id: str = ""
     seq: int = 1  # the last orders sequence used for this order
+    payments_sequence: int = 10  # payments' events of this order (after its payment facts)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -163,6 +164,10 @@ class Deal:
             aggregate_id=self.order_id,
             sequence=seq,
         )
+
+    def payments_seq(self) -> int:
+        self.payments_sequence += 1
+        return self.payments_sequence
 
     def another(self) -> Deal:
         """Another order between the same two organisations."""

@@ -33,7 +33,9 @@ ALLOWED = {
     (State.PENDING_REVIEW, Action.VOID): State.VOIDED,
     (State.RETURNED, Action.VOID): State.VOIDED,
     (State.AGREED, Action.VOID): State.VOIDED,
-    (State.SIGNED, Action.TERMINATE): State.TERMINATED,
+    (State.SIGNED, Action.REQUEST_TERMINATION): State.TERMINATING,
+    (State.TERMINATING, Action.TERMINATE): State.TERMINATED,
+    (State.TERMINATING, Action.RESUME): State.SIGNED,
 }
 
 
@@ -131,22 +133,26 @@ def test_amounts_that_cannot_make_a_contract_are_refused_with_a_stable_code(
 
 
 @pytest.mark.parametrize(
-    ("state", "terminate_if_signed", "paid", "outcome"),
+    ("state", "terminate_if_signed", "paid", "outcome", "code"),
     [
-        (None, False, False, CancelOutcome.VOID),
+        (None, False, False, CancelOutcome.VOID, ""),
         *[
-            (s, t, False, CancelOutcome.VOID)
+            (s, t, False, CancelOutcome.VOID, "")
             for s in ("drafting", "pending_review", "returned", "agreed")
             for t in (False, True)
         ],
-        ("signed", False, False, CancelOutcome.REFUSE),
-        ("signed", True, False, CancelOutcome.TERMINATE),
-        ("signed", True, True, CancelOutcome.REFUSE),
-        ("voided", False, False, CancelOutcome.NOTHING),
-        ("terminated", True, False, CancelOutcome.NOTHING),
+        ("signed", False, False, CancelOutcome.REFUSE, "already_signed"),
+        ("signed", True, False, CancelOutcome.TERMINATE, ""),
+        ("signed", True, True, CancelOutcome.REFUSE, "order_already_paid"),
+        ("terminating", True, False, CancelOutcome.REFUSE, "termination_pending"),
+        ("terminating", False, False, CancelOutcome.REFUSE, "termination_pending"),
+        ("voided", False, False, CancelOutcome.NOTHING, ""),
+        ("terminated", True, False, CancelOutcome.NOTHING, ""),
     ],
 )
-def test_a_cancellation_request_voids_what_is_unsigned_and_terminates_only_a_signed_unpaid_one_when_asked(
-    state: str | None, terminate_if_signed: bool, paid: bool, outcome: CancelOutcome
+def test_a_cancellation_request_voids_what_is_unsigned_asks_payments_to_terminate_a_signed_unpaid_one_and_refuses_with_a_reason(
+    state: str | None, terminate_if_signed: bool, paid: bool, outcome: CancelOutcome, code: str
 ) -> None:
-    assert on_cancellation_request(state, terminate_if_signed=terminate_if_signed, paid=paid) is outcome
+    answer = on_cancellation_request(state, terminate_if_signed=terminate_if_signed, paid=paid)
+    assert (answer.outcome, answer.code) == (outcome, code)
+    assert bool(answer.reason) is (outcome is CancelOutcome.REFUSE)

@@ -103,6 +103,8 @@ SIGNED = frozenset(
 ENDED = frozenset({Status.CANCELLED, Status.TERMINATED})
 BEFORE_ACCEPTANCE = frozenset({Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE})
 SERVICE_DONE = frozenset({Status.AWAITING_BALANCE, Status.COMPLETED, Status.EVALUATED})
+# what a person may not do while payments decides a termination of the signed contract
+FROZEN_WHILE_TERMINATING = frozenset({Step.CANCEL, Step.PAY, Step.START_SERVICE, Step.COMPLETE_SERVICE})
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class Facts:
     evaluated: bool = False
     # the status in which a cancellation was requested and not yet answered by contracts
     cancel_requested_in: Status | None = None
+    # a termination being decided (contracts asked payments): no payment, cancel or service step
+    termination_pending: bool = False
     # contract_signed: the contract's payable and deposit (a stage of 0 is met at once)
     payable_fen: int = 0
     deposit_fen: int = 0
@@ -158,6 +162,8 @@ def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) 
     if step in EVENT_STEPS and actor is not Actor.SYSTEM:
         return Refusal(state, step, "forbidden_actor")
     S = Status
+    if f.termination_pending and step in FROZEN_WHILE_TERMINATING and state in SIGNED:
+        return Refusal(state, step, "termination_pending")
     match step:
         case Step.CANCEL:
             if state in BEFORE_ACCEPTANCE:

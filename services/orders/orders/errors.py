@@ -62,6 +62,8 @@ def refused(refusal: Refusal) -> Problem:
             detail = "已提交取消申请，正在等待合同作废或终止的结果"
         case "order_already_paid":
             detail = f"订单当前状态为「{state}」且已有付款，不能取消订单；如有纠纷请联系平台"
+        case "termination_pending":
+            detail = f"该订单的合同终止处理中，暂不能{what}，请等待处理结果"
         case "already_evaluated":
             detail = "该订单已评价，不能重复评价"
         case "forbidden_actor":

@@ -21,6 +21,7 @@ from common.bus import Consumer, RetryLater
 from common.bus.ordering import ordered
 from common.db import lock
 from common.events import (
+    CancellationRefused,
     ContractSigned,
     ContractTerminated,
     ContractVoided,
@@ -28,6 +29,8 @@ from common.events import (
     PaymentReceived,
     ProductChanged,
     SettlementPaid,
+    TerminationRefused,
+    TerminationRequested,
     VoucherDeducted,
     VoucherReleased,
     VoucherReservationRejected,
@@ -37,7 +40,7 @@ from common.events import (
 from common.orgs import register_org_handlers
 from common.timers import utcnow
 from orders.config import Settings
-from orders.domain import Actor, Outcome, Refusal, Status, Step
+from orders.domain import SIGNED, Actor, Outcome, Refusal, Status, Step
 from orders.models import Order, OrderStep, ProductCopy
 from orders.service import Why, add_step, transition
 
@@ -236,6 +239,52 @@ def build_consumer(settings: Settings) -> Consumer:
         if not isinstance(outcome, Refusal):
             fact(session, order, event, "contract_terminated", detail=p.reason)
         early_or_ignored(outcome, event)
+
+    # --- requests to end a signed order, and their answers ------------------------------------
+    # Each answer concerns a signed contract: heard before the signing, it waits for it (else
+    # the signing, older on contracts' stream, would look stale).
+
+    @consumer.on(TerminationRequested.event_type)
+    async def termination_requested(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationRequested = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.contract_id is None and Status(order.status) not in (Status.CANCELLED, Status.TERMINATED):
+            raise RetryLater("a termination request before its signing")
+        if not await step_recorded(session, order.id, "contract_terminating", p.request_id):
+            fact(session, order, event, "contract_terminating", detail=p.reason, ref=p.request_id)
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return  # already answered (refused or terminated): not frozen
+        if Status(order.status) in SIGNED:
+            order.termination_pending = True
+            order.termination_request_id = p.request_id
+            session.add(order)
+
+    @consumer.on(TerminationRefused.event_type)
+    async def termination_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationRefused = event.payload
+        order = await locked_order(session, p.order_id)
+        if not await step_recorded(session, order.id, "contract_terminating", p.request_id):
+            raise RetryLater("payments' answer before the request it answers")
+        if not await ordered(session, consumer.name, event, stream="termination"):
+            return
+        fact(session, order, event, "termination_refused", detail=p.reason)
+        if order.termination_request_id == p.request_id:
+            order.termination_pending = False
+            order.cancel_refused_reason = p.reason
+            session.add(order)
+
+    @consumer.on(CancellationRefused.event_type)
+    async def cancellation_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: CancellationRefused = event.payload
+        order = await locked_order(session, p.order_id)
+        if order.contract_id is None and Status(order.status) not in (Status.CANCELLED, Status.TERMINATED):
+            raise RetryLater("a refused cancellation before the signing it stands on")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return
+        fact(session, order, event, "cancellation_refused", detail=p.reason)
+        order.cancel_requested_in = None
+        order.cancel_refused_reason = p.reason
+        session.add(order)
 
     # --- payments -------------------------------------------------------------------------------
 

@@ -87,6 +87,11 @@ class Order(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, sa_column=Column(Text))
     cancelled_by: str | None = Field(default=None, max_length=20)
     cancel_requested_in: str | None = Field(default=None, sa_column=Column(String(32)))
+    # why the last request to end the order was refused (contracts or payments said no)
+    cancel_refused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # a termination contracts asked payments to decide: the order is frozen meanwhile
+    termination_pending: bool = Field(default=False, sa_column=_flag())
+    termination_request_id: str | None = Field(default=None, max_length=36)
     # times
     created_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False))
     updated_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -153,6 +153,10 @@ class OrderDetailOut(OrderOut):
     cancel_reason: str | None = None
     cancelled_by: str | None = None
     cancel_requested_in: str | None = None
+    cancel_refused_reason: str | None = Field(default=None, description="取消或终止申请未获同意的原因")
+    termination_pending: bool = Field(
+        default=False, description="合同终止处理中（此时不能支付、取消或推进服务）"
+    )
     accepted_at: datetime | None = None
     signed_at: datetime | None = None
     service_started_at: datetime | None = None

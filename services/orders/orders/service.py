@@ -89,6 +89,9 @@ LABELS: dict[str, str] = {
     "order_completed": "订单完成",
     "evaluated": "评价服务",
     "settlement_paid": "服务券兑付",
+    "cancellation_refused": "取消订单未获同意",
+    "contract_terminating": "合同终止审核中",
+    "termination_refused": "合同终止未获同意",
 }
 
 
@@ -115,6 +118,7 @@ def facts(order: Order, **extra: Any) -> Facts:
         "fully_paid": order.fully_paid,
         "evaluated": order.evaluated_at is not None,
         "cancel_requested_in": requested,
+        "termination_pending": order.termination_pending,
     }
     values.update(extra)
     return Facts(**values)
@@ -168,6 +172,7 @@ async def transition(
     order.updated_at = now()
     if outcome.to in ENDED and before not in ENDED:
         order.ended_at = now()
+        order.termination_pending = False
         order.cancel_reason = why.reason
         order.cancelled_by = why.by
     if outcome.to is Status.AWAITING_CONTRACT and before is not Status.AWAITING_CONTRACT:
@@ -219,6 +224,7 @@ async def _carry_out(
             )
         case Effect.REQUEST_VOID | Effect.REQUEST_TERMINATION:
             order.cancel_requested_in = str(before)
+            order.cancel_refused_reason = None
             order.cancelled_by = why.by  # who asked: shown once contracts answers
             await publish(
                 session,

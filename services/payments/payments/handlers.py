@@ -5,9 +5,14 @@
 - ``contracts.contract_signed``: the plan (aggregate = the order, like every saga event);
 - ``contracts.contract_voided``: an unsigned contract has no plan here; a plan somehow
   present and untouched is closed;
-- ``contracts.contract_terminated``: the plan is terminated, pending transfers rejected, an
-  unpaid claim cancelled, a refund due for every confirmed transfer. Before the signing has
-  arrived it is early: retried later (then the DLQ);
+- ``contracts.termination_requested``: payments decides (service.terminations): refused, or
+  accepted and the plan terminated at once (no payout from then on, an unpaid claim cancelled,
+  a refund due for every confirmed transfer, pending ones still decidable). Early before the
+  plan;
+- ``contracts.contract_terminated``: what payments accepted; a plan not terminated yet (a
+  termination that was never asked of payments) is terminated now, a paid claim then a
+  conflict for staff;
+- ``orders.service_started`` / ``service_completed``: what the termination decision needs;
 - ``orders.order_completed``: the settlement claim for the committed subsidy; early before
   the plan.
 
@@ -23,6 +28,7 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.audit import conflict
 from common.bus import Consumer, Poison
 from common.bus.ordering import ordered
 from common.db import lock
@@ -33,12 +39,15 @@ from common.events import (
     ContractVoided,
     Envelope,
     OrderCompleted,
+    ServiceCompleted,
+    ServiceStarted,
+    TerminationRequested,
 )
 from common.orgs import register_org_handlers
 from common.timers import RetryLater, utcnow
 from payments.domain.remittances import PlanState
 from payments.models import Payee, PaymentPlan
-from payments.service import refunds, remittances, settlements
+from payments.service import remittances, settlements, terminations
 
 log = structlog.get_logger(__name__)
 
@@ -87,34 +96,64 @@ def build_consumer() -> Consumer:
         else:
             log.warning("void_of_a_plan_with_money", order_id=p.order_id, state=plan.state)
 
+    async def locked_plan(session: AsyncSession, order_id: str, what: str) -> PaymentPlan:
+        plan = await lock(session, PaymentPlan, order_id)
+        if plan is None:
+            raise RetryLater(f"{what} of order {order_id} before its signing reached payments")
+        return plan
+
+    @consumer.on(TerminationRequested.event_type)
+    async def termination_requested(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationRequested = event.payload
+        plan = await locked_plan(session, p.order_id, "termination request")
+        if not await ordered(session, consumer.name, event, stream="contract"):
+            return
+        await terminations.decide(session, plan, p)
+
     @consumer.on(ContractTerminated.event_type)
     async def contract_terminated(session: AsyncSession, event: Envelope[Any]) -> None:
         p: ContractTerminated = event.payload
-        plan = await lock(session, PaymentPlan, p.order_id)
-        if plan is None:
-            raise RetryLater(f"termination of order {p.order_id} before its signing reached payments")
+        plan = await locked_plan(session, p.order_id, "termination")
         if not await ordered(session, consumer.name, event, stream="contract"):
             return
         if plan.state == PlanState.TERMINATED:
+            return  # accepted here first: the usual case
+        claim = await terminations.claim_of(session, p.order_id)
+        if claim is not None and claim.state == "paid":
+            conflict(
+                session,
+                "termination_after_payout",
+                "order",
+                p.order_id,
+                reason="合同终止时服务券已兑付：兑付不予追回，请线下核实处理",
+                settlement_id=claim.id,
+                amount_fen=claim.amount_fen,
+            )
+        await terminations.terminate(session, plan, p.reason)
+
+    @consumer.on(ServiceStarted.event_type)
+    async def service_started(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ServiceStarted = event.payload
+        plan = await locked_plan(session, p.order_id, "service start")
+        if not await ordered(session, consumer.name, event, stream="service"):
             return
-        plan.state = PlanState.TERMINATED.value
-        plan.terminated_reason = p.reason
-        await remittances.void_remittances_of_terminated(session, plan, p.reason)
-        plan.pending_fen = 0
-        plan.updated_at = utcnow()
-        session.add(plan)
-        await session.flush()
-        await settlements.cancel_unpaid(session, plan.order_id)
-        await refunds.owe_back_confirmed(session, plan)
+        await terminations.service_started(session, plan, event.occurred_at)
+
+    @consumer.on(ServiceCompleted.event_type)
+    async def service_completed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ServiceCompleted = event.payload
+        plan = await locked_plan(session, p.order_id, "service completion")
+        if not await ordered(session, consumer.name, event, stream="service"):
+            return
+        await terminations.service_completed(session, plan, event.occurred_at)
 
     @consumer.on(OrderCompleted.event_type)
     async def order_completed(session: AsyncSession, event: Envelope[Any]) -> None:
         p: OrderCompleted = event.payload
-        plan = await lock(session, PaymentPlan, p.order_id)
-        if plan is None:
-            raise RetryLater(f"order {p.order_id} completed before its signing reached payments")
+        plan = await locked_plan(session, p.order_id, "completion")
         if not await ordered(session, consumer.name, event, stream="order"):
             return
+        await terminations.service_completed(session, plan, event.occurred_at)
         if p.subsidy_fen != plan.subsidy_fen:
             log.warning(
                 "completed_subsidy_differs",

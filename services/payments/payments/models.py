@@ -77,6 +77,13 @@ class PaymentPlan(SQLModel, table=True):
     pending_fen: int = Field(default=0, sa_column=fen(default=0))
     state: str = Field(default="open", max_length=20)
     terminated_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # The termination payments accepted (DESIGN.md "Termination"): from then on nothing is paid out.
+    termination_request_id: str | None = Field(default=None, max_length=36)
+    terminated_at: datetime | None = Field(default=None, sa_column=ts())
+    # What orders announced of the service: a termination is refused once it is complete (and an
+    # enterprise's cancel once it has started).
+    service_started_at: datetime | None = Field(default=None, sa_column=ts())
+    service_completed_at: datetime | None = Field(default=None, sa_column=ts())
     created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
     updated_at: datetime | None = Field(default=None, sa_column=ts(False, True))
 
@@ -166,4 +173,16 @@ class Refund(SQLModel, table=True):
     refund_reference: str | None = Field(default=None, max_length=100)
     refunded_by: str | None = Field(default=None, max_length=64)
     refunded_at: datetime | None = Field(default=None, sa_column=ts())
+    created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
+
+
+class ClaimFile(SQLModel, table=True):
+    """Which claim a document backs: a file backs one claim (its primary key), so the same
+    invoice, receipt or proof cannot be claimed twice, even by two claims at once."""
+
+    __tablename__ = "settlement_claim_files"
+
+    file_id: str = Field(primary_key=True, max_length=64)
+    claim_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=20)  # invoice | receipt | proof
     created_at: datetime | None = Field(default=None, sa_column=ts(False, True))

@@ -9,6 +9,7 @@ from payments.domain import Refusal
 from payments.domain import refunds as rf
 from payments.domain import remittances as rm
 from payments.domain import settlements as st
+from payments.domain import terminations as tm
 
 
 def plan(payable: int = 4000, deposit: int = 800, paid: int = 0, pending: int = 0) -> rm.Figures:
@@ -102,11 +103,13 @@ def test_nothing_is_recorded_on_a_plan_closed_by_a_void() -> None:
         rm.record(plan(), "closed", 100)
 
 
-def test_nothing_is_recorded_or_confirmed_on_a_terminated_plan() -> None:
+def test_nothing_new_is_recorded_on_a_terminated_plan_but_a_pending_transfer_stays_decidable() -> None:
     with pytest.raises(Refusal, match="contract_terminated"):
         rm.record(plan(), "terminated", 100)
-    with pytest.raises(Refusal, match="contract_terminated"):
-        rm.decide(plan(pending=100), "terminated", "pending", 100, confirm=True)
+    after = rm.decide(plan(pending=100), "terminated", "pending", 100, confirm=True)
+    assert (after.paid_fen, after.pending_fen) == (100, 0)
+    after = rm.decide(plan(pending=100), "terminated", "pending", 100, confirm=False)
+    assert (after.paid_fen, after.pending_fen) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -167,3 +170,31 @@ def test_a_refund_is_marked_refunded_once() -> None:
     assert rf.mark_refunded("due") == rf.RefundState.REFUNDED
     with pytest.raises(Refusal, match="refund_already_refunded"):
         rf.mark_refunded("refunded")
+
+
+@pytest.mark.parametrize(
+    ("facts", "code"),
+    [
+        ({}, None),
+        ({"settlement_paid": True}, "settlement_paid"),
+        ({"service_completed": True}, "service_completed"),
+        ({"paid_fen": 1, "service_started": True}, None),  # staff may end a dispute in service
+        ({"requested_by": "enterprise"}, None),
+        ({"requested_by": "enterprise", "paid_fen": 1}, "order_already_paid"),
+        ({"requested_by": "enterprise", "pending_fen": 1}, "payment_pending"),
+        ({"requested_by": "enterprise", "service_started": True}, "service_started"),
+        ({"requested_by": "enterprise", "settlement_paid": True}, "settlement_paid"),
+    ],
+)
+def test_a_termination_is_refused_for_the_first_reason_that_holds(facts: dict, code: str | None) -> None:
+    base = {
+        "requested_by": "administrator",
+        "paid_fen": 0,
+        "pending_fen": 0,
+        "settlement_paid": False,
+        "service_started": False,
+        "service_completed": False,
+    }
+    got = tm.refusal(tm.PlanFacts(**(base | facts)))
+    assert got == code
+    assert code is None or tm.REFUSALS[code]

@@ -1,6 +1,8 @@
-"""payments on the saga's events: termination (plan terminated, pending transfers rejected, an
-unpaid claim cancelled, a refund due per confirmed transfer, marked refunded by finance), and
-every handled event delivered twice and out of order reaching the same end state."""
+"""payments on the saga's events: a termination contracts announces without having asked
+payments (the plan terminated, an unpaid claim cancelled, a refund due per confirmed transfer,
+a paid claim kept and a conflict recorded for staff), and every handled event delivered twice
+and out of order reaching the same end state. The decision itself, when contracts asks, is in
+test_terminations.py."""
 
 from __future__ import annotations
 
@@ -33,53 +35,6 @@ async def end_state(deal) -> dict[str, Any]:
         "SELECT amount_fen, state FROM payment_refunds WHERE order_id = :o ORDER BY amount_fen"
     )
     return {"plan": plan, "remittances": remittances, "claims": claims, "refunds": refunds}
-
-
-async def test_a_termination_after_a_confirmed_deposit_makes_a_refund_due_that_finance_marks_refunded(
-    deal_factory,
-) -> None:
-    deal = await deal_factory()
-    await deal.confirmed(800)  # the deposit
-    await deal.remitted(400)  # a transfer not yet verified
-    doc = await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
-    await deal.h.redeliver(doc)  # delivered twice
-    await deal.h.settle()
-
-    view = await deal.payment()
-    assert (view["state"], view["state_label"]) == ("terminated", "合同已终止")
-    assert (view["paid_fen"], view["pending_fen"], view["actions"]) == (800, 0, [])
-    assert [r["state"] for r in view["remittances"]] == ["confirmed", "rejected"]
-    assert view["remittances"][1]["reject_reason"].startswith("合同已终止")
-
-    r = await deal.remit(100)  # nothing more is received
-    assert r.status_code == 409 and r.json()["code"] == "contract_terminated"
-
-    r = await deal.client.get(f"{API}/admin/refunds?state=due", headers=deal.finance.headers)
-    assert r.status_code == 200
-    [refund] = r.json()["items"]
-    assert (refund["amount_fen"], refund["state"], refund["state_label"]) == (800, "due", "待退款")
-    assert refund["order_no"] == deal.order_no and r.json()["counts"] == {"due": 1, "all": 1}
-    assert (await deal.client.get(f"{API}/admin/refunds", headers=deal.enterprise.headers)).status_code == 403
-
-    path = f"{API}/admin/refunds/{refund['id']}/mark-refunded"
-    assert (await deal.client.post(path, json={}, headers=deal.finance.headers)).status_code == 422
-    r = await deal.client.post(path, json={"refund_reference": "REFUND-001"}, headers=deal.finance.headers)
-    assert (
-        r.status_code == 200
-        and r.json()["state"] == "refunded"
-        and r.json()["refund_reference"] == "REFUND-001"
-    )
-    r = await deal.client.post(path, json={"refund_reference": "REFUND-002"}, headers=deal.finance.headers)
-    assert r.status_code == 409 and r.json()["code"] == "refund_already_refunded"
-    audit = await deal.rows("SELECT action, reason FROM audit_log WHERE action LIKE 'refund.%'")
-    assert [a["action"] for a in audit] == ["refund.mark_refunded"]
-    assert (await end_state(deal))["refunds"] == [{"amount_fen": 800, "state": "refunded"}]
-    [shown] = (await deal.payment())["refunds"]  # the enterprise sees it on its payment screen
-    assert (shown["amount_fen"], shown["state_label"], shown["refund_reference"]) == (
-        800,
-        "已退款",
-        "REFUND-001",
-    )
 
 
 async def test_a_termination_cancels_an_unpaid_claim_and_refuses_its_approval(deal_factory) -> None:
@@ -120,6 +75,13 @@ async def test_a_paid_settlement_stands_when_a_termination_comes_anyway(deal_fac
     await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
     await deal.h.settle()
     assert (await deal.settlement())["state"] == "paid"
+    conflicts = await deal.rows(
+        "SELECT action, target_id, reason FROM audit_log WHERE action LIKE 'conflict.%'"
+    )
+    assert [(c["action"], c["target_id"]) for c in conflicts] == [
+        ("conflict.termination_after_payout", deal.order_id)
+    ]
+    assert "不予追回" in conflicts[0]["reason"]
 
 
 async def test_events_out_of_order_and_twice_reach_the_same_end_state_as_in_order(deal_factory) -> None:
@@ -175,17 +137,6 @@ async def test_the_payee_is_the_account_last_announced_whatever_the_arrival_orde
     remittance = await deal.remitted(800)
     rows = await deal.rows(f"SELECT payee_account_number FROM remittances WHERE id = '{remittance}'")
     assert rows == [{"payee_account_number": "62220000000000000003"}]
-
-
-async def test_a_termination_crashed_mid_way_is_applied_once_after_its_retry(deal_factory) -> None:
-    deal = await deal_factory()
-    await deal.confirmed(800)
-    deal.h.crash("payments", ContractTerminated.event_type, after_statements=4)
-    await deal.h.publish(terminated(deal), aggregate_id=deal.order_id, sequence=2)
-    await deal.h.settle()
-    state = await end_state(deal)
-    assert state["plan"][0]["state"] == "terminated"
-    assert state["refunds"] == [{"amount_fen": 800, "state": "due"}]
 
 
 async def test_a_void_changes_nothing_for_an_order_without_a_plan_and_closes_an_untouched_one(

@@ -9,7 +9,8 @@ confirmation counts as paid. What is recorded but not yet decided still takes ro
 and two transfers recorded at once cannot both take the last fen.
 
 Plan states: ``open`` (money still owed), ``closed`` (fully paid, or nothing to pay),
-``terminated`` (the contract was terminated: nothing more is received or confirmed).
+``terminated`` (the contract was terminated: no new transfer is recorded; one recorded before
+stays decidable, since the enterprise may have sent the money: confirmed, it is owed back).
 """
 
 from __future__ import annotations
@@ -130,9 +131,8 @@ def decide(
     figures: Figures, plan_state: str, remittance_state: str, amount_fen: int, *, confirm: bool
 ) -> Figures:
     """到账核实: a pending transfer is confirmed (it counts as paid) or rejected (its room
-    is given back); each transfer is decided once."""
-    if plan_state == PlanState.TERMINATED:
-        raise Refusal("contract_terminated")
+    is given back); each transfer is decided once, also after a termination (the money the
+    enterprise says it sent must not vanish: confirmed then, it is owed back)."""
     if remittance_state != RemittanceState.PENDING:
         raise Refusal("remittance_not_pending", state=remittance_state)
     pending = figures.pending_fen - amount_fen

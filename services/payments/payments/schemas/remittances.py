@@ -104,6 +104,8 @@ class PaymentOut(BaseModel):
     payee: PayeeOut | None
     remittances: list[RemittanceOut]
     refunds: list[RefundOut]  # after a termination: what is owed back to the enterprise
+    terminated_reason: str | None = None
+    terminated_at: datetime | None = None
     actions: list[str]
     account_method: str = ACCOUNT_METHOD
     transfer_notice: str = TRANSFER_NOTICE

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +21,7 @@ from payments.domain import remittances as rules
 from payments.models import Payee, PaymentPlan, Refund, Remittance
 from payments.schemas.refunds import RefundOut
 from payments.schemas.remittances import PayeeOut, PaymentOut, RemittanceIn, RemittanceOut
-from payments.service import is_finance, is_member_of
+from payments.service import is_finance, is_member_of, refunds
 
 log = structlog.get_logger(__name__)
 
@@ -90,11 +89,14 @@ async def remittances_of(session: AsyncSession, order_id: str) -> list[Remittanc
     return list(rows.all())
 
 
-def plan_actions(plan: PaymentPlan, principal: Principal, f: rules.Figures) -> list[str]:
+def plan_actions(plan: PaymentPlan, principal: Principal, f: rules.Figures, payee: Payee | None) -> list[str]:
+    """支付 (remit) while money is owed to a payee with a receiving account; 到账核实 while a
+    transfer waits, also after a termination."""
     actions: list[str] = []
-    if plan.state == rules.PlanState.OPEN and is_member_of(principal, plan.enterprise_id) and f.room_fen > 0:
+    owed = plan.state == rules.PlanState.OPEN and f.room_fen > 0 and payee is not None
+    if owed and is_member_of(principal, plan.enterprise_id):
         actions.append("remit")
-    if plan.state != rules.PlanState.TERMINATED and f.pending_fen > 0:
+    if f.pending_fen > 0:
         if is_member_of(principal, plan.provider_id) or is_finance(principal):
             actions += ["confirm", "reject"]
     return actions
@@ -119,7 +121,7 @@ async def payment_view(session: AsyncSession, plan: PaymentPlan, principal: Prin
             "payee": PayeeOut.model_validate(payee) if payee else None,
             "remittances": [RemittanceOut.model_validate(r) for r in remittances],
             "refunds": [RefundOut.model_validate(r) for r in refunds.all()],
-            "actions": plan_actions(plan, principal, f),
+            "actions": plan_actions(plan, principal, f, payee),
         }
     )
 
@@ -203,6 +205,9 @@ async def decide(
             order_id=remittance.order_id,
             amount_fen=remittance.amount_fen,
         )
+    if confirm and plan.state == rules.PlanState.TERMINATED:
+        await session.flush()
+        await refunds.owe_back_confirmed(session, plan)  # received after the termination: owed back
     if confirm:
         await publish(
             session,
@@ -233,24 +238,6 @@ def authorise_decision(remittance: Remittance, principal: Principal) -> None:
 
         raise Problem(403, "forbidden_role", "您的账号无权执行此操作")
     raise errors.remittance_not_found()
-
-
-# --- termination -------------------------------------------------------------------------------
-
-
-async def void_remittances_of_terminated(session: AsyncSession, plan: PaymentPlan, reason: str) -> None:
-    """A terminated plan takes no more confirmations: what was still pending is rejected
-    (the enterprise's transfer, if it was made, is settled with the platform off-line)."""
-    await session.execute(
-        update(Remittance)
-        .where(col(Remittance.order_id) == plan.order_id, col(Remittance.state) == "pending")
-        .values(
-            state=rules.RemittanceState.REJECTED.value,
-            decided_role="system",
-            decided_at=utcnow(),
-            reject_reason=f"合同已终止：{reason}"[:500],
-        )
-    )
 
 
 def counts_row(rows: Any) -> dict[str, int]:

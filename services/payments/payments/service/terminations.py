@@ -1,0 +1,108 @@
+"""Termination, decided here (DESIGN.md "Termination"): contracts asks
+(``contracts.termination_requested``), payments refuses or accepts under the plan's lock, the
+one every payout takes, so a payout and a termination can never both happen. Also what orders
+announces of the service (started, completed), which the decision needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.audit import conflict
+from common.bus import publish
+from common.events import TerminationAccepted, TerminationRefused, TerminationRequested
+from common.timers import utcnow
+from payments.domain import terminations as rules
+from payments.domain.remittances import PlanState
+from payments.domain.settlements import S
+from payments.models import PaymentPlan, SettlementClaim
+from payments.service import refunds, settlements
+
+
+async def claim_of(session: AsyncSession, order_id: str) -> SettlementClaim | None:
+    found = await session.exec(select(SettlementClaim).where(col(SettlementClaim.order_id) == order_id))
+    return found.first()
+
+
+async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequested) -> None:
+    """The plan is locked by the caller. Refused: nothing changes here; accepted: the plan is
+    terminated at once (no payout from now on). Either way contracts hears the answer."""
+    if plan.state == PlanState.TERMINATED:
+        code = None  # accepted already (a repeated request): say so again
+    else:
+        claim = await claim_of(session, plan.order_id)
+        code = rules.refusal(
+            rules.PlanFacts(
+                requested_by=p.requested_by,
+                paid_fen=plan.paid_fen,
+                pending_fen=plan.pending_fen,
+                settlement_paid=claim is not None and claim.state == S.PAID,
+                service_started=plan.service_started_at is not None,
+                service_completed=plan.service_completed_at is not None,
+            )
+        )
+    if code is not None:
+        await publish(
+            session,
+            TerminationRefused(
+                order_id=plan.order_id,
+                contract_id=p.contract_id,
+                request_id=p.request_id,
+                reason_code=code,
+                reason=rules.REFUSALS[code],
+            ),
+            aggregate_id=plan.order_id,
+        )
+        return
+    if plan.state != PlanState.TERMINATED:
+        await terminate(session, plan, p.reason, request_id=p.request_id)
+    await publish(
+        session,
+        TerminationAccepted(
+            order_id=plan.order_id, contract_id=p.contract_id, request_id=p.request_id, reason=p.reason
+        ),
+        aggregate_id=plan.order_id,
+    )
+
+
+async def terminate(
+    session: AsyncSession, plan: PaymentPlan, reason: str, *, request_id: str | None = None
+) -> None:
+    """The plan takes no more transfers and pays nothing out; an unpaid claim is cancelled and
+    every confirmed transfer is owed back. Transfers still pending stay decidable."""
+    plan.state = PlanState.TERMINATED.value
+    plan.terminated_reason = reason
+    plan.termination_request_id = request_id
+    plan.terminated_at = plan.updated_at = utcnow()
+    session.add(plan)
+    await session.flush()
+    await settlements.cancel_unpaid(session, plan.order_id)
+    await refunds.owe_back_confirmed(session, plan)
+
+
+async def service_started(session: AsyncSession, plan: PaymentPlan, at: datetime) -> None:
+    if plan.service_started_at is None:
+        plan.service_started_at = at
+        session.add(plan)
+
+
+async def service_completed(session: AsyncSession, plan: PaymentPlan, at: datetime) -> None:
+    """Complete: no termination from now on. Heard after a termination was accepted (orders
+    completed the service before it heard of the request): a conflict staff must see."""
+    if plan.service_completed_at is not None:
+        return
+    plan.service_completed_at = at
+    plan.service_started_at = plan.service_started_at or at
+    session.add(plan)
+    if plan.state == PlanState.TERMINATED:
+        conflict(
+            session,
+            "service_completed_after_termination",
+            "order",
+            plan.order_id,
+            reason="服务完成时合同终止已受理：服务机构已完成服务，但合同已终止、不再兑付，请线下核实处理",
+            order_no=plan.order_no,
+            terminated_reason=plan.terminated_reason,
+        )
