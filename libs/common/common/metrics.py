@@ -38,6 +38,11 @@ OUTBOX_OLDEST_PENDING_AGE = Gauge(
 DLQ_DEPTH = Gauge("voucher_dlq_depth", "Dead letters waiting for an operator", ["service"])
 RETRY_DEPTH = Gauge("voucher_retry_depth", "Events waiting for a delayed retry", ["service", "queue"])
 TIMER_LAG = Gauge("voucher_timer_lag_seconds", "How overdue the most overdue scheduled timer is", ["service"])
+MONEY_CONFLICTS = Gauge(
+    "voucher_money_conflicts",
+    "Money events a service could not apply as it should, kept for staff (audit log conflict.*)",
+    ["service"],
+)
 CONSUMER_IN_FLIGHT = Gauge("voucher_consumer_in_flight", "Deliveries being applied right now", ["consumer"])
 CONSUMER_PAUSED = Gauge(
     "voucher_consumer_paused", "1 while a consumer waits for its database to answer", ["consumer"]

@@ -18,6 +18,7 @@ from common.invariants.rows import (
     Application,
     Campaign,
     Claim,
+    Conflict,
     Contract,
     Movement,
     Order,
@@ -182,7 +183,7 @@ def world() -> Snapshot:
 def test_a_consistent_world_breaks_no_invariant() -> None:
     report = check_all(world())
     assert report.violations == []
-    assert not report.skipped and len(report.ran) == 14
+    assert not report.skipped and len(report.ran) == 16
 
 
 def _replace(items: list, key: str, value: str, **changes: object) -> list:  # type: ignore[type-arg]
@@ -602,6 +603,34 @@ BREAKS: list[tuple[str, Callable[[Snapshot], None], str, dict[str, str]]] = [
         {"provider": P, "year": "2026"},
     ),
     (
+        "a service kept a money conflict for staff",
+        add(
+            "conflicts",
+            Conflict(
+                7,
+                "conflict.settlement_of_reversed_deduction",
+                "order",
+                "o4",
+                "兑付已支付但抵扣已撤销",
+                "quota",
+            ),
+        ),
+        "recorded_conflict",
+        {"service": "quota", "order": "o4", "audit": "7"},
+    ),
+    (
+        "a termination payments never answered",
+        lambda s: setattr(s, "contracts", [dataclasses.replace(c, state="terminating") for c in s.contracts]),
+        "termination_unanswered",
+        {"order": "o2", "contract": "c-o2"},
+    ),
+    (
+        "a terminated plan's pending transfers are not its pending figure",
+        lambda s: setattr(s, "remittances", [*s.remittances, Remittance("r4b", "o4", 300, "pending")]),
+        "plan_pending_vs_remittances",
+        {"order": "o4", "contract": "c-o4"},
+    ),
+    (
         "the cap's counters are not the reservations'",
         lambda s: setattr(s, "caps", [dataclasses.replace(s.caps[0], reserved_fen=0)]),
         "provider_cap_counters",
@@ -665,7 +694,7 @@ async def test_the_command_reads_the_services_tables_and_exits_1_naming_what_is_
     flags = [a for s, u in urls.items() for a in (f"--{s}-url", u)]
     assert await run(flags, env={}) == 0
     out = capsys.readouterr().out
-    assert "invariants hold: 14 checks over 0 vouchers" in out
+    assert "invariants hold: 16 checks over 0 vouchers" in out
 
     quota = await connect(urls["quota"])
     try:
@@ -741,4 +770,4 @@ async def test_the_demo_data_of_make_run_passes_the_invariants(
         await db.dispose()
     flags = [a for s, u in urls.items() for a in (f"--{s}-url", u)]
     assert await run(flags, env={}) == 0
-    assert "invariants hold: 14 checks over 1 vouchers" in capsys.readouterr().out
+    assert "invariants hold: 16 checks over 1 vouchers" in capsys.readouterr().out

@@ -7,6 +7,8 @@
   ``<queue>.retry.<n>``; in-process: the consumer's redelivery timers);
 - ``voucher_timer_lag_seconds``: how overdue the most overdue scheduled timer is (0 when the
   timer worker keeps up);
+- ``voucher_money_conflicts``: money events the service recorded as conflicts for staff
+  (``common.audit.conflict``), from its audit log;
 - ``voucher_consumer_in_flight`` / ``voucher_consumer_paused``: deliveries being applied
   now, and whether the consumer waits for its database.
 
@@ -28,6 +30,7 @@ from common.metrics import (
     CONSUMER_IN_FLIGHT,
     CONSUMER_PAUSED,
     DLQ_DEPTH,
+    MONEY_CONFLICTS,
     OUTBOX_OLDEST_PENDING_AGE,
     OUTBOX_PENDING,
     RETRY_DEPTH,
@@ -48,7 +51,8 @@ _DATABASE = text(
     "(SELECT coalesce(extract(epoch FROM now() - min(due_at)), 0) FROM timers "
     "WHERE state = 'scheduled' AND due_at <= now()) AS lag, "
     "(SELECT count(*) FROM timers WHERE state = 'dead') AS dead, "
-    "(SELECT count(*) FROM timers WHERE state = 'scheduled' AND kind = :redeliver) AS redeliveries"
+    "(SELECT count(*) FROM timers WHERE state = 'scheduled' AND kind = :redeliver) AS redeliveries, "
+    "(SELECT count(*) FROM audit_log WHERE action LIKE 'conflict.%') AS conflicts"
 )
 
 
@@ -69,6 +73,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
         OUTBOX_PENDING.labels(name).set(row.pending)
         OUTBOX_OLDEST_PENDING_AGE.labels(name).set(float(row.oldest or 0))
         TIMER_LAG.labels(name).set(max(0.0, float(row.lag or 0)))
+        MONEY_CONFLICTS.labels(name).set(row.conflicts)
     transport = runtime.transport
     if isinstance(transport, RabbitTransport):
         if consumer is None or not consumer.handlers:

@@ -455,7 +455,7 @@ def plan_money(s: Snapshot) -> list[Violation]:
                     ids,
                 )
             )
-        if p.state == "open" and p.pending_fen != pending[p.order_id]:
+        if p.pending_fen != pending[p.order_id]:
             out.append(
                 Violation(
                     "plan_pending_vs_remittances",
@@ -488,7 +488,7 @@ def plan_contract(s: Snapshot) -> list[Violation]:
     contracts: dict[str, Contract] = _by(s.contracts, "order_id")  # type: ignore[assignment]
     fields = ("total_fen", "subsidy_fen", "payable_fen", "deposit_fen", "balance_fen")
     for c in s.contracts:
-        if c.state not in ("signed", "terminated"):
+        if c.state not in ("signed", "terminating", "terminated"):
             continue
         p = plans.get(c.order_id)
         ids = {"order": c.order_id, "contract": c.id}
@@ -506,11 +506,11 @@ def plan_contract(s: Snapshot) -> list[Violation]:
             out.append(
                 Violation("plan_vs_contract", "the plan differs from the contract: " + ", ".join(diff), ids)
             )
-        if (c.state == "terminated") != (p.state == "terminated"):
+        if c.state != "terminating" and (c.state == "terminated") != (p.state == "terminated"):
             out.append(Violation("plan_termination", f"contract {c.state} but the plan is {p.state}", ids))
     for p in s.plans:
         found = contracts.get(p.order_id)
-        if found is None or found.state not in ("signed", "terminated"):
+        if found is None or found.state not in ("signed", "terminating", "terminated"):
             out.append(
                 Violation(
                     "plan_without_signed_contract",
@@ -671,6 +671,32 @@ def settlements(s: Snapshot) -> list[Violation]:
     return out
 
 
+def recorded_conflicts(s: Snapshot) -> list[Violation]:
+    """No money event was kept as a conflict: each one (a payout for a reversed deduction, a
+    completion after an accepted termination...) is a finding until staff resolve it."""
+    return [
+        Violation(
+            "recorded_conflict",
+            f"{c.service} recorded {c.action}: {c.reason or ''}",
+            {"service": c.service, c.target_type or "target": c.target_id, "audit": str(c.id)},
+        )
+        for c in s.conflicts
+    ]
+
+
+def terminations_answered(s: Snapshot) -> list[Violation]:
+    """A termination asked of payments is answered: no contract stays ``terminating``."""
+    return [
+        Violation(
+            "termination_unanswered",
+            "contract terminating: payments has not answered its termination request",
+            {"order": c.order_id, "contract": c.id},
+        )
+        for c in s.contracts
+        if c.state == "terminating"
+    ]
+
+
 # --- per enterprise and campaign; per provider and year -------------------------------------------
 
 
@@ -786,6 +812,8 @@ CHECKS: tuple[tuple[str, tuple[str, ...], Check], ...] = (
     ("settlements against deductions", ("quota", "contracts", "orders", "payments"), settlements),
     ("general voucher per enterprise and campaign", ("quota",), general_vouchers),
     ("provider caps", ("quota",), provider_caps),
+    ("termination requests answered", ("contracts",), terminations_answered),
+    ("recorded money conflicts", (), recorded_conflicts),
 )
 
 

@@ -38,6 +38,11 @@ TABLES: dict[str, list[tuple[str, str, type[Any], str]]] = {
         ("payment_refunds", "refunds", r.Refund, "id"),
     ],
 }
+# Every service keeps the money conflicts it could not apply in its audit log (common.audit).
+CONFLICTS = ("audit_log", "conflicts", r.Conflict, "id")
+for _tables in TABLES.values():
+    _tables.append(CONFLICTS)
+WHERE = {"audit_log": "action LIKE 'conflict.%'"}
 SERVICES = tuple(TABLES)
 
 
@@ -79,8 +84,10 @@ async def read_service(url: str, service: str, snapshot: r.Snapshot) -> ReadResu
                 exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
                 if not exists:
                     return ReadResult(service, False, f"table {table} does not exist yet")
-                records = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")
-                getattr(snapshot, attr).extend(r.rows(cls, [_plain(rec) for rec in records]))
+                where = f" WHERE {WHERE[table]}" if table in WHERE else ""
+                records = await conn.fetch(f"SELECT * FROM {table}{where} ORDER BY {order}")
+                plain = [_plain(rec) | {"service": service} for rec in records]
+                getattr(snapshot, attr).extend(r.rows(cls, plain))
                 result.counts[table] = len(records)
     finally:
         await conn.close()

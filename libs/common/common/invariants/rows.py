@@ -185,6 +185,18 @@ class Refund:
     remittance_id: str = ""
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A money event a service kept as a conflict for staff (its audit log, ``conflict.*``)."""
+
+    id: int
+    action: str
+    target_type: str = ""
+    target_id: str = ""
+    reason: str | None = None
+    service: str = ""
+
+
 # --- everything read -----------------------------------------------------------------------------
 
 DEFAULT_PROVIDER_CAP_FEN = 500_000_000  # 500万元, quota's default
@@ -208,4 +220,5 @@ class Snapshot:
     remittances: list[Remittance] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
     default_cap_fen: int = DEFAULT_PROVIDER_CAP_FEN

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.audit import conflict
 from common.categories import GENERAL
 from common.db import lock
 from common.events import (
@@ -354,18 +355,24 @@ async def commit_for_order(session: AsyncSession, p: ContractSigned) -> VoucherD
         raise RetryLater(f"order {p.order_id}: its reservation is being decided")
     if res.state != "reserved" or res.voucher_id is None:
         if p.subsidy_fen > 0 and res.state in ("none", "rejected", "released"):
-            log.error(
+            conflict(
+                session,
                 "signed_subsidy_without_reservation",
-                order_id=p.order_id,
-                state=res.state,
+                "order",
+                p.order_id,
+                reason="合同约定了服务券抵扣，但该订单没有服务券预留：不予抵扣，请核实",
+                reservation_state=res.state,
                 subsidy_fen=p.subsidy_fen,
             )
         return None
     committed = p.subsidy_fen
     if committed > res.amount_fen:
-        log.error(
+        conflict(
+            session,
             "contract_subsidy_above_reservation",
-            order_id=p.order_id,
+            "order",
+            p.order_id,
+            reason="合同的服务券抵扣高于预留金额：只抵扣预留金额，请核实",
             subsidy_fen=p.subsidy_fen,
             reserved_fen=res.amount_fen,
         )
@@ -394,13 +401,28 @@ async def settle_for_order(session: AsyncSession, p: SettlementPaid) -> None:
     if res.state in ("deciding", "reserved"):
         raise RetryLater(f"order {p.order_id}: the signing has not reached quota yet")
     if res.state != "committed" or res.voucher_id is None:
-        if res.state != "settled":
-            log.error("settlement_of_unsettleable_ignored", order_id=p.order_id, state=res.state)
+        if res.state != "settled":  # paid out for a deduction given back (or never made)
+            conflict(
+                session,
+                "settlement_of_reversed_deduction"
+                if res.state == "reversed"
+                else "settlement_without_deduction",
+                "order",
+                p.order_id,
+                reason="服务券兑付已支付，但该订单的服务券抵扣已撤销或不存在：请核实后线下处理",
+                reservation_state=res.state,
+                amount_fen=p.amount_fen,
+                settlement_id=p.settlement_id,
+                payout_reference=p.payout_reference,
+            )
         return
     if p.amount_fen != res.committed_fen:
-        log.error(
+        conflict(
+            session,
             "settlement_amount_differs",
-            order_id=p.order_id,
+            "order",
+            p.order_id,
+            reason="服务券兑付金额与抵扣金额不一致，已按抵扣金额结算：请核实",
             paid_fen=p.amount_fen,
             committed_fen=res.committed_fen,
         )
@@ -421,6 +443,14 @@ async def reverse_for_order(session: AsyncSession, p: ContractTerminated) -> Vou
     if res.voucher_id is None or res.state in ("none", "rejected", "released", "reversed"):
         return None
     if res.state == "settled":
+        conflict(
+            session,
+            "termination_of_settled_deduction",
+            "order",
+            p.order_id,
+            reason="合同终止时服务券补贴已兑付：不予冲回，请核实后线下处理",
+            amount_fen=res.committed_fen,
+        )
         return VoucherReversed(
             order_id=p.order_id,
             voucher_id=res.voucher_id,
