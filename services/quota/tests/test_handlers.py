@@ -283,3 +283,35 @@ async def test_a_void_before_the_submission_reaches_quota_waits_for_it_then_rele
     await quota.h.settle()
     assert len(await quota.published("quota.voucher_released")) == 1
     assert (await journal_adds_up(quota, voucher.id)).remaining_fen == 5_000_000
+
+
+async def test_a_void_for_an_order_whose_cancellation_made_its_submission_stale_is_final_not_parked(
+    quota: Quota,
+) -> None:
+    ent = await quota.certified()
+    voucher = await quota.voucher(str(ent.org_id), 5_000_000)
+    event = submitted(str(ent.org_id))
+    # orders cancelled the order before quota heard of its submission: once the cancellation
+    # is applied, the ordering guard makes the late submission stale, so no reservation comes.
+    await quota.h.publish(
+        OrderCancelled(order_id=event.order_id, reason="企业取消"), aggregate_id=event.order_id, sequence=3
+    )
+    await quota.h.settle()
+    await quota.h.publish(event, aggregate_id=event.order_id, sequence=1)
+    await quota.h.settle()
+    voided = await quota.h.publish(
+        ContractVoided(order_id=event.order_id, contract_id="c", reason="订单已取消"),
+        aggregate_id=event.order_id,
+        sequence=1,
+    )
+
+    # Acknowledged as applied: "no reservation" is final, nothing waits into the DLQ.
+    await quota.h.eventually(
+        lambda: quota.applied(voided["event_id"]), within=10, what="the void acknowledged by quota"
+    )
+    await quota.h.settle()
+    assert await quota.dead_letters() == []
+    assert await quota.published() == []
+    assert await quota.row(Reservation, event.order_id) is None
+    v = await journal_adds_up(quota, voucher.id)
+    assert (v.remaining_fen, v.reserved_fen) == (5_000_000, 0)
