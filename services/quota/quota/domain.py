@@ -224,6 +224,12 @@ def window_end(valid_to: date) -> datetime:
     return datetime.combine(valid_to + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def window_closed(valid_to: date, now: datetime) -> bool:
+    """The window has ended at ``now``: the voucher takes no new submission and no new quota
+    (an approval then would add a remainder that its expiry, already due, never takes)."""
+    return now >= window_end(valid_to)
+
+
 # --- what the enterprise sees per type ---------------------------------------------------------
 
 STATE_LABELS = {

@@ -118,6 +118,18 @@ def test_a_window_closes_at_midnight_shanghai_after_its_last_day() -> None:
 
 
 @pytest.mark.parametrize(
+    ("now", "closed"),
+    [
+        (datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC), False),  # 23:59:59 on the last day
+        (datetime(2024, 12, 31, 16, 0, tzinfo=UTC), True),  # midnight after it, Shanghai
+        (datetime(2025, 3, 1, tzinfo=UTC), True),
+    ],
+)
+def test_no_approval_once_the_window_has_closed(now, closed) -> None:
+    assert domain.window_closed(date(2024, 12, 31), now) is closed
+
+
+@pytest.mark.parametrize(
     ("has_voucher", "expired", "application", "state"),
     [
         (False, False, None, "not_applied"),
