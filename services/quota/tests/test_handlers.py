@@ -69,7 +69,7 @@ async def test_each_refusal_comes_with_its_reason_code_and_reserves_nothing(quot
     future = date(quota.year + 1, 1, 1)
     await quota.voucher(str(later.org_id), 5_000_000, valid_from=future, valid_to=future)
     gone = await quota.certified()
-    past = date(quota.year - 1, 12, 31)
+    past = date(quota.year - 1, 12, 30)  # window and its day of grace over, even on 1 January
     await quota.voucher(str(gone.org_id), 5_000_000, valid_from=past, valid_to=past)  # expires at once
     nobody = await quota.certified()
     suspended = await quota.certified()
