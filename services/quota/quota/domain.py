@@ -224,6 +224,18 @@ def window_end(valid_to: date) -> datetime:
     return datetime.combine(valid_to + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def expiry_moment(valid_to: date, grace: timedelta) -> datetime:
+    """When the unreserved remainder expires: the window's end plus the grace in which orders
+    submitted inside the window, reaching quota late, still reserve."""
+    return window_end(valid_to) + grace
+
+
+def window_closed(valid_to: date, now: datetime) -> bool:
+    """The window has ended at ``now``: the voucher takes no new submission and no new quota
+    (an approval then would add a remainder that its expiry, already due, never takes)."""
+    return now >= window_end(valid_to)
+
+
 # --- what the enterprise sees per type ---------------------------------------------------------
 
 STATE_LABELS = {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from common.errors import Problem
+from common.numbers import format_date_cn
 
 
 def no_campaign() -> Problem:
@@ -71,6 +74,15 @@ _APPROVAL_TEXTS = {
 def approval_amount(code: str) -> Problem:
     message = _APPROVAL_TEXTS[code]
     return Problem(422, code, message, errors=[{"field": "approved_fen", "message": message}])
+
+
+def voucher_window_closed(valid_to: date) -> Problem:
+    return Problem(
+        409,
+        "voucher_window_closed",
+        f"该类服务券的配额有效期已于{format_date_cn(valid_to)}结束，不能再审核通过，请驳回该申请",
+        valid_to=valid_to.isoformat(),
+    )
 
 
 def approved_amount_required() -> Problem:

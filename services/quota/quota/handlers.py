@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.bus import Consumer, publish
-from common.bus.ordering import ordered
+from common.bus.ordering import last_applied, ordered
 from common.events import (
     ContractSigned,
     ContractTerminated,
@@ -43,6 +43,18 @@ def build_consumer(settings: Settings | None = None) -> Consumer:
         else Settings.model_fields["default_provider_cap_fen"].default
     )
 
+    async def submission_settled(session: AsyncSession, order_id: str) -> bool:
+        """Has quota applied any of orders' facts about this order? Its submission is the
+        first of them, so from then on it was either applied (the reservation row exists) or
+        is stale for good (a later fact, its cancellation, overtook it): "no reservation" is
+        then final and nothing is worth waiting for.
+
+        Read BEFORE the reservation: a submission committing in between leaves its row
+        visible to the later read (the guard and the row share its transaction), and a
+        cancellation that committed can only have come after the submission's commit or
+        made it stale."""
+        return await last_applied(session, consumer.name, "orders", order_id) > 0
+
     @consumer.on(OrderSubmitted.event_type)
     async def order_submitted(session: AsyncSession, event: Envelope[Any]) -> None:
         p: OrderSubmitted = event.payload
@@ -66,7 +78,13 @@ def build_consumer(settings: Settings | None = None) -> Consumer:
         p: ContractVoided = event.payload
         if not await ordered(session, consumer.name, event):
             return
-        result = await ledger.release_for_order(session, p.order_id, p.reason, wait_for_submission=True)
+        # Without a reservation it waits for the submission, unless the ordering guard
+        # already judged that submission stale: then it is acknowledged and changes nothing
+        # (a retry would only wait into the DLQ for a reservation that can never come).
+        settled = await submission_settled(session, p.order_id)
+        result = await ledger.release_for_order(
+            session, p.order_id, p.reason, wait_for_submission=not settled
+        )
         await _emit(session, result, p.order_id)
 
     @consumer.on(ContractSigned.event_type)

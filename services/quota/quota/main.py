@@ -18,7 +18,7 @@ from quota import api, internal
 from quota.config import Settings
 from quota.handlers import build_consumer
 from quota.seed import seed_demo
-from quota.timers import HANDLERS
+from quota.timers import timer_handlers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +35,7 @@ def create_app(
         settings,
         migrations_dir=MIGRATIONS,
         consumer=build_consumer(settings),
-        timer_handlers=dict(HANDLERS),
+        timer_handlers=timer_handlers(settings),
         transport=transport,
         key_set=key_set,
         peers=peers,

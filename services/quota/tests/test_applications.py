@@ -4,14 +4,19 @@ applications, review, the voucher they issue, and every refusal a 4xx that chang
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
+from common.categories import VOUCHER_TYPES
 from common.events import OrganizationSuspended
+from common.numbers import format_date_cn, shanghai_now
 from common.testing.saga import FakeFile
-from quota.models import Voucher
-from quota.testing import API, Quota, make_uscc
+from quota import domain
+from quota.models import QuotaApplication, Voucher
+from quota.service.campaigns import put_campaign
+from quota.testing import API, Quota, journal_adds_up, make_uscc
 
 pytestmark = pytest.mark.parametrize("transport_kind", [pytest.param("rabbitmq", marks=pytest.mark.broker)])
 
@@ -199,6 +204,74 @@ async def test_a_special_voucher_is_requested_with_its_basis_and_proof_and_appro
     )
     shown = await entry(quota, ent, "financing_guarantee")
     assert shown["total_fen"] == 80_000_000 and await count(quota, "vouchers") == 1
+
+
+async def test_no_approval_after_the_window_so_no_remainder_outlives_it(quota: Quota) -> None:
+    reviewer = quota.h.issuer.staff("reviewer")
+    today = shanghai_now().date()
+    closed = today - timedelta(days=3)  # the window ended days ago (its grace too): expired
+    ent = await quota.certified()
+    quota.files["proof-late"] = FakeFile("proof-late", str(ent.org_id))
+    old = await quota.voucher(
+        str(ent.org_id),
+        10_000_000,
+        "financing_guarantee",
+        valid_from=closed - timedelta(days=30),
+        valid_to=closed,
+    )
+
+    async def expired() -> bool:
+        v = await quota.row(Voucher, old.id)
+        return v.expired_at is not None and v.remaining_fen == 0
+
+    await quota.h.eventually(expired, within=10, what="the closed voucher expired by its timer")
+    body = {
+        "voucher_type": "financing_guarantee",
+        "requested_fen": 20_000_000,
+        "basis_fen": 100_000_000,
+        "proof_file_ids": ["proof-late"],
+    }
+    app = await quota.client.post(f"{API}/me/quota-applications", json=body, headers=ent.headers)
+    assert app.status_code == 201, app.text
+    # A top-up would land on the expired voucher: a remainder no timer would ever expire.
+    r = await quota.client.post(
+        f"{API}/admin/quota-applications/{app.json()['id']}/approve",
+        json={"approved_fen": 20_000_000},
+        headers=reviewer.headers,
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "voucher_window_closed"
+    assert format_date_cn(closed) in r.json()["detail"]
+    v = await journal_adds_up(quota, old.id)
+    assert (v.total_fen, v.remaining_fen, v.expired_fen) == (10_000_000, 0, 10_000_000)
+    assert (await quota.row(QuotaApplication, app.json()["id"])).state == "pending_review"
+
+    # The campaign's window for the type has closed: a first approval is refused the same way.
+    windows = {t: (closed - timedelta(days=30), closed) for t in VOUCHER_TYPES}
+    async with quota.db.transaction() as s:
+        await put_campaign(s, quota.year, domain.campaign_spec(quota.year, windows))
+    other = await quota.certified()
+    quota.files["proof-other"] = FakeFile("proof-other", str(other.org_id))
+    app = await quota.client.post(
+        f"{API}/me/quota-applications",
+        json={**body, "proof_file_ids": ["proof-other"]},
+        headers=other.headers,
+    )
+    assert app.status_code == 201, app.text
+    r = await quota.client.post(
+        f"{API}/admin/quota-applications/{app.json()['id']}/approve",
+        json={"approved_fen": 20_000_000},
+        headers=reviewer.headers,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "voucher_window_closed", r.text
+    assert await count(quota, "vouchers") == 1  # the first enterprise's only
+    # Staff reject it with a reason instead; the enterprise sees why.
+    r = await quota.client.post(
+        f"{API}/admin/quota-applications/{app.json()['id']}/reject",
+        json={"reason": "配额有效期已结束"},
+        headers=reviewer.headers,
+    )
+    assert r.status_code == 200 and r.json()["state"] == "rejected"
 
 
 BAD_SPECIAL_REQUESTS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -115,6 +115,25 @@ def test_windows_are_inclusive_shanghai_dates(at, inside) -> None:
 
 def test_a_window_closes_at_midnight_shanghai_after_its_last_day() -> None:
     assert domain.window_end(date(2024, 12, 31)) == datetime(2024, 12, 31, 16, 0, tzinfo=UTC)
+
+
+def test_the_remainder_expires_a_grace_after_the_window_closes() -> None:
+    assert domain.expiry_moment(date(2024, 12, 31), timedelta(days=1)) == datetime(
+        2025, 1, 1, 16, 0, tzinfo=UTC
+    )
+    assert domain.expiry_moment(date(2024, 12, 31), timedelta(0)) == domain.window_end(date(2024, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("now", "closed"),
+    [
+        (datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC), False),  # 23:59:59 on the last day
+        (datetime(2024, 12, 31, 16, 0, tzinfo=UTC), True),  # midnight after it, Shanghai
+        (datetime(2025, 3, 1, tzinfo=UTC), True),
+    ],
+)
+def test_no_approval_once_the_window_has_closed(now, closed) -> None:
+    assert domain.window_closed(date(2024, 12, 31), now) is closed
 
 
 @pytest.mark.parametrize(

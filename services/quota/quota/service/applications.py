@@ -119,11 +119,10 @@ async def locked_application(session: AsyncSession, application_id: str) -> Quot
     return app
 
 
-async def issue(
-    session: AsyncSession, app: QuotaApplication, kind: CampaignType, amount: int, tier: str | None
-) -> Voucher:
-    """Issue the voucher (or top up the enterprise's voucher of this type) by ``amount``."""
-    voucher = (
+async def locked_voucher_of(session: AsyncSession, app: QuotaApplication) -> Voucher | None:
+    """The enterprise's voucher of the application's campaign and type (what an approval
+    tops up), locked; None before the first approval."""
+    return (
         await session.exec(
             select(Voucher)
             .where(
@@ -134,6 +133,13 @@ async def issue(
             .with_for_update()
         )
     ).first()
+
+
+async def issue(
+    session: AsyncSession, app: QuotaApplication, kind: CampaignType, amount: int, tier: str | None
+) -> Voucher:
+    """Issue the voucher (or top up the enterprise's voucher of this type) by ``amount``."""
+    voucher = await locked_voucher_of(session, app)
     if voucher is None:
         voucher = Voucher(
             id=str(uuid.uuid4()),
@@ -168,6 +174,13 @@ async def approve(
 ) -> QuotaApplication:
     app = await locked_application(session, application_id)
     await _serialise(session, app.enterprise_id, app.campaign_year, app.voucher_type)
+    now = now or utcnow()
+    # No quota after the window: the voucher's own window once issued (it was copied from
+    # the campaign then), else the campaign's. Staff reject such an application instead.
+    existing = await locked_voucher_of(session, app)
+    valid_to = existing.valid_to if existing is not None else kind.valid_to
+    if domain.window_closed(valid_to, now) or (existing is not None and existing.expired_at is not None):
+        raise errors.voucher_window_closed(valid_to)
     tier: str | None
     if app.voucher_type == GENERAL:
         if app.flagged:
@@ -190,7 +203,7 @@ async def approve(
     voucher = await issue(session, app, kind, amount, tier)
     app.state, app.approved_fen, app.reason, app.voucher_id = "approved", amount, reason, voucher.id
     app.tier = app.tier or tier
-    app.reviewer_id, app.reviewed_at = actor.user_id, now or utcnow()
+    app.reviewer_id, app.reviewed_at = actor.user_id, now
     session.add(app)
     audit(
         session,

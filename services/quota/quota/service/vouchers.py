@@ -9,7 +9,8 @@ The saga operations take the locks in one order, so they never deadlock: the res
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -476,23 +477,41 @@ async def reverse_for_order(session: AsyncSession, p: ContractTerminated) -> Vou
 
 # --- expiry ------------------------------------------------------------------------------------
 
+# The window's end, scheduled when the voucher is issued, and the end of the grace after it.
+# A timer row is deleted when its handler succeeds, so a handler that must come back later
+# schedules the other kind (two rows, never the one being deleted).
 EXPIRY_TIMER = "voucher_expiry"
+GRACE_TIMER = "voucher_expiry_grace"
+NEXT_EXPIRY_TIMER = {EXPIRY_TIMER: GRACE_TIMER, GRACE_TIMER: EXPIRY_TIMER}
 
 
-async def expire_voucher(session: AsyncSession, voucher_id: str, now: datetime | None = None) -> int:
-    """At the end of the window the unreserved remainder expires; reservations stay valid.
-    Safe to run twice (the second run finds nothing left). Returns what expired now."""
+@dataclass(frozen=True)
+class Expiry:
+    expired_fen: int = 0  # what expired now
+    not_before: datetime | None = None  # the grace has not ended: nothing changed, come back then
+
+
+async def expire_voucher(
+    session: AsyncSession, voucher_id: str, *, grace: timedelta, now: datetime | None = None
+) -> Expiry:
+    """Once the window and the grace after it have ended, the unreserved remainder expires;
+    reservations stay valid. During the grace nothing changes: an order submitted inside the
+    window that reaches quota late still reserves (DESIGN.md "Vouchers across time"). Safe to
+    run twice (the second run finds nothing left)."""
     now = now or utcnow()
     voucher = await lock(session, Voucher, voucher_id)
-    if voucher is None or now < domain.window_end(voucher.valid_to):
-        return 0
+    if voucher is None:
+        return Expiry()
+    due = domain.expiry_moment(voucher.valid_to, grace)
+    if now < due:
+        return Expiry(not_before=due)
     if voucher.expired_at is None:
         voucher.expired_at = now
         session.add(voucher)
         await session.flush()
     amount = voucher.remaining_fen
     await move(session, voucher.id, "expire", amount, note="配额有效期结束")
-    return amount
+    return Expiry(expired_fen=amount)
 
 
 async def movements(session: AsyncSession, voucher_id: str) -> list[Movement]:
