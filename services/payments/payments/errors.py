@@ -129,3 +129,10 @@ def from_refusal(refusal: Refusal) -> Problem:
     if refusal.code == "remittance_exceeds_outstanding":
         return remittance_exceeds_outstanding(int(refusal.facts.get("room_fen", 0)))  # type: ignore[call-overload]
     return _BY_CODE[refusal.code]()
+
+
+def file_already_claimed(field: str) -> Problem:
+    message = "该文件已用于另一笔服务券兑付申请，每份材料只能用于一笔兑付"
+    return Problem(
+        409, "file_already_claimed", f"{message}（{field}）", errors=[{"field": field, "message": message}]
+    )

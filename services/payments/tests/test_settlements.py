@@ -4,6 +4,7 @@ again), then pays -> ``payments.settlement_paid``; bad steps refused with nothin
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from common.events import OrganizationSuspended
@@ -191,3 +192,40 @@ async def test_an_order_without_subsidy_opens_no_claim(deal_factory) -> None:
     deal = await completed_deal(deal_factory, subsidy_fen=0, deposit_fen=0)
     assert await deal.settlement() is None
     assert await deal.rows("SELECT id FROM settlement_claims") == []
+
+
+async def test_a_document_backs_one_claim_only(deal_factory) -> None:
+    first = await completed_deal(deal_factory)
+    claim = await first.settlement()
+    files = documents(first)
+    assert (await act(first, claim["id"], "claim", **files)).status_code == 200
+    # a second order between the same parties: the same invoice, receipt and proof again
+    second = dataclasses.replace(first, order_id=str(uuid.uuid4()), keys=[])
+    await second.h.publish(second.signed(), aggregate_id=second.order_id, sequence=1)
+    await second.h.settle()
+    await second.confirmed(second.payable_fen)
+    await second.h.publish(second.completed(), aggregate_id=second.order_id, sequence=5)
+    await second.h.settle()
+    claim2 = await second.settlement()
+    for field in ("invoice_file_ids", "receipt_file_ids", "proof_file_ids"):
+        reused = documents(second) | {field: files[field]}
+        r = await act(second, claim2["id"], "claim", **reused)
+        assert r.status_code == 409 and r.json()["code"] == "file_already_claimed", r.text
+        assert r.json()["errors"][0]["field"] == field
+        assert (await second.settlement())["state"] == "open"  # nothing changed
+    # one file cannot be two of a claim's documents either
+    own = documents(second)
+    r = await act(second, claim2["id"], "claim", **(own | {"proof_file_ids": own["invoice_file_ids"]}))
+    assert r.status_code == 422 and r.json()["code"] == "file_duplicated"
+    assert (await act(second, claim2["id"], "claim", **own)).status_code == 200
+
+
+async def test_a_rejected_claim_may_name_its_own_documents_again(deal_factory) -> None:
+    deal = await completed_deal(deal_factory)
+    claim = await deal.settlement()
+    files = documents(deal)
+    await act(deal, claim["id"], "claim", **files)
+    await act(deal, claim["id"], "reject", reason="发票抬头与合同不符")
+    files["invoice_file_ids"] = [deal.file(deal.provider, "新发票.pdf")]
+    r = await act(deal, claim["id"], "claim", **files)
+    assert r.status_code == 200, r.text

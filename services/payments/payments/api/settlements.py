@@ -60,8 +60,6 @@ async def claim(
     of_order = await service.receipt_files_of_order(session, found.order_id)
     own = [f for f in body.receipt_file_ids if f not in of_order]
     await check_files(runtime.clients, own, org_id=user.org_id, field="receipt_file_ids", required=False)
-    if len(set(body.receipt_file_ids)) != len(body.receipt_file_ids):
-        raise file_problem("receipt_file_ids", "file_duplicated", "同一文件不能重复提交")
     await check_files(runtime.clients, body.proof_file_ids, org_id=user.org_id, field="proof_file_ids")
     row = await service.claim(session, settlement_id, user, body)
     out = service.view(row, user)

@@ -3,7 +3,7 @@ the provider claims with its documents; finance approves or rejects, then pays."
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,12 +13,13 @@ from common.auth import Principal
 from common.bus import publish
 from common.db import lock
 from common.events import OrderCompleted, SettlementPaid
+from common.files import file_problem
 from common.timers import utcnow
 from payments import errors
 from payments.domain import Refusal
 from payments.domain import settlements as rules
 from payments.domain.remittances import PlanState
-from payments.models import PaymentPlan, Remittance, SettlementClaim
+from payments.models import ClaimFile, PaymentPlan, Remittance, SettlementClaim
 from payments.schemas.settlements import ClaimIn, SettlementOut
 from payments.service import is_finance, is_member_of
 
@@ -114,12 +115,44 @@ def _step(claim: SettlementClaim, plan: PaymentPlan, action: str) -> rules.S:
         raise errors.from_refusal(refusal) from None
 
 
+CLAIM_FILES = (("invoice", "invoice_file_ids"), ("receipt", "receipt_file_ids"), ("proof", "proof_file_ids"))
+
+
+def distinct_files(body: ClaimIn) -> None:
+    """One file is one document of a claim: never two of its kinds at once."""
+    seen: set[str] = set()
+    for _kind, field in CLAIM_FILES:
+        for file_id in getattr(body, field):
+            if file_id in seen:
+                raise file_problem(field, "file_duplicated", "同一文件不能重复提交")
+            seen.add(file_id)
+
+
+async def back_claim_with(session: AsyncSession, claim_id: str, body: ClaimIn) -> None:
+    """Each file backs this claim only (``settlement_claim_files``' primary key decides, also
+    between two claims made at once); a claim made again after a rejection lets go of the
+    documents it named before."""
+    await session.execute(delete(ClaimFile).where(col(ClaimFile.claim_id) == claim_id))
+    for kind, field in CLAIM_FILES:
+        for file_id in getattr(body, field):
+            taken = await session.execute(
+                pg_insert(ClaimFile)
+                .values(file_id=file_id, claim_id=claim_id, kind=kind)
+                .on_conflict_do_nothing()
+                .returning(col(ClaimFile.file_id))
+            )
+            if taken.first() is None:
+                raise errors.file_already_claimed(field)
+
+
 async def claim(
     session: AsyncSession, settlement_id: str, principal: Principal, body: ClaimIn
 ) -> SettlementClaim:
     """The provider's claim (its files already checked by the route)."""
+    distinct_files(body)
     plan, row = await _locked(session, settlement_id)
     row.state = _step(row, plan, "claim").value
+    await back_claim_with(session, row.id, body)
     row.invoice_file_ids = list(body.invoice_file_ids)
     row.receipt_file_ids = list(body.receipt_file_ids)
     row.proof_file_ids = list(body.proof_file_ids)
