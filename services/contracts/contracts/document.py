@@ -2,8 +2,10 @@
 
 The PDF embeds its CJK TrueType font (a subset of the glyphs used, ``/FontFile2``), so the
 document reads the same everywhere; a non-embedded CID font (STSong-Light) would leave the
-reader to substitute one. The font is the one shipped in ``contracts/fonts`` (see its
-README) unless ``CONTRACTS_PDF_FONT_PATH`` names another.
+reader to substitute one. The font is the one shipped in ``contracts/fonts`` (Noto Sans SC
+Regular: every hanzi of GB 18030, CJK Unified Ideographs and Extension A; see its README)
+unless ``CONTRACTS_PDF_FONT_PATH`` names another TrueType font (reportlab cannot embed CFF
+outlines, so not an ``.otf``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from common.money import amount_in_words, format_yuan
 from common.numbers import format_datetime
 from contracts.signing import FieldBox
 
-SHIPPED_FONT = Path(__file__).parent / "fonts" / "wqy-microhei-gb2312.ttf"
+SHIPPED_FONT = Path(__file__).parent / "fonts" / "NotoSansSC-Regular.ttf"
 SEAL_RED = (218, 37, 29, 255)
 
 
@@ -38,7 +40,7 @@ def font_path(configured: str | None = None) -> Path:
     if not path.is_file():
         raise FontMissing(
             f"CJK font {path} not found: set CONTRACTS_PDF_FONT_PATH to a TrueType font (.ttf/.ttc) with "
-            "Chinese glyphs (e.g. /usr/share/fonts/truetype/wqy/wqy-microhei.ttc of fonts-wqy-microhei)"
+            "Chinese glyphs (glyf outlines, not CFF), or leave it unset for the shipped Noto Sans SC"
         )
     return path
 
