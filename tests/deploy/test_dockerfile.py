@@ -323,6 +323,7 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest(root: Path) -> N
         "services/identity/identity/__init__.py",
         "gateway/gateway/__init__.py",
         "deploy/entrypoint.sh",
+        "services/contracts/contracts/fonts/NotoSansSC-Regular.ttf",  # the contract PDF's font
     ):
         assert not _excluded(patterns, needed), f"{needed} must be in the build context"
     for unwanted in (

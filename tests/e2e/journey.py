@@ -357,15 +357,21 @@ class Journey:
         return await self.post(f"/contracts/{contract_id}/sign", who, {"verification_token": token})
 
     async def agreed_contract(
-        self, enterprise: Org, provider: Org, order_id: str, total_fen: int, deposit_fen: int
+        self,
+        enterprise: Org,
+        provider: Org,
+        order_id: str,
+        total_fen: int,
+        deposit_fen: int,
+        terms: str = "甲方委托乙方提供专利分级评价服务，乙方出具评价报告。",
     ) -> dict[str, Any]:
-        """accept -> draft -> return -> edit -> agree: the agreed contract."""
+        """accept -> draft -> return -> edit -> agree: the agreed contract, whose terms are
+        ``terms`` and then 服务期限为合同签订后30日内。 (added after the return)."""
         expect(await self.post(f"/orders/{order_id}/accept", provider))
         await self.status(enterprise, order_id, "awaiting_contract")
         draft = await self.contract(provider, order_id)
         assert draft["state"] == "drafting", draft
         cid = draft["id"]
-        terms = "甲方委托乙方提供专利分级评价服务，乙方出具评价报告。"
         expect(
             await self.put(
                 f"/contracts/{cid}",

@@ -19,6 +19,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
+from pypdf import PdfReader
 
 from common.testing.plugin import require_broker
 
@@ -118,7 +119,8 @@ async def test_an_enterprise_gets_its_general_voucher_and_sees_a_listed_product_
 async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_deduction_committed(
     j: Journey,
 ) -> None:
-    enterprise, _ = await j.enterprise_with_voucher()
+    # A name and terms beyond GB 2312 (traditional forms, 堃): the signed PDF must say them.
+    enterprise, _ = await j.enterprise_with_voucher("广西柳州堃喆汽车零部件有限公司")
     provider = await j.provider()
     product = await j.product(provider)
 
@@ -132,7 +134,11 @@ async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_de
     assert [i["id"] for i in mine["items"]] == [order["id"]] and mine["counts"]["awaiting_acceptance"] == 1
 
     # 接单 -> the draft -> returned -> edited -> agreed; every version kept.
-    agreed = await j.agreed_contract(enterprise, provider, order["id"], total_fen=7600, deposit_fen=1000)
+    terms = "甲方委托乙方提供专利分级评价服务，乙方出具评价报告。乙方無須退還已收款項。甲方代表：王堃。"
+    agreed = await j.agreed_contract(
+        enterprise, provider, order["id"], total_fen=7600, deposit_fen=1000, terms=terms
+    )
+    assert agreed["terms"] == terms + "服务期限为合同签订后30日内。"
     assert (agreed["subsidy_fen"], agreed["payable_fen"], agreed["deposit_fen"], agreed["balance_fen"]) == (
         3800,
         3800,
@@ -165,6 +171,14 @@ async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_de
     assert len(checks) == 2 and all(intact and valid and trusted for _, intact, valid, trusted in checks), (
         checks
     )
+    # What it says, character for character: the agreed terms and the enterprise's name.
+    text = "".join("".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(r.content)).pages)
+    for agreed_text in (
+        agreed["terms"],
+        "甲方（委托方）：广西柳州堃喆汽车零部件有限公司",
+        "乙方無須退還已收款項",
+    ):
+        assert agreed_text in text, (agreed_text, text)
     tampered = bytearray(r.content)
     tampered[len(tampered) // 3] ^= 0x01
     broken = await asyncio.to_thread(validate_signatures, bytes(tampered), ca.text)

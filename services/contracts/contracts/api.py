@@ -72,10 +72,11 @@ async def versions(contract: ReadableContract, session: SessionDep) -> ContractV
 
 @router.put("/contracts/{contract_id}", response_model=ContractOut)
 async def edit(
-    body: ContractIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
+    body: ContractIn, contract: ReadableContract, session: SessionDep, user: CurrentUser, ctx: Ctx
 ) -> ContractOut:
-    """The provider sets total, deposit and terms while drafting or returned."""
-    updated = await service.edit(session, contract.id, user, body)
+    """The provider sets total, deposit and terms while drafting or returned; terms the
+    contract's font cannot show are refused (422 ``text_not_printable``)."""
+    updated = await service.edit(session, ctx, contract.id, user, body)
     await session.commit()
     return await service.contract_out(session, updated, user)
 

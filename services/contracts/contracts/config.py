@@ -33,8 +33,11 @@ class Settings(ServiceSettings):
     signing_ca_cert_pem: str | None = None
     # Years an organisation's signing certificate is valid.
     seal_certificate_years: int = 5
-    # A TrueType font (or collection) for the contract PDF; default: the one shipped in
-    # contracts/fonts (GB 2312 subset of WenQuanYi Micro Hei).
+    # A TrueType font (or collection: its first face) for the contract PDF and the seals, with
+    # glyf outlines (reportlab cannot embed CFF ones: no .otf); default: the one shipped in
+    # contracts/fonts, Noto Sans SC Regular, which has every hanzi of GB 18030 (CJK Unified
+    # Ideographs and Extension A). Text this font has no glyph for is refused (422
+    # text_not_printable) before it reaches a document or a seal, so a narrower font refuses more.
     pdf_font_path: str | None = None
     platform_name: str = "广西制造业企业培优育强服务券管理平台"
 

@@ -2,8 +2,15 @@
 
 The PDF embeds its CJK TrueType font (a subset of the glyphs used, ``/FontFile2``), so the
 document reads the same everywhere; a non-embedded CID font (STSong-Light) would leave the
-reader to substitute one. The font is the one shipped in ``contracts/fonts`` (see its
-README) unless ``CONTRACTS_PDF_FONT_PATH`` names another.
+reader to substitute one. The font is the one shipped in ``contracts/fonts`` (Noto Sans SC
+Regular: every hanzi of GB 18030, CJK Unified Ideographs and Extension A; see its README)
+unless ``CONTRACTS_PDF_FONT_PATH`` names another TrueType font (reportlab cannot embed CFF
+outlines, so not an ``.otf``).
+
+A character the font does not map would be drawn as its empty .notdef glyph: the signed text
+would silently lose it. :func:`unprintable` reads the characters the font maps (its cmap, as
+reportlab reads it, once per font) and the service refuses any text that has others before it
+reaches a document or a seal.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from common.money import amount_in_words, format_yuan
 from common.numbers import format_datetime
 from contracts.signing import FieldBox
 
-SHIPPED_FONT = Path(__file__).parent / "fonts" / "wqy-microhei-gb2312.ttf"
+SHIPPED_FONT = Path(__file__).parent / "fonts" / "NotoSansSC-Regular.ttf"
 SEAL_RED = (218, 37, 29, 255)
 
 
@@ -38,7 +45,7 @@ def font_path(configured: str | None = None) -> Path:
     if not path.is_file():
         raise FontMissing(
             f"CJK font {path} not found: set CONTRACTS_PDF_FONT_PATH to a TrueType font (.ttf/.ttc) with "
-            "Chinese glyphs (e.g. /usr/share/fonts/truetype/wqy/wqy-microhei.ttc of fonts-wqy-microhei)"
+            "Chinese glyphs (glyf outlines, not CFF), or leave it unset for the shipped Noto Sans SC"
         )
     return path
 
@@ -52,6 +59,29 @@ def _reportlab_font(path: str) -> str:
         kwargs = {"subfontIndex": 0} if path.lower().endswith(".ttc") else {}
         pdfmetrics.registerFont(TTFont(name, path, **kwargs))
     return name
+
+
+@lru_cache(maxsize=4)
+def _shown(path: str) -> frozenset[int]:
+    """The code points the font draws: its cmap as reportlab reads it for the PDF (Pillow reads
+    the same table for the seal), less any mapped to glyph 0, .notdef."""
+    face = pdfmetrics.getFont(_reportlab_font(path)).face
+    return frozenset(code for code, glyph in face.charToGlyph.items() if glyph)
+
+
+# What ``str.splitlines`` breaks the terms at: they end a paragraph and are never drawn.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def unprintable(text: str, *, font: str | None = None, multiline: bool = False) -> list[str]:
+    """The distinct characters of ``text`` that the contract's font cannot show, in the order
+    they first appear (``multiline``: line breaks are fine, as in the terms)."""
+    shown = _shown(str(font_path(font)))
+    found: list[str] = []
+    for ch in text:
+        if ord(ch) not in shown and not (multiline and ch in LINE_BREAKS) and ch not in found:
+            found.append(ch)
+    return found
 
 
 @lru_cache(maxsize=16)
@@ -72,7 +102,15 @@ def _star(cx: float, cy: float, outer: float) -> list[tuple[float, float]]:
     return points
 
 
-def seal_png(org_name: str, *, font: str | None = None, size: int = 400, label: str = "合同专用章") -> bytes:
+SEAL_USE = "合同专用章"
+
+
+def unprintable_in_seal(org_name: str, *, font: str | None = None) -> list[str]:
+    """The characters of the organisation's name (or of the seal's use) the seal cannot show."""
+    return unprintable(org_name + SEAL_USE, font=font)
+
+
+def seal_png(org_name: str, *, font: str | None = None, size: int = 400, label: str = SEAL_USE) -> bytes:
     """A round red seal: the organisation's name in an arc above a five-pointed star, the
     seal's use below it; transparent around."""
     path = str(font_path(font))
@@ -128,6 +166,10 @@ class ContractText:
     terms: str
     agreed_at: datetime | None
     platform_name: str
+
+
+TITLE = "服务合同"
+SEAL_LABELS = ("甲方（盖章）：", "乙方（盖章）：")
 
 
 @dataclass(frozen=True)
@@ -189,6 +231,28 @@ def contract_lines(text: ContractText, *, draft: bool = False) -> list[tuple[str
     return out
 
 
+def unprintable_in_contract(
+    text: ContractText, *, font: str | None = None
+) -> list[tuple[str, str, list[str]]]:
+    """(field, label, characters) for each text of the contract that the font cannot show: the
+    parties' names, the product's, its category, the terms, then anything else on the page."""
+    found: list[tuple[str, str, list[str]]] = []
+    for field, label, value, multiline in (
+        ("enterprise_name", "甲方名称", text.enterprise_name, False),
+        ("provider_name", "乙方名称", text.provider_name, False),
+        ("product_name", "服务产品名称", text.product_name, False),
+        ("category", "服务类别", text.category, False),
+        ("terms", "合同条款", text.terms or "", True),
+    ):
+        if chars := unprintable(value, font=font, multiline=multiline):
+            found.append((field, label, chars))
+    page = "\n".join([TITLE, *SEAL_LABELS, *(line for line, *_ in contract_lines(text))])
+    named = {ch for *_, chars in found for ch in chars}
+    if rest := [ch for ch in unprintable(page, font=font, multiline=True) if ch not in named]:
+        found.append(("document", "合同文本", rest))
+    return found
+
+
 def render_contract(text: ContractText, *, font: str | None = None, draft: bool = False) -> RenderedContract:
     """The contract as a PDF, with a box for each party's seal on its last page."""
     face = _reportlab_font(str(font_path(font)))
@@ -212,7 +276,7 @@ def render_contract(text: ContractText, *, font: str | None = None, draft: bool 
             y -= size + gap
 
     cv.setFont(face, 20)
-    cv.drawCentredString(width / 2, y - 20, "服务合同")
+    cv.drawCentredString(width / 2, y - 20, TITLE)
     y -= 44
     for s, size, gap_before, indent in contract_lines(text, draft=draft):
         y -= gap_before
@@ -223,8 +287,8 @@ def render_contract(text: ContractText, *, font: str | None = None, draft: bool 
         cv.showPage()
         y = height - margin
     cv.setFont(face, 12)
-    cv.drawString(margin, y - 16, "甲方（盖章）：")
-    cv.drawString(width / 2 + 10, y - 16, "乙方（盖章）：")
+    cv.drawString(margin, y - 16, SEAL_LABELS[0])
+    cv.drawString(width / 2 + 10, y - 16, SEAL_LABELS[1])
     top = y - 26
     page = cv.getPageNumber() - 1
     cv.showPage()

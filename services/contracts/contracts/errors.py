@@ -59,6 +59,24 @@ def amount_invalid(code: str, message: str) -> Problem:
     return Problem(422, code, message, errors=[{"field": field, "message": message}])
 
 
+def text_not_printable(medium: str, found: list[tuple[str, str, list[str]]]) -> Problem:
+    """Text the contract's font cannot show in ``medium`` (合同文本 or 电子签章): ``found`` is
+    (field, label, characters) for each text; every character is named (an invisible one by
+    its code point), since the signed document would otherwise show a blank in its place."""
+    messages = [f"{label}含有无法在{medium}中显示的字符：{_characters(chars)}" for _, label, chars in found]
+    return Problem(
+        422,
+        "text_not_printable",
+        "；".join(messages),
+        errors=[{"field": field, "message": m} for (field, _, _), m in zip(found, messages, strict=True)],
+        characters=[ch for *_, chars in found for ch in chars],
+    )
+
+
+def _characters(chars: list[str]) -> str:
+    return "、".join(ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}" for ch in chars)
+
+
 def contract_incomplete() -> Problem:
     return Problem(409, "contract_incomplete", "请先填写合同金额、定金和合同条款后再提交")
 

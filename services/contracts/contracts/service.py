@@ -316,11 +316,21 @@ async def on_settlement_paid(session: AsyncSession, order_id: str) -> None:
 # --- the provider's and the enterprise's steps ---------------------------------------------------
 
 
-async def edit(session: AsyncSession, contract_id: str, principal: Principal, body: Any) -> Contract:
+async def edit(
+    session: AsyncSession, ctx: ContractsContext, contract_id: str, principal: Principal, body: Any
+) -> Contract:
     _facts, contract = await lock_contract(session, contract_id)
     _require_party(contract, principal, Party.PROVIDER, Action.EDIT)
     await require_active(session, principal)
     _move(contract, Action.EDIT)
+    try:
+        unshown = await asyncio.to_thread(
+            document.unprintable, body.terms, font=ctx.settings.pdf_font_path, multiline=True
+        )
+    except document.FontMissing as exc:
+        raise errors.document_unavailable() from exc
+    if unshown:
+        raise errors.text_not_printable("合同文本", [("terms", "合同条款", unshown)])
     try:
         amounts = domain.compute_amounts(
             body.total_fen,
@@ -417,6 +427,8 @@ def contract_text(contract: Contract, settings: Settings) -> document.ContractTe
 
 
 def _agreed_document(text: document.ContractText, font: str | None) -> bytes:
+    if found := document.unprintable_in_contract(text, font=font):
+        raise errors.text_not_printable("合同文本", found)
     rendered = document.render_contract(text, font=font)
     return signing.add_signature_fields(rendered.pdf, rendered.fields)
 
@@ -493,6 +505,12 @@ async def make_seal(
     name = await organization_name(session, principal.org_id)
     if not name:
         raise errors.organization_unknown()
+    try:
+        unshown = await asyncio.to_thread(document.unprintable_in_seal, name, font=ctx.settings.pdf_font_path)
+    except document.FontMissing as exc:
+        raise errors.document_unavailable() from exc
+    if unshown:
+        raise errors.text_not_printable("电子签章", [("org_name", "单位名称", unshown)])
     ca = ctx.require_ca()
     issued = await asyncio.to_thread(
         ca.issue, principal.org_id, name, years=ctx.settings.seal_certificate_years
