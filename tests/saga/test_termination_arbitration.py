@@ -2,10 +2,11 @@
 payments decides, in one database with the payout, whether a termination may happen.
 
 Contracts and payments run for real (PostgreSQL, inbox, outbox, relay) on RabbitMQ and on the
-in-process transport; orders' events are published as orders would. Each test holds one part
-back (payments' relay, payments' consumer, contracts' consumer) at the moment the issue's
-review did, lets the rest go on, then releases it: whichever of the two decisions payments
-takes first wins, and the other is refused. Never both.
+in-process transport; orders' events (and orders' own agreement to a termination, which it
+gives while the service is not complete) are published as orders would. Each test holds one
+part back (payments' relay, payments' consumer, contracts' consumer) at the moment the
+issue's review did, lets the rest go on, then releases it: whichever of the two decisions
+payments takes first wins, and the other is refused. Never both, even when orders agreed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from common.events import (
     BankAccountChanged,
     OrderAccepted,
     OrderCompleted,
+    OrderTerminationAgreed,
     OrganizationCertified,
     ServiceCompleted,
 )
@@ -98,6 +100,7 @@ class Deal:
     order_id: str
     contract_id: str = ""
     settlement_id: str = ""
+    orders_sequence: int = 10
 
     def client(self, service: str) -> httpx.AsyncClient:
         return self.h.client(service)
@@ -127,11 +130,25 @@ class Deal:
         return file_id
 
     async def terminate(self, reason: str = "服务纠纷") -> httpx.Response:
-        return await self.client("contracts").post(
+        """Staff ask; orders agrees (as it does while the service is not complete, or before
+        it has heard of the completion), so payments' answer decides."""
+        r = await self.client("contracts").post(
             f"{API}/admin/contracts/{self.contract_id}/terminate",
             json={"reason": reason},
             headers=self.admin.headers,
         )
+        if r.status_code == 202:
+            self.orders_sequence += 1
+            await self.h.publish(
+                OrderTerminationAgreed(
+                    order_id=self.order_id,
+                    contract_id=self.contract_id,
+                    request_id=r.json()["termination_request_id"],
+                ),
+                aggregate_id=self.order_id,
+                sequence=self.orders_sequence,
+            )
+        return r
 
     async def pay_out(self) -> httpx.Response:
         return await self.client("payments").post(
@@ -340,7 +357,7 @@ async def test_contracts_not_knowing_of_the_payout_asks_payments_which_refuses(c
     await the_payout_stands_and_the_termination_was_refused(deal)
 
 
-async def test_a_served_order_cannot_be_terminated_and_staff_see_why(deal: Deal) -> None:
+async def test_payments_refuses_a_served_order_even_when_orders_agreed(deal: Deal) -> None:
     parties = {"enterprise_id": str(deal.enterprise.org_id), "provider_id": str(deal.provider.org_id)}
     await deal.h.publish(
         ServiceCompleted(order_id=deal.order_id, **parties), aggregate_id=deal.order_id, sequence=5

@@ -249,6 +249,28 @@ class ServiceCompleted(EventPayload):
     enterprise_id: str
 
 
+@event("orders.termination_agreed")
+class OrderTerminationAgreed(EventPayload):
+    """Orders agrees to a termination (the service is not complete) and freezes the order: no
+    payment, cancel or service step until the contract is terminated or the request withdrawn."""
+
+    order_id: str
+    contract_id: str
+    request_id: str
+
+
+@event("orders.termination_refused")
+class OrderTerminationRefused(EventPayload):
+    """Orders refuses a termination: the service is complete (or, for an enterprise's cancel,
+    the order has moved on)."""
+
+    order_id: str
+    contract_id: str
+    request_id: str
+    reason_code: str  # service_completed | cancel_not_allowed
+    reason: str
+
+
 @event("orders.order_completed")
 class OrderCompleted(EventPayload):
     """Service complete and fully paid: the provider may claim the subsidy (兑付)."""
@@ -365,14 +387,29 @@ class ContractTerminated(EventPayload):
 @event("contracts.termination_requested")
 class TerminationRequested(EventPayload):
     """Staff (or an enterprise's cancel of a signed order) asked to terminate: the contract is
-    ``terminating`` (frozen) until payments, which owns money paid out, accepts or refuses."""
+    ``terminating`` (frozen). Two services must agree, each deciding in its own database what
+    must not happen together with a termination: payments (a payout: it holds every payout
+    from now on) and orders (the service's completion: it freezes the order). Contracts
+    terminates once both agreed, and withdraws the request when either refuses."""
 
     order_id: str
     contract_id: str
-    request_id: str  # answered by payments.termination_accepted / _refused with the same id
+    request_id: str  # each answer names the request it answers
     reason: str
     requested_by: str  # administrator | enterprise
     requested_by_user: str | None = None
+
+
+@event("contracts.termination_withdrawn")
+class TerminationWithdrawn(EventPayload):
+    """A termination request one of the two refused: the contract is ``signed`` again; payments
+    lets payouts go on and orders unfreezes the order (each only for this request)."""
+
+    order_id: str
+    contract_id: str
+    request_id: str
+    reason_code: str
+    reason: str
 
 
 @event("contracts.cancellation_refused")
@@ -415,8 +452,8 @@ class SettlementPaid(EventPayload):
 
 @event("payments.termination_accepted")
 class TerminationAccepted(EventPayload):
-    """Payments accepted a termination under the plan's lock: from now on it pays nothing out
-    for the order; contracts then terminates the contract."""
+    """Payments accepted a termination under the plan's lock: it holds every payout of the order
+    from now on (until the contract is terminated, or the request withdrawn)."""
 
     order_id: str
     contract_id: str
@@ -426,8 +463,8 @@ class TerminationAccepted(EventPayload):
 
 @event("payments.termination_refused")
 class TerminationRefused(EventPayload):
-    """Payments refused a termination (the settlement is paid, the service complete, or, for an
-    enterprise's cancel, money paid or pending): the contract returns to ``signed``."""
+    """Payments refused a termination (the settlement is paid, or, for an enterprise's cancel,
+    money paid or a transfer pending): contracts withdraws the request."""
 
     order_id: str
     contract_id: str

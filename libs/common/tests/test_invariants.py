@@ -625,6 +625,20 @@ BREAKS: list[tuple[str, Callable[[Snapshot], None], str, dict[str, str]]] = [
         {"order": "o2", "contract": "c-o2"},
     ),
     (
+        "payouts still held after the termination request is over",
+        lambda s: setattr(
+            s, "plans", [dataclasses.replace(p, termination_request_id="rq-1") for p in s.plans]
+        ),
+        "payout_hold_outlived",
+        {"order": "o5", "contract": "c-o5"},
+    ),
+    (
+        "an order still frozen after the termination request is over",
+        order("o5", termination_pending=True),
+        "frozen_order_outlived",
+        {"order": "o5"},
+    ),
+    (
         "a terminated plan's pending transfers are not its pending figure",
         lambda s: setattr(s, "remittances", [*s.remittances, Remittance("r4b", "o4", 300, "pending")]),
         "plan_pending_vs_remittances",

@@ -2,8 +2,9 @@
 
 Orders' events for one order are ordered on one stream: a late ``order_accepted`` after the
 order's cancellation (request) is stale and makes no draft. Payments' facts only ever grow
-(something was paid, the settlement was paid), each on its own stream; its answers to a
-termination request name the request they answer.
+(something was paid, the settlement was paid), each on its own stream. The answers to a
+termination request (payments' and orders', each on its source's ``termination`` stream)
+name the request they answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from common.events import (
     Envelope,
     OrderAccepted,
     OrderCancelled,
+    OrderTerminationAgreed,
+    OrderTerminationRefused,
     PaymentReceived,
     SettlementPaid,
     TerminationAccepted,
@@ -65,18 +68,38 @@ def build_consumer() -> Consumer:
             return
         await service.on_settlement_paid(session, p.order_id)
 
-    # payments' answer to a termination request (its own stream: answers to one order's
-    # requests are ordered among themselves; each names the request it answers)
+    # the answers to a termination request, each naming the request it answers: payments
+    # (which holds payouts) and orders (which freezes the order) must both agree
     @consumer.on(TerminationAccepted.event_type)
-    async def termination_accepted(session: AsyncSession, event: Envelope[Any]) -> None:
+    async def payments_agreed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationAccepted = event.payload
         if not await ordered(session, consumer.name, event, stream="termination"):
             return
-        await service.on_termination_accepted(session, event.payload)
+        await service.on_termination_agreed(session, p.order_id, p.request_id, by="payments")
 
     @consumer.on(TerminationRefused.event_type)
-    async def termination_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+    async def payments_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationRefused = event.payload
         if not await ordered(session, consumer.name, event, stream="termination"):
             return
-        await service.on_termination_refused(session, event.payload)
+        await service.on_termination_refused(
+            session, p.order_id, p.request_id, code=p.reason_code, reason=p.reason, by="payments"
+        )
+
+    @consumer.on(OrderTerminationAgreed.event_type)
+    async def orders_agreed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: OrderTerminationAgreed = event.payload
+        if not await ordered(session, consumer.name, event, stream="termination"):
+            return
+        await service.on_termination_agreed(session, p.order_id, p.request_id, by="orders")
+
+    @consumer.on(OrderTerminationRefused.event_type)
+    async def orders_refused(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: OrderTerminationRefused = event.payload
+        if not await ordered(session, consumer.name, event, stream="termination"):
+            return
+        await service.on_termination_refused(
+            session, p.order_id, p.request_id, code=p.reason_code, reason=p.reason, by="orders"
+        )
 
     return consumer

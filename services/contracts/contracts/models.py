@@ -83,12 +83,19 @@ class Contract(SQLModel, table=True):
     terminated_at: datetime | None = Field(default=None, sa_column=ts())
     terminate_reason: str | None = Field(default=None, sa_column=Column(Text))
     terminated_by: str | None = Field(default=None, max_length=20)
-    # The termination asked of payments (DESIGN.md "Termination"): while ``terminating`` the
-    # contract is frozen; payments' answer names the request it answers.
+    # The termination asked of payments and orders (DESIGN.md "Termination"): while
+    # ``terminating`` the contract is frozen; each answer names the request it answers, and the
+    # contract is terminated once both agreed.
     termination_request_id: str | None = Field(default=None, max_length=36)
     termination_requested_at: datetime | None = Field(default=None, sa_column=ts())
     termination_requested_by: str | None = Field(default=None, max_length=20)  # administrator | enterprise
     termination_request_reason: str | None = Field(default=None, sa_column=Column(Text))
+    termination_payments_agreed: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default="false")
+    )
+    termination_orders_agreed: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default="false")
+    )
     termination_refused_at: datetime | None = Field(default=None, sa_column=ts())
     termination_refused_reason: str | None = Field(default=None, sa_column=Column(Text))
     document_sha256: str | None = Field(default=None, max_length=64)

@@ -77,6 +77,7 @@ class ContractOut(BaseModel):
     void_reason: str | None
     terminate_reason: str | None
     terminated_by: str | None
+    termination_request_id: str | None = None
     termination_requested_at: datetime | None = None
     termination_requested_by: str | None = None
     termination_request_reason: str | None = None

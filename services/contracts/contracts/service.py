@@ -31,9 +31,8 @@ from common.events import (
     ContractTerminated,
     ContractVoided,
     OrderAccepted,
-    TerminationAccepted,
-    TerminationRefused,
     TerminationRequested,
+    TerminationWithdrawn,
 )
 from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
@@ -627,9 +626,10 @@ async def sign(
 
 
 # --- termination ---------------------------------------------------------------------------------
-# Payments owns money paid out, so payments decides whether a termination may happen, in one
-# database with the payout (DESIGN.md "Termination"): contracts freezes the contract
-# (``terminating``) and asks; payments' answer terminates it or returns it to ``signed``.
+# Two things must never happen together with a termination, each decided in its own database:
+# a payout (payments) and the service's completion (orders). Contracts freezes the contract
+# (``terminating``) and asks both (DESIGN.md "Termination"); it terminates once both agreed,
+# and withdraws the request as soon as either refuses, so the other lets go of its hold.
 
 
 async def _request_termination(
@@ -648,6 +648,7 @@ async def _request_termination(
     contract.termination_requested_at = utcnow()
     contract.termination_requested_by = by
     contract.termination_request_reason = reason
+    contract.termination_payments_agreed = contract.termination_orders_agreed = False
     contract.termination_refused_at = None
     contract.termination_refused_reason = None
     session.add(contract)
@@ -666,7 +667,7 @@ async def _request_termination(
 
 
 async def terminate(session: AsyncSession, contract_id: str, principal: Principal, reason: str) -> Contract:
-    """Staff ask to terminate a signed contract: frozen until payments answers."""
+    """Staff ask to terminate a signed contract: frozen until payments and orders answer."""
     facts, contract = await lock_contract(session, contract_id)
     await _request_termination(
         session, facts, contract, reason=reason, by="administrator", user=principal.user_id
@@ -695,35 +696,45 @@ async def _answered(session: AsyncSession, order_id: str, request_id: str) -> Co
     return contract
 
 
-async def on_termination_accepted(session: AsyncSession, p: TerminationAccepted) -> None:
-    contract = await _answered(session, p.order_id, p.request_id)
+async def on_termination_agreed(session: AsyncSession, order_id: str, request_id: str, *, by: str) -> None:
+    """``by`` payments (it holds every payout) or orders (it froze the order): once both
+    agreed, the contract is terminated."""
+    contract = await _answered(session, order_id, request_id)
     if contract is None:
         return
-    by = contract.termination_requested_by or "administrator"
-    reason = contract.termination_request_reason or p.reason
+    if by == "payments":
+        contract.termination_payments_agreed = True
+    else:
+        contract.termination_orders_agreed = True
+    session.add(contract)
+    if not (contract.termination_payments_agreed and contract.termination_orders_agreed):
+        return
+    by_whom = contract.termination_requested_by or "administrator"
+    reason = contract.termination_request_reason or ""
     contract.state = _move(contract, Action.TERMINATE).value
     contract.terminated_at = utcnow()
     contract.terminate_reason = reason
-    contract.terminated_by = by
-    session.add(contract)
+    contract.terminated_by = by_whom
     await bus.publish(
         session,
         ContractTerminated(
-            order_id=contract.order_id, contract_id=contract.id, reason=reason, terminated_by=by
+            order_id=contract.order_id, contract_id=contract.id, reason=reason, terminated_by=by_whom
         ),
         aggregate_id=contract.order_id,
     )
 
 
-async def on_termination_refused(session: AsyncSession, p: TerminationRefused) -> None:
-    """Back to ``signed``, the reason shown to staff (and, for an enterprise's cancel, told to
-    orders, which stops waiting)."""
-    contract = await _answered(session, p.order_id, p.request_id)
+async def on_termination_refused(
+    session: AsyncSession, order_id: str, request_id: str, *, code: str, reason: str, by: str
+) -> None:
+    """Back to ``signed``, the reason shown to staff; the request withdrawn, so that the one
+    that agreed lets go (and, for an enterprise's cancel, orders stops waiting)."""
+    contract = await _answered(session, order_id, request_id)
     if contract is None:
         return
     contract.state = _move(contract, Action.RESUME).value
     contract.termination_refused_at = utcnow()
-    contract.termination_refused_reason = p.reason
+    contract.termination_refused_reason = reason
     session.add(contract)
     audit(
         session,
@@ -731,10 +742,22 @@ async def on_termination_refused(session: AsyncSession, p: TerminationRefused) -
         "contract.termination_refused",
         "contract",
         contract.id,
-        reason=p.reason,
+        reason=reason,
         order_id=contract.order_id,
-        code=p.reason_code,
+        code=code,
+        refused_by=by,
         requested_by=contract.termination_requested_by,
+    )
+    await bus.publish(
+        session,
+        TerminationWithdrawn(
+            order_id=contract.order_id,
+            contract_id=contract.id,
+            request_id=request_id,
+            reason_code=code,
+            reason=reason,
+        ),
+        aggregate_id=contract.order_id,
     )
     if contract.termination_requested_by == "enterprise":
         await bus.publish(
@@ -742,8 +765,8 @@ async def on_termination_refused(session: AsyncSession, p: TerminationRefused) -
             CancellationRefused(
                 order_id=contract.order_id,
                 contract_id=contract.id,
-                reason_code=p.reason_code,
-                reason=p.reason,
+                reason_code=code,
+                reason=reason,
                 requested_by="enterprise",
             ),
             aggregate_id=contract.order_id,

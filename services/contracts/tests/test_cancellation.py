@@ -8,12 +8,16 @@ refused at once when the settlement is known paid."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from sqlalchemy import text
 
-from common.events import TerminationAccepted, TerminationRefused
+from common.events import (
+    OrderTerminationAgreed,
+    OrderTerminationRefused,
+    TerminationAccepted,
+    TerminationRefused,
+)
 
 API = "/api/v1"
 
@@ -22,17 +26,36 @@ async def state(deal: Any) -> str:
     return str((await deal.contract()).json()["state"])
 
 
-async def answer(deal: Any, *, accepted: bool, code: str = "order_already_paid", reason: str = "") -> None:
-    """Payments' answer to the contract's pending termination request, as payments would send it."""
+async def answer(
+    deal: Any,
+    *,
+    accepted: bool,
+    code: str = "order_already_paid",
+    reason: str = "",
+    orders: bool = True,
+    payments: bool = True,
+) -> None:
+    """The answers to the contract's pending termination request, as payments and orders would
+    send them: both agree (``accepted``), or payments refuses (orders agreeing or not heard)."""
     requested = [p for t, p in await deal.events() if t == "contracts.termination_requested"][-1]
     ids = {"order_id": deal.order_id, "contract_id": deal.contract_id, "request_id": requested["request_id"]}
-    payload = (
-        TerminationAccepted(**ids, reason=requested["reason"])
-        if accepted
-        else TerminationRefused(**ids, reason_code=code, reason=reason or "企业已支付款项，订单不能取消")
-    )
-    doc = await deal.h.publish(payload, aggregate_id=deal.order_id, sequence=deal.payments_seq())
-    await deal.h.redeliver(doc)  # delivered twice: applied once
+    sent = []
+    if payments:
+        payload = (
+            TerminationAccepted(**ids, reason=requested["reason"])
+            if accepted
+            else TerminationRefused(**ids, reason_code=code, reason=reason or "企业已支付款项，订单不能取消")
+        )
+        sent.append(await deal.h.publish(payload, aggregate_id=deal.order_id, sequence=deal.payments_seq()))
+    if orders:
+        sent.append(
+            await deal.h.publish(
+                OrderTerminationAgreed(**ids), aggregate_id=deal.order_id, sequence=deal.seq + 20
+            )
+        )
+        deal.seq += 1
+    for doc in sent:
+        await deal.h.redeliver(doc)  # delivered twice: applied once
     await deal.h.settle()
 
 
@@ -118,9 +141,11 @@ async def test_an_enterprise_cancel_payments_refuses_returns_to_signed_and_tells
     assert [t for t, _ in events] == [
         "contracts.contract_signed",
         "contracts.termination_requested",
+        "contracts.termination_withdrawn",
         "contracts.cancellation_refused",
     ]
     assert events[-1][1]["reason_code"] == "payment_pending"
+    assert events[-2][1]["request_id"] == events[1][1]["request_id"]
 
 
 async def test_an_enterprise_cancel_after_a_payment_is_refused_without_asking(deal: Any) -> None:
@@ -244,3 +269,31 @@ async def test_an_unsigned_contract_cannot_be_terminated(deal: Any) -> None:
     )
     assert r.status_code == 409 and r.json()["code"] == "contract_state"
     assert await state(deal) == "drafting"
+
+
+async def test_a_termination_waits_for_both_payments_and_orders_and_either_refusal_withdraws_it(
+    deal: Any,
+) -> None:
+    await deal.signed()
+    url = f"{API}/admin/contracts/{deal.contract_id}/terminate"
+    admin = deal.h.issuer.staff("administrator")
+    assert (await deal.client.post(url, json={"reason": "纠纷"}, headers=admin.headers)).status_code == 202
+    await answer(deal, accepted=True, orders=False)  # payments agreed; orders has not answered
+    assert await state(deal) == "terminating"
+    requested = [p for t, p in await deal.events() if t == "contracts.termination_requested"][-1]
+    refusal = OrderTerminationRefused(
+        order_id=deal.order_id,
+        contract_id=deal.contract_id,
+        request_id=requested["request_id"],
+        reason_code="service_completed",
+        reason="服务已完成，不能终止合同（完成后的争议请线下处理并登记）",
+    )
+    await deal.h.publish(refusal, aggregate_id=deal.order_id, sequence=deal.seq + 30)
+    await deal.h.settle()
+    c = (await deal.contract()).json()
+    assert c["state"] == "signed" and c["termination_refused_reason"].startswith("服务已完成")
+    withdrawn = [p for t, p in await deal.events() if t == "contracts.termination_withdrawn"]
+    assert [(w["request_id"], w["reason_code"]) for w in withdrawn] == [
+        (requested["request_id"], "service_completed")
+    ]
+    assert "contracts.contract_terminated" not in [t for t, _ in await deal.events()]

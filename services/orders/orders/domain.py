@@ -254,6 +254,26 @@ def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) 
     return no  # pragma: no cover - every step is matched above
 
 
+# --- a termination asked of orders (DESIGN.md "Termination") --------------------------------
+# Orders decides what must not happen together with a termination: the service's completion.
+# Agreeing freezes the order (termination_pending) until the contract is terminated or the
+# request withdrawn, so the service can no longer be completed meanwhile.
+
+TERMINATION_REFUSALS: dict[str, str] = {
+    "service_completed": "服务已完成，不能终止合同（完成后的争议请线下处理并登记）",
+    "cancel_not_allowed": "订单已不在待支付状态，不能取消，如有争议请联系平台",
+}
+
+
+def termination_refusal(state: Status, requested_by: str) -> str | None:
+    """Why orders refuses a termination of the order in ``state`` (None: it agrees)."""
+    if state in SERVICE_DONE:
+        return "service_completed"
+    if requested_by == "enterprise" and state is not Status.AWAITING_DEPOSIT:
+        return "cancel_not_allowed"  # the enterprise's cancel is a termination before performance
+    return None
+
+
 def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str]:
     """What ``actor`` may do now (the manual's row buttons besides 查看), from the machine."""
     return [str(s) for s in PEOPLE_STEPS[actor] if isinstance(decide(state, s, actor, facts), Move)]

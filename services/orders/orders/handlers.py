@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.bus import Consumer, RetryLater
+from common.bus import Consumer, RetryLater, publish
 from common.bus.ordering import ordered
 from common.db import lock
 from common.events import (
@@ -26,11 +26,14 @@ from common.events import (
     ContractTerminated,
     ContractVoided,
     Envelope,
+    EventPayload,
+    OrderTerminationAgreed,
+    OrderTerminationRefused,
     PaymentReceived,
     ProductChanged,
     SettlementPaid,
-    TerminationRefused,
     TerminationRequested,
+    TerminationWithdrawn,
     VoucherDeducted,
     VoucherReleased,
     VoucherReservationRejected,
@@ -40,7 +43,7 @@ from common.events import (
 from common.orgs import register_org_handlers
 from common.timers import utcnow
 from orders.config import Settings
-from orders.domain import SIGNED, Actor, Outcome, Refusal, Status, Step
+from orders.domain import TERMINATION_REFUSALS, Actor, Outcome, Refusal, Status, Step, termination_refusal
 from orders.models import Order, OrderStep, ProductCopy
 from orders.service import Why, add_step, transition
 
@@ -246,31 +249,49 @@ def build_consumer(settings: Settings) -> Consumer:
 
     @consumer.on(TerminationRequested.event_type)
     async def termination_requested(session: AsyncSession, event: Envelope[Any]) -> None:
+        """Orders decides, under the order's lock, what must not happen with a termination: the
+        service's completion. It agrees and freezes the order, or refuses."""
         p: TerminationRequested = event.payload
         order = await locked_order(session, p.order_id)
         if order.contract_id is None and Status(order.status) not in (Status.CANCELLED, Status.TERMINATED):
             raise RetryLater("a termination request before its signing")
-        if not await step_recorded(session, order.id, "contract_terminating", p.request_id):
-            fact(session, order, event, "contract_terminating", detail=p.reason, ref=p.request_id)
         if not await ordered(session, consumer.name, event, stream="contracts"):
-            return  # already answered (refused or terminated): not frozen
-        if Status(order.status) in SIGNED:
-            order.termination_pending = True
-            order.termination_request_id = p.request_id
-            session.add(order)
+            return  # a newer fact of the contract is reflected: this request is over already
+        if order.termination_request_id not in (None, p.request_id):
+            order.termination_pending, order.termination_request_id = False, None  # an older one is over
+        fact(session, order, event, "contract_terminating", detail=p.reason, ref=p.request_id)
+        code = termination_refusal(Status(order.status), p.requested_by)
+        if code is None:
+            order.termination_pending, order.termination_request_id = True, p.request_id
+            answer: EventPayload = OrderTerminationAgreed(
+                order_id=order.id, contract_id=p.contract_id, request_id=p.request_id
+            )
+        else:
+            reason = TERMINATION_REFUSALS[code]
+            fact(session, order, event, "termination_refused", detail=reason, ref=p.request_id)
+            order.cancel_refused_reason = reason
+            answer = OrderTerminationRefused(
+                order_id=order.id,
+                contract_id=p.contract_id,
+                request_id=p.request_id,
+                reason_code=code,
+                reason=reason,
+            )
+        session.add(order)
+        await publish(session, answer, aggregate_id=order.id)
 
-    @consumer.on(TerminationRefused.event_type)
-    async def termination_refused(session: AsyncSession, event: Envelope[Any]) -> None:
-        p: TerminationRefused = event.payload
+    @consumer.on(TerminationWithdrawn.event_type)
+    async def termination_withdrawn(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationWithdrawn = event.payload
         order = await locked_order(session, p.order_id)
-        if not await step_recorded(session, order.id, "contract_terminating", p.request_id):
-            raise RetryLater("payments' answer before the request it answers")
-        if not await ordered(session, consumer.name, event, stream="termination"):
+        if order.contract_id is None and Status(order.status) not in (Status.CANCELLED, Status.TERMINATED):
+            raise RetryLater("a withdrawn termination before its signing")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
             return
-        fact(session, order, event, "termination_refused", detail=p.reason)
         if order.termination_request_id == p.request_id:
-            order.termination_pending = False
+            order.termination_pending, order.termination_request_id = False, None
             order.cancel_refused_reason = p.reason
+            fact(session, order, event, "termination_refused", detail=p.reason)
             session.add(order)
 
     @consumer.on(CancellationRefused.event_type)

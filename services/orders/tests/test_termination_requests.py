@@ -1,13 +1,15 @@
-"""Orders hears every answer to a request to end a signed order (DESIGN.md "Termination"):
-a cancellation contracts (or payments) refused clears the pending marker and shows why
-(it never waits forever), and while a termination is being decided the order is frozen:
-支付, 取消订单, 开始服务 and 服务完成 are not offered and are refused. On both transports."""
+"""Orders' part in a termination (DESIGN.md "Termination"): it decides what must not happen
+together with a termination, the service's completion, under the order's lock: it agrees and
+freezes the order (支付, 取消订单, 开始服务 and 服务完成 are not offered and are refused) until
+the contract is terminated or the request withdrawn, or refuses once the service is complete.
+A cancellation contracts refused clears the pending marker and shows why (it never waits
+forever). On both transports."""
 
 from __future__ import annotations
 
 import uuid
 
-from common.events import CancellationRefused, TerminationRefused, TerminationRequested
+from common.events import CancellationRefused, TerminationRequested, TerminationWithdrawn
 
 YUAN = 100
 
@@ -71,7 +73,7 @@ async def test_a_refusal_heard_before_the_signing_waits_for_it(world) -> None:
     assert seen["cancel_requested_in"] is None and seen["actions"] == ["cancel", "pay"]
 
 
-async def test_a_staff_termination_being_decided_freezes_the_order_until_payments_refuses(world) -> None:
+async def test_a_staff_termination_orders_agreed_to_freezes_the_order_until_it_is_withdrawn(world) -> None:
     w = await world()
     order = await signed_order(w, deposit=0)  # 待服务: the provider may start
     request_id = str(uuid.uuid4())
@@ -88,16 +90,19 @@ async def test_a_staff_termination_being_decided_freezes_the_order_until_payment
     await w.settle()
     seen = await w.get(order)
     assert seen["termination_pending"] is True and seen["actions"] == []
+    assert [
+        p["request_id"] for t, p in await w.published(order["id"]) if t == "orders.termination_agreed"
+    ] == [request_id]
     r = await w.api.post(f"/api/v1/orders/{order['id']}/start-service", headers=w.provider.headers)
     assert r.status_code == 409 and r.json()["code"] == "termination_pending", r.text
     assert "终止" in r.json()["detail"]
     await w.emit(
-        TerminationRefused(
+        TerminationWithdrawn(
             order_id=order["id"],
             contract_id=contract_id(order),
             request_id=request_id,
-            reason_code="service_completed",
-            reason="服务已完成，不能终止合同（完成后的争议请线下处理并登记）",
+            reason_code="settlement_paid",
+            reason="该合同的服务券已兑付，不能终止合同",
         ),
         order["id"],
     )
@@ -126,3 +131,28 @@ async def test_an_unpaid_order_being_terminated_offers_neither_pay_nor_cancel(wo
     assert seen["actions"] == [] and seen["status_label"] == "待支付"
     r = await w.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=w.enterprise.headers)
     assert r.status_code == 409 and r.json()["code"] == "termination_pending"
+
+
+async def test_a_served_order_refuses_the_termination_and_stays_as_it_is(world) -> None:
+    w = await world()
+    order = await signed_order(w, deposit=0)
+    await w.post(order, "start-service", w.provider)
+    await w.post(order, "complete-service", w.provider)
+    request_id = str(uuid.uuid4())
+    doc = await w.emit(
+        TerminationRequested(
+            order_id=order["id"],
+            contract_id=contract_id(order),
+            request_id=request_id,
+            reason="服务质量纠纷",
+            requested_by="administrator",
+        ),
+        order["id"],
+    )
+    await w.h.redeliver(doc)
+    await w.settle()
+    refusals = [p for t, p in await w.published(order["id"]) if t == "orders.termination_refused"]
+    assert [(p["request_id"], p["reason_code"]) for p in refusals] == [(request_id, "service_completed")]
+    seen = await w.get(order)
+    assert seen["status"] == "awaiting_balance" and seen["termination_pending"] is False
+    assert "pay" in seen["actions"] and seen["cancel_refused_reason"].startswith("服务已完成")

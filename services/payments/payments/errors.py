@@ -44,6 +44,10 @@ def contract_terminated() -> Problem:
     return Problem(409, "contract_terminated", "该订单的合同已终止，不能再办理汇款、核实或兑付")
 
 
+def termination_pending() -> Problem:
+    return Problem(409, "termination_pending", "该订单的合同终止处理中，暂不能汇款或兑付，请等待处理结果")
+
+
 def plan_closed() -> Problem:
     return Problem(409, "plan_closed", "该订单的支付已关闭（合同已作废），不能再汇款")
 

@@ -6,12 +6,11 @@
 - ``contracts.contract_voided``: an unsigned contract has no plan here; a plan somehow
   present and untouched is closed;
 - ``contracts.termination_requested``: payments decides (service.terminations): refused, or
-  accepted and the plan terminated at once (no payout from then on, an unpaid claim cancelled,
-  a refund due for every confirmed transfer, pending ones still decidable). Early before the
-  plan;
-- ``contracts.contract_terminated``: what payments accepted; a plan not terminated yet (a
-  termination that was never asked of payments) is terminated now, a paid claim then a
-  conflict for staff;
+  accepted and every payout held; ``contracts.termination_withdrawn`` lets payouts go on.
+  Early before the plan;
+- ``contracts.contract_terminated``: the plan is terminated (an unpaid claim cancelled, a
+  refund due for every confirmed transfer, pending ones still decidable); a paid claim (a
+  termination never asked of payments) is kept, and a conflict for staff;
 - ``orders.service_started`` / ``service_completed``: what the termination decision needs;
 - ``orders.order_completed``: the settlement claim for the committed subsidy; early before
   the plan.
@@ -42,6 +41,7 @@ from common.events import (
     ServiceCompleted,
     ServiceStarted,
     TerminationRequested,
+    TerminationWithdrawn,
 )
 from common.orgs import register_org_handlers
 from common.timers import RetryLater, utcnow
@@ -110,6 +110,14 @@ def build_consumer() -> Consumer:
             return
         await terminations.decide(session, plan, p)
 
+    @consumer.on(TerminationWithdrawn.event_type)
+    async def termination_withdrawn(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: TerminationWithdrawn = event.payload
+        plan = await locked_plan(session, p.order_id, "termination withdrawal")
+        if not await ordered(session, consumer.name, event, stream="contract"):
+            return
+        await terminations.withdrawn(session, plan, p.request_id)
+
     @consumer.on(ContractTerminated.event_type)
     async def contract_terminated(session: AsyncSession, event: Envelope[Any]) -> None:
         p: ContractTerminated = event.payload
@@ -117,7 +125,7 @@ def build_consumer() -> Consumer:
         if not await ordered(session, consumer.name, event, stream="contract"):
             return
         if plan.state == PlanState.TERMINATED:
-            return  # accepted here first: the usual case
+            return
         claim = await terminations.claim_of(session, p.order_id)
         if claim is not None and claim.state == "paid":
             conflict(

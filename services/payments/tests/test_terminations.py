@@ -1,8 +1,9 @@
 """Payments decides whether a contract may be terminated (DESIGN.md "Termination"), under the
 plan's lock, the one every payout takes: refused once the settlement is paid or the service is
 complete, and for an enterprise's cancel once anything is paid, pending or the service has
-started; accepted, the plan pays nothing out from then on, confirmed money is owed back and a
-transfer still pending stays decidable (confirmed later, it is owed back too)."""
+started; accepted, every payout is held until contracts terminates the contract (then
+confirmed money is owed back and a transfer still pending stays decidable: confirmed later, it
+is owed back too) or withdraws the request (payouts go on)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from common.events import ServiceCompleted, ServiceStarted, TerminationRequested
+from common.events import (
+    ContractTerminated,
+    ServiceCompleted,
+    ServiceStarted,
+    TerminationRequested,
+    TerminationWithdrawn,
+)
 
 API = "/api/v1"
 
@@ -33,6 +40,21 @@ async def ask(deal, *, by: str = "administrator", sequence: int = 3, twice: bool
         await deal.h.redeliver(doc)
     await deal.h.settle()
     return request_id
+
+
+async def terminated(deal, sequence: int = 4) -> None:
+    """Contracts terminates the contract (payments and orders both agreed)."""
+    await deal.h.publish(
+        ContractTerminated(
+            order_id=deal.order_id,
+            contract_id=f"contract-{deal.order_id}",
+            reason="服务机构未能履约",
+            terminated_by="administrator",
+        ),
+        aggregate_id=deal.order_id,
+        sequence=sequence,
+    )
+    await deal.h.settle()
 
 
 async def answers(deal) -> list[tuple[str, dict[str, Any]]]:
@@ -61,6 +83,11 @@ async def test_an_accepted_termination_owes_back_what_was_confirmed_and_keeps_a_
     assert [(t, p["request_id"]) for t, p in await answers(deal)] == [
         ("payments.termination_accepted", request_id)
     ]
+    held = await deal.payment()
+    assert (held["state"], held["termination_pending"], held["actions"]) == ("open", True, [])
+    r = await deal.remit(100)  # the contract is frozen: no new transfer
+    assert r.status_code == 409 and r.json()["code"] == "termination_pending"
+    await terminated(deal)
     view = await deal.payment(deal.provider)
     assert (view["state"], view["state_label"]) == ("terminated", "合同已终止")
     assert (view["paid_fen"], view["pending_fen"]) == (800, 400)
@@ -82,6 +109,7 @@ async def test_a_rejected_pending_transfer_after_the_termination_owes_nothing_ba
     deal = await deal_factory()
     pending = await deal.remitted(400)
     await ask(deal)
+    await terminated(deal)
     r = await deal.decide(pending, "reject", reason="未收到该笔款项")
     assert r.status_code == 200, r.text
     view = await deal.payment()
@@ -94,6 +122,7 @@ async def test_a_completion_heard_after_the_accepted_termination_opens_nothing_t
     deal = await deal_factory()
     await deal.confirmed(deal.payable_fen)
     await ask(deal)
+    await terminated(deal)
     await deal.h.publish(deal.completed(), aggregate_id=deal.order_id, sequence=5)  # orders lagged
     await deal.h.settle()
     claim = await deal.settlement()
@@ -144,8 +173,28 @@ async def test_who_asks_and_what_payments_knows_decide_the_answer(
     [(kind, body)] = await answers(deal)
     after = await deal.payment()
     if answer == "accepted":
-        assert kind == "payments.termination_accepted" and after["state"] == "terminated"
-        assert after["terminated_reason"] == "服务机构未能履约"
+        assert kind == "payments.termination_accepted" and after["termination_pending"] is True
+        assert "remit" not in after["actions"]
     else:
         assert (kind, body["reason_code"]) == ("payments.termination_refused", answer)
         assert body["reason"] and after == before  # refused: nothing changed
+
+
+async def test_a_withdrawn_request_lets_payouts_go_on(deal_factory) -> None:
+    deal = await deal_factory()
+    request_id = await ask(deal)
+    assert (await deal.payment())["termination_pending"] is True
+    await deal.h.publish(
+        TerminationWithdrawn(
+            order_id=deal.order_id,
+            contract_id=f"contract-{deal.order_id}",
+            request_id=request_id,
+            reason_code="service_completed",
+            reason="服务已完成，不能终止合同",
+        ),
+        aggregate_id=deal.order_id,
+        sequence=4,
+    )
+    await deal.h.settle()
+    view = await deal.payment()
+    assert (view["state"], view["termination_pending"], view["actions"]) == ("open", False, ["remit"])

@@ -685,16 +685,39 @@ def recorded_conflicts(s: Snapshot) -> list[Violation]:
 
 
 def terminations_answered(s: Snapshot) -> list[Violation]:
-    """A termination asked of payments is answered: no contract stays ``terminating``."""
-    return [
+    """A termination asked of payments and orders is answered and ends: no contract stays
+    ``terminating``, and no payout hold or frozen order outlives its request."""
+    out = [
         Violation(
             "termination_unanswered",
-            "contract terminating: payments has not answered its termination request",
+            "contract terminating: payments or orders has not answered its termination request",
             {"order": c.order_id, "contract": c.id},
         )
         for c in s.contracts
         if c.state == "terminating"
     ]
+    asked = {c.order_id for c in s.contracts if c.state == "terminating"}
+    if "payments" in s.available:
+        out += [
+            Violation(
+                "payout_hold_outlived",
+                "payouts held for a termination request that is over",
+                {"order": p.order_id, "contract": p.contract_id},
+            )
+            for p in s.plans
+            if p.termination_request_id and p.state != "terminated" and p.order_id not in asked
+        ]
+    if "orders" in s.available:
+        out += [
+            Violation(
+                "frozen_order_outlived",
+                f"order {o.status} frozen for a termination request that is over",
+                {"order": o.id},
+            )
+            for o in s.orders
+            if o.termination_pending and o.status not in ENDED and o.id not in asked
+        ]
+    return out
 
 
 # --- per enterprise and campaign; per provider and year -------------------------------------------

@@ -123,6 +123,7 @@ class Order:
     contract_subsidy_fen: int | None = None
     contract_payable_fen: int | None = None
     paid_fen: int = 0
+    termination_pending: bool = False  # frozen: orders agreed to a termination
 
 
 # --- contracts ---------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class Plan:
     order_id: str
     contract_id: str = ""
     state: str = "open"  # open | closed | terminated
+    termination_request_id: str | None = None  # payouts held for this termination request
     total_fen: int = 0
     subsidy_fen: int = 0
     payable_fen: int = 0

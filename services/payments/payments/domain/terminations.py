@@ -6,8 +6,9 @@ the software) or once the service is complete (a dispute after completion is han
 platform and recorded, not reversed). An enterprise's own cancel of a signed order is a
 termination before performance: refused as well once anything is paid, while a transfer it
 recorded waits for its verification (it counts as paid until decided), or once the service
-has started. Accepted, the plan is terminated and nothing more is paid out; confirmed money is
-owed back, and a transfer still pending stays decidable (confirmed, it is owed back too).
+has started. Accepted, payments holds every payout of the order until contracts terminates the
+contract (the plan terminated: confirmed money owed back, a transfer still pending stays
+decidable and, confirmed, is owed back too) or withdraws the request (orders refused it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ REFUSALS: dict[str, str] = {
     "payment_pending": "有待服务机构核实的汇款，请待核实后再取消订单",
     "service_started": "服务已开始，订单不能取消，如有争议请联系平台",
 }
+
+
+def held(termination_request_id: str | None, plan_state: str) -> bool:
+    """A termination accepted here and not yet decided by contracts: nothing is paid out and
+    no new transfer is recorded (the contract is frozen)."""
+    return termination_request_id is not None and plan_state != "terminated"
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class PaymentOut(BaseModel):
     payee: PayeeOut | None
     remittances: list[RemittanceOut]
     refunds: list[RefundOut]  # after a termination: what is owed back to the enterprise
+    termination_pending: bool = False  # a termination accepted here, awaiting contracts: no payout
     terminated_reason: str | None = None
     terminated_at: datetime | None = None
     actions: list[str]

@@ -18,6 +18,7 @@ from common.timers import utcnow
 from payments import errors
 from payments.domain import Refusal
 from payments.domain import remittances as rules
+from payments.domain.terminations import held
 from payments.models import Payee, PaymentPlan, Refund, Remittance
 from payments.schemas.refunds import RefundOut
 from payments.schemas.remittances import PayeeOut, PaymentOut, RemittanceIn, RemittanceOut
@@ -94,6 +95,7 @@ def plan_actions(plan: PaymentPlan, principal: Principal, f: rules.Figures, paye
     transfer waits, also after a termination."""
     actions: list[str] = []
     owed = plan.state == rules.PlanState.OPEN and f.room_fen > 0 and payee is not None
+    owed = owed and not held(plan.termination_request_id, plan.state)
     if owed and is_member_of(principal, plan.enterprise_id):
         actions.append("remit")
     if f.pending_fen > 0:
@@ -122,6 +124,7 @@ async def payment_view(session: AsyncSession, plan: PaymentPlan, principal: Prin
             "remittances": [RemittanceOut.model_validate(r) for r in remittances],
             "refunds": [RefundOut.model_validate(r) for r in refunds.all()],
             "actions": plan_actions(plan, principal, f, payee),
+            "termination_pending": held(plan.termination_request_id, plan.state),
         }
     )
 
@@ -137,6 +140,8 @@ async def record(
     plan = await lock(session, PaymentPlan, order_id)
     if plan is None:
         raise errors.plan_not_found()
+    if held(plan.termination_request_id, plan.state):
+        raise errors.termination_pending()
     payee = await payee_of(session, plan.provider_id)
     if payee is None and plan.state == rules.PlanState.OPEN:
         raise errors.payee_account_missing()

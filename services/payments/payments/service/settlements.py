@@ -19,6 +19,7 @@ from payments import errors
 from payments.domain import Refusal
 from payments.domain import settlements as rules
 from payments.domain.remittances import PlanState
+from payments.domain.terminations import held
 from payments.models import ClaimFile, PaymentPlan, Remittance, SettlementClaim
 from payments.schemas.settlements import ClaimIn, SettlementOut
 from payments.service import is_finance, is_member_of
@@ -109,6 +110,8 @@ async def _locked(session: AsyncSession, settlement_id: str) -> tuple[PaymentPla
 def _step(claim: SettlementClaim, plan: PaymentPlan, action: str) -> rules.S:
     if plan.state == PlanState.TERMINATED and claim.state != rules.S.PAID:
         raise errors.contract_terminated()
+    if action == "pay" and held(plan.termination_request_id, plan.state):
+        raise errors.termination_pending()
     try:
         return rules.transition(claim.state, action)
     except Refusal as refusal:

@@ -1,7 +1,9 @@
-"""Termination, decided here (DESIGN.md "Termination"): contracts asks
-(``contracts.termination_requested``), payments refuses or accepts under the plan's lock, the
-one every payout takes, so a payout and a termination can never both happen. Also what orders
-announces of the service (started, completed), which the decision needs."""
+"""Termination against payout, decided here (DESIGN.md "Termination"): contracts asks
+(``contracts.termination_requested``); payments refuses, or accepts and holds every payout of
+the order, under the plan's lock, the one every payout takes, so a payout and a termination
+can never both happen. The hold ends with the termination (``contracts.contract_terminated``:
+the plan terminated, confirmed money owed back) or with the request's withdrawal (orders
+refused it: payouts go on). Also what orders announces of the service."""
 
 from __future__ import annotations
 
@@ -27,9 +29,11 @@ async def claim_of(session: AsyncSession, order_id: str) -> SettlementClaim | No
 
 
 async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequested) -> None:
-    """The plan is locked by the caller. Refused: nothing changes here; accepted: the plan is
-    terminated at once (no payout from now on). Either way contracts hears the answer."""
-    if plan.state == PlanState.TERMINATED:
+    """The plan is locked by the caller. Refused: nothing changes here; accepted: payouts are
+    held from now on. Either way contracts hears the answer."""
+    if plan.state != PlanState.TERMINATED and plan.termination_request_id not in (None, p.request_id):
+        plan.termination_request_id = None  # contracts asks anew only once the older one is over
+    if plan.state == PlanState.TERMINATED or plan.termination_request_id == p.request_id:
         code = None  # accepted already (a repeated request): say so again
     else:
         claim = await claim_of(session, plan.order_id)
@@ -57,7 +61,9 @@ async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequest
         )
         return
     if plan.state != PlanState.TERMINATED:
-        await terminate(session, plan, p.reason, request_id=p.request_id)
+        plan.termination_request_id = p.request_id
+        plan.updated_at = utcnow()
+        session.add(plan)
     await publish(
         session,
         TerminationAccepted(
@@ -67,14 +73,20 @@ async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequest
     )
 
 
-async def terminate(
-    session: AsyncSession, plan: PaymentPlan, reason: str, *, request_id: str | None = None
-) -> None:
-    """The plan takes no more transfers and pays nothing out; an unpaid claim is cancelled and
-    every confirmed transfer is owed back. Transfers still pending stay decidable."""
+async def withdrawn(session: AsyncSession, plan: PaymentPlan, request_id: str) -> None:
+    """The request was refused elsewhere: payouts go on (only for the request held)."""
+    if plan.state != PlanState.TERMINATED and plan.termination_request_id == request_id:
+        plan.termination_request_id = None
+        plan.updated_at = utcnow()
+        session.add(plan)
+
+
+async def terminate(session: AsyncSession, plan: PaymentPlan, reason: str) -> None:
+    """The contract is terminated: the plan takes no more transfers and pays nothing out; an
+    unpaid claim is cancelled and every confirmed transfer is owed back. Transfers still
+    pending stay decidable (confirmed, they are owed back too)."""
     plan.state = PlanState.TERMINATED.value
     plan.terminated_reason = reason
-    plan.termination_request_id = request_id
     plan.terminated_at = plan.updated_at = utcnow()
     session.add(plan)
     await session.flush()

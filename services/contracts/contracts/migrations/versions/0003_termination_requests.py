@@ -1,4 +1,5 @@
-"""the termination asked of payments: who asked, when and why, and payments' refusal
+"""the termination asked of payments and orders: who asked, when and why, who agreed, and the
+refusal
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +22,8 @@ COLUMNS = (
     ("termination_requested_at", lambda: sa.DateTime(timezone=True)),
     ("termination_requested_by", lambda: sa.String(20)),
     ("termination_request_reason", sa.Text),
+    ("termination_payments_agreed", sa.Boolean),
+    ("termination_orders_agreed", sa.Boolean),
     ("termination_refused_at", lambda: sa.DateTime(timezone=True)),
     ("termination_refused_reason", sa.Text),
 )
@@ -28,7 +31,11 @@ COLUMNS = (
 
 def upgrade() -> None:
     for name, kind in COLUMNS:
-        op.add_column("contracts", sa.Column(name, kind(), nullable=True))
+        flag = kind is sa.Boolean
+        op.add_column(
+            "contracts",
+            sa.Column(name, kind(), nullable=not flag, server_default="false" if flag else None),
+        )
 
 
 def downgrade() -> None:
