@@ -13,6 +13,7 @@ import structlog
 
 from common import registry
 from common.auth import ServiceTokenAuth
+from common.errors import Problem
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,32 @@ class Composer:
         )
         response.raise_for_status()
         return response.json()
+
+    async def confirm_caller(self, authorization: str) -> None:
+        """Ask identity whether the caller's token still stands: the gateway keeps no copy of
+        the tokens identity revoked (common.access), identity does. Its refusal (401
+        ``token_revoked`` for a deactivated or demoted clerk) is the answer; identity out of
+        reach is a 503, never a pass."""
+        client = self.clients.get("identity")
+        if client is None:
+            return  # a gateway in front of no identity: nobody signs in through it
+        try:
+            response = await client.get("/api/v1/me", headers={"Authorization": authorization}, timeout=5)
+        except httpx.HTTPError as exc:
+            log.warning("identity_unavailable", error=type(exc).__name__)
+            raise Problem(503, "service_unavailable", "服务暂不可用，请稍后重试") from exc
+        if response.status_code == 200:
+            return
+        try:
+            body = response.json()
+            problem = Problem(response.status_code, str(body["code"]), str(body["detail"]))
+        except (ValueError, KeyError, TypeError):
+            problem = Problem(503, "service_unavailable", "服务暂不可用，请稍后重试")
+        if problem.status == 401:
+            problem.headers = {"WWW-Authenticate": "Bearer"}
+        elif problem.status >= 500:
+            problem = Problem(503, "service_unavailable", "服务暂不可用，请稍后重试")
+        raise problem
 
     async def portal_stats(self) -> dict[str, Any]:
         """Every figure from its owner; a service that cannot answer keeps its last known

@@ -53,6 +53,9 @@ async def audit_log(
     page_size: int = Query(default=20, ge=1, le=100),
 ) -> dict[str, Any]:
     composer: Composer = request.app.state.composer
+    # A staff member deactivated or demoted a moment ago still holds a signed token: identity,
+    # which knows what it revoked, has the last word (common.access).
+    await composer.confirm_caller(request.headers["authorization"])
     items, missing = await composer.audit_log(
         service=service, actor=actor, action=action, since=since, limit=page * page_size
     )

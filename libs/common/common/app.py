@@ -1,5 +1,6 @@
-"""The runtime every service shares: database, migrations, bus, relay, consumer, timers,
-and the FastAPI app around them (errors, middleware, health, metrics).
+"""The runtime every service shares: database, migrations, bus, relay, consumer, timers, the
+revoked tokens (common.access), and the FastAPI app around them (errors, middleware, health,
+metrics).
 
 ``create_app(settings)`` of each service builds a :class:`ServiceRuntime` and calls
 :func:`create_service_app`. The app's lifespan starts and stops the runtime; the all-in-one
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import registry
+from common.access import AccessRevocations
 from common.auth import KeySet, TokenVerifier
 from common.bus import observe
 from common.bus.consumer import REDELIVER_TIMER, Consumer
@@ -102,8 +104,13 @@ class ServiceRuntime:
         self.retention = RetentionSettings()
         self.timers.register(RETENTION_TIMER, retention_handler(self.db, self.retention))
         self.key_set = key_set or KeySet(settings.jwks_url, client=http_client)
+        # The tokens identity revoked, read from this service's own database (common.access).
+        self.revocations = AccessRevocations(self.db, interval=settings.revocation_poll_interval)
         self.verifier = TokenVerifier(
-            self.key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            self.key_set,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            revocations=self.revocations,
         )
         # Other services' /internal/ endpoints (in-process peers in all-in-one mode).
         self.clients = ServiceClients(
@@ -123,6 +130,8 @@ class ServiceRuntime:
         """
         if self.migrations_dir is not None and self.settings.run_migrations:
             await migrate(self.migrations_dir, self.settings.db_url)
+        # Before the first request: a token revoked while this process was down stays refused.
+        await self.revocations.load()
         if self.owns_transport:
             await self.transport.start()
         if self.consumer is not None and self.consumer.handlers:
@@ -139,6 +148,7 @@ class ServiceRuntime:
             log.warning("retention_not_scheduled", service=self.name)
         self.relay.start()
         self.timers.start()
+        self.revocations.start()
         self.started = True
         log.info("service_started", service=self.name, transport=type(self.transport).__name__)
 
@@ -150,6 +160,7 @@ class ServiceRuntime:
         self.started = False
         await self.relay.stop()
         await self.timers.stop()
+        await self.revocations.stop()
         for hook in reversed(self.on_stop):
             try:
                 await hook(self)

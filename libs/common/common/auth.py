@@ -2,8 +2,9 @@
 
 Access tokens are EdDSA JWTs issued by identity (15 minutes); every service verifies them
 with identity's public keys, fetched from its JWKS endpoint and cached (refetched when an
-unknown ``kid`` shows up). ``CurrentUser`` gives the caller's user, role, organisation and
-capabilities; ``require_roles`` checks staff roles (``administrator`` passes every check).
+unknown ``kid`` shows up), and refuses those identity has revoked since (``common.access``).
+``CurrentUser`` gives the caller's user, role, organisation and capabilities;
+``require_roles`` checks staff roles (``administrator`` passes every check).
 ``/internal/`` endpoints take short-lived service tokens (HS256, a secret shared by the
 services, never by clients); the gateway never routes them.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
@@ -105,14 +106,25 @@ class KeySet:
                     await client.aclose()
 
 
+class Revocations(Protocol):
+    """What revokes a token before it expires (``common.access.AccessRevocations``)."""
+
+    def refused(self, claims: Mapping[str, Any]) -> bool: ...
+
+
+def token_revoked() -> Problem:
+    return unauthenticated("登录状态已失效，请重新登录", "token_revoked")
+
+
 class TokenVerifier:
     """Verifies identity's tokens.
 
     A token that passed every check is remembered for at most ``cache_seconds`` (and never
     past its expiry + leeway), so that a client's next requests skip the signature check:
-    the outcome for one token string only changes with time (it expires), and its exact
-    moment is kept. Nothing else revokes an access token before it expires (signing keys are
-    only ever added, under new ids), so the answers are the same as without the cache.
+    the signature and expiry of one token string only change with time, and its exact moment
+    is kept. Revocation is not remembered: ``revocations`` (identity took a right away from
+    the user, or ended the session) is asked on every call, from the cache or not, so a
+    revoked token is refused from the moment this process knows of it (401 ``token_revoked``).
     Refused tokens are never remembered. ``cache_size=0`` turns the cache off.
     """
 
@@ -126,8 +138,10 @@ class TokenVerifier:
         audience: str,
         cache_size: int = 4096,
         cache_seconds: float = 60.0,
+        revocations: Revocations | None = None,
     ) -> None:
         self.keys = keys
+        self.revocations = revocations
         self.issuer = issuer
         self.audience = audience
         self.cache_size = cache_size
@@ -139,11 +153,18 @@ class TokenVerifier:
         cached = self._verified.get((token, typ))
         if cached is not None:
             if time.time() < cached[0]:
-                return dict(cached[1])
+                claims = dict(cached[1])
+                self._check_revoked(claims)
+                return claims
             self._verified.pop((token, typ), None)
         claims = await self._verify(token, typ)
+        self._check_revoked(claims)
         self._remember(token, typ, claims)
         return claims
+
+    def _check_revoked(self, claims: dict[str, Any]) -> None:
+        if self.revocations is not None and self.revocations.refused(claims):
+            raise token_revoked()
 
     def _remember(self, token: str, typ: str, claims: dict[str, Any]) -> None:
         if self.cache_size <= 0:

@@ -153,6 +153,21 @@ class BankAccountChanged(EventPayload):
     account_number: str
 
 
+@event("identity.user_access_changed")
+class UserAccessChanged(EventPayload):
+    """Identity took a right away (aggregate: the user). Every service refuses the user's
+    tokens issued before ``not_before``: all of them, or only those of ``session_ids`` (the
+    tokens' ``sid``) when it names any (common.access)."""
+
+    user_id: str
+    org_id: str | None = None
+    # deactivated | role_changed | agent_removed | sessions_revoked (logout, password change
+    # or reset, a refresh token used twice); a string, so a new kind never poisons an older consumer
+    change: str
+    not_before: datetime
+    session_ids: list[str] = Field(default_factory=list)
+
+
 @event("catalog.provider_approved")
 class ProviderApproved(EventPayload):
     org_id: str

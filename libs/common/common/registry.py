@@ -59,6 +59,8 @@ ORG_FACTS = (
     "identity.organization_restored",
     "catalog.provider_approved",
 )
+# Rights identity took away (common.access): every service but identity, which records its own.
+ACCESS_FACTS = ("identity.user_access_changed",)
 
 SERVICES: tuple[Service, ...] = (
     Service(
@@ -112,6 +114,7 @@ SERVICES: tuple[Service, ...] = (
             "identity.organization_certified",
             "identity.organization_suspended",
             "identity.organization_restored",
+            *ACCESS_FACTS,
             "catalog.provider_approved",
             "orders.order_submitted",
             "orders.order_cancelled",
@@ -144,6 +147,7 @@ SERVICES: tuple[Service, ...] = (
             "identity.organization_certified",
             "identity.organization_suspended",
             "identity.organization_restored",
+            *ACCESS_FACTS,
             "catalog.provider_approved",
             "orders.order_submitted",
             "orders.order_completed",
@@ -162,6 +166,7 @@ SERVICES: tuple[Service, ...] = (
             "identity.organization_certified",
             "identity.organization_suspended",
             "identity.organization_restored",
+            *ACCESS_FACTS,
             "catalog.provider_approved",
             "catalog.product_changed",
             "quota.voucher_reserved",
@@ -196,6 +201,7 @@ SERVICES: tuple[Service, ...] = (
             "identity.organization_certified",
             "identity.organization_suspended",
             "identity.organization_restored",
+            *ACCESS_FACTS,
             "catalog.provider_approved",
             "orders.order_accepted",
             "orders.order_cancelled",
@@ -229,6 +235,7 @@ SERVICES: tuple[Service, ...] = (
             "identity.organization_certified",
             "identity.organization_suspended",
             "identity.organization_restored",
+            *ACCESS_FACTS,
             "identity.bank_account_changed",
             "catalog.provider_approved",
             "contracts.contract_signed",

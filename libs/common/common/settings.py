@@ -45,6 +45,8 @@ class ServiceSettings(BaseSettings):
     bus_publish_timeout: float = shared("BUS_PUBLISH_TIMEOUT", default=5.0)
     outbox_poll_interval: float = shared("OUTBOX_POLL_INTERVAL", default=1.0)
     timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
+    # Seconds between two reads of the revoked tokens (common.access) into each process.
+    revocation_poll_interval: float = shared("REVOCATION_POLL_INTERVAL", default=1.0, gt=0)
     service_token_secret: str = shared("SERVICE_TOKEN_SECRET", default="")
     # Where the other services' /internal/ endpoints are (name -> base URL); a service not
     # named here is at http://127.0.0.1:<its registry port> (common.internal).

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog.models import OrderFact, Product
+from common.access import register_access_handlers
 from common.bus import Consumer, RetryLater
 from common.bus.ordering import ordered
 from common.db import lock
@@ -44,6 +45,7 @@ async def _fact(session: AsyncSession, order_id: str, product_id: str, provider_
 def build_consumer() -> Consumer:
     consumer = Consumer("catalog")
     register_org_handlers(consumer)
+    register_access_handlers(consumer)
 
     @consumer.on(OrderSubmitted.event_type)
     async def submitted(session: AsyncSession, event: Envelope[Any]) -> None:

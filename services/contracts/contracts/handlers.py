@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.access import register_access_handlers
 from common.bus import Consumer
 from common.bus.ordering import ordered
 from common.events import (
@@ -34,6 +35,7 @@ from contracts import service
 def build_consumer() -> Consumer:
     consumer = Consumer("contracts")
     register_org_handlers(consumer)
+    register_access_handlers(consumer)
 
     @consumer.on(OrderAccepted.event_type)
     async def order_accepted(session: AsyncSession, event: Envelope[Any]) -> None:

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
+from common.access import RETENTION as REVOCATION_RETENTION
 from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, setting_key
 from common.settings import ServiceSettings
 
@@ -93,6 +94,12 @@ class Settings(ServiceSettings):
                     "the development encryption keys cannot be used outside ENVIRONMENT=development"
                 )
         self._keys_are_strong_and_distinct()
+        if self.access_ttl_seconds >= REVOCATION_RETENTION.total_seconds():
+            # Every service forgets a revocation after common.access.RETENTION: no token may outlive it.
+            raise ValueError(
+                "IDENTITY_ACCESS_TTL_SECONDS must stay under "
+                f"{int(REVOCATION_RETENTION.total_seconds())} (how long services keep a revocation)"
+            )
         return self
 
     def _keys_are_strong_and_distinct(self) -> None:

@@ -1,6 +1,7 @@
 """Signing keys and the tokens identity issues.
 
-- access tokens: EdDSA JWTs (15 min) with role, organisation, capabilities and session id;
+- access tokens: EdDSA JWTs (15 min) with role, organisation, capabilities and session id
+  (``sid``: the refresh-token family), issued at a moment to the millisecond;
 - identity-verification tokens: EdDSA JWTs (``typ = idv``) bound to person, purpose, object;
 - refresh tokens: opaque ``<id>.<secret>`` strings; only a SHA-256 of each is stored.
 Other services verify the JWTs with the public keys identity serves as a JWKS.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
@@ -96,6 +98,14 @@ async def load_signer(session: AsyncSession, configured_pem: str | None, *, allo
     return Signer(load_private_key(row.private_pem), row.kid)
 
 
+def issued_at() -> tuple[float, int]:
+    """(iat, now in whole seconds). ``iat`` is the moment to the millisecond, never later than
+    it (RFC 7519 allows a fraction): a revocation refuses the tokens issued before its moment
+    (common.access), so a token issued the same second after it must not look older."""
+    now = time.time()
+    return math.floor(now * 1000) / 1000, int(now)
+
+
 def access_claims(
     *,
     user_id: str,
@@ -107,12 +117,12 @@ def access_claims(
     audience: str,
     ttl: int,
 ) -> dict[str, Any]:
-    now = int(time.time())
+    iat, now = issued_at()
     return {
         "iss": issuer,
         "aud": audience,
         "sub": user_id,
-        "iat": now,
+        "iat": iat,
         "exp": now + ttl,
         "jti": str(uuid.uuid4()),
         "typ": "access",
@@ -134,12 +144,12 @@ def verification_claims(
     audience: str,
     ttl: int,
 ) -> dict[str, Any]:
-    now = int(time.time())
+    iat, now = issued_at()
     return {
         "iss": issuer,
         "aud": audience,
         "sub": user_id,
-        "iat": now,
+        "iat": iat,
         "exp": now + ttl,
         "jti": verification_id,
         "typ": "idv",

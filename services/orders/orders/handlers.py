@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.access import register_access_handlers
 from common.bus import Consumer, RetryLater, publish
 from common.bus.ordering import ordered
 from common.db import lock
@@ -83,6 +84,7 @@ async def step_recorded(session: AsyncSession, order_id: str, step: str, ref: st
 def build_consumer(settings: Settings) -> Consumer:
     consumer = Consumer("orders")
     register_org_handlers(consumer)
+    register_access_handlers(consumer)
     quota = Why(Actor.SYSTEM, "quota")
 
     # --- quota: the reservation's movements ------------------------------------------------

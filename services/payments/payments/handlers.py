@@ -27,6 +27,7 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.access import register_access_handlers
 from common.audit import conflict
 from common.bus import Consumer, Poison
 from common.bus.ordering import ordered
@@ -55,6 +56,7 @@ log = structlog.get_logger(__name__)
 def build_consumer() -> Consumer:
     consumer = Consumer("payments")
     register_org_handlers(consumer)
+    register_access_handlers(consumer)
 
     @consumer.on(BankAccountChanged.event_type)
     async def bank_account_changed(session: AsyncSession, event: Envelope[Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.access import register_access_handlers
 from common.bus import Consumer, publish
 from common.bus.ordering import last_applied, ordered
 from common.events import (
@@ -37,6 +38,7 @@ async def _emit(session: AsyncSession, payload: EventPayload | None, order_id: s
 def build_consumer(settings: Settings | None = None) -> Consumer:
     consumer = Consumer("quota")
     register_org_handlers(consumer)
+    register_access_handlers(consumer)
     default_cap = (
         settings.default_provider_cap_fen
         if settings

@@ -28,6 +28,7 @@ import aio_pika
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.access import create_access_schema
 from common.bus.consumer import Consumer
 from common.bus.outbox import OutboxRelay, publish
 from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue
@@ -162,6 +163,7 @@ class DeadLetterView:
 async def make_schema(db: Database) -> None:
     async with db.engine.begin() as conn:
         await conn.run_sync(create_common_schema)
+        await conn.run_sync(create_access_schema)  # every service runtime reads it at start
         for ddl in EFFECT_TABLES:
             await conn.execute(text(ddl))
 

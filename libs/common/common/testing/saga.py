@@ -111,6 +111,7 @@ class SagaHarness:
                 "bus_retry_delays": FAST_RETRIES,
                 "outbox_poll_interval": 0.05,
                 "timer_poll_interval": 0.05,
+                "revocation_poll_interval": 0.05,
             }
             if self.rabbit is not None:
                 values.update(

@@ -9,6 +9,7 @@ seal_token = issuer.idv(enterprise, purpose="seal")
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,21 +59,22 @@ class TestIssuer:
         user_id: str | None = None,
         phone: str | None = None,
         ttl: int = 900,
+        session_id: str | None = None,
     ) -> Caller:
         user_id = user_id or str(uuid.uuid4())
-        now = int(time.time())
+        now = time.time()
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": user_id,
-            "iat": now,
-            "exp": now + ttl,
+            "iat": math.floor(now * 1000) / 1000,  # to the millisecond, as identity issues it
+            "exp": int(now) + ttl,
             "jti": str(uuid.uuid4()),
             "typ": "access",
             "role": role,
             "org": org_id,
             "caps": list(caps),
-            "sid": str(uuid.uuid4()),
+            "sid": session_id or str(uuid.uuid4()),
         }
         if phone:
             claims["phone"] = phone
@@ -89,8 +91,8 @@ class TestIssuer:
         """An owner (or agent) of an organisation with these capabilities."""
         return self.caller(role=role, org_id=org_id or str(uuid.uuid4()), caps=caps, user_id=user_id)
 
-    def staff(self, role: str = "reviewer") -> Caller:
-        return self.caller(role=role)
+    def staff(self, role: str = "reviewer", *, user_id: str | None = None) -> Caller:
+        return self.caller(role=role, user_id=user_id)
 
     def idv(
         self,

@@ -210,6 +210,10 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
         raise errors.phone_taken() from None
     if changes.get("active") == [True, False]:
         await service.revoke_user_sessions(session, user.id)
+        await service.take_access_away(session, user.id, None, service.DEACTIVATED)
+    elif "role" in changes:
+        # The session goes on: its next token (refresh) carries the new role, the old ones stop.
+        await service.take_access_away(session, user.id, None, service.ROLE_CHANGED)
     service.audit(
         session,
         actor_id=admin.user_id,

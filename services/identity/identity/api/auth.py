@@ -141,10 +141,15 @@ async def refresh(body: RefreshIn, session: SessionDep, ctx: Ctx) -> TokensOut:
 
 @router.post("/auth/logout", status_code=204, summary="退出登录")
 async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Response:
+    """The session ends: its refresh token and, within seconds everywhere, its access token;
+    the user's other devices stay signed in."""
     row = await service.find_refresh(session, body.refresh_token)
     if row.user_id != user.user_id:
         raise errors.refresh_token_invalid()
-    await service.revoke_family(session, row.family_id)
+    account = await session.get(User, row.user_id)
+    if account is None:
+        raise errors.refresh_token_invalid()
+    await service.end_session(session, account, row.family_id)
     await session.commit()
     return Response(status_code=204)
 
@@ -163,7 +168,7 @@ async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
-    await service.revoke_user_sessions(session, user.id)
+    await service.end_sessions(session, user)  # and every access token issued before now
     await session.commit()
     return Response(status_code=204)
 
@@ -191,7 +196,7 @@ async def change_password(
     row.password_hash = await service.hash_password(ctx, body.new_password)
     row.password_changed_at = utcnow()
     session.add(row)
-    # Other sessions end; this one goes on.
-    await service.revoke_user_sessions(session, row.id, keep_family=user.session_id)
+    # Other sessions end (their access tokens too); this one goes on.
+    await service.end_sessions(session, row, keep_family=user.session_id)
     await session.commit()
     return Response(status_code=204)

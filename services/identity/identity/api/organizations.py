@@ -167,7 +167,7 @@ async def put_agent(body: AgentIn, principal: CurrentUser, session: SessionDep, 
         if await service.active_user_by_phone(session, body.phone) is not None:
             raise phone_taken()
         if previous is not None:
-            await org_service.deactivate(session, previous)
+            await org_service.deactivate(session, previous, service.AGENT_REMOVED)
         agent = User(
             phone=body.phone,
             name=body.name,
@@ -194,7 +194,7 @@ async def delete_agent(principal: CurrentUser, session: SessionDep) -> Response:
     agent = await org_service.current_agent(session, org.id)
     if agent is None:
         raise agent_not_set()
-    await org_service.deactivate(session, agent)
+    await org_service.deactivate(session, agent, service.AGENT_REMOVED)
     await session.commit()
     return Response(status_code=204)
 

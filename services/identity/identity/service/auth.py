@@ -1,4 +1,5 @@
-"""Identity's stateful operations: captcha, SMS codes, passwords, sessions, audit.
+"""Identity's stateful operations: captcha, SMS codes, passwords, sessions, rights taken
+away, audit.
 
 Routers stay thin: they validate, call these, and shape the response. Anything that must be
 remembered even when the request fails (a captcha used up, a wrong SMS code counted) is
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +20,10 @@ from sqlalchemy import bindparam, case, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common import access
+from common.bus import publish
 from common.crypto import blind_index
+from common.events import UserAccessChanged
 from common.timers import utcnow
 from identity import errors, tokens
 from identity.context import IdentityContext
@@ -204,6 +209,23 @@ def require_strong(password: str, phone: str | None) -> None:
 
 
 # --- sessions ----------------------------------------------------------------------------------
+#
+# A user's row lock orders the tokens issued to them against the rights taken from them:
+# issuing takes it shared (FOR SHARE), taking a right away or ending sessions exclusively, and
+# both before any refresh-token row. So a token made with the old rights is issued (and its
+# refresh row committed) before the change's moment, and the change sees every session that
+# exists: nothing issued in parallel escapes it (common.access).
+
+
+async def lock_user(session: AsyncSession, user_id: str, *, shared: bool = False) -> User | None:
+    """The user's row, locked (``shared``: FOR SHARE) and refreshed in the session."""
+    stmt = (
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(read=shared)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(stmt)).first()
 
 
 @dataclass
@@ -237,7 +259,12 @@ async def issue_tokens(
     org: Organization | None,
     family_id: str | None = None,
 ) -> TokenPair:
-    """A new refresh token (of a new family unless given) and an access token; the caller commits."""
+    """A new refresh token (of a new family unless given) and an access token, under the
+    user's shared row lock (the rights it carries are the ones the user has now); the caller
+    commits."""
+    locked = await lock_user(session, user.id, shared=True)
+    if locked is None or not locked.active:
+        raise errors.account_gone()
     family = family_id or tokens.new_refresh_token()[0]
     token_id, token, token_hash = tokens.new_refresh_token()
     session.add(
@@ -258,7 +285,7 @@ async def find_refresh(session: AsyncSession, token: str, *, lock: bool = False)
         raise errors.refresh_token_invalid()
     query = select(RefreshToken).where(RefreshToken.id == token_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = (await session.exec(query)).first()
     if row is None or not tokens.same_hash(token, row.token_hash):
         raise errors.refresh_token_invalid()
@@ -268,21 +295,31 @@ async def find_refresh(session: AsyncSession, token: str, *, lock: bool = False)
 async def rotate_refresh_and_commit_revocations(
     session: AsyncSession, ctx: IdentityContext, token: str
 ) -> tuple[TokenPair, User]:
-    """The next token pair (the caller commits it). A reused token ends its whole family and
-    a token of a removed account its own, committed at once before the refusal."""
+    """The next token pair (the caller commits it). A reused token ends its whole family (and
+    its access tokens, announced) and a token of a removed account its own, committed at once
+    before the refusal."""
+    found = await find_refresh(session, token)
+    user = await lock_user(session, found.user_id, shared=True)  # the user first, then the row
     row = await find_refresh(session, token, lock=True)
     state = domain.refresh_state(
         used_at=row.used_at, revoked_at=row.revoked_at, expires_at=row.expires_at, now=utcnow()
     )
     if state == "reused":
-        # A token used twice means it leaked: end every session of that family.
-        await revoke_family(session, row.family_id)
+        # A token used twice means it leaked: end every session of that family, under the
+        # user's exclusive lock (taken afresh: no rotation of the family is then in flight).
+        user_id, family_id = row.user_id, row.family_id
+        await session.rollback()
+        owner = await lock_user(session, user_id)
+        await revoke_family(session, family_id)
+        if owner is not None:
+            await take_access_away(
+                session, owner.id, owner.organization_id, SESSIONS_REVOKED, session_ids=[family_id]
+            )
         await session.commit()
         raise errors.refresh_token_reused()
     if state == "expired":
         await session.rollback()
         raise errors.refresh_token_expired()
-    user = await session.get(User, row.user_id)
     if user is None or not user.active:
         await revoke_family(session, row.family_id)
         await session.commit()
@@ -304,11 +341,62 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
 
 async def revoke_user_sessions(
     session: AsyncSession, user_id: str, *, keep_family: str | None = None
-) -> None:
+) -> list[str]:
+    """End the user's sessions (but ``keep_family``); returns the families ended."""
     stmt = update(RefreshToken).where(RefreshToken.user_id == user_id, col(RefreshToken.revoked_at).is_(None))
     if keep_family:
         stmt = stmt.where(RefreshToken.family_id != keep_family)
-    await session.execute(stmt.values(revoked_at=func.now()))
+    ended = await session.execute(stmt.values(revoked_at=func.now()).returning(RefreshToken.family_id))
+    return sorted({family for (family,) in ended})
+
+
+# --- taking access away (common.access) -------------------------------------------------------
+
+DEACTIVATED = "deactivated"
+ROLE_CHANGED = "role_changed"
+AGENT_REMOVED = "agent_removed"
+SESSIONS_REVOKED = "sessions_revoked"
+
+
+async def take_access_away(
+    session: AsyncSession,
+    user_id: str,
+    org_id: str | None,
+    change: str,
+    *,
+    session_ids: Iterable[str] = (),
+) -> None:
+    """The user's access tokens issued before now (every one, or those of ``session_ids``)
+    stop working: recorded for identity's own replicas and announced to every other service
+    (``identity.user_access_changed``), in the caller's transaction. Call it holding the
+    user's row lock (see "sessions")."""
+    payload = UserAccessChanged(
+        user_id=user_id,
+        org_id=org_id,
+        change=change,
+        not_before=utcnow(),
+        session_ids=sorted(set(session_ids)),
+    )
+    await access.record(session, payload)
+    await publish(session, payload, aggregate_id=user_id)
+
+
+async def end_session(session: AsyncSession, user: User, family_id: str) -> None:
+    """退出登录: the session's refresh tokens and its access tokens, no other session's."""
+    await lock_user(session, user.id)
+    await revoke_family(session, family_id)
+    await take_access_away(session, user.id, user.organization_id, SESSIONS_REVOKED, session_ids=[family_id])
+
+
+async def end_sessions(session: AsyncSession, user: User, *, keep_family: str | None = None) -> None:
+    """Every session of the user ends (a password reset), or every one but ``keep_family`` (a
+    password change: the device that changed it stays signed in)."""
+    await lock_user(session, user.id)
+    ended = await revoke_user_sessions(session, user.id, keep_family=keep_family)
+    if keep_family is None:
+        await take_access_away(session, user.id, user.organization_id, SESSIONS_REVOKED)
+    elif ended:
+        await take_access_away(session, user.id, user.organization_id, SESSIONS_REVOKED, session_ids=ended)
 
 
 # --- lookups and audit -------------------------------------------------------------------------

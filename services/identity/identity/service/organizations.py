@@ -106,10 +106,13 @@ async def uscc_holder(session: AsyncSession, uscc: str) -> Organization | None:
     return (await session.exec(select(Organization).where(Organization.uscc == uscc))).first()
 
 
-async def deactivate(session: AsyncSession, user: User) -> None:
-    """The account can no longer sign in; its sessions end now (its access tokens within
-    their 15 minutes, as every service reads identity's status for sensitive actions)."""
+async def deactivate(session: AsyncSession, user: User, change: str = service.DEACTIVATED) -> None:
+    """The account can no longer sign in; its sessions and (within seconds, everywhere) its
+    access tokens end now: ``change`` says why (``agent_removed`` for a replaced or removed
+    agent)."""
+    await service.lock_user(session, user.id)
     user.active = False
     session.add(user)
     await session.flush()
     await service.revoke_user_sessions(session, user.id)
+    await service.take_access_away(session, user.id, user.organization_id, change)
