@@ -175,7 +175,7 @@ SERVICES: tuple[Service, ...] = (
             "payments.payment_received",
             "payments.settlement_paid",
         ),
-        calls=("catalog", "quota"),
+        calls=("catalog", "quota", "identity"),
         cli="voucher-orders",
     ),
     Service(

@@ -130,6 +130,20 @@ async def test_a_suspended_provider_cannot_edit(deal: Any) -> None:
     assert (await deal.contract()).json()["terms_set"] is False
 
 
+async def test_a_provider_whose_certification_has_not_reached_contracts_is_asked_to_retry(deal: Any) -> None:
+    """Contracts has no copy of the provider yet (its events are in flight): it cannot tell
+    whether it is suspended, so it decides nothing (409 organization_syncing) until they arrive."""
+    fresh = deal.with_unannounced_provider()
+    await fresh.drafted()
+    r = await fresh.put()
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["detail"]) == ("organization_syncing", "认证信息同步中，请稍后再试")
+    assert (await fresh.contract()).json()["terms_set"] is False
+
+    await fresh.announce(fresh.provider, "南宁新晋服务中心")
+    assert (await fresh.put()).status_code == 200
+
+
 async def test_a_redelivered_acceptance_makes_one_draft(deal: Any) -> None:
     doc = await deal.accept()
     await deal.h.redeliver(doc)

@@ -20,7 +20,7 @@ from common.db import Database
 from common.events import ContractSigned, OrderSubmitted
 from common.numbers import shanghai_now
 from common.orgs import OrgCopy
-from common.testing.saga import FakeFile, SagaHarness
+from common.testing.saga import FakeFile, FakeOrg, SagaHarness
 from common.testing.tokens import Caller
 from quota import domain
 from quota.ledger import replay
@@ -83,6 +83,24 @@ class Quota:
                     suspended=suspended,
                 )
             )
+        return caller
+
+    def certified_at_identity(
+        self, *, uscc: str | None = None, name: str = "广西测试制造有限公司", suspended: bool = False
+    ) -> Caller:
+        """An enterprise identity has just certified (its token says so) whose
+        ``organization_certified`` has not reached quota yet: quota has no copy of it."""
+        caller = self.h.issuer.member(caps=("enterprise",))
+        assert caller.org_id is not None
+        self.h.peers["identity"].state.orgs[caller.org_id] = FakeOrg(
+            caller.org_id,
+            name=name,
+            uscc=uscc or make_uscc(),
+            kind="enterprise",
+            certified=True,
+            suspended=suspended,
+            suspended_reason="违规" if suspended else None,
+        )
         return caller
 
     async def designate(self, uscc: str, designation: str) -> None:
