@@ -148,6 +148,10 @@ class Quota:
             rows = (await s.execute(text(sql + " ORDER BY created_at, sequence"), params)).scalars().all()
         return [dict(r) for r in rows]
 
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        async with self.db.session() as s:
+            return [tuple(r) for r in (await s.execute(text(sql), params)).all()]
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.session() as s:
             return (await s.execute(text(sql), params)).scalar_one()
