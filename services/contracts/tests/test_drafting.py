@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from common.testing.data import LOOSE_AMOUNTS
+
 API = "/api/v1"
 
 
@@ -78,6 +82,22 @@ async def test_a_deposit_above_payable_is_refused_and_changes_nothing(deal: Any)
     assert r.status_code == 422 and r.json()["code"] == "deposit_above_payable"
     assert r.json()["errors"][0]["field"] == "deposit_fen"
     assert (await deal.contract()).json()["deposit_fen"] == 1_000_000
+
+
+@pytest.mark.parametrize("field", ["total_fen", "deposit_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_contract_amounts_are_json_integers_or_a_422_that_changes_nothing(
+    deal: Any, field: str, amount: Any
+) -> None:
+    await deal.drafted()
+    body = {"total_fen": 30_000_000, "deposit_fen": 6_000_000, "terms": "第一条 服务内容：企业数字化诊断。"}
+    r = await deal.client.put(
+        f"{API}/contracts/{deal.contract_id}", json={**body, field: amount}, headers=deal.provider.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": field, "message": "应为整数"}
+    contract = (await deal.contract()).json()
+    assert (contract["terms_set"], contract["version"]) == (False, 0)
 
 
 async def test_zero_amount_stages_are_allowed(deal: Any) -> None:

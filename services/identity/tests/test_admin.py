@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from common.auth import issue_service_token
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 from common.testing.api_client import ApiDriver, Session, random_phone
+from common.testing.data import LOOSE_FLAGS
 
 pytestmark = pytest.mark.broker
 
@@ -296,6 +297,19 @@ async def test_a_staff_member_without_password_sets_it_with_the_reset(
     )
     assert r.status_code == 204
     assert (await api.login(phone, STAFF_PASSWORD)).body["user"]["role"] == "finance"
+
+
+@pytest.mark.parametrize("flag", LOOSE_FLAGS)
+async def test_the_active_flag_is_a_json_boolean_or_a_422_that_changes_nothing(
+    client: httpx.AsyncClient, api: ApiDriver, admin: Session, flag: Any
+) -> None:
+    _staff, made = await new_staff(client, api, admin, "finance")
+    r = await client.put(f"/api/v1/admin/staff/{made['id']}", json={"active": flag}, headers=admin.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": "active", "message": "应为布尔值"}
+    assert r.json()["detail"].startswith("启用状态：")
+    staff = (await client.get("/api/v1/admin/staff", headers=admin.headers)).json()["items"]
+    assert next(s for s in staff if s["id"] == made["id"])["active"] is True
 
 
 async def test_staff_account_refusals(client: httpx.AsyncClient, api: ApiDriver, admin: Session) -> None:

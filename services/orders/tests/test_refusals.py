@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from common.events import ProductChanged
+from common.testing.data import LOOSE_FLAGS
 from common.testing.saga import known_org
 
 YUAN = 100  # fen per yuan
@@ -123,6 +124,22 @@ async def test_an_order_placed_before_the_organisations_reach_orders_is_decided_
         headers={**w.enterprise.headers, "Idempotency-Key": "unknown-provider"},
     )
     await problem(r, 409, "provider_suspended")
+
+
+@pytest.mark.parametrize("flag", LOOSE_FLAGS)
+async def test_use_voucher_is_a_json_boolean_or_a_422_that_orders_nothing(world, flag) -> None:
+    """`use_voucher: "yes"` was taken for true."""
+    w = await world()
+    r = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.product_id, "use_voucher": flag},
+        headers={**w.enterprise.headers, "Idempotency-Key": "loose-flag"},
+    )
+    body = await problem(r, 422, "validation_error")
+    assert body["errors"][0] == {"field": "use_voucher", "message": "应为布尔值"}
+    assert body["detail"].startswith("使用服务券：")
+    async with w.h.db("orders").session() as s:
+        assert (await s.execute(text("SELECT count(*) FROM orders"))).scalar_one() == 0
 
 
 async def test_another_organisation_neither_sees_nor_touches_an_order(world) -> None:

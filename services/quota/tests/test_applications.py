@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from common.events import OrganizationCertified, OrganizationSuspended
 from common.orgs import OrgCopy
+from common.testing.data import LOOSE_AMOUNTS
 from common.testing.saga import FakeFile
 from quota.models import Voucher
 from quota.testing import API, Quota, make_uscc
@@ -401,6 +402,44 @@ async def test_only_reviewers_review_and_only_administrators_raise_a_providers_c
     )
     assert no_reason.status_code == 422
     assert await count(quota, "vouchers") == 0 and await count(quota, "audit_log") == 1
+
+
+@pytest.mark.parametrize("field", ["requested_fen", "basis_fen", "approved_fen", "cap_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_amounts_in_applications_approvals_and_caps_are_json_integers_or_a_422_that_changes_nothing(
+    quota: Quota, field: str, amount: object
+) -> None:
+    ent = await quota.certified()
+    quota.files["proof-1"] = FakeFile("proof-1", str(ent.org_id))
+    special = {
+        "voucher_type": "financing_guarantee",
+        "requested_fen": 40_000_000,
+        "basis_fen": 100_000_000,
+        "proof_file_ids": ["proof-1"],
+    }
+    if field in ("requested_fen", "basis_fen"):
+        r = await quota.client.post(
+            f"{API}/me/quota-applications", json={**special, field: amount}, headers=ent.headers
+        )
+    elif field == "approved_fen":
+        app = await quota.client.post(f"{API}/me/quota-applications", json=special, headers=ent.headers)
+        assert app.status_code == 201, app.text
+        r = await quota.client.post(
+            f"{API}/admin/quota-applications/{app.json()['id']}/approve",
+            json={"approved_fen": amount},
+            headers=quota.h.issuer.staff("reviewer").headers,
+        )
+    else:
+        r = await quota.client.put(
+            f"{API}/admin/providers/p1/subsidy-cap",
+            json={"cap_fen": amount, "reason": "重点服务机构"},
+            headers=quota.h.issuer.staff("administrator").headers,
+        )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": field, "message": "应为整数"}
+    assert await count(quota, "vouchers") == 0 and await count(quota, "audit_log") == 0
+    assert await quota.scalar("SELECT count(*) FROM quota_applications WHERE state <> 'pending_review'") == 0
+    assert await quota.scalar("SELECT count(*) FROM provider_subsidy_caps") == 0
 
 
 async def test_another_enterprises_voucher_is_not_found_and_the_quote_is_for_its_owner_only(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field
 
 from common.errors import FIELD_LABELS
+from common.money import Flag
 from identity.schemas.auth import OrganizationOut, Phone, Strict
 
 FIELD_LABELS.update(
@@ -60,7 +61,7 @@ class CertificationIn(Strict):
     legal_rep_id_type: IdType
     legal_rep_id_number: str = Field(min_length=1, max_length=40)
     sms_code: str = Field(min_length=4, max_length=8, description="purpose certify, sent to your own phone")
-    agreed: StrictBool = Field(description="已阅读并同意《统一认证平台认证服务协议》（true/false）")
+    agreed: Flag = Field(description="已阅读并同意《统一认证平台认证服务协议》（true/false）")
 
 
 class CertificationOut(BaseModel):
