@@ -208,10 +208,16 @@ class Journey:
 
     async def organisation(self, name: str) -> Org:
         """注册 -> 企业信息认证: a certified organisation (capability ``enterprise``)."""
+        return await self.refreshed(await self.certified_now(name), "enterprise")
+
+    async def certified_now(self, name: str, uscc: str | None = None) -> Org:
+        """注册 -> 企业信息认证 and nothing more: the organisation with the fresh token the
+        certification answers with, the moment identity certified it (the other services
+        may not have heard of it yet)."""
         phone = random_phone()
         session = await self.api.register(phone, name)
         code = await self.api.sms_code(phone, "certify")
-        uscc = valid_uscc()
+        uscc = uscc or valid_uscc()
         body = {
             "role": "enterprise",
             "name": name,
@@ -222,9 +228,9 @@ class Journey:
             "sms_code": code,
             "agreed": True,
         }
-        expect(await self.post("/me/organization/certification", session, body))
-        org = Org(session, session.body["organization"]["id"], name, uscc)
-        return await self.refreshed(org, "enterprise")
+        certified = expect(await self.post("/me/organization/certification", session, body))
+        session.access_token = certified["access_token"]
+        return Org(session, session.body["organization"]["id"], name, uscc)
 
     async def file(self, who: Org, name: str = "证明材料.pdf") -> str:
         r = await self.client.post(
@@ -238,7 +244,16 @@ class Journey:
         """A certified enterprise on the base list, its general voucher applied for and
         approved (5万): the 去使用 entry of GET /me/vouchers."""
         org = await self.organisation(name)
-        csv = f"uscc,designation\n{org.uscc},{BASE}\n".encode()
+        await self.designate(org.uscc, BASE)
+        applied = expect(await self.post("/me/quota-applications", org, {"voucher_type": "general"}), 201)
+        mine = await self.general_voucher(org)
+        assert mine["state"] == "pending_review", mine
+        expect(await self.post(f"/admin/quota-applications/{applied['id']}/approve", self.reviewer, {}))
+        return org, await self.general_voucher(org)
+
+    async def designate(self, uscc: str, designation: str) -> None:
+        """The reviewer imports a designation list of one row (CSV)."""
+        csv = f"uscc,designation\n{uscc},{designation}\n".encode()
         report = expect(
             await self.client.post(
                 "/api/v1/admin/designations/import",
@@ -247,11 +262,6 @@ class Journey:
             )
         )
         assert report["accepted"] == 1, report
-        applied = expect(await self.post("/me/quota-applications", org, {"voucher_type": "general"}), 201)
-        mine = await self.general_voucher(org)
-        assert mine["state"] == "pending_review", mine
-        expect(await self.post(f"/admin/quota-applications/{applied['id']}/approve", self.reviewer, {}))
-        return org, await self.general_voucher(org)
 
     async def general_voucher(self, org: Org) -> dict[str, Any]:
         items = expect(await self.get("/me/vouchers", org))["items"]

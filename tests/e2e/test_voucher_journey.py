@@ -21,6 +21,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
+from common.testing.data import valid_uscc
 from common.testing.plugin import require_broker
 
 from .conftest import Platform
@@ -113,6 +114,30 @@ async def test_an_enterprise_gets_its_general_voucher_and_sees_a_listed_product_
     assert preview["max_subsidy_fen"] == 13800
     assert expect(await j.get(f"/products/{product['id']}")).get("voucher_preview") is None
 
+    await j.invariants_hold()
+
+
+async def test_an_enterprise_applying_the_moment_it_is_certified_gets_its_designated_tier(j: Journey) -> None:
+    """Import a designation, register, certify, apply at once (with the token certification
+    answers with): quota has not heard of the certification yet, and the tier is still the
+    designation's 30万, never the flagged base tier."""
+    uscc = valid_uscc()
+    await j.designate(uscc, "国家级制造业单项冠军")
+    org = await j.certified_now("广西单项冠军机械有限公司", uscc)
+    applied = expect(await j.post("/me/quota-applications", org, {"voucher_type": "general"}), 201)
+    assert (applied["flagged"], applied["tier"], applied["tier_fen"]) == (
+        False,
+        "国家级制造业单项冠军",
+        30_000_000,
+    )
+    assert (applied["enterprise_name"], applied["uscc"]) == ("广西单项冠军机械有限公司", uscc)
+    expect(await j.post(f"/admin/quota-applications/{applied['id']}/approve", j.reviewer, {}))
+    voucher = await j.general_voucher(org)
+    assert (voucher["state"], voucher["total_fen"], voucher["tier"]) == (
+        "active",
+        30_000_000,
+        "国家级制造业单项冠军",
+    )
     await j.invariants_hold()
 
 

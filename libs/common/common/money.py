@@ -9,11 +9,44 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated
 
 import cn2an
+from pydantic import Field, Strict
+
+from common.errors import FIELD_LABELS
 
 FEN_PER_YUAN = 100
 FEN_PER_WAN = 1_000_000  # 1万元 = 10,000 yuan = 1,000,000 fen
+
+# --- money and flags in request bodies -------------------------------------------------------
+# Pydantic's lax mode turns `true` into 1 fen, "500" into 500 and 1000.0 into 1000, and
+# "yes" / 1 / "true" into True. In a public request model an amount is a JSON integer of fen
+# and a flag a JSON boolean, nothing else: anything else is a 422 naming the field
+# ("应为整数" / "应为布尔值", common.errors). Bounds that differ per field are added where the
+# field is declared: ``total_fen: Fen = Field(le=..., description=...)``.
+Fen = Annotated[int, Strict(), Field(ge=0)]
+PositiveFen = Annotated[int, Strict(), Field(gt=0)]
+Flag = Annotated[bool, Strict()]
+
+# How a 422 names the money fields and flags of the request models, in Chinese like the rest.
+FIELD_LABELS.update(
+    {
+        "amount_fen": "金额",
+        "total_fen": "合同总金额",
+        "deposit_fen": "合同定金",
+        "requested_fen": "申领额度",
+        "basis_fen": "计算依据金额",
+        "approved_fen": "核定额度",
+        "cap_fen": "补贴上限",
+        "yearly_cap_fen": "年度申领上限",
+        "pending_budget_fen": "待审核预算",
+        "market_price_fen": "市场指导价",
+        "platform_price_fen": "平台销售价",
+        "max_subsidy_fen": "最高补贴",
+        "use_voucher": "使用服务券",
+    }
+)
 
 _CENT = Decimal("0.01")
 _PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")

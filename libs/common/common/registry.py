@@ -183,7 +183,7 @@ SERVICES: tuple[Service, ...] = (
             "contracts.termination_withdrawn",
             "contracts.cancellation_refused",
         ),
-        calls=("catalog", "quota"),
+        calls=("catalog", "quota", "identity"),
         cli="voucher-orders",
     ),
     Service(

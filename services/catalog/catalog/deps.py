@@ -58,9 +58,9 @@ async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCa
 
 
 async def _active_provider(
-    caller: Annotated[ProviderCaller, Depends(_provider_member)], session: SessionDep
+    caller: Annotated[ProviderCaller, Depends(_provider_member)], session: SessionDep, clients: ClientsDep
 ) -> ProviderCaller:
-    await require_active(session, caller.principal)
+    await require_active(session, caller.principal, clients)
     return caller
 
 

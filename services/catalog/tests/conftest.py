@@ -16,7 +16,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import text
 
 from common.events import OrganizationCertified, OrganizationRestored, OrganizationSuspended
-from common.testing.saga import FakeFile, SagaHarness, fake_identity
+from common.testing.saga import FakeFile, SagaHarness, fake_identity, known_org
 from common.testing.tokens import Caller
 
 
@@ -157,12 +157,18 @@ class Catalog:
         return dict(r.json())
 
     async def suspend(self, org_id: str, sequence: int = 1) -> None:
+        org = known_org(self.h.peers["identity"], org_id)
+        if org is not None:  # identity suspended it: it says so when asked
+            org.suspended, org.suspended_reason = True, "违规"
         await self.h.publish(
             OrganizationSuspended(org_id=org_id, reason="违规"), aggregate_id=org_id, sequence=sequence
         )
         await self.h.settle()
 
     async def restore(self, org_id: str, sequence: int = 2) -> None:
+        org = known_org(self.h.peers["identity"], org_id)
+        if org is not None:
+            org.suspended, org.suspended_reason = False, None
         await self.h.publish(
             OrganizationRestored(org_id=org_id, reason="整改完成"), aggregate_id=org_id, sequence=sequence
         )

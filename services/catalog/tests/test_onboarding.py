@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from common.testing.saga import known_org
+
 if TYPE_CHECKING:
     from conftest import Catalog
 
@@ -106,6 +108,32 @@ async def test_a_proof_file_of_another_organisation_is_refused(catalog: Catalog)
     someone_elses = catalog.file_of("another-org")
     r = await catalog.apply(caller, proof_file_ids=[someone_elses])
     assert r.status_code == 422 and r.json()["code"] == "file_not_owned"
+    assert await catalog.sql("SELECT id FROM provider_applications") == []
+
+
+async def test_an_organisation_applying_before_its_certification_reaches_catalog_is_named_as_certified(
+    catalog: Catalog,
+) -> None:
+    """Certify, then apply at once: catalog has no copy yet; it asks identity for the
+    certified name instead of taking whatever the form says."""
+    caller = catalog.enterprise()
+    org = known_org(catalog.h.peers["identity"], caller.org_id or "")
+    assert org is not None
+    org.name, org.uscc = "广西认证科技有限公司", "91450100MA5L0TEST"
+    r = await catalog.apply(caller, name="表单里随手填的名称")
+    assert r.status_code == 201, r.text
+    assert r.json()["org_name"] == "广西认证科技有限公司"
+
+
+async def test_a_suspension_identity_knows_stops_an_application_before_catalog_heard_of_it(
+    catalog: Catalog,
+) -> None:
+    caller = catalog.enterprise()
+    org = known_org(catalog.h.peers["identity"], caller.org_id or "")
+    assert org is not None
+    org.suspended, org.suspended_reason = True, "违规"
+    r = await catalog.apply(caller)
+    assert r.status_code == 403 and r.json()["code"] == "organization_suspended"
     assert await catalog.sql("SELECT id FROM provider_applications") == []
 
 

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from common.testing.data import LOOSE_AMOUNTS
+
 if TYPE_CHECKING:
     from conftest import Catalog
 
@@ -161,6 +163,20 @@ async def test_bad_products_are_refused_and_change_nothing(
         "/api/v1/me/products", json=catalog.product_body(**change), headers=provider.headers
     )
     assert r.status_code == 422 and r.json()["code"] == code, r.text
+    assert await catalog.sql("SELECT id FROM products") == []
+
+
+@pytest.mark.parametrize("field", ["market_price_fen", "platform_price_fen", "max_subsidy_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_product_prices_are_json_integers_or_a_422_that_changes_nothing(
+    catalog: Catalog, field: str, amount: object
+) -> None:
+    provider = await catalog.provider()
+    r = await catalog.client.post(
+        "/api/v1/me/products", json=catalog.product_body(**{field: amount}), headers=provider.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": field, "message": "应为整数"}
     assert await catalog.sql("SELECT id FROM products") == []
 
 

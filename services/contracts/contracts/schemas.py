@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.money import Fen
 from common.pagination import TabbedPage
 
 
@@ -14,8 +15,8 @@ class ContractIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    total_fen: int = Field(ge=0, le=10_000_000_000_00, description="合同总金额（分）")
-    deposit_fen: int = Field(ge=0, le=10_000_000_000_00, description="合同定金（分），不超过企业实付金额")
+    total_fen: Fen = Field(le=10_000_000_000_00, description="合同总金额（分）")
+    deposit_fen: Fen = Field(le=10_000_000_000_00, description="合同定金（分），不超过企业实付金额")
     terms: str = Field(min_length=1, max_length=20_000, description="合同条款")
 
 

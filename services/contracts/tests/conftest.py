@@ -20,6 +20,7 @@ from common.events import (
     OrganizationCertified,
     OrganizationSuspended,
     PaymentReceived,
+    ProviderApproved,
     SettlementPaid,
 )
 from common.testing.saga import SagaHarness
@@ -173,6 +174,17 @@ class Deal:
         """Another order between the same two organisations."""
         return Deal(self.h, self.enterprise, self.provider)
 
+    def with_unannounced_provider(self) -> Deal:
+        """An order of the same enterprise with a provider whose certification and onboarding
+        have not reached contracts yet (its token already says so)."""
+        return Deal(self.h, self.enterprise, self.h.issuer.member(caps=("enterprise", "provider")))
+
+    async def announce(self, who: Caller, name: str) -> None:
+        """The provider's certification and onboarding events arrive."""
+        await certify(self.h, who, name)
+        await approve_provider(self.h, who, name)
+        await self.h.settle()
+
     async def signed(self) -> dict[str, Any]:
         """Agreed, both seals made (once per organisation), both signed."""
         await self.agreed()
@@ -209,6 +221,10 @@ async def certify(h: SagaHarness, who: Caller, name: str) -> None:
     )
 
 
+async def approve_provider(h: SagaHarness, who: Caller, name: str) -> None:
+    await h.publish(ProviderApproved(org_id=str(who.org_id), name=name), aggregate_id=str(who.org_id))
+
+
 async def suspend(h: SagaHarness, who: Caller, seq: int = 2) -> None:
     await h.publish(
         OrganizationSuspended(org_id=str(who.org_id), reason="违规"),
@@ -224,5 +240,6 @@ async def deal(saga: Callable[..., Awaitable[SagaHarness]]) -> Deal:
     provider = h.issuer.member(caps=("enterprise", "provider"))
     await certify(h, enterprise, "广西测试制造有限公司")
     await certify(h, provider, "南宁数字化服务中心")
+    await approve_provider(h, provider, "南宁数字化服务中心")
     await h.settle()
     return Deal(h, enterprise, provider)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from common.testing.data import LOOSE_AMOUNTS
+
 API = "/api/v1"
 
 
@@ -80,6 +84,22 @@ async def test_a_deposit_above_payable_is_refused_and_changes_nothing(deal: Any)
     assert (await deal.contract()).json()["deposit_fen"] == 1_000_000
 
 
+@pytest.mark.parametrize("field", ["total_fen", "deposit_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_contract_amounts_are_json_integers_or_a_422_that_changes_nothing(
+    deal: Any, field: str, amount: Any
+) -> None:
+    await deal.drafted()
+    body = {"total_fen": 30_000_000, "deposit_fen": 6_000_000, "terms": "第一条 服务内容：企业数字化诊断。"}
+    r = await deal.client.put(
+        f"{API}/contracts/{deal.contract_id}", json={**body, field: amount}, headers=deal.provider.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": field, "message": "应为整数"}
+    contract = (await deal.contract()).json()
+    assert (contract["terms_set"], contract["version"]) == (False, 0)
+
+
 async def test_zero_amount_stages_are_allowed(deal: Any) -> None:
     await deal.drafted(subsidy_reserved_fen=0, ratio_bp=0, voucher_id=None)
     r = await deal.put(total_fen=5_000_000, deposit_fen=0)
@@ -128,6 +148,20 @@ async def test_a_suspended_provider_cannot_edit(deal: Any) -> None:
     r = await deal.put()
     assert r.status_code == 403 and r.json()["code"] == "organization_suspended"
     assert (await deal.contract()).json()["terms_set"] is False
+
+
+async def test_a_provider_whose_certification_has_not_reached_contracts_is_asked_to_retry(deal: Any) -> None:
+    """Contracts has no copy of the provider yet (its events are in flight): it cannot tell
+    whether it is suspended, so it decides nothing (409 organization_syncing) until they arrive."""
+    fresh = deal.with_unannounced_provider()
+    await fresh.drafted()
+    r = await fresh.put()
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["detail"]) == ("organization_syncing", "认证信息同步中，请稍后再试")
+    assert (await fresh.contract()).json()["terms_set"] is False
+
+    await fresh.announce(fresh.provider, "南宁新晋服务中心")
+    assert (await fresh.put()).status_code == 200
 
 
 async def test_a_redelivered_acceptance_makes_one_draft(deal: Any) -> None:

@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Request
 from common.app import SessionDep
 from common.auth import CurrentUser
 from common.http import client_ip
+from identity import errors
 from identity.context import IdentityContext
 from identity.models import Organization, User
 from identity.service import organizations as org_service
@@ -32,6 +33,16 @@ async def active_user(principal: CurrentUser, session: SessionDep) -> User:
     return await org_service.active_user(session, principal)
 
 
+async def uploader(user: Annotated[User, Depends(active_user)], session: SessionDep) -> User:
+    """An active user who may upload a file: staff, or a member of an organisation that is not
+    suspended (an upload starts something new: a claim's invoice, an application's proof)."""
+    if user.organization_id is not None:
+        org = await session.get(Organization, user.organization_id)
+        if org is not None and org.suspended:
+            raise errors.organization_suspended(org.suspended_reason)
+    return user
+
+
 async def membership(principal: CurrentUser, session: SessionDep) -> tuple[User, Organization]:
     """The caller as an owner or agent, and their organisation (404 when they have none)."""
     return await org_service.member(session, principal)
@@ -47,5 +58,6 @@ Id = Annotated[str, Path(min_length=1, max_length=36, description="编号")]
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
 ClientIp = Annotated[str, Depends(get_client_ip)]
 ActiveUser = Annotated[User, Depends(active_user)]
+Uploader = Annotated[User, Depends(uploader)]
 Membership = Annotated[tuple[User, Organization], Depends(membership)]
 LockedMembership = Annotated[tuple[User, Organization], Depends(locked_membership)]

@@ -1,5 +1,6 @@
 """identity's /internal/ endpoints (service token; the gateway never routes /internal/):
-the portal's figures, files other services check and share, and the staff audit feed the
+the portal's figures, an organisation as it is now (for a service whose copy is behind a
+caller's token), files other services check and share, and the staff audit feed the
 gateway composes."""
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
 from identity import errors
 from identity.deps import Id
 from identity.models import FileGrant, Organization, StoredFile
 from identity.schemas.files import FileMetaOut, GrantIn
+from identity.schemas.organizations import OrganizationFactsOut
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -29,6 +31,25 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
         await session.exec(select(func.count()).where(col(Organization.is_provider).is_(True)))
     ).one()
     return {"enterprises": int(enterprises), "providers": int(providers)}
+
+
+@router.get("/organizations/{org_id}", response_model=OrganizationFactsOut, summary="（内部）组织的当前状态")
+async def organization(org_id: Id, _caller: InternalCaller, session: ReadSessionDep) -> OrganizationFactsOut:
+    """Certified, provider, suspended now: common.orgs reads it when a service's copy is
+    missing or older than the caller's token (the events are still in flight)."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise errors.organization_not_found()
+    return OrganizationFactsOut(
+        org_id=org.id,
+        name=org.name,
+        uscc=org.uscc,
+        kind=org.kind,
+        certified=org.certified,
+        provider=org.is_provider,
+        suspended=org.suspended,
+        suspended_reason=org.suspended_reason,
+    )
 
 
 # --- files ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from common.auth import issue_service_token
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 from common.testing.api_client import ApiDriver, Session, random_phone
+from common.testing.data import LOOSE_FLAGS
 
 pytestmark = pytest.mark.broker
 
@@ -155,6 +156,43 @@ async def test_suspension_stops_new_business_until_restored(
     assert entry["service"] == "identity" and entry["actor_role"] == "administrator" and entry["at"]
 
 
+async def test_other_services_read_an_organisation_as_it_is_now_with_a_service_token(
+    flows: Any, client: httpx.AsyncClient, api: ApiDriver, admin: Session
+) -> None:
+    """GET /internal/organizations/{id}: what a service's copy (common.orgs) holds, read at
+    request time when the copy is behind the caller's token."""
+    owner, org = await flows.certified(name="广西柳州重型机械有限公司")
+    url = f"/internal/organizations/{org['id']}"
+    assert (await client.get(url)).status_code == 401
+    assert (await client.get(url, headers=owner.headers)).status_code == 401  # a user's token is no service's
+    r = await client.get(url, headers=service_headers())
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "org_id": org["id"],
+        "name": "广西柳州重型机械有限公司",
+        "uscc": org["uscc"],
+        "kind": "enterprise",
+        "certified": True,
+        "provider": False,
+        "suspended": False,
+        "suspended_reason": None,
+    }
+    await client.post(
+        f"/api/v1/admin/organizations/{org['id']}/suspend", json={"reason": "合同纠纷"}, headers=admin.headers
+    )
+    r = await client.get(url, headers=service_headers())
+    assert (r.json()["suspended"], r.json()["suspended_reason"]) == (True, "合同纠纷")
+
+    fresh = await api.register()  # registered, not certified yet
+    me = (await client.get("/api/v1/me", headers=fresh.headers)).json()
+    r = await client.get(f"/internal/organizations/{me['organization']['id']}", headers=service_headers())
+    assert (r.json()["certified"], r.json()["uscc"]) == (False, None)
+    missing = await client.get(
+        "/internal/organizations/00000000-0000-0000-0000-000000000000", headers=service_headers()
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "organization_not_found"
+
+
 async def test_a_suspended_organisation_cannot_certify(
     flows: Any, client: httpx.AsyncClient, api: ApiDriver, admin: Session
 ) -> None:
@@ -259,6 +297,19 @@ async def test_a_staff_member_without_password_sets_it_with_the_reset(
     )
     assert r.status_code == 204
     assert (await api.login(phone, STAFF_PASSWORD)).body["user"]["role"] == "finance"
+
+
+@pytest.mark.parametrize("flag", LOOSE_FLAGS)
+async def test_the_active_flag_is_a_json_boolean_or_a_422_that_changes_nothing(
+    client: httpx.AsyncClient, api: ApiDriver, admin: Session, flag: Any
+) -> None:
+    _staff, made = await new_staff(client, api, admin, "finance")
+    r = await client.put(f"/api/v1/admin/staff/{made['id']}", json={"active": flag}, headers=admin.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": "active", "message": "应为布尔值"}
+    assert r.json()["detail"].startswith("启用状态：")
+    staff = (await client.get("/api/v1/admin/staff", headers=admin.headers)).json()["items"]
+    assert next(s for s in staff if s["id"] == made["id"])["active"] is True
 
 
 async def test_staff_account_refusals(client: httpx.AsyncClient, api: ApiDriver, admin: Session) -> None:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlmodel import select
 
 from common.auth import issue_service_token
 from common.settings import DEV_SERVICE_TOKEN_SECRET
@@ -188,6 +189,38 @@ async def test_a_grant_lets_the_counterparty_read_the_file(flows: Any, client: h
         f"/internal/files/{file_id}/grants", json={"organization_id": "nope"}, headers=service_headers()
     )
     assert r.status_code == 404 and r.json()["code"] == "organization_not_found"
+
+
+async def test_a_member_of_a_suspended_organisation_uploads_nothing_until_it_is_restored(
+    flows: Any, client: httpx.AsyncClient, api: ApiDriver, identity_app: FastAPI, tmp_path: Path
+) -> None:
+    """An upload starts something new (a claim's invoice, a proof): refused like the other
+    actions of a suspended organisation, and nothing is stored."""
+    owner, org = await flows.certified()
+    phone = random_phone()
+    await client.put(
+        "/api/v1/me/organization/agent",
+        json={"name": "李经办", "id_number": "H12345678", "id_type": "hk_macao_tw_permit", "phone": phone},
+        headers=owner.headers,
+    )
+    agent = await api.sms_login(phone)
+    admin = await api.login(ADMIN_PHONE, ADMIN_PASSWORD)
+    url = f"/api/v1/admin/organizations/{org['id']}"
+    r = await client.post(f"{url}/suspend", json={"reason": "合同纠纷，暂停业务"}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+
+    for who in (owner, agent):
+        r = await upload(client, who, PDF)
+        assert r.status_code == 403, r.text
+        assert (r.json()["code"], r.json()["reason"]) == ("organization_suspended", "合同纠纷，暂停业务")
+    async with identity_app.state.db.session() as s:
+        assert (await s.exec(select(StoredFile))).all() == []
+    assert not (tmp_path / "files").exists() or not any(p.is_file() for p in (tmp_path / "files").rglob("*"))
+
+    assert (
+        await client.post(f"{url}/restore", json={"reason": "纠纷已解决"}, headers=admin.headers)
+    ).status_code == 200
+    assert (await upload(client, owner, PDF)).status_code == 201
 
 
 async def test_staff_read_any_file_and_upload_their_own(

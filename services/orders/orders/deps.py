@@ -74,10 +74,13 @@ async def provider_order(order_id: OrderId, principal: ProviderUser, session: Se
 
 
 async def active_provider_order(
-    order: Annotated[Order, Depends(provider_order)], principal: ProviderUser, session: SessionDep
+    order: Annotated[Order, Depends(provider_order)],
+    principal: ProviderUser,
+    session: SessionDep,
+    clients: ClientsDep,
 ) -> Order:
     """Accepting starts something new: a suspended provider may not (DESIGN.md)."""
-    await orgs.require_active(session, principal)
+    await orgs.require_active(session, principal, clients)
     return order
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from common.money import amount_in_words
+from common.money import Flag, amount_in_words
 from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, tab_of
 
 ACTOR_LABELS = {"enterprise": "企业", "provider": "服务机构", "staff": "平台", "system": "系统"}
@@ -20,7 +20,7 @@ class OrderIn(BaseModel):
     product_id: str = Field(
         min_length=1, max_length=36, pattern=r"^[0-9A-Za-z_-]+$", description="服务产品编号"
     )
-    use_voucher: bool = Field(default=True, description="勾选使用服务券")
+    use_voucher: Flag = Field(default=True, description="勾选使用服务券")
 
 
 class CancelIn(BaseModel):

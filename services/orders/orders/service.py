@@ -291,7 +291,7 @@ async def submit(
 ) -> Order:
     """POST /orders: the product as catalog sells it now, quota's quote, the order, its event."""
     assert principal.org_id is not None
-    org = await orgs.require_active(session, principal)
+    org = await orgs.require_active(session, principal, clients)
     product = await clients.get_json("catalog", f"/internal/products/{body.product_id}")
     if product is None:
         raise errors.product_not_found()
@@ -300,7 +300,7 @@ async def submit(
         raise errors.own_product()
     if not product.get("listed") or product.get("status", "listed") != "listed":
         raise errors.product_not_listed()
-    if product.get("provider_suspended") or await orgs.is_suspended(session, provider_id):
+    if product.get("provider_suspended") or await orgs.is_suspended(session, provider_id, clients):
         raise errors.provider_suspended()
     try:
         voucher_type = voucher_type_for(str(product["category"]))

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from common.events import ProductChanged
+from common.testing.data import LOOSE_FLAGS
+from common.testing.saga import known_org
 
 YUAN = 100  # fen per yuan
 
@@ -96,6 +98,48 @@ async def test_a_suspended_enterprise_cannot_order_and_a_suspended_provider_cann
         headers={**w.enterprise.headers, "Idempotency-Key": "suspended"},
     )
     await problem(r, 403, "organization_suspended")
+
+
+async def test_an_order_placed_before_the_organisations_reach_orders_is_decided_on_identitys_answer(
+    world,
+) -> None:
+    """Certified (and onboarded) a moment ago, the events still in flight: orders has no copy
+    of either party. It asks identity: the order carries the certified name, and a suspension
+    identity knows of refuses it."""
+    w = await world()
+    newcomer = w.h.issuer.member(caps=("enterprise",))
+    fresh = known_org(w.h.peers["identity"], newcomer.org_id or "")
+    assert fresh is not None
+    fresh.name = "广西新认证制造有限公司"
+    order = await w.submit(use_voucher=False, who=newcomer)
+    assert order["enterprise_name"] == "广西新认证制造有限公司"
+
+    late_provider = w.h.issuer.member(caps=("provider",))
+    suspended = known_org(w.h.peers["identity"], late_provider.org_id or "")
+    assert suspended is not None
+    suspended.suspended = True
+    r = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.catalog.add(late_provider.org_id or ""), "use_voucher": False},
+        headers={**w.enterprise.headers, "Idempotency-Key": "unknown-provider"},
+    )
+    await problem(r, 409, "provider_suspended")
+
+
+@pytest.mark.parametrize("flag", LOOSE_FLAGS)
+async def test_use_voucher_is_a_json_boolean_or_a_422_that_orders_nothing(world, flag) -> None:
+    """`use_voucher: "yes"` was taken for true."""
+    w = await world()
+    r = await w.api.post(
+        "/api/v1/orders",
+        json={"product_id": w.product_id, "use_voucher": flag},
+        headers={**w.enterprise.headers, "Idempotency-Key": "loose-flag"},
+    )
+    body = await problem(r, 422, "validation_error")
+    assert body["errors"][0] == {"field": "use_voucher", "message": "应为布尔值"}
+    assert body["detail"].startswith("使用服务券：")
+    async with w.h.db("orders").session() as s:
+        assert (await s.execute(text("SELECT count(*) FROM orders"))).scalar_one() == 0
 
 
 async def test_another_organisation_neither_sees_nor_touches_an_order(world) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from common.events import ContractSigned, OrganizationCertified
+from common.events import ContractSigned, OrganizationCertified, ProviderApproved
 from common.invariants.checks import check_all
 from common.invariants.readers import read_all
 from common.logging import configure_logging
@@ -67,6 +67,12 @@ async def test_twenty_orders_racing_on_one_voucher_never_overdraw_it_and_match_t
         sequence=1,
     )
     provider = h.issuer.member(caps=("provider",))
+    # orders knows the provider (its onboarding arrived long before its products sold), so the
+    # twenty submissions decide on their copies and never wait on identity
+    await h.publish(
+        ProviderApproved(org_id=provider.org_id or "", name="广西示范科技服务有限公司"),
+        aggregate_id=provider.org_id or "",
+    )
     # 9,000元 at 50% -> 4,500元 an order; the base tier's 50,000元 voucher pays 11 in full and 500元 of one more
     product = catalog.add(
         provider.org_id or "", price_fen=9_000 * YUAN, max_subsidy_fen=10_000 * YUAN, category="企业诊断"

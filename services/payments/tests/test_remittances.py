@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
+from common.testing.data import LOOSE_AMOUNTS
+
 API = "/api/v1"
 
 
@@ -211,6 +215,19 @@ async def test_the_payee_finds_the_transfers_waiting_for_its_confirmation_and_no
         assert r.status_code == 200 and r.json()["total"] == 0
     r = await deal.client.get(f"{API}/remittances", headers=deal.finance.headers)
     assert r.status_code == 403 and r.json()["code"] == "member_required"
+
+
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_an_amount_that_is_not_a_json_integer_is_a_422_naming_it_and_records_nothing(
+    deal_factory, amount
+) -> None:
+    """`amount_fen: true` once recorded a 1-fen transfer; "500" and 1000.0 were taken too."""
+    deal = await deal_factory()
+    r = await deal.remit(amount)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": "amount_fen", "message": "应为整数"}
+    assert r.json()["detail"].startswith("金额：")
+    assert await deal.rows("SELECT id FROM remittances WHERE order_id = :o") == []
 
 
 async def test_without_the_payees_account_nothing_can_be_remitted_yet(deal_factory) -> None:

@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 
 from common.events import OrganizationSuspended
+from common.testing.saga import known_org
 
 API = "/api/v1"
 
@@ -173,6 +174,8 @@ async def test_every_bad_claim_or_payout_is_a_clear_problem_and_changes_nothing(
 async def test_a_suspended_provider_cannot_claim_but_its_payments_go_on(deal_factory) -> None:
     deal = await deal_factory()
     pending = await deal.remitted(deal.payable_fen)
+    suspended = known_org(deal.h.peers["identity"], deal.provider.org_id)
+    suspended.suspended, suspended.suspended_reason = True, "违规"  # identity says so when asked
     await deal.h.publish(
         OrganizationSuspended(org_id=deal.provider.org_id, reason="违规"),
         aggregate_id=deal.provider.org_id,
@@ -182,6 +185,20 @@ async def test_a_suspended_provider_cannot_claim_but_its_payments_go_on(deal_fac
     assert (await deal.decide(pending)).status_code == 200  # what is owed goes on
     await deal.h.publish(deal.completed(), aggregate_id=deal.order_id, sequence=5)
     await deal.h.settle()
+    claim = await deal.settlement()
+    r = await act(deal, claim["id"], "claim", **documents(deal))
+    assert r.status_code == 403 and r.json()["code"] == "organization_suspended"
+    assert (await deal.settlement())["state"] == "open"
+
+
+async def test_a_suspension_identity_knows_stops_a_claim_before_payments_heard_of_the_provider(
+    deal_factory,
+) -> None:
+    """payments has no copy of the provider (its events are in flight): the claim is decided
+    on identity's answer, not on the missing copy."""
+    deal = await completed_deal(deal_factory)
+    suspended = known_org(deal.h.peers["identity"], deal.provider.org_id)
+    suspended.suspended, suspended.suspended_reason = True, "违规"
     claim = await deal.settlement()
     r = await act(deal, claim["id"], "claim", **documents(deal))
     assert r.status_code == 403 and r.json()["code"] == "organization_suspended"

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.db import Database
+from common.errors import Problem
 from common.numbers import shanghai_now
 from quota import domain
 from quota.config import Settings
@@ -45,7 +46,11 @@ async def import_designations(path: Path, database_url: str | None) -> int:
                 path.open("rb") as raw,
                 tqdm(total=_count_rows(path), unit="行", desc="导入企业划型名单") as bar,
             ):
-                report = await import_rows(session, rows_of(raw, path.name), known, progress=bar.update)
+                try:
+                    report = await import_rows(session, rows_of(raw, path.name), known, progress=bar.update)
+                except Problem as exc:  # an unreadable file: say why, import nothing
+                    print(exc.detail, file=sys.stderr)
+                    return 2
     finally:
         await db.dispose()
     print(

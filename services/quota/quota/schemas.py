@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from common import money
 from common.categories import VOUCHER_TYPES
 
 VoucherType = Literal["general", "financing_guarantee", "equipment_leasing"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-PositiveFen = Annotated[int, Field(gt=0, le=10**13)]
+PositiveFen = Annotated[money.PositiveFen, Field(le=10**13)]
 
 
 class Orm(BaseModel):
@@ -36,14 +37,14 @@ class CampaignTypeIn(BaseModel):
     valid_from: date
     valid_to: date
     ratio_bp: Annotated[int, Field(gt=0, le=10_000)] = 5000
-    yearly_cap_fen: Annotated[int, Field(ge=0, le=10**13)] = 0
+    yearly_cap_fen: Annotated[money.Fen, Field(le=10**13)] = 0
     basis_share_bp: Annotated[int, Field(gt=0, le=10_000)] | None = None
     support_years: Annotated[int, Field(gt=0, le=20)] | None = None
 
 
 class CampaignIn(BaseModel):
     title: Annotated[str, StringConstraints(max_length=200)] = ""
-    pending_budget_fen: Annotated[int, Field(ge=0, le=10**14)] = 0
+    pending_budget_fen: Annotated[money.Fen, Field(le=10**14)] = 0
     tiers: Annotated[list[TierIn], Field(min_length=1, max_length=20)]
     types: Annotated[list[CampaignTypeIn], Field(min_length=1, max_length=3)]
 

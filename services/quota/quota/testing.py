@@ -23,7 +23,7 @@ from common.invariants.checks import check_all
 from common.invariants.readers import read_all
 from common.numbers import shanghai_now
 from common.orgs import OrgCopy
-from common.testing.saga import FakeFile, SagaHarness
+from common.testing.saga import FakeFile, FakeOrg, SagaHarness
 from common.testing.tokens import Caller
 from quota import domain
 from quota.ledger import replay
@@ -88,6 +88,24 @@ class Quota:
             )
         return caller
 
+    def certified_at_identity(
+        self, *, uscc: str | None = None, name: str = "广西测试制造有限公司", suspended: bool = False
+    ) -> Caller:
+        """An enterprise identity has just certified (its token says so) whose
+        ``organization_certified`` has not reached quota yet: quota has no copy of it."""
+        caller = self.h.issuer.member(caps=("enterprise",))
+        assert caller.org_id is not None
+        self.h.peers["identity"].state.orgs[caller.org_id] = FakeOrg(
+            caller.org_id,
+            name=name,
+            uscc=uscc or make_uscc(),
+            kind="enterprise",
+            certified=True,
+            suspended=suspended,
+            suspended_reason="违规" if suspended else None,
+        )
+        return caller
+
     async def designate(self, uscc: str, designation: str) -> None:
         async with self.db.transaction() as s:
             await s.execute(
@@ -132,6 +150,10 @@ class Quota:
         async with self.db.session() as s:
             rows = (await s.execute(text(sql + " ORDER BY created_at, sequence"), params)).scalars().all()
         return [dict(r) for r in rows]
+
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        async with self.db.session() as s:
+            return [tuple(r) for r in (await s.execute(text(sql), params)).all()]
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.session() as s:

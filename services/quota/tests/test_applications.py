@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from common.categories import VOUCHER_TYPES
-from common.events import OrganizationSuspended
+from common.events import OrganizationCertified, OrganizationSuspended
 from common.numbers import format_date_cn, shanghai_now
+from common.orgs import OrgCopy
+from common.testing.data import LOOSE_AMOUNTS
 from common.testing.saga import FakeFile
 from quota import domain
 from quota.models import QuotaApplication, Voucher
@@ -351,6 +353,87 @@ async def test_only_a_certified_unsuspended_enterprise_applies(quota: Quota) -> 
     assert await count(quota, "quota_applications") == 0
 
 
+async def test_an_enterprise_applying_before_its_certification_reaches_quota_gets_its_designated_tier(
+    quota: Quota,
+) -> None:
+    """Certify, then apply at once: quota has no copy yet (the event is in flight). It asks
+    identity instead of recording an empty name, no USCC and a flagged 5万 application."""
+    uscc = make_uscc()
+    await quota.designate(uscc, "国家级制造业单项冠军")
+    ent = quota.certified_at_identity(uscc=uscc, name="广西单项冠军制造有限公司")
+    r = await quota.client.post(
+        f"{API}/me/quota-applications", json={"voucher_type": "general"}, headers=ent.headers
+    )
+    assert r.status_code == 201, r.text
+    app = r.json()
+    assert (app["flagged"], app["tier"], app["tier_fen"]) == (False, "国家级制造业单项冠军", 30_000_000)
+    assert (app["enterprise_name"], app["uscc"]) == ("广西单项冠军制造有限公司", uscc)
+
+    # The held-back event arrives: the copy agrees and the application stays as it is.
+    await quota.h.publish(
+        OrganizationCertified(
+            org_id=str(ent.org_id), name="广西单项冠军制造有限公司", uscc=uscc, kind="enterprise"
+        ),
+        aggregate_id=str(ent.org_id),
+    )
+    await quota.h.settle()
+    copy = await quota.row(OrgCopy, ent.org_id)
+    assert (copy.certified, copy.uscc, copy.name) == (True, uscc, "广西单项冠军制造有限公司")
+    mine = await quota.client.get(f"{API}/me/quota-applications", headers=ent.headers)
+    assert [(a["tier_fen"], a["flagged"]) for a in mine.json()] == [(30_000_000, False)]
+
+
+async def test_a_copy_older_than_the_token_is_refreshed_from_identity_before_the_tier_is_decided(
+    quota: Quota,
+) -> None:
+    """quota's copy exists but predates the certification (certified false): the token is
+    newer, so quota reads identity at request time."""
+    uscc = make_uscc()
+    await quota.designate(uscc, "专精特新“小巨人”企业")
+    ent = quota.certified_at_identity(uscc=uscc)
+    async with quota.db.transaction() as s:
+        s.add(OrgCopy(org_id=str(ent.org_id)))
+    r = await quota.client.post(
+        f"{API}/me/quota-applications", json={"voucher_type": "general"}, headers=ent.headers
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["tier_fen"], r.json()["uscc"]) == (30_000_000, uscc)
+    copy = await quota.row(OrgCopy, ent.org_id)
+    assert (copy.certified, copy.uscc) == (True, uscc)
+
+
+async def test_identity_unreachable_while_the_copy_is_missing_is_a_retryable_409_that_saves_nothing(
+    quota: Quota,
+) -> None:
+    uscc = make_uscc()
+    await quota.designate(uscc, "国家级制造业单项冠军")
+    ent = quota.certified_at_identity(uscc=uscc)
+    quota.h.peers["identity"].state.down = True
+    r = await quota.client.post(
+        f"{API}/me/quota-applications", json={"voucher_type": "general"}, headers=ent.headers
+    )
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["detail"]) == ("organization_syncing", "认证信息同步中，请稍后再试")
+    assert r.headers.get("retry-after")
+    assert await count(quota, "quota_applications") == 0
+    assert await count(quota, "org_copies") == 0
+
+    quota.h.peers["identity"].state.down = False  # identity answers again: the retry succeeds
+    r = await quota.client.post(
+        f"{API}/me/quota-applications", json={"voucher_type": "general"}, headers=ent.headers
+    )
+    assert r.status_code == 201 and r.json()["tier_fen"] == 30_000_000
+
+
+async def test_a_suspension_identity_knows_is_refused_even_before_any_copy_arrived(quota: Quota) -> None:
+    ent = quota.certified_at_identity(suspended=True)
+    r = await quota.client.post(
+        f"{API}/me/quota-applications", json={"voucher_type": "general"}, headers=ent.headers
+    )
+    assert r.status_code == 403 and r.json()["code"] == "organization_suspended"
+    assert await count(quota, "quota_applications") == 0
+
+
 async def test_only_reviewers_review_and_only_administrators_raise_a_providers_cap(quota: Quota) -> None:
     ent = await quota.certified()
     app = (
@@ -392,6 +475,44 @@ async def test_only_reviewers_review_and_only_administrators_raise_a_providers_c
     )
     assert no_reason.status_code == 422
     assert await count(quota, "vouchers") == 0 and await count(quota, "audit_log") == 1
+
+
+@pytest.mark.parametrize("field", ["requested_fen", "basis_fen", "approved_fen", "cap_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_amounts_in_applications_approvals_and_caps_are_json_integers_or_a_422_that_changes_nothing(
+    quota: Quota, field: str, amount: object
+) -> None:
+    ent = await quota.certified()
+    quota.files["proof-1"] = FakeFile("proof-1", str(ent.org_id))
+    special = {
+        "voucher_type": "financing_guarantee",
+        "requested_fen": 40_000_000,
+        "basis_fen": 100_000_000,
+        "proof_file_ids": ["proof-1"],
+    }
+    if field in ("requested_fen", "basis_fen"):
+        r = await quota.client.post(
+            f"{API}/me/quota-applications", json={**special, field: amount}, headers=ent.headers
+        )
+    elif field == "approved_fen":
+        app = await quota.client.post(f"{API}/me/quota-applications", json=special, headers=ent.headers)
+        assert app.status_code == 201, app.text
+        r = await quota.client.post(
+            f"{API}/admin/quota-applications/{app.json()['id']}/approve",
+            json={"approved_fen": amount},
+            headers=quota.h.issuer.staff("reviewer").headers,
+        )
+    else:
+        r = await quota.client.put(
+            f"{API}/admin/providers/p1/subsidy-cap",
+            json={"cap_fen": amount, "reason": "重点服务机构"},
+            headers=quota.h.issuer.staff("administrator").headers,
+        )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": field, "message": "应为整数"}
+    assert await count(quota, "vouchers") == 0 and await count(quota, "audit_log") == 0
+    assert await quota.scalar("SELECT count(*) FROM quota_applications WHERE state <> 'pending_review'") == 0
+    assert await quota.scalar("SELECT count(*) FROM provider_subsidy_caps") == 0
 
 
 async def test_another_enterprises_voucher_is_not_found_and_the_quote_is_for_its_owner_only(

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from common import demo
+from common.testing.data import LOOSE_AMOUNTS
 from quota import domain
 from quota.models import Voucher
 from quota.seed import seed_demo
@@ -65,6 +66,24 @@ async def test_an_administrator_changes_a_campaign_and_issued_vouchers_keep_thei
     )
     assert created.status_code == 201
     assert await quota.scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'campaign.%'") == 2
+
+
+@pytest.mark.parametrize("where", ["tiers.0.amount_fen", "types.0.yearly_cap_fen", "pending_budget_fen"])
+@pytest.mark.parametrize("amount", LOOSE_AMOUNTS)
+async def test_campaign_amounts_are_json_integers_or_a_422_that_changes_nothing(
+    quota: Quota, where: str, amount: object
+) -> None:
+    body = _json(domain.campaign_spec(quota.year))
+    *path, last = where.split(".")
+    target = body
+    for key in path:
+        target = target[int(key)] if key.isdigit() else target[key]
+    target[last] = amount
+    admin = quota.h.issuer.staff("administrator")
+    r = await quota.client.put(f"{API}/admin/campaigns/{quota.year}", json=body, headers=admin.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": where, "message": "应为整数"}
+    assert await quota.scalar("SELECT count(*) FROM audit_log") == 0
 
 
 async def test_a_bad_campaign_or_a_non_administrator_changes_nothing(quota: Quota) -> None:

@@ -57,6 +57,79 @@ async def test_a_csv_list_is_imported_and_every_refused_row_is_reported_with_its
     assert app.json()["tier_fen"] == 30_000_000 and app.json()["tier"] == "国家级制造业单项冠军"
 
 
+def chinese_list(a: str, b: str) -> str:
+    """A list as staff keep it: a Chinese header, CRLF line ends (Excel), an unknown type."""
+    return "\r\n".join(
+        [
+            "统一社会信用代码,企业类型",
+            f"{a},专精特新“小巨人”企业",
+            f"{b},国家级制造业单项冠军",
+            f"{b},旅游达人企业",
+            "",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        "utf-8",
+        "utf-8-sig",  # Excel's "CSV UTF-8"
+        "gbk",  # Excel's "CSV" on Chinese Windows (code page 936)
+        "gb2312",
+        "gb18030",
+    ],
+)
+async def test_a_csv_list_in_any_encoding_excel_saves_is_imported_whole(quota: Quota, encoding: str) -> None:
+    reviewer = quota.h.issuer.staff("reviewer")
+    a, b = make_uscc(11), make_uscc(12)
+    data = chinese_list(a, b).encode(encoding)
+    r = await quota.client.post(
+        f"{API}/admin/designations/import", files=upload("名单.csv", data), headers=reviewer.headers
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["accepted"] == 2, report
+    assert [(x["row"], x["designation"]) for x in report["rejected"]] == [(4, "旅游达人企业")]
+    rows = await quota.rows("SELECT uscc, designation FROM designations ORDER BY uscc")
+    assert rows == [(a, "专精特新“小巨人”企业"), (b, "国家级制造业单项冠军")]
+
+
+async def test_a_gb18030_list_keeps_characters_gbk_does_not_have(quota: Quota) -> None:
+    """GB18030's four-byte characters (an Extension B ideograph, a rare name character) are
+    read as written: the refused row reports them as they are, not as replacement marks."""
+    reviewer = quota.h.issuer.staff("reviewer")
+    a = make_uscc(13)
+    data = f"uscc,designation\n{a},𠀾赟企业\n".encode("gb18030")
+    r = await quota.client.post(
+        f"{API}/admin/designations/import", files=upload("名单.csv", data), headers=reviewer.headers
+    )
+    assert r.status_code == 200, r.text
+    assert [x["designation"] for x in r.json()["rejected"]] == ["𠀾赟企业"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("统一社会信用代码,企业类型\n".encode("utf-16"), id="utf-16"),
+        pytest.param(b"uscc,designation\n\x80\xff\x80\xff,\xfe\n", id="neither-utf8-nor-gb18030"),
+        pytest.param(b"uscc,designation\n91450100MA\x00\x00,x\n", id="binary"),
+    ],
+)
+async def test_a_file_in_no_known_encoding_is_a_clear_422_and_imports_nothing(
+    quota: Quota, data: bytes
+) -> None:
+    reviewer = quota.h.issuer.staff("reviewer")
+    r = await quota.client.post(
+        f"{API}/admin/designations/import", files=upload("名单.csv", data), headers=reviewer.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "import_unreadable"
+    assert "UTF-8" in r.json()["detail"] and "GB18030" in r.json()["detail"]
+    assert await quota.scalar("SELECT count(*) FROM designations") == 0
+    assert await quota.scalar("SELECT count(*) FROM audit_log WHERE action = 'designations.import'") == 0
+
+
 async def test_an_xlsx_list_is_read_streaming_and_a_reimport_never_changes_an_issued_voucher(
     quota: Quota,
 ) -> None:
@@ -144,3 +217,20 @@ async def test_the_cli_imports_a_list_with_a_progress_bar(
     assert "导入企业划型名单" in err  # tqdm's bar
     assert await quota.scalar("SELECT count(*) FROM designations") == 500
     assert await asyncio.to_thread(cli.main, ["import-designations", str(tmp_path / "missing.csv")]) == 2
+
+
+async def test_the_cli_reads_a_gbk_list_and_refuses_one_in_no_known_encoding(
+    quota: Quota, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    url = quota.h["quota"].runtime.settings.db_url
+    gbk = tmp_path / "名单.csv"
+    gbk.write_bytes(chinese_list(make_uscc(21), make_uscc(22)).encode("gbk"))
+    assert await asyncio.to_thread(cli.main, ["import-designations", str(gbk), "--database-url", url]) == 0
+    assert '"accepted": 2' in capsys.readouterr().out
+
+    bad = tmp_path / "乱码.csv"
+    bad.write_bytes("uscc,designation\n".encode("utf-16"))
+    assert await asyncio.to_thread(cli.main, ["import-designations", str(bad), "--database-url", url]) == 2
+    assert "文件编码无法识别" in capsys.readouterr().err
+    assert await quota.scalar("SELECT count(*) FROM designations") == 2

@@ -25,3 +25,10 @@ def invalid_uscc() -> str:
 def valid_resident_id(birth: str = "19850505") -> str:
     body = "450102" + birth + f"{random.randint(0, 999):03d}"
     return body + ric.calc_check_digit(body + "0")  # stdnum reads 18 characters, ignoring the last
+
+
+# What a JSON client may send instead of a whole number of fen or a true/false flag; every one
+# must be a 422 naming the field, with nothing recorded: true is not 1 fen, "500" is not an
+# amount, 1000.0 is a float, "yes" is not a flag (nor 1, nor "true").
+LOOSE_AMOUNTS = (True, "500", 1000.0, "yes")
+LOOSE_FLAGS = ("yes", "true", 1, 1000.0, "500")

@@ -91,6 +91,9 @@ class SagaHarness:
     ) -> SagaHarness:
         overrides = overrides or {}
         self.peers.update(peers or {})
+        for peer in self.peers.values():
+            if getattr(getattr(peer, "state", None), "fake_identity", False):
+                peer.state.issuer = self.issuer  # the fake identity knows what it signed
         if self.kind == "inprocess":
             self.transport = InProcessTransport(retry_delays=FAST_RETRIES)
             await self.transport.start()
@@ -316,13 +319,62 @@ class FakeFile:
     sha256: str = "0" * 64
 
 
+@dataclass
+class FakeOrg:
+    """An organisation as identity knows it now (``GET /internal/organizations/{id}``)."""
+
+    org_id: str
+    name: str = ""
+    uscc: str | None = None
+    kind: str | None = None
+    certified: bool = False
+    provider: bool = False
+    suspended: bool = False
+    suspended_reason: str | None = None
+
+
+def known_org(identity: FastAPI, org_id: str) -> FakeOrg | None:
+    """The fake identity's record of an organisation (None: unknown to it), to read or change
+    (``known_org(app, org_id).suspended = True`` as staff suspending it would)."""
+    orgs: dict[str, FakeOrg] = identity.state.orgs
+    signed: set[str] | None = identity.state.issuer.orgs.get(org_id) if identity.state.issuer else None
+    if org_id not in orgs and signed is not None:
+        certified = "enterprise" in signed
+        orgs[org_id] = FakeOrg(
+            org_id,
+            kind="enterprise" if certified else None,
+            certified=certified,
+            provider="provider" in signed,
+        )
+    return orgs.get(org_id)
+
+
 def fake_identity() -> tuple[FastAPI, dict[str, FakeFile]]:
     """An ASGI app answering identity's ``/internal/files/{id}`` (and grants) from a dict:
-    ``app, files = fake_identity(); files["f1"] = FakeFile("f1", org_id)``."""
+    ``app, files = fake_identity(); files["f1"] = FakeFile("f1", org_id)``; and
+    ``/internal/organizations/{id}`` from ``app.state.orgs`` (org id -> :class:`FakeOrg`);
+    an organisation not in it that the harness's :class:`TestIssuer` signed a token for is
+    known as its tokens say (certified with ``enterprise``, a provider with ``provider``), as
+    the real identity knows every organisation it signed for. ``app.state.down = True``
+    makes the organisation read fail (503) as an unreachable identity would."""
     app = FastAPI()
     files: dict[str, FakeFile] = {}
     grants: list[tuple[str, str]] = []
     app.state.grants = grants
+    orgs: dict[str, FakeOrg] = {}
+    app.state.orgs = orgs
+    app.state.down = False
+    app.state.fake_identity = True
+    app.state.issuer = None  # set by SagaHarness.start
+
+    @app.get("/internal/organizations/{org_id}")
+    async def organization(org_id: str) -> dict[str, Any]:
+        if app.state.down:
+            raise HTTPException(503)
+        org = known_org(app, org_id)
+        if org is None:
+            raise HTTPException(404)
+        return dict(vars(org))
 
     @app.get("/internal/files/{file_id}")
     async def file_meta(file_id: str) -> dict[str, Any]:

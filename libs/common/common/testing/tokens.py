@@ -46,6 +46,9 @@ class TestIssuer:
         self.kid = f"test-{uuid.uuid4().hex[:8]}"
         self.keys = KeySet()
         self.keys.add(self.kid, self.key.public_key())
+        # Every organisation a token was signed for, with the capabilities its tokens named:
+        # identity knows what it signed (common.testing.saga.fake_identity answers from it).
+        self.orgs: dict[str, set[str]] = {}
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
@@ -78,6 +81,8 @@ class TestIssuer:
         }
         if phone:
             claims["phone"] = phone
+        if org_id:
+            self.orgs.setdefault(org_id, set()).update(caps)
         return Caller(self.sign(claims), user_id, role, org_id, caps, phone)
 
     def member(

@@ -38,10 +38,10 @@ async def apply(
     body: ProviderApplicationIn, user: CertifiedMember, session: SessionDep, clients: ClientsDep
 ) -> ProviderApplicationOut:
     """申请入驻平台: a certified, unsuspended organisation; the proof files must be its own."""
-    await require_active(session, user)
+    org = await require_active(session, user, clients)
     service.check_categories(body.categories)
     await check_files(clients, body.proof_file_ids, org_id=user.org_id, field="proof_file_ids")
-    application = await service.apply(session, user, body)
+    application = await service.apply(session, user, body, org)
     await session.commit()
     return application_out(application)
 
@@ -62,10 +62,10 @@ async def my_profile(caller: ProviderMember) -> ProviderProfileOut:
 
 @router.put("/me/provider-profile", response_model=ProviderProfileOut)
 async def update_profile(
-    body: ProviderProfileIn, caller: ProviderMember, session: SessionDep
+    body: ProviderProfileIn, caller: ProviderMember, session: SessionDep, clients: ClientsDep
 ) -> ProviderProfileOut:
     """服务机构信息: what the detail pages' provider card shows."""
-    await require_active(session, caller.principal)
+    await require_active(session, caller.principal, clients)
     provider = service.update_profile(session, caller.provider, body)
     await session.commit()
     return ProviderProfileOut.model_validate(provider)

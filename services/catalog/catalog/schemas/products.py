@@ -7,9 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from common import money
+
 MAX_FEN = 10**12  # 100 亿元: far above any service; keeps the integers sane
 
-Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
+Fen = Annotated[money.Fen, Field(le=MAX_FEN)]
 
 
 class ProductIn(BaseModel):

@@ -14,7 +14,7 @@ from common import bus
 from common.audit import audit
 from common.auth import Principal
 from common.events import ProviderApproved
-from common.orgs import org_copy
+from common.orgs import OrgView
 from common.timers import utcnow
 
 
@@ -35,9 +35,10 @@ def check_categories(categories: list[str]) -> list[str]:
 
 
 async def apply(
-    session: AsyncSession, principal: Principal, body: ProviderApplicationIn
+    session: AsyncSession, principal: Principal, body: ProviderApplicationIn, org: OrgView | None
 ) -> ProviderApplication:
-    """A certified organisation's application; the proof files were checked by the caller.
+    """A certified organisation's application; the proof files were checked by the caller,
+    ``org`` is the organisation as it is now (common.orgs.require_active).
 
     Serialised per organisation by the partial unique index on its pending application:
     two concurrent submissions cannot both be pending.
@@ -51,8 +52,7 @@ async def apply(
         raise errors.already_provider()
     if refusal == "application_pending":
         raise errors.application_pending()
-    copy = await org_copy(session, principal.org_id)
-    name = (copy.name if copy and copy.name else None) or body.name or ""
+    name = (org.name if org else None) or body.name or ""
     application = ProviderApplication(
         org_id=principal.org_id,
         org_name=name,

@@ -16,7 +16,7 @@ from common.errors import Problem
 from common.storage import sniff_content_type
 from common.timers import utcnow
 from identity import errors
-from identity.deps import ActiveUser, Ctx, Id
+from identity.deps import ActiveUser, Ctx, Id, Uploader
 from identity.domain import files as org_domain
 from identity.models import FileGrant, StoredFile, new_id
 from identity.schemas.files import FileOut
@@ -40,7 +40,7 @@ def file_out(row: StoredFile) -> FileOut:
 
 @router.post("", response_model=FileOut, status_code=201, summary="上传文件（PDF/JPG/PNG）")
 async def upload(
-    user: ActiveUser,
+    user: Uploader,
     session: SessionDep,
     ctx: Ctx,
     file: Annotated[UploadFile, File(description="PDF, JPG or PNG; judged by its bytes")],

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from common.money import Flag
 from identity.schemas.auth import Phone, Strict
 
 StaffRole = Literal["reviewer", "finance", "administrator"]
@@ -62,7 +63,7 @@ class StaffIn(Strict):
 class StaffUpdateIn(Strict):
     name: str | None = Field(default=None, min_length=2, max_length=50)
     role: StaffRole | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class StaffOut(BaseModel):

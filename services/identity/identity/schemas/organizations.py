@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field
 
 from common.errors import FIELD_LABELS
+from common.money import Flag
 from identity.schemas.auth import OrganizationOut, Phone, Strict
 
 FIELD_LABELS.update(
@@ -60,7 +61,7 @@ class CertificationIn(Strict):
     legal_rep_id_type: IdType
     legal_rep_id_number: str = Field(min_length=1, max_length=40)
     sms_code: str = Field(min_length=4, max_length=8, description="purpose certify, sent to your own phone")
-    agreed: StrictBool = Field(description="已阅读并同意《统一认证平台认证服务协议》（true/false）")
+    agreed: Flag = Field(description="已阅读并同意《统一认证平台认证服务协议》（true/false）")
 
 
 class CertificationOut(BaseModel):
@@ -68,6 +69,19 @@ class CertificationOut(BaseModel):
     access_token: str = Field(description="a fresh access token carrying the enterprise capability")
     token_type: str = "Bearer"
     expires_in: int
+
+
+class OrganizationFactsOut(BaseModel):
+    """（内部）What another service keeps a copy of (common.orgs), as it is now."""
+
+    org_id: str
+    name: str
+    uscc: str | None
+    kind: str | None
+    certified: bool
+    provider: bool
+    suspended: bool
+    suspended_reason: str | None
 
 
 class AgentIn(Strict):

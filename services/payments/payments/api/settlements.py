@@ -52,7 +52,7 @@ async def claim(
     """申请兑付 with the invoice, the transfer receipt(s) and the service's proof (all required).
     A transfer receipt may be the provider's own file or one the enterprise attached to a
     confirmed transfer of this order."""
-    await require_active(session, user)  # a suspended provider starts nothing new
+    await require_active(session, user, runtime.clients)  # a suspended provider starts nothing new
     found = await service.load_for_provider(session, settlement_id, user)
     await check_files(runtime.clients, body.invoice_file_ids, org_id=user.org_id, field="invoice_file_ids")
     if not body.receipt_file_ids:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from common.money import amount_in_words
+from common.money import PositiveFen, amount_in_words
 from payments.domain.remittances import PLAN_LABELS, REMITTANCE_LABELS, PlanState, RemittanceState
 from payments.schemas.refunds import RefundOut
 
@@ -20,7 +20,7 @@ INSTALLMENTS_NOTICE = "支持根据双方商谈的付款方式分次向服务机
 class RemittanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    amount_fen: int = Field(gt=0, le=10**13, description="汇款金额（分）")
+    amount_fen: PositiveFen = Field(le=10**13, description="汇款金额（分）")
     bank_reference: str = Field(min_length=1, max_length=100, description="银行流水号 / 交易参考号")
     payer_account: str = Field(min_length=1, max_length=100, description="付款账号")
     receipt_file_ids: list[str] = Field(default_factory=list, max_length=10, description="汇款凭证文件")

@@ -9,7 +9,6 @@ from sqlmodel import col, func, select
 
 from common.app import RuntimeDep, SessionDep
 from common.categories import VOUCHER_TYPES
-from common.orgs import require_active
 from common.pagination import Paging, TabbedPage, paginate
 from quota import domain, errors
 from quota.deps import CurrentCampaign, EnterpriseUser, ReviewerUser
@@ -42,7 +41,6 @@ async def apply(
     runtime: RuntimeDep,
     campaign: CurrentCampaign,
 ) -> ApplicationOut:
-    await require_active(session, user)
     kinds = await types_of(session, campaign.year)
     app = await service.apply(session, runtime.clients, user, campaign, kinds, body.model_dump())
     result = out(app)

@@ -21,7 +21,9 @@ async def import_designations(
     staff: ReviewerUser,
     session: SessionDep,
     campaign: CurrentCampaign,
-    file: Annotated[UploadFile, File(description="CSV 或 XLSX：统一社会信用代码, 企业类型")],
+    file: Annotated[
+        UploadFile, File(description="CSV（UTF-8 或 GBK/GB18030）或 XLSX：统一社会信用代码, 企业类型")
+    ],
 ) -> ImportOut:
     known = domain.known_designations(campaign.tiers)
     rows = rows_of(file.file, file.filename or "")

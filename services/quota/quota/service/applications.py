@@ -19,7 +19,7 @@ from common.db import lock
 from common.files import check_files
 from common.internal import ServiceClients
 from common.numbers import VOUCHER_PREFIX, next_number
-from common.orgs import OrgCopy
+from common.orgs import require_active
 from common.timers import utcnow
 from quota import domain, errors
 from quota.models import Campaign, CampaignType, Designation, QuotaApplication, Voucher
@@ -64,12 +64,14 @@ async def apply(
     kinds: dict[str, CampaignType],
     body: dict[str, Any],
 ) -> QuotaApplication:
+    # The name, USCC (hence the tier) and suspension as they are now: identity's answer when
+    # quota's copy is behind the caller's token (a certification still in flight).
+    org = await require_active(session, principal, clients)
     voucher_type = body["voucher_type"]
     kind = kinds.get(voucher_type)
     if kind is None:
         raise errors.voucher_type_closed()
     enterprise_id = str(principal.org_id)
-    org = await session.get(OrgCopy, enterprise_id)
     await _serialise(session, enterprise_id, campaign.year, voucher_type)
     app = QuotaApplication(
         id=str(uuid.uuid4()),
