@@ -29,6 +29,7 @@ from common.events import (
     OrderCompleted,
     OrderTerminationAgreed,
     OrganizationCertified,
+    ProviderApproved,
     ServiceCompleted,
 )
 from common.testing.saga import FakeFile, SagaHarness, fake_identity
@@ -274,6 +275,10 @@ async def deal(saga: Callable[..., Awaitable[SagaHarness]]) -> Deal:
             ),
             aggregate_id=str(who.org_id),
         )
+    await h.publish(
+        ProviderApproved(org_id=str(provider.org_id), name="南宁数字化服务中心"),
+        aggregate_id=str(provider.org_id),
+    )
     await h.publish(
         BankAccountChanged(
             org_id=str(provider.org_id),

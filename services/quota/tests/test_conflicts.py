@@ -69,7 +69,8 @@ async def test_a_termination_of_a_settled_deduction_is_refused_and_a_conflict_st
     await quota.h.publish(paid(event.order_id, 3000), aggregate_id=event.order_id, sequence=1)
 
     async def settled() -> bool:
-        return (await quota.row(Reservation, event.order_id)).state == "settled"
+        res = await quota.row(Reservation, event.order_id)
+        return res is not None and res.state == "settled"
 
     await quota.h.eventually(settled, what="the settled deduction")
     await quota.h.publish(terminated(event.order_id), aggregate_id=event.order_id, sequence=2)
