@@ -280,6 +280,19 @@ async def require_active(
     return org
 
 
+async def has_receiving_account(clients: ServiceClients, org_id: str) -> bool:
+    """Has the organisation a receiving bank account (支付认证) on file, asked of identity at the
+    moment of the request (no service keeps a copy: the account is identity's and payments'
+    alone). A 409 ``organization_syncing`` when identity cannot answer; False when it does not
+    know the organisation."""
+    try:
+        doc = await clients.get_json("identity", f"/internal/organizations/{org_id}")
+    except Problem as exc:
+        log.warning("organization_read_failed", org_id=org_id, code=exc.code)
+        raise organization_syncing() from exc
+    return bool(doc and doc.get("bank_account"))
+
+
 async def is_suspended(
     session: AsyncSession, org_id: str | None, clients: ServiceClients | None = None
 ) -> bool:

@@ -93,3 +93,11 @@ def price_range_invalid() -> Problem:
         "最低价格不能高于最高价格",
         errors=[{"field": "min_price_fen", "message": "不能高于最高价格"}],
     )
+
+
+def provider_bank_account_missing() -> Problem:
+    return Problem(
+        409,
+        "provider_bank_account_missing",
+        "该单位尚未完成支付认证（收款账户），企业将无从付款，暂不能审核通过；请通知其完成支付认证后再审核",
+    )

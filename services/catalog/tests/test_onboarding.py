@@ -176,3 +176,24 @@ async def test_the_provider_edits_its_profile(catalog: Catalog) -> None:
     stranger = catalog.enterprise()
     r = await catalog.client.put("/api/v1/me/provider-profile", json=body, headers=stranger.headers)
     assert r.status_code == 403 and r.json()["code"] == "provider_not_approved"
+
+
+async def test_an_organisation_without_a_receiving_account_is_not_approved_until_it_has_one(
+    catalog: Catalog,
+) -> None:
+    caller = catalog.enterprise()
+    await catalog.certify(caller.org_id or "", "广西无账户科技有限公司")
+    application = (await catalog.apply(caller)).json()
+    identity = known_org(catalog.h.peers["identity"], caller.org_id or "")
+    assert identity is not None
+    identity.bank_account = False  # 支付认证 not done: the enterprise would pay into nothing
+    url = f"/api/v1/admin/provider-applications/{application['id']}/approve"
+    r = await catalog.client.post(url, json={}, headers=catalog.reviewer.headers)
+    assert r.status_code == 409 and r.json()["code"] == "provider_bank_account_missing", r.text
+    assert "收款账户" in r.json()["detail"]
+    me = (await catalog.client.get("/api/v1/me/provider-application", headers=caller.headers)).json()
+    assert me["state"] == "pending"
+    assert await catalog.events("catalog.provider_approved") == []
+    identity.bank_account = True
+    r = await catalog.client.post(url, json={}, headers=catalog.reviewer.headers)
+    assert r.status_code == 200 and r.json()["state"] == "approved"

@@ -14,7 +14,7 @@ from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
 from identity import errors
 from identity.deps import Id
-from identity.models import FileGrant, Organization, StoredFile
+from identity.models import BankAccount, FileGrant, Organization, StoredFile
 from identity.schemas.files import FileMetaOut, GrantIn
 from identity.schemas.organizations import OrganizationFactsOut
 
@@ -49,6 +49,7 @@ async def organization(org_id: Id, _caller: InternalCaller, session: ReadSession
         provider=org.is_provider,
         suspended=org.suspended,
         suspended_reason=org.suspended_reason,
+        bank_account=await session.get(BankAccount, org.id) is not None,
     )
 
 

@@ -176,7 +176,20 @@ async def test_other_services_read_an_organisation_as_it_is_now_with_a_service_t
         "provider": False,
         "suspended": False,
         "suspended_reason": None,
+        "bank_account": False,
     }
+    await client.put(
+        "/api/v1/me/organization/bank-account",
+        json={
+            "account_name": org["name"],
+            "bank_name": "中国工商银行",
+            "bank_region": "广西壮族自治区南宁市",
+            "branch_name": "中国工商银行南宁民族大道支行",
+            "account_number": "6222021234567890123",
+        },
+        headers=owner.headers,
+    )
+    assert (await client.get(url, headers=service_headers())).json()["bank_account"] is True  # 支付认证
     await client.post(
         f"/api/v1/admin/organizations/{org['id']}/suspend", json={"reason": "合同纠纷"}, headers=admin.headers
     )

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from common import orgs
 from common.app import SessionDep
 from common.auth import CurrentUser, Principal, StaffUser
 from common.idempotency import IdempotencyDep
 from common.pagination import Paging, TabbedPage
-from orders import service
+from orders import errors, service
 from orders.deps import (
     ActiveProviderOrder,
     ClientsDep,
@@ -188,8 +189,15 @@ async def cancel_order(
 
 @router.post("/orders/{order_id}/accept", response_model=OrderDetailOut, summary="服务机构接单")
 async def accept_order(
-    order: ActiveProviderOrder, principal: ProviderUser, session: SessionDep, settings: SettingsDep
+    order: ActiveProviderOrder,
+    principal: ProviderUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    clients: ClientsDep,
 ) -> OrderDetailOut:
+    """接单: only with a receiving account on file (the enterprise pays into it)."""
+    if not await orgs.has_receiving_account(clients, order.provider_id):
+        raise errors.bank_account_required()
     await service.act(session, settings, order, Step.ACCEPT, principal, Actor.PROVIDER)
     return await _done(session, order, principal)
 

@@ -71,3 +71,11 @@ def refused(refusal: Refusal) -> Problem:
         case _:
             detail = f"订单当前状态为「{state}」，不能{what}"
     return Problem(409, refusal.code, detail, status_label=state, order_status=str(refusal.state))
+
+
+def bank_account_required() -> Problem:
+    return Problem(
+        409,
+        "bank_account_required",
+        "贵单位尚未完成支付认证（收款账户），企业将无从付款；请先在账户设置中完成支付认证后再接单",
+    )

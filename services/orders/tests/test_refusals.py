@@ -332,3 +332,16 @@ async def test_catalogs_product_changes_are_kept_once_and_never_undone_by_a_late
             )
         ).one()
     assert (row.price_fen, row.listed) == (7_600, False)
+
+
+async def test_a_provider_without_a_receiving_account_cannot_accept(world) -> None:
+    w = await world()
+    order = await w.submit(use_voucher=False)
+    identity = known_org(w.h.peers["identity"], w.provider.org_id or "")
+    assert identity is not None
+    identity.bank_account = False
+    r = await w.api.post(f"/api/v1/orders/{order['id']}/accept", headers=w.provider.headers)
+    assert r.status_code == 409 and r.json()["code"] == "bank_account_required", r.text
+    assert (await w.get(order))["status"] == "awaiting_acceptance"
+    identity.bank_account = True
+    assert (await w.post(order, "accept", w.provider))["status"] == "awaiting_contract"

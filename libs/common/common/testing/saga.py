@@ -331,6 +331,7 @@ class FakeOrg:
     provider: bool = False
     suspended: bool = False
     suspended_reason: str | None = None
+    bank_account: bool = True  # a receiving account (支付认证) on file
 
 
 def known_org(identity: FastAPI, org_id: str) -> FakeOrg | None:

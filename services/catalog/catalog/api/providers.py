@@ -23,7 +23,7 @@ from catalog.service import providers as service
 from common.app import SessionDep
 from common.auth import CurrentUser
 from common.files import check_files
-from common.orgs import require_active
+from common.orgs import has_receiving_account, require_active
 from common.pagination import Paging, TabbedPage, paginate
 
 router = APIRouter(prefix="/api/v1", tags=["provider onboarding"])
@@ -101,8 +101,12 @@ async def approve(
     application: ReviewedApplication,
     reviewer: Reviewer,
     session: SessionDep,
+    clients: ClientsDep,
     body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:
+    """A provider is paid by transfer into its receiving account: none on file, no approval."""
+    if not await has_receiving_account(clients, application.org_id):
+        raise errors.provider_bank_account_missing()
     await service.approve(session, reviewer, application, body.reason if body else None)
     await session.commit()
     return application_out(application)

@@ -82,6 +82,7 @@ class OrganizationFactsOut(BaseModel):
     provider: bool
     suspended: bool
     suspended_reason: str | None
+    bank_account: bool = False  # a receiving account (支付认证) on file
 
 
 class AgentIn(Strict):
