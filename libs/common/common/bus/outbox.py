@@ -9,8 +9,8 @@ Each aggregate's rows (its chain: one source, one aggregate) are published in se
 whatever the relays do. A relay takes the next batch by its chains' heads: a head is an
 aggregate's unsent row with no earlier unsent row, taken in write order with ``FOR UPDATE
 SKIP LOCKED`` straight off the partial index ``ix_outbox_next`` (no sort of the backlog); with
-each head it takes the rows that follow it in its chain (up to ``chain_size``, contiguous,
-due). Holding the head is holding the chain: another relay skips the locked head and sees
+each head it takes the rows that follow it in its chain (contiguous, due; up to
+``batch_rows`` divided among the chains taken). Holding the head is holding the chain: another relay skips the locked head and sees
 that the later rows have an earlier unsent one, so it never publishes row N+1 while row N is
 being published elsewhere, waits out its backoff, or was written by a transaction that began
 later (``created_at`` is a transaction's start, so only ``sequence`` orders a chain; the
@@ -95,23 +95,25 @@ class BrokerUnavailable(ConnectionError):
     """The transport cannot reach its broker: the relay backs off as a whole."""
 
 
-# The next batch: the heads of up to :n chains in write order, straight off ix_outbox_next (no
-# sort of the backlog), each with the rows that follow it in its chain (up to :chain). A head
-# is an unsent, due row with no earlier unsent row of its aggregate (ix_outbox_aggregate_pending):
-# not one that is backing off, being published by another relay (locked: skipped here) or
-# not yet sent. Rows of one transaction share created_at (now() is the transaction's start);
-# their sequence keeps them in write order. The chains' rows are ordered by the caller.
+# The heads of the next batch: up to :n chains in write order, straight off ix_outbox_next (no
+# sort of the backlog). A head is an unsent, due row with no earlier unsent row of its
+# aggregate (ix_outbox_aggregate_pending): not a row behind one that is backing off, being
+# published by another relay (locked: skipped here) or simply not yet sent. Rows of one
+# transaction share created_at (now() is the transaction's start); their sequence keeps them
+# in write order.
 NEXT_BATCH = text(
-    "WITH heads AS ("
-    "SELECT o.id, o.aggregate_id, o.sequence, o.created_at FROM outbox o "
+    "SELECT o.aggregate_id, o.sequence FROM outbox o "
     "WHERE o.sent_at IS NULL AND o.available_at <= now() "
     "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL "
     "AND e.aggregate_id = o.aggregate_id AND e.sequence < o.sequence) "
-    "ORDER BY o.created_at, o.sequence, o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED) "
-    "SELECT r.id, r.body, r.attempts, r.aggregate_id, r.sequence, "
-    "h.created_at AS head_at, h.sequence AS head_sequence, h.id AS head_id "
-    "FROM heads h JOIN outbox r ON r.aggregate_id = h.aggregate_id "
-    "AND r.sequence >= h.sequence AND r.sequence < h.sequence + :chain "
+    "ORDER BY o.created_at, o.sequence, o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED"
+)
+# Each head's chain: the head (locked already) and the unsent, due rows that follow it, up to
+# :chain of them. Nobody else takes them: they are no heads while the head is unsent.
+CHAIN_ROWS = text(
+    "SELECT r.id, r.body, r.attempts, r.aggregate_id, r.sequence FROM outbox r "
+    "JOIN unnest(CAST(:aggregates AS text[]), CAST(:heads AS bigint[])) AS h(aggregate_id, sequence) "
+    "ON r.aggregate_id = h.aggregate_id AND r.sequence >= h.sequence AND r.sequence < h.sequence + :chain "
     "WHERE r.sent_at IS NULL AND r.available_at <= now() "
     "FOR UPDATE OF r SKIP LOCKED"
 )
@@ -119,18 +121,18 @@ NEXT_BATCH = text(
 Chain = list[tuple[str, dict[str, Any], int]]
 
 
-def chains_of(rows: Sequence[Any]) -> list[Chain]:
+def chains_of(heads: Sequence[Any], rows: Sequence[Any]) -> list[Chain]:
     """The batch's chains in their heads' write order, each the contiguous run of rows from
-    its head in sequence order: a row after a gap (a row another relay holds, or one not due)
-    waits for a later round, when it is a head itself."""
-    by_head: dict[tuple[Any, int, str], list[Any]] = {}
+    its head in sequence order: a row after a gap (one not due, or held elsewhere) waits for a
+    later round, when it is a head itself."""
+    members: dict[str, list[Any]] = {}
     for row in rows:
-        by_head.setdefault((row.head_at, row.head_sequence, row.head_id), []).append(row)
+        members.setdefault(row.aggregate_id, []).append(row)
     chains: list[Chain] = []
-    for (_at, head_sequence, _id), members in sorted(by_head.items()):
+    for aggregate_id, head_sequence in heads:
         chain: Chain = []
         expected = head_sequence
-        for row in sorted(members, key=lambda r: r.sequence):
+        for row in sorted(members.get(aggregate_id, []), key=lambda r: r.sequence):
             if row.sequence != expected:
                 break
             chain.append((row.id, row.body, row.attempts))
@@ -154,14 +156,16 @@ class OutboxRelay(PollingWorker):
         listen: bool = True,
         name: str = "relay",
         in_flight: int = 100,
-        chain_size: int = 10,
+        batch_rows: int = 1000,
     ) -> None:
         super().__init__(name, poll_interval)
         self.db = db
         self.transport = transport
-        # Chains (aggregates) per batch, and rows of one chain per batch.
+        # Chains (aggregates) per batch, and rows per batch: each chain may bring up to
+        # batch_rows // (chains taken) of its rows (all of one hot aggregate's backlog at once,
+        # ten of each when a hundred aggregates wait).
         self.batch_size = batch_size
-        self.chain_size = max(1, chain_size)
+        self.batch_rows = max(batch_rows, batch_size)
         # Whether the last batch was full (more may be due at once).
         self._full = False
         # Publishes whose confirmation may be awaited together (1: one at a time).
@@ -201,11 +205,24 @@ class OutboxRelay(PollingWorker):
         broker_down = False
         self._slots = asyncio.Semaphore(self.in_flight)
         async with self.db.transaction() as session:
+            heads = (await session.execute(NEXT_BATCH, {"n": self.batch_size})).all()
+            chain_rows = max(1, self.batch_rows // max(1, len(heads)))
             rows = (
-                await session.execute(NEXT_BATCH.bindparams(n=self.batch_size, chain=self.chain_size))
-            ).all()
-            chains = chains_of(rows)
-            self._full = len(chains) >= self.batch_size or any(len(c) >= self.chain_size for c in chains)
+                (
+                    await session.execute(
+                        CHAIN_ROWS,
+                        {
+                            "aggregates": [h.aggregate_id for h in heads],
+                            "heads": [h.sequence for h in heads],
+                            "chain": chain_rows,
+                        },
+                    )
+                ).all()
+                if heads
+                else []
+            )
+            chains = chains_of(heads, rows)
+            self._full = len(heads) >= self.batch_size or any(len(c) >= chain_rows for c in chains)
             if chains:
                 # The first row alone: when the broker is away this is the only attempt.
                 head = chains[0]
