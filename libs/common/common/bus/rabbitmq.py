@@ -192,8 +192,12 @@ class RabbitTransport(Transport):
 
     async def _declare_exchanges(self, channel: AbstractChannel) -> AbstractExchange:
         unrouted = unrouted_queue(self.exchange_name)
-        await channel.declare_exchange(unrouted, aio_pika.ExchangeType.FANOUT, durable=True)
-        await self._declare_unrouted_queue(unrouted)
+        ae = await channel.declare_exchange(unrouted, aio_pika.ExchangeType.FANOUT, durable=True)
+        q = await channel.declare_queue(
+            unrouted, durable=True, arguments=await self._unrouted_arguments(unrouted)
+        )
+        DECLARED_QUEUES.add(unrouted)
+        await q.bind(ae, routing_key="")
         return await channel.declare_exchange(
             self.exchange_name,
             aio_pika.ExchangeType.TOPIC,
@@ -201,36 +205,33 @@ class RabbitTransport(Transport):
             arguments={"alternate-exchange": unrouted},
         )
 
-    async def _declare_unrouted_queue(self, name: str) -> None:
-        """The alternate exchange's queue, bounded, bound to it (on a channel of its own: a
-        refused declaration closes its channel).
+    async def _unrouted_arguments(self, name: str) -> dict[str, Any]:
+        """The unrouted queue's arguments: bounded, unless the broker already has that queue
+        unbounded (tried on a channel of its own, since a refused declaration closes it).
 
-        A broker whose queue was made before it had a length limit refuses the bounded
-        declaration (PRECONDITION_FAILED: RabbitMQ never changes a queue's arguments). The
-        service then starts on that queue as it is and says so; deploy/rabbitmq's
-        definitions hold a policy that bounds such a queue at the broker's next boot, and
-        deploy/README.md says how to bound it at once (``rabbitmqctl set_policy``)."""
+        RabbitMQ never changes a queue's arguments: a broker whose queue was made before the
+        bound refuses the bounded declaration (PRECONDITION_FAILED). The service then starts
+        on that queue as it is and says so; deploy/rabbitmq's definitions hold a policy that
+        bounds such a queue at the broker's next boot, and deploy/README.md says how to bound
+        it at once (``rabbitmqctl set_policy``). The declaration itself is made on the robust
+        publishing channel, which declares it again after a reconnection."""
         assert self.connection is not None
-        DECLARED_QUEUES.add(name)
-        channel = await self.connection.channel()
+        bounded = unrouted_queue_arguments(self.unrouted_max_length)
+        probe = await self.connection.channel()
         try:
-            try:
-                queue = await channel.declare_queue(
-                    name, durable=True, arguments=unrouted_queue_arguments(self.unrouted_max_length)
-                )
-            except aio_pika.exceptions.ChannelPreconditionFailed as exc:
-                log.warning(
-                    "unrouted_queue_unbounded",
-                    queue=name,
-                    error=str(exc),
-                    remedy="apply the voucher-unrouted policy (deploy/README.md, RabbitMQ)",
-                )
-                channel = await self.connection.channel()
-                queue = await channel.declare_queue(name, passive=True)
-            await queue.bind(name, routing_key="")
+            await probe.declare_queue(name, durable=True, arguments=bounded)
+            return bounded
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            log.warning(
+                "unrouted_queue_unbounded",
+                queue=name,
+                error=str(exc),
+                remedy="apply the voucher-unrouted policy (deploy/README.md, RabbitMQ)",
+            )
+            return {}
         finally:
-            if not channel.is_closed:
-                await channel.close()
+            if not probe.is_closed:
+                await probe.close()
 
     async def _quorum_supported(self) -> bool:
         """Quorum queues need RabbitMQ 3.8+ (3.10+ for message TTL); probe once."""
