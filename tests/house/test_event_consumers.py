@@ -23,15 +23,23 @@ from common.events import EventPayload
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _is_contract(cls: type) -> bool:
+    """Defined in common.events or in a service's package; not a test's own type (a test
+    module of the same session may register one)."""
+    module = cls.__module__
+    packages = tuple(f"{svc.package}." for svc in registry.SERVICES)
+    return module == events.__name__ or (module.startswith(packages) and ".tests" not in module)
+
+
 def _payload_types() -> dict[str, type[EventPayload]]:
     """event type -> its payload class: every registered version, and any subclass of
     EventPayload that names an event type (one defined outside common.events too)."""
-    found = {name: cls for (name, _version), cls in events.registered_events().items()}
+    found = {name: cls for (name, _version), cls in events.registered_events().items() if _is_contract(cls)}
     todo = list(EventPayload.__subclasses__())
     while todo:
         cls = todo.pop()
         todo += cls.__subclasses__()
-        if isinstance(getattr(cls, "event_type", None), str):
+        if isinstance(getattr(cls, "event_type", None), str) and _is_contract(cls):
             found.setdefault(cls.event_type, cls)
     return found
 
