@@ -13,7 +13,9 @@ servers).
   ``OutboxRelay.drain()`` takes to publish them all (RabbitMQ: with publisher confirms; the
   messages land in the exchange's unrouted queue). On RabbitMQ twice: one publish at a time
   (``in_flight=1``: each confirmation awaited before the next publish, as the relay did
-  before) and with the batch's confirmations in flight together (the default).
+  before) and with the batch's confirmations in flight together (the default). The rows
+  belong to 100 aggregates; once more with all of them of ONE aggregate (a chain the relay
+  must publish in sequence order, one row after the other).
 - end-to-end events/s: N events already in the outbox, then the relay and the consumers
   start; the time until every consumer's inbox holds all N (each consumer on its own
   database, its handler writing one row per event).
@@ -113,13 +115,13 @@ async def inbox_count(db: Database) -> int:
         return int((await s.execute(text("SELECT count(*) FROM inbox"))).scalar_one())
 
 
-async def relay_rate(kind: str, n: int, in_flight: int = 100) -> float:
+async def relay_rate(kind: str, n: int, in_flight: int = 100, aggregates: int = 100) -> float:
     db = await fresh_database("relay")
     ns = RabbitNamespace(AMQP, f"bench.{TAG}.{kind}.relay", f"bench.{TAG}.{kind}.relay.")
     transport: Any = InProcessTransport() if kind == "inprocess" else ns.transport(publish_timeout=10)
     try:
         await transport.start()
-        await fill_outbox(db, n)
+        await fill_outbox(db, n, aggregates)
         kwargs = {"in_flight": in_flight} if "in_flight" in inspect.signature(OutboxRelay).parameters else {}
         if kwargs or in_flight == 1:
             relay = OutboxRelay(db, transport, listen=False, **kwargs)
@@ -179,6 +181,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             key = f"{kind}.relay_publishes_per_s"
             results[key] = await relay_rate(kind, args.relay_rows)
             print(f"{kind:9} relay, confirms in flight: {results[key]:8.0f} publishes/s", flush=True)
+            key = f"{kind}.relay_publishes_per_s.one_aggregate"
+            results[key] = await relay_rate(kind, args.relay_rows, aggregates=1)
+            print(f"{kind:9} relay, one aggregate:      {results[key]:8.0f} publishes/s", flush=True)
             for consumers in (1, 3):
                 key = f"{kind}.e2e_events_per_s.{consumers}_consumers"
                 results[key] = await end_to_end_rate(kind, args.events, consumers)

@@ -204,7 +204,22 @@ def test_identity_queues_spelled_out(definitions: dict[str, Any]) -> None:
     assert exchanges["voucher.events"]["type"] == "topic"
     assert exchanges["voucher.events"]["arguments"] == {"alternate-exchange": "voucher.events.unrouted"}
     assert exchanges["voucher.events.unrouted"]["type"] == "fanout"
-    assert queues["voucher.events.unrouted"]["arguments"] == {}
+    # Bounded, dropping its oldest: a full queue must never refuse the relay's publish.
+    assert queues["voucher.events.unrouted"]["arguments"] == {
+        "x-max-length": 10000,
+        "x-overflow": "drop-head",
+    }
+    # ...and the same bound as a policy, for a broker whose queue predates it (see below).
+    assert definitions["policies"] == [
+        {
+            "vhost": "/",
+            "name": "voucher-unrouted",
+            "pattern": "^voucher\\.events\\.unrouted$",
+            "apply-to": "queues",
+            "definition": {"max-length": 10000, "overflow": "drop-head"},
+            "priority": 10,
+        }
+    ]
 
 
 def test_the_definitions_are_generated_from_the_registry(root: Path) -> None:
@@ -427,3 +442,56 @@ async def test_a_broker_accepts_the_apps_declarations_over_the_definitions(
         for e in ns["exchanges"]:
             await cleanup.exchange_delete(e["name"])
         await connection.close()
+
+
+@pytest.mark.broker
+@pytest.mark.skipif(
+    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() and shutil.which("rabbitmq-server") is None,
+    reason="rabbitmq-server is not installed",
+)
+async def test_a_broker_whose_unrouted_queue_predates_its_bound_is_bounded_by_the_definitions_at_boot(
+    root: Path, tmp_path: Path
+) -> None:
+    """Upgrading a running deployment: its broker has an unbounded ``voucher.events.unrouted``
+    (a queue's arguments never change; the boot-time import keeps an existing queue as it is),
+    so the bound comes from the definitions' policy, applied at the next boot. On a node of
+    the test's own (the shared broker is never touched)."""
+    from common.testing.rabbit import PrivateRabbitNode
+
+    defs = root / "deploy/rabbitmq/definitions.json"
+
+    class Node(PrivateRabbitNode):
+        import_definitions = False
+
+        def env(self) -> dict[str, str]:
+            env = super().env()
+            if self.import_definitions:
+                with open(self.base / "rabbitmq.conf", "a") as conf:
+                    conf.write(f"load_definitions = {defs}\n")
+            return env
+
+    node = Node(tmp_path / "rabbit")
+    await node.start()
+    try:
+        connection = await aio_pika.connect(node.url, timeout=10)
+        channel = await connection.channel()
+        await channel.declare_queue("voucher.events.unrouted", durable=True)  # as deployed before
+        await connection.close()
+        node.terminate()
+        node.import_definitions = True
+        await node.start()
+
+        connection = await aio_pika.connect(node.url, timeout=10)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange("voucher.events", ensure=True)
+            for i in range(10_005):  # nobody is bound to this type: all go to the unrouted queue
+                await exchange.publish(aio_pika.Message(b"{}", message_id=f"e{i}"), routing_key="x.nobody")
+            queue = await channel.declare_queue("voucher.events.unrouted", passive=True)
+            assert queue.declaration_result.message_count == 10_000
+            first = await queue.get(no_ack=True, timeout=5)
+            assert first is not None and first.message_id == "e5"  # the oldest five were dropped
+        finally:
+            await connection.close()
+    finally:
+        node.stop()

@@ -78,7 +78,11 @@ class ServiceRuntime:
         self.settings = settings
         self.name = settings.service_name
         self.migrations_dir = migrations_dir
-        self.db = Database(settings.db_url)
+        self.db = Database(
+            settings.db_url,
+            lock_timeout=settings.db_lock_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
         self.owns_transport = transport is None
         self.transport = transport or build_transport(settings)
         self.relay = OutboxRelay(

@@ -79,19 +79,42 @@ class Database:
     it) is pinged first. A connection that breaks while in use is invalidated by SQLAlchemy
     and the pool makes a new one; ``pool_recycle`` retires old ones, and LIFO keeps the few
     hot connections hot so the others age out.
+
+    ``lock_timeout`` and ``statement_timeout`` (seconds; a service takes them from its
+    settings) are set on every connection: a statement that waits for a lock, or runs, longer
+    than that fails instead of holding its request (and its ``Idempotency-Key`` claim, whose
+    lease is longer) indefinitely.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        lock_timeout: float | None = None,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.url = to_asyncpg_url(url)
         self.pool_size = pool_size
         self.echo = echo
+        self.server_settings: dict[str, str] = {}
+        if lock_timeout:
+            self.server_settings["lock_timeout"] = f"{max(1, round(lock_timeout * 1000))}ms"
+        if statement_timeout:
+            self.server_settings["statement_timeout"] = f"{max(1, round(statement_timeout * 1000))}ms"
         self.engine: AsyncEngine = self._engine()
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._reader: AsyncEngine | None = None
         self._read_sessions: async_sessionmaker[AsyncSession] | None = None
 
-    def _engine(self, pool_size: int | None = None, **options: Any) -> AsyncEngine:
+    def _engine(
+        self, pool_size: int | None = None, server_settings: dict[str, str] | None = None, **options: Any
+    ) -> AsyncEngine:
         size = pool_size or self.pool_size
+        settings = {**self.server_settings, **(server_settings or {})}
+        if settings:
+            options["connect_args"] = {"server_settings": settings}
         engine = create_async_engine(
             self.url,
             pool_size=size,
@@ -127,7 +150,7 @@ class Database:
             self._reader = self._engine(
                 max(1, self.pool_size // 2),
                 isolation_level="AUTOCOMMIT",
-                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+                server_settings={"default_transaction_read_only": "on"},
             )
             self._read_sessions = async_sessionmaker(
                 self._reader, class_=AsyncSession, expire_on_commit=False

@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.context import request_id_var
@@ -205,6 +206,15 @@ _HTTP_DETAILS = {
 }
 
 
+# A statement PostgreSQL cancelled for waiting on a lock (lock_timeout) or running too long
+# (statement_timeout): the database is busy, the request changed nothing; try again.
+DATABASE_BUSY_SQLSTATES = {"55P03", "57014"}
+
+
+def database_busy() -> Problem:
+    return Problem(503, "database_busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -220,6 +230,14 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = _HTTP_DETAILS.get(exc.status_code) or _STATUS_TITLES.get(exc.status_code, "请求失败")
         problem = Problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
         return problem_response(problem, request.url.path)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate not in DATABASE_BUSY_SQLSTATES:
+            return await _unexpected(request, exc)
+        log.warning("database_busy", path=request.url.path, sqlstate=sqlstate, error=str(exc.orig)[:200])
+        return problem_response(database_busy(), request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

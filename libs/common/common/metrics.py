@@ -37,6 +37,11 @@ OUTBOX_OLDEST_PENDING_AGE = Gauge(
 )
 DLQ_DEPTH = Gauge("voucher_dlq_depth", "Dead letters waiting for an operator", ["service"])
 RETRY_DEPTH = Gauge("voucher_retry_depth", "Events waiting for a delayed retry", ["service", "queue"])
+UNROUTED_DEPTH = Gauge(
+    "voucher_bus_unrouted_messages",
+    "Events no consumer is bound to, kept (bounded, oldest dropped) in the alternate exchange's queue",
+    ["queue"],
+)
 TIMER_LAG = Gauge("voucher_timer_lag_seconds", "How overdue the most overdue scheduled timer is", ["service"])
 MONEY_CONFLICTS = Gauge(
     "voucher_money_conflicts",

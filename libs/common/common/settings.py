@@ -15,6 +15,9 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_TOKEN_SECRET = "development-only-service-token-secret-not-for-production"
+# How long an Idempotency-Key claim holds its key before a retry may take it over
+# (common.idempotency); the database's statement and lock timeouts stay well under it.
+LEASE_SECONDS = 60.0
 # HMAC-SHA256 wants a key as long as its output: a shorter secret is guessable offline from
 # one captured service token. `secrets.token_urlsafe(32)` gives 43 characters.
 MIN_SECRET_CHARS = 32
@@ -44,6 +47,11 @@ class ServiceSettings(BaseSettings):
     bus_retry_delays: list[float] = shared("BUS_RETRY_DELAYS", default=[1, 5, 30, 120, 600])
     bus_publish_timeout: float = shared("BUS_PUBLISH_TIMEOUT", default=5.0)
     outbox_poll_interval: float = shared("OUTBOX_POLL_INTERVAL", default=1.0)
+    # Seconds a statement may wait for a lock / run before PostgreSQL cancels it: well under
+    # an Idempotency-Key claim's lease (LEASE_SECONDS, 60 s), so a command
+    # is not still waiting when a retry may take its key over.
+    db_lock_timeout: float = shared("DB_LOCK_TIMEOUT", default=10.0, gt=0)
+    db_statement_timeout: float = shared("DB_STATEMENT_TIMEOUT", default=30.0, gt=0)
     timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
     # Seconds between two reads of the revoked tokens (common.access) into each process.
     revocation_poll_interval: float = shared("REVOCATION_POLL_INTERVAL", default=1.0, gt=0)
@@ -91,6 +99,17 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return to_asyncpg_url(self.database_url)
         return to_asyncpg_url(database_in(self.postgres_url, self.service_name))
+
+    @model_validator(mode="after")
+    def _timeouts_under_the_lease(self) -> ServiceSettings:
+        if self.db_statement_timeout > LEASE_SECONDS / 2:
+            raise ValueError(
+                f"DB_STATEMENT_TIMEOUT ({self.db_statement_timeout:g} s) must stay well under the "
+                f"Idempotency-Key lease ({LEASE_SECONDS:g} s): at most half of it"
+            )
+        if self.db_lock_timeout > self.db_statement_timeout:
+            raise ValueError("DB_LOCK_TIMEOUT must not exceed DB_STATEMENT_TIMEOUT")
+        return self
 
     @model_validator(mode="after")
     def _secrets_for_environment(self) -> ServiceSettings:

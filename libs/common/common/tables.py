@@ -132,6 +132,14 @@ class IdempotencyRow(SQLModel, table=True):
     response: Any = Field(default=None, sa_column=Column(JSONB))
     lease_until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    # The claim holding the key (a uuid per claim): ``done`` and the give-back act only on it.
+    token: str | None = Field(default=None, sa_column=Column(String(36)))
+
+
+def add_idempotency_token(bind: Connection) -> None:
+    """For a database made before claims carried a token (a service's migration calls it;
+    a database made since has the column already, from :func:`create_common_schema`)."""
+    bind.execute(text("ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS token varchar(36)"))
 
 
 COMMON_TABLES = [

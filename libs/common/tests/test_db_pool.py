@@ -6,13 +6,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import common.db
+from common.app import ServiceRuntime
 from common.db import Database
-from common.settings import to_plain_url
+from common.errors import install_error_handlers
+from common.settings import LEASE_SECONDS, ServiceSettings, to_plain_url
 
 
 async def _terminate(url: str, pid: int) -> None:
@@ -88,3 +92,72 @@ async def test_a_read_session_sees_what_is_committed_and_can_not_write(
             assert await session.scalar(text("SELECT now()")) == first
     finally:
         await db.dispose()
+
+
+# --- lock and statement time-outs (issue 12, F7) -------------------------------------------------
+
+
+async def test_a_statement_that_waits_for_a_lock_or_runs_too_long_is_cancelled_and_answered_503(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """Every connection carries the service's ``lock_timeout`` and ``statement_timeout``
+    (writers and readers): a request waits neither for a row another transaction holds nor for
+    a runaway statement longer than that (and never as long as an Idempotency-Key lease);
+    a client gets a retryable 503 problem, not a 500."""
+    url = await fresh_db("timeouts")
+    db = Database(url, pool_size=2, lock_timeout=0.2, statement_timeout=0.6)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/pay")
+    async def pay() -> dict[str, int]:
+        async with db.session() as session:
+            await session.execute(text("UPDATE ledger SET fen = fen - 100 WHERE id = 1"))
+            await session.commit()
+        return {"ok": 1}
+
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE ledger (id int PRIMARY KEY, fen bigint NOT NULL)"))
+            await session.execute(text("INSERT INTO ledger VALUES (1, 3800)"))
+        async with db.session() as reader:
+            assert await reader.scalar(text("SHOW lock_timeout")) == "200ms"
+            assert await reader.scalar(text("SHOW statement_timeout")) == "600ms"
+        async with db.read_session() as reader:
+            assert await reader.scalar(text("SHOW statement_timeout")) == "600ms"
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await reader.execute(text("SELECT pg_sleep(5)"))
+
+        holder = await asyncpg.connect(to_plain_url(url))  # another process holds the row
+        try:
+            tx = holder.transaction()
+            await tx.start()
+            await holder.execute("SELECT * FROM ledger WHERE id = 1 FOR UPDATE")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t"
+            ) as client:
+                r = await client.post("/pay")
+            assert loop.time() - started < 3
+            assert r.status_code == 503 and r.json()["code"] == "database_busy", r.text
+            assert r.headers["retry-after"] == "1"
+            await tx.rollback()
+        finally:
+            await holder.close()
+        async with db.session() as session:
+            assert await session.scalar(text("SELECT fen FROM ledger WHERE id = 1")) == 3800  # unchanged
+    finally:
+        await db.dispose()
+
+
+async def test_the_database_time_outs_stay_well_under_the_idempotency_lease() -> None:
+    settings = ServiceSettings(environment="development", bus_transport="inprocess")
+    assert (settings.db_lock_timeout, settings.db_statement_timeout, LEASE_SECONDS) == (10.0, 30.0, 60.0)
+    runtime = ServiceRuntime(settings, migrations_dir=None)  # a service's database carries them
+    assert runtime.db.server_settings == {"lock_timeout": "10000ms", "statement_timeout": "30000ms"}
+    await runtime.db.dispose()
+    with pytest.raises(ValueError, match="DB_STATEMENT_TIMEOUT"):
+        ServiceSettings(environment="development", db_statement_timeout=45)
+    with pytest.raises(ValueError, match="DB_LOCK_TIMEOUT"):
+        ServiceSettings(environment="development", db_lock_timeout=20, db_statement_timeout=15)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import text
 
-from common.bus.outbox import NEXT_BATCH
+from common.bus.outbox import NEXT_BATCH, publish
 from common.testing.bus import Bus, MakeBus, MakeDb, bank_changed, certified
 from common.testing.proxy import TcpProxy
 
@@ -146,3 +146,101 @@ async def test_the_next_batch_comes_off_an_index_without_sorting_the_backlog(sch
         plan = "\n".join(r[0] for r in await s.execute(text("EXPLAIN " + str(NEXT_BATCH)), {"n": 100}))
     assert "ix_outbox_next" in plan, plan
     assert "Sort" not in plan, plan
+
+
+# --- one aggregate's chain in sequence order, whatever the relays do (issue 12, F8) ---------------
+
+
+class Recorder:
+    """What the broker accepted, in order, across every relay that publishes through one."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+
+
+class Holding:
+    """A transport that holds one event's publish (its relay keeps the row locked meanwhile)
+    until released, and records every confirmed publish in a shared order."""
+
+    def __init__(self, inner: Any, recorder: Recorder, hold: str = "") -> None:
+        self.inner, self.recorder, self.hold = inner, recorder, hold
+        self.reached = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def health(self) -> dict[str, bool]:
+        return {"broker": True}
+
+    async def publish(self, doc: dict[str, Any]) -> None:
+        if doc["event_id"] == self.hold:
+            self.reached.set()
+            await self.released.wait()
+        await self.inner.publish(doc)
+        self.recorder.order.append(doc["event_id"])
+
+
+async def test_a_row_another_relay_is_publishing_holds_back_the_later_rows_of_its_aggregate(bus: Bus) -> None:
+    """Relay A is slow on row N of aggregate a (its confirmation has not come): relay B, which
+    skips the locked row, must not publish N+1 meanwhile; a's chain goes out N, N+1."""
+    (first,) = await bus.emit((certified("a"), "a"))
+    (second,) = await bus.emit((bank_changed("a", "6222 1"), "a"))
+    (other,) = await bus.emit((certified("b"), "b"))
+    seen = Recorder()
+    slow = Holding(await bus.publisher_transport(), seen, hold=first.event_id)
+    quick = Holding(await bus.publisher_transport(), seen)
+    relay_a = bus.relay(db=bus.new_publisher_db(), transport=slow, name="relay-a", batch_size=1)
+    relay_b = bus.relay(db=bus.new_publisher_db(), transport=quick, name="relay-b")
+
+    held = asyncio.create_task(relay_a.run_once())
+    try:
+        await asyncio.wait_for(slow.reached.wait(), 10)
+        await relay_b.run_once()
+        # Another aggregate goes on, but a's N+1 waits for the N relay A holds.
+        assert seen.order == [other.event_id], "relay B published past the row relay A holds"
+    finally:
+        slow.released.set()
+        from_a = await held
+    assert from_a + await relay_b.drain() == 2
+    assert seen.order == [other.event_id, first.event_id, second.event_id]
+    await bus.eventually(lambda: bus.all_applied([first, second, other]))
+    assert (await bus.org("a") or {}).get("bank") == "6222 1"
+
+
+async def test_a_row_refused_at_one_relay_holds_back_its_aggregate_at_every_relay(bus: Bus) -> None:
+    (first,) = await bus.emit((certified("a"), "a"))
+    (second,) = await bus.emit((bank_changed("a", "6222 1"), "a"))
+    seen = Recorder()
+    refusing = RefuseOnce(Holding(await bus.publisher_transport(), seen), refuse=first.event_id)
+    relay_a = bus.relay(db=bus.new_publisher_db(), transport=refusing, name="relay-a", retry_delays=[30])
+    relay_b = bus.relay(
+        db=bus.new_publisher_db(), transport=Holding(await bus.publisher_transport(), seen), name="relay-b"
+    )
+    assert await relay_a.run_once() == 0  # N refused: it backs off 30 s
+    assert await relay_b.run_once() == 0  # N+1 waits behind it at the other relay too
+    assert await relay_a.run_once() == 0
+    assert seen.order == []
+
+    async with bus.publisher_db.transaction() as s:
+        await s.execute(text("UPDATE outbox SET available_at = now()"))  # the backoff has passed
+    assert await relay_b.drain() == 2
+    assert seen.order == [first.event_id, second.event_id]
+    await bus.eventually(lambda: bus.all_applied([first, second]))
+
+
+async def test_an_aggregates_rows_go_out_in_sequence_order_when_their_transactions_began_the_other_way(
+    bus: Bus,
+) -> None:
+    """A transaction's rows carry its start time (now()). The later one to begin may take the
+    aggregate's counter first: its row N is older by sequence, younger by created_at."""
+    early = bus.publisher_db.sessions()
+    await early.begin()
+    await early.execute(text("SELECT 1"))  # now() of this transaction is fixed here
+    await asyncio.sleep(0.01)
+    (first,) = await bus.emit((certified("a"), "a"))  # began later, commits first: N
+    second = await publish(early, bank_changed("a", "6222 1"), aggregate_id="a")  # N+1
+    await early.commit()
+    await early.close()
+    assert (first.sequence, second.sequence) == (1, 2)
+
+    seen = Recorder()
+    assert await bus.relay(transport=Holding(bus.transport, seen)).drain() == 2
+    assert seen.order == [first.event_id, second.event_id]

@@ -53,3 +53,17 @@ async def test_a_handler_crashed_between_two_statements_is_applied_once_after_th
     await h.settle()
     row = await org_row(h, "org-2")
     assert row is not None and row["suspended"] is True and row["suspended_reason"] == "违规"
+
+
+async def test_settle_waits_for_an_event_waiting_out_its_retry_delay(saga) -> None:
+    """A retried event waits longer than settle()'s quiet spell: in a RabbitMQ retry queue, or
+    as a redelivery timer in the consumer's database. settle() returns only once it is applied
+    (it used to return during the wait, and tests asserted too soon)."""
+    h = await saga("quota", overrides={"quota": {"bus_retry_delays": [1.5, 1.5]}})
+    if h.kind == "inprocess":
+        h.transport.retry_delays = [1.5, 1.5]  # type: ignore[union-attr] # the in-process bus's own
+    h.crash("quota", OrganizationSuspended.event_type, after_statements=2)
+    await h.publish(OrganizationSuspended(org_id="org-3", reason="违规"), aggregate_id="org-3", sequence=1)
+    await h.settle()
+    row = await org_row(h, "org-3")
+    assert row is not None and row["suspended"] is True

@@ -142,3 +142,93 @@ async def test_unrouted_events_are_listed_inspected_and_moved_back_to_the_exchan
 
 async def _has(world: World, event_id: str) -> bool:
     return (await world.applied())[event_id] == 1
+
+
+# --- the unrouted queue is bounded and watched (issue 12, section 6) ------------------------------
+
+
+async def _unrouted_ids(world: World) -> list[str]:
+    connection = await aio_pika.connect(world.rabbit.url, timeout=10)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue(f"{world.rabbit.exchange}.unrouted", ensure=True)
+        ids = []
+        while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            ids.append(str(message.message_id))
+        await channel.close()  # returns every peeked message
+        return ids
+    finally:
+        await connection.close()
+
+
+async def test_the_unrouted_queue_keeps_the_newest_events_up_to_its_limit_and_never_refuses_one(
+    world: World,
+) -> None:
+    """An event type nobody consumes leaves a message per event: the queue keeps the newest
+    (drop-head) and the publisher is never refused (a refused row would hold back its
+    aggregate's later events in the relay)."""
+    publisher = world.rabbit.transport(retry_delays=[0.05], unrouted_max_length=3)
+    await publisher.start()
+    ids = [await world.emit(publisher, f"nobody-{i}") for i in range(5)]  # each confirmed
+    assert await world.depth(f"{world.rabbit.exchange}.unrouted") == 3
+    assert await _unrouted_ids(world) == ids[2:]
+
+
+async def test_a_service_starts_on_an_unrouted_queue_made_before_it_was_bounded(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RabbitMQ refuses to redeclare a queue with other arguments (PRECONDITION_FAILED): a
+    broker whose unrouted queue predates the bound must not stop the services from starting.
+    They use it as it is and say so (the deployment's policy bounds it: deploy/README.md)."""
+    rabbit = world.rabbit
+    connection = await aio_pika.connect(rabbit.url, timeout=10)
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(f"{rabbit.exchange}.unrouted", durable=True)  # as before
+    finally:
+        await connection.close()
+    publisher = rabbit.transport(retry_delays=[0.05])  # no topology: nobody is bound
+    await publisher.start()
+    assert publisher.health()["broker"]
+    lost = await world.emit(publisher, "old-broker")
+    assert await _unrouted_ids(world) == [lost]  # still kept, not dropped
+
+
+async def test_metrics_show_how_many_events_wait_unrouted(
+    world: World, fresh_db: Callable[[str], Awaitable[str]]
+) -> None:
+    from typing import ClassVar
+
+    import httpx
+
+    from common.app import ServiceRuntime, create_service_app
+    from common.settings import ServiceSettings
+
+    rabbit = world.rabbit
+
+    class Settings(ServiceSettings):
+        service_name: ClassVar[str] = "watcher"
+
+    settings = Settings(
+        environment="development",
+        database_url=world.db.url,
+        amqp_url=rabbit.url,
+        bus_exchange=rabbit.exchange,
+        bus_queue_prefix=rabbit.prefix,
+        log_json=False,
+    )
+    runtime = ServiceRuntime(settings, migrations_dir=None)
+    app = create_service_app(runtime, title="watcher")
+    await runtime.prepare()
+    try:
+        rabbit.transports.append(runtime.transport)
+        publisher = rabbit.transport(retry_delays=[0.05])
+        await publisher.start()
+        for i in range(2):  # a type nobody consumes (the registry's topology is declared)
+            await publisher.publish({"event_id": f"nobody-{i}", "event_type": "test.nobody_listens"})
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            body = (await client.get("/metrics")).text
+        sample = f'voucher_bus_unrouted_messages{{queue="{rabbit.exchange}.unrouted"}} 2.0'
+        assert sample in body.splitlines(), [line for line in body.splitlines() if "unrouted" in line]
+    finally:
+        await runtime.stop()

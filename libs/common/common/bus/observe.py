@@ -5,6 +5,9 @@
 - ``voucher_dlq_depth``: dead letters (RabbitMQ: ``<queue>.dlq``; in-process: dead timers);
 - ``voucher_retry_depth{queue}``: events waiting for a delayed retry (each
   ``<queue>.retry.<n>``; in-process: the consumer's redelivery timers);
+- ``voucher_bus_unrouted_messages{queue}`` (RabbitMQ): events no consumer is bound to, in the
+  alternate exchange's bounded queue; it grows while a published event type has no
+  consumer (tests/house/test_event_consumers.py fails on such a type);
 - ``voucher_timer_lag_seconds``: how overdue the most overdue scheduled timer is (0 when the
   timer worker keeps up);
 - ``voucher_money_conflicts``: money events the service recorded as conflicts for staff
@@ -25,7 +28,7 @@ import structlog
 from sqlalchemy import text
 
 from common.bus.consumer import REDELIVER_TIMER
-from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue
+from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue, unrouted_queue
 from common.metrics import (
     CONSUMER_IN_FLIGHT,
     CONSUMER_PAUSED,
@@ -35,6 +38,7 @@ from common.metrics import (
     OUTBOX_PENDING,
     RETRY_DEPTH,
     TIMER_LAG,
+    UNROUTED_DEPTH,
 )
 
 if TYPE_CHECKING:
@@ -76,22 +80,25 @@ async def refresh(runtime: ServiceRuntime) -> None:
         MONEY_CONFLICTS.labels(name).set(row.conflicts)
     transport = runtime.transport
     if isinstance(transport, RabbitTransport):
-        if consumer is None or not consumer.handlers:
-            return
-        queue = f"{transport.queue_prefix}{consumer.name}"
-        names = [
-            dead_letter_queue(queue),
-            *(retry_queue(queue, i) for i in range(len(transport.retry_delays))),
-        ]
+        unrouted = unrouted_queue(transport.exchange_name)
+        names = [unrouted]
+        if consumer is not None and consumer.handlers:
+            queue = f"{transport.queue_prefix}{consumer.name}"
+            names += [
+                dead_letter_queue(queue),
+                *(retry_queue(queue, i) for i in range(len(transport.retry_delays))),
+            ]
         try:
             async with asyncio.timeout(SCRAPE_TIMEOUT):
                 depths = await transport.queue_depths(names)
         except Exception:  # noqa: BLE001 - the broker away: keep the last values
             log.warning("metrics_broker_unavailable", service=name)
             return
-        DLQ_DEPTH.labels(name).set(depths.get(names[0], 0))
-        for retry in names[1:]:
-            RETRY_DEPTH.labels(name, retry).set(depths.get(retry, 0))
+        UNROUTED_DEPTH.labels(unrouted).set(depths.get(unrouted, 0))
+        if len(names) > 1:
+            DLQ_DEPTH.labels(name).set(depths.get(names[1], 0))
+            for retry in names[2:]:
+                RETRY_DEPTH.labels(name, retry).set(depths.get(retry, 0))
     elif row is not None:
         DLQ_DEPTH.labels(name).set(row.dead)
         RETRY_DEPTH.labels(name, "database").set(row.redeliveries)

@@ -5,13 +5,20 @@ so an event exists if and only if its state change committed. Its ``sequence`` c
 the per-aggregate counter only (nobody passes one: a consumer that treats "sequence <= seen"
 as stale would drop a real event numbered by hand).
 
-The relay takes the next batch of pending rows in write order with ``FOR UPDATE SKIP
-LOCKED`` (several relays never take the same row), straight off the partial index
-``ix_outbox_next`` (no sort of the backlog), publishes them with their confirmations in
-flight together (one aggregate's rows one after the other, in sequence order; different
-aggregates' rows at once) and marks them sent in the same transaction. A relay that dies
-between the broker's confirmation and its commit leaves the row pending: it is published
-again and the consumers' inbox absorbs the duplicate.
+Each aggregate's rows (its chain: one source, one aggregate) are published in sequence order,
+whatever the relays do. A relay takes the next batch by its chains' heads: a head is an
+aggregate's unsent row with no earlier unsent row, taken in write order with ``FOR UPDATE
+SKIP LOCKED`` straight off the partial index ``ix_outbox_next`` (no sort of the backlog); with
+each head it takes the rows that follow it in its chain (contiguous, due; up to
+``batch_rows`` divided among the chains taken). Holding the head is holding the chain: another relay skips the locked head and sees
+that the later rows have an earlier unsent one, so it never publishes row N+1 while row N is
+being published elsewhere, waits out its backoff, or was written by a transaction that began
+later (``created_at`` is a transaction's start, so only ``sequence`` orders a chain; the
+per-aggregate counter makes a chain's rows commit in sequence order). The batch is published
+with its confirmations in flight together (one chain's rows one after the other; different
+chains at once) and marked sent in the same transaction. A relay that dies between the
+broker's confirmation and its commit leaves the row pending: it is published again and the
+consumers' inbox absorbs the duplicate.
 
 Failures: when the broker is unreachable (the transport says so) the relay backs off as a
 whole (:class:`BrokerUnavailable`: the polling loop's exponential backoff), recording the
@@ -88,18 +95,51 @@ class BrokerUnavailable(ConnectionError):
     """The transport cannot reach its broker: the relay backs off as a whole."""
 
 
-# The next batch in write order, straight off ix_outbox_next (created_at, sequence, id WHERE
-# sent_at IS NULL): no sort of the backlog. Rows of one transaction share created_at (now()
-# is the transaction's start); their sequence keeps them in write order. A row whose
-# aggregate has an earlier row still pending and backing off waits behind it
-# (ix_outbox_aggregate_pending), so a newer event never overtakes an older one.
+# The heads of the next batch: up to :n chains in write order, straight off ix_outbox_next (no
+# sort of the backlog). A head is an unsent, due row with no earlier unsent row of its
+# aggregate (ix_outbox_aggregate_pending): not a row behind one that is backing off, being
+# published by another relay (locked: skipped here) or simply not yet sent. Rows of one
+# transaction share created_at (now() is the transaction's start); their sequence keeps them
+# in write order.
 NEXT_BATCH = text(
-    "SELECT o.id, o.body, o.attempts, o.aggregate_id FROM outbox o "
+    "SELECT o.aggregate_id, o.sequence FROM outbox o "
     "WHERE o.sent_at IS NULL AND o.available_at <= now() "
-    "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL AND e.aggregate_id = o.aggregate_id "
-    "AND e.available_at > now() AND (e.created_at, e.sequence) < (o.created_at, o.sequence)) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL "
+    "AND e.aggregate_id = o.aggregate_id AND e.sequence < o.sequence) "
     "ORDER BY o.created_at, o.sequence, o.id LIMIT :n FOR UPDATE OF o SKIP LOCKED"
 )
+# Each head's chain: the head (locked already) and the unsent, due rows that follow it, up to
+# :chain of them. Nobody else takes them: they are no heads while the head is unsent.
+CHAIN_ROWS = text(
+    "SELECT r.id, r.body, r.attempts, r.aggregate_id, r.sequence FROM outbox r "
+    "JOIN unnest(CAST(:aggregates AS text[]), CAST(:heads AS bigint[])) AS h(aggregate_id, sequence) "
+    "ON r.aggregate_id = h.aggregate_id AND r.sequence >= h.sequence AND r.sequence < h.sequence + :chain "
+    "WHERE r.sent_at IS NULL AND r.available_at <= now() "
+    "FOR UPDATE OF r SKIP LOCKED"
+)
+
+Chain = list[tuple[str, dict[str, Any], int]]
+
+
+def chains_of(heads: Sequence[Any], rows: Sequence[Any]) -> list[Chain]:
+    """The batch's chains in their heads' write order, each the contiguous run of rows from
+    its head in sequence order: a row after a gap (one not due, or held elsewhere) waits for a
+    later round, when it is a head itself."""
+    members: dict[str, list[Any]] = {}
+    for row in rows:
+        members.setdefault(row.aggregate_id, []).append(row)
+    chains: list[Chain] = []
+    for aggregate_id, head_sequence in heads:
+        chain: Chain = []
+        expected = head_sequence
+        for row in sorted(members.get(aggregate_id, []), key=lambda r: r.sequence):
+            if row.sequence != expected:
+                break
+            chain.append((row.id, row.body, row.attempts))
+            expected += 1
+        if chain:
+            chains.append(chain)
+    return chains
 
 
 class OutboxRelay(PollingWorker):
@@ -116,11 +156,18 @@ class OutboxRelay(PollingWorker):
         listen: bool = True,
         name: str = "relay",
         in_flight: int = 100,
+        batch_rows: int = 1000,
     ) -> None:
         super().__init__(name, poll_interval)
         self.db = db
         self.transport = transport
+        # Chains (aggregates) per batch, and rows per batch: each chain may bring up to
+        # batch_rows // (chains taken) of its rows (all of one hot aggregate's backlog at once,
+        # ten of each when a hundred aggregates wait).
         self.batch_size = batch_size
+        self.batch_rows = max(batch_rows, batch_size)
+        # Whether the last batch was full (more may be due at once).
+        self._full = False
         # Publishes whose confirmation may be awaited together (1: one at a time).
         self.in_flight = max(1, in_flight)
         self._slots = asyncio.Semaphore(self.in_flight)
@@ -137,9 +184,7 @@ class OutboxRelay(PollingWorker):
         except Exception:  # noqa: BLE001 - a transport that cannot tell is taken as up
             return True
 
-    async def _publish_chain(
-        self, rows: list[tuple[str, dict[str, Any], int]], published: list[str]
-    ) -> tuple[str, int, Exception] | None:
+    async def _publish_chain(self, rows: Chain, published: list[str]) -> tuple[str, int, Exception] | None:
         """One aggregate's rows, one after the other; stop at the first failure."""
         for row_id, body, attempts in rows:
             try:
@@ -160,22 +205,35 @@ class OutboxRelay(PollingWorker):
         broker_down = False
         self._slots = asyncio.Semaphore(self.in_flight)
         async with self.db.transaction() as session:
-            rows = (await session.execute(NEXT_BATCH.bindparams(n=self.batch_size))).all()
-            chains: dict[str, list[tuple[str, dict[str, Any], int]]] = {}
-            for row_id, body, attempts, aggregate_id in rows:
-                chains.setdefault(aggregate_id, []).append((row_id, body, attempts))
-            if rows:
+            heads = (await session.execute(NEXT_BATCH, {"n": self.batch_size})).all()
+            chain_rows = max(1, self.batch_rows // max(1, len(heads)))
+            rows = (
+                (
+                    await session.execute(
+                        CHAIN_ROWS,
+                        {
+                            "aggregates": [h.aggregate_id for h in heads],
+                            "heads": [h.sequence for h in heads],
+                            "chain": chain_rows,
+                        },
+                    )
+                ).all()
+                if heads
+                else []
+            )
+            chains = chains_of(heads, rows)
+            self._full = len(heads) >= self.batch_size or any(len(c) >= chain_rows for c in chains)
+            if chains:
                 # The first row alone: when the broker is away this is the only attempt.
-                first_aggregate = rows[0][3]
-                head = chains[first_aggregate]
+                head = chains[0]
                 failure = await self._publish_chain(head[:1], published)
                 if failure is not None:
                     failures.append(failure)
                     broker_down = not self._broker_up()
                 else:
-                    chains[first_aggregate] = head[1:]
+                    chains[0] = head[1:]
                     results = await asyncio.gather(
-                        *(self._publish_chain(chain, published) for chain in chains.values() if chain)
+                        *(self._publish_chain(chain, published) for chain in chains if chain)
                     )
                     failures += [f for f in results if f is not None]
                     broker_down = bool(failures) and not self._broker_up()
@@ -250,7 +308,8 @@ class OutboxRelay(PollingWorker):
     async def tick(self) -> bool:
         await self._start_listening()
         try:
-            return await self.run_once() >= self.batch_size
+            await self.run_once()
+            return self._full
         except Exception:
             if self._listener is not None and self._listener.is_closed():
                 self._listener = None

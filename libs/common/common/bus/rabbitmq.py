@@ -8,7 +8,9 @@ instead of being lost; a service declares its own retry queues and DLQ when it s
 - ``voucher.events``: the topic exchange every service publishes to, routing key = event
   type; messages nobody is bound to go to its alternate exchange ``voucher.events.unrouted``
   (kept in the queue of that name; ``voucher-dlq list|inspect|move --unrouted``), never
-  silently dropped;
+  silently dropped. That queue is bounded (:data:`UNROUTED_MAX_LENGTH`, dropping its oldest
+  message, ``drop-head``) and watched (``voucher_bus_unrouted_messages``): an event type
+  with no consumer at all would otherwise fill it for ever;
 - ``<service>``: one queue per consuming service (quorum type where the broker supports it),
   bound to the event types it consumes;
 - ``<service>.retry.<n>``: one quorum queue per retry delay; a failed event waits there
@@ -72,6 +74,18 @@ def unrouted_queue(exchange: str) -> str:
     return f"{exchange}.unrouted"
 
 
+# The unrouted queue keeps the newest events nobody consumes, for an operator to look at; it
+# is no store of record (an event a service needs is bound to its queue). Its oldest message
+# is dropped when it is full (drop-head): ``reject-publish`` would nack the publisher instead,
+# and the relay would then retry that row for ever and hold back the later events of its
+# aggregate (an order's ``service_completed`` blocking its ``order_completed``).
+UNROUTED_MAX_LENGTH = 10_000
+
+
+def unrouted_queue_arguments(max_length: int = UNROUTED_MAX_LENGTH) -> dict[str, Any]:
+    return {"x-max-length": max_length, "x-overflow": "drop-head"}
+
+
 def retry_queue_arguments(queue: str, delay: float, *, quorum: bool = True) -> dict[str, Any]:
     """A retry queue: messages wait ``delay`` there, then go back to ``queue``. Quorum with
     at-least-once dead-lettering (RabbitMQ 3.10+), else (an older broker) a classic one."""
@@ -125,6 +139,7 @@ class RabbitTransport(Transport):
         connection_name: str = "voucher",
         connect_timeout: float = 60.0,
         topology: Topology | None = None,
+        unrouted_max_length: int = UNROUTED_MAX_LENGTH,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
@@ -134,6 +149,7 @@ class RabbitTransport(Transport):
         self.prefetch = prefetch
         self.connection_name = connection_name
         self.connect_timeout = connect_timeout
+        self.unrouted_max_length = unrouted_max_length
         self.connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -175,9 +191,11 @@ class RabbitTransport(Transport):
             self.connection = None
 
     async def _declare_exchanges(self, channel: AbstractChannel) -> AbstractExchange:
-        unrouted = f"{self.exchange_name}.unrouted"
+        unrouted = unrouted_queue(self.exchange_name)
         ae = await channel.declare_exchange(unrouted, aio_pika.ExchangeType.FANOUT, durable=True)
-        q = await channel.declare_queue(unrouted, durable=True)
+        q = await channel.declare_queue(
+            unrouted, durable=True, arguments=await self._unrouted_arguments(unrouted)
+        )
         DECLARED_QUEUES.add(unrouted)
         await q.bind(ae, routing_key="")
         return await channel.declare_exchange(
@@ -186,6 +204,34 @@ class RabbitTransport(Transport):
             durable=True,
             arguments={"alternate-exchange": unrouted},
         )
+
+    async def _unrouted_arguments(self, name: str) -> dict[str, Any]:
+        """The unrouted queue's arguments: bounded, unless the broker already has that queue
+        unbounded (tried on a channel of its own, since a refused declaration closes it).
+
+        RabbitMQ never changes a queue's arguments: a broker whose queue was made before the
+        bound refuses the bounded declaration (PRECONDITION_FAILED). The service then starts
+        on that queue as it is and says so; deploy/rabbitmq's definitions hold a policy that
+        bounds such a queue at the broker's next boot, and deploy/README.md says how to bound
+        it at once (``rabbitmqctl set_policy``). The declaration itself is made on the robust
+        publishing channel, which declares it again after a reconnection."""
+        assert self.connection is not None
+        bounded = unrouted_queue_arguments(self.unrouted_max_length)
+        probe = await self.connection.channel()
+        try:
+            await probe.declare_queue(name, durable=True, arguments=bounded)
+            return bounded
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            log.warning(
+                "unrouted_queue_unbounded",
+                queue=name,
+                error=str(exc),
+                remedy="apply the voucher-unrouted policy (deploy/README.md, RabbitMQ)",
+            )
+            return {}
+        finally:
+            if not probe.is_closed:
+                await probe.close()
 
     async def _quorum_supported(self) -> bool:
         """Quorum queues need RabbitMQ 3.8+ (3.10+ for message TTL); probe once."""

@@ -5,7 +5,8 @@ chose it as a deadlock victim or a serialization failure has not failed: the sam
 succeeds once the database answers (or on the next try). Such failures must never spend an
 event's retries (an outage of 13 minutes would otherwise park every event in the DLQ).
 
-- conflicts (SQLSTATE 40001 serialization failure, 40P01 deadlock) are transient always;
+- conflicts (SQLSTATE 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had
+  within ``lock_timeout``) are transient always;
 - a pool time-out is transient always;
 - a connection failure (refused, reset, closed, cannot connect now) is transient when the
   database really does not answer a ping: a handler's own ``ConnectionError`` (an SMTP server
@@ -25,7 +26,7 @@ from common.db import Database
 
 log = structlog.get_logger(__name__)
 
-CONFLICT_SQLSTATES = {"40001", "40P01"}
+CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionRefusedError, ConnectionResetError, socket errors
     asyncio.TimeoutError,

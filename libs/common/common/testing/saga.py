@@ -42,7 +42,9 @@ from sqlalchemy import text
 
 from common import registry
 from common.app import ServiceRuntime
+from common.bus.consumer import REDELIVER_TIMER
 from common.bus.inprocess import InProcessTransport
+from common.bus.rabbitmq import RabbitTransport, retry_queue
 from common.bus.transport import Transport
 from common.db import Database
 from common.events import Envelope, EventPayload
@@ -237,7 +239,10 @@ class SagaHarness:
     # --- waiting -----------------------------------------------------------------------------
 
     async def _quiet(self) -> tuple[Any, ...]:
-        """A snapshot that stops changing once the saga is quiet."""
+        """A snapshot that stops changing once the saga is quiet: per service its pending
+        outbox rows, inbox size, timers due soon (and redeliveries, whenever due), and the
+        events waiting for its consumer (being applied, or in its RabbitMQ queue or retry
+        queues: passive declarations read their depth)."""
         marks: list[Any] = []
         for running in self.services.values():
             async with running.db.session() as s:
@@ -248,15 +253,30 @@ class SagaHarness:
                 timers = (
                     await s.execute(
                         text(
-                            "SELECT count(*) FROM timers WHERE state = 'scheduled' AND due_at <= now() + interval '1 second'"
-                        )
+                            "SELECT count(*) FROM timers WHERE state = 'scheduled' "
+                            "AND (due_at <= now() + interval '1 second' OR kind = :redeliver)"
+                        ),
+                        {"redeliver": REDELIVER_TIMER},
                     )
                 ).scalar_one()
-            marks.append((running.name, int(pending), int(inbox), int(timers)))
+            marks.append((running.name, int(pending), int(inbox), int(timers), await self._waiting(running)))
         return tuple(marks)
 
+    @staticmethod
+    async def _waiting(running: Running) -> int:
+        consumer, transport = running.runtime.consumer, running.runtime.transport
+        if consumer is None or not consumer.handlers:
+            return 0
+        waiting = consumer.in_flight
+        if isinstance(transport, RabbitTransport):
+            queue = f"{transport.queue_prefix}{consumer.name}"
+            names = [queue, *(retry_queue(queue, i) for i in range(len(transport.retry_delays)))]
+            waiting += sum((await transport.queue_depths(names)).values())
+        return waiting
+
     async def settle(self, *, within: float = 20.0, quiet_for: float = 0.4) -> None:
-        """Wait until no outbox row is pending, no timer is due soon and the inboxes stopped
+        """Wait until no outbox row is pending, no timer is due soon, no event waits for a
+        consumer (nor its retry: in the broker or as a redelivery timer) and the inboxes stopped
         growing for ``quiet_for`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -266,7 +286,7 @@ class SagaHarness:
             for running in self.services.values():
                 running.runtime.relay.nudge()
             snap = await self._quiet()
-            busy = any(pending or timers for _n, pending, _i, timers in snap)
+            busy = any(pending or timers or waiting for _n, pending, _i, timers, waiting in snap)
             now = loop.time()
             if snap != last or busy:
                 last, stable_since = snap, now
