@@ -2,8 +2,8 @@
 that outlived its lease can neither store its response over the retry's that took the key
 over nor give that claim away
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0004_idempotency_claim_token
+Revises: 0003_access_revocations
 Create Date: 2026-12-06 02:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from common.tables import add_idempotency_token
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0004_idempotency_claim_token"
+down_revision: str | None = "0003_access_revocations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

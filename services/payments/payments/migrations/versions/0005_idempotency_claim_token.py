@@ -2,8 +2,8 @@
 that outlived its lease can neither store its response over the retry's that took the key
 over nor give that claim away
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005_idempotency_claim_token
+Revises: 0004_access_revocations
 Create Date: 2026-12-06 02:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from common.tables import add_idempotency_token
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005_idempotency_claim_token"
+down_revision: str | None = "0004_access_revocations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
