@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -50,14 +51,22 @@ def font_path(configured: str | None = None) -> Path:
     return path
 
 
+# reportlab is not thread-safe (Django's "Outputting PDFs" says so too): one TTFont object is
+# shared by every document of the process, keeps per-document subset state and reads the font
+# file through one cursor while subsetting. Renders run in worker threads (asyncio.to_thread),
+# so they take turns; one takes 13-16 ms.
+_REPORTLAB = threading.RLock()
+
+
 @lru_cache(maxsize=4)
 def _reportlab_font(path: str) -> str:
     name = "ContractCJK-" + str(abs(hash(path)) % 10_000_000)
-    try:
-        pdfmetrics.getFont(name)
-    except KeyError:
-        kwargs = {"subfontIndex": 0} if path.lower().endswith(".ttc") else {}
-        pdfmetrics.registerFont(TTFont(name, path, **kwargs))
+    with _REPORTLAB:  # registered once, even when two first renders race
+        try:
+            pdfmetrics.getFont(name)
+        except KeyError:
+            kwargs = {"subfontIndex": 0} if path.lower().endswith(".ttc") else {}
+            pdfmetrics.registerFont(TTFont(name, path, **kwargs))
     return name
 
 
@@ -255,6 +264,11 @@ def unprintable_in_contract(
 
 def render_contract(text: ContractText, *, font: str | None = None, draft: bool = False) -> RenderedContract:
     """The contract as a PDF, with a box for each party's seal on its last page."""
+    with _REPORTLAB:
+        return _render_contract(text, font=font, draft=draft)
+
+
+def _render_contract(text: ContractText, *, font: str | None, draft: bool) -> RenderedContract:
     face = _reportlab_font(str(font_path(font)))
     buf = io.BytesIO()
     width, height = A4

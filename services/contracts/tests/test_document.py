@@ -65,3 +65,31 @@ def test_chinese_text_wraps_between_characters_within_the_width() -> None:
     lines = wrap(s, face, 11, 300)
     assert len(lines) > 3 and "".join(lines) == s
     assert all(pdfmetrics.stringWidth(line, face, 11) <= 300 for line in lines)
+
+
+def test_contracts_rendered_at_once_in_worker_threads_all_come_out_whole() -> None:
+    """Agreeing renders in a worker thread (asyncio.to_thread), so several renders run at once
+    in one process; reportlab's font object keeps per-document subset state that is not safe
+    to share between threads (a KeyError in makeSubset answered 同意 with 500)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pypdf import PdfReader
+
+    # the pinyin vowels are composite glyphs: subsetting reads their parts from the font file
+    hanzi = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥天地玄黄宇宙洪荒āáǎàōóǒòēéěèīíǐìūúǔùǖǘǚǜü"
+
+    def one(i: int) -> str:
+        terms = f"第{i}条 " + "".join(hanzi[(i * 7 + k) % len(hanzi)] for k in range(24))
+        pdf = render_contract(text(terms)).pdf
+        return "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: the race, every time
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            texts = list(pool.map(one, range(120)))
+    finally:
+        sys.setswitchinterval(switch)
+    for i, got in enumerate(texts):
+        assert f"第{i}条" in got.replace(" ", ""), got[:200]
