@@ -54,6 +54,8 @@ async def test_a_payout_for_a_reversed_deduction_is_a_conflict_staff_see(quota: 
     await quota.h.settle()
     assert await conflicts(quota) == [("conflict.settlement_of_reversed_deduction", event.order_id, "system")]
     assert (await quota.row(Reservation, event.order_id)).state == "reversed"
+    metrics = (await quota.h.client("quota").get("/metrics")).text
+    assert 'voucher_money_conflicts{service="quota"} 1.0' in metrics
     v = await journal_adds_up(quota, voucher.id)
     assert (v.remaining_fen, v.used_fen, v.settled_fen) == (5_000_000, 0, 0)
 

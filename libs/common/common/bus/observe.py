@@ -56,8 +56,9 @@ _DATABASE = text(
     "WHERE state = 'scheduled' AND due_at <= now()) AS lag, "
     "(SELECT count(*) FROM timers WHERE state = 'dead') AS dead, "
     "(SELECT count(*) FROM timers WHERE state = 'scheduled' AND kind = :redeliver) AS redeliveries, "
-    "(SELECT count(*) FROM audit_log WHERE action LIKE 'conflict.%') AS conflicts"
+    "to_regclass('audit_log') IS NOT NULL AS audited"
 )
+_CONFLICTS = text("SELECT count(*) FROM audit_log WHERE action LIKE 'conflict.%'")
 
 
 async def refresh(runtime: ServiceRuntime) -> None:
@@ -70,6 +71,8 @@ async def refresh(runtime: ServiceRuntime) -> None:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
             async with runtime.db.session() as session:
                 row = (await session.execute(_DATABASE, {"redeliver": REDELIVER_TIMER})).one()
+                # a bare runtime without the common audit log still shows the bus gauges
+                conflicts = (await session.execute(_CONFLICTS)).scalar_one() if row.audited else 0
     except Exception:  # noqa: BLE001 - the database away: the gauges keep their last values
         log.warning("metrics_database_unavailable", service=name)
         row = None
@@ -77,7 +80,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
         OUTBOX_PENDING.labels(name).set(row.pending)
         OUTBOX_OLDEST_PENDING_AGE.labels(name).set(float(row.oldest or 0))
         TIMER_LAG.labels(name).set(max(0.0, float(row.lag or 0)))
-        MONEY_CONFLICTS.labels(name).set(row.conflicts)
+        MONEY_CONFLICTS.labels(name).set(conflicts)
     transport = runtime.transport
     if isinstance(transport, RabbitTransport):
         unrouted = unrouted_queue(transport.exchange_name)
