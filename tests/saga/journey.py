@@ -71,6 +71,10 @@ class Refused(Exception):
     """The service said no, or what the step needs has not arrived yet."""
 
 
+class ServerError(Exception):
+    """A 5xx (or a 401: the caller's token refused): never a legal outcome."""
+
+
 class BaselineBroken(Exception):
     """A step before the hold (nothing held) failed or its effect never arrived."""
 
@@ -83,11 +87,8 @@ class World:
     h: SagaHarness
     products: dict[str, dict[str, Any]]
     files: dict[str, FakeFile]
-    admin: Caller
-    finance: Caller
     quota: Quota
     probed: dict[str, list[frozenset[Hold]]] = field(default_factory=dict)  # branch -> work per step
-    baseline: list[Cell] = field(default_factory=list)  # the probe's cells, judged
     # Requests and reads at once: many cells share the services' small pools (POOL).
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENCY))
     # One contract document rendered at a time: reportlab's shared TTFont is not thread-safe
@@ -103,7 +104,7 @@ class World:
         quota = Quota(h, files, products)
         async with quota.db.transaction() as s:
             await put_campaign(s, quota.year, quota_domain.campaign_spec(quota.year))
-        return cls(h, products, files, h.issuer.staff("administrator"), h.issuer.staff("finance"), quota)
+        return cls(h, products, files, quota)
 
     def client(self, service: str) -> httpx.AsyncClient:
         return self.h.client(service)
@@ -172,6 +173,9 @@ class World:
             provider,
             product_id,
             voucher.id,
+            # staff tokens of the cell's own: a token lives 15 minutes, a long run is longer
+            admin=h.issuer.staff("administrator"),
+            finance=h.issuer.staff("finance"),
         )
 
     async def cells(self, wanted: Iterable[tuple[Branch, Hold | None, int | None]]) -> list[Cell]:
@@ -200,13 +204,17 @@ class Cell:
     provider: Caller
     product_id: str
     voucher_id: str
+    admin: Caller
+    finance: Caller
     order_id: str | None = None
     contract_id: str | None = None
     remittance_id: str | None = None
     claim_id: str | None = None
-    sealed: bool = False
+    key: str = field(default_factory=lambda: "lag-" + uuid.uuid4().hex[:12])
+    step_no: int = 0  # the step being taken: its requests' correlation id is key:step_no
     log: list[str] = field(default_factory=list)  # what each step did
     broken: str | None = None  # the baseline failed before the hold
+    errors: list[str] = field(default_factory=list)  # 5xx answers (never legal)
     problems: list[str] = field(default_factory=list)  # what is illegal in the end state
     end: dict[str, Any] = field(default_factory=dict)
 
@@ -238,13 +246,15 @@ class Cell:
         *,
         idempotent: bool = False,
     ) -> dict[str, Any]:
-        headers = dict(who.headers)
+        # Everything the step sets off carries this correlation id (each service's events
+        # inherit the one of the event or request they follow): the probe reads it back.
+        headers = {**who.headers, "X-Correlation-ID": f"{self.key}:{self.step_no}"}
         if idempotent:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         async with self.w.gate:
             r = await self.w.client(service).request(method, f"{API}{path}", json=body, headers=headers)
-        if r.status_code >= 500:
-            raise AssertionError(f"{method} {path}: {r.status_code} {r.text}")  # never a legal outcome
+        if r.status_code >= 500 or r.status_code == 401:  # a 401: the test's token, not lag
+            raise ServerError(f"{method} {path} answered {r.status_code}: {r.text[:300]}")
         if r.status_code >= 400:
             try:
                 code = r.json().get("code") or r.json().get("title")
@@ -335,7 +345,6 @@ async def seals(c: Cell) -> None:
     for who in (c.enterprise, c.provider):
         token = c.w.h.issuer.idv(who, purpose="seal")
         await c.call("contracts", "POST", "/me/seal", who, {"verification_token": token})
-    c.sealed = True
 
 
 async def _sign(c: Cell, who: Caller) -> None:
@@ -420,7 +429,7 @@ async def claim(c: Cell) -> None:
 
 async def approve(c: Cell) -> None:
     await c.call(
-        "payments", "POST", f"/admin/settlements/{c.need(c.claim_id, 'claim')}/approve", c.w.finance, {}
+        "payments", "POST", f"/admin/settlements/{c.need(c.claim_id, 'claim')}/approve", c.finance, {}
     )
 
 
@@ -429,7 +438,7 @@ async def pay(c: Cell) -> None:
         "payments",
         "POST",
         f"/admin/settlements/{c.need(c.claim_id, 'claim')}/pay",
-        c.w.finance,
+        c.finance,
         {"payout_reference": "DF" + uuid.uuid4().hex[:10]},
     )
 
@@ -451,7 +460,7 @@ async def terminate(c: Cell) -> None:
         await c.contract()
     cid = c.need(c.contract_id, "contract")
     await c.call(
-        "contracts", "POST", f"/admin/contracts/{cid}/terminate", c.w.admin, {"reason": "服务机构无法履约"}
+        "contracts", "POST", f"/admin/contracts/{cid}/terminate", c.admin, {"reason": "服务机构无法履约"}
     )
 
 
@@ -598,10 +607,18 @@ async def eventually(c: Cell, step: Step, within: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def take(c: Cell, step: Step, *, strict: bool) -> None:
-    """One step; ``strict`` (nothing held): it must be taken and lead where it leads."""
+async def take(c: Cell, i: int, *, strict: bool) -> None:
+    """Step ``i``; ``strict`` (nothing held): it must be taken and lead where it leads."""
+    step = c.branch.steps[i]
+    c.step_no = i
     try:
         await step.act(c)
+    except ServerError as why:
+        c.log.append(f"{step.name}: {why}")
+        c.errors.append(f"{step.name}: {why}")
+        if strict:
+            raise BaselineBroken(f"{step.name}: {why}") from None
+        return
     except Refused as why:
         c.log.append(f"{step.name}: refused ({why})")
         if strict and not step.may_refuse:
@@ -619,15 +636,15 @@ async def onward(w: World, c: Cell, todo: dict[int, int]) -> None:
     while todo[id(c)] < len(steps):
         i = todo[id(c)]
         todo[id(c)] = i + 1
-        await take(c, steps[i], strict=False)
+        await take(c, i, strict=False)
         if sets_off(w, c.branch, i):
             return
 
 
 async def prefix(c: Cell) -> None:
     try:
-        for step in c.branch.steps[: c.at]:
-            await take(c, step, strict=True)
+        for i in range(c.at):
+            await take(c, i, strict=True)
     except BaselineBroken as why:
         c.broken = str(why)
 
@@ -659,50 +676,46 @@ async def run_cells(w: World, cells: list[Cell], hold: Hold | None) -> None:
 
 
 async def probe(w: World, branches: Iterable[Branch] = BRANCHES) -> list[Cell]:
-    """Every branch once with nothing held, step by step together (a settle after each),
-    recording which parts had work in each step: the services whose relay published an
-    event of the order, and those that consume such an event."""
+    """Every branch once with nothing held (each step waited for until what it leads to has
+    arrived), then judged; records which parts had work in each step: the services whose
+    relay published an event the step set off (its correlation id), and those that consume
+    such an event. ``w.probed``: branch -> the parts with work, per step."""
     h = w.h
     cells = await w.cells([(b, None, None) for b in branches])
     await h.settle()
-    seen: dict[str, set[tuple[str, str, str]]] = {c.branch.name: set() for c in cells}
-    work: dict[str, list[frozenset[Hold]]] = {c.branch.name: [] for c in cells}
-    for i in range(max(len(c.branch.steps) for c in cells)):
-        now = [c for c in cells if i < len(c.branch.steps) and c.broken is None]
-        await asyncio.gather(*(take(c, c.branch.steps[i], strict=False) for c in now))
-        await h.settle(within=60)
-        for c in now:
-            step = c.branch.steps[i]
-            if c.log and c.log[-1].startswith(f"{step.name}: refused") and not step.may_refuse:
-                c.broken = f"{step.name} {c.log[-1].split(': ', 1)[1]} with nothing held"
-                continue
-            if step.ready is not None and not await step.ready(c):
-                c.broken = (
-                    f"{step.name}: what it leads to ({step.ready.__name__}) did not arrive with nothing held"
-                )
-            events = await published(w, c.order_id)
-            new = events - seen[c.branch.name]
-            seen[c.branch.name] |= new
-            work[c.branch.name].append(parts_with_work(new))
-    w.probed = work
+    await asyncio.gather(*(prefix(c) for c in cells))
+    await quiesce(w)
+    for c in cells:
+        work: list[set[Hold]] = [set() for _ in c.branch.steps]
+        for service, correlation, event_type in await published(w, c.order_id):
+            key, _, step = (correlation or "").rpartition(":")
+            if key == c.key and step.isdigit() and int(step) < len(work):
+                work[int(step)] |= parts_with_work([(service, event_type)])
+        w.probed[c.branch.name] = [frozenset(p) for p in work]
     await judge(w, cells)
     return cells
 
 
-async def published(w: World, order_id: str | None) -> set[tuple[str, str, str]]:
-    """(service, event id, event type) of every event the four services wrote for the order."""
+async def published(w: World, order_id: str | None) -> list[tuple[str, str | None, str]]:
+    """(service, correlation id, event type) of every event the four services wrote for the order."""
     if order_id is None:
-        return set()
-    found: set[tuple[str, str, str]] = set()
+        return []
+    found: list[tuple[str, str | None, str]] = []
     for service in SERVICES:
-        rows = await w.rows(service, "SELECT id, event_type FROM outbox WHERE aggregate_id = :o", o=order_id)
-        found |= {(service, r["id"], r["event_type"]) for r in rows}
+        rows = await w.rows(
+            service,
+            "SELECT body->>'correlation_id' AS correlation, event_type FROM outbox WHERE aggregate_id = :o",
+            o=order_id,
+        )
+        found += [(service, r["correlation"], r["event_type"]) for r in rows]
     return found
 
 
-def parts_with_work(events: Iterable[tuple[str, str, str]]) -> frozenset[Hold]:
+def parts_with_work(events: Iterable[tuple[str, str]]) -> frozenset[Hold]:
+    """Who has work with these (publisher, event type): the publisher's relay, and the
+    consumer of every service (of the four) that consumes the type."""
     parts: set[Hold] = set()
-    for service, _id, event_type in events:
+    for service, event_type in events:
         parts.add((service, "relay"))
         parts |= {(s, "consumer") for s in SERVICES if event_type in registry.service(s).consumes}
     return frozenset(parts)
@@ -844,8 +857,9 @@ def illegal(e: dict[str, Any]) -> list[str]:
             out.append(f"the order is {status} but the payment plan is {pstate}")
     if status in ("awaiting_contract", *SIGNED) and order["cancel_requested_in"]:
         out.append(
-            f"the enterprise's cancellation (asked in {order['cancel_requested_in']}) is still pending: "
-            "nobody answered it, the order shows 取消中 forever"
+            f"the enterprise's cancellation (asked in {order['cancel_requested_in']}) was never answered: "
+            f"the order is {status} and still marks it pending (cancel_requested_in); nobody told "
+            "the enterprise it was refused, or why"
         )
     if status == "cancelled":
         if contract not in (None, "voided"):
@@ -916,6 +930,7 @@ async def judge(w: World, cells: list[Cell]) -> None:
     for c in cells:
         c.end = await end_state(c)
         c.problems = illegal(c.end) if c.broken is None else [f"before the hold: {c.broken}"]
+        c.problems += [f"a server error: {e}" for e in c.errors if c.broken is None]
         c.problems += dead.get(str(c.order_id), [])
         c.problems += [f"voucher-invariants: {v}" for v in violations if mine(c, v)]
 

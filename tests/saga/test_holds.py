@@ -5,29 +5,13 @@ release every order arrives, each event applied once: nothing was lost."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from common.testing.saga import SagaHarness, fake_identity
-
-from .conftest import catalog
-from .journey import BRANCH, POOL, RETRIES, SERVICES, Cell, World, submit
+from .journey import BRANCH, Cell, World, submit
 
 ORDERS = 20  # more than a RabbitMQ consumer's prefetch (16): some wait in the broker's queue
-
-
-async def four_services(saga: Callable[..., Awaitable[SagaHarness]]) -> World:
-    identity_app, files = fake_identity()
-    products: dict[str, dict[str, Any]] = {}
-    h = await saga(
-        *SERVICES,
-        overrides={s: {"bus_retry_delays": RETRIES} for s in SERVICES},
-        peers={"identity": identity_app, "catalog": catalog(products)},
-        pool_size=POOL,
-    )
-    return await World.start(h, products, files)
 
 
 async def counts(w: World, orders: list[str]) -> dict[str, Any]:
@@ -65,8 +49,8 @@ WHILE_HELD = {
 
 
 @pytest.mark.timeout(300)
-async def test_a_held_relay_or_consumer_does_nothing_until_released_and_loses_nothing(saga) -> None:
-    w = await four_services(saga)
+async def test_a_held_relay_or_consumer_does_nothing_until_released_and_loses_nothing(world: World) -> None:
+    w = world
     applied = 0
     for (service, part), expected in WHILE_HELD.items():
         c: Cell = await w.cell(BRANCH["cancel_before_acceptance"])
