@@ -16,11 +16,21 @@ of order, or to crash a handler between two statements.
         await h.redeliver(doc)                                       # a duplicate delivery
         h.crash("quota", "orders.order_submitted", after_statements=2)  # one-shot
         await h.settle()
+        h.hold("quota", "consumer")            # lag: quota applies nothing until released
+        h.hold("orders", "relay")              # lag: orders' outbox publishes nothing
+        await h.settle()                        # settles the rest, not what is held
+        h.release_all()
 
 The ``saga`` fixture is a plugin fixture (``-p common.testing.plugin``). Services are started with
 ``ENVIRONMENT=development``, fast retries (0.05/0.1/0.2 s) and fast polling; ``start(...,
 overrides={"orders": {...settings...}})`` changes any setting; ``peers`` adds fake services
 (an ASGI app answering another service's /internal/ endpoints, e.g. :func:`fake_identity`).
+
+Lag (:meth:`SagaHarness.hold`): a service's ``"relay"`` held publishes nothing (its outbox
+rows stay pending); its ``"consumer"`` held applies nothing: on RabbitMQ its deliveries wait
+unacknowledged (and the rest in its queue), in-process each one is kept as a durable
+redelivery in its own database that its timer worker leaves alone until the release. Nothing
+is lost either way, and :meth:`SagaHarness.settle` settles the rest while a part is held.
 """
 
 from __future__ import annotations
@@ -29,10 +39,10 @@ import asyncio
 import importlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -53,6 +63,25 @@ from common.testing.rabbit import RabbitNamespace
 from common.testing.tokens import TestIssuer
 
 FAST_RETRIES = [0.05, 0.1, 0.2]
+
+Part = Literal["relay", "consumer"]
+PARTS: tuple[Part, ...] = ("relay", "consumer")
+
+
+class _TimerKinds(dict[str, Any]):
+    """A timer worker's handlers, some kinds set aside: the worker takes only the kinds it
+    iterates (``sorted(handlers)``), so timers of a set-aside kind wait in the table, due,
+    until the kind is back. A timer already taken still finds its handler."""
+
+    def __init__(self, handlers: dict[str, Any]) -> None:
+        super().__init__(handlers)
+        self.aside: set[str] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in list(dict.__iter__(self)) if k not in self.aside)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class Crash(Exception):
@@ -82,6 +111,8 @@ class SagaHarness:
     peers: dict[str, Any] = field(default_factory=dict)
     transport: Transport | None = None  # the shared in-process transport, or a publisher's
     crashes: dict[tuple[str, str], int] = field(default_factory=dict)
+    held: set[tuple[str, str]] = field(default_factory=set)  # (service, part) held back
+    _gates: dict[str, asyncio.Event] = field(default_factory=dict)  # a consumer's: set = open
 
     # --- starting -----------------------------------------------------------------------------
 
@@ -90,7 +121,11 @@ class SagaHarness:
         *names: str,
         overrides: dict[str, dict[str, Any]] | None = None,
         peers: dict[str, Any] | None = None,
+        pool_size: int | None = None,
     ) -> SagaHarness:
+        """``pool_size`` caps each service's connection pool (its writers: that many plus as
+        many again at a peak): a harness driving many orders at once keeps within the
+        server's connection budget, which the other tests share."""
         overrides = overrides or {}
         self.peers.update(peers or {})
         for peer in self.peers.values():
@@ -138,6 +173,10 @@ class SagaHarness:
                 transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url=f"http://{name}"
             )
             running = Running(name, app, app.state.runtime, client)
+            if pool_size is not None:  # no connection is made before prepare()
+                db = running.runtime.db
+                await db.dispose()
+                db.__init__(db.url, pool_size=pool_size, echo=db.echo)  # type: ignore[misc]
             self.services[name] = running
             made.append(running)
         for running in made:
@@ -157,6 +196,7 @@ class SagaHarness:
         return self.services[name].db
 
     async def close(self) -> None:
+        self.release_all()  # a held delivery waiting on RabbitMQ would hold up the stop
         for running in reversed(list(self.services.values())):
             await running.client.aclose()
             try:
@@ -201,6 +241,7 @@ class SagaHarness:
         self.crashes[(service, event_type)] = after_statements
 
     def _arm(self, running: Running) -> None:
+        self._holdable(running)
         consumer = running.runtime.consumer
         if consumer is None:
             return
@@ -236,6 +277,76 @@ class SagaHarness:
 
         return run
 
+    # --- lag ---------------------------------------------------------------------------------
+
+    def hold(self, service: str, part: Part) -> None:
+        """Hold ``service``'s ``part`` back from now on, until :meth:`release`: its relay
+        publishes nothing (its outbox rows stay pending), or its consumer applies nothing
+        (deliveries wait: unacknowledged on RabbitMQ, kept as durable redeliveries in its own
+        database in-process). Work already under way finishes. :meth:`settle` settles the
+        rest and does not wait for what is held."""
+        if part not in PARTS:
+            raise ValueError(f"a service's part is one of {PARTS}, not {part!r}")
+        running = self.services[service]
+        self.held.add((service, part))
+        if part == "consumer":
+            self._gates[service].clear()
+            timers = running.runtime.timers.handlers
+            assert isinstance(timers, _TimerKinds)
+            timers.aside.add(REDELIVER_TIMER)
+
+    def release(self, service: str, part: Part | None = None) -> None:
+        """Let ``service``'s part (both when None) go on: what waited is published or applied."""
+        running = self.services[service]
+        for p in PARTS if part is None else (part,):
+            self.held.discard((service, p))
+            if p == "consumer":
+                timers = running.runtime.timers.handlers
+                assert isinstance(timers, _TimerKinds)
+                timers.aside.discard(REDELIVER_TIMER)
+                self._gates[service].set()
+                running.runtime.timers.nudge()
+            else:
+                running.runtime.relay.nudge()
+
+    def release_all(self) -> None:
+        for service, part in sorted(self.held):
+            self.release(service, part)  # type: ignore[arg-type]
+
+    def holding(self, service: str, part: Part) -> bool:
+        return (service, part) in self.held
+
+    def _holdable(self, running: Running) -> None:
+        """Wrap the relay's round and the consumer's delivery with the hold switches."""
+        name, runtime = running.name, running.runtime
+        relay_round = runtime.relay.run_once
+
+        async def run_once() -> int:
+            if (name, "relay") in self.held:
+                return 0  # held: every pending row stays pending
+            return await relay_round()
+
+        runtime.relay.run_once = run_once  # type: ignore[method-assign]
+        runtime.timers.handlers = _TimerKinds(runtime.timers.handlers)
+        gate = self._gates[name] = asyncio.Event()
+        gate.set()
+        consumer = runtime.consumer
+        if consumer is None:
+            return
+        deliver = consumer.deliver
+
+        async def held_deliver(doc: dict[str, Any]) -> bool:
+            if (name, "consumer") in self.held and self.kind == "inprocess":
+                # Kept durably, as a slow handler's delivery is: the timer worker leaves it
+                # alone until the release (REDELIVER_TIMER set aside); no retry spent.
+                await consumer.defer(doc, None, 0, attempts=0)
+                return False
+            while (name, "consumer") in self.held:
+                await gate.wait()  # RabbitMQ: unacknowledged until the release
+            return await deliver(doc)
+
+        consumer.deliver = held_deliver  # type: ignore[method-assign]
+
     # --- waiting -----------------------------------------------------------------------------
 
     async def _quiet(self) -> tuple[Any, ...]:
@@ -255,11 +366,18 @@ class SagaHarness:
                         text(
                             "SELECT count(*) FROM timers WHERE state = 'scheduled' "
                             "AND (due_at <= now() + interval '1 second' OR kind = :redeliver)"
+                            " AND NOT (kind = :redeliver AND :consumer_held)"
                         ),
-                        {"redeliver": REDELIVER_TIMER},
+                        {
+                            "redeliver": REDELIVER_TIMER,
+                            "consumer_held": (running.name, "consumer") in self.held,
+                        },
                     )
                 ).scalar_one()
-            marks.append((running.name, int(pending), int(inbox), int(timers), await self._waiting(running)))
+            if (running.name, "relay") in self.held:
+                pending = 0  # held back on purpose (hold): settle the rest
+            waiting = 0 if (running.name, "consumer") in self.held else await self._waiting(running)
+            marks.append((running.name, int(pending), int(inbox), int(timers), waiting))
         return tuple(marks)
 
     @staticmethod
@@ -277,7 +395,8 @@ class SagaHarness:
     async def settle(self, *, within: float = 20.0, quiet_for: float = 0.4) -> None:
         """Wait until no outbox row is pending, no timer is due soon, no event waits for a
         consumer (nor its retry: in the broker or as a redelivery timer) and the inboxes stopped
-        growing for ``quiet_for`` seconds."""
+        growing for ``quiet_for`` seconds; a held relay's rows and a held consumer's deliveries
+        are not waited for (see :meth:`hold`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         last: tuple[Any, ...] | None = None
