@@ -512,6 +512,29 @@ async def terminated(c: Cell) -> bool:
     return bool(plan) and plan[0]["state"] == "terminated"
 
 
+async def termination_refused(c: Cell) -> bool:
+    """The termination of a served order is refused (orders decides the completion): the
+    contract is signed again, the order not frozen, payouts not held."""
+    rows = await c.w.rows(
+        "contracts",
+        "SELECT state, termination_refused_reason FROM contracts WHERE order_id = :o",
+        o=c.order_id,
+    )
+    o = await c.order()
+    plan = await c.w.rows(
+        "payments", "SELECT termination_request_id FROM payment_plans WHERE order_id = :o", o=c.order_id
+    )
+    return (
+        bool(rows)
+        and rows[0]["state"] == "signed"
+        and bool(rows[0]["termination_refused_reason"])
+        and o is not None
+        and not o["termination_pending"]
+        and bool(plan)
+        and plan[0]["termination_request_id"] is None
+    )
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -571,8 +594,21 @@ BRANCHES: tuple[Branch, ...] = (
         (*TO_APPROVAL, Step("pay", pay, settled), Step("terminate", terminate, may_refuse=True)),
     ),
     Branch(
-        "terminate_then_payout",
-        (*TO_APPROVAL, Step("terminate", terminate, terminated), Step("pay", pay, may_refuse=True)),
+        # a served order's termination is refused (orders decides the completion), so the
+        # payout still goes out, whichever of the two lags
+        "terminate_served_then_payout",
+        (*TO_APPROVAL, Step("terminate", terminate, termination_refused), Step("pay", pay, may_refuse=True)),
+    ),
+    Branch(
+        # a dispute while in service: the termination races the provider's 服务完成
+        "terminate_in_service",
+        (
+            *TO_SIGNING,
+            *DEPOSIT_PAID,
+            Step("start_service", start_service),
+            Step("terminate", terminate, terminated),
+            Step("complete_service", complete_service, may_refuse=True),
+        ),
     ),
 )
 BRANCH = {b.name: b for b in BRANCHES}
