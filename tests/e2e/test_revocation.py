@@ -6,7 +6,8 @@ order, record a transfer, return a contract nor read the payee's bank account; a
 and after a password change, the old access token is refused by identity and by another
 service while the user's other session (logout) or own session (password change) goes on.
 
-Each refusal is 401 ``token_revoked``. The time from the change to the first refusal is
+A right taken away (deactivated, demoted, removed as agent) is 403 ``access_revoked``; an ended
+session (logout, password change) is 401 ``token_revoked``. The time from the change to the first refusal is
 printed (``-s``): identity's outbox relay, the broker, each service's consumer and its
 once-a-second refresh of the revocations it holds in memory."""
 
@@ -56,23 +57,30 @@ async def j(platform: Platform) -> AsyncIterator[Journey]:
         yield await Journey.start(platform, client)
 
 
-def is_revoked(r: httpx.Response) -> bool:
-    return r.status_code == 401 and r.json().get("code") == "token_revoked"
+RIGHT_TAKEN = (403, "access_revoked")  # deactivated, demoted, removed as agent
+SESSION_ENDED = (401, "token_revoked")  # logout, password change
+
+
+def is_revoked(r: httpx.Response, how: tuple[int, str] = SESSION_ENDED) -> bool:
+    return r.status_code == how[0] and r.json().get("code") == how[1]
 
 
 async def refused(
-    what: str, request: Callable[[], Awaitable[httpx.Response]], since: float | None = None
+    what: str,
+    request: Callable[[], Awaitable[httpx.Response]],
+    since: float | None = None,
+    how: tuple[int, str] = SESSION_ENDED,
 ) -> httpx.Response:
     """Poll a harmless request until the service answering it refuses the token as revoked."""
-    r = await eventually(request, is_revoked, what, within=WITHIN)
-    assert r.json()["detail"] == "登录状态已失效，请重新登录", r.text
+    r = await eventually(request, lambda r: is_revoked(r, how), what, within=WITHIN)
+    assert r.json()["detail"], r.text
     if since is not None:
         print(f"[revocation] {what}: refused {time.monotonic() - since:.2f}s after the change")
     return r
 
 
-def refused_now(r: httpx.Response) -> None:
-    assert is_revoked(r), f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text}"
+def refused_now(r: httpx.Response, how: tuple[int, str] = SESSION_ENDED) -> None:
+    assert is_revoked(r, how), f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text}"
 
 
 async def staff_user_id(j: Journey, who: Session) -> str:
@@ -129,13 +137,20 @@ async def test_a_deactivated_finance_clerk_can_no_longer_pay_a_settlement(j: Jou
     since = time.monotonic()
     expect(await j.put(f"/admin/staff/{clerk_id}", j.admin, {"active": False}))
 
-    await refused("payments refuses the deactivated clerk", lambda: j.get("/admin/settlements", clerk), since)
-    paid = await j.post(f"/admin/settlements/{claim['id']}/pay", clerk, {"payout_reference": "DF-CLERK"})
-    refused_now(paid)
-    assert await claim_state(j, claim["id"]) == "approved"
-    await refused("identity refuses the deactivated clerk", lambda: j.get("/me", clerk))
     await refused(
-        "the gateway's audit log refuses the deactivated clerk", lambda: j.get("/admin/audit-log", clerk)
+        "payments refuses the deactivated clerk",
+        lambda: j.get("/admin/settlements", clerk),
+        since,
+        how=RIGHT_TAKEN,
+    )
+    paid = await j.post(f"/admin/settlements/{claim['id']}/pay", clerk, {"payout_reference": "DF-CLERK"})
+    refused_now(paid, RIGHT_TAKEN)
+    assert await claim_state(j, claim["id"]) == "approved"
+    await refused("identity refuses the deactivated clerk", lambda: j.get("/me", clerk), how=RIGHT_TAKEN)
+    await refused(
+        "the gateway's audit log refuses the deactivated clerk",
+        lambda: j.get("/admin/audit-log", clerk),
+        how=RIGHT_TAKEN,
     )
 
     # Another finance clerk still pays it, once.
@@ -156,7 +171,10 @@ async def test_a_clerk_demoted_to_reviewer_no_longer_lists_settlements(j: Journe
     expect(await j.put(f"/admin/staff/{clerk_id}", j.admin, {"role": "reviewer"}))
 
     await refused(
-        "payments refuses the demoted clerk's token", lambda: j.get("/admin/settlements", clerk), since
+        "payments refuses the demoted clerk's token",
+        lambda: j.get("/admin/settlements", clerk),
+        since,
+        how=RIGHT_TAKEN,
     )
     # Signed in again (the session goes on), the token says reviewer: settlements are not theirs.
     reviewer = await j.api.refresh(clerk)
@@ -198,14 +216,28 @@ async def test_a_removed_agent_can_no_longer_order_remit_return_a_contract_or_re
     assert r.status_code == 204, r.text
 
     # Within seconds every service refuses the agent's token (each hears of it on its own).
-    await refused("identity refuses the removed agent", lambda: j.get("/me", agent), since)
-    await refused("orders refuses the removed agent", lambda: j.get("/me/orders", agent), since)
-    await refused("payments refuses the removed agent", lambda: j.get(f"/orders/{oid}/payment", agent), since)
+    await refused("identity refuses the removed agent", lambda: j.get("/me", agent), since, how=RIGHT_TAKEN)
     await refused(
-        "contracts refuses the removed agent", lambda: j.get(f"/orders/{second['id']}/contract", agent), since
+        "orders refuses the removed agent", lambda: j.get("/me/orders", agent), since, how=RIGHT_TAKEN
     )
-    await refused("quota refuses the removed agent", lambda: j.get("/me/vouchers", agent), since)
-    await refused("catalog refuses the removed agent", lambda: j.get("/me/favorites", agent), since)
+    await refused(
+        "payments refuses the removed agent",
+        lambda: j.get(f"/orders/{oid}/payment", agent),
+        since,
+        how=RIGHT_TAKEN,
+    )
+    await refused(
+        "contracts refuses the removed agent",
+        lambda: j.get(f"/orders/{second['id']}/contract", agent),
+        since,
+        how=RIGHT_TAKEN,
+    )
+    await refused(
+        "quota refuses the removed agent", lambda: j.get("/me/vouchers", agent), since, how=RIGHT_TAKEN
+    )
+    await refused(
+        "catalog refuses the removed agent", lambda: j.get("/me/favorites", agent), since, how=RIGHT_TAKEN
+    )
 
     refused_now(
         await j.post(
@@ -213,7 +245,8 @@ async def test_a_removed_agent_can_no_longer_order_remit_return_a_contract_or_re
             agent,
             {"product_id": product_id, "use_voucher": True},
             **{"Idempotency-Key": str(uuid.uuid4())},
-        )
+        ),
+        RIGHT_TAKEN,
     )
     remittance = {
         "amount_fen": 1000,
@@ -223,10 +256,13 @@ async def test_a_removed_agent_can_no_longer_order_remit_return_a_contract_or_re
     refused_now(
         await j.post(
             f"/orders/{oid}/remittances", agent, remittance, **{"Idempotency-Key": str(uuid.uuid4())}
-        )
+        ),
+        RIGHT_TAKEN,
     )
-    refused_now(await j.post(f"/contracts/{draft['id']}/return", agent, {"reason": "经办人退回"}))
-    refused_now(await j.get(f"/orders/{oid}/payment", agent))
+    refused_now(
+        await j.post(f"/contracts/{draft['id']}/return", agent, {"reason": "经办人退回"}), RIGHT_TAKEN
+    )
+    refused_now(await j.get(f"/orders/{oid}/payment", agent), RIGHT_TAKEN)
 
     # Nothing the agent tried happened.
     assert expect(await j.get("/me/orders", enterprise))["total"] == orders_before

@@ -151,11 +151,12 @@ async def _everywhere(
 
 
 def _revoked(status: int, code: str) -> bool:
-    return status == 401 and code == "token_revoked"
+    """A right taken away (403 access_revoked) or a session ended (401 token_revoked)."""
+    return (status, code) in ((401, "token_revoked"), (403, "access_revoked"))
 
 
 def _accepted(status: int, code: str) -> bool:
-    return status != 401
+    return status != 401 and not _revoked(status, code)
 
 
 async def test_every_service_refuses_a_revoked_user_within_seconds_and_not_the_next_token(

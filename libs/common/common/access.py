@@ -143,7 +143,7 @@ def register_access_handlers(consumer: Consumer) -> None:
 # this read cannot see has an id at or above the horizon, and the next read starts there.
 _READ = text(
     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon, "
-    "r.user_id, r.session_id, extract(epoch FROM r.not_before)::float8 AS not_before "
+    "r.user_id, r.session_id, r.change, extract(epoch FROM r.not_before)::float8 AS not_before "
     "FROM (SELECT 1) AS one LEFT JOIN access_revocations AS r ON r.txid >= :since"
 )
 _PRUNE = text("DELETE FROM access_revocations WHERE not_before < now() - make_interval(secs => :keep)")
@@ -164,8 +164,9 @@ class AccessRevocations:
         self.interval = interval
         self.retention = retention.total_seconds()
         self.prune_every = prune_every
-        self._users: dict[str, float] = {}  # user id -> not_before (epoch seconds)
-        self._sessions: dict[str, float] = {}  # session id -> not_before
+        # user id (or session id) -> (not_before in epoch seconds, what changed)
+        self._users: dict[str, tuple[float, str]] = {}
+        self._sessions: dict[str, tuple[float, str]] = {}
         self._horizon = 0  # transactions from this id on may not have been seen yet
         self.refreshed_at: float | None = None  # time.monotonic() of the last complete read
         self._pruned_at = time.monotonic()
@@ -174,28 +175,32 @@ class AccessRevocations:
 
     # --- the check (every request) ----------------------------------------------------------
 
-    def refused(self, claims: Mapping[str, Any]) -> bool:
-        """Was the token of these claims issued before a revocation of its user or session?"""
+    def refused(self, claims: Mapping[str, Any]) -> str | None:
+        """What ended the token of these claims (``deactivated``, ``role_changed``,
+        ``agent_removed``, ``sessions_revoked``...), or None: it was issued after any
+        revocation of its user or session."""
         if not self._users and not self._sessions:
-            return False
+            return None
         try:
             issued = float(claims.get("iat") or 0)
         except (TypeError, ValueError):
             issued = 0.0
         user = self._users.get(str(claims.get("sub")))
-        if user is not None and issued < user:
-            return True
+        if user is not None and issued < user[0]:
+            return user[1]
         sid = claims.get("sid")
         if sid:
             own = self._sessions.get(str(sid))
-            if own is not None and issued < own:
-                return True
-        return False
+            if own is not None and issued < own[0]:
+                return own[1]
+        return None
 
-    def apply(self, user_id: str, session_id: str, not_before: float) -> None:
+    def apply(
+        self, user_id: str, session_id: str, not_before: float, change: str = "sessions_revoked"
+    ) -> None:
         into, key = (self._sessions, session_id) if session_id else (self._users, user_id)
-        if not_before > into.get(key, float("-inf")):
-            into[key] = not_before
+        if not_before > into.get(key, (float("-inf"), ""))[0]:
+            into[key] = (not_before, change)
 
     def __len__(self) -> int:
         return len(self._users) + len(self._sessions)
@@ -212,7 +217,7 @@ class AccessRevocations:
         read = 0
         for row in rows:
             if row.user_id is not None:
-                self.apply(row.user_id, row.session_id, float(row.not_before))
+                self.apply(row.user_id, row.session_id, float(row.not_before), row.change)
                 read += 1
         if rows:
             self._horizon = max(self._horizon, int(rows[0].horizon))
@@ -235,7 +240,7 @@ class AccessRevocations:
     def _forget_expired(self) -> None:
         cutoff = time.time() - self.retention
         for entries in (self._users, self._sessions):
-            for key in [k for k, nb in entries.items() if nb < cutoff]:
+            for key in [k for k, (nb, _change) in entries.items() if nb < cutoff]:
                 del entries[key]
 
     async def prune(self) -> int:

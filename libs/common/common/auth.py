@@ -109,11 +109,24 @@ class KeySet:
 class Revocations(Protocol):
     """What revokes a token before it expires (``common.access.AccessRevocations``)."""
 
-    def refused(self, claims: Mapping[str, Any]) -> bool: ...
+    def refused(self, claims: Mapping[str, Any]) -> str | None: ...
+
+
+# A right taken away from the person (not only a session ended): answered 403, not "sign in
+# again" (signing in gives the right back only when staff gave it back).
+RIGHTS_TAKEN = frozenset({"deactivated", "role_changed", "agent_removed"})
 
 
 def token_revoked() -> Problem:
     return unauthenticated("登录状态已失效，请重新登录", "token_revoked")
+
+
+def access_revoked() -> Problem:
+    return Problem(
+        403,
+        "access_revoked",
+        "您的账号已被停用或权限已变更，原登录凭证不能再使用；如需继续办理，请重新登录或联系管理员",
+    )
 
 
 class TokenVerifier:
@@ -124,7 +137,9 @@ class TokenVerifier:
     the signature and expiry of one token string only change with time, and its exact moment
     is kept. Revocation is not remembered: ``revocations`` (identity took a right away from
     the user, or ended the session) is asked on every call, from the cache or not, so a
-    revoked token is refused from the moment this process knows of it (401 ``token_revoked``).
+    revoked token is refused from the moment this process knows of it: 403 ``access_revoked``
+    when a right was taken from the person (deactivated, role changed, agent removed), else 401
+    ``token_revoked`` (a session ended: logout, password change or reset).
     Refused tokens are never remembered. ``cache_size=0`` turns the cache off.
     """
 
@@ -163,7 +178,12 @@ class TokenVerifier:
         return claims
 
     def _check_revoked(self, claims: dict[str, Any]) -> None:
-        if self.revocations is not None and self.revocations.refused(claims):
+        if self.revocations is None:
+            return
+        change = self.revocations.refused(claims)
+        if change in RIGHTS_TAKEN:
+            raise access_revoked()
+        if change:
             raise token_revoked()
 
     def _remember(self, token: str, typ: str, claims: dict[str, Any]) -> None:

@@ -119,6 +119,32 @@ async def test_a_cached_token_is_refused_once_revoked_and_a_later_one_is_not() -
         await verifier.principal(old)  # still refused, not remembered as good
 
 
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ("deactivated", 403, "access_revoked"),
+        ("role_changed", 403, "access_revoked"),
+        ("agent_removed", 403, "access_revoked"),
+        ("sessions_revoked", 401, "token_revoked"),
+    ],
+)
+async def test_a_right_taken_away_is_a_403_and_an_ended_session_a_401(
+    change: str, status: int, code: str
+) -> None:
+    """The issue's deactivated finance clerk gets 403 on the payout (the right is gone; signing
+    in again does not bring it back), a logged-out token 401 (sign in again)."""
+    key = Ed25519PrivateKey.generate()
+    copy = AccessRevocations()
+    verifier = TokenVerifier(
+        KeySet(keys={"k1": key.public_key()}), issuer=ISS, audience=AUD, revocations=copy
+    )
+    old = token(key)
+    copy.apply("u1", "", time.time(), change)
+    with pytest.raises(Problem) as refused:
+        await verifier.principal(old)
+    assert (refused.value.status, refused.value.code) == (status, code)
+
+
 # --- the copy in the service's database ---------------------------------------------------
 
 

@@ -50,16 +50,22 @@ def claims(session: Session) -> dict[str, Any]:
 
 
 async def refused(
-    client: httpx.AsyncClient, who: Session, path: str = "/api/v1/me", within: float = 5.0
+    client: httpx.AsyncClient,
+    who: Session,
+    path: str = "/api/v1/me",
+    within: float = 5.0,
+    code: str = "token_revoked",
 ) -> httpx.Response:
     """Poll ``path`` with ``who``'s token until identity refuses it as revoked."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
         r = await client.get(path, headers=who.headers)
-        if r.status_code == 401 and r.json().get("code") == "token_revoked":
+        if code == "token_revoked" and r.status_code == 401 and r.json().get("code") == code:  # session ended
             assert r.json()["detail"] == "登录状态已失效，请重新登录"
             assert r.headers["www-authenticate"] == "Bearer"
+            return r
+        if code == "access_revoked" and r.status_code == 403 and r.json().get("code") == code:  # right taken
             return r
         if loop.time() > deadline:
             raise AssertionError(f"{path} still answers {r.status_code} {r.text} after {within}s")
@@ -204,7 +210,7 @@ async def test_a_deactivated_staff_members_token_is_refused(
     assert r.status_code == 200 and r.json()["active"] is False
     doc, _ = await announced.next()
     check_event(doc, user_id=user_id, org_id=None, change="deactivated", session_ids=[])
-    await refused(client, clerk)
+    await refused(client, clerk, code="access_revoked")
     # Only the deactivation is announced; the administrator goes on.
     await announced.assert_none(0.3)
     await ok(client, admin)
@@ -219,7 +225,7 @@ async def test_a_role_change_refuses_the_old_token_and_the_refreshed_one_carries
     assert r.status_code == 200 and r.json()["role"] == "reviewer"
     doc, _ = await announced.next()
     check_event(doc, user_id=user_id, org_id=None, change="role_changed", session_ids=[])
-    await refused(client, clerk)
+    await refused(client, clerk, code="access_revoked")
     # The session itself goes on: the next token says reviewer, and it works at once.
     demoted = await api.refresh(clerk)
     assert claims(demoted)["role"] == "reviewer"
@@ -259,6 +265,6 @@ async def test_a_removed_or_replaced_agents_token_is_refused(
         assert r.status_code == 200
     doc, _ = await announced.next()
     check_event(doc, user_id=claims(agent)["sub"], org_id=org["id"], change="agent_removed", session_ids=[])
-    await refused(client, agent)
-    await refused(client, agent, "/api/v1/me/organization")
+    await refused(client, agent, code="access_revoked")
+    await refused(client, agent, "/api/v1/me/organization", code="access_revoked")
     await ok(client, owner)
