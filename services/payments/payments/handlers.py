@@ -28,7 +28,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.access import register_access_handlers
-from common.audit import conflict
 from common.bus import Consumer, Poison
 from common.bus.ordering import ordered
 from common.db import lock
@@ -126,20 +125,7 @@ def build_consumer() -> Consumer:
         plan = await locked_plan(session, p.order_id, "termination")
         if not await ordered(session, consumer.name, event, stream="contract"):
             return
-        if plan.state == PlanState.TERMINATED:
-            return
-        claim = await terminations.claim_of(session, p.order_id)
-        if claim is not None and claim.state == "paid":
-            conflict(
-                session,
-                "termination_after_payout",
-                "order",
-                p.order_id,
-                reason="合同终止时服务券已兑付：兑付不予追回，请线下核实处理",
-                settlement_id=claim.id,
-                amount_fen=claim.amount_fen,
-            )
-        await terminations.terminate(session, plan, p.reason)
+        await terminations.contract_terminated(session, plan, p.reason)
 
     @consumer.on(ServiceStarted.event_type)
     async def service_started(session: AsyncSession, event: Envelope[Any]) -> None:

@@ -81,6 +81,26 @@ async def withdrawn(session: AsyncSession, plan: PaymentPlan, request_id: str) -
         session.add(plan)
 
 
+async def contract_terminated(session: AsyncSession, plan: PaymentPlan, reason: str) -> None:
+    """Contracts terminated the contract (payments and orders both agreed): the plan is
+    terminated. A paid claim can only meet it when the termination was never asked of
+    payments: the payout stands (never clawed back) and staff see the conflict."""
+    if plan.state == PlanState.TERMINATED:
+        return
+    claim = await claim_of(session, plan.order_id)
+    if claim is not None and claim.state == S.PAID:
+        conflict(
+            session,
+            "termination_after_payout",
+            "order",
+            plan.order_id,
+            reason="合同终止时服务券已兑付：兑付不予追回，请线下核实处理",
+            settlement_id=claim.id,
+            amount_fen=claim.amount_fen,
+        )
+    await terminate(session, plan, reason)
+
+
 async def terminate(session: AsyncSession, plan: PaymentPlan, reason: str) -> None:
     """The contract is terminated: the plan takes no more transfers and pays nothing out; an
     unpaid claim is cancelled and every confirmed transfer is owed back. Transfers still
