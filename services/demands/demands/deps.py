@@ -42,11 +42,20 @@ async def active_org(principal: CurrentUser, session: SessionDep, clients: Clien
 ActiveOrg = Annotated[orgs.OrgView | None, Depends(active_org)]
 
 
-async def own_demand(demand_id: Id, principal: EnterpriseUser, session: SessionDep) -> Demand:
-    demand = await lock(session, Demand, demand_id)
+def _own(demand: Demand | None, principal: Principal) -> Demand:
     if demand is None or demand.org_id != principal.org_id:
-        raise errors.demand_not_found()
+        raise errors.demand_not_found()  # another organisation's demand does not exist for it
     return demand
+
+
+async def own_demand(demand_id: Id, principal: EnterpriseUser, session: SessionDep) -> Demand:
+    """The enterprise's own demand, locked: the edit, the close and a reviewer's decision of
+    the same demand are decided one after the other."""
+    return _own(await lock(session, Demand, demand_id), principal)
+
+
+async def my_demand(demand_id: Id, principal: EnterpriseUser, session: ReadSessionDep) -> Demand:
+    return _own(await session.get(Demand, demand_id), principal)
 
 
 async def reviewed_demand(demand_id: Id, _reviewer: ReviewerUser, session: SessionDep) -> Demand:
@@ -74,13 +83,6 @@ async def respondable_demand(demand_id: Id, session: SessionDep) -> Demand:
     return await _on_board(session, await lock(session, Demand, demand_id), closed_too=True)
 
 
-async def own_message(message_id: Id, principal: CurrentUser, session: SessionDep) -> PlatformMessage:
-    message = await session.get(PlatformMessage, message_id)
-    if message is None or message.user_id != principal.user_id:
-        raise errors.message_not_found()
-    return message
-
-
 async def staff_message(message_id: Id, _staff: StaffUser, session: SessionDep) -> PlatformMessage:
     message = await lock(session, PlatformMessage, message_id)
     if message is None:
@@ -103,10 +105,10 @@ async def admin_notice(notice_id: Id, _admin: AdminUser, session: SessionDep) ->
 
 
 OwnDemand = Annotated[Demand, Depends(own_demand)]
+MyDemand = Annotated[Demand, Depends(my_demand)]
 ReviewedDemand = Annotated[Demand, Depends(reviewed_demand)]
 BoardDemand = Annotated[Demand, Depends(board_demand)]
 RespondableDemand = Annotated[Demand, Depends(respondable_demand)]
-OwnMessage = Annotated[PlatformMessage, Depends(own_message)]
 StaffMessage = Annotated[PlatformMessage, Depends(staff_message)]
 PublicNotice = Annotated[Notice, Depends(notice)]
 AdminNotice = Annotated[Notice, Depends(admin_notice)]

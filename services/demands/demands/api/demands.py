@@ -20,6 +20,7 @@ from demands.deps import (
     ActiveOrg,
     BoardDemand,
     EnterpriseUser,
+    MyDemand,
     OwnDemand,
     ProviderUser,
     RespondableDemand,
@@ -81,7 +82,7 @@ async def my_demands(
 
 
 @router.get("/me/demands/{demand_id}", response_model=MyDemandOut, summary="查看我的需求")
-async def my_demand(demand: OwnDemand) -> MyDemandOut:
+async def my_demand(demand: MyDemand) -> MyDemandOut:
     return MyDemandOut.model_validate(demand)
 
 
@@ -103,7 +104,7 @@ async def close(demand: OwnDemand, session: SessionDep) -> MyDemandOut:
 
 
 @router.get("/me/demands/{demand_id}/responses", response_model=list[ResponseOut], summary="对接的服务机构")
-async def responses(demand: OwnDemand, session: SessionDep) -> list[ResponseOut]:
+async def responses(demand: MyDemand, session: ReadSessionDep) -> list[ResponseOut]:
     rows = await session.exec(
         select(DemandResponse)
         .where(col(DemandResponse.demand_id) == demand.id)
