@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import aiohttp
 import httpx
@@ -425,6 +425,12 @@ class GatewayProxy:
         if (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None:
             raise _rate_limited(wait)
         token = _bearer(scope)
+        if (
+            token is None
+            and not routes.is_public(method, sub)
+            and asks_for_event_stream(method, scope["headers"])
+        ):
+            token = _query_token(scope)  # a browser's EventSource cannot send the header
         if token is not None or not routes.is_public(method, sub):
             if token is None:
                 raise Problem(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
@@ -543,6 +549,20 @@ def _bearer(scope: Scope) -> str | None:
             401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
         )
     return token.strip()
+
+
+def _query_token(scope: Scope) -> str | None:
+    """The ``access_token`` of the query, when there is exactly one (never logged: the access
+    line and every warning name the path only)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    tokens = [v for k, v in parse_qsl(query, keep_blank_values=False) if k == "access_token"]
+    if not tokens:
+        return None
+    if len(tokens) > 1:
+        raise Problem(
+            401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return tokens[0]
 
 
 async def _read_body(receive: Receive) -> bytes:

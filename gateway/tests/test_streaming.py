@@ -1,14 +1,17 @@
 """A user's live notifications (``GET /api/v1/me/notifications/stream``, Server-Sent Events)
 through the gateway: each event reaches the client when the service sends it, in both modes
-(over HTTP, and with the services in-process); the client resumes with Last-Event-ID; a quiet
-stream is not cut by the ordinary requests' read timeout; and when the client goes away, so
-does the request to the service. Ordinary answers stay buffered (test_forwarder.py)."""
+(over HTTP, and with the services in-process); the client resumes with Last-Event-ID and may
+carry its token in the query (a browser's EventSource sets no header); a quiet stream is not
+cut by the ordinary requests' read timeout; and when the client goes away, so does the
+request to the service. Ordinary answers stay buffered (test_forwarder.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+import io
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,6 +238,70 @@ async def test_a_stream_silent_past_the_idle_limit_is_ended_and_so_is_the_reques
             assert await next_event(lines) == {"id": "1", "data": "first"}
             assert await next_event(lines) is None  # the EventSource reconnects from here
         await service.gone.wait()
+
+
+async def test_a_browser_stream_may_carry_its_token_in_the_query(gateway) -> None:  # type: ignore[no-untyped-def]
+    """EventSource cannot send a header: for an event stream, and only there, the gateway takes
+    the token from ``?access_token=`` as it would from the header, passes the query on to the
+    service (which checks it again) and never writes the token to its log."""
+    service = Notifications()
+    service.go_on.set()
+    gw = await gateway("distributed", service)
+    with logged() as log:
+        await _query_tokens(gw, service, log)
+
+
+@contextmanager
+def logged() -> Iterator[io.StringIO]:
+    """What the process logs meanwhile, as the gateway's log handler writes it."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(root.handlers[0].formatter)
+    root.addHandler(handler)
+    try:
+        yield handler.stream
+    finally:
+        root.removeHandler(handler)
+
+
+async def _query_tokens(gw: Gateway, service: Notifications, log: io.StringIO) -> None:
+    user = gw.issuer.member()
+    async with asyncio.timeout(PROMPTLY):
+        async with gw.client.stream(
+            "GET", PATH, params={"access_token": user.token}, headers=EVENT_STREAM
+        ) as r:
+            assert r.status_code == 200
+            lines = r.aiter_lines()
+            assert await next_event(lines) == {"id": "1", "data": "first"}
+            assert await next_event(lines) == {"id": "2", "data": "second"}
+    assert service.seen[0]["query"] == f"access_token={user.token}".encode()
+    assert b"authorization" not in service.seen[0]["headers"]
+
+    secret = "not-a-token-but-a-secret"
+    refused = [
+        # any other request still needs the header
+        await gw.client.get(PATH, params={"access_token": user.token}),
+        await gw.client.post(PATH, params={"access_token": user.token}, headers=EVENT_STREAM),
+        # a query token is checked like a header's
+        await gw.client.get(PATH, params={"access_token": secret}, headers=EVENT_STREAM),
+        await gw.client.get(PATH, params={"access_token": ""}, headers=EVENT_STREAM),
+        # one token, not a choice of two
+        await gw.client.get(
+            PATH, params=[("access_token", user.token), ("access_token", secret)], headers=EVENT_STREAM
+        ),
+    ]
+    assert [(r.status_code, r.json()["code"]) for r in refused] == [
+        (401, "unauthenticated"),
+        (401, "unauthenticated"),
+        (401, "token_invalid"),
+        (401, "unauthenticated"),
+        (401, "token_invalid"),
+    ]
+    assert len(service.seen) == 1  # none of them reached the service
+    lines = log.getvalue()
+    assert "/api/v1/me/notifications/stream" in lines  # the access lines are there
+    assert secret not in lines
+    assert user.token not in lines
 
 
 # The forwarders themselves: each hands an event stream on as it comes and ends the exchange
