@@ -26,6 +26,11 @@ class Settings(ServiceSettings):
     upstream_timeout: float = 30.0
     upstream_connect_timeout: float = 3.0
     upstream_max_connections: int = 200
+    # An event stream (a user's live notifications, a heartbeat every 15 s) is not held to
+    # upstream_timeout: it ends when the service sends nothing for this long. Its connections
+    # come from a pool of their own, at most upstream_max_streams per service.
+    upstream_stream_idle_timeout: float = 60.0
+    upstream_max_streams: int = 1000
 
     # Requests per minute, counted per client address and per signed-in user, shared by
     # every gateway replica through PostgreSQL.

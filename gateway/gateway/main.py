@@ -84,6 +84,8 @@ def create_app(
         timeout=settings.upstream_timeout,
         connect_timeout=settings.upstream_connect_timeout,
         max_connections=settings.upstream_max_connections,
+        stream_idle_timeout=settings.upstream_stream_idle_timeout,
+        max_streams=settings.upstream_max_streams,
     )
     db = database or Database(settings.db_url, pool_size=5)
     keys = key_set or KeySet(settings.jwks_url)

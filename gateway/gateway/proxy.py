@@ -6,12 +6,19 @@ aiohttp for services reached over plain HTTP (:class:`AiohttpForwarder`, the dis
 mode), an httpx client otherwise (in all-in-one mode it talks to the mounted service app
 in-process; https upstreams). Everything else falls through to the gateway's own FastAPI app
 (portal statistics, composed audit log, docs, health).
+
+Answers are buffered and sent with their length, except an event stream (``text/event-stream``,
+a user's live notifications): it is relayed chunk by chunk as the service sends it, until the
+service ends it, it stays silent past ``stream_idle_timeout`` or the client goes away; in every
+case the request to the service is closed with it (:func:`_relay`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-from urllib.parse import quote
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote
 
 import aiohttp
 import httpx
@@ -25,6 +32,7 @@ from common.context import correlation_id_var, request_id_var
 from common.errors import Problem, problem_response
 from common.http import client_ip
 from gateway import routes
+from gateway.inprocess import ASGIStreamTransport
 from gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -53,6 +61,15 @@ _RESPONSE_DROP_RAW = frozenset(name.encode() for name in RESPONSE_DROP)
 
 Headers = list[tuple[bytes, bytes]]
 
+EVENT_STREAM = "text/event-stream"
+# Set on an event stream unless the service did: no browser or proxy keeps a copy (the events
+# are personal, as every API answer, see common.http.NO_STORE) or holds them back (nginx
+# buffers a proxied answer unless told not to).
+STREAM_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-cache, no-store"),
+    (b"x-accel-buffering", b"no"),
+)
+
 
 class UpstreamTimeout(Exception):
     """No connection, no free pool slot or no answer in time (httpx: TimeoutException)."""
@@ -67,33 +84,70 @@ class UpstreamUnavailable(Exception):
         return str(self.args[0]) if self.args else type(self).__name__
 
 
+class UpstreamStream:
+    """The body of an event stream, chunk by chunk as the service sends it (decoded). Iterate it
+    once and always close it: :meth:`aclose` ends the exchange with the service (a connection
+    it did not finish is closed, never pooled; an in-process service is told the client left).
+    Reading fails as the forwarders do: UpstreamTimeout when the service stayed silent past
+    the stream idle limit, UpstreamUnavailable when the exchange broke."""
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], close: Callable[[], Awaitable[None]]) -> None:
+        self._chunks = chunks
+        self._close = close
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        try:
+            await self._chunks.aclose()
+        finally:
+            await self._close()
+
+
+Body = bytes | UpstreamStream
+
+
 class Forwarder(Protocol):
     async def forward(
         self, method: str, url: str, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes]:
+    ) -> tuple[int, Headers, Body]:
         """Send the request (``url`` = path and query below the service's base URL) and return
-        the status, the response headers without hop-by-hop ones and the (decoded) body."""
+        the status, the response headers without hop-by-hop ones and the (decoded) body: whole
+        bytes, or for an event stream an :class:`UpstreamStream` the caller must close."""
         ...
 
     async def aclose(self) -> None: ...
 
 
 class HttpxForwarder:
-    """Forwarding through an httpx client: in-process (ASGI) services and https upstreams."""
+    """Forwarding through an httpx client: in-process (ASGI) services and https upstreams.
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    A request that asks for an event stream waits at most ``stream_idle_timeout`` for each read
+    instead of the client's read timeout (None: the client's; in-process there is none)."""
+
+    def __init__(self, client: httpx.AsyncClient, *, stream_idle_timeout: float | None = None) -> None:
         self.client = client
+        self.stream_idle_timeout = stream_idle_timeout
 
     async def forward(
         self, method: str, url: str, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes]:
-        try:
-            response = await self.client.request(
-                method,
-                url,
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
-                content=body,
+    ) -> tuple[int, Headers, Body]:
+        options: dict[str, Any] = {}
+        if self.stream_idle_timeout is not None and asks_for_event_stream(method, headers):
+            t = self.client.timeout
+            options["timeout"] = httpx.Timeout(
+                connect=t.connect, read=self.stream_idle_timeout, write=t.write, pool=t.pool
             )
+        request = self.client.build_request(
+            method,
+            url,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+            content=body,
+            **options,
+        )
+        try:
+            response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(type(exc).__name__) from exc
         except httpx.TransportError as exc:
@@ -103,7 +157,17 @@ class HttpxForwarder:
             for k, v in response.headers.multi_items()
             if k.lower() not in RESPONSE_DROP
         ]
-        return response.status_code, out, response.content
+        if is_event_stream(response.headers.get("content-type")):
+            return response.status_code, out, UpstreamStream(_httpx_chunks(response), response.aclose)
+        try:
+            content = await response.aread()
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from exc
+        finally:
+            await response.aclose()
+        return response.status_code, out, content
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -119,6 +183,11 @@ class AiohttpForwarder:
     C parser forward the same request for a small fraction of that; bench/README.md has the
     figures. The mapping of failures is httpx's: no connection or a broken exchange is
     UpstreamUnavailable (502), running out of time is UpstreamTimeout (504).
+
+    A request that asks for an event stream (``Accept: text/event-stream``) goes over a pool of
+    its own (at most ``max_streams`` connections: an open stream holds one for as long as the
+    user looks, and ordinary requests must never wait behind them), and waits at most
+    ``stream_idle_timeout`` between two reads instead of ``timeout``.
     """
 
     def __init__(
@@ -129,52 +198,116 @@ class AiohttpForwarder:
         connect_timeout: float,
         max_connections: int,
         keepalive_expiry: float = 5.0,
+        stream_idle_timeout: float = 60.0,
+        max_streams: int = 1000,
     ) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=timeout)
+        self.stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=stream_idle_timeout
+        )
         self.max_connections = max_connections
+        self.max_streams = max_streams
         self.keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _new_session(self, limit: int, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=limit, keepalive_timeout=self.keepalive_expiry, ttl_dns_cache=60
+            ),
+            timeout=timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),  # never carry one user's cookies to another
+            skip_auto_headers=("User-Agent",),
+            auto_decompress=True,
+        )
+
+    def _client(self, stream: bool = False) -> aiohttp.ClientSession:
         # Made on first use, inside the running loop.
+        if stream:
+            if self._streams is None:
+                self._streams = self._new_session(self.max_streams, self.stream_timeout)
+            return self._streams
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.max_connections, keepalive_timeout=self.keepalive_expiry, ttl_dns_cache=60
-                ),
-                timeout=self.timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),  # never carry one user's cookies to another
-                skip_auto_headers=("User-Agent",),
-                auto_decompress=True,
-            )
+            self._session = self._new_session(self.max_connections, self.timeout)
         return self._session
 
     async def forward(
         self, method: str, url: str, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes]:
+    ) -> tuple[int, Headers, Body]:
         outgoing = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
         try:
-            async with self._client().request(
+            response = await self._client(asks_for_event_stream(method, headers)).request(
                 method,
                 yarl.URL(self.base + url, encoded=True),
                 headers=outgoing,
                 data=body or None,
                 allow_redirects=False,
-            ) as response:
-                content = await response.read()
-                raw_headers = response.raw_headers
-                status = response.status
+            )
         except TimeoutError as exc:
             raise UpstreamTimeout(type(exc).__name__) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(type(exc).__name__) from exc
-        return status, [(k, v) for k, v in raw_headers if k.lower() not in _RESPONSE_DROP_RAW], content
+        out = [(k, v) for k, v in response.raw_headers if k.lower() not in _RESPONSE_DROP_RAW]
+        if is_event_stream(response.headers.get("content-type")):
+            return response.status, out, UpstreamStream(_aiohttp_chunks(response), _closer(response))
+        try:
+            async with response:  # released to the pool once read
+                content = await response.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from exc
+        return response.status, out, content
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
+
+
+def asks_for_event_stream(method: str, headers: Headers) -> bool:
+    """A GET whose Accept names text/event-stream (an EventSource always sends it)."""
+    return method == "GET" and any(
+        k.lower() == b"accept" and EVENT_STREAM.encode() in v.lower() for k, v in headers
+    )
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    return content_type is not None and content_type.partition(";")[0].strip().lower() == EVENT_STREAM
+
+
+async def _httpx_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(type(exc).__name__) from exc
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(type(exc).__name__) from exc
+
+
+async def _aiohttp_chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except TimeoutError as exc:
+        raise UpstreamTimeout(type(exc).__name__) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(type(exc).__name__) from exc
+
+
+def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        if response.content.at_eof():
+            async with response:  # the service ended the stream: the connection may serve again
+                pass
+        else:
+            response.close()  # never pool a connection in the middle of an answer
+
+    return close
 
 
 class Upstreams:
@@ -192,7 +325,14 @@ class Upstreams:
 
     @classmethod
     def over_http(
-        cls, urls: dict[str, str], *, timeout: float, connect_timeout: float, max_connections: int
+        cls,
+        urls: dict[str, str],
+        *,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
+        stream_idle_timeout: float = 60.0,
+        max_streams: int = 1000,
     ) -> Upstreams:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         t = httpx.Timeout(timeout, connect=connect_timeout)
@@ -206,18 +346,23 @@ class Upstreams:
                 connect_timeout=connect_timeout,
                 max_connections=max_connections,
                 keepalive_expiry=limits.keepalive_expiry or 5.0,
+                stream_idle_timeout=stream_idle_timeout,
+                max_streams=max_streams,
             )
-            for name, url in urls.items()
             if url.startswith("http://")
+            else HttpxForwarder(clients[name], stream_idle_timeout=stream_idle_timeout)
+            for name, url in urls.items()
         }
         return cls(clients, forwarders)
 
     @classmethod
     def in_process(cls, apps: dict[str, ASGIApp]) -> Upstreams:
+        # Not httpx.ASGITransport: it answers only once the app has returned, and an event
+        # stream returns when the user leaves (gateway.inprocess).
         return cls(
             {
                 name: httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url=f"http://{name}"
+                    transport=ASGIStreamTransport(app, client=("127.0.0.1", 0)), base_url=f"http://{name}"
                 )
                 for name, app in apps.items()
             }
@@ -225,7 +370,7 @@ class Upstreams:
 
     async def aclose(self) -> None:
         for name, forwarder in self.forwarders.items():
-            if not isinstance(forwarder, HttpxForwarder) or name not in self.clients:
+            if not isinstance(forwarder, HttpxForwarder) or forwarder.client is not self.clients.get(name):
                 await forwarder.aclose()
         for client in self.clients.values():
             await client.aclose()
@@ -280,6 +425,12 @@ class GatewayProxy:
         if (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None:
             raise _rate_limited(wait)
         token = _bearer(scope)
+        if (
+            token is None
+            and not routes.is_public(method, sub)
+            and asks_for_event_stream(method, scope["headers"])
+        ):
+            token = _query_token(scope)  # a browser's EventSource cannot send the header
         if token is not None or not routes.is_public(method, sub):
             if token is None:
                 raise Problem(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
@@ -307,9 +458,59 @@ class GatewayProxy:
         except UpstreamUnavailable as exc:
             log.warning("upstream_unavailable", service=service, path=scope["path"], error=exc.error)
             raise Problem(502, "upstream_unavailable", "服务暂不可用，请稍后重试") from exc
+        if isinstance(content, UpstreamStream):
+            await _relay(content, status, out, receive, send, service=service, path=scope["path"])
+            return
         out.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": content})
+
+
+async def _relay(
+    stream: UpstreamStream,
+    status: int,
+    headers: Headers,
+    receive: Receive,
+    send: Send,
+    *,
+    service: str,
+    path: str,
+) -> None:
+    """Send an event stream on as it comes (no length: chunked), until the service ends it or
+    stays silent past the idle limit (the client's EventSource reconnects with Last-Event-ID),
+    or the client goes away (its http.disconnect); then close the exchange with the service."""
+    present = {k.lower() for k, _ in headers}
+    headers = [*headers, *(h for h in STREAM_HEADERS if h[0] not in present)]
+    pump = asyncio.ensure_future(_pump(stream, status, headers, send, service=service, path=path))
+    leaving = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((pump, leaving), return_when=asyncio.FIRST_COMPLETED)
+        if pump.done():
+            pump.result()  # a failure other than the service's is the gateway's: raise it
+    finally:
+        pump.cancel()
+        leaving.cancel()
+        await asyncio.gather(pump, leaving, return_exceptions=True)
+        await stream.aclose()
+
+
+async def _pump(
+    stream: UpstreamStream, status: int, headers: Headers, send: Send, *, service: str, path: str
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    try:
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UpstreamTimeout:
+        log.info("upstream_stream_idle", service=service, path=path)
+    except UpstreamUnavailable as exc:
+        log.warning("upstream_stream_broken", service=service, path=path, error=exc.error)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _target(scope: Scope) -> str:
@@ -348,6 +549,20 @@ def _bearer(scope: Scope) -> str | None:
             401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
         )
     return token.strip()
+
+
+def _query_token(scope: Scope) -> str | None:
+    """The ``access_token`` of the query, when there is exactly one (never logged: the access
+    line and every warning name the path only)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    tokens = [v for k, v in parse_qsl(query, keep_blank_values=False) if k == "access_token"]
+    if not tokens:
+        return None
+    if len(tokens) > 1:
+        raise Problem(
+            401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return tokens[0]
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest_asyncio
+import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
@@ -27,6 +30,28 @@ def gateway_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """``app`` behind a real HTTP server on a free port (lifespan not run): its base URL and the
+    server (``server.server_state.tasks``: the requests it is still handling)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers no event for it
+        if task.done():
+            task.result()  # it failed to start: say why
+            raise RuntimeError("the test server stopped before it started")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest_asyncio.fixture
