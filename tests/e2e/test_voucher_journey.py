@@ -158,6 +158,18 @@ async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_de
     mine = expect(await j.get("/me/service-orders", provider, tab="awaiting_acceptance"))
     assert [i["id"] for i in mine["items"]] == [order["id"]] and mine["counts"]["awaiting_acceptance"] == 1
 
+    # 双方接洽 (issue 13): the provider's hotline is public on its product page; on the order each
+    # party sees the other's contact in full (the enterprise's: its legal representative's name
+    # and the account's phone, as identity's token names them); another organisation no order.
+    card = expect(await j.get(f"/products/{product['id']}"))["provider"]
+    assert card["phone"] == "13812346433"
+    contacts = {
+        "enterprise": {"name": "王五", "phone": enterprise.session.phone},
+        "provider": {"name": "李四", "phone": "13812346433"},
+    }
+    assert expect(await j.get(f"/orders/{order['id']}", provider))["contacts"] == contacts
+    assert expect(await j.get(f"/orders/{order['id']}", enterprise))["contacts"] == contacts
+
     # 接单 -> the draft -> returned -> edited -> agreed; every version kept.
     terms = "甲方委托乙方提供专利分级评价服务，乙方出具评价报告。乙方無須退還已收款項。甲方代表：王堃。"
     agreed = await j.agreed_contract(

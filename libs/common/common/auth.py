@@ -40,7 +40,10 @@ class Principal:
     org_id: str | None = None
     capabilities: frozenset[str] = field(default_factory=frozenset)
     session_id: str | None = None
+    # the account's phone and the name a counterparty addresses it by, as identity issued them
+    # (tokens of before they were named have neither): an order's enterprise contact (双方接洽)
     phone: str | None = None
+    name: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -242,6 +245,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         capabilities=frozenset(claims.get("caps") or ()),
         session_id=claims.get("sid"),
         phone=claims.get("phone"),
+        name=claims.get("name"),
     )
 
 

@@ -22,7 +22,8 @@ async def product(
     product_id: Annotated[str, Path(max_length=64)], _caller: InternalCaller, session: SessionDep
 ) -> dict[str, Any]:
     """A product's current sellable facts, for orders at submission and quota's quote
-    (shape agreed in the saga contract). Unknown: 404."""
+    (shape agreed in the saga contract), and its provider's contact (联系人 and 服务电话, the
+    public hotline) that orders keeps on the order for the enterprise. Unknown: 404."""
     row = await session.get(Product, product_id)
     if row is None:
         raise errors.product_not_found()
@@ -33,6 +34,8 @@ async def product(
         "category": row.category,
         "provider_id": row.provider_id,
         "provider_name": provider.name if provider else "",
+        "provider_contact_name": provider.contact_name if provider else "",
+        "provider_contact_phone": provider.contact_phone if provider else "",
         "platform_price_fen": row.platform_price_fen,
         "market_price_fen": row.market_price_fen,
         "max_subsidy_fen": row.max_subsidy_fen,

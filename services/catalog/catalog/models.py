@@ -104,6 +104,7 @@ class Provider(SQLModel, table=True):
     profile: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     categories: list[str] = Field(default_factory=list, sa_column=json_list())
     contact_name: str = Field(default="", max_length=50)
+    # 服务电话, the provider's published service hotline: public, unmasked (schemas.listing)
     contact_phone: str = Field(default="", max_length=20)
     address: str = Field(default="", max_length=200)
     working_hours: str = Field(default="", max_length=100)

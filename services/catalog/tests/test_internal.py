@@ -21,7 +21,9 @@ def service() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_service_token(DEV_SERVICE_TOKEN_SECRET, 'orders')}"}
 
 
-async def test_orders_reads_a_products_current_facts(catalog: Catalog) -> None:
+async def test_orders_reads_a_products_current_facts_and_its_providers_contact(catalog: Catalog) -> None:
+    """The provider's contact (服务机构联系人 and its service hotline) is what orders keeps on an
+    order for the enterprise to reach it (双方接洽)."""
     provider = await catalog.provider()
     product = await catalog.listed(provider)
     r = await catalog.client.get(f"/internal/products/{product['id']}", headers=service())
@@ -31,6 +33,8 @@ async def test_orders_reads_a_products_current_facts(catalog: Catalog) -> None:
         "category": "数字化转型",
         "provider_id": provider.org_id,
         "provider_name": "广西测试科技服务有限公司",
+        "provider_contact_name": "李四",
+        "provider_contact_phone": "13812346433",
         "platform_price_fen": 7600,
         "market_price_fen": 8000,
         "max_subsidy_fen": 13800,

@@ -147,22 +147,47 @@ async def test_a_suspended_providers_products_leave_the_listing_and_come_back(ca
     assert len(await names(catalog)) == 4
 
 
-async def test_the_detail_shows_the_provider_card_counts_visits_and_masks_the_phone(catalog: Catalog) -> None:
+async def test_the_detail_shows_the_provider_card_with_its_service_hotline_in_full_and_counts_visits(
+    catalog: Catalog,
+) -> None:
+    """服务电话 is the number the provider published for its customers (its profile's
+    contact_phone): an enterprise calls it before it applies (双方接洽), so nobody sees it masked."""
     provider, made = await three_products(catalog)
     product_id = made[0]["id"]
     first = (await catalog.client.get(f"/api/v1/products/{product_id}")).json()
     second = (await catalog.client.get(f"/api/v1/products/{product_id}")).json()
     assert (first["visits"], second["visits"], second["applications"]) == (1, 2, 0)
     card = second["provider"]
-    assert card["phone"] == "138****6433"
+    assert card["phone"] == "13812346433"  # anonymous: the hotline in full
     assert (card["address"], card["working_hours"], card["product_count"]) == (
         "南宁市青秀区民族大道 100 号",
         "周一至周五 08:00:00-18:00:00",
         3,
     )
     assert second["voucher_preview"] is None  # no token, no preview
+    other = catalog.enterprise()
+    seen = (await catalog.client.get(f"/api/v1/products/{product_id}", headers=other.headers)).json()
+    assert seen["provider"]["phone"] == "13812346433"  # another organisation: in full too
     own = (await catalog.client.get(f"/api/v1/products/{product_id}", headers=provider.headers)).json()
-    assert own["provider"]["phone"] == "13812346433" and own["visits"] == 2  # its own views do not count
+    assert own["provider"]["phone"] == "13812346433" and own["visits"] == 3  # its own views do not count
+
+
+async def test_the_hotline_the_provider_publishes_in_its_profile_is_the_one_shown(catalog: Catalog) -> None:
+    provider, made = await three_products(catalog)
+    body = {
+        "profile": "新的简介",
+        "categories": ["数字化转型"],
+        "contact_name": "王五",
+        "contact_phone": "0771-5551234",
+        "address": "南宁市西乡塘区",
+        "working_hours": "周一至周六 09:00:00-17:00:00",
+    }
+    r = await catalog.client.put("/api/v1/me/provider-profile", json=body, headers=provider.headers)
+    assert r.status_code == 200, r.text
+    detail = (await catalog.client.get(f"/api/v1/products/{made[0]['id']}")).json()
+    assert detail["provider"]["phone"] == "0771-5551234"
+    page = (await catalog.client.get(f"/api/v1/providers/{provider.org_id}")).json()
+    assert page["phone"] == "0771-5551234"
 
 
 async def test_with_a_token_the_detail_shows_the_callers_voucher_preview(catalog: Catalog) -> None:
@@ -217,13 +242,13 @@ async def test_an_unlisted_product_is_hidden_from_others_but_not_from_its_provid
     assert (await catalog.client.get("/api/v1/products/no-such-id")).status_code == 404
 
 
-async def test_the_provider_page_lists_its_products(catalog: Catalog) -> None:
+async def test_the_provider_page_lists_its_products_and_shows_its_hotline_in_full(catalog: Catalog) -> None:
     provider, _made = await three_products(catalog)
     await catalog.create(provider, name="草稿产品")
-    page = (await catalog.client.get(f"/api/v1/providers/{provider.org_id}")).json()
+    page = (await catalog.client.get(f"/api/v1/providers/{provider.org_id}")).json()  # anonymous
     assert (page["name"], page["phone"], page["product_count"]) == (
         "广西测试科技服务有限公司",
-        "138****6433",
+        "13812346433",
         3,
     )
     assert {p["name"] for p in page["products"]["items"]} == {

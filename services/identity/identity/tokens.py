@@ -1,7 +1,9 @@
 """Signing keys and the tokens identity issues.
 
 - access tokens: EdDSA JWTs (15 min) with role, organisation, capabilities and session id
-  (``sid``: the refresh-token family), issued at a moment to the millisecond;
+  (``sid``: the refresh-token family), issued at a moment to the millisecond, and the account's
+  phone and contact name (``phone``, ``name``: what orders keeps as the enterprise's contact on
+  an order it submits, without asking identity at every submission; the holder's own data);
 - identity-verification tokens: EdDSA JWTs (``typ = idv``) bound to person, purpose, object;
 - refresh tokens: opaque ``<id>.<secret>`` strings; only a SHA-256 of each is stored.
 Other services verify the JWTs with the public keys identity serves as a JWKS.
@@ -116,9 +118,11 @@ def access_claims(
     issuer: str,
     audience: str,
     ttl: int,
+    phone: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     iat, now = issued_at()
-    return {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": user_id,
@@ -131,6 +135,11 @@ def access_claims(
         "caps": capabilities,
         "sid": session_id,
     }
+    if phone:
+        claims["phone"] = phone
+    if name:
+        claims["name"] = name
+    return claims
 
 
 def verification_claims(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
@@ -59,6 +60,9 @@ async def test_the_owner_designates_an_agent_who_signs_in_to_the_organisation(
     signed_in = await api.sms_login(phone)
     assert signed_in.body["user"]["role"] == "agent"
     assert signed_in.body["organization"]["id"] == org["id"]
+    # Its token names the agent: the enterprise's contact on the orders it submits (双方接洽).
+    claims = jwt.decode(signed_in.access_token, options={"verify_signature": False})
+    assert (claims["name"], claims["phone"]) == ("李经办", phone)
     me = (await client.get("/api/v1/me", headers=signed_in.headers)).json()
     assert me["user"]["role"] == "agent" and me["organization"]["capabilities"] == ["enterprise"]
     # The agent sees the organisation, but the owner's settings stay the owner's.

@@ -68,6 +68,7 @@ async def test_register_signs_in_and_me_shows_the_new_account(
     assert (
         claims["typ"] == "access" and claims["role"] == "owner" and claims["exp"] - int(claims["iat"]) == 900
     )
+    assert (claims["phone"], claims["name"]) == (phone, f"用户{phone[-4:]}")  # the account, until certified
 
 
 async def test_register_twice_with_one_phone_is_refused(api: ApiDriver, client: httpx.AsyncClient) -> None:

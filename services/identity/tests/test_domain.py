@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from common.http import content_disposition
-from identity.domain import admin, files, organizations, verifications
+from identity.domain import admin, auth, files, organizations, verifications
 from identity.domain.files import Reader
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -116,3 +116,18 @@ def test_every_bad_certification_detail_is_reported() -> None:
     assert numbers is None
     assert [e["field"] for e in errors] == ["agreed", "uscc", "legal_rep_id_number"]
     assert organizations.errors_detail(errors).endswith("（共 3 处错误）")
+
+
+@pytest.mark.parametrize(
+    ("role", "user_name", "legal_rep", "named"),
+    [
+        ("owner", "用户7589", "张三丰", "张三丰"),  # certified: the legal representative
+        ("owner", "用户7589", None, "用户7589"),  # not certified yet: the account
+        ("agent", "李经办", "张三丰", "李经办"),  # 经办人: the person the owner named
+        ("reviewer", "平台审核员", None, "平台审核员"),
+    ],
+)
+def test_a_tokens_contact_name_is_the_person_a_counterparty_deals_with(
+    role: str, user_name: str, legal_rep: str | None, named: str
+) -> None:
+    assert auth.contact_name(role, user_name, legal_rep) == named

@@ -56,9 +56,11 @@ async def test_certification_makes_an_enterprise_and_publishes_the_event(
     assert org["legal_rep_name"] == "张三丰"
     assert org["legal_rep_id_number"] == id_number[:6] + "********" + id_number[-4:]
 
-    # The fresh access token carries the new capability and works at once.
+    # The fresh access token carries the new capability and works at once; it names the owner
+    # as the legal representative now (a counterparty's contact on an order, 双方接洽).
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["caps"] == ["enterprise"] and claims["org"] == org["id"]
+    assert (claims["name"], claims["phone"]) == ("张三丰", session.phone)
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     me = (await client.get("/api/v1/me", headers=headers)).json()
     assert me["organization"]["certified"] is True

@@ -24,11 +24,12 @@ from orders.deps import (
     VisibleOrder,
     viewer_of,
 )
-from orders.domain import Actor, Status, Step
+from orders.domain import Actor, Status, Step, sees_contacts
 from orders.domain import actions as allowed_actions
 from orders.models import Order, OrderEvaluation
 from orders.schemas import (
     CancelIn,
+    ContactsOut,
     EvaluationIn,
     EvaluationOut,
     OrderDetailOut,
@@ -75,6 +76,7 @@ async def detail_out(session: SessionDep, order: Order, principal: Principal) ->
             "timeline": [StepOut.model_validate(s) for s in steps],
             "service_progress": progress,
             "evaluation": EvaluationOut.model_validate(evaluation) if evaluation else None,
+            "contacts": ContactsOut.model_validate(order) if sees_contacts(actor) else None,
         }
     )
 

@@ -279,6 +279,16 @@ def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str
     return [str(s) for s in PEOPLE_STEPS[actor] if isinstance(decide(state, s, actor, facts), Move)]
 
 
+# 双方接洽 (issue 13): between acceptance and the contract the two parties talk, so from the
+# moment an order exists each party sees the other's contact (and its own), in full, and staff
+# see both (a dispute, a complaint); nobody else does (they do not see the order at all).
+CONTACT_VIEWERS = frozenset({Actor.ENTERPRISE, Actor.PROVIDER, Actor.STAFF})
+
+
+def sees_contacts(viewer: Actor | None) -> bool:
+    return viewer in CONTACT_VIEWERS
+
+
 # --- tabs and labels (DESIGN.md "Order status and the manual's tabs") ----------------------
 
 TABS: dict[str, tuple[str, tuple[Status, ...]]] = {

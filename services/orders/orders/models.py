@@ -1,10 +1,10 @@
 """orders's tables. Table names are unique across the platform (all-in-one mode holds every
 service's models in one process).
 
-- ``orders``: the order with the snapshot of the product as catalog sold it at submission,
-  the voucher's movements as quota announced them, the contract's amounts once signed and
-  the money as payments announced it. Orders owns only ``status``; every other fact is a
-  copy of what its owner published.
+- ``orders``: the order with the snapshot of the product as catalog sold it at submission and
+  of the two parties' contacts (双方接洽), the voucher's movements as quota announced them, the
+  contract's amounts once signed and the money as payments announced it. Orders owns only
+  ``status``; every other fact is a copy of what its owner published.
 - ``order_steps``: the timeline (who did what, when).
 - ``order_evaluations``: one per order (the primary key decides a double submission).
 - ``order_product_copies``: catalog's last ``product_changed`` per product.
@@ -13,6 +13,7 @@ service's models in one process).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text, func
@@ -59,6 +60,13 @@ class Order(SQLModel, table=True):
     price_fen: int = Field(sa_column=_fen())  # 服务金额 at submission (平台销售价)
     market_price_fen: int = Field(default=0, sa_column=_fen())
     max_subsidy_fen: int = Field(default=0, sa_column=_fen())
+    # the parties' contacts at submission (双方接洽; migration 0006, NULL on older orders): the
+    # account that ordered as identity's token names it (its phone is the contact phone), and
+    # the provider's contact and service hotline as catalog publishes them
+    enterprise_contact_name: str | None = Field(default=None, sa_column=Column(String(100)))
+    enterprise_contact_phone: str | None = Field(default=None, sa_column=Column(String(32)))
+    provider_contact_name: str | None = Field(default=None, sa_column=Column(String(100)))
+    provider_contact_phone: str | None = Field(default=None, sa_column=Column(String(32)))
     # the voucher: quota's quote at submission, then what quota reserved
     use_voucher: bool = Field(default=False, sa_column=_flag())
     voucher_id: str | None = Field(default=None, max_length=36)
@@ -120,6 +128,26 @@ class Order(SQLModel, table=True):
         if self.contract_payable_fen is not None:
             return self.contract_payable_fen
         return max(self.price_fen - self.subsidy_fen, 0)
+
+    @property
+    def enterprise_contact(self) -> Contact | None:
+        return Contact.of(self.enterprise_contact_name, self.enterprise_contact_phone)
+
+    @property
+    def provider_contact(self) -> Contact | None:
+        return Contact.of(self.provider_contact_name, self.provider_contact_phone)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A party's contact kept on an order: None when the order knows neither its name nor phone."""
+
+    name: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, name: str | None, phone: str | None) -> Contact | None:
+        return cls(name, phone) if name or phone else None
 
 
 class OrderStep(SQLModel, table=True):

@@ -134,6 +134,33 @@ class ProgressOut(BaseModel):
     at: datetime | None = None
 
 
+class ContactOut(BaseModel):
+    """A party's contact (联系人, 联系电话), in full."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str | None = Field(default=None, description="联系人")
+    phone: str | None = Field(default=None, description="联系电话（服务机构为其服务电话）")
+
+
+class ContactsOut(BaseModel):
+    """双方接洽: both parties' contacts as they stood when the order was submitted (null for a
+    party the order does not know: orders submitted before contacts were kept)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    enterprise: ContactOut | None = Field(
+        default=None,
+        validation_alias=AliasChoices("enterprise_contact", "enterprise"),
+        description="企业联系人：提交订单的账号（法人或经办人）及其手机号",
+    )
+    provider: ContactOut | None = Field(
+        default=None,
+        validation_alias=AliasChoices("provider_contact", "provider"),
+        description="服务机构联系人及服务电话",
+    )
+
+
 class OrderDetailOut(OrderOut):
     market_price_fen: int
     max_subsidy_fen: int
@@ -166,6 +193,9 @@ class OrderDetailOut(OrderOut):
     timeline: list[StepOut] = Field(default_factory=list)
     service_progress: list[ProgressOut] = Field(default_factory=list)
     evaluation: EvaluationOut | None = None
+    contacts: ContactsOut | None = Field(
+        default=None, description="双方联系方式：订单双方及平台可见，其他人看不到订单"
+    )
 
 
 class Tab(StrEnum):

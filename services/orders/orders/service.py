@@ -286,6 +286,14 @@ async def _carry_out(
 # --- submission ------------------------------------------------------------------------------
 
 
+def _kept(value: object, limit: int) -> str | None:
+    """Another service's text as the order keeps it: None when absent or blank, never longer
+    than its column (what identity and catalog hand over already fits; a 500 would lose the
+    order for a name)."""
+    text = str(value).strip() if value is not None else ""
+    return text[:limit] or None
+
+
 async def submit(
     session: AsyncSession, settings: Settings, clients: ServiceClients, principal: Principal, body: OrderIn
 ) -> Order:
@@ -337,6 +345,12 @@ async def submit(
         price_fen=price,
         market_price_fen=int(product.get("market_price_fen") or 0),
         max_subsidy_fen=max_subsidy,
+        # 双方接洽: the account that orders is the enterprise's contact (its phone the contact
+        # phone), as identity names it in the token; the provider's, as catalog publishes it
+        enterprise_contact_name=_kept(principal.name, 100),
+        enterprise_contact_phone=_kept(principal.phone, 32),
+        provider_contact_name=_kept(product.get("provider_contact_name"), 100),
+        provider_contact_phone=_kept(product.get("provider_contact_phone"), 32),
         use_voucher=quote is not None,
         voucher_id=str(quote["voucher_id"]) if quote else None,
         voucher_no=quote.get("voucher_no") if quote else None,

@@ -81,6 +81,9 @@ class FakeCatalog:
             "category": category,
             "provider_id": provider_id,
             "provider_name": "广西示范科技服务有限公司",
+            # 服务机构联系人 and its service hotline (服务电话), as catalog shows them publicly
+            "provider_contact_name": "李四",
+            "provider_contact_phone": "0771-5551234",
             "platform_price_fen": price_fen,
             "market_price_fen": price_fen + 4 * YUAN,
             "max_subsidy_fen": max_subsidy_fen,
@@ -353,7 +356,8 @@ async def world(
             peers={"catalog": catalog.app, "quota": quota.app, "identity": identity_app},
             overrides={"orders": overrides or {}},
         )
-        enterprise = h.issuer.member(caps=("enterprise",))
+        # the signed-in account identity names in its token: the enterprise's contact on an order
+        enterprise = h.issuer.member(caps=("enterprise",), name="张三", phone="13912345678")
         provider = h.issuer.member(caps=("provider",))
         w = World(h, catalog, quota, enterprise, provider, catalog.add(provider.org_id or ""))
         await w.emit(

@@ -21,6 +21,7 @@ from orders.domain import (
     Step,
     actions,
     decide,
+    sees_contacts,
     tab_of,
 )
 
@@ -266,3 +267,18 @@ def test_every_status_has_one_tab_and_a_label_from_the_manual() -> None:
     assert sorted(s for _l, statuses in TABS.values() for s in statuses) == sorted(Status)
     assert STATUS_LABELS[S.COMPLETED] == "待评价" and tab_of(S.COMPLETED) == "completed"
     assert tab_of(S.TERMINATED) == "cancelled" and tab_of(S.PENDING_VOUCHER) == "awaiting_acceptance"
+
+
+@pytest.mark.parametrize(
+    ("viewer", "sees"),
+    [
+        (Actor.ENTERPRISE, True),
+        (Actor.PROVIDER, True),
+        (Actor.STAFF, True),
+        (Actor.SYSTEM, False),
+        (None, False),
+    ],
+)
+def test_the_parties_and_staff_see_the_contacts_and_nobody_else(viewer, sees) -> None:
+    """双方接洽: a caller the order does not name (deps.viewer_of gives None) never does."""
+    assert sees_contacts(viewer) is sees

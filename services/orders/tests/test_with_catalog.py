@@ -118,6 +118,8 @@ async def test_an_order_reads_the_product_from_catalog_and_the_subsidy_from_quot
     await h.settle()
     seen = (await orders.get(f"/api/v1/orders/{order['id']}", headers=enterprise.headers)).json()
     assert seen["status"] == "awaiting_acceptance" and seen["subsidy_fen"] == 38 * YUAN
+    # the provider's contact and service hotline as catalog published them (双方接洽)
+    assert seen["contacts"]["provider"] == {"name": "李四", "phone": "13812346433"}
 
     detail = (await cat.get(f"/api/v1/products/{product}")).json()
     assert detail["applications"] == 1  # 申请次数 follows orders.order_submitted

@@ -32,6 +32,7 @@ class Caller:
     org_id: str | None
     capabilities: tuple[str, ...] = field(default_factory=tuple)
     phone: str | None = None
+    name: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -61,6 +62,7 @@ class TestIssuer:
         caps: tuple[str, ...] = (),
         user_id: str | None = None,
         phone: str | None = None,
+        name: str | None = None,
         ttl: int = 900,
         session_id: str | None = None,
     ) -> Caller:
@@ -81,9 +83,11 @@ class TestIssuer:
         }
         if phone:
             claims["phone"] = phone
+        if name:
+            claims["name"] = name
         if org_id:
             self.orgs.setdefault(org_id, set()).update(caps)
-        return Caller(self.sign(claims), user_id, role, org_id, caps, phone)
+        return Caller(self.sign(claims), user_id, role, org_id, caps, phone, name)
 
     def member(
         self,
@@ -92,9 +96,19 @@ class TestIssuer:
         caps: tuple[str, ...] = ("enterprise",),
         role: str = "owner",
         user_id: str | None = None,
+        phone: str | None = None,
+        name: str | None = None,
     ) -> Caller:
-        """An owner (or agent) of an organisation with these capabilities."""
-        return self.caller(role=role, org_id=org_id or str(uuid.uuid4()), caps=caps, user_id=user_id)
+        """An owner (or agent) of an organisation with these capabilities (and, as identity
+        names them in its tokens, the account's phone and contact name)."""
+        return self.caller(
+            role=role,
+            org_id=org_id or str(uuid.uuid4()),
+            caps=caps,
+            user_id=user_id,
+            phone=phone,
+            name=name,
+        )
 
     def staff(self, role: str = "reviewer", *, user_id: str | None = None) -> Caller:
         return self.caller(role=role, user_id=user_id)

@@ -15,7 +15,6 @@ from catalog.service import listing as service
 from common.app import ReadSessionDep, SessionDep
 from common.auth import OptionalUser
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
-from common.masking import mask_phone
 from common.orgs import is_suspended
 from common.pagination import Page, Paging
 
@@ -87,7 +86,7 @@ async def detail(
     card = ProviderCard(
         id=provider.org_id,
         name=provider.name,
-        phone=provider.contact_phone if mine or staff else mask_phone(provider.contact_phone),
+        phone=provider.contact_phone,  # 服务电话: public (schemas.listing.ProviderCard)
         address=provider.address,
         working_hours=provider.working_hours,
         product_count=await service.listed_count(session, provider.org_id),
@@ -111,13 +110,11 @@ async def provider_page(
     provider_id: Annotated[str, Path(max_length=64)],
     session: ReadSessionDep,
     paging: Paging,
-    user: OptionalUser,
 ) -> ProviderPage:
-    """机构详情 with its listed products (none while it is suspended)."""
+    """机构详情 with its listed products (none while it is suspended) and its 服务电话 in full."""
     provider = await session.get(Provider, provider_id)
     if provider is None:
         raise errors.provider_not_found()
-    mine = service.own_member(user, provider_id) or (user is not None and user.is_staff)
     conditions = service.listing_conditions(provider_id=provider_id)
     total, rows = await service.listing_page(session, conditions, paging)
     products = Page[ListingItem](items=rows, total=total, **paging.echo())
@@ -126,7 +123,7 @@ async def provider_page(
         name=provider.name,
         profile=provider.profile,
         categories=list(provider.categories),
-        phone=provider.contact_phone if mine else mask_phone(provider.contact_phone),
+        phone=provider.contact_phone,  # 服务电话: public (schemas.listing.ProviderCard)
         address=provider.address,
         working_hours=provider.working_hours,
         product_count=total if not await is_suspended(session, provider_id) else 0,

@@ -1,11 +1,20 @@
 """The public portal: the listing (通用券服务 / 设备更新专项券服务), a product's detail page,
-an organisation's page (机构详情), the categories, favourites (我的收藏)."""
+an organisation's page (机构详情), the categories, favourites (我的收藏).
+
+服务电话, the ``phone`` of the provider card and of 机构详情, is shown in full to everyone,
+signed in or not (issue 13, 双方接洽). It is the provider profile's ``contact_phone``: the one
+number a provider publishes for its customers, which it gives when it applies (申请入驻平台)
+and edits in 服务机构信息, and which the form tells it is public. It is business data of an
+organisation that sells to the public, like its address and working hours, and an enterprise
+has to call it before it orders; masked, it reached nobody. People's own numbers (an account's
+phone, an agent's, a demand's contact) are not this number and stay masked where they are.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.pagination import Page
 
@@ -30,7 +39,7 @@ class ListingItem(BaseModel):
 class ProviderCard(BaseModel):
     id: str
     name: str
-    phone: str  # masked (138****6433) for everyone but the provider's own members
+    phone: str = Field(description="服务电话：服务机构公开的服务热线，完整展示")
     address: str
     working_hours: str
     product_count: int  # 拥有N个产品: its listed products
@@ -68,7 +77,7 @@ class ProviderPage(BaseModel):
     name: str
     profile: str
     categories: list[str]
-    phone: str
+    phone: str = Field(description="服务电话：服务机构公开的服务热线，完整展示")
     address: str
     working_hours: str
     product_count: int

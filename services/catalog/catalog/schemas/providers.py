@@ -19,9 +19,13 @@ class ProviderProfileIn(BaseModel):
         description="机构简介"
     )
     categories: list[str] = Field(min_length=1, max_length=9, description="服务类型（平台九类之一或多项）")
-    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] = (
+        Field(description="联系人（订单双方接洽时企业看到）")
+    )
+    # The provider's service hotline: public, in full, on its product pages and 机构详情, and on
+    # its orders for the enterprise (schemas.listing says why).
     contact_phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE)] = Field(
-        description="服务电话（他人看到的是打码后的号码）"
+        description="服务电话（机构的服务热线，对外公开、完整展示）"
     )
     address: Text200 = Field(description="服务机构地址")
     working_hours: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (

@@ -27,6 +27,16 @@ def default_user_name(phone: str) -> str:
     return f"用户{phone[-4:]}"
 
 
+def contact_name(role: str, user_name: str, legal_rep_name: str | None) -> str:
+    """Who the account is, as a counterparty should address it (the ``name`` of its access
+    token: orders shows it on an order, 双方接洽). An agent (经办人) is the person the owner named;
+    the owner of a certified organisation is its legal representative (认证 binds the owner's
+    account to them, and without an agent 法人 does the business); anyone else, the account's name."""
+    if role == "owner" and legal_rep_name:
+        return legal_rep_name
+    return user_name
+
+
 def password_problem(password: str, phone: str | None = None) -> str | None:
     """Why a password is too weak, in Chinese; None when it is acceptable.
 

@@ -248,6 +248,8 @@ def access_token_for(ctx: IdentityContext, user: User, org: Organization | None,
             issuer=s.jwt_issuer,
             audience=s.jwt_audience,
             ttl=s.access_ttl_seconds,
+            phone=user.phone,
+            name=domain.contact_name(user.role, user.name, org.legal_rep_name if org else None),
         )
     )
 
