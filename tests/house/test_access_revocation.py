@@ -127,6 +127,7 @@ READS: dict[str, tuple[str, str]] = {
     "orders": ("/api/v1/me/orders", "/api/v1/admin/orders"),
     "contracts": ("/api/v1/me/seal", "/api/v1/admin/contracts"),
     "payments": ("/api/v1/remittances", "/api/v1/admin/settlements"),
+    "demands": ("/api/v1/me/messages", "/api/v1/admin/messages"),
 }
 
 

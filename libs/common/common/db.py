@@ -245,3 +245,8 @@ async def migrate(migrations_dir: Path, url: str) -> None:
 
 
 __all__ = ["AsyncSession", "Database", "connect", "ensure_database", "lock", "migrate", "to_plain_url"]
+
+
+def escape_like(q: str) -> str:
+    """``q`` as a literal inside a LIKE pattern (``like(..., escape="\\\\")``): % and _ match themselves."""
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

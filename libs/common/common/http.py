@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -224,3 +225,9 @@ def client_ip(scope: dict[str, Any], trusted_proxy_hops: int = 0) -> str:
                 return hops[-trusted_proxy_hops]
     client = scope.get("client")
     return client[0] if client else "unknown"
+
+
+def content_disposition(name: str, disposition: str = "inline") -> str:
+    """RFC 6266 with an ASCII fallback and the real name as RFC 5987 ``filename*``."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

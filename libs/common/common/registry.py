@@ -250,6 +250,32 @@ SERVICES: tuple[Service, ...] = (
         calls=("identity",),
         cli="voucher-payments",
     ),
+    Service(
+        name="demands",
+        port=8007,
+        app="demands.main:create_app",
+        routes=(
+            "/me/demands",
+            "/demands",
+            "/admin/demands",
+            "/me/messages",
+            "/admin/messages",
+            "/notices",
+            "/admin/notices",
+            "/me/notifications",
+        ),
+        public=(("GET", "/demands"), ("GET", "/notices")),
+        stats=("published_demands",),
+        consumes=(
+            "identity.organization_certified",
+            "identity.organization_suspended",
+            "identity.organization_restored",
+            *ACCESS_FACTS,
+            "catalog.provider_approved",
+        ),
+        calls=("identity",),
+        cli="voucher-demands",
+    ),
 )
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
 from identity import errors
-from identity.deps import Id
+from identity.deps import Ctx, Id
 from identity.models import BankAccount, FileGrant, Organization, StoredFile
 from identity.schemas.files import FileMetaOut, GrantIn
 from identity.schemas.organizations import OrganizationFactsOut
@@ -71,6 +71,20 @@ async def file_meta(file_id: Id, _caller: InternalCaller, session: SessionDep) -
         sha256=row.sha256,
         created_at=row.created_at,
     )
+
+
+@router.get("/files/{file_id}/content", summary="（内部）文件内容")
+async def file_content(file_id: Id, _caller: InternalCaller, session: SessionDep, ctx: Ctx) -> Response:
+    """The bytes, for a service that publishes a file itself (demands: a notice's PDF, public
+    to read once an administrator attached it)."""
+    row = await session.get(StoredFile, file_id)
+    if row is None:
+        raise errors.file_not_found()
+    try:
+        data = await ctx.storage.get(row.storage_key)
+    except FileNotFoundError:
+        raise errors.file_not_found() from None
+    return Response(content=data, media_type=row.content_type)
 
 
 @router.post("/files/{file_id}/grants", status_code=204, summary="（内部）允许交易对方查看文件")

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from common.http import content_disposition
 from identity.domain import admin, files, organizations, verifications
 from identity.domain.files import Reader
 
@@ -71,7 +72,7 @@ def test_long_file_names_keep_their_extension() -> None:
 
 
 def test_content_disposition_carries_the_chinese_name_safely() -> None:
-    value = files.content_disposition('合同"; x=1.pdf')
+    value = content_disposition('合同"; x=1.pdf')
     assert value.isascii()
     assert value.startswith('inline; filename="')
     fallback = value.split('filename="', 1)[1].split('"', 1)[0]

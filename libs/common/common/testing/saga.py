@@ -47,7 +47,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from sqlalchemy import text
 
 from common import registry
@@ -456,6 +456,8 @@ class FakeFile:
     content_type: str = "application/pdf"
     size: int = 1024
     sha256: str = "0" * 64
+    uploader_id: str | None = None
+    content: bytes = b"%PDF-1.4\n% a test file\n"
 
 
 @dataclass
@@ -524,13 +526,20 @@ def fake_identity() -> tuple[FastAPI, dict[str, FakeFile]]:
         return {
             "file_id": f.file_id,
             "organization_id": f.organization_id,
-            "uploader_id": None,
+            "uploader_id": f.uploader_id,
             "name": f.name,
             "content_type": f.content_type,
             "size": f.size,
             "sha256": f.sha256,
             "created_at": "2026-01-01T00:00:00+00:00",
         }
+
+    @app.get("/internal/files/{file_id}/content")
+    async def file_content(file_id: str) -> Response:
+        f = files.get(file_id)
+        if f is None:
+            raise HTTPException(404)
+        return Response(content=f.content, media_type=f.content_type)
 
     @app.post("/internal/files/{file_id}/grants", status_code=204)
     async def grant(file_id: str, body: dict[str, Any]) -> None:

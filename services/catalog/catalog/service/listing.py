@@ -30,6 +30,7 @@ from common.categories import (
     categories_for,
     voucher_type_for,
 )
+from common.db import escape_like
 from common.errors import Problem
 from common.internal import ServiceClients
 from common.orgs import OrgCopy
@@ -63,10 +64,6 @@ def provider_active() -> ColumnElement[bool]:
 
 def public() -> list[ColumnElement[bool]]:
     return [col(Product.status) == Status.LISTED, provider_active()]
-
-
-def escape_like(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def keyword(q: str) -> ColumnElement[bool]:

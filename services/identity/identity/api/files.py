@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from common.app import SessionDep
 from common.errors import Problem
+from common.http import content_disposition
 from common.storage import sniff_content_type
 from common.timers import utcnow
 from identity import errors
@@ -103,7 +104,7 @@ async def download(file_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx)
         media_type=row.content_type,
         headers={
             # Always a download, never rendered by the browser in the platform's origin.
-            "Content-Disposition": org_domain.content_disposition(row.name, "attachment"),
+            "Content-Disposition": content_disposition(row.name, "attachment"),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
             "ETag": f'"{row.sha256}"',

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from identity.domain.auth import STAFF_ROLES
 
@@ -46,12 +45,6 @@ def clean_file_name(raw: str | None, content_type: str) -> str:
             suffix = "." + ext  # the right extension, kept as the user wrote it (.JPEG)
         name = stem.rstrip(". ")
     return (name or "file")[: MAX_FILE_NAME - len(suffix)] + suffix
-
-
-def content_disposition(name: str, disposition: str = "inline") -> str:
-    """RFC 6266 with an ASCII fallback and the real name as RFC 5987 ``filename*``."""
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,240 @@
+"""需求: 我的需求管理 (the enterprise), the 企业需求 board (public), 我要对接 (providers) and
+the reviewers' decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import or_
+from sqlmodel import col, select
+
+from common.app import ReadSessionDep, SessionDep
+from common.auth import OptionalUser
+from common.db import escape_like
+from common.orgs import OrgCopy
+from common.pagination import Paging, paginate
+from common.registry import API_PREFIX
+from demands.api import status_counts
+from demands.deps import (
+    ActiveOrg,
+    BoardDemand,
+    EnterpriseUser,
+    OwnDemand,
+    ProviderUser,
+    RespondableDemand,
+    ReviewedDemand,
+    ReviewerUser,
+)
+from demands.domain import demands as rules
+from demands.models import Demand, DemandResponse
+from demands.schemas.demands import (
+    BoardPage,
+    DecisionIn,
+    DemandIn,
+    MyDemandOut,
+    MyDemandPage,
+    PublicDemandOut,
+    ResponseIn,
+    ResponseOut,
+    StaffDemandOut,
+    StaffDemandPage,
+)
+from demands.service import demands as service
+
+router = APIRouter(prefix=API_PREFIX, tags=["demands"])
+
+StatusFilter = Literal["pending", "under_review", "published", "returned", "rejected", "closed"]
+Category = Annotated[str | None, Query(max_length=20, description="需求分类")]
+Keyword = Annotated[str | None, Query(max_length=50, description="服务需求关键字")]
+
+
+# --- the enterprise's own --------------------------------------------------------------------
+
+
+@router.post("/me/demands", response_model=MyDemandOut, status_code=201, summary="申请发布需求")
+async def publish(body: DemandIn, user: EnterpriseUser, org: ActiveOrg, session: SessionDep) -> MyDemandOut:
+    assert org is not None  # an enterprise member has an organisation
+    demand = await service.publish(session, user, org, body)
+    out = MyDemandOut.model_validate(demand)
+    await session.commit()
+    return out
+
+
+@router.get("/me/demands", response_model=MyDemandPage, summary="我发布的需求")
+async def my_demands(
+    user: EnterpriseUser, session: ReadSessionDep, paging: Paging, status: StatusFilter | None = None
+) -> MyDemandPage:
+    mine = col(Demand.org_id) == user.org_id
+    query = select(Demand).where(mine)
+    if status:
+        query = query.where(col(Demand.status) == status)
+    total, rows = await paginate(
+        session, query.order_by(col(Demand.created_at).desc(), col(Demand.id)), paging
+    )
+    return MyDemandPage(
+        items=[MyDemandOut.model_validate(r) for r in rows],
+        total=total,
+        counts=await status_counts(session, Demand, rules.TABS, mine),
+        **paging.echo(),
+    )
+
+
+@router.get("/me/demands/{demand_id}", response_model=MyDemandOut, summary="查看我的需求")
+async def my_demand(demand: OwnDemand) -> MyDemandOut:
+    return MyDemandOut.model_validate(demand)
+
+
+@router.put("/me/demands/{demand_id}", response_model=MyDemandOut, summary="修改需求（待处理、退回修改）")
+async def edit(body: DemandIn, demand: OwnDemand, org: ActiveOrg, session: SessionDep) -> MyDemandOut:
+    assert org is not None
+    await service.edit(session, demand, org, body)
+    out = MyDemandOut.model_validate(demand)
+    await session.commit()
+    return out
+
+
+@router.post("/me/demands/{demand_id}/close", response_model=MyDemandOut, summary="关闭需求")
+async def close(demand: OwnDemand, session: SessionDep) -> MyDemandOut:
+    await service.close(session, demand)
+    out = MyDemandOut.model_validate(demand)
+    await session.commit()
+    return out
+
+
+@router.get("/me/demands/{demand_id}/responses", response_model=list[ResponseOut], summary="对接的服务机构")
+async def responses(demand: OwnDemand, session: SessionDep) -> list[ResponseOut]:
+    rows = await session.exec(
+        select(DemandResponse)
+        .where(col(DemandResponse.demand_id) == demand.id)
+        .order_by(col(DemandResponse.created_at), col(DemandResponse.id))
+    )
+    return [ResponseOut.model_validate(r) for r in rows.all()]
+
+
+# --- the public board -------------------------------------------------------------------------
+
+
+def _board_conditions(category: str | None, q: str | None) -> list[object]:
+    suspended = select(OrgCopy.org_id).where(col(OrgCopy.suspended).is_(True))
+    conditions: list[object] = [
+        col(Demand.status) == rules.Status.PUBLISHED,
+        col(Demand.org_id).not_in(suspended),
+    ]
+    if category:
+        conditions.append(col(Demand.category) == category)
+    if q and q.strip():
+        pattern = f"%{escape_like(q.strip())}%"
+        conditions.append(
+            or_(col(Demand.name).ilike(pattern, escape="\\"), col(Demand.content).ilike(pattern, escape="\\"))
+        )
+    return conditions
+
+
+async def _responded(session: ReadSessionDep, user: OptionalUser, ids: list[str]) -> set[str]:
+    if user is None or not user.org_id or not user.can("provider") or not ids:
+        return set()
+    rows = await session.exec(
+        select(DemandResponse.demand_id).where(
+            col(DemandResponse.provider_id) == user.org_id, col(DemandResponse.demand_id).in_(ids)
+        )
+    )
+    return set(rows.all())
+
+
+@router.get("/demands", response_model=BoardPage, summary="企业需求（已发布）")
+async def board(
+    user: OptionalUser, session: ReadSessionDep, paging: Paging, category: Category = None, q: Keyword = None
+) -> BoardPage:
+    if category == "全部":  # the board's "all" tab; an unknown category finds nothing
+        category = None
+    query = select(Demand).where(*_board_conditions(category, q))  # type: ignore[arg-type]
+    query = query.order_by(col(Demand.published_at).desc(), col(Demand.id))
+    total, rows = await paginate(session, query, paging)
+    mine = await _responded(session, user, [r.id for r in rows])
+    items = [PublicDemandOut.model_validate(r).model_copy(update={"responded": r.id in mine}) for r in rows]
+    return BoardPage(
+        items=items,
+        total=total,
+        category=category,
+        category_description=rules.CATEGORY_DESCRIPTIONS.get(category or ""),
+        **paging.echo(),
+    )
+
+
+@router.get("/demands/{demand_id}", response_model=PublicDemandOut, summary="需求详情")
+async def board_demand(user: OptionalUser, demand: BoardDemand, session: ReadSessionDep) -> PublicDemandOut:
+    mine = await _responded(session, user, [demand.id])
+    return PublicDemandOut.model_validate(demand).model_copy(update={"responded": demand.id in mine})
+
+
+@router.post(
+    "/demands/{demand_id}/responses", response_model=ResponseOut, status_code=201, summary="我要对接"
+)
+async def respond(
+    user: ProviderUser, body: ResponseIn, demand: RespondableDemand, org: ActiveOrg, session: SessionDep
+) -> ResponseOut:
+    assert org is not None
+    row = await service.respond(session, demand, user, org, body)
+    out = ResponseOut.model_validate(row)
+    await session.commit()
+    return out
+
+
+# --- reviewers --------------------------------------------------------------------------------
+
+
+@router.get("/admin/demands", response_model=StaffDemandPage, summary="需求审核列表")
+async def admin_demands(
+    _user: ReviewerUser, session: ReadSessionDep, paging: Paging, status: StatusFilter | None = None
+) -> StaffDemandPage:
+    query = select(Demand)
+    if status:
+        query = query.where(col(Demand.status) == status)
+    total, rows = await paginate(
+        session, query.order_by(col(Demand.applied_at).desc(), col(Demand.id)), paging
+    )
+    return StaffDemandPage(
+        items=[StaffDemandOut.model_validate(r) for r in rows],
+        total=total,
+        counts=await status_counts(session, Demand, rules.TABS),
+        **paging.echo(),
+    )
+
+
+@router.get("/admin/demands/{demand_id}", response_model=StaffDemandOut, summary="查看需求（开始审核）")
+async def admin_demand(demand: ReviewedDemand, user: ReviewerUser, session: SessionDep) -> StaffDemandOut:
+    await service.open_for_review(session, demand, user)
+    out = StaffDemandOut.model_validate(demand)
+    await session.commit()
+    return out
+
+
+async def _decide(
+    demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, decision: str, body: DecisionIn
+):
+    await service.decide(session, demand, user, decision, body.reason)
+    out = StaffDemandOut.model_validate(demand)
+    await session.commit()
+    return out
+
+
+@router.post("/admin/demands/{demand_id}/approve", response_model=StaffDemandOut, summary="审核通过（发布）")
+async def approve(
+    demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn | None = None
+) -> StaffDemandOut:
+    return await _decide(demand, user, session, "approve", body or DecisionIn())
+
+
+@router.post("/admin/demands/{demand_id}/return", response_model=StaffDemandOut, summary="退回修改")
+async def return_(
+    demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn
+) -> StaffDemandOut:
+    return await _decide(demand, user, session, "return", body)
+
+
+@router.post("/admin/demands/{demand_id}/reject", response_model=StaffDemandOut, summary="审核不通过")
+async def reject(
+    demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn
+) -> StaffDemandOut:
+    return await _decide(demand, user, session, "reject", body)
