@@ -17,6 +17,7 @@ from demands.domain.notifications import (
     sees,
     stream_of,
 )
+from demands.handlers import build_consumer
 
 from common import registry
 from common.events import ContractSigned, OrderCompleted, PaymentReceived, ServiceCompleted
@@ -39,9 +40,10 @@ def test_each_event_tells_the_party_that_must_act_in_chinese_with_its_snapshot(s
             assert word in d.body, (word, d.body)
 
 
-def test_every_rule_has_a_sample_and_the_registry_binds_every_type() -> None:
+def test_every_rule_has_a_sample_and_the_consumer_handles_exactly_what_the_registry_binds() -> None:
     assert {type(s.payload) for s in ALL} == set(RULES)
     assert set(EVENT_TYPES) <= set(registry.service("demands").consumes)
+    assert set(build_consumer().handlers) == set(registry.service("demands").consumes)
 
 
 @pytest.mark.parametrize(
