@@ -313,3 +313,35 @@ async def test_live_delivery_latency(live: Live) -> None:
         print(f"{name}: median {statistics.median(took) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms")
     assert statistics.median(results["listen"]) < 0.25
     assert statistics.median(results["listen"]) < statistics.median(results["poll 1 s"])
+
+
+async def test_a_long_absence_is_caught_up_in_batches_in_order(live: Live) -> None:
+    w = live
+    async with w.h.db("demands").transaction() as session:
+        for i in range(notifications.CATCH_UP_BATCH + 30):
+            await notifications.notify(
+                session,
+                kind="bulk",
+                title="通知",
+                body=f"第 {i} 条",
+                link="/api/v1/x",
+                org_id=w.provider.org_id,
+            )
+    sse = await w.open(w.provider, last_event_id=0)
+    bodies = [(await sse.next()).json["body"] for _ in range(notifications.CATCH_UP_BATCH + 30)]
+    assert bodies == [f"第 {i} 条" for i in range(notifications.CATCH_UP_BATCH + 30)]
+
+
+async def test_a_stream_that_falls_behind_is_told_to_catch_up_from_the_database(live: Live) -> None:
+    db = live.h.db("demands")
+    feed = NotificationFeed(db, listen=False, backlog=2)  # not started: read by hand below
+    sub = feed.subscribe(Reader(user_id="u", role="owner", org_id=str(live.provider.org_id)))
+    async with db.transaction() as session:
+        for _ in range(3):
+            await notifications.notify(
+                session, kind="bulk", title="通知", body="正文", link="/api/v1/x", org_id=live.provider.org_id
+            )
+    assert await feed.read_new() == 3
+    rows, behind = sub.take()
+    assert rows == [] and behind  # more than it holds: it reads them from the database
+    assert sub.take() == ([], False)

@@ -40,7 +40,9 @@ async def test_a_suspended_enterprise_leaves_the_board_and_comes_back(world: Wor
     # What it published is still its own to read.
     assert (await w.call("GET", f"/me/demands/{demand['id']}/responses", w.enterprise)).status_code == 200
 
-    await w.h.publish(OrganizationRestored(org_id=org_id, reason="整改完成"), aggregate_id=org_id, sequence=11)
+    await w.h.publish(
+        OrganizationRestored(org_id=org_id, reason="整改完成"), aggregate_id=org_id, sequence=11
+    )
     await w.h.settle()
     known_org(w.identity, org_id).suspended = False
     assert [d["id"] for d in (await w.call("GET", "/demands")).json()["items"]] == [demand["id"]]

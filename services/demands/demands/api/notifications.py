@@ -143,7 +143,7 @@ class Stream:
             for row, read in rows:
                 last = row.seq
                 yield last, _event(row, read)
-            if len(rows) < 200:
+            if len(rows) < service.CATCH_UP_BATCH:
                 return
 
     async def events(self) -> AsyncIterator[str]:

@@ -153,8 +153,11 @@ async def unread(session: AsyncSession, reader: Reader) -> int:
     return int((await session.exec(query)).one())
 
 
+CATCH_UP_BATCH = 200
+
+
 async def after(
-    session: AsyncSession, reader: Reader, seq: int, *, limit: int = 200
+    session: AsyncSession, reader: Reader, seq: int, *, limit: int = CATCH_UP_BATCH
 ) -> list[tuple[Notification, bool]]:
     """The reader's notices after ``seq``, oldest first (a stream's catching up)."""
     read = is_read(reader)
