@@ -174,6 +174,28 @@ class ProviderApproved(EventPayload):
     name: str
 
 
+@event("catalog.provider_application_rejected")
+class ProviderApplicationRejected(EventPayload):
+    """A reviewer rejected an organisation's 申请入驻平台 (aggregate: the organisation, like
+    ``catalog.provider_approved``); it may apply again."""
+
+    application_id: str
+    org_id: str
+    org_name: str
+    reason: str
+
+
+@event("catalog.product_reviewed")
+class ProductReviewed(EventPayload):
+    """A reviewer approved (listed) or rejected a product (aggregate: the product)."""
+
+    product_id: str
+    provider_id: str
+    name: str
+    approved: bool
+    reason: str | None = None
+
+
 @event("catalog.product_changed")
 class ProductChanged(EventPayload):
     """A product's sellable snapshot changed (listed, unlisted, price, max subsidy, ...)."""
@@ -250,11 +272,31 @@ class CancellationRequested(EventPayload):
     terminate_if_signed: bool = False
 
 
+@event("orders.order_awaiting_acceptance")
+class OrderAwaitingAcceptance(EventPayload):
+    """The order waits for its provider to accept it (待接单): at submission without a voucher,
+    or once quota reserved the subsidy. What the provider's notice says (demands)."""
+
+    order_id: str
+    order_no: str
+    enterprise_id: str
+    enterprise_name: str
+    provider_id: str
+    provider_name: str
+    product_id: str
+    product_name: str
+    price_fen: int
+    subsidy_fen: int  # what the voucher covers (0 without one)
+
+
 @event("orders.service_started")
 class ServiceStarted(EventPayload):
     order_id: str
     provider_id: str
     enterprise_id: str
+    # the snapshot the enterprise's notice shows (demands); empty from an older publisher
+    order_no: str = ""
+    product_name: str = ""
 
 
 @event("orders.service_completed")
@@ -262,6 +304,10 @@ class ServiceCompleted(EventPayload):
     order_id: str
     provider_id: str
     enterprise_id: str
+    order_no: str = ""
+    product_name: str = ""
+    # the order's status after the completion: awaiting_balance (尾款 owed), completed, evaluated
+    status: str = ""
 
 
 @event("orders.termination_agreed")
@@ -365,6 +411,28 @@ class VoucherReversed(EventPayload):
     reason: str = ""
 
 
+# Aggregate: the application (aggregate_id = application_id): a reviewer's decision.
+
+
+@event("quota.application_approved")
+class QuotaApplicationApproved(EventPayload):
+    application_id: str
+    enterprise_id: str
+    voucher_type: str  # general | financing_guarantee | equipment_leasing
+    approved_fen: int
+    voucher_id: str
+    voucher_no: str
+    reason: str | None = None
+
+
+@event("quota.application_rejected")
+class QuotaApplicationRejected(EventPayload):
+    application_id: str
+    enterprise_id: str
+    voucher_type: str
+    reason: str
+
+
 # --- contracts ---------------------------------------------------------------------------------
 # Aggregate: the order (aggregate_id = order_id), one contract per order.
 
@@ -382,6 +450,54 @@ class ContractSigned(EventPayload):
     balance_fen: int
     document_sha256: str = ""
     order_no: str = ""  # the order's number (ORD...), for the payment screens and refunds
+    product_name: str = ""  # for the enterprise's notice (demands)
+
+
+@event("contracts.contract_submitted")
+class ContractSubmitted(EventPayload):
+    """The provider submitted the contract (a version) to the enterprise, which agrees or
+    returns it (合同待确认)."""
+
+    order_id: str
+    order_no: str
+    contract_id: str
+    contract_version: int  # the submitted version (合同版本)
+    enterprise_id: str
+    provider_id: str
+    provider_name: str
+    product_name: str
+    total_fen: int
+    subsidy_fen: int
+    payable_fen: int
+
+
+@event("contracts.contract_returned")
+class ContractReturned(EventPayload):
+    """The enterprise returned the submitted version to the provider (退回修改) with a reason."""
+
+    order_id: str
+    order_no: str
+    contract_id: str
+    contract_version: int  # the submitted version (合同版本)
+    enterprise_id: str
+    enterprise_name: str
+    provider_id: str
+    product_name: str
+    reason: str
+
+
+@event("contracts.contract_agreed")
+class ContractAgreed(EventPayload):
+    """The enterprise agreed (immutable from now): both parties are to sign."""
+
+    order_id: str
+    order_no: str
+    contract_id: str
+    contract_version: int  # the submitted version (合同版本)
+    enterprise_id: str
+    provider_id: str
+    product_name: str
+    total_fen: int
 
 
 @event("contracts.contract_voided")
@@ -445,8 +561,24 @@ class CancellationRefused(EventPayload):
 # Aggregate: the order (aggregate_id = order_id).
 
 
+@event("payments.remittance_recorded")
+class RemittanceRecorded(EventPayload):
+    """The enterprise recorded a transfer (对公转账): the payee provider (or finance) is to
+    verify it (到账核实)."""
+
+    order_id: str
+    order_no: str
+    remittance_id: str
+    enterprise_id: str
+    provider_id: str
+    amount_fen: int
+    bank_reference: str
+
+
 @event("payments.payment_received")
 class PaymentReceived(EventPayload):
+    """A transfer confirmed (到账核实: received)."""
+
     order_id: str
     remittance_id: str
     amount_fen: int
@@ -454,6 +586,46 @@ class PaymentReceived(EventPayload):
     outstanding_fen: int
     deposit_met: bool
     fully_paid: bool
+    # the snapshot the enterprise's notice needs (demands); empty from an older publisher
+    enterprise_id: str = ""
+    provider_id: str = ""
+    order_no: str = ""
+
+
+@event("payments.remittance_rejected")
+class RemittanceRejected(EventPayload):
+    """A transfer the payee (or finance) did not find: rejected with a reason."""
+
+    order_id: str
+    order_no: str
+    remittance_id: str
+    enterprise_id: str
+    provider_id: str
+    amount_fen: int
+    reason: str
+
+
+@event("payments.settlement_approved")
+class SettlementApproved(EventPayload):
+    """Finance approved the provider's settlement claim (兑付); the payout follows."""
+
+    order_id: str
+    order_no: str
+    settlement_id: str
+    provider_id: str
+    amount_fen: int
+
+
+@event("payments.settlement_rejected")
+class SettlementRejected(EventPayload):
+    """Finance rejected the claim with a reason; the provider may claim again."""
+
+    order_id: str
+    order_no: str
+    settlement_id: str
+    provider_id: str
+    amount_fen: int
+    reason: str
 
 
 @event("payments.settlement_paid")
@@ -463,6 +635,7 @@ class SettlementPaid(EventPayload):
     provider_id: str
     amount_fen: int
     payout_reference: str
+    order_no: str = ""  # for the provider's notice (demands)
 
 
 @event("payments.termination_accepted")

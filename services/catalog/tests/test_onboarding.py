@@ -66,6 +66,12 @@ async def test_a_rejected_application_keeps_its_reason_and_may_be_made_again(cat
     again = await catalog.apply(caller)
     assert again.status_code == 201
     assert await catalog.events("catalog.provider_approved") == []
+    [rejected] = await catalog.events("catalog.provider_application_rejected")  # the applicant is told why
+    assert (rejected["application_id"], rejected["org_id"], rejected["reason"]) == (
+        first["id"],
+        caller.org_id,
+        "资质证明不清晰",
+    )
     r = await catalog.client.post(
         f"/api/v1/admin/provider-applications/{first['id']}/approve",
         json={},

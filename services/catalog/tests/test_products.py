@@ -44,6 +44,16 @@ async def test_a_product_goes_from_draft_through_review_to_the_listing(catalog: 
     assert changes[-1]["price_fen"] == 7600 and changes[-1]["max_subsidy_fen"] == 13800
     audit = await catalog.sql("SELECT action FROM audit_log WHERE target_id = :id", id=draft["id"])
     assert [a[0] for a in audit] == ["product.approve"]
+    reviewed = await catalog.events("catalog.product_reviewed")  # the provider is told
+    assert reviewed == [
+        {
+            "product_id": draft["id"],
+            "provider_id": provider.org_id,
+            "name": draft["name"],
+            "approved": True,
+            "reason": None,
+        }
+    ]
 
 
 async def test_a_rejected_product_shows_its_reason_and_can_be_submitted_again(catalog: Catalog) -> None:
@@ -60,6 +70,8 @@ async def test_a_rejected_product_shows_its_reason_and_can_be_submitted_again(ca
         headers=catalog.reviewer.headers,
     )
     assert (r.json()["status"], r.json()["reject_reason"]) == ("rejected", "交付物描述不清")
+    [reviewed] = await catalog.events("catalog.product_reviewed")  # the provider is told why
+    assert (reviewed["approved"], reviewed["reason"]) == (False, "交付物描述不清")
     r = await catalog.client.post(f"/api/v1/me/products/{product['id']}/submit", headers=provider.headers)
     assert r.json()["status"] == "pending_review" and r.json()["reject_reason"] is None
 

@@ -27,7 +27,10 @@ from common.db import lock
 from common.events import (
     CancellationRefused,
     CancellationRequested,
+    ContractAgreed,
+    ContractReturned,
     ContractSigned,
+    ContractSubmitted,
     ContractTerminated,
     ContractVoided,
     OrderAccepted,
@@ -377,6 +380,23 @@ async def submit(session: AsyncSession, contract_id: str, principal: Principal) 
             submitted_at=contract.submitted_at,
         )
     )
+    await bus.publish(
+        session,
+        ContractSubmitted(
+            order_id=contract.order_id,
+            order_no=contract.order_no,
+            contract_id=contract.id,
+            contract_version=contract.version,
+            enterprise_id=contract.enterprise_id,
+            provider_id=contract.provider_id,
+            provider_name=contract.provider_name,
+            product_name=contract.product_name,
+            total_fen=contract.total_fen,
+            subsidy_fen=contract.subsidy_fen,
+            payable_fen=contract.payable_fen,
+        ),
+        aggregate_id=contract.order_id,
+    )
     return contract
 
 
@@ -402,6 +422,21 @@ async def return_(session: AsyncSession, contract_id: str, principal: Principal,
     version = await _current_version(session, contract)
     version.return_reason, version.returned_at = reason, utcnow()
     session.add_all([contract, version])
+    await bus.publish(
+        session,
+        ContractReturned(
+            order_id=contract.order_id,
+            order_no=contract.order_no,
+            contract_id=contract.id,
+            contract_version=contract.version,
+            enterprise_id=contract.enterprise_id,
+            enterprise_name=contract.enterprise_name,
+            provider_id=contract.provider_id,
+            product_name=contract.product_name,
+            reason=reason,
+        ),
+        aggregate_id=contract.order_id,
+    )
     return contract
 
 
@@ -452,6 +487,20 @@ async def agree(
     digest = hashlib.sha256(pdf).hexdigest()
     contract.document_sha256 = digest
     session.add_all([contract, version, ContractDocument(contract_id=contract.id, pdf=pdf, sha256=digest)])
+    await bus.publish(
+        session,
+        ContractAgreed(
+            order_id=contract.order_id,
+            order_no=contract.order_no,
+            contract_id=contract.id,
+            contract_version=contract.version,
+            enterprise_id=contract.enterprise_id,
+            provider_id=contract.provider_id,
+            product_name=contract.product_name,
+            total_fen=contract.total_fen,
+        ),
+        aggregate_id=contract.order_id,
+    )
     return contract
 
 
@@ -617,6 +666,7 @@ async def sign(
                 balance_fen=contract.balance_fen,
                 document_sha256=doc.sha256,
                 order_no=contract.order_no,
+                product_name=contract.product_name,
             ),
             aggregate_id=contract.order_id,
         )

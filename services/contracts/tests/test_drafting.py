@@ -60,6 +60,29 @@ async def test_the_whole_drafting_flow_with_a_return_and_an_edit_keeps_every_ver
     assert items[0]["agreed_at"] is None and items[1]["agreed_at"] is not None
     assert items[1]["total_fen"] == 10_000_000 and items[1]["return_reason"] is None
 
+    # Each step tells who acts next (demands' notices): the enterprise reviews, the provider
+    # revises, both sign; each with the snapshot its notice shows.
+    told = await deal.events(notices=True)
+    assert [t for t, _ in told] == [
+        "contracts.contract_submitted",
+        "contracts.contract_returned",
+        "contracts.contract_submitted",
+        "contracts.contract_agreed",
+    ]
+    first, returned, second, agreed = (p for _, p in told)
+    assert (first["contract_version"], first["total_fen"], first["payable_fen"]) == (
+        1,
+        30_000_000,
+        21_000_000,
+    )
+    assert first["product_name"] == "企业数字化诊断服务" and first["provider_name"] == "南宁数字化服务中心"
+    assert first["enterprise_id"] == deal.enterprise.org_id and first["order_no"].startswith("ORD")
+    assert (returned["contract_version"], returned["reason"]) == (1, "定金比例过高，请调整")
+    assert returned["enterprise_name"] == "广西测试制造有限公司"
+    assert (second["contract_version"], second["subsidy_fen"]) == (2, 5_000_000)
+    assert (agreed["contract_version"], agreed["total_fen"]) == (2, 10_000_000)
+    assert agreed["provider_id"] == deal.provider.org_id
+
 
 async def test_an_agreed_contract_cannot_be_edited_submitted_or_returned(deal: Any) -> None:
     agreed = await deal.agreed()

@@ -118,6 +118,7 @@ async def test_both_parties_sign_and_the_pdf_carries_two_valid_pades_signatures(
         15_000_000,
     )
     assert p["contract_id"] == deal.contract_id and p["document_sha256"] == signed["document_sha256"]
+    assert p["product_name"] == "企业数字化诊断服务"  # the enterprise's "to pay" notice names it
 
     r = await deal.client.get(f"{API}/orders/{deal.order_id}/contract", headers=deal.h.issuer.staff().headers)
     assert r.json()["state"] == "signed"

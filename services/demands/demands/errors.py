@@ -24,6 +24,10 @@ def notice_not_found() -> Problem:
     return Problem(404, "notice_not_found", "公告不存在")
 
 
+def notification_not_found() -> Problem:
+    return Problem(404, "notification_not_found", "通知不存在")
+
+
 def attachment_not_found() -> Problem:
     return Problem(404, "attachment_not_found", "该公告没有附件")
 

@@ -17,6 +17,7 @@ from common.bus.transport import Transport
 from demands import api, internal
 from demands.config import Settings
 from demands.handlers import build_consumer
+from demands.live import NotificationFeed
 from demands.seed import seed_demo
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,9 +46,19 @@ def create_app(
         routers=[*api.routers(), internal.router, internal_audit_router("demands")],
     )
 
+    feed = NotificationFeed(
+        runtime.db, poll_seconds=settings.notifications_poll_seconds, listen=settings.notifications_listen
+    )
+    app.state.notification_feed = feed
+
     async def start(rt: ServiceRuntime) -> None:
         if settings.seed_demo:
             await seed_demo(rt)
+        await feed.start()
+
+    async def stop(_rt: ServiceRuntime) -> None:
+        await feed.stop()
 
     runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
     return app

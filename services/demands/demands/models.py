@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -132,3 +133,65 @@ class Notice(SQLModel, table=True):
     created_by: str = Field(max_length=36)
     published_at: datetime | None = Field(default=None, sa_column=ts(False, True))
     updated_at: datetime | None = Field(default=None, sa_column=ts(False, True))
+
+
+# --- notifications (what needs a person now) ------------------------------------------------------
+
+
+class Notification(SQLModel, table=True):
+    """A notice to one user, the members of one organisation, or the users of one staff role
+    (exactly one of them). ``seq`` is the stream's event id: taken from
+    ``notification_sequence`` under its row lock, so notices commit in ``seq`` order and a
+    reader that saw ``seq`` n has seen every notice before it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(user_id, org_id, role) = 1", name="ck_notifications_one_recipient"),
+        Index("ix_notifications_user", "user_id", "seq", postgresql_where=text("user_id IS NOT NULL")),
+        Index("ix_notifications_org", "org_id", "seq", postgresql_where=text("org_id IS NOT NULL")),
+        Index("ix_notifications_role", "role", "seq", postgresql_where=text("role IS NOT NULL")),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    kind: str = Field(max_length=60)
+    title: str = Field(max_length=100)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    link: str = Field(max_length=300)
+    user_id: str | None = Field(default=None, max_length=36)
+    org_id: str | None = Field(default=None, max_length=36)
+    role: str | None = Field(default=None, max_length=20)
+    event_id: str | None = Field(default=None, max_length=36)  # the event it was made from
+    # when it happened (the event's occurred_at), or when demands decided it
+    created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
+
+
+class NotificationRead(SQLModel, table=True):
+    """One user read one notice (the read state of an organisation's or a role's notice is
+    each member's own)."""
+
+    __tablename__ = "notification_reads"
+
+    notification_id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(primary_key=True, max_length=36)
+    read_at: datetime | None = Field(default=None, sa_column=ts(False, True))
+
+
+class NotificationReadMark(SQLModel, table=True):
+    """全部已读: every notice of the user up to ``read_through`` (a seq) is read, without a row
+    per notice."""
+
+    __tablename__ = "notification_read_marks"
+
+    user_id: str = Field(primary_key=True, max_length=36)
+    read_through: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=ts(False, True))
+
+
+class NotificationSequence(SQLModel, table=True):
+    """The one row whose lock orders the notices (see :class:`Notification`)."""
+
+    __tablename__ = "notification_sequence"
+
+    id: int = Field(default=1, primary_key=True)
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -24,6 +24,7 @@ from common.categories import voucher_type_for
 from common.events import (
     CancellationRequested,
     OrderAccepted,
+    OrderAwaitingAcceptance,
     OrderCancelled,
     OrderCompleted,
     OrderEvaluated,
@@ -181,8 +182,30 @@ async def transition(
         order.completed_at = now()
     for effect in outcome.effects:
         await _carry_out(session, settings, order, effect, why, before)
+    if outcome.to is Status.AWAITING_ACCEPTANCE and before is not Status.AWAITING_ACCEPTANCE:
+        await publish_awaiting_acceptance(session, order)
     session.add(order)
     return outcome
+
+
+async def publish_awaiting_acceptance(session: AsyncSession, order: Order) -> None:
+    """The provider has an order to accept (待接单): demands tells its members."""
+    await publish(
+        session,
+        OrderAwaitingAcceptance(
+            order_id=order.id,
+            order_no=order.order_no,
+            enterprise_id=order.enterprise_id,
+            enterprise_name=order.enterprise_name,
+            provider_id=order.provider_id,
+            provider_name=order.provider_name,
+            product_id=order.product_id,
+            product_name=order.product_name,
+            price_fen=order.price_fen,
+            subsidy_fen=order.subsidy_fen if order.voucher_state in HELD else 0,
+        ),
+        aggregate_id=order.id,
+    )
 
 
 async def _carry_out(
@@ -241,7 +264,11 @@ async def _carry_out(
             await publish(
                 session,
                 ServiceStarted(
-                    order_id=order.id, provider_id=order.provider_id, enterprise_id=order.enterprise_id
+                    order_id=order.id,
+                    provider_id=order.provider_id,
+                    enterprise_id=order.enterprise_id,
+                    order_no=order.order_no,
+                    product_name=order.product_name,
                 ),
                 aggregate_id=agg,
             )
@@ -250,7 +277,12 @@ async def _carry_out(
             await publish(
                 session,
                 ServiceCompleted(
-                    order_id=order.id, provider_id=order.provider_id, enterprise_id=order.enterprise_id
+                    order_id=order.id,
+                    provider_id=order.provider_id,
+                    enterprise_id=order.enterprise_id,
+                    order_no=order.order_no,
+                    product_name=order.product_name,
+                    status=order.status,
                 ),
                 aggregate_id=agg,
             )
@@ -384,6 +416,8 @@ async def submit(
         ),
         aggregate_id=order.id,
     )
+    if order.status == Status.AWAITING_ACCEPTANCE:  # no voucher to reserve: the provider's turn now
+        await publish_awaiting_acceptance(session, order)
     due = created + timedelta(seconds=settings.acceptance_timeout_seconds)
     await schedule(session, ACCEPTANCE_TIMER, order.id, due, {"order_id": order.id})
     return order

@@ -117,6 +117,7 @@ async def test_cancelling_while_awaiting_the_contract_asks_contracts_and_the_voi
     assert seen["status"] == "cancelled" and seen["cancelled_by"] == "enterprise"
     assert await w.published_types(order["id"]) == [
         "orders.order_submitted",
+        "orders.order_awaiting_acceptance",
         "orders.order_accepted",
         "orders.cancellation_requested",
         "orders.order_cancelled",

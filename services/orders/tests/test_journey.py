@@ -35,6 +35,12 @@ async def test_an_order_with_a_voucher_goes_from_submission_to_evaluation_as_the
     assert seen["status"] == "awaiting_acceptance" and seen["voucher_state"] == "reserved"
     assert (await w.get(order, p))["actions"] == ["accept", "reject"]
     assert seen["actions"] == ["cancel"]
+    awaiting = dict(await w.published(order["id"]))[
+        "orders.order_awaiting_acceptance"
+    ]  # the provider is told
+    assert (awaiting["provider_id"], awaiting["order_no"]) == (p.org_id, order["order_no"])
+    assert (awaiting["price_fen"], awaiting["subsidy_fen"]) == (300_000 * YUAN, 90_000 * YUAN)
+    assert awaiting["product_name"] == order["product_name"] and awaiting["enterprise_name"]
 
     await w.post(order, "accept", p)
     await w.settle()
@@ -107,6 +113,7 @@ async def test_an_order_with_a_voucher_goes_from_submission_to_evaluation_as_the
     assert [s["actor_label"] for s in seen["timeline"][:3]] == ["企业", "系统", "服务机构"]
     assert await w.published_types(order["id"]) == [
         "orders.order_submitted",
+        "orders.order_awaiting_acceptance",  # once quota reserved: the provider's to accept
         "orders.order_accepted",
         "orders.service_started",
         "orders.service_completed",

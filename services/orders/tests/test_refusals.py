@@ -192,7 +192,10 @@ async def test_a_step_in_the_wrong_state_is_a_409_naming_the_state_and_changes_n
     await problem(r, 409, "order_state_conflict")
     assert await w.get(order) == before
     await w.settle()
-    assert await w.published_types(order["id"]) == ["orders.order_submitted"]
+    assert await w.published_types(order["id"]) == [
+        "orders.order_submitted",
+        "orders.order_awaiting_acceptance",  # once quota reserved: the provider's to accept
+    ]
 
 
 async def test_an_evaluation_is_one_to_five_stars_of_at_most_200_characters_and_only_once(world) -> None:

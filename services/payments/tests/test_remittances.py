@@ -71,6 +71,19 @@ async def test_the_deposit_in_two_installments_then_the_balance_each_confirmatio
         (3200, 4000, 0, True, True),
     ]
     assert [e["remittance_id"] for e in received] == [first, second, balance]
+    # the enterprise's notice (demands) names the order; the payee's says what to verify
+    assert {(e["enterprise_id"], e["provider_id"], e["order_no"]) for e in received} == {
+        (deal.enterprise.org_id, deal.provider.org_id, deal.order_no)
+    }
+    recorded = await deal.published("payments.remittance_recorded")
+    assert [(e["remittance_id"], e["amount_fen"]) for e in recorded] == [
+        (first, 400),
+        (second, 400),
+        (balance, 3200),
+    ]
+    assert (
+        recorded[0]["bank_reference"].startswith("BR-") and recorded[0]["provider_id"] == deal.provider.org_id
+    )
     doc = await deal.payment()
     assert (doc["paid_fen"], doc["pending_fen"], doc["outstanding_fen"]) == (4000, 0, 0)
     assert doc["fully_paid"] and doc["state"] == "closed" and doc["state_label"] == "已付清"
@@ -180,6 +193,13 @@ async def test_a_rejected_transfer_gives_its_room_back_and_never_counts_as_paid(
     doc = await deal.payment()
     assert (doc["paid_fen"], doc["pending_fen"], doc["room_fen"]) == (0, 0, 4000)
     assert await deal.published("payments.payment_received") == []
+    [rejected] = await deal.published("payments.remittance_rejected")  # the enterprise is told why
+    assert (rejected["remittance_id"], rejected["amount_fen"], rejected["reason"]) == (
+        wrong,
+        4000,
+        "未查询到该笔到账",
+    )
+    assert (rejected["enterprise_id"], rejected["order_no"]) == (deal.enterprise.org_id, deal.order_no)
     assert (await deal.remit(4000)).status_code == 201
 
 

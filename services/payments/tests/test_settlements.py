@@ -67,6 +67,12 @@ async def test_claim_approve_pay_settles_the_committed_subsidy_and_announces_it(
         and r.json()["payout_reference"] == "PAYOUT-2024-0001"
     )
 
+    [approved] = await deal.published("payments.settlement_approved")
+    assert (approved["settlement_id"], approved["provider_id"], approved["amount_fen"]) == (
+        claim["id"],
+        deal.provider.org_id,
+        1000,
+    )
     [paid] = await deal.published("payments.settlement_paid")
     assert paid == {
         "order_id": deal.order_id,
@@ -74,6 +80,7 @@ async def test_claim_approve_pay_settles_the_committed_subsidy_and_announces_it(
         "provider_id": deal.provider.org_id,
         "amount_fen": 1000,
         "payout_reference": "PAYOUT-2024-0001",
+        "order_no": deal.order_no,
     }
     stats = await deal.client.get(
         "/internal/stats", headers={"Authorization": f"Bearer {service_token(deal)}"}
@@ -118,6 +125,12 @@ async def test_a_rejected_claim_may_be_claimed_again_with_corrected_documents(de
         r.status_code == 200 and r.json()["state"] == "rejected" and r.json()["state_label"] == "审核不通过"
     )
     assert (await deal.settlement())["reject_reason"] == "发票抬头与合同不符"
+    [rejected] = await deal.published("payments.settlement_rejected")  # the provider is told why
+    assert (rejected["settlement_id"], rejected["reason"], rejected["order_no"]) == (
+        claim["id"],
+        "发票抬头与合同不符",
+        deal.order_no,
+    )
     assert (await deal.settlement())["actions"] == ["claim"]
     again = await act(deal, claim["id"], "claim", **documents(deal))
     assert (

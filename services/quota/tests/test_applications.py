@@ -77,6 +77,15 @@ async def test_an_enterprise_applies_for_the_general_voucher_and_after_approval_
     ]
     audit = await quota.scalar("SELECT count(*) FROM audit_log WHERE action = 'quota_application.approve'")
     assert audit == 1
+    [approved] = await quota.published("quota.application_approved")  # the enterprise is told
+    assert approved["aggregate_id"] == app["id"]
+    told = approved["payload"]
+    assert (told["enterprise_id"], told["voucher_type"], told["approved_fen"]) == (
+        ent.org_id,
+        "general",
+        10_000_000,
+    )
+    assert (told["voucher_id"], told["voucher_no"]) == (shown["voucher_id"], shown["voucher_no"])
 
 
 async def test_a_second_general_application_in_one_campaign_is_refused(quota: Quota) -> None:
@@ -142,6 +151,13 @@ async def test_a_rejected_application_shows_its_reason_and_may_be_made_again(quo
     assert r.status_code == 200 and r.json()["state"] == "rejected"
     shown = await entry(quota, ent)
     assert shown["state"] == "rejected" and shown["reject_reason"] == "非制造业企业"
+    [rejected] = await quota.published("quota.application_rejected")  # the enterprise is told why
+    assert rejected["payload"] == {
+        "application_id": app["id"],
+        "enterprise_id": ent.org_id,
+        "voucher_type": "general",
+        "reason": "非制造业企业",
+    }
     twice = await quota.client.post(
         f"{API}/admin/quota-applications/{app['id']}/approve", json={"reason": "x"}, headers=reviewer.headers
     )

@@ -16,7 +16,7 @@ from common import bus
 from common.audit import audit
 from common.auth import Principal
 from common.categories import CATEGORIES
-from common.events import ProductChanged
+from common.events import ProductChanged, ProductReviewed
 from common.timers import utcnow
 
 ACTION_LABELS = {
@@ -176,4 +176,15 @@ async def review(
         max_subsidy_fen=product.max_subsidy_fen,
     )
     await changed(session, product)
+    await bus.publish(
+        session,
+        ProductReviewed(
+            product_id=product.id,
+            provider_id=product.provider_id,
+            name=product.name,
+            approved=action is rules.Action.APPROVE,
+            reason=reason,
+        ),
+        aggregate_id=product.id,
+    )
     return product

@@ -13,7 +13,7 @@ from catalog.schemas.providers import ProviderApplicationIn, ProviderProfileIn
 from common import bus
 from common.audit import audit
 from common.auth import Principal
-from common.events import ProviderApproved
+from common.events import ProviderApplicationRejected, ProviderApproved
 from common.orgs import OrgView
 from common.timers import utcnow
 
@@ -137,6 +137,16 @@ async def reject(
         application.id,
         reason=reason,
         org_id=application.org_id,
+    )
+    await bus.publish(
+        session,
+        ProviderApplicationRejected(
+            application_id=application.id,
+            org_id=application.org_id,
+            org_name=application.org_name,
+            reason=reason,
+        ),
+        aggregate_id=application.org_id,
     )
     return application
 

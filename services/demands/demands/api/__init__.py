@@ -24,6 +24,6 @@ async def status_counts(
 
 
 def routers() -> list[APIRouter]:
-    from demands.api import demands, messages, notices
+    from demands.api import demands, messages, notices, notifications
 
-    return [demands.router, messages.router, notices.router]
+    return [demands.router, messages.router, notices.router, notifications.router]

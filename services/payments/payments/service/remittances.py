@@ -13,7 +13,7 @@ from common.audit import audit
 from common.auth import Principal
 from common.bus import publish
 from common.db import lock
-from common.events import ContractSigned, PaymentReceived
+from common.events import ContractSigned, PaymentReceived, RemittanceRecorded, RemittanceRejected
 from common.timers import utcnow
 from payments import errors
 from payments.domain import Refusal
@@ -167,6 +167,19 @@ async def record(
     )
     session.add(remittance)
     await session.flush()
+    await publish(
+        session,
+        RemittanceRecorded(
+            order_id=plan.order_id,
+            order_no=plan.order_no,
+            remittance_id=remittance.id,
+            enterprise_id=plan.enterprise_id,
+            provider_id=plan.provider_id,
+            amount_fen=remittance.amount_fen,
+            bank_reference=remittance.bank_reference,
+        ),
+        aggregate_id=plan.order_id,
+    )
     return remittance
 
 
@@ -224,6 +237,23 @@ async def decide(
                 outstanding_fen=f.outstanding_fen,
                 deposit_met=f.deposit_met,
                 fully_paid=f.fully_paid,
+                enterprise_id=plan.enterprise_id,
+                provider_id=plan.provider_id,
+                order_no=plan.order_no,
+            ),
+            aggregate_id=plan.order_id,
+        )
+    else:
+        await publish(
+            session,
+            RemittanceRejected(
+                order_id=plan.order_id,
+                order_no=plan.order_no,
+                remittance_id=remittance.id,
+                enterprise_id=plan.enterprise_id,
+                provider_id=plan.provider_id,
+                amount_fen=remittance.amount_fen,
+                reason=reason or "",
             ),
             aggregate_id=plan.order_id,
         )

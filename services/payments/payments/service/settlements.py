@@ -12,7 +12,7 @@ from common.audit import audit
 from common.auth import Principal
 from common.bus import publish
 from common.db import lock
-from common.events import OrderCompleted, SettlementPaid
+from common.events import OrderCompleted, SettlementApproved, SettlementPaid, SettlementRejected
 from common.files import file_problem
 from common.timers import utcnow
 from payments import errors
@@ -182,9 +182,35 @@ async def decide(
     row.state = _step(row, plan, action).value
     now = utcnow()
     row.updated_at = now
-    if action in ("approve", "reject"):
+    if action == "approve":
         row.decided_by, row.decided_at = principal.user_id, now
-        row.reject_reason = reason if action == "reject" else None
+        row.reject_reason = None
+        await publish(
+            session,
+            SettlementApproved(
+                order_id=row.order_id,
+                order_no=row.order_no,
+                settlement_id=row.id,
+                provider_id=row.provider_id,
+                amount_fen=row.amount_fen,
+            ),
+            aggregate_id=row.order_id,
+        )
+    if action == "reject":
+        row.decided_by, row.decided_at = principal.user_id, now
+        row.reject_reason = reason
+        await publish(
+            session,
+            SettlementRejected(
+                order_id=row.order_id,
+                order_no=row.order_no,
+                settlement_id=row.id,
+                provider_id=row.provider_id,
+                amount_fen=row.amount_fen,
+                reason=reason or "",
+            ),
+            aggregate_id=row.order_id,
+        )
     if action == "pay":
         row.payout_reference, row.paid_at = payout_reference, now
         await publish(
@@ -195,6 +221,7 @@ async def decide(
                 provider_id=row.provider_id,
                 amount_fen=row.amount_fen,
                 payout_reference=payout_reference or "",
+                order_no=row.order_no,
             ),
             aggregate_id=row.order_id,
         )

@@ -14,8 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common import timers
 from common.audit import audit
 from common.auth import Principal
+from common.bus import publish
 from common.categories import GENERAL
 from common.db import lock
+from common.events import QuotaApplicationApproved, QuotaApplicationRejected
 from common.files import check_files
 from common.internal import ServiceClients
 from common.numbers import VOUCHER_PREFIX, next_number
@@ -220,6 +222,19 @@ async def approve(
         flagged=app.flagged,
         voucher_no=voucher.voucher_no,
     )
+    await publish(
+        session,
+        QuotaApplicationApproved(
+            application_id=app.id,
+            enterprise_id=app.enterprise_id,
+            voucher_type=app.voucher_type,
+            approved_fen=amount,
+            voucher_id=voucher.id,
+            voucher_no=voucher.voucher_no,
+            reason=reason,
+        ),
+        aggregate_id=app.id,
+    )
     await session.flush()
     return app
 
@@ -240,6 +255,16 @@ async def reject(
         reason=reason,
         enterprise_id=app.enterprise_id,
         voucher_type=app.voucher_type,
+    )
+    await publish(
+        session,
+        QuotaApplicationRejected(
+            application_id=app.id,
+            enterprise_id=app.enterprise_id,
+            voucher_type=app.voucher_type,
+            reason=reason,
+        ),
+        aggregate_id=app.id,
     )
     await session.flush()
     return app
