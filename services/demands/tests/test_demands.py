@@ -215,3 +215,29 @@ async def test_two_members_responding_at_once_make_one_response(world: World) ->
     answers = await asyncio.gather(*(w.respond(demand["id"], who) for who in (w.provider, colleague) * 3))
     assert sorted(r.status_code for r in answers) == [201] + [409] * 5
     assert (await w.call("GET", f"/demands/{demand['id']}")).json()["response_count"] == 1
+
+
+async def notices_of(w: World, who: Any) -> list[tuple[str, str]]:
+    r = await w.call("GET", "/me/notifications", who)
+    assert r.status_code == 200, r.text
+    return [(n["kind"], n["link"]) for n in r.json()["items"]]
+
+
+async def test_each_decision_reaches_the_person_who_must_act(world: World) -> None:
+    w = world
+    demand = await w.submitted()
+    did = demand["id"]
+    assert ("demand_submitted", f"/api/v1/admin/demands/{did}") in await notices_of(w, w.reviewer)
+    assert await notices_of(w, w.finance) == []  # not a finance clerk's business
+    await w.call("POST", f"/admin/demands/{did}/return", w.reviewer, json={"reason": "请补充厂房面积"})
+    returned = (await w.call("GET", "/me/notifications", w.colleague)).json()["items"][0]
+    assert returned["kind"] == "demand_returned" and "请补充厂房面积" in returned["body"]
+    await w.call("PUT", f"/me/demands/{did}", w.enterprise, json=w.demand_body())
+    await w.call("POST", f"/admin/demands/{did}/approve", w.reviewer)
+    assert (await w.respond(did)).status_code == 201
+    kinds = [k for k, _ in await notices_of(w, w.enterprise)]
+    assert kinds == ["demand_responded", "demand_approved", "demand_returned"]  # newest first
+    responded = (await w.call("GET", "/me/notifications", w.enterprise)).json()["items"][0]
+    assert "广西科智信息服务有限公司" in responded["body"]
+    assert responded["link"] == f"/api/v1/me/demands/{did}/responses"
+    assert await notices_of(w, w.other_enterprise) == []

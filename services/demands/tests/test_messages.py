@@ -74,3 +74,16 @@ async def test_bad_messages_and_wrong_callers(world: World) -> None:
     )
     problem(await w.call("GET", "/admin/messages/nope", w.reviewer), 404, "message_not_found")
     assert (await w.call("GET", f"/admin/messages/{mid}", w.reviewer)).json()["status"] == "open"
+
+
+async def test_the_writer_hears_of_the_reply(world: World) -> None:
+    w = world
+    mid = (
+        await w.call("POST", "/me/messages", w.provider, json={"content": "如何修改服务机构信息？"})
+    ).json()["id"]
+    await w.call("POST", f"/admin/messages/{mid}/reply", w.reviewer, json={"reply": "在服务机构信息页修改。"})
+    items = (await w.call("GET", "/me/notifications", w.provider)).json()["items"]
+    assert [(n["kind"], n["read"]) for n in items] == [("message_replied", False)]
+    assert "如何修改服务机构信息" in items[0]["body"]
+    other_member = w.h.issuer.caller(role="agent", org_id=w.provider.org_id, caps=("enterprise", "provider"))
+    assert (await w.call("GET", "/me/notifications", other_member)).json()["items"] == []  # the writer's own

@@ -414,6 +414,64 @@ def product_reviewed(p: ProductReviewed) -> list[Draft]:
 # --- which event makes which notices -------------------------------------------------------------
 
 
+# --- demands' own decisions (made by demands.service, not from an event) ----------------------
+
+
+def demand_link(demand_id: str, *, staff: bool = False) -> str:
+    return f"{API_PREFIX}/{'admin' if staff else 'me'}/demands/{demand_id}"
+
+
+def demand_submitted(demand_id: str, demand_no: str, name: str, org_name: str) -> Draft:
+    return Draft(
+        "demand_submitted",
+        "新的需求待审核",
+        f"{org_name} 提交了需求“{name}”（需求编号 {demand_no}），请审核。",
+        demand_link(demand_id, staff=True),
+        Recipient(role="reviewer"),
+    )
+
+
+_DECIDED = {
+    "approve": ("demand_approved", "需求已发布", "已审核通过并在“企业需求”发布"),
+    "return": ("demand_returned", "需求被退回修改", "被退回修改，请修改后重新提交"),
+    "reject": ("demand_rejected", "需求审核不通过", "审核不通过"),
+}
+
+
+def demand_decided(
+    demand_id: str, demand_no: str, name: str, org_id: str, decision: str, reason: str | None
+) -> Draft:
+    kind, title, what = _DECIDED[decision]
+    return Draft(
+        kind,
+        title,
+        f"您的需求“{name}”（需求编号 {demand_no}）{what}{_reason(reason)}。",
+        demand_link(demand_id),
+        Recipient(org_id=org_id),
+    )
+
+
+def demand_responded(demand_id: str, demand_no: str, name: str, org_id: str, provider_name: str) -> Draft:
+    return Draft(
+        "demand_responded",
+        "有服务机构申请对接您的需求",
+        f"{provider_name} 申请对接您的需求“{name}”（需求编号 {demand_no}），请查看联系方式并与其联系。",
+        f"{demand_link(demand_id)}/responses",
+        Recipient(org_id=org_id),
+    )
+
+
+def message_replied(message_id: str, user_id: str, content: str) -> Draft:
+    quoted = content if len(content) <= 30 else content[:30] + "…"
+    return Draft(
+        "message_replied",
+        "平台已回复您的留言",
+        f"您的留言“{quoted}”已有回复，请查看。",
+        f"{API_PREFIX}/me/messages#{message_id}",
+        Recipient(user_id=user_id),
+    )
+
+
 @dataclass(frozen=True)
 class Rule:
     draft: Callable[[Any], list[Draft]]

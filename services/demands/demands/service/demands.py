@@ -15,8 +15,10 @@ from common.timers import utcnow
 from demands import errors
 from demands.domain import Refusal
 from demands.domain import demands as rules
+from demands.domain import notifications as notices
 from demands.models import Demand, DemandResponse
 from demands.schemas.demands import DemandIn, ResponseIn
+from demands.service import notifications
 
 
 def _check(body: DemandIn) -> None:
@@ -59,6 +61,9 @@ async def publish(session: AsyncSession, principal: Principal, org: OrgView, bod
     _apply(demand, body)
     session.add(demand)
     await session.flush()
+    await notifications.add(
+        session, notices.demand_submitted(demand.id, demand.demand_no, demand.name, demand.org_name)
+    )
     return demand
 
 
@@ -74,6 +79,9 @@ async def edit(session: AsyncSession, demand: Demand, org: OrgView, body: Demand
     demand.review_reason = None
     demand.applied_at = demand.updated_at = utcnow()
     session.add(demand)
+    await notifications.add(
+        session, notices.demand_submitted(demand.id, demand.demand_no, demand.name, demand.org_name)
+    )
     return demand
 
 
@@ -120,6 +128,10 @@ async def decide(
         reason=reason,
         demand_no=demand.demand_no,
     )
+    await notifications.add(
+        session,
+        notices.demand_decided(demand.id, demand.demand_no, demand.name, demand.org_id, decision, reason),
+    )
     return demand
 
 
@@ -152,5 +164,8 @@ async def respond(
         raise errors.already_responded()
     await session.execute(
         update(Demand).where(col(Demand.id) == demand.id).values(response_count=Demand.response_count + 1)
+    )
+    await notifications.add(
+        session, notices.demand_responded(demand.id, demand.demand_no, demand.name, demand.org_id, org.name)
     )
     return row

@@ -11,7 +11,9 @@ from common.timers import utcnow
 from demands import errors
 from demands.domain import Refusal
 from demands.domain import messages as rules
+from demands.domain import notifications as notices
 from demands.models import PlatformMessage
+from demands.service import notifications
 
 
 async def write(
@@ -45,6 +47,7 @@ async def reply(
     message.reply, message.replied_by, message.replied_at = text, staff.user_id, utcnow()
     session.add(message)
     audit(session, staff, "message.reply", "message", message.id, reason=text[:200])
+    await notifications.add(session, notices.message_replied(message.id, message.user_id, message.content))
     return message
 
 
