@@ -6,8 +6,12 @@ and marks demands stale. The stop comes last: the module shares one platform."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +20,7 @@ import pytest_asyncio
 from common.testing.plugin import require_broker
 
 from .conftest import Platform
-from .journey import Journey, eventually, expect, platform_for_module
+from .journey import Journey, Org, eventually, expect, platform_for_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(600)]
 
@@ -113,6 +117,126 @@ async def test_a_message_and_its_reply(j: Journey) -> None:
     assert mine["items"][0]["reply"] == "请在有效期内使用。" and mine["items"][0]["status_label"] == "已回复"
     refused = await j.post(f"/admin/messages/{written['id']}/reply", enterprise, {"reply": "自己回复"})
     assert refused.status_code == 403
+
+
+class Stream:
+    """A client of GET /me/notifications/stream through the gateway: every event it received."""
+
+    def __init__(self, client: httpx.AsyncClient, who: Org, last_event_id: str | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.open = asyncio.Event()
+        headers = {**who.headers, "Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.task = asyncio.create_task(self._read(client, headers))
+
+    async def _read(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        async with client.stream(
+            "GET", "/api/v1/me/notifications/stream", headers=headers, timeout=None
+        ) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith(
+                "text/event-stream"
+            )
+            self.open.set()
+            event_id = None
+            async for line in response.aiter_lines():
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:") and event_id is not None:
+                    self.ids.append(event_id)
+                    self.events.append(json.loads(line[5:]))
+
+    def kinds(self, order_id: str) -> list[str]:
+        return [e["kind"] for e in self.events if order_id in e["link"]]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def order_notices(j: Journey, who: Org, order_id: str, order_no: str = "") -> list[dict[str, Any]]:
+    """The notices of one order (its link, or its number for a settlement's), oldest first."""
+    items = expect(await j.get("/me/notifications", who, page_size=100))["items"]
+    return [n for n in reversed(items) if order_id in n["link"] or (order_no and order_no in n["body"])]
+
+
+PROVIDER_HEARS = [
+    "order_awaiting_acceptance",
+    "contract_returned",  # the journey's enterprise returns the first draft
+    "contract_to_sign",
+    "remittance_recorded",
+    "remittance_recorded",
+    "remittance_recorded",
+    "settlement_claimable",
+    "settlement_approved",
+    "settlement_paid",
+]
+ENTERPRISE_HEARS = [
+    "contract_submitted",
+    "contract_submitted",
+    "contract_to_sign",
+    "contract_signed",
+    "remittance_confirmed",
+    "remittance_confirmed",
+    "service_started",
+    "service_completed",
+    "remittance_confirmed",
+]
+
+
+async def test_the_order_journey_notifies_each_party_in_order_once_each_also_live(j: Journey) -> None:
+    enterprise, provider, order, _paid = await j.settled_order()
+    oid, number = order["id"], order["order_no"]
+    await eventually(
+        lambda: order_notices(j, provider, oid, number),
+        lambda got: [n["kind"] for n in got] == PROVIDER_HEARS,
+        "the provider's notices of the order",
+    )
+    got = await order_notices(j, enterprise, oid, number)
+    assert [n["kind"] for n in got] == ENTERPRISE_HEARS, [n["kind"] for n in got]
+    assert all(n["read"] is False for n in got)
+    # Nobody else hears of it.
+    stranger = await j.organisation("广西旁观者有限公司")
+    assert await order_notices(j, stranger, oid, number) == []
+
+    # Read one, then all: the unread count follows.
+    before = expect(await j.get("/me/notifications", enterprise))["unread"]
+    expect(await j.post(f"/me/notifications/{got[0]['id']}/read", enterprise))
+    assert expect(await j.get("/me/notifications", enterprise))["unread"] == before - 1
+    expect(await j.post("/me/notifications/read-all", enterprise))
+    assert expect(await j.get("/me/notifications", enterprise))["unread"] == 0
+
+
+async def test_a_provider_sees_a_new_order_live_over_the_stream_and_resumes_after(j: Journey) -> None:
+    provider = await j.provider("广西实时通知科技有限公司")
+    product = await j.product(provider)
+    enterprise, _voucher = await j.enterprise_with_voucher("广西实时下单制造有限公司")
+    live = Stream(j.client, provider)
+    await asyncio.wait_for(live.open.wait(), 30)
+    order = await j.order(enterprise, product["id"])
+    oid = order["id"]
+    await eventually(
+        lambda: asyncio.sleep(0, live.kinds(oid)), lambda k: k == ["order_awaiting_acceptance"], "live"
+    )
+    first_id = live.ids[-1]
+    await live.close()
+
+    # Away while a second order comes: on return, Last-Event-ID gives what was missed, once.
+    second = await j.order(enterprise, product["id"])
+    await eventually(
+        lambda: order_notices(j, provider, second["id"]),
+        lambda got: len(got) == 1,
+        "the second order's notice",
+    )
+    back = Stream(j.client, provider, last_event_id=first_id)
+    await asyncio.wait_for(back.open.wait(), 30)
+    await eventually(lambda: asyncio.sleep(0, back.events), lambda e: len(e) >= 1, "the resumed stream")
+    await asyncio.sleep(1)  # anything more would be a duplicate or someone else's
+    await back.close()
+    assert [e["kind"] for e in back.events] == ["order_awaiting_acceptance"]
+    assert second["id"] in back.events[0]["link"] and int(back.ids[0]) > int(first_id)
 
 
 async def test_portal_stats_count_demands_and_survive_demands_stopping(
