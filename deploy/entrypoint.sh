@@ -8,6 +8,8 @@
 # default trusts any loopback client). The gateway and identity read that header themselves,
 # from the number of proxies configured as trusted (GATEWAY_/IDENTITY_TRUSTED_PROXY_HOPS).
 # --no-server-header: no "server: uvicorn" banner.
+# --timeout-graceful-shutdown: open event streams (notifications) never end by themselves; a
+#   stop waits 10 s for them, then closes them (browsers reconnect with Last-Event-ID).
 set -eu
 
 : "${SERVICE:?SERVICE is not set (gateway, identity, quota, catalog, orders, contracts, payments, demands)}"
@@ -24,4 +26,5 @@ case "$SERVICE" in
 esac
 
 exec uvicorn --factory "${package}.main:create_app" \
-    --host 0.0.0.0 --port "$PORT" --no-proxy-headers --no-server-header "$@"
+    --host 0.0.0.0 --port "$PORT" --no-proxy-headers --no-server-header \
+    --timeout-graceful-shutdown 10 "$@"

@@ -32,7 +32,7 @@ from common.app import ServiceRuntime
 from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
 from common.embedded import EmbeddedPostgres
-from common.processes import uvicorn_command, wait_ready
+from common.processes import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_command, wait_ready
 
 
 def _factory(path: str) -> Callable[..., FastAPI]:
@@ -103,7 +103,13 @@ async def _allinone(host: str, port: int) -> None:
         )
         server = uvicorn.Server(
             uvicorn.Config(
-                gateway_app, host=host, port=port, log_config=None, proxy_headers=False, server_header=False
+                gateway_app,
+                host=host,
+                port=port,
+                log_config=None,
+                proxy_headers=False,
+                server_header=False,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
 

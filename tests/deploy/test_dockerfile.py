@@ -238,6 +238,8 @@ def test_entrypoint_starts_uvicorn_for_the_service(
         port,
         "--no-proxy-headers",
         "--no-server-header",
+        "--timeout-graceful-shutdown",
+        "10",
         "--workers",
         "2",
     ]

@@ -248,8 +248,13 @@ async def test_portal_stats_count_demands_and_survive_demands_stopping(
     )
     known = stats.json()
     assert isinstance(known["published_demands"], int)
+    # A browser holds a notification stream open: the stop still ends within its grace period.
+    watcher = await j.organisation("广西停机观察有限公司")
+    live = Stream(j.client, watcher)
+    await asyncio.wait_for(live.open.wait(), 30)
     platform.processes.procs["demands"].terminate()
     platform.processes.procs["demands"].wait(timeout=30)
+    await live.close()
     after = await eventually(
         lambda: j.get("/portal/stats"),
         lambda r: r.status_code == 200 and "demands" in r.json()["stale"],

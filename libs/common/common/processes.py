@@ -10,6 +10,8 @@ import time
 
 import httpx
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
 
 def uvicorn_command(factory: str, port: int, host: str = "127.0.0.1") -> list[str]:
     """``factory`` is ``package.module:create_app``."""
@@ -27,6 +29,10 @@ def uvicorn_command(factory: str, port: int, host: str = "127.0.0.1") -> list[st
         str(port),
         "--no-proxy-headers",
         "--no-server-header",
+        # Open event streams (notifications) never end by themselves: a stop waits this long
+        # for them, then closes them (clients reconnect with Last-Event-ID).
+        "--timeout-graceful-shutdown",
+        str(GRACEFUL_SHUTDOWN_SECONDS),
     ]
 
 
