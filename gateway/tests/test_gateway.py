@@ -155,7 +155,8 @@ async def test_portal_stats_fill_what_they_can_and_mark_the_rest_stale(
     _app, client = await make_gateway({"identity": identity_app}, stats_cache_seconds=0)
     body = (await client.get("/api/v1/portal/stats")).json()
     assert body["enterprises"] == 0 and body["providers"] == 0
-    assert set(body["stale"]) == {"quota", "catalog", "contracts", "payments"}
+    assert set(body["stale"]) == {"quota", "catalog", "contracts", "payments", "demands"}
+    assert body["published_demands"] is None
     assert body["products"] is None
     for key in (
         "signed_contracts",

@@ -80,6 +80,7 @@ class ServiceRuntime:
         self.migrations_dir = migrations_dir
         self.db = Database(
             settings.db_url,
+            pool_size=settings.db_pool_size,
             lock_timeout=settings.db_lock_timeout,
             statement_timeout=settings.db_statement_timeout,
         )

@@ -52,6 +52,9 @@ class ServiceSettings(BaseSettings):
     # is not still waiting when a retry may take its key over.
     db_lock_timeout: float = shared("DB_LOCK_TIMEOUT", default=10.0, gt=0)
     db_statement_timeout: float = shared("DB_STATEMENT_TIMEOUT", default=30.0, gt=0)
+    # Connections a process keeps to its database (as many again at a peak; reads half that):
+    # every process of every service shares the server's max_connections.
+    db_pool_size: int = shared("DB_POOL_SIZE", default=10, ge=1, le=100)
     timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
     # Seconds between two reads of the revoked tokens (common.access) into each process.
     revocation_poll_interval: float = shared("REVOCATION_POLL_INTERVAL", default=1.0, gt=0)
