@@ -51,7 +51,7 @@ async def platform_env(
         "BUS_RETRY_DELAYS": "[0.1, 0.2, 0.4]",
         # Three platforms of eight processes may run at once beside the other tests: each
         # process keeps few connections, or PostgreSQL's 100 run out (TooManyConnectionsError).
-        "DB_POOL_SIZE": "3",
+        "DB_POOL_SIZE": "2",
         "OUTBOX_POLL_INTERVAL": "0.2",
         "TIMER_POLL_INTERVAL": "0.2",
         "SERVICE_URLS": json.dumps(urls),
