@@ -23,6 +23,11 @@ class Settings(ServiceSettings):
     contracts_url: str | None = None
     payments_url: str | None = None
     demands_url: str | None = None
+    # The portal (common.registry.PORTAL): every path outside /api/v1 and the gateway's own
+    # operations paths goes to it; unset, those paths are the gateway's 404.
+    web_url: str | None = None
+    # What a portal request may carry (its forms upload receipts, invoices, proofs).
+    web_max_body_bytes: int = 25 * 1024 * 1024
     upstream_timeout: float = 30.0
     upstream_connect_timeout: float = 3.0
     upstream_max_connections: int = 200

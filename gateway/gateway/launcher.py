@@ -45,12 +45,16 @@ def _banner(port: int, host: str, development: bool) -> str:
     lines = [
         "",
         "=" * 72,
+        f"  门户 (portal): http://{shown}:{port}/     管理端 (staff): http://{shown}:{port}/admin",
         f"  广西制造业企业培优育强服务券管理平台 is running: http://{shown}:{port}",
         f"  API docs:  http://{shown}:{port}/docs     API base: http://{shown}:{port}/api/v1",
         f"  services:  {', '.join(registry.NAMES)}",
     ]
     if development:
-        lines += ["", "  Demo accounts (password sign-in: POST /api/v1/auth/login with a captcha):"]
+        lines += [
+            "",
+            "  Demo accounts (登录 → 账号密码登录 on the portal; the API: POST /api/v1/auth/login):",
+        ]
         lines.append(f"    {demo.ADMIN[0]:<12} phone {demo.ADMIN[1]}  password {demo.ADMIN[2]}")
         for org in demo.ORGS:
             lines.append(f"    {org.label:<12} phone {org.phone}  password {demo.DEMO_PASSWORD}  {org.name}")
@@ -75,9 +79,13 @@ def _seed_env(env: dict[str, str] | os._Environ[str]) -> None:
 
 
 async def _allinone(host: str, port: int) -> None:
+    import httpx
+
     from gateway.config import Settings as GatewaySettings
+    from gateway.inprocess import ASGIStreamTransport
     from gateway.main import create_app as create_gateway
-    from gateway.proxy import Upstreams
+    from gateway.proxy import HttpxForwarder, Upstreams
+    from web.config import Settings as WebSettings
 
     transport = InProcessTransport()
     keys = KeySet()
@@ -98,9 +106,24 @@ async def _allinone(host: str, port: int) -> None:
         for runtime in runtimes:
             begun.append(runtime)
             await runtime.begin()
-        gateway_app = create_gateway(
-            GatewaySettings(port=port), upstreams=Upstreams.in_process(apps), key_set=keys
+        # The portal calls the gateway's API in-process and the gateway forwards every page
+        # to it in-process: each reads the other late, through ``late``.
+        late: dict[str, Any] = {}
+
+        async def gateway_asgi(scope: Any, receive: Any, send: Any) -> None:
+            await late["gateway"](scope, receive, send)
+
+        portal_app = _factory(registry.PORTAL.app)(
+            WebSettings(trusted_proxy_hops=1), api_transport=ASGIStreamTransport(gateway_asgi)
         )
+        portal = HttpxForwarder(
+            httpx.AsyncClient(transport=ASGIStreamTransport(portal_app), base_url="http://web"),
+            stream_idle_timeout=60.0,
+        )
+        gateway_app = create_gateway(
+            GatewaySettings(port=port), upstreams=Upstreams.in_process(apps), key_set=keys, portal=portal
+        )
+        late["gateway"] = gateway_app
         server = uvicorn.Server(
             uvicorn.Config(
                 gateway_app,
@@ -160,6 +183,10 @@ def up(args: argparse.Namespace) -> int:
     env.setdefault("SERVICE_URLS", __import__("json").dumps(urls))
     for name, url in urls.items():
         env.setdefault(f"GATEWAY_{name.upper()}_URL", url)
+    portal = registry.PORTAL
+    env.setdefault("GATEWAY_WEB_URL", f"http://127.0.0.1:{portal.port}")
+    env.setdefault("WEB_API_URL", f"http://127.0.0.1:{args.port}")
+    env.setdefault("WEB_TRUSTED_PROXY_HOPS", "1")
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(name: str, factory: str, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
@@ -181,7 +208,7 @@ def up(args: argparse.Namespace) -> int:
     try:
         # Start them all, then wait: each declares the whole RabbitMQ topology at start, so
         # no event published by an early service is lost while a later one boots.
-        started = [(svc, spawn(svc.name, svc.app, svc.port)) for svc in registry.SERVICES]
+        started = [(svc, spawn(svc.name, svc.app, svc.port)) for svc in (*registry.SERVICES, portal)]
         for svc, proc in started:
             wait_ready(f"http://127.0.0.1:{svc.port}/readyz", proc)
         gateway = spawn("gateway", "gateway.main:create_app", args.port, args.host)

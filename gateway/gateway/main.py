@@ -27,7 +27,7 @@ from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
 from gateway.compose import Composer
 from gateway.config import Settings
-from gateway.proxy import GatewayProxy, Upstreams
+from gateway.proxy import AiohttpForwarder, Forwarder, GatewayProxy, Upstreams
 from gateway.ratelimit import RateLimiter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -75,8 +75,10 @@ def create_app(
     upstreams: Upstreams | None = None,
     key_set: KeySet | None = None,
     database: Database | None = None,
+    portal: Forwarder | None = None,
 ) -> FastAPI:
-    """``upstreams``/``key_set`` are given by the all-in-one launcher (in-process services)."""
+    """``upstreams``/``key_set``/``portal`` are given by the all-in-one launcher (in-process
+    services and portal)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     upstreams = upstreams or Upstreams.over_http(
@@ -87,6 +89,15 @@ def create_app(
         stream_idle_timeout=settings.upstream_stream_idle_timeout,
         max_streams=settings.upstream_max_streams,
     )
+    if portal is None and settings.web_url:
+        portal = AiohttpForwarder(
+            settings.web_url.rstrip("/"),
+            timeout=settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+            max_connections=settings.upstream_max_connections,
+            stream_idle_timeout=settings.upstream_stream_idle_timeout,
+            max_streams=settings.upstream_max_streams,
+        )
     db = database or Database(settings.db_url, pool_size=5)
     keys = key_set or KeySet(settings.jwks_url)
     verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
@@ -110,6 +121,8 @@ def create_app(
             app.state.ready = False
             await limiter.stop()
             await upstreams.aclose()
+            if portal is not None:
+                await portal.aclose()
             await db.dispose()
 
     app = FastAPI(
@@ -152,10 +165,13 @@ def create_app(
         per_user=settings.rate_limit_per_user,
         trusted_proxy_hops=settings.trusted_proxy_hops,
         development=settings.is_development,
+        portal=portal,
     )
-    app.add_middleware(
-        BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides={"/api/v1/files": 11 * 1024 * 1024}
-    )
+    # The first prefix that matches decides: API uploads, the rest of the API, the portal.
+    limits = {"/api/v1/files": 11 * 1024 * 1024, "/api/": settings.max_body_bytes}
+    if portal is not None:
+        limits["/"] = settings.web_max_body_bytes
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=limits)
     guarded = settings.guarded_paths
     if "/docs" in guarded:  # the merged OpenAPI goes with the docs
         guarded["/openapi.json"] = None

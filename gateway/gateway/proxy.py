@@ -388,8 +388,10 @@ class GatewayProxy:
         per_user: int,
         trusted_proxy_hops: int = 0,
         development: bool = False,
+        portal: Forwarder | None = None,
     ) -> None:
         self.app = app
+        self.portal = portal
         self.upstreams = upstreams
         self.verifier = verifier
         self.limiter = limiter
@@ -401,7 +403,10 @@ class GatewayProxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(routes.API_PREFIX + "/"):
-            await self.app(scope, receive, send)
+            if self.portal is not None and scope["type"] == "http" and path not in OWN_PATHS:
+                await self._to_portal(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         sub = path[len(routes.API_PREFIX) :]
         if any(segment in (".", "..") for segment in sub.split("/")):
@@ -416,6 +421,32 @@ class GatewayProxy:
             await self._forward(scope, receive, send, service, sub)
         except Problem as problem:
             await problem_response(problem, path)(scope, receive, send)
+
+    async def _to_portal(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A page of the portal: passed on as it came, with the caller's address (the portal
+        trusts one proxy hop) and the request id. The portal's own calls to the API come back
+        through the gateway and are checked and rate limited there."""
+        assert self.portal is not None
+        body = await _read_body(receive)
+        ip = client_ip(scope, self.trusted_proxy_hops)
+        headers: Headers = [
+            (k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != b"x-forwarded-for"
+        ]
+        headers.append((b"x-forwarded-for", ip.encode("latin-1")))
+        if rid := request_id_var.get():
+            headers.append((b"x-request-id", rid.encode("latin-1")))
+        try:
+            status, out, content = await self.portal.forward(scope["method"], _target(scope), headers, body)
+        except (UpstreamTimeout, UpstreamUnavailable) as exc:
+            log.warning("portal_unavailable", path=scope["path"], error=type(exc).__name__)
+            await send_portal_down(send)
+            return
+        if isinstance(content, UpstreamStream):
+            await _relay(content, status, out, receive, send, service="web", path=scope["path"])
+            return
+        out.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": content})
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, service: str, sub: str) -> None:
         method: str = scope["method"]
@@ -511,6 +542,30 @@ async def _pump(
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+# The gateway's own paths outside /api/v1; every other one is the portal's.
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+
+_PORTAL_DOWN = (
+    "<!doctype html><html lang=zh-CN><meta charset=utf-8><title>暂时无法访问</title>"
+    "<h1>平台门户暂时无法访问</h1><p>请稍后刷新重试。</p></html>"
+).encode()
+
+
+async def send_portal_down(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 502,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(_PORTAL_DOWN)).encode()),
+                (b"retry-after", b"5"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _PORTAL_DOWN})
 
 
 def _target(scope: Scope) -> str:

@@ -297,6 +297,11 @@ SERVICES: tuple[Service, ...] = (
     ),
 )
 
+# The portal (web/): a process of the platform but not a service (no database, no events, no
+# API of its own). The gateway forwards every path outside /api/v1 (and its own operations
+# paths) to it; all-in-one makes it in the gateway's process.
+PORTAL = Service(name="web", port=8008, app="web.main:create_app")
+
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -84,9 +85,8 @@ async def drop_database(server: str, name: str) -> None:
         await conn.close()
 
 
-@pytest_asyncio.fixture
-async def fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """``url = await fresh_db("identity")``: a new empty database, dropped after the test."""
+@asynccontextmanager
+async def _databases(postgres_server: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
     made: list[str] = []
 
     async def make(hint: str = "t") -> str:
@@ -104,8 +104,8 @@ async def fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaita
         await drop_database(postgres_server, name)
 
 
-@pytest_asyncio.fixture
-async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+@asynccontextmanager
+async def _namespace(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
     tag = uuid.uuid4().hex[:10]
     ns = RabbitNamespace(url=amqp_url, exchange=f"test.{tag}.events", prefix=f"test.{tag}.")
     yield ns
@@ -115,3 +115,31 @@ async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
         except Exception:  # noqa: BLE001
             pass
     await ns.cleanup()
+
+
+@pytest_asyncio.fixture
+async def fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """``url = await fresh_db("identity")``: a new empty database, dropped after the test."""
+    async with _databases(postgres_server) as make:
+        yield make
+
+
+@pytest_asyncio.fixture
+async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
+    async with _namespace(amqp_url) as ns:
+        yield ns
+
+
+# The same for a whole module (tests/portal: one platform serves every page test of a module).
+@pytest_asyncio.fixture(scope="module")
+async def module_fresh_db(postgres_server: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    async with _databases(postgres_server) as make:
+        yield make
+
+
+@pytest_asyncio.fixture(scope="module")
+async def module_rabbit(
+    amqp_url_or_none: str | None, request: pytest.FixtureRequest
+) -> AsyncIterator[RabbitNamespace]:
+    async with _namespace(require_broker(amqp_url_or_none, request)) as ns:
+        yield ns

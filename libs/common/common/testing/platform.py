@@ -1,0 +1,123 @@
+"""The whole platform as separate processes on the real servers, for end-to-end, portal and
+browser tests: every service of the registry (each on a fresh database), the gateway, and,
+when asked, the portal behind it (the gateway forwards every non-API path to it).
+
+``start_platform`` is used by ``tests/e2e`` (one platform per test) and ``tests/portal`` (one
+per module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import registry
+from common.processes import uvicorn_command
+from common.testing.processes import Processes, free_port, running, wait_ready
+from common.testing.rabbit import RabbitNamespace
+
+ADMIN_PHONE = "13900000000"
+ADMIN_PASSWORD = "Admin-e2e-2024"
+
+
+@dataclass
+class Platform:
+    gateway_url: str
+    identity_url: str
+    rabbit: RabbitNamespace
+    processes: Processes
+    urls: dict[str, str] = field(default_factory=dict)  # service name (and "gateway") -> base URL
+
+
+async def platform_env(
+    fresh_db: Callable[[str], Awaitable[str]],
+    rabbit: RabbitNamespace,
+    files: Path,
+    ports: dict[str, int],
+) -> dict[str, str]:
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items() if name != "gateway"}
+    env = {
+        **os.environ,
+        **rabbit.env(),
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "INFO",
+        "BUS_RETRY_DELAYS": "[0.1, 0.2, 0.4]",
+        # Three platforms of eight processes may run at once beside the other tests: each
+        # process keeps few connections, or PostgreSQL's 100 run out (TooManyConnectionsError).
+        "DB_POOL_SIZE": "2",
+        "OUTBOX_POLL_INTERVAL": "0.2",
+        "TIMER_POLL_INTERVAL": "0.2",
+        "SERVICE_URLS": json.dumps({n: u for n, u in urls.items() if n in registry.NAMES}),
+        "GATEWAY_DATABASE_URL": await fresh_db("e2e_gateway"),
+        "IDENTITY_JWKS_URL": f"{urls['identity']}/.well-known/jwks.json",
+        "IDENTITY_STORAGE_URL": str(files),
+        "IDENTITY_ADMIN_PHONE": ADMIN_PHONE,
+        "IDENTITY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "IDENTITY_SMS_RESEND_SECONDS": "0",
+        "IDENTITY_ARGON2_TIME_COST": "1",
+        "IDENTITY_ARGON2_MEMORY_KIB": "8192",
+    }
+    for svc in registry.SERVICES:
+        env[f"{svc.env_prefix}DATABASE_URL"] = await fresh_db(f"e2e_{svc.name}")
+        env[f"GATEWAY_{svc.name.upper()}_URL"] = urls[svc.name]
+    if registry.PORTAL.name in urls:
+        env["GATEWAY_WEB_URL"] = urls[registry.PORTAL.name]
+        env["WEB_API_URL"] = f"http://127.0.0.1:{ports['gateway']}"
+        env["WEB_TRUSTED_PROXY_HOPS"] = "1"
+    return env
+
+
+def start_all(processes: Processes, ports: dict[str, int], timeout: float = 120) -> None:
+    """Every registry service at once (each declares the whole topology at start, so none
+    misses an event of another that started earlier), each waited for; then the gateway."""
+    started: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
+    rows = [*registry.SERVICES, *([registry.PORTAL] if registry.PORTAL.name in ports else [])]
+    for svc in rows:
+        log = processes.logs / f"{svc.name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                uvicorn_command(svc.app, ports[svc.name]),
+                env=processes.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        processes.procs[svc.name] = proc
+        started.append((svc.name, log, proc))
+    for name, log, proc in started:
+        url = f"http://127.0.0.1:{ports[name]}"
+        wait_ready(f"{url}/readyz", proc, log, timeout)
+        processes.urls[name] = url
+    processes.start("gateway", "gateway.main:create_app", ports["gateway"])
+
+
+@asynccontextmanager
+async def start_platform(
+    fresh_db: Callable[[str], Awaitable[str]],
+    rabbit: RabbitNamespace,
+    folder: Path,
+    *,
+    portal: bool = False,
+    demo: bool = False,
+) -> AsyncIterator[Platform]:
+    """``portal``: the portal too, behind the gateway; ``demo``: every service seeds the demo
+    data ``make run`` shows (common.demo's accounts, products, notices)."""
+    names = [*registry.NAMES, "gateway", *([registry.PORTAL.name] if portal else [])]
+    ports: dict[str, int] = {}
+    for name in names:
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
+    rabbit.services.extend(registry.NAMES)
+    env = await platform_env(fresh_db, rabbit, folder / "files", ports)
+    if demo:
+        env.update({f"{svc.env_prefix}SEED_DEMO": "true" for svc in registry.SERVICES})
+    with running(env, folder / "logs") as processes:
+        start_all(processes, ports)
+        yield Platform(
+            processes.urls["gateway"], processes.urls["identity"], rabbit, processes, dict(processes.urls)
+        )
