@@ -149,3 +149,12 @@ async def screenshot(page: Any, name: str) -> Path:
     target = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(target), full_page=True)
     return target
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first test of a module waits for its platform (nine processes) to start, which on a
+    busy two-core machine takes longer than the suite's default 120 s timeout."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(600))
