@@ -1,22 +1,23 @@
 #!/bin/sh
 # Starts one process of the suite in its container (deploy/Dockerfile's CMD).
-#   SERVICE  gateway | identity | quota | catalog | orders | contracts | payments | demands
+#   SERVICE  gateway | identity | quota | catalog | orders | contracts | payments | demands | web
 #   PORT     the port to listen on (baked into the image from the build argument PORT)
 # Extra arguments are passed on to uvicorn, e.g. `voucher-entrypoint --workers 2`.
 # uvicorn replaces this shell (exec), so it is PID 1 and gets SIGTERM on `docker stop`.
 # --no-proxy-headers: uvicorn never takes the client address from X-Forwarded-For (its own
-# default trusts any loopback client). The gateway and identity read that header themselves,
-# from the number of proxies configured as trusted (GATEWAY_/IDENTITY_TRUSTED_PROXY_HOPS).
+# default trusts any loopback client). The gateway, identity and the portal read that header
+# themselves, from the number of proxies configured as trusted
+# (GATEWAY_/IDENTITY_/WEB_TRUSTED_PROXY_HOPS).
 # --no-server-header: no "server: uvicorn" banner.
 # --timeout-graceful-shutdown: open event streams (notifications) never end by themselves; a
 #   stop waits 10 s for them, then closes them (browsers reconnect with Last-Event-ID).
 set -eu
 
-: "${SERVICE:?SERVICE is not set (gateway, identity, quota, catalog, orders, contracts, payments, demands)}"
+: "${SERVICE:?SERVICE is not set (gateway, identity, quota, catalog, orders, contracts, payments, demands, web)}"
 : "${PORT:?PORT is not set}"
 
 case "$SERVICE" in
-    gateway | identity | quota | catalog | orders | contracts | payments | demands)
+    gateway | identity | quota | catalog | orders | contracts | payments | demands | web)
         package="$SERVICE"
         ;;
     *)

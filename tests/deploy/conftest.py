@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The process contract: every service and the gateway, and the port each listens on.
+# The process contract: every service, the portal and the gateway, and the port each listens on.
 PORTS = {
     "gateway": 8000,
     "identity": 8001,
@@ -28,7 +28,11 @@ PORTS = {
     "contracts": 8005,
     "payments": 8006,
     "demands": 8007,
+    "web": 8008,
 }
+# The portal (common.registry.PORTAL): deployed like a service, but it owns no database and no
+# broker, holds none of the shared secrets and is not one of the gateway's upstreams.
+PORTAL = "web"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ OWN_SECRETS: dict[str, OwnSecrets] = {
                 }
             ),
         ),
+        # The portal's session secret (it seals the session cookies).
+        OwnSecrets(PORTAL, frozenset({"WEB_SESSION_SECRET"})),
     )
 }
 
@@ -134,6 +140,12 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def ports() -> dict[str, int]:
     return dict(PORTS)
+
+
+@pytest.fixture(scope="session")
+def portal() -> str:
+    """The portal's name: its compose service, Deployment, image voucher-<name>, SERVICE."""
+    return PORTAL
 
 
 @pytest.fixture(scope="session")

@@ -130,9 +130,14 @@ def test_the_schema_catches_mistakes(
 
 
 def test_every_service_of_the_workspace_is_deployed(
-    app_services: dict[str, dict[str, Any]], services_in_workspace: list[str], ports: dict[str, int]
+    app_services: dict[str, dict[str, Any]],
+    services_in_workspace: list[str],
+    ports: dict[str, int],
+    portal: str,
+    root: Path,
 ) -> None:
-    expected = {*services_in_workspace, "gateway"}
+    assert (root / portal / "pyproject.toml").exists(), f"the portal is the workspace member {portal}/"
+    expected = {*services_in_workspace, "gateway", portal}
     missing = sorted(expected - app_services.keys())
     assert not missing, (
         f"services/{missing} has no block in docker-compose.yml: add one like identity's "
@@ -149,9 +154,13 @@ def test_every_service_of_the_workspace_is_deployed(
 
 
 def test_app_services_start_after_healthy_postgres_and_rabbitmq(
-    app_services: dict[str, dict[str, Any]],
+    app_services: dict[str, dict[str, Any]], portal: str
 ) -> None:
     for name, service in app_services.items():
+        if name == portal:
+            # No database, no broker; and not the gateway, which forwards to it (a cycle).
+            assert not service.get("depends_on"), f"{portal} needs nothing to start"
+            continue
         depends = service.get("depends_on")
         assert isinstance(depends, dict), f"{name}: depends_on needs the long form to carry a condition"
         for infrastructure in ("postgres", "rabbitmq"):
@@ -161,10 +170,15 @@ def test_app_services_start_after_healthy_postgres_and_rabbitmq(
             assert how.get("required", True) is True
 
 
-def test_gateway_waits_for_the_services_it_routes_to(app_services: dict[str, dict[str, Any]]) -> None:
+def test_gateway_waits_for_the_services_it_routes_to(
+    app_services: dict[str, dict[str, Any]], portal: str
+) -> None:
     depends = app_services["gateway"]["depends_on"]
-    for name in app_services.keys() - {"gateway"}:
+    for name in app_services.keys() - {"gateway", portal}:
         assert depends.get(name, {}).get("condition") == "service_healthy", f"gateway -> {name}"
+    # The portal calls the gateway's API: the gateway starts without it (its pages answer 502
+    # meanwhile), or neither would ever be healthy when the portal came to wait for the API.
+    assert portal not in depends, f"gateway -> {portal}: no wait for the portal"
 
 
 def test_app_services_report_readiness(app_services: dict[str, dict[str, Any]]) -> None:
@@ -279,12 +293,20 @@ def test_gateway_is_published_and_routes_to_every_service(
 # --- settings and secrets ----------------------------------------------------------------------
 
 
-def check_env_files(app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path) -> None:
+def check_env_files(
+    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path, portal: str
+) -> None:
     for name, service in app_services.items():
         files = env_files_of(service)
         # The short form: every file is required, compose refuses to start without it.
         assert all(isinstance(f, str) for f in files), f"{name}: secrets are required, no `required: false`"
-        assert files[:2] == [PRODUCTION_ENV, SECRETS_ENV], name
+        if name == portal:
+            # The portal holds no database, broker or service-token secret: its own alone.
+            assert files[:1] == [PRODUCTION_ENV] and SECRETS_ENV not in files, (
+                f"{name}: {PRODUCTION_ENV} and its own secrets, not {SECRETS_ENV}"
+            )
+        else:
+            assert files[:2] == [PRODUCTION_ENV, SECRETS_ENV], name
         for owner in own_secrets.values():
             if name == owner.service:
                 assert owner.env_file in files, (
@@ -300,9 +322,9 @@ def check_env_files(app_services: dict[str, dict[str, Any]], own_secrets: dict[s
 
 
 def test_app_services_read_settings_and_secrets_from_env_files(
-    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path
+    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path, portal: str
 ) -> None:
-    check_env_files(app_services, own_secrets, root)
+    check_env_files(app_services, own_secrets, root, portal)
 
 
 @pytest.mark.parametrize(
@@ -310,14 +332,18 @@ def test_app_services_read_settings_and_secrets_from_env_files(
     [
         ("contracts", None),  # contracts without its own secrets
         ("identity", None),
+        ("web", None),
         ("quota", "deploy/env/contracts.secrets.env"),  # another service's secrets
         ("contracts", "deploy/env/identity.secrets.env"),
+        ("gateway", "deploy/env/web.secrets.env"),
+        ("web", SECRETS_ENV),  # the shared secrets, which the portal has no use for
     ],
 )
 def test_a_service_without_its_secrets_or_with_anothers_is_caught(
     app_services: dict[str, dict[str, Any]],
     own_secrets: dict[str, Any],
     root: Path,
+    portal: str,
     service: str,
     env_file: str | None,
 ) -> None:
@@ -330,7 +356,7 @@ def test_a_service_without_its_secrets_or_with_anothers_is_caught(
         files.append(env_file)
     broken[service]["env_file"] = files
     with pytest.raises(AssertionError):
-        check_env_files(broken, own_secrets, root)
+        check_env_files(broken, own_secrets, root, portal)
 
 
 def test_no_secret_is_written_in_the_compose_file(
@@ -426,6 +452,7 @@ def test_the_documented_generation_commands_make_valid_secrets(
         "CONTRACTS_SEAL_KEY_ENCRYPTION_KEY",
         "CONTRACTS_SIGNING_CA_KEY_PEM",
         "CONTRACTS_SIGNING_CA_CERT_PEM",
+        "WEB_SESSION_SECRET",
     }
     key = load_pem_private_key(made["IDENTITY_JWT_PRIVATE_KEY"].encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
@@ -466,6 +493,15 @@ def test_the_documented_generation_commands_make_valid_secrets(
     )
     assert contracts.is_development is False
     assert contracts.signing_ca_cert_pem == ca.cert_pem.strip()
+
+    # web: the session secret is long enough for the portal's settings in production, and safe
+    # in an env file (no '$' for compose to interpolate, no quotes needed).
+    from web.config import Settings as WebSettings
+
+    session_secret = made["WEB_SESSION_SECRET"]
+    assert len(session_secret) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", session_secret)
+    portal = WebSettings(_env_file=None, session_secret=session_secret, environment=production["ENVIRONMENT"])
+    assert portal.is_development is False and portal.secure_cookies is True
 
 
 def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path, own_secrets: dict[str, Any]) -> None:

@@ -189,16 +189,29 @@ def test_cmd_is_the_entrypoint_script(runtime: Stage) -> None:
 
 
 def test_each_service_is_the_workspace_package_voucher_service(
-    root: Path, services_in_workspace: list[str]
+    root: Path, services_in_workspace: list[str], portal: str
 ) -> None:
     for name, path in [
         *((s, root / "services" / s) for s in services_in_workspace),
         ("gateway", root / "gateway"),
+        (portal, root / portal),
     ]:
         project = tomllib.loads((path / "pyproject.toml").read_text())
         assert project["project"]["name"] == f"voucher-{name}"
         packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
         assert packages == [name], f"{name}: import package {name} (uvicorn {name}.main:create_app)"
+
+
+def test_the_portals_pages_and_static_files_are_in_its_package(root: Path, portal: str) -> None:
+    """The image installs the portal as a wheel (uv sync --no-editable): hatchling puts every
+    file below the package directory in it, so its templates and static files must be there
+    (not beside it), and no build setting may leave them out."""
+    project = tomllib.loads((root / portal / "pyproject.toml").read_text())
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert not {"only-include", "exclude", "only-packages"} & wheel.keys(), wheel
+    package = root / portal / portal
+    for folder, pattern in (("templates", "*.html"), ("static", "*.css")):
+        assert any((package / folder).rglob(pattern)), f"{portal}/{portal}/{folder} holds no {pattern}"
 
 
 # --- the entrypoint ------------------------------------------------------------------------------
@@ -222,7 +235,7 @@ def _run_entrypoint(
     )
 
 
-@pytest.mark.parametrize("service", ["identity", "gateway"])
+@pytest.mark.parametrize("service", ["identity", "gateway", "web"])
 def test_entrypoint_starts_uvicorn_for_the_service(
     root: Path, tmp_path: Path, ports: dict[str, int], service: str
 ) -> None:
@@ -324,6 +337,10 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest(root: Path) -> N
         "services/identity/pyproject.toml",
         "services/identity/identity/__init__.py",
         "gateway/gateway/__init__.py",
+        "web/pyproject.toml",
+        "web/web/main.py",
+        "web/web/templates/layout.html",  # the portal's pages and static files
+        "web/web/static/portal.css",
         "deploy/entrypoint.sh",
         "services/contracts/contracts/fonts/NotoSansSC-Regular.ttf",  # the contract PDF's font
     ):
@@ -341,6 +358,8 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest(root: Path) -> N
         "deploy/env/production.env",
         "tests/deploy/test_compose.py",
         "services/identity/tests/test_x.py",
+        "web/tests/test_x.py",
+        "deploy/env/web.secrets.env",
         ".env",
     ):
         assert _excluded(patterns, unwanted), f"{unwanted} must not be in the build context"

@@ -43,10 +43,10 @@ def test_kustomization_lists_every_manifest(root: Path, manifests: dict[str, lis
 
 
 def test_identity_and_gateway_are_deployed_with_a_service(
-    objects: list[dict[str, Any]], ports: dict[str, int]
+    objects: list[dict[str, Any]], ports: dict[str, int], portal: str
 ) -> None:
     deployments, services = of_kind(objects, "Deployment"), of_kind(objects, "Service")
-    assert {"identity", "gateway"} <= deployments.keys()
+    assert {"identity", "gateway", portal} <= deployments.keys()
     for name, deployment in deployments.items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -85,7 +85,7 @@ def test_every_container_is_probed_bounded_and_unprivileged(objects: list[dict[s
             assert "cpu" in resources["limits"], where
 
 
-def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any]) -> None:
+def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any], portal: str) -> None:
     (config,) = of_kind(objects, "ConfigMap").values()
     for name, deployment in of_kind(objects, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -96,7 +96,11 @@ def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any]
             if kind.endswith("Ref")
         ]
         assert ("configMapRef", config["metadata"]["name"]) in refs
-        assert ("secretRef", "voucher-secrets") in refs
+        if name == portal:
+            # No database, broker or service token: the portal's own Secret alone.
+            assert ("secretRef", "voucher-secrets") not in refs, f"{name} holds none of the shared secrets"
+        else:
+            assert ("secretRef", "voucher-secrets") in refs, name
         for owner in own_secrets.values():
             if name == owner.service:
                 assert ("secretRef", owner.k8s_secret) in refs, (
@@ -113,12 +117,12 @@ def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any]
 
 
 def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
-    objects: list[dict[str, Any]], production_env: dict[str, str], own_secrets: dict[str, Any]
+    objects: list[dict[str, Any]], production_env: dict[str, str], own_secrets: dict[str, Any], portal: str
 ) -> None:
     assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
     (config,) = of_kind(objects, "ConfigMap").values()
     assert config["data"] == production_env, "deploy/k8s/config.yaml and deploy/env/production.env differ"
-    check_env_sources(objects, own_secrets)
+    check_env_sources(objects, own_secrets, portal)
 
 
 @pytest.mark.parametrize(
@@ -126,12 +130,19 @@ def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
     [
         ("contracts", None),  # contracts without its own Secret
         ("identity", None),
+        ("web", None),
         ("gateway", "voucher-contracts-secrets"),  # another service's Secret
         ("contracts", "voucher-identity-secrets"),
+        ("gateway", "voucher-web-secrets"),
+        ("web", "voucher-secrets"),  # the shared secrets, which the portal has no use for
     ],
 )
 def test_a_deployment_without_its_secret_or_with_anothers_is_caught(
-    objects: list[dict[str, Any]], own_secrets: dict[str, Any], deployment: str, secret: str | None
+    objects: list[dict[str, Any]],
+    own_secrets: dict[str, Any],
+    portal: str,
+    deployment: str,
+    secret: str | None,
 ) -> None:
     """The check above is not vacuous."""
     broken = copy.deepcopy(objects)
@@ -142,7 +153,7 @@ def test_a_deployment_without_its_secret_or_with_anothers_is_caught(
     else:
         container["envFrom"].append({"secretRef": {"name": secret}})
     with pytest.raises(AssertionError):
-        check_env_sources(broken, own_secrets)
+        check_env_sources(broken, own_secrets, portal)
 
 
 def documented_secrets_of(readme: str) -> dict[str, dict[str, str]]:

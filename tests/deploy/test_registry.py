@@ -1,6 +1,8 @@
 """The service registry (libs/common/common/registry.py) is the one list of services: compose,
 Kubernetes, the env files and the database init script must say the same. Adding a service
 is its package plus one registry row; these tests then say what else to write, and where.
+The portal (registry.PORTAL) is deployed like a service, everywhere a process is: but with no
+database, no broker, none of the shared secrets, and not as one of the gateway's upstreams.
 (The RabbitMQ definitions are checked against the registry in test_rabbitmq.py.)"""
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from common import registry
 K8S = "deploy/k8s"
 
 
+def processes() -> tuple[registry.Service, ...]:
+    """Every process deployed from the registry: the services and the portal (the gateway is
+    not in the registry)."""
+    return (*registry.SERVICES, registry.PORTAL)
+
+
 def k8s_objects(root: Path, kind: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((root / K8S).glob("*.yaml")):
@@ -33,11 +41,13 @@ def k8s_objects(root: Path, kind: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_every_registry_service_has_the_documented_port(ports: dict[str, int]) -> None:
-    for svc in registry.SERVICES:
+def test_every_registry_service_has_the_documented_port(ports: dict[str, int], portal: str) -> None:
+    for svc in processes():
         assert ports.get(svc.name) == svc.port, (
             f"{svc.name}: registry port {svc.port}, deploy {ports.get(svc.name)}"
         )
+    assert registry.PORTAL.name == portal and registry.PORTAL.package == portal
+    assert portal not in registry.NAMES, "the portal is no service: no database, events or upstream"
 
 
 def test_every_registry_service_is_a_workspace_package(services_in_workspace: list[str]) -> None:
@@ -47,28 +57,36 @@ def test_every_registry_service_is_a_workspace_package(services_in_workspace: li
 def test_compose_runs_exactly_the_registry_services_and_the_gateway(
     app_services: dict[str, dict[str, Any]],
 ) -> None:
-    assert sorted(app_services) == sorted({*registry.NAMES, "gateway"}), (
-        "docker-compose.yml: one block per registry row (see the comment of x-app-service)"
+    assert sorted(app_services) == sorted({*(svc.name for svc in processes()), "gateway"}), (
+        "docker-compose.yml: one block per registry row and the portal (see the comment of x-app-service)"
     )
-    for svc in registry.SERVICES:
+    for svc in processes():
         block = app_services[svc.name]
         assert str(block["build"]["args"]["PORT"]) == str(svc.port), svc.name
         assert [str(p) for p in block.get("expose", [])] == [str(svc.port)], svc.name
-        assert block["depends_on"]["rabbitmq"], (
+    for svc in registry.SERVICES:
+        assert app_services[svc.name]["depends_on"]["rabbitmq"], (
             f"{svc.name} declares the topology at start: it needs the broker"
         )
     gateway_waits = app_services["gateway"]["depends_on"]
     for name in registry.NAMES:
         assert gateway_waits.get(name, {}).get("condition") == "service_healthy", f"gateway -> {name}"
+    # The portal needs nothing to start (no database, no broker); the gateway forwards to it
+    # and it calls the gateway: a wait either way would be a cycle, or a gateway down for
+    # as long as the portal is.
+    portal = registry.PORTAL.name
+    assert not app_services[portal].get("depends_on"), f"{portal} waits for nothing"
+    assert portal not in gateway_waits, f"the gateway must not wait for {portal}"
 
 
 def test_kubernetes_deploys_exactly_the_registry_services_and_the_gateway(root: Path) -> None:
     deployments, services = k8s_objects(root, "Deployment"), k8s_objects(root, "Service")
-    assert sorted(deployments) == sorted({*registry.NAMES, "gateway"}), (
-        f"{K8S}: one <name>.yaml per registry row (copy quota.yaml), listed in kustomization.yaml"
+    assert sorted(deployments) == sorted({*(svc.name for svc in processes()), "gateway"}), (
+        f"{K8S}: one <name>.yaml per registry row and the portal (copy quota.yaml), listed in "
+        "kustomization.yaml"
     )
     assert set(deployments) <= set(services), "a Service named after every Deployment"
-    for svc in registry.SERVICES:
+    for svc in processes():
         (container,) = deployments[svc.name]["spec"]["template"]["spec"]["containers"]
         assert [p["containerPort"] for p in container["ports"]] == [svc.port], svc.name
         assert [p["port"] for p in services[svc.name]["spec"]["ports"]] == [svc.port], svc.name
@@ -81,11 +99,20 @@ def test_the_gateway_and_the_services_find_every_registry_service(
     expected = {svc.name: f"http://{svc.name}:{svc.port}" for svc in registry.SERVICES}
     assert json.loads(production_env["SERVICE_URLS"]) == expected, "SERVICE_URLS in deploy/env/production.env"
     routed = {k for k in production_env if k.startswith("GATEWAY_") and k.endswith("_URL")}
-    assert routed == {f"GATEWAY_{name.upper()}_URL" for name in registry.NAMES}
-    for name, url in expected.items():
-        assert production_env[f"GATEWAY_{name.upper()}_URL"] == url
+    portal = registry.PORTAL
+    assert routed == {f"GATEWAY_{svc.name.upper()}_URL" for svc in processes()}
+    for svc in processes():
+        assert production_env[f"GATEWAY_{svc.name.upper()}_URL"] == f"http://{svc.name}:{svc.port}"
+    # The portal is no service (no /internal/ of its own) and calls the gateway's public API.
+    assert production_env["WEB_API_URL"] == f"http://gateway:{production_env['GATEWAY_PORT']}"
+    assert production_env["WEB_TRUSTED_PROXY_HOPS"] == "1", (
+        f"the gateway is one proxy in front of {portal.name}"
+    )
     config = k8s_objects(root, "ConfigMap")["voucher-config"]["data"]
     assert json.loads(config["SERVICE_URLS"]) == expected, f"SERVICE_URLS in {K8S}/config.yaml"
+    assert config["GATEWAY_WEB_URL"] == production_env["GATEWAY_WEB_URL"], (
+        f"GATEWAY_WEB_URL in {K8S}/config.yaml"
+    )
 
 
 def test_every_registry_service_gets_its_database_on_first_start(root: Path) -> None:
@@ -96,14 +123,25 @@ def test_every_registry_service_gets_its_database_on_first_start(root: Path) -> 
     assert not missing, f"add {missing} to DATABASES in deploy/postgres/init/01-databases.sh"
 
 
+@pytest.mark.parametrize("change", ["new service", "portal moved"])
 @pytest.mark.parametrize("where", ["compose", "kubernetes"])
 def test_a_service_added_to_the_registry_alone_is_caught(
-    where: str, app_services: dict[str, dict[str, Any]], root: Path, monkeypatch: pytest.MonkeyPatch
+    where: str,
+    change: str,
+    app_services: dict[str, dict[str, Any]],
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The checks above are not vacuous: a new registry row without its deployment fails."""
-    extra = registry.Service(name="billing", port=8009, app="billing.main:create_app")
-    monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, extra))
-    monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "billing"))
+    """The checks above are not vacuous: a new registry row without its deployment fails, and
+    so does a portal whose registry port the deployment does not follow."""
+    if change == "new service":
+        extra = registry.Service(name="billing", port=8009, app="billing.main:create_app")
+        monkeypatch.setattr(registry, "SERVICES", (*registry.SERVICES, extra))
+        monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "billing"))
+    else:
+        monkeypatch.setattr(
+            registry, "PORTAL", registry.Service(name="web", port=8010, app="web.main:create_app")
+        )
     check = (
         test_compose_runs_exactly_the_registry_services_and_the_gateway
         if where == "compose"
@@ -117,8 +155,13 @@ def test_a_service_added_to_the_registry_alone_is_caught(
 
 
 def settings_class(name: str) -> type[Any]:
-    """The Settings of a registry service (<package>.config) or of the gateway."""
-    package = "gateway" if name == "gateway" else registry.service(name).package
+    """The Settings of a registry service (<package>.config), of the portal or of the gateway."""
+    if name == "gateway":
+        package = "gateway"
+    elif name == registry.PORTAL.name:
+        package = registry.PORTAL.package
+    else:
+        package = registry.service(name).package
     return importlib.import_module(f"{package}.config").Settings
 
 
@@ -154,8 +197,11 @@ def check_own_secrets_against_settings(
     base: Mapping[str, str],
     made: Mapping[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    portal_base: Mapping[str, str],
 ) -> None:
-    for name in (*registry.NAMES, "gateway"):
+    """``base``: what a service and the gateway read (production.env and the shared secrets);
+    ``portal_base``: what the portal reads (production.env alone)."""
+    for name in (*registry.NAMES, "gateway", registry.PORTAL.name):
         settings = settings_class(name)
         row = own_secrets.get(name)
         own = row.variables if row else frozenset()
@@ -165,18 +211,20 @@ def check_own_secrets_against_settings(
         given = {key: made[key] for key in own if key in made}
         undocumented = sorted(required - given.keys())
         assert not undocumented, f"{row.example if row else name}: no generation command makes {undocumented}"
+        env = portal_base if name == registry.PORTAL.name else base
         try:
-            start(settings, {**base, **given}, monkeypatch)
+            start(settings, {**env, **given}, monkeypatch)
         except ValueError as exc:
             where = f"and {row.example}" if row else "alone"
+            shared = "" if env is portal_base else " and the shared secrets"
             raise AssertionError(
-                f"{name} refuses to start in production on production.env and the shared secrets "
+                f"{name} refuses to start in production on production.env{shared} "
                 f"{where}: {exc}\nA secret of its own goes in deploy/env/{name}.secrets.env.example, "
                 f"the Secret voucher-{name}-secrets and OWN_SECRETS (tests/deploy/conftest.py)"
             ) from None
         for key in sorted(required):
             try:
-                start(settings, {k: v for k, v in {**base, **given}.items() if k != key}, monkeypatch)
+                start(settings, {k: v for k, v in {**env, **given}.items() if k != key}, monkeypatch)
             except ValueError:
                 continue
             raise AssertionError(
@@ -199,22 +247,25 @@ def production_base(
 def test_each_process_holds_exactly_the_secrets_its_settings_need(
     own_secrets: dict[str, Any],
     production_base: dict[str, str],
+    production_env: dict[str, str],
     documented_secrets: dict[str, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each registry service and the gateway start in production on production.env, the
     shared secrets and (for a service in OWN_SECRETS) the values its example's commands make,
-    and refuse to without any one of those it requires. So a service whose settings come to
-    need a secret of their own fails here until it has its env file and Secret."""
+    and refuse to without any one of those it requires; the portal likewise, without the
+    shared secrets (it is given none). So a service whose settings come to need a secret of
+    their own fails here until it has its env file and Secret."""
     made = {k: v for values in documented_secrets.values() for k, v in values.items()}
-    check_own_secrets_against_settings(own_secrets, production_base, made, monkeypatch)
+    check_own_secrets_against_settings(own_secrets, production_base, made, monkeypatch, production_env)
 
 
-@pytest.mark.parametrize("service", ["contracts", "identity"])
+@pytest.mark.parametrize("service", ["contracts", "identity", "web"])
 def test_a_service_whose_own_secrets_are_not_listed_is_caught(
     service: str,
     own_secrets: dict[str, Any],
     production_base: dict[str, str],
+    production_env: dict[str, str],
     documented_secrets: dict[str, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -222,4 +273,4 @@ def test_a_service_whose_own_secrets_are_not_listed_is_caught(
     made = {k: v for values in documented_secrets.values() for k, v in values.items()}
     table = {name: row for name, row in own_secrets.items() if name != service}
     with pytest.raises(AssertionError, match=f"{service} refuses to start"):
-        check_own_secrets_against_settings(table, production_base, made, monkeypatch)
+        check_own_secrets_against_settings(table, production_base, made, monkeypatch, production_env)
