@@ -27,7 +27,7 @@ from web import formatting, labels
 from web.client import ApiClient, ApiError, NotSignedIn
 from web.config import Settings
 from web.deps import CsrfFailed, FormInvalid, NotAllowed, Portal
-from web.routers import account, admin, enterprise, provider, public
+from web.routers import account, admin, enterprise, orders, provider, public
 from web.session import SessionCodec, SessionMiddleware
 
 HERE = Path(__file__).parent
@@ -70,7 +70,7 @@ def create_app(
     app.state.api = api
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (public, account, enterprise, provider, admin):
+    for module in (public, account, enterprise, provider, admin, orders):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
