@@ -79,12 +79,10 @@ def _seed_env(env: dict[str, str] | os._Environ[str]) -> None:
 
 
 async def _allinone(host: str, port: int) -> None:
-    import httpx
-
     from gateway.config import Settings as GatewaySettings
     from gateway.inprocess import ASGIStreamTransport
     from gateway.main import create_app as create_gateway
-    from gateway.proxy import HttpxForwarder, Upstreams
+    from gateway.proxy import HttpxForwarder, Upstreams, in_process_client
     from web.config import Settings as WebSettings
 
     transport = InProcessTransport()
@@ -116,10 +114,7 @@ async def _allinone(host: str, port: int) -> None:
         portal_app = _factory(registry.PORTAL.app)(
             WebSettings(trusted_proxy_hops=1), api_transport=ASGIStreamTransport(gateway_asgi)
         )
-        portal = HttpxForwarder(
-            httpx.AsyncClient(transport=ASGIStreamTransport(portal_app), base_url="http://web"),
-            stream_idle_timeout=60.0,
-        )
+        portal = HttpxForwarder(in_process_client(portal_app, "web"), stream_idle_timeout=60.0)
         gateway_app = create_gateway(
             GatewaySettings(port=port), upstreams=Upstreams.in_process(apps), key_set=keys, portal=portal
         )

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.auth import TokenVerifier
 from common.context import correlation_id_var, request_id_var
 from common.errors import Problem, problem_response
-from common.http import client_ip
+from common.http import client_ip, no_cookie_jar
 from gateway import routes
 from gateway.inprocess import ASGIStreamTransport
 from gateway.ratelimit import RateLimiter
@@ -359,14 +359,7 @@ class Upstreams:
     def in_process(cls, apps: dict[str, ASGIApp]) -> Upstreams:
         # Not httpx.ASGITransport: it answers only once the app has returned, and an event
         # stream returns when the user leaves (gateway.inprocess).
-        return cls(
-            {
-                name: httpx.AsyncClient(
-                    transport=ASGIStreamTransport(app, client=("127.0.0.1", 0)), base_url=f"http://{name}"
-                )
-                for name, app in apps.items()
-            }
-        )
+        return cls({name: in_process_client(app, name) for name, app in apps.items()})
 
     async def aclose(self) -> None:
         for name, forwarder in self.forwarders.items():
@@ -374,6 +367,16 @@ class Upstreams:
                 await forwarder.aclose()
         for client in self.clients.values():
             await client.aclose()
+
+
+def in_process_client(app: ASGIApp, name: str) -> httpx.AsyncClient:
+    """An httpx client of an app in this process (all-in-one: each service, the portal). It
+    is shared by every browser the gateway serves, so it keeps no cookie."""
+    return httpx.AsyncClient(
+        transport=ASGIStreamTransport(app, client=("127.0.0.1", 0)),
+        base_url=f"http://{name}",
+        cookies=no_cookie_jar(),
+    )
 
 
 class GatewayProxy:

@@ -24,9 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from common.testing.tokens import TestIssuer
 from gateway.config import Settings
-from gateway.inprocess import ASGIStreamTransport
 from gateway.main import create_app
-from gateway.proxy import OWN_PATHS, HttpxForwarder, Upstreams
+from gateway.proxy import OWN_PATHS, HttpxForwarder, Upstreams, in_process_client
 from gateway.routes import route
 
 from .conftest import gateway_settings, served
@@ -96,9 +95,7 @@ class Portal:
 
     def forwarder(self) -> HttpxForwarder:
         """How the all-in-one launcher reaches the portal in-process."""
-        return HttpxForwarder(
-            httpx.AsyncClient(transport=ASGIStreamTransport(self.app), base_url="http://web")
-        )
+        return HttpxForwarder(in_process_client(self.app, "web"))
 
 
 async def service(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -177,6 +174,19 @@ async def test_a_page_reaches_the_portal_as_it_came_with_the_callers_address_and
     assert headers["x-forwarded-for"] == CALLER[0]
     assert headers["x-request-id"] == r.headers["x-request-id"]
     assert headers["cookie"] == "voucher_session=abc" and headers["accept-language"] == "zh-CN"
+
+
+async def test_one_browsers_session_cookie_never_reaches_another_browsers_request(make_gateway: Make) -> None:
+    """In-process, the portal is reached through one shared httpx client: a cookie the portal
+    set for one browser must not be kept by that client and sent with the next request that
+    came without one (a stranger would be signed in as the first user)."""
+    portal = Portal()
+    _, first = await make_gateway(portal)
+    signed_in = await first.post("/login", content=b"phone=1", follow_redirects=False)
+    assert signed_in.status_code == 303 and "voucher_session=sealed" in signed_in.headers["set-cookie"]
+    first.cookies.clear()  # another browser: no cookie at all
+    await first.get("/me")
+    assert "cookie" not in portal.seen[-1]["headers"], portal.seen[-1]["headers"]
 
 
 async def test_a_request_id_the_caller_sent_is_the_one_the_portal_sees(make_gateway: Make) -> None:

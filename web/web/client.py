@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from common.http import no_cookie_jar
 from web.session import Session
 
 # Refresh an access token this many seconds before it runs out, so a page never fails on it.
@@ -77,6 +78,7 @@ class ApiClient:
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            cookies=no_cookie_jar(),  # one client for every browser: it must remember nobody
         )
 
     async def aclose(self) -> None:

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
 
@@ -231,3 +232,9 @@ def content_disposition(name: str, disposition: str = "inline") -> str:
     """RFC 6266 with an ASCII fallback and the real name as RFC 5987 ``filename*``."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def no_cookie_jar() -> CookieJar:
+    """A cookie jar that keeps nothing, for an httpx client shared by many callers (a proxy, a
+    portal's API client): a cookie one caller got must never go out with another's request."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
