@@ -23,6 +23,46 @@ async def _captcha(portal: Portal) -> dict[str, Any]:
     return captcha
 
 
+async def _send_sms(portal: Portal, purpose: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """获取验证码: POST /sms-codes with the form's phone and graphic captcha; what to tell the user."""
+    payload = {k: str(fields.get(k) or "").strip() for k in ("phone", "captcha_id", "captcha_answer")}
+    try:
+        await portal.api.request(
+            "POST", "/sms-codes", json={**payload, "purpose": purpose}, auth=purpose == "certify"
+        )
+    except ApiError as problem:
+        return {
+            "ok": False,
+            "message": problem.detail,
+            "code": problem.code,
+            "errors": problem.errors,
+            "retry_after": problem.retry_after,
+            "problem": problem,
+        }
+    return {"ok": True, "message": "验证码已发送，请查收短信"}
+
+
+async def _sms_step(
+    portal: Portal, template: str, purpose: str, form: dict[str, str], **ctx: Any
+) -> Response:
+    """The page without JavaScript: its 获取验证码 button submits the form, the code is sent
+    and the form comes back with a new captcha (the one typed was spent) and what happened."""
+    sent = await _send_sms(portal, purpose, form)
+    kept = {
+        k: v for k, v in form.items() if k not in ("captcha_answer", "sms_code", "password", "new_password")
+    }
+    kept.pop("send_sms", None)
+    return portal.render(
+        template,
+        200 if sent["ok"] else sent["problem"].status,
+        captcha=await _captcha(portal),
+        form=kept,
+        problem=sent.get("problem"),
+        sms_message=sent["message"] if sent["ok"] else None,
+        **ctx,
+    )
+
+
 async def _signed_in(portal: Portal, tokens: dict[str, Any]) -> Response:
     portal.session.sign_in(tokens)
     me = await portal.api.load_me()
@@ -44,6 +84,8 @@ async def login_page(portal: PortalDep, mode: str = "password") -> HTMLResponse:
 async def login(portal: PortalDep, mode: str = "password") -> Response:
     form = await portal.values()
     mode = "sms" if mode == "sms" else "password"
+    if mode == "sms" and form.get("send_sms"):
+        return await _sms_step(portal, "account/login.html", "login", form, mode=mode)
     body = {k: form.get(k, "") for k in ("phone", "captcha_id", "captcha_answer")}
     try:
         if mode == "sms":
@@ -78,7 +120,9 @@ async def register_page(portal: PortalDep) -> HTMLResponse:
 @router.post("/register", response_class=HTMLResponse)
 async def register(portal: PortalDep) -> Response:
     form = await portal.values()
-    body = {k: form.get(k, "") for k in ("enterprise_name", "phone", "sms_code")}
+    if form.get("send_sms"):
+        return await _sms_step(portal, "account/register.html", "register", form)
+    body = {k: form.get(k, "").strip() for k in ("enterprise_name", "phone", "sms_code")}
     try:
         tokens = await portal.api.request("POST", "/auth/register", json=body, auth=False)
     except ApiError as problem:
@@ -105,7 +149,9 @@ async def reset_page(portal: PortalDep) -> HTMLResponse:
 @router.post("/password/reset", response_class=HTMLResponse)
 async def reset(portal: PortalDep) -> Response:
     form = await portal.values()
-    body = {k: form.get(k, "") for k in ("phone", "sms_code", "new_password")}
+    if form.get("send_sms"):
+        return await _sms_step(portal, "account/reset.html", "reset_password", form)
+    body = {k: form.get(k, "").strip() for k in ("phone", "sms_code", "new_password")}
     try:
         await portal.api.request("POST", "/auth/password/reset", json=body, auth=False)
     except ApiError as problem:
@@ -145,21 +191,15 @@ async def logout_page(portal: PortalDep) -> HTMLResponse:
 async def send_sms_code(request: Request, portal: PortalDep) -> JSONResponse:
     if not portal.session.csrf_ok(request.headers.get("x-csrf-token")):
         raise CsrfFailed
-    body: dict[str, Any] = await request.json()
-    purpose = str(body.get("purpose") or "")
-    payload = {k: str(body.get(k) or "") for k in ("phone", "captcha_id", "captcha_answer")}
-    auth = purpose == "certify"
     try:
-        await portal.api.request("POST", "/sms-codes", json={**payload, "purpose": purpose}, auth=auth)
-        sent: dict[str, Any] = {"ok": True, "message": "验证码已发送，请查收短信"}
-    except ApiError as problem:
-        sent = {
-            "ok": False,
-            "message": problem.detail,
-            "code": problem.code,
-            "errors": problem.errors,
-            "retry_after": problem.retry_after,
-        }
+        body: dict[str, Any] = await request.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    purpose = str(body.get("purpose") or "")
+    sent = await _send_sms(portal, purpose, body)
+    sent.pop("problem", None)
     # The captcha was spent by this request, right or wrong: the page gets a new one.
     captcha = await _captcha(portal)
     return JSONResponse({**sent, "captcha": captcha})
