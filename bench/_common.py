@@ -149,9 +149,13 @@ class BenchRun:
         }
 
     def start(self, name: str, env: dict[str, str], port: int | None = None) -> Started:
-        """``name`` is a registry service or ``gateway``; waits for its /readyz."""
-        factory = "gateway.main:create_app" if name == "gateway" else registry.service(name).app
-        preferred = 8000 if name == "gateway" else registry.service(name).port
+        """``name`` is a registry service, ``gateway`` or the portal (``web``); waits for its /readyz."""
+        row = registry.PORTAL if name == registry.PORTAL.name else None
+        if name == "gateway":
+            factory, preferred = "gateway.main:create_app", 8000
+        else:
+            row = row or registry.service(name)
+            factory, preferred = row.app, row.port
         port = port or free_port(preferred)
         log = (self.workdir / f"{name}.log").open("wb")
         proc = subprocess.Popen(uvicorn_command(factory, port), env=env, stdout=log, stderr=subprocess.STDOUT)

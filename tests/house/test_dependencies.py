@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from common import registry
 from gateway.config import Settings as GatewaySettings
 from gateway.main import create_app as create_gateway
+from web.config import Settings as WebSettings
+from web.main import create_app as create_portal
 
 
 def _apps() -> Iterator[tuple[str, FastAPI]]:
@@ -22,6 +24,7 @@ def _apps() -> Iterator[tuple[str, FastAPI]]:
         settings = importlib.import_module(f"{svc.package}.config").Settings(environment="development")
         yield svc.name, importlib.import_module(f"{svc.package}.main").create_app(settings)
     yield "gateway", create_gateway(GatewaySettings(environment="development"))
+    yield "web", create_portal(WebSettings(environment="development"))
 
 
 def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:

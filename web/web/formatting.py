@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
+from jinja2 import Environment, Undefined
 
 from common.masking import mask_phone
 from common.money import amount_in_words, format_wan, format_yuan
@@ -17,7 +17,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def _fen(value: Any) -> int | None:
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, Undefined):
         return None
     try:
         return int(value)
@@ -53,7 +53,7 @@ def yuan_input(value: Any) -> str:
 def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
-    if not value:
+    if not value or isinstance(value, Undefined):
         return None
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
