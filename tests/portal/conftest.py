@@ -44,7 +44,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _browser_skips:
         tr = terminalreporter
         tr.section("NO CHROMIUM: portal browser tests did not run", sep="!", red=True, bold=True)
-        tr.line(f"{len(_browser_skips)} test(s) skipped: install Debian's Chromium (apt-get install chromium).", red=True)
+        tr.line(
+            f"{len(_browser_skips)} test(s) skipped: install Debian's Chromium (apt-get install chromium).",
+            red=True,
+        )
         tr.line("Under CI=true these FAIL.", red=True)
 
 
@@ -104,7 +107,9 @@ class PortalClient:
         return self.last
 
     async def login(self, phone: str, password: str) -> httpx.Response:
-        response = await self.submit("/login", "/login?mode=password", captcha=True, phone=phone, password=password)
+        response = await self.submit(
+            "/login", "/login?mode=password", captcha=True, phone=phone, password=password
+        )
         assert "退出登录" in response.text, response.text[:2000]
         return response
 

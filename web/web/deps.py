@@ -19,6 +19,10 @@ from common.money import yuan_to_fen
 from web.client import Api, ApiClient, ApiError, NotSignedIn
 from web.session import Session
 
+# How old the session's copy of /me may be before a page reads it again: a suspension, a
+# restore or an onboarding shows in the menus and banners within this time.
+ME_MAX_AGE_SECONDS = 60
+
 
 class CsrfFailed(Exception):
     """A state-changing form came without this session's CSRF token."""
@@ -130,7 +134,7 @@ async def _portal(request: Request) -> Portal:
 async def _signed_in(portal: Annotated[Portal, Depends(_portal)]) -> Portal:
     if not portal.session.signed_in:
         raise NotSignedIn
-    if not portal.session.user.get("role"):
+    if not portal.session.user.get("role") or portal.session.me_older_than(ME_MAX_AGE_SECONDS):
         await portal.api.load_me()
     return portal
 

@@ -45,7 +45,7 @@ REMITTANCE_STATES = {"pending": "待核实", "confirmed": "已到账", "rejected
 SETTLEMENT_STATES = {
     "open": "待申请兑付",
     "claimed": "待审核",
-    "approved": "待付款",
+    "approved": "审核通过",
     "paid": "已兑付",
     "rejected": "审核不通过",
     "cancelled": "已取消",

@@ -64,7 +64,12 @@ class Session:
 
     def set_me(self, me: dict[str, Any]) -> None:
         self.data["me"] = {"user": me.get("user") or {}, "organization": me.get("organization")}
+        self.data["me_at"] = time.time()
         self.modified = True
+
+    def me_older_than(self, seconds: float) -> bool:
+        """The menus' copy of /me (suspended, certified, provider) is read again this often."""
+        return time.time() - float(self.data.get("me_at", 0)) > seconds
 
     @property
     def user(self) -> dict[str, Any]:

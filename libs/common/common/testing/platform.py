@@ -71,7 +71,7 @@ async def platform_env(
     return env
 
 
-def start_all(processes: Processes, ports: dict[str, int], timeout: float = 120) -> None:
+def start_all(processes: Processes, ports: dict[str, int], timeout: float = 240) -> None:
     """Every registry service at once (each declares the whole topology at start, so none
     misses an event of another that started earlier), each waited for; then the gateway."""
     started: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
@@ -91,7 +91,7 @@ def start_all(processes: Processes, ports: dict[str, int], timeout: float = 120)
         url = f"http://127.0.0.1:{ports[name]}"
         wait_ready(f"{url}/readyz", proc, log, timeout)
         processes.urls[name] = url
-    processes.start("gateway", "gateway.main:create_app", ports["gateway"])
+    processes.start("gateway", "gateway.main:create_app", ports["gateway"], timeout=timeout)
 
 
 @asynccontextmanager
