@@ -40,7 +40,8 @@ up: install
 	$(UV) run --frozen python -m gateway.launcher up
 
 # Three workers (pytest-xdist): the suite waits mostly on PostgreSQL, RabbitMQ and the
-# services it starts, so three share two cores well (about 12 minutes instead of 30).
+# services it starts, so three share two cores well (about 12 minutes instead of 30). A portal
+# module's tests stay on one worker (conftest.py's scheduler): they share one platform.
 test: install
 	$(UV) run --frozen pytest -n 3
 

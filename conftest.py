@@ -13,3 +13,22 @@ import identity  # noqa: F401
 import orders  # noqa: F401
 import payments  # noqa: F401
 import quota  # noqa: F401
+
+
+def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
+    """``make test`` (``-n 3``): every test is its own unit of work as with ``--dist load``,
+    except that a portal module's tests (tests/portal) stay together on one worker, since they
+    share one platform of nine processes (a module-scoped fixture): spread over three workers,
+    each would start its own. xdist's ``loadgroup`` would do this but does not work with
+    pytest 9 (it rewrites a test id pytest no longer keeps)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PortalModulesTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/portal/"):
+                return nodeid.split("::", 1)[0]
+            return nodeid
+
+    return PortalModulesTogether(config, log)

@@ -11,16 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 from web.client import ApiError, NotSignedIn
 from web.deps import CsrfFailed, Portal, PortalDep, SignedIn
+from web.pages import new_captcha
 
 router = APIRouter()
-
-
-async def _captcha(portal: Portal) -> dict[str, Any]:
-    try:
-        captcha: dict[str, Any] = await portal.api.request("GET", "/captcha", auth=False)
-    except ApiError:
-        captcha = {"captcha_id": "", "image_png_base64": ""}
-    return captcha
 
 
 async def _send_sms(portal: Portal, purpose: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +48,7 @@ async def _sms_step(
     return portal.render(
         template,
         200 if sent["ok"] else sent["problem"].status,
-        captcha=await _captcha(portal),
+        captcha=await new_captcha(portal),
         form=kept,
         problem=sent.get("problem"),
         sms_message=sent["message"] if sent["ok"] else None,
@@ -77,7 +70,7 @@ async def _signed_in(portal: Portal, tokens: dict[str, Any]) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(portal: PortalDep, mode: str = "password") -> HTMLResponse:
     mode = "sms" if mode == "sms" else "password"
-    return portal.render("account/login.html", mode=mode, captcha=await _captcha(portal))
+    return portal.render("account/login.html", mode=mode, captcha=await new_captcha(portal))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -102,7 +95,7 @@ async def login(portal: PortalDep, mode: str = "password") -> Response:
             "account/login.html",
             problem.status,
             mode=mode,
-            captcha=await _captcha(portal),
+            captcha=await new_captcha(portal),
             form=form,
             problem=problem,
         )
@@ -114,7 +107,7 @@ async def login(portal: PortalDep, mode: str = "password") -> Response:
 
 @router.get("/register", response_class=HTMLResponse)
 async def register_page(portal: PortalDep) -> HTMLResponse:
-    return portal.render("account/register.html", captcha=await _captcha(portal))
+    return portal.render("account/register.html", captcha=await new_captcha(portal))
 
 
 @router.post("/register", response_class=HTMLResponse)
@@ -129,7 +122,7 @@ async def register(portal: PortalDep) -> Response:
         return portal.render(
             "account/register.html",
             problem.status,
-            captcha=await _captcha(portal),
+            captcha=await new_captcha(portal),
             form=form,
             problem=problem,
         )
@@ -143,7 +136,7 @@ async def register(portal: PortalDep) -> Response:
 
 @router.get("/password/reset", response_class=HTMLResponse)
 async def reset_page(portal: PortalDep) -> HTMLResponse:
-    return portal.render("account/reset.html", captcha=await _captcha(portal))
+    return portal.render("account/reset.html", captcha=await new_captcha(portal))
 
 
 @router.post("/password/reset", response_class=HTMLResponse)
@@ -157,7 +150,11 @@ async def reset(portal: PortalDep) -> Response:
     except ApiError as problem:
         form.pop("new_password", None)
         return portal.render(
-            "account/reset.html", problem.status, captcha=await _captcha(portal), form=form, problem=problem
+            "account/reset.html",
+            problem.status,
+            captcha=await new_captcha(portal),
+            form=form,
+            problem=problem,
         )
     return portal.redirect("/login", "密码已重置，请用新密码登录")
 
@@ -201,7 +198,7 @@ async def send_sms_code(request: Request, portal: PortalDep) -> JSONResponse:
     sent = await _send_sms(portal, purpose, body)
     sent.pop("problem", None)
     # The captcha was spent by this request, right or wrong: the page gets a new one.
-    captcha = await _captcha(portal)
+    captcha = await new_captcha(portal)
     return JSONResponse({**sent, "captcha": captcha})
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
@@ -28,6 +28,7 @@ from web import labels
 from web.client import ApiError
 from web.deps import FormInvalid, NotAllowed, Portal, StaffPortal
 from web.formatting import yuan, yuan_input
+from web.pages import form_problem, link, page_number, quietly
 
 router = APIRouter()
 
@@ -194,39 +195,16 @@ def render(portal: Portal, template: str, status_code: int = 200, **ctx: Any) ->
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def page_number(raw: Any) -> int:
-    try:
-        return max(1, min(int(raw or 1), 100_000))
-    except (TypeError, ValueError):
-        return 1
-
-
-def link(path: str, params: Mapping[str, Any]) -> str:
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return path + ("?" + urlencode(kept) if kept else "")
-
-
 def here(portal: Portal) -> str:
     url = portal.request.url
     return url.path + (f"?{url.query}" if url.query else "")
-
-
-def as_problem(exc: FormInvalid) -> ApiError:
-    return ApiError(422, "form_invalid", "；".join(exc.errors.values()), dict(exc.errors))
-
-
-async def quiet_get(portal: Portal, path: str, default: Any = None, **params: Any) -> Any:
-    try:
-        return await portal.api.get(path, **params)
-    except ApiError:
-        return default
 
 
 async def order_names(portal: Portal, items: list[dict[str, Any]]) -> None:
     """Payments' rows carry order and organisation ids only: each row gets its order's
     enterprise, provider and product names (one GET /orders/{id} per distinct order)."""
     ids = sorted({str(i["order_id"]) for i in items if i.get("order_id")})
-    found = await asyncio.gather(*(quiet_get(portal, f"/orders/{oid}") for oid in ids))
+    found = await asyncio.gather(*(quietly(portal, f"/orders/{oid}") for oid in ids))
     names = {oid: order or {} for oid, order in zip(ids, found, strict=True)}
     for item in items:
         order = names.get(str(item.get("order_id")), {})
@@ -556,7 +534,7 @@ async def dashboard(portal: StaffPortal) -> HTMLResponse:
     mine = [c for c in COUNTERS if allowed(portal, c[4])]
 
     async def count(path: str, params: dict[str, str]) -> int | None:
-        answer = await quiet_get(portal, path, None, **params, page_size=1)
+        answer = await quietly(portal, path, None, **params, page_size=1)
         return None if answer is None else int(answer.get("total") or 0)
 
     totals = await asyncio.gather(*(count(c[1], c[2]) for c in mine))
@@ -585,7 +563,7 @@ for _key in QUEUES:
 @router.get("/admin/designations", response_class=HTMLResponse)
 async def designations_page(portal: StaffPortal) -> HTMLResponse:
     require(portal, (REVIEWER,))
-    campaign = await quiet_get(portal, "/campaigns/current", {})
+    campaign = await quietly(portal, "/campaigns/current", {})
     return render(portal, "admin/designations.html", menu_key="designations", campaign=campaign, report=None)
 
 
@@ -594,7 +572,7 @@ async def designations_import(portal: StaffPortal) -> HTMLResponse:
     require(portal, (REVIEWER,))
     form = await portal.form()
     upload = form.get("file")
-    campaign = await quiet_get(portal, "/campaigns/current", {})
+    campaign = await quietly(portal, "/campaigns/current", {})
     if not isinstance(upload, UploadFile) or not upload.filename:
         problem = ApiError(422, "file_required", "请选择名单文件（CSV 或 XLSX）", {"file": "请选择名单文件"})
         return render(
@@ -752,7 +730,7 @@ async def campaign_body(portal: Portal, form: Mapping[str, str]) -> tuple[int, d
 @router.get("/admin/campaigns", response_class=HTMLResponse)
 async def campaign_page(portal: StaffPortal) -> HTMLResponse:
     require(portal, ())
-    campaign = await quiet_get(portal, "/campaigns/current", None)
+    campaign = await quietly(portal, "/campaigns/current", None)
     return render(
         portal,
         "admin/campaigns.html",
@@ -767,12 +745,12 @@ async def campaign_page(portal: StaffPortal) -> HTMLResponse:
 async def campaign_save(portal: StaffPortal) -> Response:
     require(portal, ())
     form = await portal.values()
-    campaign = await quiet_get(portal, "/campaigns/current", None)
+    campaign = await quietly(portal, "/campaigns/current", None)
     try:
         year, body = await campaign_body(portal, form)
         saved = await portal.api.put(f"/admin/campaigns/{year}", body)
     except (ApiError, FormInvalid) as exc:
-        problem = as_problem(exc) if isinstance(exc, FormInvalid) else exc
+        problem = form_problem(exc.errors) if isinstance(exc, FormInvalid) else exc
         return render(
             portal,
             "admin/campaigns.html",
@@ -907,7 +885,7 @@ async def notice_delete(portal: StaffPortal, notice_id: str) -> Response:
 
 
 async def _provider_name(portal: Portal, org_id: str) -> str:
-    provider = await quiet_get(portal, f"/providers/{org_id}", {}) or {}
+    provider = await quietly(portal, f"/providers/{org_id}", {}) or {}
     return str(provider.get("name") or (provider.get("provider") or {}).get("name") or "")
 
 
@@ -939,7 +917,7 @@ async def cap_save(portal: StaffPortal, org_id: str) -> Response:
             body["year"] = form["year"].strip()
         cap = await portal.api.put(f"/admin/providers/{org_id}/subsidy-cap", body)
     except (ApiError, FormInvalid) as exc:
-        problem = as_problem(exc) if isinstance(exc, FormInvalid) else exc
+        problem = form_problem(exc.errors) if isinstance(exc, FormInvalid) else exc
         return render(
             portal,
             "admin/subsidy_cap.html",
@@ -1020,7 +998,7 @@ async def audit_log(
     # Staff names for the actors (the list is administrators'; others see roles).
     names: dict[str, str] = {}
     if allowed(portal, ()):
-        staff = await quiet_get(portal, "/admin/staff", {}, page_size=100) or {}
+        staff = await quietly(portal, "/admin/staff", {}, page_size=100) or {}
         names = {s["id"]: s["name"] for s in staff.get("items") or []}
     me = portal.user
     if me.get("id"):
@@ -1068,7 +1046,7 @@ async def decide(portal: StaffPortal, key: str, item_id: str, action: str) -> Re
             decision.method, decision.path.format(id=item_id), json=body if body is not None else {}
         )
     except (ApiError, FormInvalid) as exc:
-        problem = as_problem(exc) if isinstance(exc, FormInvalid) else exc
+        problem = form_problem(exc.errors) if isinstance(exc, FormInvalid) else exc
         query = dict(parse_qsl(urlsplit(back).query))
         return await queue_page(
             portal,

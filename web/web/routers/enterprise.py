@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from web import labels
 from web.client import API_PREFIX, ApiError
 from web.deps import EnterprisePortal, FormInvalid, Portal, SignedIn
+from web.pages import form_problem, new_captcha, page_number
 
 router = APIRouter()
 
@@ -36,21 +37,12 @@ DEMAND_TABS: tuple[tuple[str, str], ...] = (
 )
 
 
-def invalid(errors: dict[str, str], detail: str | None = None) -> ApiError:
-    """A problem the portal finds itself (a yuan amount, a repeated password), shown like the API's."""
-    return ApiError(422, "validation_error", detail or "；".join(errors.values()), dict(errors))
-
-
 async def _optional(portal: Portal, path: str, **params: Any) -> tuple[Any, ApiError | None]:
     """The API's answer, or the problem to show on the page in its place."""
     try:
         return await portal.api.get(path, **params), None
     except ApiError as problem:
         return None, problem
-
-
-def _page(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and int(value) > 0 else 1
 
 
 # --- 基本信息 ---------------------------------------------------------------------------------
@@ -75,14 +67,6 @@ async def center(portal: EnterprisePortal) -> HTMLResponse:
 # --- 企业信息认证: 企业信息 → 指定经办人 → 认证成功 ---------------------------------------------------
 
 
-async def _captcha(portal: Portal) -> dict[str, Any]:
-    try:
-        captcha: dict[str, Any] = await portal.api.request("GET", "/captcha", auth=False)
-    except ApiError:
-        captcha = {"captcha_id": "", "image_png_base64": ""}
-    return captcha
-
-
 async def _certification_page(
     portal: Portal, step: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -93,7 +77,7 @@ async def _certification_page(
         detail, _ = await _optional(portal, "/me/organization")
     elif step != "info":
         step = "info"  # steps 2 and 3 come after step 1
-    captcha = await _captcha(portal) if step == "info" and not org.get("certified") else None
+    captcha = await new_captcha(portal) if step == "info" and not org.get("certified") else None
     return portal.render(
         "enterprise/certification.html",
         status_code,
@@ -223,7 +207,7 @@ async def change_password(portal: SignedIn) -> Response:
     new = form.get("new_password", "")
     try:
         if new != form.get("confirm", ""):
-            raise invalid({"confirm": "两次输入的新密码不一致"})
+            raise form_problem({"confirm": "两次输入的新密码不一致"})
         body: dict[str, Any] = {"new_password": new}
         if form.get("old_password"):
             body["old_password"] = form["old_password"]
@@ -272,10 +256,10 @@ async def apply_quota(portal: EnterprisePortal) -> Response:
                 body["requested_fen"] = await portal.fen("requested_fen", label="申领额度")
                 body["basis_fen"] = await portal.fen("basis_fen", label=BASIS_LABELS[voucher_type])
             except FormInvalid as bad:
-                raise invalid(bad.errors) from None
+                raise form_problem(bad.errors) from None
             body["proof_file_ids"] = await portal.upload_files("proof_file_ids")
             if not body["proof_file_ids"]:
-                raise invalid({"proof_file_ids": "请上传合同凭证（PDF、JPG 或 PNG）"})
+                raise form_problem({"proof_file_ids": "请上传合同凭证（PDF、JPG 或 PNG）"})
         await portal.api.post("/me/quota-applications", body)
     except ApiError as problem:
         return await _vouchers_page(portal, voucher_type, problem.status, form=form, problem=problem)
@@ -296,7 +280,7 @@ async def voucher_ledger(portal: EnterprisePortal, voucher_id: str) -> HTMLRespo
 
 @router.get("/me/favorites", response_class=HTMLResponse)
 async def favorites(portal: SignedIn, page: str | None = None) -> HTMLResponse:
-    answer = await portal.api.get("/me/favorites", page=_page(page))
+    answer = await portal.api.get("/me/favorites", page=page_number(page))
     return portal.render("enterprise/favorites.html", page=answer)
 
 
@@ -313,7 +297,7 @@ async def remove_favorite(portal: SignedIn, product_id: str) -> Response:
 @router.get("/me/demands", response_class=HTMLResponse)
 async def demands(portal: EnterprisePortal, status: str = "", page: str | None = None) -> HTMLResponse:
     status = status if status in labels.DEMAND_STATES else ""
-    answer, problem = await _optional(portal, "/me/demands", status=status or None, page=_page(page))
+    answer, problem = await _optional(portal, "/me/demands", status=status or None, page=page_number(page))
     return portal.render(
         "enterprise/demands.html", page=answer, status=status, tabs=DEMAND_TABS, page_problem=problem
     )
@@ -336,7 +320,7 @@ async def _demand_budget(portal: Portal, form: dict[str, str]) -> int | None:
     try:
         return await portal.fen("budget_fen", label="预算金额")
     except FormInvalid as bad:
-        raise invalid(bad.errors) from None
+        raise form_problem(bad.errors) from None
 
 
 def _demand_form(
@@ -407,7 +391,7 @@ async def _messages_page(portal: Portal, page: int = 1, status_code: int = 200, 
 
 @router.get("/me/messages", response_class=HTMLResponse)
 async def messages(portal: SignedIn, page: str | None = None) -> HTMLResponse:
-    return await _messages_page(portal, _page(page))
+    return await _messages_page(portal, page_number(page))
 
 
 @router.post("/me/messages", response_class=HTMLResponse)
@@ -445,7 +429,7 @@ def portal_link(link: str | None) -> str:
 async def notifications(portal: SignedIn, page: str | None = None, unread: str = "") -> HTMLResponse:
     only_unread = unread in ("1", "true")
     answer = await portal.api.get(
-        "/me/notifications", page=_page(page), unread="true" if only_unread else None
+        "/me/notifications", page=page_number(page), unread="true" if only_unread else None
     )
     for item in answer.get("items") or []:
         item["href"] = portal_link(item.get("link"))

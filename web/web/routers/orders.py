@@ -21,6 +21,7 @@ from common.categories import voucher_type_for
 from web import labels
 from web.client import ApiError
 from web.deps import EnterprisePortal, FormInvalid, Portal, ProviderPortal, SignedIn
+from web.pages import form_problem, page_number, safe_path
 
 router = APIRouter()
 
@@ -64,23 +65,6 @@ ALREADY_SUBMITTED = ("idempotency_key_reused", "idempotency_key_in_flight")
 def idempotency_key() -> str:
     """One per rendered form: a double submit of that form is one order / one transfer."""
     return uuid.uuid4().hex
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or 1), 100_000))
-    except ValueError:
-        return 1
-
-
-def _safe_next(target: str | None, default: str) -> str:
-    target = target or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
-
-
-def invalid(exc: FormInvalid) -> ApiError:
-    """A field the portal checked itself, shown like the API's problem."""
-    return ApiError(422, "invalid_input", "请检查填写的内容", errors=exc.errors)
 
 
 async def _optional(portal: Portal, path: str, **params: Any) -> Any:
@@ -194,7 +178,7 @@ async def submit_order(portal: EnterprisePortal) -> Response:
 
 async def _order_list(portal: Portal, path: str, base: str, tab: str, page: str | None) -> dict[str, Any]:
     tab = tab if tab in TAB_KEYS else ""
-    number = _page_number(page)
+    number = page_number(page)
     listing = await portal.api.get(path, tab=tab or None, page=number, page_size=ORDER_PAGE_SIZE)
     return {
         "listing": listing,
@@ -289,7 +273,7 @@ async def _order_step(
     """One of the order's buttons: the API call, then back with a message, or the order page
     with the API's problem."""
     form = await portal.values()
-    back = _safe_next(portal.request.query_params.get("next"), default_next or f"/orders/{order_id}")
+    back = safe_path(portal.request.query_params.get("next"), default_next or f"/orders/{order_id}")
     try:
         await portal.api.post(path, body)
     except ApiError as problem:
@@ -392,7 +376,7 @@ async def save_contract(order_id: str, portal: ProviderPortal) -> Response:
         total = await portal.fen("total_fen", label="合同总金额")
         deposit = await portal.fen("deposit_fen", label="合同定金")
     except FormInvalid as exc:
-        return await _contract_form(portal, order_id, invalid(exc), form, 422)
+        return await _contract_form(portal, order_id, form_problem(exc.errors, "请检查填写的内容"), form, 422)
     contract = await _contract_of(portal, order_id)
     body = {"total_fen": total, "deposit_fen": deposit, "terms": form.get("terms", "")}
     try:
@@ -473,7 +457,12 @@ async def remit(order_id: str, portal: EnterprisePortal) -> Response:
         amount = await portal.fen("amount_fen", label="汇款金额")
     except FormInvalid as exc:
         return await _order_page(
-            portal, order_id, template="orders/payment.html", problem=invalid(exc), form=form, status_code=422
+            portal,
+            order_id,
+            template="orders/payment.html",
+            problem=form_problem(exc.errors, "请检查填写的内容"),
+            form=form,
+            status_code=422,
         )
     try:
         receipts = await portal.upload_files("receipt_file_ids")
@@ -516,7 +505,7 @@ async def _decide_remittance(portal: Portal, order_id: str, remittance_id: str, 
             form=form,
             status_code=problem.status,
         )
-    back = _safe_next(portal.request.query_params.get("next"), f"/orders/{order_id}/payment")
+    back = safe_path(portal.request.query_params.get("next"), f"/orders/{order_id}/payment")
     return portal.redirect(back, "已确认到账" if confirm else "已标记为未到账")
 
 
@@ -551,7 +540,7 @@ async def seal_page(portal: EnterprisePortal) -> HTMLResponse:
         "orders/seal.html",
         has_seal=await _has_seal(portal),
         is_owner=portal.user.get("role") == "owner",
-        next=_safe_next(portal.request.query_params.get("next"), ""),
+        next=safe_path(portal.request.query_params.get("next"), ""),
     )
 
 
@@ -568,7 +557,7 @@ async def seal_image(portal: EnterprisePortal) -> Response:
 @router.post("/me/seal", response_class=HTMLResponse)
 async def start_seal(portal: EnterprisePortal) -> Response:
     await portal.form()
-    back = _safe_next(portal.request.query_params.get("next"), "/me/seal")
+    back = safe_path(portal.request.query_params.get("next"), "/me/seal")
     try:
         started = await portal.api.post("/me/identity-verifications", {"purpose": "seal"})
     except ApiError as problem:
@@ -611,7 +600,7 @@ async def verify_page(verification_id: str, portal: SignedIn) -> HTMLResponse:
         check=check,
         purpose=VERIFY_PURPOSES.get(str(check.get("purpose")), "人脸认证"),
         simulated=portal.request.app.state.settings.is_development,
-        next=_safe_next(portal.request.query_params.get("next"), _verify_default(check)),
+        next=safe_path(portal.request.query_params.get("next"), _verify_default(check)),
     )
 
 
@@ -645,7 +634,7 @@ async def _settled(portal: Portal, verification_id: str) -> dict[str, Any]:
 
 
 async def _outcome(portal: Portal, verification_id: str, check: dict[str, Any]) -> Response:
-    back = _safe_next(portal.request.query_params.get("next"), _verify_default(check))
+    back = safe_path(portal.request.query_params.get("next"), _verify_default(check))
     if check.get("state") == "passed":
         return await _finish(portal, check, back)
     if check.get("state") == "failed":

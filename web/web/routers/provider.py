@@ -17,6 +17,7 @@ from web import labels
 from web.client import ApiError
 from web.deps import EnterprisePortal, FormInvalid, Portal, ProviderPortal
 from web.formatting import yuan_input
+from web.pages import form_problem
 
 router = APIRouter()
 
@@ -36,11 +37,6 @@ SETTLEMENT_UPLOADS = (
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def invalid(errors: dict[str, str]) -> ApiError:
-    """A problem the portal found in a form itself (an amount in yuan), shown as the API's are."""
-    return ApiError(422, "form_invalid", "请检查标出的内容", errors)
 
 
 def explained(problem: ApiError) -> str:
@@ -272,7 +268,13 @@ async def save_product(portal: Portal, product: dict[str, Any] | None) -> Respon
         else:
             saved = await portal.api.put(f"/me/products/{product['id']}", body)
     except FormInvalid as exc:
-        return product_page(portal, product, form=values, problem=invalid(exc.errors), status_code=422)
+        return product_page(
+            portal,
+            product,
+            form=values,
+            problem=form_problem(exc.errors, "请检查标出的内容"),
+            status_code=422,
+        )
     except ApiError as problem:
         return product_page(portal, product, form=values, problem=problem, status_code=problem.status)
     edit = f"/me/products/{saved['id']}/edit"
@@ -374,7 +376,7 @@ async def claim(portal: ProviderPortal, settlement_id: str, state: str = "") -> 
             body[name] = await uploads(portal, name)
         missing = {name: f"请上传{label}" for name, label in SETTLEMENT_UPLOADS if not body[name]}
         if missing:
-            raise invalid(missing)
+            raise form_problem(missing, "请检查标出的内容")
         await renewed(portal, "POST", f"/settlements/{settlement_id}/claim", json=body)
     except ApiError as problem:
         return await settlements_page(

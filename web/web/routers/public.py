@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -15,6 +15,7 @@ from common.categories import CATEGORIES, EQUIPMENT_LEASING, FINANCING_GUARANTEE
 from common.money import yuan_to_fen
 from web.client import ApiError
 from web.deps import Portal, PortalDep
+from web.pages import link, page_number, quietly
 
 router = APIRouter()
 
@@ -39,34 +40,13 @@ NOTICE_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-async def _quiet(portal: Portal, path: str, default: Any, **params: Any) -> Any:
-    """A part of a page that may fail without failing the page (a figure, a ticker)."""
-    try:
-        return await portal.api.get(path, **params)
-    except ApiError:
-        return default
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or 1), 100_000))
-    except ValueError:
-        return 1
-
-
-def _link(path: str, params: dict[str, Any]) -> str:
-    """``path`` with the non-empty ``params`` (the filters a pager or a sort link keeps)."""
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return path + ("?" + urlencode(kept) if kept else "")
-
-
 @router.get("/", response_class=HTMLResponse)
 async def home(portal: PortalDep) -> HTMLResponse:
     stats, campaign, demands, notices = await asyncio.gather(
-        _quiet(portal, "/portal/stats", {}),
-        _quiet(portal, "/campaigns/current", None),
-        _quiet(portal, "/demands", {"items": []}, page_size=5),
-        _quiet(portal, "/notices", {"items": []}, page_size=10),
+        quietly(portal, "/portal/stats", {}),
+        quietly(portal, "/campaigns/current", None),
+        quietly(portal, "/demands", {"items": []}, page_size=5),
+        quietly(portal, "/notices", {"items": []}, page_size=10),
     )
     return portal.render(
         "public/home.html", stats=stats, campaign=campaign, demands=demands["items"], notices=notices["items"]
@@ -132,7 +112,7 @@ async def products(
             max_price_fen=max_fen,
             sort=sort,
             order=order,
-            page=_page_number(page),
+            page=page_number(page),
             page_size=PRODUCT_PAGE_SIZE,
         )
     except ApiError as exc:
@@ -148,7 +128,7 @@ async def products(
                 "text": text,
                 "current": sort == key,
                 "order": order if sort == key else "",
-                "url": _link("/products", {**filters, "sort": key, "order": next_order}),
+                "url": link("/products", {**filters, "sort": key, "order": next_order}),
             }
         )
     return portal.render(
@@ -161,8 +141,8 @@ async def products(
         problem=problem,
         listing=listing,
         sort_links=sort_links,
-        category_link=lambda c: _link("/products", {**filters, "category": c}),
-        base=_link("/products", filters),
+        category_link=lambda c: link("/products", {**filters, "category": c}),
+        base=link("/products", filters),
     )
 
 
@@ -214,7 +194,7 @@ async def favorite(portal: PortalDep, product_id: str) -> Response:
 @router.get("/providers/{provider_id}", response_class=HTMLResponse)
 async def provider(portal: PortalDep, provider_id: str, page: str = "1") -> HTMLResponse:
     org = await portal.api.get(
-        f"/providers/{quote(provider_id, safe='')}", page=_page_number(page), page_size=PRODUCT_PAGE_SIZE
+        f"/providers/{quote(provider_id, safe='')}", page=page_number(page), page_size=PRODUCT_PAGE_SIZE
     )
     return portal.render("public/provider.html", org=org, base=f"/providers/{quote(provider_id, safe='')}")
 
@@ -229,7 +209,7 @@ async def demands(portal: PortalDep, category: str = "", q: str = "", page: str 
     problem: ApiError | None = None
     try:
         board = await portal.api.get(
-            "/demands", category=category, q=q, page=_page_number(page), page_size=DEMAND_PAGE_SIZE
+            "/demands", category=category, q=q, page=page_number(page), page_size=DEMAND_PAGE_SIZE
         )
     except ApiError as exc:
         problem = exc
@@ -241,8 +221,8 @@ async def demands(portal: PortalDep, category: str = "", q: str = "", page: str 
         filters=filters,
         problem=problem,
         categories=CATEGORIES,
-        category_link=lambda c: _link("/demands", {**filters, "category": c}),
-        base=_link("/demands", filters),
+        category_link=lambda c: link("/demands", {**filters, "category": c}),
+        base=link("/demands", filters),
     )
 
 
@@ -253,7 +233,7 @@ async def _demand_page(
     is_provider = portal.session.signed_in and portal.session.capable("provider")
     if is_provider and "form" not in context and not demand.get("responded"):
         # 我要对接 starts from the contact the provider publishes (服务机构信息)
-        profile = await _quiet(portal, "/me/provider-profile", {})
+        profile = await quietly(portal, "/me/provider-profile", {})
         context["form"] = {
             "contact_name": profile.get("contact_name") or "",
             "phone": profile.get("contact_phone") or "",
@@ -288,13 +268,13 @@ async def respond(portal: PortalDep, demand_id: str) -> Response:
 @router.get("/notices", response_class=HTMLResponse)
 async def notices(portal: PortalDep, kind: str = "", page: str = "1") -> HTMLResponse:
     kind = kind if kind in dict(NOTICE_KINDS) else ""
-    listing = await portal.api.get("/notices", kind=kind, page=_page_number(page), page_size=NOTICE_PAGE_SIZE)
+    listing = await portal.api.get("/notices", kind=kind, page=page_number(page), page_size=NOTICE_PAGE_SIZE)
     return portal.render(
         "public/notices.html",
         listing=listing,
         kind=kind,
         kinds=NOTICE_KINDS,
-        base=_link("/notices", {"kind": kind}),
+        base=link("/notices", {"kind": kind}),
     )
 
 
