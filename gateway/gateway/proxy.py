@@ -430,8 +430,16 @@ class GatewayProxy:
         trusts one proxy hop) and the request id. The portal's own calls to the API come back
         through the gateway and are checked and rate limited there."""
         assert self.portal is not None
-        body = await _read_body(receive)
         ip = client_ip(scope, self.trusted_proxy_hops)
+        # Pages count against the caller's address like API calls do (the portal's own assets,
+        # cached by browsers, do not).
+        if (
+            not scope["path"].startswith("/static/")
+            and (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None
+        ):
+            await send_portal_slowed(send, wait)
+            return
+        body = await _read_body(receive)
         headers: Headers = [
             (k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != b"x-forwarded-for"
         ]
@@ -554,6 +562,29 @@ _PORTAL_DOWN = (
     "<!doctype html><html lang=zh-CN><meta charset=utf-8><title>暂时无法访问</title>"
     "<h1>平台门户暂时无法访问</h1><p>请稍后刷新重试。</p></html>"
 ).encode()
+
+
+def _page(title: str, text: str) -> bytes:
+    return (
+        f"<!doctype html><html lang=zh-CN><meta charset=utf-8><title>{title}</title>"
+        f"<h1>{title}</h1><p>{text}</p></html>"
+    ).encode()
+
+
+async def send_portal_slowed(send: Send, wait: int) -> None:
+    page = _page("请求过于频繁", f"请求过于频繁，请 {wait} 秒后刷新重试。")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(page)).encode()),
+                (b"retry-after", str(wait).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": page})
 
 
 async def send_portal_down(send: Send) -> None:

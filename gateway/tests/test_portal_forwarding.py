@@ -388,3 +388,18 @@ async def test_a_portal_form_may_carry_up_to_its_limit_while_the_api_keeps_1_mb(
     r = await client.post("/api/v1/products", content=b"x" * (api_limit + 1))
     assert r.status_code == 413
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_flood_of_page_requests_from_one_address_is_slowed_with_a_page_saying_so(
+    make_gateway: Make,
+) -> None:
+    """Pages are counted per caller address like the API (a flood of pages would otherwise
+    reach the portal, and through it the services, unchecked); the portal's own assets are not."""
+    portal = Portal()
+    _, client = await make_gateway(portal, rate_limit_per_ip=3)
+    answers = [(await client.get("/products")).status_code for _ in range(5)]
+    assert answers[:3] == [200, 200, 200] and answers[-1] == 429, answers
+    slowed = await client.get("/products")
+    assert slowed.headers["content-type"].startswith("text/html") and "Retry-After" in slowed.headers
+    assert "请求过于频繁" in slowed.text
+    assert (await client.get("/static/portal.css")).status_code == 200

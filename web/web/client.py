@@ -94,8 +94,13 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         files: Any = None,
         headers: Mapping[str, str] | None = None,
+        client_ip: str | None = None,
     ) -> httpx.Response:
         h = dict(headers or {})
+        if client_ip:
+            # One portal speaks for many browsers: the gateway counts each by its own address
+            # (it believes this header as far as GATEWAY_TRUSTED_PROXY_HOPS says).
+            h["X-Forwarded-For"] = client_ip
         if token:
             h["Authorization"] = f"Bearer {token}"
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
@@ -145,7 +150,9 @@ class Api:
         refresh_token = self.session.refresh_token
         if not refresh_token:
             raise NotSignedIn
-        response = await self.client.send("POST", "/auth/refresh", json={"refresh_token": refresh_token})
+        response = await self.client.send(
+            "POST", "/auth/refresh", json={"refresh_token": refresh_token}, client_ip=self.client_ip
+        )
         if response.status_code != 200:
             self.session.sign_out()
             raise NotSignedIn
@@ -175,7 +182,14 @@ class Api:
         enterprise its own figures); a page that needs a user checks ``signed_in`` first."""
         token = await self.token() if auth and self.session.signed_in else None
         response = await self.client.send(
-            method, path, token=token, json=json, params=params, files=files, headers=headers
+            method,
+            path,
+            token=token,
+            json=json,
+            params=params,
+            files=files,
+            headers=headers,
+            client_ip=self.client_ip,
         )
         if response.status_code == 401 and token is not None:
             # Expired between our check and the service's, or revoked: one renewal, one retry.
@@ -188,6 +202,7 @@ class Api:
                 params=params,
                 files=files,
                 headers=headers,
+                client_ip=self.client_ip,
             )
             if response.status_code == 401:
                 self.session.sign_out()
@@ -222,7 +237,7 @@ class Api:
     async def raw(self, path: str) -> httpx.Response:
         """A non-JSON answer (a file, a PDF, an image) as it came, for the portal to pass on."""
         token = await self.token() if self.session.signed_in else None
-        response = await self.client.send("GET", path, token=token)
+        response = await self.client.send("GET", path, token=token, client_ip=self.client_ip)
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         return response
