@@ -86,7 +86,7 @@ class Sse:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     body: str = ""
 
-    async def next(self, within: float = 5.0) -> Event:
+    async def next(self, within: float = 20.0) -> Event:  # a bound, not a pace: CI is busy
         return await asyncio.wait_for(self.events.get(), timeout=within)
 
     async def nothing_for(self, seconds: float) -> None:
