@@ -22,6 +22,7 @@ from common import registry
 from common.bus import topology
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue
 from common.settings import ServiceSettings
+from common.testing import infra
 
 # What the brief of the deployment promised the app declares, spelled out once more: a
 # change here is a change of the broker contract (and of every deployed broker).
@@ -285,6 +286,8 @@ def test_rabbitmq_conf_imports_the_rendered_file(root: Path) -> None:
 def _render(root: Path, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     erl = shutil.which("erl")
     if erl is None:
+        if infra.in_ci():  # CI runs RabbitMQ, so it has Erlang: its absence is a broken machine
+            pytest.fail("no Erlang on a CI machine that runs RabbitMQ", pytrace=False)
         pytest.skip("no Erlang here (the rabbitmq image has it)")
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)
