@@ -22,6 +22,9 @@ from web.session import Session
 
 # Refresh an access token this many seconds before it runs out, so a page never fails on it.
 REFRESH_AHEAD_SECONDS = 30
+# A token lacks a capability the organisation gained after it was issued (企业信息认证, the
+# provider approval): the answer to renew it for.
+CAPABILITY_CODES = frozenset({"enterprise_required", "provider_required"})
 API_PREFIX = "/api/v1"
 
 
@@ -59,6 +62,14 @@ class ApiError(Exception):
             errors=errors,
             retry_after=int(retry) if retry and retry.isdigit() else None,
         )
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body.get("code")) if isinstance(body, dict) else None
 
 
 class NotSignedIn(Exception):
@@ -191,8 +202,12 @@ class Api:
             headers=headers,
             client_ip=self.client_ip,
         )
-        if response.status_code == 401 and token is not None:
-            # Expired between our check and the service's, or revoked: one renewal, one retry.
+        if token is not None and (
+            response.status_code == 401
+            or (response.status_code == 403 and _code(response) in CAPABILITY_CODES)
+        ):
+            # Expired between our check and the service's, or revoked; or issued before the
+            # organisation was certified or onboarded: one renewal, one retry.
             await self.refresh()
             response = await self.client.send(
                 method,

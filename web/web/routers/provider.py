@@ -62,19 +62,6 @@ async def organization(portal: Portal) -> dict[str, Any]:
     return detail
 
 
-async def renewed(portal: Portal, method: str, path: str, **kw: Any) -> Any:
-    """An API call that needs a capability in the token (``enterprise`` after 企业信息认证,
-    ``provider`` after the approval): a token issued before it lacks it, so renew it once and
-    try again."""
-    try:
-        return await portal.api.request(method, path, **kw)
-    except ApiError as problem:
-        if problem.code not in ("enterprise_required", "provider_required"):
-            raise
-        await portal.api.refresh()
-        return await portal.api.request(method, path, **kw)
-
-
 # --- 申请入驻平台 -----------------------------------------------------------------------------------
 
 
@@ -97,7 +84,6 @@ async def application_page(
     problem: ApiError | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    was_provider = portal.session.capable("provider")
     await portal.api.token()  # renewed once, before the calls run side by side
     me, application = await asyncio.gather(
         portal.api.load_me(),  # certified or approved a moment ago? the page and the menu say so
@@ -107,9 +93,6 @@ async def application_page(
     certified = bool(org.get("certified"))
     detail = await organization(portal) if certified else {}
     state = (application or {}).get("state")
-    if portal.session.capable("provider") and not was_provider:
-        # Approved since the session was made: a token with the provider capability too.
-        await portal.api.refresh()
     is_provider = portal.session.capable("provider")
     may_apply = certified and not is_provider and state in (None, "rejected")
     if form is None and application and state == "rejected":
@@ -144,7 +127,7 @@ async def apply(portal: EnterprisePortal) -> Response:
     body["categories"] = chosen
     try:
         body["proof_file_ids"] = await uploads(portal, "proof_file_ids")
-        await renewed(portal, "POST", "/me/provider-application", json=body)
+        await portal.api.post("/me/provider-application", body)
     except ApiError as problem:
         return await application_page(
             portal, form=values, chosen=chosen, problem=problem, status_code=problem.status
@@ -343,7 +326,7 @@ async def settlements_page(
     state = state if state in labels.SETTLEMENT_STATES else ""
     await portal.api.token()  # renewed once, before the calls run side by side
     listing, detail = await asyncio.gather(
-        renewed(portal, "GET", "/me/settlements", params={"state": state or None, "page": max(page, 1)}),
+        portal.api.get("/me/settlements", state=state or None, page=max(page, 1)),
         organization(portal),
     )
     counts = dict(listing.get("counts") or {})
@@ -377,7 +360,7 @@ async def claim(portal: ProviderPortal, settlement_id: str, state: str = "") -> 
         missing = {name: f"请上传{label}" for name, label in SETTLEMENT_UPLOADS if not body[name]}
         if missing:
             raise form_problem(missing, "请检查标出的内容")
-        await renewed(portal, "POST", f"/settlements/{settlement_id}/claim", json=body)
+        await portal.api.post(f"/settlements/{settlement_id}/claim", body)
     except ApiError as problem:
         return await settlements_page(
             portal, state, claiming=settlement_id, problem=problem, status_code=problem.status
