@@ -830,32 +830,17 @@ async def _notice_body(portal: Portal, current: Mapping[str, Any] | None) -> dic
     }
 
 
-@router.post("/admin/notices/new", response_class=HTMLResponse)
-async def notice_create(portal: StaffPortal) -> Response:
-    require(portal, ())
-    try:
-        made = await portal.api.post("/admin/notices", await _notice_body(portal, None))
-    except ApiError as problem:
-        return render(
-            portal,
-            "admin/notice_form.html",
-            problem.status,
-            menu_key="notices",
-            notice=None,
-            kinds=NOTICE_KINDS,
-            form=await portal.values(),
-            problem=problem,
-        )
-    return portal.redirect("/admin/notices", f"已发布：{made.get('title')}")
-
-
-@router.post("/admin/notices/{notice_id}/edit", response_class=HTMLResponse)
-async def notice_update(portal: StaffPortal, notice_id: str) -> Response:
+async def _save_notice(portal: Portal, notice: Mapping[str, Any] | None) -> Response:
+    """Publishes a new notice (``notice`` None) or changes one; the form again with the API's
+    problem when it refuses."""
     require(portal, ())
     await portal.form()
-    notice = await portal.api.get(f"/notices/{notice_id}")
+    body = await _notice_body(portal, notice)
     try:
-        saved = await portal.api.put(f"/admin/notices/{notice_id}", await _notice_body(portal, notice))
+        if notice is None:
+            saved = await portal.api.post("/admin/notices", body)
+        else:
+            saved = await portal.api.put(f"/admin/notices/{notice['id']}", body)
     except ApiError as problem:
         return render(
             portal,
@@ -867,7 +852,19 @@ async def notice_update(portal: StaffPortal, notice_id: str) -> Response:
             form=await portal.values(),
             problem=problem,
         )
-    return portal.redirect("/admin/notices", f"已修改：{saved.get('title')}")
+    done = "已发布" if notice is None else "已修改"
+    return portal.redirect("/admin/notices", f"{done}：{saved.get('title')}")
+
+
+@router.post("/admin/notices/new", response_class=HTMLResponse)
+async def notice_create(portal: StaffPortal) -> Response:
+    return await _save_notice(portal, None)
+
+
+@router.post("/admin/notices/{notice_id}/edit", response_class=HTMLResponse)
+async def notice_update(portal: StaffPortal, notice_id: str) -> Response:
+    require(portal, ())
+    return await _save_notice(portal, await portal.api.get(f"/notices/{notice_id}"))
 
 
 @router.post("/admin/notices/{notice_id}/delete", response_class=HTMLResponse)
