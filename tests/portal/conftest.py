@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 
 from common.testing import infra
+from common.testing.bus import wait_until
 from common.testing.platform import Platform, start_platform
 from common.testing.rabbit import RabbitNamespace
 
@@ -82,6 +83,25 @@ class PortalClient:
     async def get(self, path: str, **params: Any) -> httpx.Response:
         self.last = await self.http.get(path, params=params or None)
         return self.last
+
+    async def until(self, path: str, *texts: str, within: float = 20) -> httpx.Response:
+        """Re-opens ``path`` until it shows every one of ``texts``: what a page shows after an
+        action often waits for an event between services."""
+        page: httpx.Response | None = None
+
+        async def shows() -> bool:
+            nonlocal page
+            page = await self.get(path)
+            return page.status_code == 200 and all(t in page.text for t in texts)
+
+        try:
+            await wait_until(shows, within=within, interval=0.3, what=f"{path} showing {list(texts)}")
+        except AssertionError:
+            text = page.text if page is not None else ""
+            missing = [t for t in texts if t not in text]
+            raise AssertionError(f"{path} never showed {missing}:\n{text[:3000]}") from None
+        assert page is not None
+        return page
 
     def csrf(self, html: str | None = None) -> str:
         html = html if html is not None else (self.last.text if self.last else "")

@@ -69,14 +69,8 @@ async def certified_enterprise(api: ApiDriver, name: str) -> tuple[Session, str]
 
 
 async def eventually_on(visitor: PortalClient, path: str, words: str, within: float = 20) -> str:
-    """The page at ``path`` once it shows ``words`` (events travel between services)."""
-    page = ""
-    for _ in range(int(within / 0.25)):
-        page = text_of((await visitor.get(path)).text)
-        if words in page:
-            return page
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"{path} never showed {words!r}; last: {page[:1500]}")
+    """The page at ``path`` (its words) once it shows ``words`` (events travel between services)."""
+    return text_of((await visitor.until(path, words, within=within)).text)
 
 
 async def test_the_administrator_lands_on_the_dashboard_with_every_queue(visitor: PortalClient) -> None:

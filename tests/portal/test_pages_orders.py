@@ -8,10 +8,8 @@ are polled until they show the next state."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
-import time
 from typing import Any
 
 import httpx
@@ -28,19 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(480)]
 PRODUCT = "企业管理诊断咨询"  # the demo provider's: 平台销售价 50,000 元, 最高补贴 25,000 元 (50%)
 _IDEM = re.compile(r'name="idempotency_key" value="([^"]+)"')
 _ORDER_URL = re.compile(r"/orders/([0-9a-fA-F-]{36})$")
-
-
-async def until(client: PortalClient, path: str, *texts: str, within: float = 20) -> httpx.Response:
-    """Re-opens ``path`` until it shows every one of ``texts`` (the saga is asynchronous)."""
-    deadline = time.monotonic() + within
-    while True:
-        page = await client.get(path)
-        if page.status_code == 200 and all(t in page.text for t in texts):
-            return page
-        if time.monotonic() > deadline:
-            missing = [t for t in texts if t not in page.text]
-            raise AssertionError(f"{path} never showed {missing}:\n{page.text[:3000]}")
-        await asyncio.sleep(0.3)
 
 
 async def post(client: PortalClient, action: str, files: Any = None, **fields: Any) -> httpx.Response:
@@ -144,21 +129,21 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
         and 'class="current" aria-current="step">服务机构接单' in first.text
     )
 
-    mine = await until(ent, "/me/orders?tab=awaiting_acceptance", '待接单 <span class="count">(1)</span>')
+    mine = await ent.until("/me/orders?tab=awaiting_acceptance", '待接单 <span class="count">(1)</span>')
     seen = text_of(mine)
     assert "我购买的服务" in seen and demo.PROVIDER.name in seen and "取消订单" in seen
     order_no = re.search(r"订单编号 ([A-Z0-9]+)", text_of(first))
     assert order_no and order_no.group(1) in seen
 
     # --- the provider: 我的服务订单, 接单 ---------------------------------------------------
-    theirs = await until(prov, "/me/service-orders", demo.ENTERPRISE.name, "接单", "拒绝")
+    theirs = await prov.until("/me/service-orders", demo.ENTERPRISE.name, "接单", "拒绝")
     assert "我的服务订单" in theirs.text
-    await until(prov, order_page, f'action="/orders/{order_id}/accept"')
+    await prov.until(order_page, f'action="/orders/{order_id}/accept"')
     accepted = await post(prov, f"/orders/{order_id}/accept")
     assert "已接单" in accepted.text
 
     # --- 起草合同, 提交 ------------------------------------------------------------------------
-    await until(prov, order_page, "起草合同")
+    await prov.until(order_page, "起草合同")
     edit = f"/orders/{order_id}/contract/edit"
     await prov.get(edit)
     saved = await post(
@@ -174,7 +159,7 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     assert "待确认" in seen and "合同总金额 50,000 元" in seen and "合同定金 10,000 元" in seen
 
     # --- the enterprise returns it: 退回修改 with the reason --------------------------------
-    page = await until(ent, order_page, "同意", "退回修改")
+    page = await ent.until(order_page, "同意", "退回修改")
     assert "第一条 服务内容" in page.text
     returned = await post(ent, f"/orders/{order_id}/contract/return", reason="请补充验收标准")
     assert "合同已退回服务机构修改" in returned.text and "请补充验收标准" in returned.text
@@ -193,7 +178,7 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     assert "第 1 版" in seen and "退回修改：请补充验收标准" in seen and "第 2 版" in seen
 
     # --- 同意 -----------------------------------------------------------------------------------
-    page = await until(ent, order_page, "第二条 验收标准")
+    page = await ent.until(order_page, "第二条 验收标准")
     agreed = await post(ent, f"/orders/{order_id}/contract/agree")
     assert "已同意合同" in agreed.text and "待签署" in agreed.text
     document = await ent.get(
@@ -223,7 +208,7 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
 
     # --- 线上支付: the deposit ----------------------------------------------------------------
     payment_page = f"/orders/{order_id}/payment"
-    page = await until(ent, payment_page, "确认汇款", 'class="current" aria-current="step">线上支付')
+    page = await ent.until(payment_page, "确认汇款", 'class="current" aria-current="step">线上支付')
     seen = text_of(page)
     for text in (
         "合同总金额 50,000 元",
@@ -267,7 +252,7 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     )
     assert again.status_code == 200 and again.text.count("DEP-0001") == 1
 
-    page = await until(prov, payment_page, "DEP-0001", "确认到账")
+    page = await prov.until(payment_page, "DEP-0001", "确认到账")
     file_link = re.search(r'href="(/files/[^"]+)"', page.text)
     assert file_link
     stored = await prov.get(file_link.group(1))
@@ -279,15 +264,15 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     assert "已确认到账" in confirmed.text and "已到账" in confirmed.text
 
     # --- 开始服务, 服务完成 ------------------------------------------------------------------------
-    await until(prov, order_page, "待服务", f'action="/orders/{order_id}/start-service"')
+    await prov.until(order_page, "待服务", f'action="/orders/{order_id}/start-service"')
     started = await post(prov, f"/orders/{order_id}/start-service")
     assert "已开始服务" in started.text and "待完成" in text_of(started)
-    await until(prov, order_page, f'action="/orders/{order_id}/complete-service"')
+    await prov.until(order_page, f'action="/orders/{order_id}/complete-service"')
     completed = await post(prov, f"/orders/{order_id}/complete-service")
     assert "服务已完成" in completed.text
 
     # --- the balance -------------------------------------------------------------------------------
-    page = await until(ent, payment_page, "确认汇款", 'value="15000"')
+    page = await ent.until(payment_page, "确认汇款", 'value="15000"')
     assert "合同尾款" in page.text
     key = _IDEM.search(page.text)
     assert key
@@ -302,13 +287,13 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
         idempotency_key=key.group(1),
     )
     assert "壹万伍仟元整" in paid.text and "确认汇款" not in text_of(paid)  # nothing left to remit
-    page = await until(prov, payment_page, "BAL-0002", "确认到账")
+    page = await prov.until(payment_page, "BAL-0002", "确认到账")
     confirm = re.search(rf'action="(/orders/{order_id}/remittances/[^"]+/confirm)"', page.text)
     assert confirm
     await post(prov, confirm.group(1))
 
     # --- 服务评价 ------------------------------------------------------------------------------------
-    page = await until(ent, order_page, "待评价", "提交评价")
+    page = await ent.until(order_page, "待评价", "提交评价")
     assert 'class="stars"' in page.text and 'maxlength="200"' in page.text and "data-counter" in page.text
     tabs = await ent.get("/me/orders")
     assert '已完成 <span class="count">(1)</span>' in tabs.text and "评价" in tabs.text

@@ -4,7 +4,6 @@ the portal process, as a browser without scripts sees them. Staff decisions are 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +15,7 @@ import pytest_asyncio
 
 from common import demo
 from common.testing.api_client import ApiDriver, Session, random_phone
+from common.testing.bus import wait_until
 from common.testing.data import valid_resident_id, valid_uscc
 from common.testing.platform import ADMIN_PASSWORD, ADMIN_PHONE, Platform
 
@@ -51,15 +51,15 @@ def words(html: str) -> str:
 async def eventually(
     probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], what: str, within: float = 30
 ) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if ok(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {within}s")
-        await asyncio.sleep(0.3)
+    """``probe``'s value once ``ok`` holds for it (common.testing.bus.wait_until polls)."""
+    seen: list[T] = []
+
+    async def holds() -> bool:
+        seen.append(await probe())
+        return ok(seen[-1])
+
+    await wait_until(holds, within=within, interval=0.3, what=what)
+    return seen[-1]
 
 
 class Api:
