@@ -52,6 +52,7 @@ class Subscription:
     """One open stream: the notices for its reader, in seq order, and a wake-up."""
 
     reader: Reader
+    start: int = 0  # the feed's cursor when it joined: every later notice is offered to it
     backlog: int = 1000
     rows: deque[dict[str, Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,8 +102,10 @@ class NotificationFeed:
     # --- streams ------------------------------------------------------------------------------
 
     def subscribe(self, reader: Reader) -> Subscription:
-        """Before a stream reads its backlog: whatever commits from now on reaches it."""
-        sub = Subscription(reader, backlog=self.backlog)
+        """Before a stream reads its backlog: whatever the feed reads after ``sub.start`` reaches
+        it. A stream that starts from now starts there, not from a later read of the database:
+        a notice that commits between the two would be neither offered nor caught up."""
+        sub = Subscription(reader, start=self.last, backlog=self.backlog)
         self.subscriptions.add(sub)
         return sub
 

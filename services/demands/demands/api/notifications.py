@@ -150,11 +150,7 @@ class Stream:
         sub = self.feed.subscribe(self.reader)  # first: nothing committed from now on is missed
         try:
             yield ": connected\nretry: 3000\n\n"
-            if self.since is None:
-                async with self.db.read_session() as session:
-                    last = await service.last_seq(session)
-            else:
-                last = self.since
+            last = sub.start if self.since is None else self.since
             async for seq, chunk in self.catch_up(last):
                 last = seq
                 yield chunk

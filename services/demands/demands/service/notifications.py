@@ -170,10 +170,6 @@ async def after(
     return [(row[0], bool(row[1])) for row in (await session.exec(query)).all()]
 
 
-async def last_seq(session: AsyncSession) -> int:
-    return int((await session.exec(select(func.coalesce(func.max(Notification.seq), 0)))).one())
-
-
 # --- marking read --------------------------------------------------------------------------------
 
 
