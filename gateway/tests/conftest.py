@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from common.auth import KeySet
+from common.testing.infra import MakeDb
 from common.testing.rabbit import RabbitNamespace
 from gateway.config import Settings
 from gateway.main import create_app
@@ -55,13 +56,11 @@ async def served(app: ASGIApp) -> AsyncIterator[tuple[str, uvicorn.Server]]:
 
 
 @pytest_asyncio.fixture
-async def identity_app(
-    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
-) -> AsyncIterator[FastAPI]:
+async def identity_app(fresh_db: MakeDb, rabbit: RabbitNamespace, tmp_path: Path) -> AsyncIterator[FastAPI]:
     bus = {"amqp_url": rabbit.url, "bus_exchange": rabbit.exchange, "bus_queue_prefix": rabbit.prefix}
     settings = IdentitySettings(
         environment="development",
-        database_url=await fresh_db("identity"),
+        database_url=await fresh_db("identity", schema="identity"),
         **bus,
         storage_url=str(tmp_path / "files"),
         log_json=False,
@@ -76,7 +75,7 @@ async def identity_app(
 
 @pytest_asyncio.fixture
 async def make_gateway(
-    fresh_db: Callable[[str], Awaitable[str]],
+    fresh_db: MakeDb,
 ) -> AsyncIterator[Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]]:
     """Start a gateway in front of in-process upstreams; returns (app, client through it)."""
     opened: list[Any] = []
@@ -85,7 +84,7 @@ async def make_gateway(
     async def make(upstreams: dict[str, ASGIApp], *, shared_db: bool = True, **overrides: Any):  # type: ignore[no-untyped-def]
         nonlocal database
         if database is None or not shared_db:
-            database = await fresh_db("gateway")
+            database = await fresh_db("gateway", schema="gateway")
         ups = Upstreams.in_process(upstreams)
         keys = (
             KeySet("http://identity/.well-known/jwks.json", client=ups.clients["identity"])

@@ -9,11 +9,12 @@ as a client would, and may read ``platform.processes.log_text()`` afterwards.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
 
+from common.testing.infra import MakeDb
 from common.testing.platform import (
     ADMIN_PASSWORD,
     ADMIN_PHONE,
@@ -28,8 +29,6 @@ __all__ = ["ADMIN_PASSWORD", "ADMIN_PHONE", "Platform", "platform_env", "start_a
 
 
 @pytest_asyncio.fixture
-async def platform(
-    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
-) -> AsyncIterator[Platform]:
+async def platform(fresh_db: MakeDb, rabbit: RabbitNamespace, tmp_path: Path) -> AsyncIterator[Platform]:
     async with start_platform(fresh_db, rabbit, tmp_path) as started:
         yield started

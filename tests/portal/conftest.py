@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest_asyncio
 
 from common.testing import infra
 from common.testing.bus import wait_until
+from common.testing.infra import MakeDb
 from common.testing.platform import Platform, start_platform
 from common.testing.rabbit import RabbitNamespace
 
@@ -54,7 +55,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest_asyncio.fixture(scope="module")
 async def portal(
-    module_fresh_db: Callable[[str], Awaitable[str]],
+    module_fresh_db: MakeDb,
     module_rabbit: RabbitNamespace,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:

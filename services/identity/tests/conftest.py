@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from stdnum.cn import ric, uscc
 
 from common.testing.api_client import ApiDriver, Session
+from common.testing.infra import MakeDb
 from common.testing.rabbit import RabbitNamespace
 from identity.config import Settings
 from identity.main import create_app
@@ -50,13 +51,13 @@ def identity_settings(
 
 @pytest_asyncio.fixture
 async def make_identity(
-    fresh_db: Callable[[str], Awaitable[str]], rabbit: RabbitNamespace, tmp_path: Path
+    fresh_db: MakeDb, rabbit: RabbitNamespace, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[FastAPI]]]:
     """Start identity (real PostgreSQL + RabbitMQ) with settings overrides; stopped afterwards."""
     stack: list[Any] = []
 
     async def make(**overrides: Any) -> FastAPI:
-        url = overrides.pop("database_url", None) or await fresh_db("identity")
+        url = overrides.pop("database_url", None) or await fresh_db("identity", schema="identity")
         app = create_app(identity_settings(url, rabbit, tmp_path / "files", **overrides))
         cm = app.router.lifespan_context(app)
         await cm.__aenter__()

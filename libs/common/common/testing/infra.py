@@ -13,7 +13,7 @@ import socket
 import tempfile
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from common.embedded import EmbeddedPostgres
 
@@ -92,3 +92,10 @@ def stop_all() -> None:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class MakeDb(Protocol):
+    """``fresh_db``: ``await make("hint")`` an empty database, ``await make("hint",
+    schema="orders")`` one already at that service's migration head; its URL."""
+
+    async def __call__(self, hint: str = "t", *, schema: str | None = None) -> str: ...

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import registry
 from common.processes import uvicorn_command
+from common.testing.infra import MakeDb
 from common.testing.processes import Processes, free_port, running, wait_ready
 from common.testing.rabbit import RabbitNamespace
 
@@ -34,7 +35,7 @@ class Platform:
 
 
 async def platform_env(
-    fresh_db: Callable[[str], Awaitable[str]],
+    fresh_db: MakeDb,
     rabbit: RabbitNamespace,
     files: Path,
     ports: dict[str, int],
@@ -52,7 +53,7 @@ async def platform_env(
         "OUTBOX_POLL_INTERVAL": "0.2",
         "TIMER_POLL_INTERVAL": "0.2",
         "SERVICE_URLS": json.dumps({n: u for n, u in urls.items() if n in registry.NAMES}),
-        "GATEWAY_DATABASE_URL": await fresh_db("e2e_gateway"),
+        "GATEWAY_DATABASE_URL": await fresh_db("e2e_gateway", schema="gateway"),
         "IDENTITY_JWKS_URL": f"{urls['identity']}/.well-known/jwks.json",
         "IDENTITY_STORAGE_URL": str(files),
         "IDENTITY_ADMIN_PHONE": ADMIN_PHONE,
@@ -62,7 +63,7 @@ async def platform_env(
         "IDENTITY_ARGON2_MEMORY_KIB": "8192",
     }
     for svc in registry.SERVICES:
-        env[f"{svc.env_prefix}DATABASE_URL"] = await fresh_db(f"e2e_{svc.name}")
+        env[f"{svc.env_prefix}DATABASE_URL"] = await fresh_db(f"e2e_{svc.name}", schema=svc.name)
         env[f"GATEWAY_{svc.name.upper()}_URL"] = urls[svc.name]
     if registry.PORTAL.name in urls:
         # One test stands for many browsers, all from 127.0.0.1: pages and the portal's API
@@ -99,7 +100,7 @@ def start_all(processes: Processes, ports: dict[str, int], timeout: float = 240)
 
 @asynccontextmanager
 async def start_platform(
-    fresh_db: Callable[[str], Awaitable[str]],
+    fresh_db: MakeDb,
     rabbit: RabbitNamespace,
     folder: Path,
     *,

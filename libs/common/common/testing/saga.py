@@ -59,6 +59,7 @@ from common.bus.transport import Transport
 from common.db import Database
 from common.events import Envelope, EventPayload
 from common.testing.bus import wait_until
+from common.testing.infra import MakeDb
 from common.testing.rabbit import RabbitNamespace
 from common.testing.tokens import TestIssuer
 
@@ -104,7 +105,7 @@ class Running:
 @dataclass
 class SagaHarness:
     kind: str  # rabbitmq | inprocess
-    fresh_db: Callable[[str], Awaitable[str]]
+    fresh_db: MakeDb
     rabbit: RabbitNamespace | None
     issuer: TestIssuer = field(default_factory=TestIssuer)
     services: dict[str, Running] = field(default_factory=dict)
@@ -139,7 +140,7 @@ class SagaHarness:
             self.transport = self.rabbit.transport(retry_delays=FAST_RETRIES, publish_timeout=5.0)
             await self.transport.start()
             self.rabbit.services.extend(names)
-        urls = await asyncio.gather(*(self.fresh_db(f"saga_{n}") for n in names))
+        urls = await asyncio.gather(*(self.fresh_db(f"saga_{n}", schema=n) for n in names))
         made: list[Running] = []
         for name, url in zip(names, urls, strict=True):
             spec = registry.service(name)
@@ -429,7 +430,7 @@ def saga_broker(transport_kind: str, request: pytest.FixtureRequest) -> RabbitNa
 
 @pytest_asyncio.fixture
 async def saga(
-    transport_kind: str, saga_broker: RabbitNamespace | None, fresh_db: Callable[[str], Awaitable[str]]
+    transport_kind: str, saga_broker: RabbitNamespace | None, fresh_db: MakeDb
 ) -> AsyncIterator[Callable[..., Awaitable[SagaHarness]]]:
     """``h = await saga("quota", "orders")`` (a plugin fixture); needs a ``transport_kind``
     fixture (``"rabbitmq"`` or ``"inprocess"``) in the test module or its conftest."""
