@@ -5,9 +5,12 @@ signature that they are not; and refuse what is not a signed PDF with a problem.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -22,6 +25,11 @@ from contracts.verification import NotVerifiable, Refusal, verify_pdf
 
 API = "/api/v1"
 PARTIES = (("enterprise", "甲公司"), ("provider", "乙公司"))
+
+
+@pytest.fixture
+def transport_kind() -> str:
+    return "inprocess"  # nothing here goes through the broker
 
 
 # --- pure: contracts.verification ----------------------------------------------------------------
@@ -140,3 +148,92 @@ def test_what_is_not_a_readable_signed_pdf_is_refused(data: bytes, refusal: Refu
     with pytest.raises(NotVerifiable) as raised:
         verify_pdf(data, PLATFORM.cert_pem)
     assert raised.value.refusal is refusal
+
+
+# --- the API, on a contract signed the way the service signs ------------------------------------
+
+
+def _platform_ca(deal: Any) -> str:
+    return str(deal.h["contracts"].app.state.contracts.ca.cert_pem)
+
+
+async def _verify(client: httpx.AsyncClient, pdf: bytes, name: str = "contract.pdf") -> httpx.Response:
+    return await client.post(f"{API}/contracts/verify", files={"file": (name, pdf, "application/pdf")})
+
+
+async def test_anyone_verifies_a_signed_contract_without_logging_in(deal: Any) -> None:
+    signed = await deal.signed()
+    pdf = (
+        await deal.client.get(f"{API}/contracts/{deal.contract_id}/document", headers=deal.enterprise.headers)
+    ).content
+
+    r = await _verify(deal.client, pdf)  # no token
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"] and body["signed_by_platform_ca"] and not body["modified_after_signing"]
+    assert body["sha256"] == signed["document_sha256"] and body["signature_count"] == 2
+    assert [s["field_name"] for s in body["signatures"]] == ["enterprise", "provider"]
+    assert [s["signer_name"] for s in body["signatures"]] == ["广西测试制造有限公司", "南宁数字化服务中心"]
+    for s in body["signatures"]:
+        assert s["intact"] and s["cryptographically_valid"] and s["trusted"] and s["valid"], s
+        assert s["issued_by_platform_ca"] and s["signed_at"] and not s["modified_after_signing"]
+
+    tampered = bytearray(pdf)
+    tampered[len(pdf) // 3] ^= 0x01
+    r = await _verify(deal.client, bytes(tampered))
+    assert r.status_code == 200, r.text
+    assert not r.json()["valid"] and r.json()["modified_after_signing"]
+
+    forged = await asyncio.to_thread(_signed_by, _another_ca(), AGREED)
+    r = await _verify(deal.client, forged)
+    assert r.status_code == 200 and not r.json()["signed_by_platform_ca"] and not r.json()["valid"]
+
+
+async def test_the_ca_certificate_is_public_and_is_the_one_that_verifies_the_signatures(deal: Any) -> None:
+    await deal.signed()
+    pdf = (
+        await deal.client.get(f"{API}/contracts/{deal.contract_id}/document", headers=deal.provider.headers)
+    ).content
+
+    r = await deal.client.get(f"{API}/contracts/ca-certificate")  # no token
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-pem-file"
+    assert r.text == _platform_ca(deal) and r.text.startswith("-----BEGIN CERTIFICATE-----")
+    der = await deal.client.get(f"{API}/contracts/ca-certificate", params={"format": "der"})
+    assert der.status_code == 200 and der.headers["content-type"] == "application/pkix-cert"
+    assert x509.load_der_x509_certificate(der.content) == x509.load_pem_x509_certificate(r.content)
+
+    report = await asyncio.to_thread(verify_pdf, pdf, r.text)
+    assert report.valid and report.signature_count == 2
+    bad = await deal.client.get(f"{API}/contracts/ca-certificate", params={"format": "p12"})
+    assert bad.status_code == 422
+
+
+async def test_a_file_that_is_not_a_signed_pdf_gets_a_problem_and_changes_nothing(deal: Any) -> None:
+    signed = await deal.signed()
+    events = await deal.events()
+    for data, code in (
+        (b"\x89PNG\r\n\x1a\n not a contract", "not_a_pdf"),
+        (b"%PDF-1.7\n broken", "pdf_unreadable"),
+        (b"", "empty_file"),
+    ):
+        r = await _verify(deal.client, data)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert problem["code"] == code and problem["errors"][0]["field"] == "file", problem
+        assert problem["detail"] and problem["type"].endswith(code)
+    agreed_only = await asyncio.to_thread(_rendered)
+    r = await _verify(deal.client, agreed_only)
+    assert r.status_code == 422 and r.json()["code"] == "pdf_not_signed"
+    r = await deal.client.post(f"{API}/contracts/verify", json={"file": "x"})
+    assert r.status_code == 422  # no file at all: the field is named
+
+    assert await deal.events() == events
+    after = (await deal.contract()).json()
+    assert after["state"] == "signed" and after["document_sha256"] == signed["document_sha256"]
+
+
+async def test_a_pdf_over_the_limit_is_refused_before_it_is_read(deal: Any) -> None:
+    limit = deal.h["contracts"].app.state.contracts.settings.verify_max_bytes
+    r = await _verify(deal.client, b"%PDF-1.7\n" + b"0" * limit)
+    assert r.status_code == 413 and r.json()["code"] in ("file_too_large", "payload_too_large"), r.text
