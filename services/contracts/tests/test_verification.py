@@ -237,3 +237,15 @@ async def test_a_pdf_over_the_limit_is_refused_before_it_is_read(deal: Any) -> N
     limit = deal.h["contracts"].app.state.contracts.settings.verify_max_bytes
     r = await _verify(deal.client, b"%PDF-1.7\n" + b"0" * limit)
     assert r.status_code == 413 and r.json()["code"] in ("file_too_large", "payload_too_large"), r.text
+
+
+async def test_when_every_verification_slot_is_taken_a_caller_waits_then_is_told_to_retry(deal: Any) -> None:
+    ctx = deal.h["contracts"].app.state.contracts
+    ctx.settings.verify_wait_seconds = 0.2
+    for _ in range(ctx.settings.verify_concurrency):
+        await ctx.verify_slots.acquire()  # others' uploads being checked
+    r = await _verify(deal.client, SIGNED)
+    assert r.status_code == 503 and r.json()["code"] == "verification_busy" and r.headers["retry-after"]
+    ctx.verify_slots.release()
+    r = await _verify(deal.client, SIGNED)
+    assert r.status_code == 200 and not r.json()["signed_by_platform_ca"]  # another CA's contract
