@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,12 +127,23 @@ async def verify_document(ctx: ContractsContext, pdf: bytes) -> verification.Rep
         await asyncio.wait_for(ctx.verify_slots.acquire(), ctx.settings.verify_wait_seconds)
     except TimeoutError:
         raise errors.verify_busy() from None
+    # The slot is given back when the thread is done, not when this request is: a caller who
+    # hangs up cannot start more checks than the slots while its own still runs.
+    work = asyncio.ensure_future(asyncio.to_thread(verification.verify_pdf, pdf, ca_pem))
+    work.add_done_callback(_give_back(ctx.verify_slots))
     try:
-        return await asyncio.to_thread(verification.verify_pdf, pdf, ca_pem)
+        return await asyncio.shield(work)
     except verification.NotVerifiable as exc:
         raise _REFUSALS[exc.refusal]() from exc
-    finally:
-        ctx.verify_slots.release()
+
+
+def _give_back(slots: asyncio.Semaphore) -> Callable[[asyncio.Future[Any]], None]:
+    def done(work: asyncio.Future[Any]) -> None:
+        slots.release()
+        if not work.cancelled():
+            work.exception()  # retrieved: a caller gone away leaves no "never retrieved" warning
+
+    return done
 
 
 # --- reading -------------------------------------------------------------------------------------
