@@ -213,13 +213,14 @@ def _signature(sig: Any, root: Any, ca_cert: x509.Certificate) -> SignatureRepor
         log.info("signature_unreadable: %s: %s", type(exc).__name__, exc)
         return _broken(field_name, "签名数据无法解析")
     subject = cert.subject
-    identity = {
+    by_platform = _issued_by(cert, ca_cert)
+    identity: dict[str, Any] = {
         "signer_name": _name_attr(subject, NameOID.ORGANIZATION_NAME)
         or _name_attr(subject, NameOID.COMMON_NAME),
         "signer_subject": subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
         "certificate_serial": format(cert.serial_number, "x"),
-        "issued_by_platform_ca": _issued_by(cert, ca_cert),
+        "issued_by_platform_ca": by_platform,
     }
     try:
         signed_at = sig.self_reported_timestamp
@@ -251,7 +252,7 @@ def _signature(sig: Any, root: Any, ca_cert: x509.Certificate) -> SignatureRepor
         modification_level=level.name.lower() if level is not None else None,
         docmdp_ok=status.docmdp_ok,
         modified_after_signing=modified,
-        valid=bool(status.bottom_line) and identity["issued_by_platform_ca"] and not modified,
+        valid=bool(status.bottom_line) and by_platform and not modified,
         **identity,
     )
 
