@@ -168,7 +168,12 @@ def create_app(
         portal=portal,
     )
     # The first prefix that matches decides: API uploads, the rest of the API, the portal.
-    limits = {"/api/v1/files": 11 * 1024 * 1024, "/api/": settings.max_body_bytes}
+    # (contracts' public verify takes a PDF of up to CONTRACTS_VERIFY_MAX_BYTES, at most 10 MB.)
+    limits = {
+        "/api/v1/files": 11 * 1024 * 1024,
+        "/api/v1/contracts/verify": 11 * 1024 * 1024,
+        "/api/": settings.max_body_bytes,
+    }
     if portal is not None:
         limits["/"] = settings.web_max_body_bytes
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=limits)

@@ -139,6 +139,24 @@ async def test_huge_bodies_are_refused_at_the_gateway(identity_app: FastAPI, mak
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 
+async def test_anyone_reaches_contracts_ca_certificate_and_verify_with_a_pdf_up_to_eleven_mb(
+    make_gateway,
+) -> None:  # type: ignore[no-untyped-def]
+    upstream, seen = recording_upstream()
+    _app, client = await make_gateway({"contracts": upstream})
+    assert (await client.get("/api/v1/contracts/ca-certificate")).status_code == 200
+    pdf = b"%PDF-1.7\n" + b"0" * 5_000_000  # over the API's 1 MB, under verify's limit
+    r = await client.post("/api/v1/contracts/verify", files={"file": ("c.pdf", pdf, "application/pdf")})
+    assert r.status_code == 200, r.text
+    assert [s["path"] for s in seen] == ["/api/v1/contracts/ca-certificate", "/api/v1/contracts/verify"]
+    r = await client.post("/api/v1/contracts/verify", content=b"x" * 12_000_000)
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    for method, path in (("GET", "/api/v1/contracts/c1"), ("POST", "/api/v1/contracts/c1/sign")):
+        r = await client.request(method, path)
+        assert r.status_code == 401 and r.json()["code"] == "unauthenticated", path
+    assert len(seen) == 2
+
+
 async def test_merged_openapi_lists_the_public_api_only(identity_app: FastAPI, make_gateway) -> None:  # type: ignore[no-untyped-def]
     _app, client = await make_gateway({"identity": identity_app})
     doc = (await client.get("/openapi.json")).json()

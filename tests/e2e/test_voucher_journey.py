@@ -220,6 +220,16 @@ async def test_an_order_with_the_voucher_is_contracted_signed_by_both_and_its_de
     tampered[len(tampered) // 3] ^= 0x01
     broken = await asyncio.to_thread(validate_signatures, bytes(tampered), ca.text)
     assert not all(intact for _, intact, _v, _t in broken)
+    # Anyone, without logging in, gets the same CA and has the platform check the file.
+    assert (await j.get("/contracts/ca-certificate")).text == ca.text
+    for pdf, valid in ((r.content, True), (bytes(tampered), False)):
+        checked = await j.client.post(
+            "/api/v1/contracts/verify", files={"file": ("contract.pdf", pdf, "application/pdf")}
+        )
+        assert checked.status_code == 200, checked.text
+        verdict = checked.json()
+        assert (verdict["valid"], verdict["modified_after_signing"]) == (valid, not valid), verdict
+        assert verdict["signed_by_platform_ca"] and verdict["signature_count"] == 2
 
     await j.invariants_hold()
 

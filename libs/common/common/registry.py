@@ -196,6 +196,8 @@ SERVICES: tuple[Service, ...] = (
             "/me/seal",
             "/admin/contracts",
         ),
+        # Anyone may check a contract PDF against the platform's signing CA.
+        public=(("GET", "/contracts/ca-certificate"), ("POST", "/contracts/verify")),
         stats=("signed_contracts",),
         consumes=(
             "identity.organization_certified",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from common.app import SessionDep
 from common.auth import AdminUser, CurrentUser, StaffUser
 from common.pagination import Paging, paginate
-from contracts import document, errors, service
+from contracts import document, errors, service, verification
 from contracts.deps import Ctx, OrderContract, ReadableContract
 from contracts.domain import State
 from contracts.models import Contract, ContractDocument, ContractVersion, Seal
@@ -21,6 +21,7 @@ from contracts.schemas import (
     ContractOut,
     ContractPage,
     ContractReasonIn,
+    ContractVerificationOut,
     ContractVersionOut,
     ContractVersionsOut,
     SealOut,
@@ -48,6 +49,57 @@ async def signing_ca(_user: CurrentUser, ctx: Ctx) -> Response:
     """The platform's signing CA certificate (PEM): the trust root to validate signed contracts
     offline (e.g. ``voucher-contracts verify contract.pdf --ca ca.pem``, or any PAdES validator)."""
     return Response(ctx.require_ca().cert_pem, media_type="application/x-pem-file")
+
+
+@router.get(
+    "/contracts/ca-certificate",
+    response_class=Response,
+    summary="平台电子签章 CA 证书（公开）",
+    responses={
+        200: {
+            "content": {"application/x-pem-file": {}, "application/pkix-cert": {}},
+            "description": "CA 证书：PEM，或 format=der 时为 DER",
+        }
+    },
+)
+async def ca_certificate(
+    ctx: Ctx,
+    format: Annotated[Literal["pem", "der"], Query(description="证书格式：pem（默认）或 der")] = "pem",
+) -> Response:
+    """The trust root of every signed contract, for anyone (no login): import it into a PAdES
+    validator (e.g. Adobe Acrobat's trusted certificates) or ``voucher-contracts verify``."""
+    ca = ctx.require_ca()
+    headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    if format == "der":
+        return Response(
+            verification.der(ca.cert_pem),
+            media_type="application/pkix-cert",
+            headers={**headers, "Content-Disposition": 'attachment; filename="voucher-signing-ca.cer"'},
+        )
+    return Response(
+        ca.cert_pem,
+        media_type="application/x-pem-file",
+        headers={**headers, "Content-Disposition": 'attachment; filename="voucher-signing-ca.pem"'},
+    )
+
+
+@router.post(
+    "/contracts/verify", response_model=ContractVerificationOut, summary="校验合同 PDF 的电子签名（公开）"
+)
+async def verify(
+    ctx: Ctx,
+    file: Annotated[UploadFile, File(description="要校验的合同 PDF（不超过 10 MB）")],
+) -> ContractVerificationOut:
+    """Anyone (no login) uploads a contract PDF and learns whether the platform's CA signed it:
+    per signature who signed, when, whether it is intact and trusted, and whether anything
+    changed after it. The file is neither stored nor looked up; 422 for a file that is not a
+    readable, signed PDF, 413 over ``CONTRACTS_VERIFY_MAX_BYTES``."""
+    limit = ctx.settings.verify_max_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise errors.verify_file_too_large(limit)
+    report = await service.verify_document(ctx, data)
+    return ContractVerificationOut.model_validate(report)
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)

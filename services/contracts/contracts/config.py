@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from typing import ClassVar
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.crypto import setting_key
@@ -40,6 +40,13 @@ class Settings(ServiceSettings):
     # text_not_printable) before it reaches a document or a seal, so a narrower font refuses more.
     pdf_font_path: str | None = None
     platform_name: str = "广西制造业企业培优育强服务券管理平台"
+    # POST /contracts/verify is public and CPU-heavy (pyHanko's difference analysis of the
+    # whole file): the largest PDF it takes (a signed contract is well under 1 MB; the
+    # gateway's limit for the path is 11 MB), and how many it checks at once per process
+    # (others wait up to verify_wait_seconds, then get a 503 verification_busy).
+    verify_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=10 * 1024 * 1024)
+    verify_concurrency: int = Field(default=2, ge=1)
+    verify_wait_seconds: float = Field(default=10.0, ge=0)
 
     @model_validator(mode="after")
     def _contract_secrets(self) -> Settings:

@@ -119,3 +119,44 @@ def settlement_paid() -> Problem:
 
 def document_unavailable(detail: str = "合同文件暂不能生成，请稍后重试") -> Problem:
     return Problem(503, "document_unavailable", detail)
+
+
+# --- verifying an uploaded contract (public) -----------------------------------------------------
+
+
+def _file_problem(status: int, code: str, detail: str) -> Problem:
+    return Problem(status, code, detail, errors=[{"field": "file", "message": detail}])
+
+
+def verify_file_too_large(limit: int) -> Problem:
+    return Problem(413, "file_too_large", f"文件大小不能超过 {limit // (1024 * 1024)} MB", max_bytes=limit)
+
+
+def verify_empty_file() -> Problem:
+    return _file_problem(422, "empty_file", "文件内容为空，请重新选择文件")
+
+
+def verify_not_pdf() -> Problem:
+    return _file_problem(422, "not_a_pdf", "上传的文件不是 PDF 文件，请上传平台签署的合同 PDF")
+
+
+def verify_pdf_unreadable() -> Problem:
+    return _file_problem(422, "pdf_unreadable", "PDF 文件已损坏或格式无法识别，无法校验")
+
+
+def verify_pdf_encrypted() -> Problem:
+    return _file_problem(422, "pdf_encrypted", "PDF 文件已加密，无法校验，请上传未加密的合同 PDF")
+
+
+def verify_pdf_unsigned() -> Problem:
+    return _file_problem(422, "pdf_not_signed", "该 PDF 文件中没有电子签名，无法校验签署情况")
+
+
+def verify_too_many_signatures(limit: int) -> Problem:
+    return _file_problem(422, "too_many_signatures", f"该 PDF 文件中的电子签名超过 {limit} 个，平台不予校验")
+
+
+def verify_busy() -> Problem:
+    return Problem(
+        503, "verification_busy", "当前校验合同的请求较多，请稍后重试", headers={"Retry-After": "5"}
+    )

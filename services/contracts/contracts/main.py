@@ -44,6 +44,8 @@ def create_app(
         title="contracts",
         description="合同拟定、退回与同意、电子签章、签署、合同 PDF",
         routers=[api.router, api.admin_router, internal.router, internal_audit_router("contracts")],
+        # The uploaded PDF and its multipart framing; the route refuses a file over the limit.
+        body_limit_overrides={"/api/v1/contracts/verify": settings.verify_max_bytes + 64 * 1024},
     )
     app.state.contracts = ctx
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
 from common.orgs import org_copy, require_active
 from common.timers import utcnow
-from contracts import document, domain, errors, signing
+from contracts import document, domain, errors, signing, verification
 from contracts.config import Settings
 from contracts.domain import Action, Party, Refused, State
 from contracts.models import (
@@ -67,10 +68,13 @@ class ContractsContext:
     settings: Settings
     cipher: FieldCipher = field(init=False)
     ca: signing.SigningCA | None = None
+    # How many uploaded PDFs POST /contracts/verify checks at once (each is CPU in a thread).
+    verify_slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.settings.seal_key_encryption_key is not None
         self.cipher = FieldCipher(self.settings.seal_key_encryption_key)
+        self.verify_slots = asyncio.Semaphore(self.settings.verify_concurrency)
 
     def require_ca(self) -> signing.SigningCA:
         if self.ca is None:
@@ -98,6 +102,48 @@ async def load_signing_ca(session: AsyncSession, ctx: ContractsContext) -> signi
         row = await session.get(SigningAuthority, 1, populate_existing=True)
         assert row is not None
     return signing.SigningCA.from_pem(ctx.cipher.decrypt(row.key_enc, context=CA_KEY_CONTEXT), row.cert_pem)
+
+
+# --- verifying anyone's PDF (public) -------------------------------------------------------------
+
+_REFUSALS = {
+    verification.Refusal.NOT_PDF: errors.verify_not_pdf,
+    verification.Refusal.UNREADABLE: errors.verify_pdf_unreadable,
+    verification.Refusal.ENCRYPTED: errors.verify_pdf_encrypted,
+    verification.Refusal.UNSIGNED: errors.verify_pdf_unsigned,
+    verification.Refusal.TOO_MANY_SIGNATURES: lambda: errors.verify_too_many_signatures(
+        verification.MAX_SIGNATURES
+    ),
+}
+
+
+async def verify_document(ctx: ContractsContext, pdf: bytes) -> verification.Report:
+    """The uploaded PDF judged against the platform's CA (no database: nothing is stored),
+    at most ``verify_concurrency`` at once per process, each in a worker thread."""
+    if not pdf:
+        raise errors.verify_empty_file()
+    ca_pem = ctx.require_ca().cert_pem
+    try:
+        await asyncio.wait_for(ctx.verify_slots.acquire(), ctx.settings.verify_wait_seconds)
+    except TimeoutError:
+        raise errors.verify_busy() from None
+    # The slot is given back when the thread is done, not when this request is: a caller who
+    # hangs up cannot start more checks than the slots while its own still runs.
+    work = asyncio.ensure_future(asyncio.to_thread(verification.verify_pdf, pdf, ca_pem))
+    work.add_done_callback(_give_back(ctx.verify_slots))
+    try:
+        return await asyncio.shield(work)
+    except verification.NotVerifiable as exc:
+        raise _REFUSALS[exc.refusal]() from exc
+
+
+def _give_back(slots: asyncio.Semaphore) -> Callable[[asyncio.Future[Any]], None]:
+    def done(work: asyncio.Future[Any]) -> None:
+        slots.release()
+        if not work.cancelled():
+            work.exception()  # retrieved: a caller gone away leaves no "never retrieved" warning
+
+    return done
 
 
 # --- reading -------------------------------------------------------------------------------------
