@@ -151,3 +151,21 @@ def test_production_refuses_a_half_configured_vendor_naming_only_what_is_missing
     for name, value in values.items():
         if name != "environment" and isinstance(value, str) and len(value) > 3:
             assert value not in message, f"the value of {name} is in the error"
+
+
+def test_a_fully_configured_vendor_is_accepted_and_chosen() -> None:
+    from identity.adapters import AliyunSms, TencentFaceVerifier, TencentSms, face_verifier, sms_provider
+
+    s = Settings(
+        **production(
+            **ALIYUN,
+            **without(FACEID, "tencent_secret_id", "tencent_secret_key"),
+            tencent_secret_id="AKID-x",
+            tencent_secret_key="k",
+        )
+    )
+    assert isinstance(sms_provider(s.sms_provider, s), AliyunSms)
+    assert isinstance(face_verifier(s.face_verifier, s), TencentFaceVerifier)
+    assert "aliyun-secret-do-not-print" not in repr(s)  # secrets are SecretStr
+    t = Settings(**production(**TENCENT))
+    assert isinstance(sms_provider(t.sms_provider, t), TencentSms)

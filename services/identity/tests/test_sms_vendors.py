@@ -1,0 +1,267 @@
+"""The SMS adapters against a fake of each vendor's HTTP API on 127.0.0.1: the real SDK sends
+real requests; what it sends, each refusal's problem, and the retries of an outage."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from common.errors import Problem
+from identity.adapters import AliyunSms, TencentSms
+from identity.config import Settings
+
+from .vendor_fakes import FakeVendor, Reply, closed_port, serve
+
+PHONE = "13800138000"
+CODE = "615243"
+TEMPLATES = {
+    "sms_template_register": "SMS_1001",
+    "sms_template_login": "SMS_1002",
+    "sms_template_certify": "SMS_1003",
+    "sms_template_reset_password": "SMS_1004",
+}
+
+
+@pytest.fixture
+def fake_vendor() -> Iterator[FakeVendor]:
+    with serve() as vendor:
+        yield vendor
+
+
+def settings(provider: str, endpoint: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "development",
+        "sms_provider": provider,
+        "sms_sign_name": "广西制造服务券",
+        "sms_endpoint": endpoint,
+        "aliyun_access_key_id": "LTAI-test-id",
+        "aliyun_access_key_secret": "aliyun-test-secret",
+        "tencent_secret_id": "AKID-test-id",
+        "tencent_secret_key": "tencent-test-key",
+        "tencent_sms_sdk_app_id": "1400000001",
+        "vendor_timeout_seconds": 2,
+        "vendor_retry_wait_seconds": 0,
+        **TEMPLATES,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def send(sms: AliyunSms | TencentSms, purpose: str = "register") -> None:
+    await sms.send(None, PHONE, purpose, CODE)  # type: ignore[arg-type] # the vendors keep nothing here
+
+
+async def refused(sms: AliyunSms | TencentSms) -> Problem:
+    with pytest.raises(Problem) as caught:
+        await send(sms)
+    return caught.value
+
+
+# --- Aliyun ---------------------------------------------------------------------------------------
+
+
+def aliyun_ok() -> Reply:
+    return Reply(200, {"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "R1"})
+
+
+def aliyun_code(code: str, status: int = 200) -> Reply:
+    return Reply(status, {"Code": code, "Message": "refused", "RequestId": "R2"})
+
+
+@pytest.mark.parametrize(
+    ("purpose", "template"),
+    [
+        ("register", "SMS_1001"),
+        ("login", "SMS_1002"),
+        ("certify", "SMS_1003"),
+        ("reset_password", "SMS_1004"),
+    ],
+)
+async def test_aliyun_sends_the_code_with_the_signature_and_the_purposes_template(
+    fake_vendor: FakeVendor, purpose: str, template: str
+) -> None:
+    fake_vendor.answer(aliyun_ok())
+    await send(AliyunSms(settings("aliyun", fake_vendor.endpoint)), purpose)
+    [request] = fake_vendor.seen
+    assert request.method == "POST" and request.action == "SendSms"
+    assert request.headers["x-acs-version"] == "2017-05-25"
+    assert request.query["PhoneNumbers"] == PHONE
+    assert request.query["SignName"] == "广西制造服务券"
+    assert request.query["TemplateCode"] == template
+    assert json.loads(request.query["TemplateParam"]) == {"code": CODE}
+    # Signed with the access key (its id in the credential, never the secret).
+    authorization = request.headers["authorization"]
+    assert "LTAI-test-id" in authorization and "aliyun-test-secret" not in authorization
+
+
+@pytest.mark.parametrize(
+    ("vendor_code", "status", "problem_status", "problem_code"),
+    [
+        ("isv.BUSINESS_LIMIT_CONTROL", 200, 429, "sms_rate_limited"),
+        ("isv.DAY_LIMIT_CONTROL", 200, 429, "sms_rate_limited"),
+        ("isv.AMOUNT_NOT_ENOUGH", 200, 503, "sms_quota_exceeded"),
+        ("isv.OUT_OF_SERVICE", 200, 503, "sms_quota_exceeded"),
+        ("isv.MOBILE_NUMBER_ILLEGAL", 200, 422, "sms_phone_invalid"),
+        ("isv.BLACK_KEY_CONTROL_LIMIT", 200, 422, "sms_phone_blocked"),
+        ("isv.SMS_SIGNATURE_ILLEGAL", 200, 503, "sms_misconfigured"),
+        ("isv.SMS_TEMPLATE_ILLEGAL", 200, 503, "sms_misconfigured"),
+        ("isv.TEMPLATE_MISSING_PARAMETERS", 200, 503, "sms_misconfigured"),
+        ("InvalidAccessKeyId.NotFound", 404, 503, "sms_misconfigured"),
+        ("SignatureDoesNotMatch", 400, 503, "sms_misconfigured"),
+        ("isv.SOMETHING_NEW", 200, 503, "sms_unavailable"),
+    ],
+)
+async def test_aliyun_refusals_become_problems_and_are_not_retried(
+    fake_vendor: FakeVendor, vendor_code: str, status: int, problem_status: int, problem_code: str
+) -> None:
+    fake_vendor.answer(aliyun_code(vendor_code, status))
+    problem = await refused(AliyunSms(settings("aliyun", fake_vendor.endpoint)))
+    assert (problem.status, problem.code) == (problem_status, problem_code)
+    assert len(fake_vendor.seen) == 1
+
+
+async def test_aliyun_outage_is_retried_then_answers_503(fake_vendor: FakeVendor) -> None:
+    sms = AliyunSms(settings("aliyun", fake_vendor.endpoint, vendor_attempts=3))
+    fake_vendor.answer(aliyun_code("isp.SYSTEM_ERROR", 500), aliyun_ok())
+    await send(sms)  # the second try goes through
+    assert len(fake_vendor.seen) == 2
+
+    fake_vendor.answer(aliyun_code("ServiceUnavailable", 503))
+    problem = await refused(sms)
+    assert (problem.status, problem.code) == (503, "sms_unavailable")
+    assert "短信服务暂不可用" in problem.detail
+    assert len(fake_vendor.seen) == 3
+
+    fake_vendor.answer(aliyun_code("isp.SYSTEM_ERROR", 200))  # the vendor's own error in a 200
+    assert (await refused(sms)).code == "sms_unavailable"
+    assert len(fake_vendor.seen) == 3
+
+
+async def test_aliyun_connection_refused_is_retried_then_answers_503() -> None:
+    sms = AliyunSms(settings("aliyun", f"127.0.0.1:{closed_port()}", vendor_attempts=2))
+    problem = await refused(sms)
+    assert (problem.status, problem.code) == (503, "sms_unavailable")
+
+
+# --- Tencent --------------------------------------------------------------------------------------
+
+
+def tencent_status(code: str = "Ok") -> Reply:
+    return Reply(
+        200,
+        {
+            "Response": {
+                "SendStatusSet": [
+                    {
+                        "SerialNo": "5000:1045710669157053657849499619",
+                        "PhoneNumber": f"+86{PHONE}",
+                        "Fee": 1,
+                        "SessionContext": "",
+                        "Code": code,
+                        "Message": "send success" if code == "Ok" else "refused",
+                        "IsoCode": "CN",
+                    }
+                ],
+                "RequestId": "a0aabda6-cf91-4f3e-a81f-9198114a2279",
+            }
+        },
+    )
+
+
+def tencent_error(code: str, status: int = 200) -> Reply:
+    return Reply(status, {"Response": {"Error": {"Code": code, "Message": "refused"}, "RequestId": "r-1"}})
+
+
+@pytest.mark.parametrize(
+    ("purpose", "template"),
+    [
+        ("register", "SMS_1001"),
+        ("login", "SMS_1002"),
+        ("certify", "SMS_1003"),
+        ("reset_password", "SMS_1004"),
+    ],
+)
+async def test_tencent_sends_the_code_with_the_signature_and_the_purposes_template(
+    fake_vendor: FakeVendor, purpose: str, template: str
+) -> None:
+    fake_vendor.answer(tencent_status())
+    await send(TencentSms(settings("tencent", fake_vendor.endpoint)), purpose)
+    [request] = fake_vendor.seen
+    assert request.method == "POST" and request.action == "SendSms"
+    assert request.headers["x-tc-version"] == "2021-01-11"
+    assert request.headers["x-tc-region"] == "ap-guangzhou"
+    assert request.json() == {
+        "PhoneNumberSet": [f"+86{PHONE}"],
+        "SmsSdkAppId": "1400000001",
+        "SignName": "广西制造服务券",
+        "TemplateId": template,
+        "TemplateParamSet": [CODE],
+    }
+    authorization = request.headers["authorization"]
+    assert "AKID-test-id" in authorization and "tencent-test-key" not in authorization
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem_status", "problem_code"),
+    [
+        (tencent_status("LimitExceeded.PhoneNumberThirtySecondLimit"), 429, "sms_rate_limited"),
+        (tencent_status("LimitExceeded.PhoneNumberDailyLimit"), 429, "sms_rate_limited"),
+        (tencent_status("LimitExceeded.AppDailyLimit"), 503, "sms_quota_exceeded"),
+        (tencent_error("FailedOperation.InsufficientBalanceInSmsPackage"), 503, "sms_quota_exceeded"),
+        (tencent_status("InvalidParameterValue.IncorrectPhoneNumber"), 422, "sms_phone_invalid"),
+        (tencent_status("FailedOperation.PhoneNumberInBlacklist"), 422, "sms_phone_blocked"),
+        (tencent_error("FailedOperation.SignatureIncorrectOrUnapproved"), 503, "sms_misconfigured"),
+        (tencent_error("FailedOperation.TemplateIncorrectOrUnapproved"), 503, "sms_misconfigured"),
+        (tencent_error("UnauthorizedOperation.SmsSdkAppIdVerifyFail"), 503, "sms_misconfigured"),
+        (tencent_error("AuthFailure.SecretIdNotFound"), 503, "sms_misconfigured"),
+        (tencent_status("FailedOperation.SomethingNew"), 503, "sms_unavailable"),
+    ],
+)
+async def test_tencent_refusals_become_problems_and_are_not_retried(
+    fake_vendor: FakeVendor, reply: Reply, problem_status: int, problem_code: str
+) -> None:
+    fake_vendor.answer(reply)
+    problem = await refused(TencentSms(settings("tencent", fake_vendor.endpoint)))
+    assert (problem.status, problem.code) == (problem_status, problem_code)
+    assert len(fake_vendor.seen) == 1
+
+
+async def test_tencent_outage_is_retried_then_answers_503(fake_vendor: FakeVendor) -> None:
+    sms = TencentSms(settings("tencent", fake_vendor.endpoint, vendor_attempts=3))
+    fake_vendor.answer(Reply(502, b"<html>bad gateway</html>", "text/html"), tencent_status())
+    await send(sms)
+    assert len(fake_vendor.seen) == 2
+
+    fake_vendor.answer(tencent_error("InternalError.Timeout"))
+    problem = await refused(sms)
+    assert (problem.status, problem.code) == (503, "sms_unavailable")
+    assert len(fake_vendor.seen) == 3
+
+
+async def test_tencent_connection_refused_is_retried_then_answers_503() -> None:
+    sms = TencentSms(settings("tencent", f"127.0.0.1:{closed_port()}", vendor_attempts=2))
+    problem = await refused(sms)
+    assert (problem.status, problem.code) == (503, "sms_unavailable")
+
+
+async def test_the_code_and_the_secrets_are_never_logged(
+    fake_vendor: FakeVendor, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for provider, ok, bad in (
+        ("aliyun", aliyun_ok(), aliyun_code("isv.SMS_TEMPLATE_ILLEGAL")),
+        ("tencent", tencent_status(), tencent_error("FailedOperation.TemplateIncorrectOrUnapproved")),
+    ):
+        sms = (AliyunSms if provider == "aliyun" else TencentSms)(settings(provider, fake_vendor.endpoint))
+        fake_vendor.answer(ok)
+        await send(sms)
+        fake_vendor.answer(bad)
+        await refused(sms)
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    for secret in (CODE, PHONE, "aliyun-test-secret", "tencent-test-key"):
+        assert secret not in logged
