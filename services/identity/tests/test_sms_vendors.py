@@ -8,9 +8,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from common.errors import Problem
+from common.testing.api_client import ApiDriver, random_phone
 from identity.adapters import AliyunSms, TencentSms
 from identity.config import Settings
 
@@ -265,3 +267,49 @@ async def test_the_code_and_the_secrets_are_never_logged(
     logged = caplog.text + out.out + out.err
     for secret in (CODE, PHONE, "aliyun-test-secret", "tencent-test-key"):
         assert secret not in logged
+
+
+# --- through identity's API -----------------------------------------------------------------------
+
+
+@pytest.mark.broker
+async def test_a_code_sent_through_the_vendor_registers_and_a_refusal_keeps_the_last_one(
+    make_identity: Any, fake_vendor: FakeVendor
+) -> None:
+    app = await make_identity(
+        sms_provider="tencent",
+        sms_sign_name="广西制造服务券",
+        sms_endpoint=fake_vendor.endpoint,
+        tencent_secret_id="AKID-test-id",
+        tencent_secret_key="tencent-test-key",
+        tencent_sms_sdk_app_id="1400000001",
+        vendor_retry_wait_seconds=0,
+        **TEMPLATES,
+    )
+    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as c:
+        api, phone = ApiDriver(c), random_phone()
+        fake_vendor.answer(tencent_status())
+        assert (await api.request_sms(phone, "register")).status_code == 202
+        [request] = fake_vendor.seen
+        assert request.json()["PhoneNumberSet"] == [f"+86{phone}"]
+        assert request.json()["TemplateId"] == "SMS_1001"
+        [code] = request.json()["TemplateParamSet"]
+        # The console's copy is not kept: the code went to the vendor only.
+        assert (await c.get("/api/v1/dev/sms-codes/latest", params={"phone": phone})).status_code == 404
+
+        # The vendor refuses the next one: a clear problem, and the code already sent still works.
+        fake_vendor.answer(tencent_status("LimitExceeded.PhoneNumberOneHourLimit"))
+        r = await api.request_sms(phone, "register")
+        assert r.status_code == 429 and r.json()["code"] == "sms_rate_limited"
+        assert r.headers["retry-after"] == "60"
+        fake_vendor.answer(Reply(503, b"busy", "text/plain"))
+        r = await api.request_sms(phone, "register")
+        assert r.status_code == 503 and r.json()["code"] == "sms_unavailable"
+        assert len(fake_vendor.seen) == 3  # the outage was tried vendor_attempts (3) times
+
+        r = await c.post(
+            "/api/v1/auth/register",
+            json={"enterprise_name": "广西测试制造有限公司", "phone": phone, "sms_code": code},
+        )
+        assert r.status_code == 201, r.text
