@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from common.testing.api_client import ApiDriver, random_phone
 from identity.adapters import AliyunSms, TencentSms
 from identity.config import Settings
 
-from .vendor_fakes import FakeVendor, Reply, closed_port, serve
+from .vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
 PHONE = "13800138000"
 CODE = "615243"
@@ -267,6 +268,28 @@ async def test_the_code_and_the_secrets_are_never_logged(
     logged = caplog.text + out.out + out.err
     for secret in (CODE, PHONE, "aliyun-test-secret", "tencent-test-key"):
         assert secret not in logged
+
+
+def slow(reply: Reply, seconds: float = 1.0) -> Callable[[Seen], Reply]:
+    def answer(request: Seen) -> Reply:
+        time.sleep(seconds)  # in the fake server's thread
+        return reply
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("sms_class", "provider", "ok"),
+    [(AliyunSms, "aliyun", aliyun_ok()), (TencentSms, "tencent", tencent_status())],
+)
+async def test_a_vendor_that_does_not_answer_in_time_is_tried_again_then_503(
+    fake_vendor: FakeVendor, sms_class: type[AliyunSms | TencentSms], provider: str, ok: Reply
+) -> None:
+    sms = sms_class(settings(provider, fake_vendor.endpoint, vendor_timeout_seconds=0.3, vendor_attempts=2))
+    fake_vendor.answer(slow(ok))
+    problem = await refused(sms)
+    assert (problem.status, problem.code) == (503, "sms_unavailable")
+    assert len(fake_vendor.seen) == 2
 
 
 # --- through identity's API -----------------------------------------------------------------------
