@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -16,6 +16,7 @@ from common.errors import Problem
 from common.testing.api_client import ApiDriver, random_phone
 from identity.adapters import AliyunSms, TencentSms
 from identity.config import Settings
+from identity.schemas.auth import SmsCodeIn
 
 from .vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
@@ -62,6 +63,11 @@ async def refused(sms: AliyunSms | TencentSms) -> Problem:
     with pytest.raises(Problem) as caught:
         await send(sms)
     return caught.value
+
+
+def test_every_purpose_of_a_code_has_its_template_setting() -> None:
+    purposes = set(get_args(SmsCodeIn.model_fields["purpose"].annotation))
+    assert set(settings("aliyun", "x").sms_templates()) == purposes
 
 
 # --- Aliyun ---------------------------------------------------------------------------------------
