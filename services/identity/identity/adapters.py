@@ -123,6 +123,8 @@ ALIYUN_SMS_REFUSALS: dict[str, SmsRefusal] = {
     "isv.MOBILE_NUMBER_ILLEGAL": "phone_invalid",
     "isv.COUNTRY_RESTRICTED": "phone_invalid",
     "isv.NOT_SUPPORTED_COUNTRY": "phone_invalid",
+    # "黑名单管控": Aliyun's name for a number (or word) on its blacklist. A blocked or
+    # unsubscribed number may also be reported only later, in the delivery receipt.
     "isv.BLACK_KEY_CONTROL_LIMIT": "phone_blocked",
     "isv.SMS_SIGNATURE_ILLEGAL": "misconfigured",
     "isv.SMS_SIGN_NAME_ILLEGAL": "misconfigured",
