@@ -73,6 +73,7 @@ SERVICES: tuple[Service, ...] = (
             "/auth",
             "/me",
             "/files",
+            "/identity-verifications",
             "/admin/organizations",
             "/admin/staff",
             "/dev/captcha",
@@ -86,6 +87,8 @@ SERVICES: tuple[Service, ...] = (
             ("POST", "/auth/login"),
             ("POST", "/auth/refresh"),
             ("POST", "/auth/password/reset"),
+            # The face vendor's page sends the phone's browser back here (no platform token).
+            ("GET", "/identity-verifications"),
             ("*", "/dev"),
         ),
         stats=("enterprises", "providers"),

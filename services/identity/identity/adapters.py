@@ -2,20 +2,34 @@
 government's unified authentication platform) and face verification (人脸认证).
 
 The development implementations exist only with ``ENVIRONMENT=development`` (settings refuse
-them otherwise); "disabled" answers 503 so a misconfigured production never pretends.
+them otherwise); "disabled" answers 503 so a misconfigured production never pretends. The real
+vendors (Aliyun and Tencent Cloud SMS, Tencent Cloud FaceID) are called through their own SDKs:
+a refusal of the vendor becomes one of identity's problems (errors.py), an outage (no
+connection, a timeout, a 5xx) is tried again a few times and then answers 503. Neither SMS
+codes nor secrets are logged; a phone is logged masked.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+import aiohttp
+import httpx
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from common.errors import Problem
 from common.masking import mask_phone
 from identity import errors
 from identity.models import DevSmsMessage
+
+if TYPE_CHECKING:
+    from identity.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +50,303 @@ class ConsoleSms:
 class DisabledSms:
     async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
         raise errors.sms_unavailable()
+
+
+# --- calling a vendor: retries for outages, problems for refusals --------------------------------
+
+T = TypeVar("T")
+
+
+class VendorOutage(Exception):
+    """The vendor did not answer (no connection, timeout, 5xx, its own internal error): worth
+    another try. ``str()`` is a short reason for the log, never a payload."""
+
+
+async def call_vendor(
+    settings: Settings,
+    vendor: str,
+    call: Callable[[], Awaitable[T]],
+    unavailable: Callable[[], Problem],
+) -> T:
+    """``call()`` with a few short tries while the vendor is out; then ``unavailable()``.
+    A refusal (a :class:`Problem` raised by ``call``) is not tried again."""
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(settings.vendor_attempts),
+            wait=wait_exponential(multiplier=settings.vendor_retry_wait_seconds, max=2),
+            retry=retry_if_exception_type(VendorOutage),
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+    except VendorOutage as outage:
+        log.warning(
+            "vendor_unavailable", vendor=vendor, attempts=settings.vendor_attempts, reason=str(outage)
+        )
+        raise unavailable() from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+SmsRefusal = Literal["rate_limited", "quota_exceeded", "phone_invalid", "phone_blocked", "misconfigured"]
+
+_SMS_PROBLEMS: dict[str, Callable[[], Problem]] = {
+    "rate_limited": errors.sms_rate_limited,
+    "quota_exceeded": errors.sms_quota_exceeded,
+    "phone_invalid": errors.sms_phone_invalid,
+    "phone_blocked": errors.sms_phone_blocked,
+    "misconfigured": errors.sms_misconfigured,
+}
+
+
+def _sms_refused(vendor: str, vendor_code: str, kinds: dict[str, SmsRefusal], phone: str) -> Problem:
+    kind = kinds.get(vendor_code)
+    if kind is None:
+        # A refusal we do not know: not the user's fault as far as we can tell.
+        log.error("sms_refused_unknown", vendor=vendor, vendor_code=vendor_code, phone=mask_phone(phone))
+        return errors.sms_unavailable()
+    level = log.error if kind in ("misconfigured", "quota_exceeded") else log.info
+    level("sms_refused", vendor=vendor, vendor_code=vendor_code, kind=kind, phone=mask_phone(phone))
+    return _SMS_PROBLEMS[kind]()
+
+
+# Aliyun dysmsapi SendSms (https://help.aliyun.com/document_detail/101346.html). The codes come
+# in the body of a 200 (``Code`` other than ``OK``) or as the code of a 4xx.
+ALIYUN_SMS_REFUSALS: dict[str, SmsRefusal] = {
+    "isv.BUSINESS_LIMIT_CONTROL": "rate_limited",
+    "isv.DAY_LIMIT_CONTROL": "rate_limited",
+    "BUSINESS_LIMIT_CONTROL_MINUTE": "rate_limited",
+    "isv.BUSINESS_LIMIT_HOUR": "rate_limited",
+    "isv.BUSINESS_LIMIT_DAY": "rate_limited",
+    "BUSINESS_LIMIT_CONTROL_PHONE": "rate_limited",
+    "isv.AMOUNT_NOT_ENOUGH": "quota_exceeded",
+    "isv.OUT_OF_SERVICE": "quota_exceeded",
+    "isv.MOBILE_NUMBER_ILLEGAL": "phone_invalid",
+    "isv.COUNTRY_RESTRICTED": "phone_invalid",
+    "isv.NOT_SUPPORTED_COUNTRY": "phone_invalid",
+    # "黑名单管控": Aliyun's name for a number (or word) on its blacklist. A blocked or
+    # unsubscribed number may also be reported only later, in the delivery receipt.
+    "isv.BLACK_KEY_CONTROL_LIMIT": "phone_blocked",
+    "isv.SMS_SIGNATURE_ILLEGAL": "misconfigured",
+    "isv.SMS_SIGN_NAME_ILLEGAL": "misconfigured",
+    "isv.SMS_TEMPLATE_ILLEGAL": "misconfigured",
+    "isv.TEMPLATE_MISSING_PARAMETERS": "misconfigured",
+    "isv.INVALID_JSON_PARAM": "misconfigured",
+    "isv.INVALID_PARAMETERS": "misconfigured",
+    "isv.ACCOUNT_NOT_EXISTS": "misconfigured",
+    "isv.ACCOUNT_ABNORMAL": "misconfigured",
+    "isv.PRODUCT_UN_SUBSCRIPT": "misconfigured",
+    "isv.PRODUCT_UNSUBSCRIBE": "misconfigured",
+    "isp.RAM_PERMISSION_DENY": "misconfigured",
+    "InvalidAccessKeyId.NotFound": "misconfigured",
+    "InvalidAccessKeyId.Inactive": "misconfigured",
+    "SignatureDoesNotMatch": "misconfigured",
+    "Forbidden.RAM": "misconfigured",
+}
+# The vendor's own trouble: tried again, then 503.
+ALIYUN_OUTAGES = frozenset({"isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "isp.UNKNOWN", "ServiceUnavailable"})
+
+
+class AliyunSms:
+    """阿里云短信服务 (dysmsapi 2017-05-25 SendSms), through the SDK's async calls. The template
+    of a purpose has one variable, ``${code}``."""
+
+    vendor = "aliyun"
+
+    def __init__(self, settings: Settings) -> None:
+        from alibabacloud_dysmsapi20170525.client import Client
+        from alibabacloud_tea_openapi import models as open_api_models
+
+        assert settings.aliyun_access_key_id and settings.aliyun_access_key_secret
+        self.settings = settings
+        endpoint = settings.sms_endpoint or "dysmsapi.aliyuncs.com"
+        timeout_ms = int(settings.vendor_timeout_seconds * 1000)
+        self.client = Client(
+            open_api_models.Config(
+                access_key_id=settings.aliyun_access_key_id.get_secret_value(),
+                access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
+                endpoint=endpoint,
+                # A private endpoint given as host:port in tests is plain HTTP on loopback.
+                protocol="http" if _is_loopback(endpoint) else "https",
+                read_timeout=timeout_ms,
+                connect_timeout=timeout_ms,
+            )
+        )
+
+    async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
+        template = self.settings.sms_templates()[purpose]
+        await call_vendor(
+            self.settings,
+            self.vendor,
+            lambda: self._send_once(phone, template or "", code),
+            errors.sms_unavailable,
+        )
+        log.info("sms_sent", vendor=self.vendor, phone=mask_phone(phone), purpose=purpose)
+
+    async def _send_once(self, phone: str, template: str, code: str) -> None:
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+        from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+        from darabonba.exceptions import UnretryableException
+        from darabonba.runtime import RuntimeOptions
+
+        request = sms_models.SendSmsRequest(
+            phone_numbers=phone,
+            sign_name=self.settings.sms_sign_name,
+            template_code=template,
+            template_param=json.dumps({"code": code}),
+        )
+        try:
+            response = await self.client.send_sms_with_options_async(request, RuntimeOptions())
+        except ThrottlingException as e:  # the API's own request rate, not the phone's
+            raise VendorOutage(f"throttled {e.code}") from None
+        except ServerException as e:
+            raise VendorOutage(f"{e.status_code} {e.code}") from None
+        except ClientException as e:
+            vendor_code = str(e.code)
+            if vendor_code in ALIYUN_OUTAGES or vendor_code.startswith("Throttling"):
+                raise VendorOutage(f"{e.status_code} {vendor_code}") from None
+            raise _sms_refused(self.vendor, vendor_code, ALIYUN_SMS_REFUSALS, phone) from None
+        except (UnretryableException, aiohttp.ClientError, TimeoutError, ValueError) as e:
+            # No connection, a timeout (wrapped by the SDK as unretryable), an answer that is not JSON.
+            raise VendorOutage(type(e).__name__) from None
+        body = response.body
+        vendor_code = str(body.code) if body is not None else "None"
+        if vendor_code == "OK":
+            return
+        if vendor_code in ALIYUN_OUTAGES:
+            raise VendorOutage(vendor_code)
+        raise _sms_refused(self.vendor, vendor_code, ALIYUN_SMS_REFUSALS, phone)
+
+
+# Tencent Cloud SMS SendSms (2021-01-11; https://cloud.tencent.com/document/product/382/55981).
+# A refusal is either the request's error code or the ``Code`` of the phone's SendStatus.
+TENCENT_SMS_REFUSALS: dict[str, SmsRefusal] = {
+    "LimitExceeded.PhoneNumberDailyLimit": "rate_limited",
+    "LimitExceeded.PhoneNumberOneHourLimit": "rate_limited",
+    "LimitExceeded.PhoneNumberThirtySecondLimit": "rate_limited",
+    "LimitExceeded.PhoneNumberSameContentDailyLimit": "rate_limited",
+    "LimitExceeded.DeliveryFrequencyLimit": "rate_limited",
+    "LimitExceeded.AppDailyLimit": "quota_exceeded",
+    "LimitExceeded.AppMainlandChinaDailyLimit": "quota_exceeded",
+    "LimitExceeded.AppGlobalDailyLimit": "quota_exceeded",
+    "LimitExceeded.DailyLimit": "quota_exceeded",
+    "LimitExceeded.GlobalSmsSendingRateLimit": "quota_exceeded",
+    "FailedOperation.InsufficientBalanceInSmsPackage": "quota_exceeded",
+    "UnauthorizedOperation.ServiceSuspendDueToArrears": "quota_exceeded",
+    "InvalidParameterValue.IncorrectPhoneNumber": "phone_invalid",
+    "FailedOperation.PhoneNumberParseFail": "phone_invalid",
+    "UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone": "phone_invalid",
+    "FailedOperation.PhoneNumberInBlacklist": "phone_blocked",
+    "LimitExceeded.AppCountryOrRegionInBlacklist": "phone_blocked",
+    "FailedOperation.SignatureIncorrectOrUnapproved": "misconfigured",
+    "FailedOperation.MissingSignature": "misconfigured",
+    "FailedOperation.TemplateIncorrectOrUnapproved": "misconfigured",
+    "FailedOperation.TemplateIdNotExist": "misconfigured",
+    "FailedOperation.TemplateUnapprovedOrNotExist": "misconfigured",
+    "FailedOperation.TemplateParamSetNotMatchApprovedTemplate": "misconfigured",
+    "InvalidParameterValue.TemplateParameterFormatError": "misconfigured",
+    "InvalidParameterValue.SdkAppIdNotExist": "misconfigured",
+    "UnauthorizedOperation.SmsSdkAppIdVerifyFail": "misconfigured",
+    "UnauthorizedOperation.SdkAppIdIsDisabled": "misconfigured",
+    "UnauthorizedOperation.RequestIpNotInWhitelist": "misconfigured",
+    "UnauthorizedOperation.RequestPermissionDeny": "misconfigured",
+    "FailedOperation.NotEnterpriseCertification": "misconfigured",
+    "AuthFailure.SecretIdNotFound": "misconfigured",
+    "AuthFailure.SignatureFailure": "misconfigured",
+    "AuthFailure.UnauthorizedOperation": "misconfigured",
+}
+
+
+def _tencent_outage(code: str) -> bool:
+    """The vendor's own trouble (a non-200 is reported by the SDK as ServerNetworkError)."""
+    return code in ("ServerNetworkError", "ClientNetworkError", "RequestLimitExceeded") or code.startswith(
+        "InternalError"
+    )
+
+
+def _tencent_profile(settings: Settings, endpoint: str | None, default: str) -> object:
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+
+    host = endpoint or default
+    return ClientProfile(
+        httpProfile=HttpProfile(
+            protocol="http" if _is_loopback(host) else "https",
+            endpoint=host,
+            reqTimeout=settings.vendor_timeout_seconds,
+        )
+    )
+
+
+def _quiet_sdk_logs() -> None:
+    """Tencent's SDK logs each request and answer at DEBUG (the SMS code, the ID number and name
+    of a face check among them): never below WARNING, whatever the service's log level."""
+    logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+
+
+def _tencent_credential(settings: Settings) -> object:
+    from tencentcloud.common.credential import Credential
+
+    assert settings.tencent_secret_id and settings.tencent_secret_key
+    return Credential(
+        settings.tencent_secret_id.get_secret_value(), settings.tencent_secret_key.get_secret_value()
+    )
+
+
+class TencentSms:
+    """腾讯云短信 (SendSms 2021-01-11), through the SDK's async client. The template of a purpose
+    has one variable, ``{1}``: the code."""
+
+    vendor = "tencent"
+
+    def __init__(self, settings: Settings) -> None:
+        _quiet_sdk_logs()
+        self.settings = settings
+        self.credential = _tencent_credential(settings)
+        self.profile = _tencent_profile(settings, settings.sms_endpoint, "sms.tencentcloudapi.com")
+
+    async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
+        template = self.settings.sms_templates()[purpose]
+        await call_vendor(
+            self.settings,
+            self.vendor,
+            lambda: self._send_once(phone, template or "", code),
+            errors.sms_unavailable,
+        )
+        log.info("sms_sent", vendor=self.vendor, phone=mask_phone(phone), purpose=purpose)
+
+    async def _send_once(self, phone: str, template: str, code: str) -> None:
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+        from tencentcloud.sms.v20210111 import models
+        from tencentcloud.sms.v20210111.sms_client_async import SmsClient
+
+        request = models.SendSmsRequest()
+        request.PhoneNumberSet = [f"+86{phone}"]
+        request.SmsSdkAppId = self.settings.tencent_sms_sdk_app_id
+        request.SignName = self.settings.sms_sign_name
+        request.TemplateId = template
+        request.TemplateParamSet = [code]
+        try:
+            async with SmsClient(self.credential, self.settings.tencent_region, self.profile) as client:
+                response = await client.SendSms(request)
+        except TencentCloudSDKException as e:
+            vendor_code = str(e.code)
+            if _tencent_outage(vendor_code):
+                raise VendorOutage(vendor_code) from None
+            raise _sms_refused(self.vendor, vendor_code, TENCENT_SMS_REFUSALS, phone) from None
+        except (httpx.TransportError, ValueError, KeyError) as e:  # no connection, timeout, not JSON
+            raise VendorOutage(type(e).__name__) from None
+        statuses = response.SendStatusSet or []
+        vendor_code = str(statuses[0].Code) if statuses else "None"
+        if vendor_code == "Ok":
+            return
+        if _tencent_outage(vendor_code):
+            raise VendorOutage(vendor_code)
+        raise _sms_refused(self.vendor, vendor_code, TENCENT_SMS_REFUSALS, phone)
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.split("://")[-1].rsplit(":", 1)[0]
+    return name in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -69,9 +380,40 @@ class DisabledEnterpriseVerifier:
         raise errors.enterprise_verification_unavailable()
 
 
+@dataclass(frozen=True)
+class FaceSubject:
+    """Whose face the check is for: the name and ID number the vendor compares the face with."""
+
+    name: str
+    id_number: str
+
+
+@dataclass(frozen=True)
+class FaceStart:
+    reference: str  # the vendor's handle of the check (Tencent: the BizToken)
+    url: str | None = None  # the page the person opens on a phone; None when there is none
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What the vendor says of a check. ``passed`` is the vendor's word only: whether it passes
+    *this* verification (the person, the check) is decided by ``domain.verifications``."""
+
+    outcome: Literal["pending", "passed", "failed"]
+    name: str | None = None
+    id_number: str | None = None
+    extra: str | None = None  # echoed back by the vendor: our verification id
+    reason: str | None = None  # the vendor's code, for the log
+
+
 class FaceVerifier(Protocol):
-    async def start(self, verification_id: str, user_id: str) -> str:
-        """Open a face check with the provider; return its reference."""
+    async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
+        """Open a face check with the provider; return its reference and the page to open."""
+        ...
+
+    async def result(self, reference: str) -> FaceResult | None:
+        """Ask the provider how the check went; ``None`` when the provider reports nothing
+        this way (the simulated one is decided through /dev)."""
         ...
 
 
@@ -79,22 +421,133 @@ class SimulatedFaceVerifier:
     """Development: the check stays pending until ``/dev/identity-verifications/{id}/pass``
     (or ``/fail``) decides it, as a person in front of the camera would."""
 
-    async def start(self, verification_id: str, user_id: str) -> str:
-        return f"sim-{verification_id}"
+    async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
+        return FaceStart(f"sim-{verification_id}")
+
+    async def result(self, reference: str) -> FaceResult | None:
+        return None
 
 
 class DisabledFaceVerifier:
-    async def start(self, verification_id: str, user_id: str) -> str:
+    async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
+        raise errors.face_verification_unavailable()
+
+    async def result(self, reference: str) -> FaceResult | None:
         raise errors.face_verification_unavailable()
 
 
-def sms_provider(name: str | None) -> SmsProvider:
-    return ConsoleSms() if name == "console" else DisabledSms()
+def _faceid_refused(vendor_code: str) -> Problem:
+    log.error("face_verification_refused", vendor="tencent", vendor_code=vendor_code)
+    if vendor_code.startswith(("AuthFailure", "UnauthorizedOperation", "InvalidParameterValue.RuleId")):
+        return errors.face_verification_misconfigured()
+    return errors.face_verification_unavailable()
+
+
+# GetDetectInfoEnhanced on a BizToken that can no longer give a result: the check failed.
+FACEID_DEAD_TOKENS = frozenset(
+    {"InvalidParameterValue.BizTokenExpired", "InvalidParameterValue.BizTokenIllegal"}
+)
+
+
+class TencentFaceVerifier:
+    """腾讯云人脸核身 (FaceID), the H5 flow: ``DetectAuth`` with the person's name and ID number
+    gives a BizToken and the page the person opens on a phone; ``GetDetectInfoEnhanced`` on
+    that BizToken tells how it went (``Text.ErrCode`` 0: the live face matched that ID)."""
+
+    vendor = "tencent"
+
+    def __init__(self, settings: Settings) -> None:
+        _quiet_sdk_logs()
+        self.settings = settings
+        self.credential = _tencent_credential(settings)
+        self.profile = _tencent_profile(settings, settings.faceid_endpoint, "faceid.tencentcloudapi.com")
+
+    async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
+        if subject is None:
+            raise errors.face_subject_unknown()
+
+        async def once() -> FaceStart:
+            from tencentcloud.faceid.v20180301 import models
+
+            request = models.DetectAuthRequest()
+            request.RuleId = self.settings.tencent_faceid_rule_id
+            request.IdCard = subject.id_number
+            request.Name = subject.name
+            request.Extra = verification_id
+            if self.settings.face_redirect_url:
+                request.RedirectUrl = self.settings.face_redirect_url.replace(
+                    "{verification_id}", verification_id
+                )
+            response = await self._call("DetectAuth", request)
+            if not response.BizToken:
+                raise VendorOutage("no BizToken")
+            return FaceStart(reference=str(response.BizToken), url=response.Url)
+
+        return await call_vendor(self.settings, "tencent-faceid", once, errors.face_verification_unavailable)
+
+    async def result(self, reference: str) -> FaceResult | None:
+        async def once() -> FaceResult:
+            from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+            from tencentcloud.faceid.v20180301 import models
+
+            request = models.GetDetectInfoEnhancedRequest()
+            request.BizToken = reference
+            request.RuleId = self.settings.tencent_faceid_rule_id
+            request.InfoType = "1"  # the text only: no ID photo, no video
+            try:
+                response = await self._call("GetDetectInfoEnhanced", request)
+            except TencentCloudSDKException as e:
+                if str(e.code) in FACEID_DEAD_TOKENS:
+                    return FaceResult("failed", reason=str(e.code))
+                raise
+            text = response.Text
+            if text is None or text.ErrCode is None:
+                return FaceResult("pending")
+            return FaceResult(
+                "passed" if text.ErrCode == 0 else "failed",
+                name=text.Name,
+                id_number=text.IdCard,
+                extra=text.Extra,
+                reason=str(text.ErrCode),
+            )
+
+        return await call_vendor(self.settings, "tencent-faceid", once, errors.face_verification_unavailable)
+
+    async def _call(self, action: str, request: object) -> Any:
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+        from tencentcloud.faceid.v20180301.faceid_client_async import FaceidClient
+
+        try:
+            async with FaceidClient(self.credential, self.settings.tencent_region, self.profile) as client:
+                return await getattr(client, action)(request)
+        except TencentCloudSDKException as e:
+            vendor_code = str(e.code)
+            if _tencent_outage(vendor_code):
+                raise VendorOutage(vendor_code) from None
+            if vendor_code in FACEID_DEAD_TOKENS:
+                raise
+            raise _faceid_refused(vendor_code) from None
+        except (httpx.TransportError, ValueError, KeyError) as e:  # no connection, timeout, not JSON
+            raise VendorOutage(type(e).__name__) from None
+
+
+def sms_provider(name: str | None, settings: Settings) -> SmsProvider:
+    if name == "console":
+        return ConsoleSms()
+    if name == "aliyun":
+        return AliyunSms(settings)
+    if name == "tencent":
+        return TencentSms(settings)
+    return DisabledSms()
 
 
 def enterprise_verifier(name: str | None) -> EnterpriseVerifier:
     return SimulatedEnterpriseVerifier() if name == "simulated" else DisabledEnterpriseVerifier()
 
 
-def face_verifier(name: str | None) -> FaceVerifier:
-    return SimulatedFaceVerifier() if name == "simulated" else DisabledFaceVerifier()
+def face_verifier(name: str | None, settings: Settings) -> FaceVerifier:
+    if name == "simulated":
+        return SimulatedFaceVerifier()
+    if name == "tencent":
+        return TencentFaceVerifier(settings)
+    return DisabledFaceVerifier()

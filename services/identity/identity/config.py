@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.access import RETENTION as REVOCATION_RETENTION
@@ -13,7 +13,11 @@ from common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a refused setting's error must not print the other settings' values
+    # (the vendors' secrets, the signing key) into a start-up log.
+    model_config = SettingsConfigDict(
+        env_prefix="IDENTITY_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
     service_name: ClassVar[str] = "identity"
 
     # Ed25519 private key (PEM) that signs access tokens. Required in production; in
@@ -47,9 +51,40 @@ class Settings(ServiceSettings):
     # Providers of the outside world. Unset, they are the simulated ones in development and
     # "disabled" (the action answers 503) elsewhere; the simulated ones are refused in
     # production. A real SMS gateway / unified-authentication / face provider plugs in here.
-    sms_provider: Literal["console", "disabled"] | None = None
+    sms_provider: Literal["console", "aliyun", "tencent", "disabled"] | None = None
     enterprise_verifier: Literal["simulated", "disabled"] | None = None
-    face_verifier: Literal["simulated", "disabled"] | None = None
+    face_verifier: Literal["simulated", "tencent", "disabled"] | None = None
+
+    # SMS (aliyun: 阿里云短信服务 dysmsapi; tencent: 腾讯云短信). The signature (短信签名) and
+    # one approved template per purpose; each template has one variable, the code
+    # (aliyun: ${code}; tencent: {1}).
+    sms_sign_name: str | None = None
+    sms_template_register: str | None = None
+    sms_template_login: str | None = None
+    sms_template_certify: str | None = None
+    sms_template_reset_password: str | None = None
+    # Host[:port] of the vendor's API instead of the public one (a private endpoint; tests).
+    sms_endpoint: str | None = None
+    aliyun_access_key_id: SecretStr | None = None
+    aliyun_access_key_secret: SecretStr | None = None
+    tencent_secret_id: SecretStr | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_sms_sdk_app_id: str | None = None
+
+    # Face verification (tencent: 腾讯云人脸核身 FaceID, H5 flow). The RuleId agreed with
+    # Tencent; where the phone's browser returns when the check is over ({verification_id}
+    # is filled in; identity's public return route by default); where identity sends the
+    # person after that return (the portal's page; {verification_id} is filled in).
+    tencent_faceid_rule_id: str | None = None
+    face_redirect_url: str | None = None
+    face_portal_url: str | None = None
+    faceid_endpoint: str | None = None
+
+    # Calls to the vendors: how long one may take, and how many tries an outage gets.
+    vendor_timeout_seconds: float = Field(default=5.0, gt=0)
+    vendor_attempts: int = Field(default=3, ge=1, le=5)
+    vendor_retry_wait_seconds: float = Field(default=0.2, ge=0)
 
     # Identity is reached only through the gateway, which sets X-Forwarded-For.
     trusted_proxy_hops: int = 1
@@ -70,6 +105,10 @@ class Settings(ServiceSettings):
         self.sms_provider = self.sms_provider or ("console" if dev else "disabled")
         self.enterprise_verifier = self.enterprise_verifier or ("simulated" if dev else "disabled")
         self.face_verifier = self.face_verifier or ("simulated" if dev else "disabled")
+        if missing := self.missing_vendor_settings():
+            # A vendor chosen is a vendor configured, in every environment. Names only: the
+            # values (secrets among them) never reach a log.
+            raise ValueError("settings missing for the chosen vendors: " + ", ".join(missing))
         if not dev:
             dev_only = {
                 "IDENTITY_SMS_PROVIDER=console": self.sms_provider == "console",
@@ -102,6 +141,35 @@ class Settings(ServiceSettings):
             )
         return self
 
+    def sms_templates(self) -> dict[str, str | None]:
+        """The SMS template of each purpose (schemas.auth: register, login, certify, reset_password)."""
+        return {
+            "register": self.sms_template_register,
+            "login": self.sms_template_login,
+            "certify": self.sms_template_certify,
+            "reset_password": self.sms_template_reset_password,
+        }
+
+    def missing_vendor_settings(self) -> list[str]:
+        """The names of the settings the chosen vendors need and do not have (never their values)."""
+        needed: dict[str, object] = {}
+        if self.sms_provider in ("aliyun", "tencent"):
+            needed["IDENTITY_SMS_SIGN_NAME"] = self.sms_sign_name
+            for purpose, template in self.sms_templates().items():
+                needed[f"IDENTITY_SMS_TEMPLATE_{purpose.upper()}"] = template
+        if self.sms_provider == "aliyun":
+            needed["IDENTITY_ALIYUN_ACCESS_KEY_ID"] = self.aliyun_access_key_id
+            needed["IDENTITY_ALIYUN_ACCESS_KEY_SECRET"] = self.aliyun_access_key_secret
+        if self.sms_provider == "tencent":
+            needed["IDENTITY_TENCENT_SMS_SDK_APP_ID"] = self.tencent_sms_sdk_app_id
+        if self.sms_provider == "tencent" or self.face_verifier == "tencent":
+            needed["IDENTITY_TENCENT_SECRET_ID"] = self.tencent_secret_id
+            needed["IDENTITY_TENCENT_SECRET_KEY"] = self.tencent_secret_key
+            needed["IDENTITY_TENCENT_REGION"] = self.tencent_region
+        if self.face_verifier == "tencent":
+            needed["IDENTITY_TENCENT_FACEID_RULE_ID"] = self.tencent_faceid_rule_id
+        return [name for name, value in needed.items() if not _given(value)]
+
     def _keys_are_strong_and_distinct(self) -> None:
         """A key that is given must be usable and strong: refused at start, not a 500 at the
         first SMS (a 1-byte hash key) or a silent weakness (one key for both purposes)."""
@@ -112,3 +180,9 @@ class Settings(ServiceSettings):
             hash_key = setting_key("IDENTITY_HASH_KEY", self.hash_key, at_least=True)
         if field_key is not None and field_key == hash_key:
             raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
+
+
+def _given(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and value.strip() != ""

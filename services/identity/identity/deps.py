@@ -16,7 +16,7 @@ from common.auth import CurrentUser
 from common.http import client_ip
 from identity import errors
 from identity.context import IdentityContext
-from identity.models import Organization, User
+from identity.models import IdentityVerification, Organization, User
 from identity.service import organizations as org_service
 
 
@@ -53,6 +53,18 @@ async def locked_membership(principal: CurrentUser, session: SessionDep) -> tupl
     return await org_service.member(session, principal, lock=True)
 
 
+async def own_verification(
+    verification_id: Annotated[str, Path(min_length=1, max_length=36)],
+    user: Annotated[User, Depends(active_user)],
+    session: SessionDep,
+) -> IdentityVerification:
+    """A face check of the caller's own (404 for another person's: no hint that it exists)."""
+    row = await session.get(IdentityVerification, verification_id)
+    if row is None or row.user_id != user.id:
+        raise errors.verification_not_found()
+    return row
+
+
 # An id in a path: checked by its type (at most 36 characters, a uuid's length), never cut.
 Id = Annotated[str, Path(min_length=1, max_length=36, description="编号")]
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
@@ -61,3 +73,4 @@ ActiveUser = Annotated[User, Depends(active_user)]
 Uploader = Annotated[User, Depends(uploader)]
 Membership = Annotated[tuple[User, Organization], Depends(membership)]
 LockedMembership = Annotated[tuple[User, Organization], Depends(locked_membership)]
+OwnVerification = Annotated[IdentityVerification, Depends(own_verification)]

@@ -190,7 +190,51 @@ def cannot_change_self(why: str) -> Problem:
 
 
 def sms_unavailable() -> Problem:
-    return Problem(503, "sms_unavailable", "短信服务暂未开通，请联系平台")
+    """No SMS provider, or the vendor did not answer after a few tries (outage, timeout, 5xx)."""
+    return Problem(503, "sms_unavailable", "短信服务暂不可用，请稍后再试；如持续出现请联系平台")
+
+
+def sms_rate_limited() -> Problem:
+    """The vendor's own limit for this phone (per minute / hour / day)."""
+    return Problem(
+        429,
+        "sms_rate_limited",
+        "该手机号接收验证码过于频繁，已被短信服务商限制，请稍后再试",
+        headers={"Retry-After": "60"},
+        retry_after=60,
+    )
+
+
+def sms_quota_exceeded() -> Problem:
+    """The platform's SMS account is out of quota or balance (not the user's fault)."""
+    return Problem(
+        503, "sms_quota_exceeded", "平台短信发送量已达上限，暂时无法发送验证码，请稍后再试或联系平台"
+    )
+
+
+def sms_phone_invalid() -> Problem:
+    return Problem(
+        422,
+        "sms_phone_invalid",
+        "该手机号无法接收短信，请核对号码是否正确",
+        errors=[{"field": "phone", "message": "手机号无法接收短信"}],
+    )
+
+
+def sms_phone_blocked() -> Problem:
+    return Problem(
+        422,
+        "sms_phone_blocked",
+        "该手机号已拒收短信或被运营商拦截，请更换手机号或联系运营商",
+        errors=[{"field": "phone", "message": "手机号已拒收短信"}],
+    )
+
+
+def sms_misconfigured() -> Problem:
+    """The vendor refuses the platform's signature, template or credentials."""
+    return Problem(
+        503, "sms_misconfigured", "短信服务配置有误（签名、模板或密钥），暂时无法发送验证码，请联系平台"
+    )
 
 
 def enterprise_verification_unavailable() -> Problem:
@@ -199,3 +243,18 @@ def enterprise_verification_unavailable() -> Problem:
 
 def face_verification_unavailable() -> Problem:
     return Problem(503, "face_verification_unavailable", "人脸认证服务暂不可用，请稍后再试")
+
+
+def face_verification_misconfigured() -> Problem:
+    """The vendor refuses the platform's credentials, rule or account."""
+    return Problem(
+        503, "face_verification_misconfigured", "人脸认证服务配置有误，暂时无法进行人脸认证，请联系平台"
+    )
+
+
+def face_subject_unknown() -> Problem:
+    return Problem(
+        409,
+        "face_subject_unknown",
+        "缺少本人的姓名和证件号码，无法进行人脸认证；经办人请由企业法人重新指定，法人请联系平台",
+    )

@@ -46,6 +46,7 @@ def create_app(
         auth.jwks_router,
         organizations.router,
         verifications.router,
+        verifications.returns,
         files.router,
         admin.router,
         internal.router,

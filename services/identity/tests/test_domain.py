@@ -131,3 +131,34 @@ def test_a_tokens_contact_name_is_the_person_a_counterparty_deals_with(
     role: str, user_name: str, legal_rep: str | None, named: str
 ) -> None:
     assert auth.contact_name(role, user_name, legal_rep) == named
+
+
+VENDOR_SAYS = {
+    "outcome": "passed",
+    "verification_id": "v-1",
+    "echoed_id": "v-1",
+    "expected_name": "张三丰",
+    "expected_id_number": "45010219850312001x",
+    "result_name": "张 三丰",
+    "result_id_number": "45010219850312001X",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision"),
+    [
+        ({}, ("passed", "passed")),  # the case of the X and a space in the name do not matter
+        ({"outcome": "pending"}, (None, "pending")),
+        ({"outcome": "failed"}, ("failed", "vendor_failed")),
+        ({"echoed_id": "v-2"}, ("failed", "another_check")),
+        ({"echoed_id": None}, ("failed", "another_check")),
+        ({"result_id_number": "450102199001010011"}, ("failed", "another_person")),
+        ({"result_name": "李四"}, ("failed", "another_person")),
+        ({"result_id_number": None}, ("failed", "another_person")),
+        ({"expected_id_number": None}, ("failed", "no_subject")),
+    ],
+)
+def test_a_vendors_pass_passes_only_the_same_check_for_the_same_person(
+    changes: dict[str, str | None], decision: tuple[str | None, str]
+) -> None:
+    assert verifications.vendor_decision(**{**VENDOR_SAYS, **changes}) == decision

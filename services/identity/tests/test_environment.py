@@ -85,3 +85,87 @@ async def test_a_production_identity_has_no_dev_endpoints_and_no_console_sms(
             },
         )
         assert r.status_code == 503 and r.json()["code"] == "sms_unavailable"
+
+
+SMS_TEMPLATES = {
+    "sms_template_register": "SMS_1",
+    "sms_template_login": "SMS_2",
+    "sms_template_certify": "SMS_3",
+    "sms_template_reset_password": "SMS_4",
+}
+ALIYUN = {
+    "sms_provider": "aliyun",
+    "sms_sign_name": "广西制造服务券",
+    "aliyun_access_key_id": "LTAI-visible-key-id",
+    "aliyun_access_key_secret": "aliyun-secret-do-not-print",
+    **SMS_TEMPLATES,
+}
+TENCENT = {
+    "sms_provider": "tencent",
+    "sms_sign_name": "广西制造服务券",
+    "tencent_secret_id": "AKID-visible-secret-id",
+    "tencent_secret_key": "tencent-secret-do-not-print",
+    "tencent_sms_sdk_app_id": "1400000001",
+    **SMS_TEMPLATES,
+}
+FACEID = {
+    "face_verifier": "tencent",
+    "tencent_secret_id": "AKID-visible-secret-id",
+    "tencent_secret_key": "tencent-secret-do-not-print",
+    "tencent_faceid_rule_id": "2",
+}
+
+
+def without(values: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in names}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "missing", "names"),
+    [
+        (ALIYUN, ("aliyun_access_key_secret",), ["IDENTITY_ALIYUN_ACCESS_KEY_SECRET"]),
+        (
+            ALIYUN,
+            ("aliyun_access_key_id", "sms_sign_name"),
+            ["IDENTITY_SMS_SIGN_NAME", "IDENTITY_ALIYUN_ACCESS_KEY_ID"],
+        ),
+        (ALIYUN, ("sms_template_login",), ["IDENTITY_SMS_TEMPLATE_LOGIN"]),
+        (TENCENT, ("tencent_sms_sdk_app_id",), ["IDENTITY_TENCENT_SMS_SDK_APP_ID"]),
+        (
+            TENCENT,
+            ("tencent_secret_key", "sms_template_reset_password"),
+            ["IDENTITY_SMS_TEMPLATE_RESET_PASSWORD", "IDENTITY_TENCENT_SECRET_KEY"],
+        ),
+        (FACEID, ("tencent_faceid_rule_id",), ["IDENTITY_TENCENT_FACEID_RULE_ID"]),
+        (FACEID, ("tencent_secret_id",), ["IDENTITY_TENCENT_SECRET_ID"]),
+    ],
+)
+def test_production_refuses_a_half_configured_vendor_naming_only_what_is_missing(
+    vendor: dict[str, Any], missing: tuple[str, ...], names: list[str]
+) -> None:
+    values = production(**without(vendor, *missing))
+    with pytest.raises(ValidationError) as caught:
+        Settings(**values)
+    message = str(caught.value)
+    assert "settings missing for the chosen vendors: " + ", ".join(names) in message
+    for name, value in values.items():
+        if name != "environment" and isinstance(value, str) and len(value) > 3:
+            assert value not in message, f"the value of {name} is in the error"
+
+
+def test_a_fully_configured_vendor_is_accepted_and_chosen() -> None:
+    from identity.adapters import AliyunSms, TencentFaceVerifier, TencentSms, face_verifier, sms_provider
+
+    s = Settings(
+        **production(
+            **ALIYUN,
+            **without(FACEID, "tencent_secret_id", "tencent_secret_key"),
+            tencent_secret_id="AKID-x",
+            tencent_secret_key="k",
+        )
+    )
+    assert isinstance(sms_provider(s.sms_provider, s), AliyunSms)
+    assert isinstance(face_verifier(s.face_verifier, s), TencentFaceVerifier)
+    assert "aliyun-secret-do-not-print" not in repr(s)  # secrets are SecretStr
+    t = Settings(**production(**TENCENT))
+    assert isinstance(sms_provider(t.sms_provider, t), TencentSms)

@@ -5,15 +5,20 @@ checks (``common.idv.check_verification_token``) before making a seal or signing
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
 
 from common.app import SessionDep
 from common.errors import Problem
-from common.timers import utcnow
-from identity import errors, tokens
-from identity.deps import ActiveUser, Ctx, Id, Membership
-from identity.domain import verifications as org_domain
+from identity import errors
+from identity.deps import Ctx, Id, Membership, OwnVerification
 from identity.models import IdentityVerification
-from identity.schemas.verifications import VerificationIn, VerificationOut, VerificationStarted
+from identity.schemas.verifications import (
+    VerificationIn,
+    VerificationOut,
+    VerificationReturned,
+    VerificationStarted,
+)
+from identity.service import verifications as service
 
 router = APIRouter(prefix="/api/v1/me/identity-verifications", tags=["identity-verification"])
 
@@ -45,47 +50,47 @@ async def start_verification(
         raise errors.organization_suspended(org.suspended_reason)
     if not org.certified:
         raise errors.certification_required()
-    row = IdentityVerification(
-        user_id=user.id, organization_id=org.id, purpose=body.purpose, object_id=body.object_id
-    )
-    row.provider_ref = await ctx.face_verifier.start(row.id, user.id)
-    session.add(row)
+    row, url = await service.start(session, ctx, user, org, body.purpose, body.object_id)
     await session.commit()
-    return VerificationStarted(verification_id=row.id, state=row.state)
+    return VerificationStarted(verification_id=row.id, state=row.state, url=url)
 
 
 @router.get("/{verification_id}", response_model=VerificationOut, summary="查询人脸认证结果")
-async def get_verification(
-    verification_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx
-) -> VerificationOut:
+async def get_verification(row: OwnVerification, ctx: Ctx) -> VerificationOut:
+    return service.verification_out(ctx, row)
+
+
+@router.post(
+    "/{verification_id}/check", response_model=VerificationOut, summary="向人脸认证服务商查询结果并判定"
+)
+async def check_verification(row: OwnVerification, session: SessionDep, ctx: Ctx) -> VerificationOut:
+    """After the person finished on the phone: identity asks the vendor for the result of this
+    check and decides it (passed only for the person it was started for); a pending one stays
+    pending while the vendor has no result yet."""
+    row = await service.check_with_vendor(session, ctx, row)
+    await session.commit()
+    return service.verification_out(ctx, row)
+
+
+# Where the vendor's page sends the phone's browser when the check is over (no platform token
+# there): identity asks the vendor itself, so nothing in the request is believed.
+returns = APIRouter(prefix="/api/v1/identity-verifications", tags=["identity-verification"])
+
+
+@returns.get(
+    "/{verification_id}/return",
+    response_model=VerificationReturned,
+    summary="人脸认证完成后的返回地址（服务商页面跳转）",
+    responses={303: {"description": "to the portal's page of the verification"}},
+)
+async def verification_returned(
+    verification_id: Id, session: SessionDep, ctx: Ctx
+) -> VerificationReturned | RedirectResponse:
     row = await session.get(IdentityVerification, verification_id)
-    if row is None or row.user_id != user.id:
+    if row is None:
         raise verification_not_found()
-    out = VerificationOut(
-        verification_id=row.id,
-        purpose=row.purpose,
-        object_id=row.object_id,
-        state=row.state,
-    )
-    s = ctx.settings
-    life = org_domain.verification_token_life(
-        state=row.state, decided_at=row.decided_at, now=utcnow(), ttl_seconds=s.verification_token_ttl_seconds
-    )
-    if life is None:
-        return out
-    if life <= 0:
-        raise errors.verification_expired()
-    out.token = ctx.signer.sign(
-        tokens.verification_claims(
-            verification_id=row.id,
-            user_id=row.user_id,
-            org_id=row.organization_id,
-            purpose=row.purpose,
-            object_id=row.object_id,
-            issuer=s.jwt_issuer,
-            audience=s.jwt_audience,
-            ttl=life,  # every token issued for this check ends when the check's TTL does
-        )
-    )
-    out.expires_in = life
-    return out
+    row = await service.check_with_vendor(session, ctx, row)
+    await session.commit()
+    if portal := ctx.settings.face_portal_url:
+        return RedirectResponse(portal.replace("{verification_id}", row.id), status_code=303)
+    return VerificationReturned(verification_id=row.id, state=row.state)

@@ -16,3 +16,38 @@ def verification_token_life(
         return None
     left = ttl_seconds - (now - decided_at).total_seconds()
     return max(0, int(left))
+
+
+def vendor_decision(
+    *,
+    outcome: str,
+    verification_id: str,
+    echoed_id: str | None,
+    expected_name: str | None,
+    expected_id_number: str | None,
+    result_name: str | None,
+    result_id_number: str | None,
+) -> tuple[str | None, str]:
+    """What the vendor's word on a face check makes of *this* verification: ``(state, why)``,
+    state ``None`` while the vendor has no result yet. The vendor's "passed" passes it only for
+    the same check (the verification id the vendor echoes) and the same person (the name and ID
+    number the verification is bound to); anything else fails it for good."""
+    if outcome == "pending":
+        return None, "pending"
+    if outcome != "passed":
+        return "failed", "vendor_failed"
+    if echoed_id != verification_id:
+        return "failed", "another_check"
+    if not expected_id_number or not expected_name:
+        return "failed", "no_subject"
+    if _id(result_id_number) != _id(expected_id_number) or _name(result_name) != _name(expected_name):
+        return "failed", "another_person"
+    return "passed", "passed"
+
+
+def _id(value: str | None) -> str:
+    return (value or "").strip().upper()
+
+
+def _name(value: str | None) -> str:
+    return "".join((value or "").split())

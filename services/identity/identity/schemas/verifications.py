@@ -25,6 +25,14 @@ class VerificationIn(Strict):
 class VerificationStarted(BaseModel):
     verification_id: str
     state: str
+    url: str | None = Field(
+        default=None, description="the vendor's page to open on a phone (人脸核身); none when simulated"
+    )
+
+
+class VerificationReturned(BaseModel):
+    verification_id: str
+    state: Literal["pending", "passed", "failed"]
 
 
 class VerificationOut(BaseModel):

@@ -1,0 +1,118 @@
+"""A stand-in for a vendor's HTTP API on 127.0.0.1: the real SDK sends real requests to it, the
+test reads what was sent and says what to answer (in order; the last answer repeats)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def action(self) -> str | None:
+        """Tencent names the action in X-TC-Action, Aliyun (ACS3 signature) in x-acs-action."""
+        return self.headers.get("x-tc-action") or self.headers.get("x-acs-action")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    content_type: str = "application/json"
+
+
+Answer = Reply | Callable[[Seen], Reply]
+
+
+@dataclass
+class FakeVendor:
+    answers: list[Answer] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+        self.seen.clear()
+
+    def _next(self, request: Seen) -> Reply:
+        self.seen.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return answer(request) if callable(answer) else answer
+
+
+def _handler(vendor: FakeVendor) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self._answer()
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            parts = urlsplit(self.path)
+            request = Seen(
+                method=self.command,
+                path=parts.path,
+                query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length) if length else b"",
+            )
+            reply = vendor._next(request)
+            payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (the timeout tests)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve() -> Iterator[FakeVendor]:
+    """A fake vendor listening on 127.0.0.1 (a free port) until the block ends."""
+    vendor = FakeVendor()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(vendor))
+    server.daemon_threads = True
+    vendor.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield vendor
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
