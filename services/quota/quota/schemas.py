@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from common import money
 from common.categories import VOUCHER_TYPES
+from common.text import FreeText, Name
 
 VoucherType = Literal["general", "financing_guarantee", "equipment_leasing"]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[FreeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 PositiveFen = Annotated[money.PositiveFen, Field(le=10**13)]
 
 
@@ -23,17 +24,17 @@ class Orm(BaseModel):
 
 
 class TierIn(BaseModel):
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    label: Annotated[Name, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
     amount_fen: PositiveFen
     designations: Annotated[
-        list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]],
+        list[Annotated[Name, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]],
         Field(min_length=1),
     ]
 
 
 class CampaignTypeIn(BaseModel):
     voucher_type: VoucherType
-    policy_text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    policy_text: Annotated[FreeText, StringConstraints(min_length=1, max_length=2000)]
     valid_from: date
     valid_to: date
     ratio_bp: Annotated[int, Field(gt=0, le=10_000)] = 5000
@@ -43,7 +44,7 @@ class CampaignTypeIn(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    title: Annotated[str, StringConstraints(max_length=200)] = ""
+    title: Annotated[Name, StringConstraints(max_length=200)] = ""
     pending_budget_fen: Annotated[money.Fen, Field(le=10**14)] = 0
     tiers: Annotated[list[TierIn], Field(min_length=1, max_length=20)]
     types: Annotated[list[CampaignTypeIn], Field(min_length=1, max_length=3)]
@@ -209,7 +210,7 @@ class ApplicationOut(Orm):
 
 class ApproveIn(BaseModel):
     approved_fen: PositiveFen | None = None
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    reason: Annotated[FreeText, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 
 class RejectIn(BaseModel):
