@@ -34,6 +34,7 @@ from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
 from common.embedded import EmbeddedPostgres
 from common.processes import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_command, wait_ready
+from common.serving import HTTP_PROTOCOL
 
 
 def _factory(path: str) -> Callable[..., FastAPI]:
@@ -143,6 +144,7 @@ async def _allinone(host: str, port: int) -> None:
                 log_config=None,
                 proxy_headers=False,
                 server_header=False,
+                http=HTTP_PROTOCOL,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
