@@ -220,6 +220,12 @@ async def test_password_set_login_and_lockout(make_identity) -> None:  # type: i
         weak = await c.put("/api/v1/me/password", json={"new_password": "12345678"}, headers=session.headers)
         assert weak.status_code == 422 and weak.json()["code"] == "weak_password"
         assert "至少两种" in weak.json()["detail"]
+        for guessable in ("Password1", "Abc12345", f"Gx{session.phone}"):
+            refused = await c.put(
+                "/api/v1/me/password", json={"new_password": guessable}, headers=session.headers
+            )
+            assert refused.status_code == 422 and refused.json()["code"] == "weak_password", guessable
+            assert refused.json()["errors"][0]["field"] == "new_password"
         ok = await c.put(
             "/api/v1/me/password", json={"new_password": "Gx2024-voucher"}, headers=session.headers
         )

@@ -157,7 +157,7 @@ async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Res
 
 @router.post("/auth/password/reset", status_code=204, summary="忘记密码")
 async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -> Response:
-    service.require_strong(body.new_password, body.phone)
+    await service.require_strong(body.new_password, body.phone)
     await service.check_sms_code_and_commit_failures(
         session, ctx, body.phone, "reset_password", body.sms_code
     )
@@ -187,13 +187,14 @@ async def me(user: CurrentUser, session: ReadSessionDep) -> MeOut:
 async def change_password(
     body: PasswordChangeIn, user: CurrentUser, session: SessionDep, ctx: Ctx
 ) -> Response:
-    row, _org = await service.user_and_org(session, user.user_id)
+    row, org = await service.user_and_org(session, user.user_id)
     if row.password_hash:
         if not body.old_password or not await service.password_matches(
             ctx, row.password_hash, body.old_password
         ):
             raise errors.old_password_incorrect()
-    service.require_strong(body.new_password, row.phone)
+    names = [row.name, *([org.name] if org else [])]
+    await service.require_strong(body.new_password, row.phone, names)
     row.password_hash = await service.hash_password(ctx, body.new_password)
     row.password_changed_at = utcnow()
     session.add(row)
