@@ -85,3 +85,23 @@ def test_every_stored_name_and_text_refuses_invisible_and_control_characters(
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     with pytest.raises(ValidationError):
         adapter.validate_python(_sample(adapter, bad))
+
+
+@pytest.mark.parametrize(
+    ("name", "annotation"), list(_text_fields()), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_a_stripped_text_that_must_not_be_empty_refuses_a_blank(name: str, annotation: Any) -> None:
+    """A check nested between ``str`` and ``StringConstraints(strip_whitespace=True,
+    min_length=1)`` measures the length before stripping: " " passed as "" (common.text)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    try:
+        adapter.validate_python(_sample(adapter, ""))
+    except ValidationError:
+        pass
+    else:
+        return  # an empty text is allowed here
+    try:
+        stripped = adapter.validate_python(_sample(adapter, "   "))
+    except ValidationError:
+        return
+    assert stripped in ("   ", ["   "]), f"{name} took a blank as {stripped!r}"

@@ -14,6 +14,10 @@ usual 422 naming the field (``errors[]``), before anything is stored:
 
 Zero-width characters inside visible text stay allowed (U+200D joins emoji sequences).
 Combine with length limits as usual: ``Annotated[Name, Field(min_length=1, max_length=50)]``.
+With ``strip_whitespace`` put the check after the constraints, on ``str``:
+``Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), NAME_CHECK]``.
+(``Annotated[Name, StringConstraints(strip_whitespace=True, min_length=1)]`` would check the
+length before stripping, and let a blank " " through as "".)
 """
 
 from __future__ import annotations
@@ -53,5 +57,7 @@ def _free_text(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_name)]
-FreeText = Annotated[str, AfterValidator(_free_text)]
+NAME_CHECK = AfterValidator(_name)
+FREE_TEXT_CHECK = AfterValidator(_free_text)
+Name = Annotated[str, NAME_CHECK]
+FreeText = Annotated[str, FREE_TEXT_CHECK]

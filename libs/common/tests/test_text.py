@@ -55,3 +55,19 @@ def test_free_text_refuses_them_too_but_keeps_newlines(value: str) -> None:
     with pytest.raises(ValidationError) as refused:
         Form(name="某公司", note=value)
     assert [e["loc"] for e in refused.value.errors()] == [("note",)]
+
+
+def test_with_stripping_the_check_goes_after_the_constraints_so_a_blank_stays_refused() -> None:
+    """Nesting ``Name`` inside ``StringConstraints(strip_whitespace=True, min_length=1)``
+    checks the length before stripping and lets " " through as "" (quota's reject reason
+    did); the documented order keeps the refusal."""
+    from pydantic import StringConstraints, TypeAdapter
+
+    from common.text import NAME_CHECK
+
+    stripped = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), NAME_CHECK])
+    with pytest.raises(ValidationError):
+        stripped.validate_python("   ")
+    with pytest.raises(ValidationError):
+        stripped.validate_python(" 某\u202e ")
+    assert stripped.validate_python(" 某公司 ") == "某公司"
