@@ -9,6 +9,9 @@
 # themselves, from the number of proxies configured as trusted
 # (GATEWAY_/IDENTITY_/WEB_TRUSTED_PROXY_HOPS).
 # --no-server-header: no "server: uvicorn" banner.
+# --http common.serving:ProblemHttpToolsProtocol: uvicorn's httptools protocol, but a request
+#   too large or malformed to parse (a 100 KB request line) is answered as an RFC 9457
+#   problem (414, 431, 400) instead of plain text.
 # --timeout-graceful-shutdown: open event streams (notifications) never end by themselves; a
 #   stop waits 10 s for them, then closes them (browsers reconnect with Last-Event-ID).
 set -eu
@@ -28,4 +31,5 @@ esac
 
 exec uvicorn --factory "${package}.main:create_app" \
     --host 0.0.0.0 --port "$PORT" --no-proxy-headers --no-server-header \
+    --http common.serving:ProblemHttpToolsProtocol \
     --timeout-graceful-shutdown 10 "$@"

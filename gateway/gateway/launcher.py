@@ -19,13 +19,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import TypeAdapter, ValidationError
 
 from common import demo, registry
 from common.app import ServiceRuntime
@@ -33,6 +34,7 @@ from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
 from common.embedded import EmbeddedPostgres
 from common.processes import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_command, wait_ready
+from common.serving import HTTP_PROTOCOL
 
 
 def _factory(path: str) -> Callable[..., FastAPI]:
@@ -40,14 +42,29 @@ def _factory(path: str) -> Callable[..., FastAPI]:
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
-def _banner(port: int, host: str, development: bool) -> str:
+def _docs_open(env: Mapping[str, str]) -> bool:
+    """Whether the gateway serves /docs: in development, or with PUBLIC_DOCS=true
+    (``ServiceSettings.guarded_paths`` closes them otherwise)."""
+    if env.get("ENVIRONMENT") == "development":
+        return True
+    try:
+        return TypeAdapter(bool).validate_python(env.get("PUBLIC_DOCS") or False)
+    except ValidationError:
+        return False
+
+
+def _banner(port: int, host: str, development: bool, *, docs: bool | None = None) -> str:
+    """What the operator reads at start; it links only what answers (/docs is closed in
+    production unless PUBLIC_DOCS=true)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    docs = development if docs is None else docs
+    api = f"API base: http://{shown}:{port}/api/v1"
     lines = [
         "",
         "=" * 72,
         f"  门户 (portal): http://{shown}:{port}/     管理端 (staff): http://{shown}:{port}/admin",
         f"  广西制造业企业培优育强服务券管理平台 is running: http://{shown}:{port}",
-        f"  API docs:  http://{shown}:{port}/docs     API base: http://{shown}:{port}/api/v1",
+        f"  API docs:  http://{shown}:{port}/docs     {api}" if docs else f"  {api}",
         f"  services:  {', '.join(registry.NAMES)}",
     ]
     if development:
@@ -127,6 +144,7 @@ async def _allinone(host: str, port: int) -> None:
                 log_config=None,
                 proxy_headers=False,
                 server_header=False,
+                http=HTTP_PROTOCOL,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
@@ -134,7 +152,7 @@ async def _allinone(host: str, port: int) -> None:
         async def announce() -> None:
             while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
                 await asyncio.sleep(0.1)
-            print(_banner(port, host, _development()), flush=True)
+            print(_banner(port, host, _development(), docs=_docs_open(os.environ)), flush=True)
 
         task = asyncio.create_task(announce())
         await server.serve()
@@ -208,7 +226,8 @@ def up(args: argparse.Namespace) -> int:
             wait_ready(f"http://127.0.0.1:{svc.port}/readyz", proc)
         gateway = spawn("gateway", "gateway.main:create_app", args.port, args.host)
         wait_ready(f"http://127.0.0.1:{args.port}/readyz", gateway)
-        print(_banner(args.port, args.host, env.get("ENVIRONMENT") == "development"), flush=True)
+        development = env.get("ENVIRONMENT") == "development"
+        print(_banner(args.port, args.host, development, docs=_docs_open(env)), flush=True)
         while all(proc.poll() is None for _n, proc in procs):
             time.sleep(0.5)
         dead = [n for n, p in procs if p.poll() is not None]

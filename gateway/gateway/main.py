@@ -25,6 +25,7 @@ from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
+from common.serving import RequestLimitsMiddleware
 from gateway.compose import Composer
 from gateway.config import Settings
 from gateway.proxy import AiohttpForwarder, Forwarder, GatewayProxy, Upstreams
@@ -181,4 +182,7 @@ def create_app(
     if "/docs" in guarded:  # the merged OpenAPI goes with the docs
         guarded["/openapi.json"] = None
     app.add_middleware(RequestContextMiddleware, service="gateway", guarded=guarded)
+    # Outermost: a request target or header block too large is a 414/431 problem before
+    # anything reads it (the HTTP protocol common.serving gives uvicorn stops larger ones).
+    app.add_middleware(RequestLimitsMiddleware)
     return app

@@ -417,10 +417,13 @@ class GatewayProxy:
             await problem_response(Problem(404, "not_found", "请求的资源不存在"), path)(scope, receive, send)
             return
         service = routes.route(sub)
-        if service is None:
-            await self.app(scope, receive, send)  # the gateway's own routes, or 404
-            return
         try:
+            if service is None:
+                # The gateway's own routes (portal statistics, the composed audit log), or
+                # 404: limited like forwarded ones; the route itself decides who may see it.
+                await self._admit(scope, sub, own=True)
+                await self.app(scope, receive, send)
+                return
             await self._forward(scope, receive, send, service, sub)
         except Problem as problem:
             await problem_response(problem, path)(scope, receive, send)
@@ -459,26 +462,32 @@ class GatewayProxy:
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": content})
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, service: str, sub: str) -> None:
+    async def _admit(self, scope: Scope, sub: str, *, own: bool = False) -> str:
+        """The limits every API request passes, forwarded or the gateway's own: per address,
+        then, with a token, per user (a token is checked here). A forwarded route that is not
+        public needs a token; the gateway's own routes check theirs themselves. The caller's
+        address is returned."""
         method: str = scope["method"]
         ip = client_ip(scope, self.trusted_proxy_hops)
-        if sub.startswith("/dev") and not self.development:
-            raise Problem(404, "not_found", "请求的资源不存在")
         if (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None:
             raise _rate_limited(wait)
+        public = own or routes.is_public(method, sub)
         token = _bearer(scope)
-        if (
-            token is None
-            and not routes.is_public(method, sub)
-            and asks_for_event_stream(method, scope["headers"])
-        ):
+        if token is None and not public and asks_for_event_stream(method, scope["headers"]):
             token = _query_token(scope)  # a browser's EventSource cannot send the header
-        if token is not None or not routes.is_public(method, sub):
+        if token is not None or not public:
             if token is None:
                 raise Problem(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
             principal = await self.verifier.principal(token)
             if (wait := await self.limiter.hit(f"user:{principal.user_id}", self.per_user)) is not None:
                 raise _rate_limited(wait)
+        return ip
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, service: str, sub: str) -> None:
+        method: str = scope["method"]
+        if sub.startswith("/dev") and not self.development:
+            raise Problem(404, "not_found", "请求的资源不存在")
+        ip = await self._admit(scope, sub)
         forwarder = self.upstreams.forwarders.get(service)
         if forwarder is None:
             raise Problem(503, "service_unavailable", "该服务暂未开放，请稍后再试")

@@ -34,11 +34,12 @@ def gateway_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+async def served(app: ASGIApp, **options: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """``app`` behind a real HTTP server on a free port (lifespan not run): its base URL and the
-    server (``server.server_state.tasks``: the requests it is still handling)."""
+    server (``server.server_state.tasks``: the requests it is still handling). ``options`` go
+    to ``uvicorn.Config`` (``http=`` the protocol the launcher starts the gateway with)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", timeout_graceful_shutdown=2
+        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", timeout_graceful_shutdown=2, **options
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -113,6 +113,26 @@ async def test_rate_limit_per_user(identity_app: FastAPI, make_gateway) -> None:
     assert statuses == [200, 200, 200, 429]
 
 
+async def test_the_gateways_own_routes_count_against_the_same_limits(
+    identity_app: FastAPI, make_gateway
+) -> None:  # type: ignore[no-untyped-def]
+    """/portal/stats (public, and it asks every service) and the composed audit log are
+    answered by the gateway itself: they are limited per address and per user like any
+    forwarded route, or they are a free way to load every service."""
+    _app, client = await make_gateway({"identity": identity_app}, rate_limit_per_ip=4)
+    statuses = [(await client.get("/api/v1/portal/stats")).status_code for _ in range(5)]
+    assert statuses == [200] * 4 + [429]
+    r = await client.get("/api/v1/admin/audit-log")
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+
+    _app, client = await make_gateway({"identity": identity_app}, rate_limit_per_user=3)
+    session = await ApiDriver(client).register()
+    statuses = [
+        (await client.get("/api/v1/admin/audit-log", headers=session.headers)).status_code for _ in range(4)
+    ]
+    assert statuses == [403, 403, 403, 429]
+
+
 async def test_an_upstream_that_is_down_is_a_502_problem(make_gateway, fresh_db) -> None:  # type: ignore[no-untyped-def]
     from common.auth import KeySet
     from gateway.main import create_app

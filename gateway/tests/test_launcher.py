@@ -75,3 +75,16 @@ def test_the_production_banner_advertises_no_development_helper(host: str) -> No
     assert "http://127.0.0.1:8000" in banner
     development = launcher._banner(8000, host, development=True)
     assert "/dev/captcha" in development
+
+
+def test_the_banner_advertises_docs_only_where_they_are_open() -> None:
+    """Production closes /docs (and /openapi.json) unless PUBLIC_DOCS=true: a banner that
+    shows the link sends the operator to a 404."""
+    assert "/docs" not in launcher._banner(8000, "127.0.0.1", development=False)
+    assert "/api/v1" in launcher._banner(8000, "127.0.0.1", development=False)
+    assert "/docs" in launcher._banner(8000, "127.0.0.1", development=False, docs=True)
+    assert "/docs" in launcher._banner(8000, "127.0.0.1", development=True)
+    assert launcher._docs_open({"ENVIRONMENT": "development"})
+    assert launcher._docs_open({"PUBLIC_DOCS": "true"})
+    assert not launcher._docs_open({})
+    assert not launcher._docs_open({"PUBLIC_DOCS": "false", "ENVIRONMENT": "production"})

@@ -137,3 +137,71 @@ async def test_production_gateway_keeps_docs_and_metrics_off_the_public_port(
             assert (await c.get("/docs")).status_code == 200
             assert (await c.get("/openapi.json")).status_code == 200
             assert (await c.get("/metrics")).status_code == 404
+
+
+async def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request written as bytes on a socket; the status, headers and body read back."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_an_oversized_request_line_or_header_block_is_a_problem_not_plain_text(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    """The probe's 100 KB request line got uvicorn's '400 Invalid HTTP request received.' in
+    plain text: uvicorn's parser refused it before the application. Served as the launcher
+    and the image serve it (common.serving's protocol), each size is an RFC 9457 problem."""
+    import json
+
+    from common import serving
+
+    from .conftest import served
+
+    app, _client = await make_gateway({})
+    async with served(app, http=serving.HTTP_PROTOCOL) as (url, _server):
+        for size in (10_000, 100_000, 1_000_000):
+            status, headers, body = await _raw(
+                url, b"GET /api/v1/portal/stats?q=" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            assert status == 414 and headers["content-type"] == "application/problem+json", (size, body[:200])
+            assert json.loads(body)["code"] == "uri_too_long" and "过长" in json.loads(body)["detail"]
+        big_header = b"X-Filler: " + b"b" * 40_000 + b"\r\n"
+        status, headers, body = await _raw(
+            url, b"GET /api/v1/portal/stats HTTP/1.1\r\nHost: x\r\n" + big_header + b"\r\n"
+        )
+        assert status == 431 and json.loads(body)["code"] == "headers_too_large"
+        status, headers, body = await _raw(url, b"NONSENSE\r\n\r\n")
+        assert status == 400 and headers["content-type"] == "application/problem+json"
+        assert json.loads(body)["code"] == "bad_request"
+        # an ordinary request on the same server is answered as usual
+        status, _headers, _body = await _raw(
+            url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 200
+
+
+async def test_a_long_request_target_the_parser_lets_through_is_a_414_problem_from_the_gateway(
+    make_gateway,
+) -> None:  # type: ignore[no-untyped-def]
+    _app, client = await make_gateway({})
+    r = await client.get("/api/v1/portal/stats", params={"q": "a" * 9000})
+    assert r.status_code == 414 and r.json()["code"] == "uri_too_long"
+    r = await client.get("/", headers={"X-Filler": "b" * 40_000})
+    assert r.status_code == 431 and r.json()["code"] == "headers_too_large"
+
+
+def test_every_process_is_started_with_the_problem_answering_protocol() -> None:
+    from common import processes, serving
+
+    cmd = processes.uvicorn_command("gateway.main:create_app", 8000)
+    assert cmd[cmd.index("--http") + 1] == serving.HTTP_PROTOCOL
+    assert f"--http {serving.HTTP_PROTOCOL}" in (ROOT / "deploy" / "entrypoint.sh").read_text()
+    assert "http=HTTP_PROTOCOL" in (ROOT / "gateway" / "gateway" / "launcher.py").read_text()

@@ -251,6 +251,8 @@ def test_entrypoint_starts_uvicorn_for_the_service(
         port,
         "--no-proxy-headers",
         "--no-server-header",
+        "--http",
+        "common.serving:ProblemHttpToolsProtocol",
         "--timeout-graceful-shutdown",
         "10",
         "--workers",

@@ -15,7 +15,10 @@ DEV_SESSION_SECRET = "development-only-portal-session-secret-not-for-production"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WEB_", extra="ignore", populate_by_name=True)
+    # A refused start names the settings, never their values (common.settings.ServiceSettings).
+    model_config = SettingsConfigDict(
+        env_prefix="WEB_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: str = shared("ENVIRONMENT", default="production")
     log_level: str = shared("LOG_LEVEL", default="INFO")

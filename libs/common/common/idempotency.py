@@ -74,7 +74,12 @@ def key_required() -> Problem:
 
 
 def key_reused() -> Problem:
-    return Problem(422, "idempotency_key_reused", "该 Idempotency-Key 已用于另一个请求，请更换后重试")
+    return Problem(
+        422,
+        "idempotency_key_reused",
+        "该 Idempotency-Key 已用于另一个请求，请更换后重试",
+        errors=[{"field": "Idempotency-Key", "message": "已用于另一个请求"}],
+    )
 
 
 def key_in_flight() -> Problem:

@@ -10,6 +10,8 @@ import time
 
 import httpx
 
+from common.serving import HTTP_PROTOCOL
+
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
@@ -29,6 +31,9 @@ def uvicorn_command(factory: str, port: int, host: str = "127.0.0.1") -> list[st
         str(port),
         "--no-proxy-headers",
         "--no-server-header",
+        # A request too large to parse is answered as a problem, not uvicorn's plain text.
+        "--http",
+        HTTP_PROTOCOL,
         # Open event streams (notifications) never end by themselves: a stop waits this long
         # for them, then closes them (clients reconnect with Last-Event-ID).
         "--timeout-graceful-shutdown",

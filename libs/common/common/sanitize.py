@@ -36,7 +36,7 @@ class RejectNulMiddleware:
             await problem_response(problem, None)(scope, receive, send)
             return
         if b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
-            await problem_response(_invalid("查询参数"), path)(scope, receive, send)
+            await problem_response(invalid_characters("查询参数", "query"), path)(scope, receive, send)
             return
         content_type = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
         if not content_type.startswith(b"application/json"):
@@ -54,7 +54,7 @@ class RejectNulMiddleware:
             if not message.get("more_body", False):
                 break
         if _has_nul(body):
-            await problem_response(_invalid("请求内容"), path)(scope, receive, send)
+            await problem_response(invalid_characters("请求内容", "body"), path)(scope, receive, send)
             return
 
         async def replay() -> Message:
@@ -63,5 +63,8 @@ class RejectNulMiddleware:
         await self.app(scope, replay, send)
 
 
-def _invalid(where: str) -> Problem:
-    return Problem(422, "invalid_characters", f"{where}包含不允许的字符（NUL）")
+def invalid_characters(where: str, field: str) -> Problem:
+    """The field is the part of the request (``query`` or ``body``): the middleware refuses
+    before any parsing, so it cannot name a key inside it."""
+    message = f"{where}包含不允许的字符（NUL）"
+    return Problem(422, "invalid_characters", message, errors=[{"field": field, "message": message}])

@@ -29,7 +29,10 @@ def shared(name: str, **kwargs: Any) -> Any:
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # A refused start names the wrong settings and never shows their values: pydantic would
+    # print the whole input (every setting read, the passwords in AMQP_URL and POSTGRES_URL
+    # among them) in the message a failed start logs. Services' configs inherit this.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     service_name: ClassVar[str] = "service"
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.money import Fen
 from common.pagination import TabbedPage
+from common.text import FreeText
 
 
 class ContractIn(BaseModel):
@@ -17,13 +18,13 @@ class ContractIn(BaseModel):
 
     total_fen: Fen = Field(le=10_000_000_000_00, description="合同总金额（分）")
     deposit_fen: Fen = Field(le=10_000_000_000_00, description="合同定金（分），不超过企业实付金额")
-    terms: str = Field(min_length=1, max_length=20_000, description="合同条款")
+    terms: FreeText = Field(min_length=1, max_length=20_000, description="合同条款")
 
 
 class ContractReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class VerificationTokenIn(BaseModel):

@@ -87,7 +87,16 @@ def message_closed() -> Problem:
 
 
 def notice_empty() -> Problem:
-    return Problem(422, "notice_empty", "公告须有正文或 PDF 附件")
+    message = "须有正文或 PDF 附件"
+    return Problem(
+        422,
+        "notice_empty",
+        "公告须有正文或 PDF 附件",
+        errors=[
+            {"field": "body_html", "message": message},
+            {"field": "attachment_file_id", "message": message},
+        ],
+    )
 
 
 _BY_CODE: dict[str, Callable[[], Problem]] = {

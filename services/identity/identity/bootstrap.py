@@ -39,7 +39,7 @@ async def ensure_administrator(
     ctx: IdentityContext, runtime: ServiceRuntime, phone: str, password: str, name: str
 ) -> bool:
     """Create the administrator ``phone`` unless an active account has that phone."""
-    service.require_strong(password, phone)
+    await service.require_strong(password, phone, [name], field="password")
     async with runtime.db.transaction() as session:
         if await service.active_user_by_phone(session, phone) is not None:
             return False

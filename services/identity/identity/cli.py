@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("请输入正确的11位手机号", file=sys.stderr)
         return 2
     password = _read_password(args.password_stdin)
-    if why := domain.password_problem(password, args.phone):
+    if why := domain.password_problem(password, args.phone, [args.name] if args.name else []):
         print(f"密码不符合要求：{why}", file=sys.stderr)
         return 2
     # Only warnings, on stderr: stdout carries the command's answer.

@@ -112,7 +112,14 @@ def uscc_taken() -> Problem:
 
 
 def enterprise_verification_failed(reason: str) -> Problem:
-    return Problem(422, "enterprise_verification_failed", f"企业信息核验未通过：{reason}", reason=reason)
+    """The registry compares the three together and does not say which one differs."""
+    return Problem(
+        422,
+        "enterprise_verification_failed",
+        f"企业信息核验未通过：{reason}",
+        reason=reason,
+        errors=[{"field": f, "message": reason} for f in ("name", "uscc", "legal_rep_name")],
+    )
 
 
 def agent_not_set() -> Problem:

@@ -71,11 +71,60 @@ async def test_register_signs_in_and_me_shows_the_new_account(
     assert (claims["phone"], claims["name"]) == (phone, f"用户{phone[-4:]}")  # the account, until certified
 
 
-async def test_register_twice_with_one_phone_is_refused(api: ApiDriver, client: httpx.AsyncClient) -> None:
+async def test_register_twice_with_one_phone_is_refused_only_once_the_code_is_right(
+    api: ApiDriver, client: httpx.AsyncClient
+) -> None:
     phone = random_phone()
     await api.register(phone)
-    r = await api.request_sms(phone, "register")
+    code = await api.sms_code(phone, "register")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    body = {"enterprise_name": "某公司", "phone": phone, "sms_code": wrong}
+    r = await client.post("/api/v1/auth/register", json=body)
+    assert r.status_code == 400 and r.json()["code"] == "sms_code_invalid"
+    r = await client.post("/api/v1/auth/register", json={**body, "sms_code": code})
     assert r.status_code == 409 and r.json()["code"] == "phone_registered"
+
+
+@pytest.mark.parametrize(
+    ("purpose", "registered"),
+    [("register", True), ("login", False), ("reset_password", False), ("certify", False)],
+)
+async def test_a_code_request_does_not_tell_whether_a_phone_is_registered(
+    api: ApiDriver, client: httpx.AsyncClient, purpose: str, registered: bool
+) -> None:
+    """The answer for the phone that would be refused is the answer for any phone: same
+    status, same body, a code sent all the same (the same work, so the same time). Only the
+    phone's owner, with that code, learns more."""
+    taken = (await api.register()).phone
+    free = random_phone()
+    telling, ordinary = (taken, free) if registered else (free, taken)
+    answers = [await api.request_sms(phone, purpose) for phone in (telling, ordinary)]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].headers["content-type"] == answers[1].headers["content-type"]
+    latest = await client.get("/api/v1/dev/sms-codes/latest", params={"phone": telling})
+    assert latest.status_code == 200 and latest.json()["purpose"] == purpose
+
+
+async def test_sms_login_and_reset_for_an_unregistered_phone_say_so_only_after_the_right_code(
+    api: ApiDriver, client: httpx.AsyncClient
+) -> None:
+    phone = random_phone()
+    code = await api.sms_code(phone, "login")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    captcha_id, answer = await api.captcha()
+    login = {"phone": phone, "sms_code": wrong, "captcha_id": captcha_id, "captcha_answer": answer}
+    r = await client.post("/api/v1/auth/login/sms", json=login)
+    assert r.status_code == 400 and r.json()["code"] == "sms_code_invalid"
+    captcha_id, answer = await api.captcha()
+    login.update(sms_code=code, captcha_id=captcha_id, captcha_answer=answer)
+    r = await client.post("/api/v1/auth/login/sms", json=login)
+    assert r.status_code == 404 and r.json()["code"] == "phone_not_registered"
+
+    code = await api.sms_code(phone, "reset_password")
+    reset = {"phone": phone, "sms_code": code, "new_password": "Qx7!vB2#mTq9"}
+    r = await client.post("/api/v1/auth/password/reset", json=reset)
+    assert r.status_code == 404 and r.json()["code"] == "phone_not_registered"
 
 
 async def test_sms_code_resend_interval_and_daily_caps(make_identity, rabbit) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +170,10 @@ async def test_sms_code_brute_force_locks_the_code(api: ApiDriver, client: httpx
     )
     assert r.status_code in (400, 429)
     # Nothing was registered.
-    r = await api.request_sms(phone, "login")
+    code = await api.sms_code(phone, "login")
+    captcha_id, answer = await api.captcha()
+    login = {"phone": phone, "sms_code": code, "captcha_id": captcha_id, "captcha_answer": answer}
+    r = await client.post("/api/v1/auth/login/sms", json=login)
     assert r.status_code == 404 and r.json()["code"] == "phone_not_registered"
 
 
@@ -131,7 +183,7 @@ async def test_a_used_sms_code_cannot_be_replayed(api: ApiDriver, client: httpx.
     body = {"enterprise_name": "某公司", "phone": phone, "sms_code": code}
     assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
     replay = await client.post("/api/v1/auth/register", json=body)
-    assert replay.status_code == 409 and replay.json()["code"] == "phone_registered"
+    assert replay.status_code == 400 and replay.json()["code"] == "sms_code_invalid"
     login_code = await api.sms_code(phone, "login")
     captcha_id, answer = await api.captcha()
     login = {"phone": phone, "sms_code": login_code, "captcha_id": captcha_id, "captcha_answer": answer}
@@ -168,6 +220,12 @@ async def test_password_set_login_and_lockout(make_identity) -> None:  # type: i
         weak = await c.put("/api/v1/me/password", json={"new_password": "12345678"}, headers=session.headers)
         assert weak.status_code == 422 and weak.json()["code"] == "weak_password"
         assert "至少两种" in weak.json()["detail"]
+        for guessable in ("Password1", "Abc12345", f"Gx{session.phone}"):
+            refused = await c.put(
+                "/api/v1/me/password", json={"new_password": guessable}, headers=session.headers
+            )
+            assert refused.status_code == 422 and refused.json()["code"] == "weak_password", guessable
+            assert refused.json()["errors"][0]["field"] == "new_password"
         ok = await c.put(
             "/api/v1/me/password", json={"new_password": "Gx2024-voucher"}, headers=session.headers
         )

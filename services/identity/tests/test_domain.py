@@ -162,3 +162,26 @@ def test_a_vendors_pass_passes_only_the_same_check_for_the_same_person(
     changes: dict[str, str | None], decision: tuple[str | None, str]
 ) -> None:
     assert verifications.vendor_decision(**{**VENDOR_SAYS, **changes}) == decision
+
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Password1", "Abc12345", "P@ssw0rd", "Aa123456", "Qwerty123", "Admin@123", "Welcome1!"],
+)
+def test_common_and_guessable_passwords_are_refused_in_chinese(password: str) -> None:
+    why = auth.password_problem(password, "13812346433")
+    assert why is not None and "容易被猜到" in why
+
+
+def test_a_password_made_of_the_users_own_name_or_phone_is_refused() -> None:
+    assert auth.password_problem("Zhangwei6433", "13812346433", ("张伟", "zhangwei")) is not None
+    assert auth.password_problem("Guilinjixie-1", "13812346433", ("guilinjixie",)) is not None
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Demo-2024", "Admin-2024", "Gx2024-voucher", "Qx7!vB2#mTq9", "correct horse battery staple 2024"],
+)
+def test_passwords_hard_to_guess_pass(password: str) -> None:
+    assert auth.password_problem(password, "13812346433", ("用户6433", "广西测试制造有限公司")) is None

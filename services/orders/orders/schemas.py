@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from common.money import Flag, amount_in_words
+from common.text import FreeText
 from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, tab_of
 
 ACTOR_LABELS = {"enterprise": "企业", "provider": "服务机构", "staff": "平台", "system": "系统"}
@@ -26,13 +27,13 @@ class OrderIn(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=200, description="取消原因")
+    reason: FreeText | None = Field(default=None, max_length=200, description="取消原因")
 
 
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=200, description="拒绝接单原因")
+    reason: FreeText = Field(min_length=1, max_length=200, description="拒绝接单原因")
 
     @field_validator("reason")
     @classmethod
@@ -46,7 +47,7 @@ class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: int = Field(ge=1, le=5, description="评价等级综合评分，1-5 星")
-    content: str = Field(default="", max_length=EVALUATION_MAX_CHARS, description="评价内容，200字以内")
+    content: FreeText = Field(default="", max_length=EVALUATION_MAX_CHARS, description="评价内容，200字以内")
 
 
 class OrderOut(BaseModel):

@@ -38,6 +38,14 @@ async def enterprise_plan(
     return plan
 
 
+async def remittable_plan(order_id: str, user: Principal, session: SessionDep) -> PaymentPlan:
+    """The plan a transfer is recorded on: before signing there is none yet, which is a
+    conflict with the order's state (409 ``contract_not_signed``), not a missing resource."""
+    if await session.get(PaymentPlan, order_id) is None:
+        raise errors.contract_not_signed()
+    return await enterprise_plan(order_id, user, session)
+
+
 PartyPlan = Annotated[PaymentPlan, Depends(party_plan)]
 EnterprisePlan = Annotated[PaymentPlan, Depends(enterprise_plan)]
 FinanceUser = Annotated[Principal, Depends(require_roles("finance"))]

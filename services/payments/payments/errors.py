@@ -22,6 +22,13 @@ def refund_not_found() -> Problem:
     return Problem(404, "refund_not_found", "退款记录不存在")
 
 
+def contract_not_signed() -> Problem:
+    """A transfer recorded for an order with no payment plan: the plan is made when both
+    parties sign. Payments knows no order before that, so a made-up order id gets this same
+    answer (it tells no one which orders exist)."""
+    return Problem(409, "contract_not_signed", "双方签署合同后才能登记汇款，请先完成合同签署")
+
+
 def not_the_enterprise() -> Problem:
     return Problem(403, "enterprise_of_order_required", "只有该订单的购买企业可以登记汇款")
 

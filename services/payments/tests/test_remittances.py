@@ -272,3 +272,24 @@ async def test_a_contract_with_nothing_to_pay_is_settled_at_signing_and_publishe
     r = await deal.remit(1)
     assert r.status_code == 409 and r.json()["code"] == "already_fully_paid"
     assert await deal.published("payments.payment_received") == []
+
+
+async def test_a_remittance_before_the_contract_is_signed_is_a_409_saying_so_and_records_nothing(
+    deal_factory,
+) -> None:
+    deal = await deal_factory(signed=False)
+    early = await deal.remit(800)
+    assert early.status_code == 409 and early.json()["code"] == "contract_not_signed"
+    assert "合同" in early.json()["detail"]
+    # payments knows no order before its contract is signed: any order id without a plan gets
+    # this same answer, so it tells no one whether an order exists
+    unknown = await deal.client.post(
+        f"{API}/orders/{uuid.uuid4()}/remittances",
+        json={"amount_fen": 800, "bank_reference": "BR-unknown", "payer_account": "6222..."},
+        headers={**deal.enterprise.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (409, "contract_not_signed")
+    await deal.h.publish(deal.signed(), aggregate_id=deal.order_id, sequence=1)
+    await deal.h.settle()
+    assert (await deal.payment())["remittances"] == []
+    assert (await deal.remit(800)).status_code == 201

@@ -112,7 +112,18 @@ def product_not_found() -> Problem:
 
 
 def wrong_voucher_type() -> Problem:
-    return Problem(422, "wrong_voucher_type", "该服务券不能用于此类服务产品")
+    return Problem(
+        422,
+        "wrong_voucher_type",
+        "该服务券不能用于此类服务产品",
+        errors=[{"field": "product_id", "message": "该服务券不能用于此类服务产品"}],
+    )
+
+
+def unknown_category() -> Problem:
+    return Problem(
+        422, "unknown_category", "未知的服务类别", errors=[{"field": "category", "message": "未知的服务类别"}]
+    )
 
 
 def amount_not_positive(field: str = "amount_fen") -> Problem:

@@ -11,9 +11,9 @@ from sqlmodel import col, func, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
-from common.errors import Problem, not_found
+from common.errors import not_found
 from common.numbers import shanghai_now
-from quota import domain
+from quota import domain, errors
 from quota.deps import SettingsDep
 from quota.models import Voucher
 from quota.service import vouchers as ledger
@@ -72,7 +72,7 @@ async def internal_quote(
     voucher preview); 404 when it has no usable voucher of the type that pays for the category."""
     voucher_type = domain.voucher_type_of(category)
     if voucher_type is None:
-        raise Problem(422, "unknown_category", "未知的服务类别")
+        raise errors.unknown_category()
     today = shanghai_now().date()
     voucher = await ledger.usable_voucher(session, enterprise_id, voucher_type, today)
     if (

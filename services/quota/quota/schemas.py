@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from common import money
 from common.categories import VOUCHER_TYPES
+from common.text import FREE_TEXT_CHECK, NAME_CHECK
 
 VoucherType = Literal["general", "financing_guarantee", "equipment_leasing"]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), FREE_TEXT_CHECK
+]
 PositiveFen = Annotated[money.PositiveFen, Field(le=10**13)]
 
 
@@ -23,17 +26,19 @@ class Orm(BaseModel):
 
 
 class TierIn(BaseModel):
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NAME_CHECK]
     amount_fen: PositiveFen
     designations: Annotated[
-        list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]],
+        list[
+            Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), NAME_CHECK]
+        ],
         Field(min_length=1),
     ]
 
 
 class CampaignTypeIn(BaseModel):
     voucher_type: VoucherType
-    policy_text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    policy_text: Annotated[str, StringConstraints(min_length=1, max_length=2000), FREE_TEXT_CHECK]
     valid_from: date
     valid_to: date
     ratio_bp: Annotated[int, Field(gt=0, le=10_000)] = 5000
@@ -43,7 +48,7 @@ class CampaignTypeIn(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    title: Annotated[str, StringConstraints(max_length=200)] = ""
+    title: Annotated[str, StringConstraints(max_length=200), NAME_CHECK] = ""
     pending_budget_fen: Annotated[money.Fen, Field(le=10**14)] = 0
     tiers: Annotated[list[TierIn], Field(min_length=1, max_length=20)]
     types: Annotated[list[CampaignTypeIn], Field(min_length=1, max_length=3)]
@@ -209,7 +214,9 @@ class ApplicationOut(Orm):
 
 class ApproveIn(BaseModel):
     approved_fen: PositiveFen | None = None
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    reason: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), FREE_TEXT_CHECK] | None
+    ) = None
 
 
 class RejectIn(BaseModel):

@@ -39,7 +39,7 @@ BATCH = 5000
 
 
 class RetentionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BUS_", extra="ignore", hide_input_in_errors=True)
 
     outbox_retention_days: float = Field(default=7, gt=0)
     inbox_retention_days: float = Field(default=30, gt=0)

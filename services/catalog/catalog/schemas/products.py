@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from common import money
+from common.text import FREE_TEXT_CHECK, NAME_CHECK
 
 MAX_FEN = 10**12  # 100 亿元: far above any service; keeps the integers sane
 
@@ -17,19 +18,21 @@ Fen = Annotated[money.Fen, Field(le=MAX_FEN)]
 class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
-        description="服务产品名称"
-    )
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NAME_CHECK
+    ] = Field(description="服务产品名称")
     category: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = Field(
         description="服务类型（GET /categories）"
     )
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
-    deliverables: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
-        default="", description="服务交付物"
-    )
-    acceptance_criteria: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
-        default="", description="验收标准"
-    )
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=5000), FREE_TEXT_CHECK
+    ] = ""
+    deliverables: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=2000), FREE_TEXT_CHECK
+    ] = Field(default="", description="服务交付物")
+    acceptance_criteria: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=2000), FREE_TEXT_CHECK
+    ] = Field(default="", description="验收标准")
     market_price_fen: Fen = Field(description="市场指导价（分）")
     platform_price_fen: Fen = Field(description="平台销售价（分），不高于市场指导价")
     max_subsidy_fen: Fen = Field(description="最高补贴（分）")

@@ -7,30 +7,32 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from common.text import FREE_TEXT_CHECK, NAME_CHECK
+
 PHONE = r"^(1\d{10}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|400-?\d{3}-?\d{4})$"
 
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NAME_CHECK]
 
 
 class ProviderProfileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    profile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
-        description="机构简介"
-    )
+    profile: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), FREE_TEXT_CHECK
+    ] = Field(description="机构简介")
     categories: list[str] = Field(min_length=1, max_length=9, description="服务类型（平台九类之一或多项）")
-    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] = (
-        Field(description="联系人（订单双方接洽时企业看到）")
-    )
+    contact_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NAME_CHECK
+    ] = Field(description="联系人（订单双方接洽时企业看到）")
     # The provider's service hotline: public, in full, on its product pages and 机构详情, and on
     # its orders for the enterprise (schemas.listing says why).
     contact_phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE)] = Field(
         description="服务电话（机构的服务热线，对外公开、完整展示）"
     )
     address: Text200 = Field(description="服务机构地址")
-    working_hours: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
-        Field(description="工作时间，如 周一至周五 08:00:00-18:00:00")
-    )
+    working_hours: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NAME_CHECK
+    ] = Field(description="工作时间，如 周一至周五 08:00:00-18:00:00")
 
 
 class ProviderApplicationIn(ProviderProfileIn):
@@ -78,4 +80,6 @@ class ProviderProfileOut(BaseModel):
 class ReviewDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    reason: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), FREE_TEXT_CHECK] | None
+    ) = None

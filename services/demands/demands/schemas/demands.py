@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_f
 from common.money import PositiveFen
 from common.numbers import format_datetime
 from common.pagination import Page, TabbedPage
+from common.text import FREE_TEXT_CHECK, NAME_CHECK, FreeText
 from demands.domain import demands as rules
 
 PHONE = r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$"
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class DemandIn(BaseModel):
@@ -21,19 +21,25 @@ class DemandIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[Text, StringConstraints(max_length=rules.NAME_MAX)] = Field(description="需求名称")
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX), NAME_CHECK
+    ] = Field(description="需求名称")
     category: str = Field(max_length=20, description="需求分类（九个服务分类之一）")
     budget_mode: Literal["quote", "fixed"] = Field(description="quote 需要服务商报价 / fixed 我有明确预算")
     budget_fen: PositiveFen | None = Field(default=None, description="预算金额（分），fixed 时必填")
     # Bytes are not the limit (the form counts characters): the rule checks 300 characters,
     # the schema only refuses what no form can send.
-    content: Annotated[Text, StringConstraints(max_length=4000)] = Field(description="需求内容（≤300 字）")
+    content: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), FREE_TEXT_CHECK
+    ] = Field(description="需求内容（≤300 字）")
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str | None = Field(default=None, max_length=500, description="审核意见（退回、不通过时必填）")
+    reason: FreeText | None = Field(
+        default=None, max_length=500, description="审核意见（退回、不通过时必填）"
+    )
 
 
 class ResponseIn(BaseModel):
@@ -41,11 +47,15 @@ class ResponseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    contact_name: Annotated[Text, StringConstraints(max_length=50)] = Field(description="联系人")
+    contact_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NAME_CHECK
+    ] = Field(description="联系人")
     phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE)] = Field(
         description="联系电话"
     )
-    message: Annotated[Text, StringConstraints(max_length=300)] = Field(description="对接说明")
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), FREE_TEXT_CHECK
+    ] = Field(description="对接说明")
 
 
 def _shown(at: datetime | None) -> str:

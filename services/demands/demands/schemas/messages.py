@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from common.masking import mask_phone
 from common.numbers import format_datetime
+from common.text import FreeText
 from demands.domain import messages as rules
 
 
@@ -15,13 +16,13 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     # Characters are counted by the rule (500); the schema only refuses what no form sends.
-    content: str = Field(max_length=4000, description="留言内容（≤500 字）")
+    content: FreeText = Field(max_length=4000, description="留言内容（≤500 字）")
 
 
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reply: str = Field(min_length=1, max_length=2000, description="回复内容")
+    reply: FreeText = Field(min_length=1, max_length=2000, description="回复内容")
 
 
 class MessageOut(BaseModel):

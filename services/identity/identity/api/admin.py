@@ -149,8 +149,7 @@ async def list_staff(
 async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx: Ctx) -> StaffOut:
     password_hash = None
     if body.password is not None:
-        if why := domain.password_problem(body.password, body.phone):
-            raise errors.weak_password(why, field="password")
+        await service.require_strong(body.password, body.phone, [body.name], field="password")
         password_hash = await service.hash_password(ctx, body.password)
     if await service.active_user_by_phone(session, body.phone) is not None:
         raise errors.phone_taken()

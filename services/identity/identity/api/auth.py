@@ -65,12 +65,12 @@ async def get_captcha(session: SessionDep, ctx: Ctx, response: Response) -> Capt
 
 @router.post("/sms-codes", response_model=SmsCodeOut, status_code=202, summary="获取短信验证码")
 async def send_sms_code(body: SmsCodeIn, session: SessionDep, ctx: Ctx, ip: ClientIp) -> SmsCodeOut:
+    """The same answer, and the same work (a code stored and sent), whether the phone is
+    registered or not: this route must not tell anyone which phones have accounts. A code
+    sent to a registered phone for 注册 (or to a free one for 登录) only reaches the phone's
+    owner, and the refusal (``phone_registered`` / ``phone_not_registered``) comes when that
+    code is submitted, to whoever holds it."""
     await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
-    user = await service.active_user_by_phone(session, body.phone)
-    if body.purpose == "register" and user is not None:
-        raise errors.phone_registered()
-    if body.purpose in ("login", "reset_password", "certify") and user is None:
-        raise errors.phone_not_registered()
     ttl = await service.send_sms_code(session, ctx, body.phone, body.purpose, ip)
     await session.commit()
     return SmsCodeOut(expires_in=ttl, resend_after=ctx.settings.sms_resend_seconds)
@@ -78,9 +78,10 @@ async def send_sms_code(body: SmsCodeIn, session: SessionDep, ctx: Ctx, ip: Clie
 
 @router.post("/auth/register", response_model=TokensOut, status_code=201, summary="注册（注册即登录）")
 async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut:
+    # The code first: only its holder may learn that the phone is registered already.
+    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "register", body.sms_code)
     if await service.active_user_by_phone(session, body.phone) is not None:
         raise errors.phone_registered()
-    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "register", body.sms_code)
     org = Organization(name=body.enterprise_name)
     user = User(
         phone=body.phone, name=domain.default_user_name(body.phone), role="owner", organization_id=org.id
@@ -124,7 +125,7 @@ async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOu
     await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "login", body.sms_code)
     user = await service.active_user_by_phone(session, body.phone)
     if user is None:
-        raise errors.sms_code_invalid()
+        raise errors.phone_not_registered()  # told only to the holder of the right code
     org = await session.get(Organization, user.organization_id) if user.organization_id else None
     pair = await service.issue_tokens(session, ctx, user, org)
     await session.commit()
@@ -156,13 +157,13 @@ async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Res
 
 @router.post("/auth/password/reset", status_code=204, summary="忘记密码")
 async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -> Response:
-    service.require_strong(body.new_password, body.phone)
+    await service.require_strong(body.new_password, body.phone)
     await service.check_sms_code_and_commit_failures(
         session, ctx, body.phone, "reset_password", body.sms_code
     )
     user = await service.active_user_by_phone(session, body.phone)
     if user is None:
-        raise errors.sms_code_invalid()
+        raise errors.phone_not_registered()  # told only to the holder of the right code
     user.password_hash = await service.hash_password(ctx, body.new_password)
     user.password_changed_at = utcnow()
     user.failed_logins = 0
@@ -186,13 +187,14 @@ async def me(user: CurrentUser, session: ReadSessionDep) -> MeOut:
 async def change_password(
     body: PasswordChangeIn, user: CurrentUser, session: SessionDep, ctx: Ctx
 ) -> Response:
-    row, _org = await service.user_and_org(session, user.user_id)
+    row, org = await service.user_and_org(session, user.user_id)
     if row.password_hash:
         if not body.old_password or not await service.password_matches(
             ctx, row.password_hash, body.old_password
         ):
             raise errors.old_password_incorrect()
-    service.require_strong(body.new_password, row.phone)
+    names = [row.name, *([org.name] if org else [])]
+    await service.require_strong(body.new_password, row.phone, names)
     row.password_hash = await service.hash_password(ctx, body.new_password)
     row.password_changed_at = utcnow()
     session.add(row)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from zxcvbn import zxcvbn
 
 from common.numbers import SHANGHAI
 
@@ -16,6 +19,7 @@ ID_TYPES = ("resident_id", "hk_macao_tw_permit", "foreign_permanent_residence")
 VERIFICATION_PURPOSES = ("seal", "sign_contract")
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 64
+PASSWORD_MIN_SCORE = 3  # zxcvbn's 0–4
 
 
 def valid_phone(phone: str) -> bool:
@@ -37,12 +41,16 @@ def contact_name(role: str, user_name: str, legal_rep_name: str | None) -> str:
     return user_name
 
 
-def password_problem(password: str, phone: str | None = None) -> str | None:
+def password_problem(password: str, phone: str | None = None, user_inputs: Sequence[str] = ()) -> str | None:
     """Why a password is too weak, in Chinese; None when it is acceptable.
 
     8–64 characters with at least two of: letters, digits, symbols; not the phone number
     and not one repeated character. (Common to Chinese government platforms; long
     passphrases pass, which the NIST guidance prefers over composition rules alone.)
+    Then not guessable: composition rules let ``Password1`` and ``Abc12345`` through, so
+    the zxcvbn estimator (common-password lists, words, keyboard patterns, dates, l33t, and
+    the account's own phone, name and organisation as ``user_inputs``) must rate it at
+    least :data:`PASSWORD_MIN_SCORE` of 4 ("safely unguessable" against offline guessing).
     """
     if len(password) < PASSWORD_MIN:
         return f"密码长度不能少于 {PASSWORD_MIN} 位"
@@ -61,6 +69,9 @@ def password_problem(password: str, phone: str | None = None) -> str | None:
     )
     if classes < 2:
         return "密码需包含字母、数字、符号中的至少两种"
+    inputs = [i for i in (phone, phone[-4:] if phone else None, *user_inputs) if i]
+    if zxcvbn(password, user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
+        return "密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码"
     return None
 
 

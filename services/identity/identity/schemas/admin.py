@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from common.money import Flag
+from common.text import FreeText, Name
 from identity.schemas.auth import Phone, Strict
 
 StaffRole = Literal["reviewer", "finance", "administrator"]
@@ -48,12 +49,12 @@ class AdminOrganizationOut(BaseModel):
 
 
 class ReasonIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class StaffIn(Strict):
     phone: Phone
-    name: str = Field(min_length=2, max_length=50)
+    name: Name = Field(min_length=2, max_length=50)
     role: StaffRole
     password: str | None = Field(
         default=None, min_length=1, max_length=128, description="absent: set it with 忘记密码"
@@ -61,7 +62,7 @@ class StaffIn(Strict):
 
 
 class StaffUpdateIn(Strict):
-    name: str | None = Field(default=None, min_length=2, max_length=50)
+    name: Name | None = Field(default=None, min_length=2, max_length=50)
     role: StaffRole | None = None
     active: Flag | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from common.errors import FIELD_LABELS
+from common.text import Name
 from identity.domain import auth as domain
 
 FIELD_LABELS.update(
@@ -58,7 +59,7 @@ class SmsCodeOut(BaseModel):
 
 
 class RegisterIn(Strict):
-    enterprise_name: str = Field(min_length=2, max_length=100)
+    enterprise_name: Name = Field(min_length=2, max_length=100)
     phone: Phone
     sms_code: str = Field(min_length=4, max_length=8)
 

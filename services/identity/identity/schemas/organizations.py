@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from common.errors import FIELD_LABELS
 from common.money import Flag
+from common.text import Name
 from identity.schemas.auth import OrganizationOut, Phone, Strict
 
 FIELD_LABELS.update(
@@ -55,9 +56,9 @@ class CertificationIn(Strict):
     """企业信息认证 (step 1)."""
 
     role: Literal["enterprise", "provider"]
-    name: str = Field(min_length=2, max_length=100, description="企业名称/机构名称")
+    name: Name = Field(min_length=2, max_length=100, description="企业名称/机构名称")
     uscc: str = Field(min_length=1, max_length=40, description="统一社会信用代码")
-    legal_rep_name: str = Field(min_length=2, max_length=50)
+    legal_rep_name: Name = Field(min_length=2, max_length=50)
     legal_rep_id_type: IdType
     legal_rep_id_number: str = Field(min_length=1, max_length=40)
     sms_code: str = Field(min_length=4, max_length=8, description="purpose certify, sent to your own phone")
@@ -88,7 +89,7 @@ class OrganizationFactsOut(BaseModel):
 class AgentIn(Strict):
     """指定经办人 (step 2)."""
 
-    name: str = Field(min_length=2, max_length=50)
+    name: Name = Field(min_length=2, max_length=50)
     id_number: str = Field(min_length=1, max_length=40)
     phone: Phone
     id_type: IdType = "resident_id"
@@ -112,10 +113,10 @@ class OrganizationDetailOut(OrganizationOut):
 class BankAccountIn(Strict):
     """支付认证."""
 
-    account_name: str = Field(min_length=2, max_length=200, description="银行开户名 = the certified name")
-    bank_name: str = Field(min_length=2, max_length=100)
-    bank_region: str = Field(min_length=2, max_length=100)
-    branch_name: str = Field(min_length=2, max_length=200)
+    account_name: Name = Field(min_length=2, max_length=200, description="银行开户名 = the certified name")
+    bank_name: Name = Field(min_length=2, max_length=100)
+    bank_region: Name = Field(min_length=2, max_length=100)
+    branch_name: Name = Field(min_length=2, max_length=200)
     account_number: str = Field(min_length=1, max_length=40, description="8-30 digits")
 
 

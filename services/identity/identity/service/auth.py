@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -203,9 +203,13 @@ async def password_matches(ctx: IdentityContext, stored: str | None, password: s
         return False
 
 
-def require_strong(password: str, phone: str | None) -> None:
-    if why := domain.password_problem(password, phone):
-        raise errors.weak_password(why)
+async def require_strong(
+    password: str, phone: str | None, user_inputs: Sequence[str] = (), *, field: str = "new_password"
+) -> None:
+    """Refuse a weak or guessable password (``domain.password_problem``); the estimator
+    takes some milliseconds of CPU, so it runs in a worker thread."""
+    if why := await asyncio.to_thread(domain.password_problem, password, phone, user_inputs):
+        raise errors.weak_password(why, field=field)
 
 
 # --- sessions ----------------------------------------------------------------------------------

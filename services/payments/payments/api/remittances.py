@@ -15,7 +15,7 @@ from common.idempotency import IdempotencyDep
 from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
 from payments.api import state_counts
-from payments.deps import FinanceUser, PartyPlan, enterprise_plan
+from payments.deps import FinanceUser, PartyPlan, remittable_plan
 from payments.models import Remittance
 from payments.schemas.remittances import (
     PaymentOut,
@@ -57,7 +57,7 @@ async def record_remittance(
         if claim.replay is not None:
             return claim.replay
         try:
-            plan = await enterprise_plan(order_id, user, session)
+            plan = await remittable_plan(order_id, user, session)
             await check_files(
                 runtime.clients,
                 body.receipt_file_ids,

@@ -6,13 +6,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from common.text import Name
 from payments.domain.refunds import LABELS, RefundState
 
 
 class MarkRefundedIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    refund_reference: str = Field(min_length=1, max_length=100, description="退款流水号")
+    refund_reference: Name = Field(min_length=1, max_length=100, description="退款流水号")
 
 
 class RefundOut(BaseModel):

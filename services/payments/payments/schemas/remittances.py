@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from common.money import PositiveFen, amount_in_words
+from common.text import FreeText
 from payments.domain.remittances import PLAN_LABELS, REMITTANCE_LABELS, PlanState, RemittanceState
 from payments.schemas.refunds import RefundOut
 
@@ -29,7 +30,7 @@ class RemittanceIn(BaseModel):
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class PayeeOut(BaseModel):

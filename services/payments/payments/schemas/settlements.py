@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from common.money import amount_in_words
+from common.text import FreeText, Name
 from payments.domain.settlements import LABELS, SettlementState
 
 
@@ -24,19 +25,19 @@ class ClaimIn(BaseModel):
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: FreeText | None = Field(default=None, max_length=500)
 
 
 class RejectClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class PayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    payout_reference: str = Field(min_length=1, max_length=100, description="打款流水号")
+    payout_reference: Name = Field(min_length=1, max_length=100, description="打款流水号")
 
 
 class SettlementOut(BaseModel):

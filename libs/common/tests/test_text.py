@@ -1,0 +1,73 @@
+"""common.text: names and free text refuse what shows differently from what is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError
+
+from common.text import FreeText, Name
+
+
+class Form(BaseModel):
+    name: Annotated[Name, Field(min_length=1, max_length=50)]
+    note: FreeText = ""
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["广西南宁某某机械有限公司", "Zhang San", "李·明", "O'Brien & Co.", "桂林🚀科技 👨‍👩‍👧"],
+)
+def test_ordinary_names_and_texts_pass(name: str) -> None:
+    form = Form(name=name, note=f"第一行\n第二行\r\n{name}")
+    assert form.name == name
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("某公司\u202e司公某", "文字方向"),  # RIGHT-TO-LEFT OVERRIDE
+        ("\u202a某公司", "文字方向"),
+        ("某\u2066公司\u2069", "文字方向"),
+        ("某公司\x07", "控制字符"),
+        ("某公司\x1b[31m", "控制字符"),
+        ("某公司\x7f", "控制字符"),
+        ("某公司\u0085", "控制字符"),
+        ("某\n公司", "控制字符"),  # a name is one line
+        ("某\t公司", "控制字符"),
+        ("\u200b", "不可见"),
+        ("\u200b\u200c\u200d\ufeff", "不可见"),
+        (" \u200b ", "不可见"),
+    ],
+)
+def test_a_name_with_controls_direction_overrides_or_only_invisible_characters_is_refused(
+    value: str, why: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Form(name=value)
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("name",) and why in error["msg"]
+
+
+@pytest.mark.parametrize("value", ["正文\u202e", "正文\x00", "正文\x0b", "\ufeff\u200b", "正文\x1b"])
+def test_free_text_refuses_them_too_but_keeps_newlines(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Form(name="某公司", note=value)
+    assert [e["loc"] for e in refused.value.errors()] == [("note",)]
+
+
+def test_with_stripping_the_check_goes_after_the_constraints_so_a_blank_stays_refused() -> None:
+    """Nesting ``Name`` inside ``StringConstraints(strip_whitespace=True, min_length=1)``
+    checks the length before stripping and lets " " through as "" (quota's reject reason
+    did); the documented order keeps the refusal."""
+    from pydantic import StringConstraints, TypeAdapter
+
+    from common.text import NAME_CHECK
+
+    stripped = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), NAME_CHECK])
+    with pytest.raises(ValidationError):
+        stripped.validate_python("   ")
+    with pytest.raises(ValidationError):
+        stripped.validate_python(" 某\u202e ")
+    assert stripped.validate_python(" 某公司 ") == "某公司"
