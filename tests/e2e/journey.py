@@ -25,11 +25,9 @@ from typing import Any, TypeVar
 import httpx
 
 from common import registry
-from common.db import connect
-from common.settings import database_in
 from common.testing.api_client import ApiDriver, Session, random_phone
 from common.testing.data import valid_resident_id, valid_uscc
-from common.testing.plugin import drop_database, unique
+from common.testing.plugin import databases
 from common.testing.processes import free_port, running
 from common.testing.rabbit import RabbitNamespace
 
@@ -63,18 +61,6 @@ async def platform_for_module(
     """``conftest.platform`` once for a whole module: the journeys of a module share one
     platform (starting eight processes is most of a journey's time), each with its own
     organisations, and the invariants must hold over everything they leave behind."""
-    made: list[str] = []
-
-    async def fresh_db(hint: str = "t") -> str:
-        name = unique(f"t_{hint}")[:60]
-        conn = await connect(database_in(postgres_server, "postgres"))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        made.append(name)
-        return database_in(postgres_server, name)
-
     tag = uuid.uuid4().hex[:10]
     rabbit = RabbitNamespace(url=amqp_url, exchange=f"test.{tag}.events", prefix=f"test.{tag}.")
     rabbit.services.extend(registry.NAMES)
@@ -84,20 +70,23 @@ async def platform_for_module(
         while port in ports.values():
             port = free_port()
         ports[name] = port
-    try:
-        env = {**await platform_env(fresh_db, rabbit, tmp / "files", ports), **(extra_env or {})}
-        with running(env, tmp / "logs") as processes:
-            start_all(processes, ports, timeout=300)
-            yield Platform(
-                processes.urls["gateway"], processes.urls["identity"], rabbit, processes, dict(processes.urls)
-            )
-    finally:
+    async with databases(postgres_server) as fresh_db:
         try:
-            await rabbit.cleanup()
-        except Exception as exc:  # noqa: BLE001 - never hide why the journey itself failed
-            print(f"[e2e] RabbitMQ clean-up failed: {exc!r}", file=sys.stderr)
-        for name in made:
-            await drop_database(postgres_server, name)
+            env = {**await platform_env(fresh_db, rabbit, tmp / "files", ports), **(extra_env or {})}
+            with running(env, tmp / "logs") as processes:
+                start_all(processes, ports, timeout=300)
+                yield Platform(
+                    processes.urls["gateway"],
+                    processes.urls["identity"],
+                    rabbit,
+                    processes,
+                    dict(processes.urls),
+                )
+        finally:
+            try:
+                await rabbit.cleanup()
+            except Exception as exc:  # noqa: BLE001 - never hide why the journey itself failed
+                print(f"[e2e] RabbitMQ clean-up failed: {exc!r}", file=sys.stderr)
 
 
 @dataclass

@@ -152,7 +152,7 @@ async def _build(server: str, folder: Path, name: str) -> None:
 
 
 @asynccontextmanager
-async def _databases(postgres_server: str) -> AsyncIterator[MakeDb]:
+async def databases(postgres_server: str) -> AsyncIterator[MakeDb]:
     made: list[str] = []
 
     async def make(hint: str = "t", *, schema: str | None = None) -> str:
@@ -187,7 +187,7 @@ async def _namespace(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
 @pytest_asyncio.fixture
 async def fresh_db(postgres_server: str) -> AsyncIterator[MakeDb]:
     """``url = await fresh_db("identity")``: a new empty database, dropped after the test."""
-    async with _databases(postgres_server) as make:
+    async with databases(postgres_server) as make:
         yield make
 
 
@@ -200,7 +200,7 @@ async def rabbit(amqp_url: str) -> AsyncIterator[RabbitNamespace]:
 # The same for a whole module (tests/portal: one platform serves every page test of a module).
 @pytest_asyncio.fixture(scope="module")
 async def module_fresh_db(postgres_server: str) -> AsyncIterator[MakeDb]:
-    async with _databases(postgres_server) as make:
+    async with databases(postgres_server) as make:
         yield make
 
 
