@@ -146,7 +146,27 @@ ALIYUN_SMS_REFUSALS: dict[str, SmsRefusal] = {
 ALIYUN_OUTAGES = frozenset({"isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "isp.UNKNOWN", "ServiceUnavailable"})
 
 
-class AliyunSms:
+class VendorSms:
+    """A vendor's SMS: the purpose's template, retried through outages, refusals mapped."""
+
+    vendor: str
+    settings: Settings
+
+    async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
+        template = self.settings.sms_templates()[purpose]
+        await call_vendor(
+            self.settings,
+            self.vendor,
+            lambda: self._send_once(phone, template or "", code),
+            errors.sms_unavailable,
+        )
+        log.info("sms_sent", vendor=self.vendor, phone=mask_phone(phone), purpose=purpose)
+
+    async def _send_once(self, phone: str, template: str, code: str) -> None:
+        raise NotImplementedError
+
+
+class AliyunSms(VendorSms):
     """阿里云短信服务 (dysmsapi 2017-05-25 SendSms), through the SDK's async calls. The template
     of a purpose has one variable, ``${code}``."""
 
@@ -171,16 +191,6 @@ class AliyunSms:
                 connect_timeout=timeout_ms,
             )
         )
-
-    async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
-        template = self.settings.sms_templates()[purpose]
-        await call_vendor(
-            self.settings,
-            self.vendor,
-            lambda: self._send_once(phone, template or "", code),
-            errors.sms_unavailable,
-        )
-        log.info("sms_sent", vendor=self.vendor, phone=mask_phone(phone), purpose=purpose)
 
     async def _send_once(self, phone: str, template: str, code: str) -> None:
         from alibabacloud_dysmsapi20170525 import models as sms_models
@@ -292,7 +302,7 @@ def _tencent_credential(settings: Settings) -> object:
     )
 
 
-class TencentSms:
+class TencentSms(VendorSms):
     """腾讯云短信 (SendSms 2021-01-11), through the SDK's async client. The template of a purpose
     has one variable, ``{1}``: the code."""
 
@@ -303,16 +313,6 @@ class TencentSms:
         self.settings = settings
         self.credential = _tencent_credential(settings)
         self.profile = _tencent_profile(settings, settings.sms_endpoint, "sms.tencentcloudapi.com")
-
-    async def send(self, session: AsyncSession, phone: str, purpose: str, code: str) -> None:
-        template = self.settings.sms_templates()[purpose]
-        await call_vendor(
-            self.settings,
-            self.vendor,
-            lambda: self._send_once(phone, template or "", code),
-            errors.sms_unavailable,
-        )
-        log.info("sms_sent", vendor=self.vendor, phone=mask_phone(phone), purpose=purpose)
 
     async def _send_once(self, phone: str, template: str, code: str) -> None:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException

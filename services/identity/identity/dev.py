@@ -7,15 +7,14 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import update
 from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.errors import not_found
-from common.timers import utcnow
 from identity import errors
 from identity.deps import Id
 from identity.models import Captcha, DevSmsMessage, IdentityVerification
+from identity.service import verifications
 
 router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
 
@@ -61,18 +60,7 @@ class VerificationDecided(BaseModel):
 
 async def _decide(session: SessionDep, verification_id: str, state: str) -> VerificationDecided:
     """The simulated face check decides, once: only a pending check can pass or fail."""
-    decided = (
-        await session.execute(
-            update(IdentityVerification)
-            .where(
-                col(IdentityVerification.id) == verification_id,
-                col(IdentityVerification.state) == "pending",
-            )
-            .values(state=state, decided_at=utcnow())
-            .returning(col(IdentityVerification.id))
-        )
-    ).first()
-    if decided is None:
+    if not await verifications.decide(session, verification_id, state):
         await session.rollback()
         if await session.get(IdentityVerification, verification_id) is None:
             raise not_found("人脸认证记录")
