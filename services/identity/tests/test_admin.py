@@ -87,6 +87,27 @@ async def test_staff_search_organisations(
     assert r.status_code == 422
 
 
+async def test_staff_open_one_organisation_by_id(
+    flows: Any, client: httpx.AsyncClient, api: ApiDriver, admin: Session
+) -> None:
+    _owner, org = await flows.certified(name="广西梧州陶瓷有限公司")
+    reviewer, _ = await new_staff(client, api, admin, "reviewer")
+    r = await client.get(f"/api/v1/admin/organizations/{org['id']}", headers=reviewer.headers)
+    assert r.status_code == 200, r.text
+    one = r.json()
+    listed = (
+        await client.get("/api/v1/admin/organizations", params={"q": "梧州"}, headers=reviewer.headers)
+    ).json()["items"]
+    assert one == listed[0] and one["name"] == "广西梧州陶瓷有限公司"
+    assert "********" in one["legal_rep_id_number"]
+
+    r = await client.get("/api/v1/admin/organizations/no-such-org", headers=reviewer.headers)
+    assert r.status_code == 404 and r.json()["code"] == "organization_not_found"
+    outsider = await api.register()
+    r = await client.get(f"/api/v1/admin/organizations/{org['id']}", headers=outsider.headers)
+    assert r.status_code == 403 and r.json()["code"] == "forbidden_role"
+
+
 async def test_suspension_stops_new_business_until_restored(
     flows: Any, client: httpx.AsyncClient, api: ApiDriver, admin: Session, events: Any
 ) -> None:

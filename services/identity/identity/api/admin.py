@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.audit import AuditOut, audit_conditions, audit_out
 from common.auth import AdminUser, StaffUser
 from common.bus import publish
@@ -74,6 +74,19 @@ async def list_organizations(
     return Page[AdminOrganizationOut](
         items=[AdminOrganizationOut.model_validate(o) for o in rows], total=total, **paging.echo()
     )
+
+
+@router.get(
+    "/organizations/{org_id}",
+    response_model=AdminOrganizationOut,
+    summary="查看企业或服务机构",
+    description="平台人员按编号查看一个企业或服务机构（与列表同一字段，证件号码脱敏）。",
+)
+async def get_organization(org_id: Id, _staff: StaffUser, session: ReadSessionDep) -> AdminOrganizationOut:
+    org = await org_service.load_org(session, org_id)
+    if org is None:
+        raise errors.organization_not_found()
+    return AdminOrganizationOut.model_validate(org)
 
 
 async def _decide_suspension(
