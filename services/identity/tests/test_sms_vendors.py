@@ -77,19 +77,17 @@ def aliyun_ok() -> Reply:
     return Reply(200, {"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "R1"})
 
 
+# Every vendor sends each purpose's own template (the settings above).
+EACH_PURPOSE = pytest.mark.parametrize(
+    ("purpose", "template"), [(key.removeprefix("sms_template_"), t) for key, t in TEMPLATES.items()]
+)
+
+
 def aliyun_code(code: str, status: int = 200) -> Reply:
     return Reply(status, {"Code": code, "Message": "refused", "RequestId": "R2"})
 
 
-@pytest.mark.parametrize(
-    ("purpose", "template"),
-    [
-        ("register", "SMS_1001"),
-        ("login", "SMS_1002"),
-        ("certify", "SMS_1003"),
-        ("reset_password", "SMS_1004"),
-    ],
-)
+@EACH_PURPOSE
 async def test_aliyun_sends_the_code_with_the_signature_and_the_purposes_template(
     fake_vendor: FakeVendor, purpose: str, template: str
 ) -> None:
@@ -185,15 +183,7 @@ def tencent_error(code: str, status: int = 200) -> Reply:
     return Reply(status, {"Response": {"Error": {"Code": code, "Message": "refused"}, "RequestId": "r-1"}})
 
 
-@pytest.mark.parametrize(
-    ("purpose", "template"),
-    [
-        ("register", "SMS_1001"),
-        ("login", "SMS_1002"),
-        ("certify", "SMS_1003"),
-        ("reset_password", "SMS_1004"),
-    ],
-)
+@EACH_PURPOSE
 async def test_tencent_sends_the_code_with_the_signature_and_the_purposes_template(
     fake_vendor: FakeVendor, purpose: str, template: str
 ) -> None:
