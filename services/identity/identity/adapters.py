@@ -3,10 +3,10 @@ government's unified authentication platform) and face verification (人脸认�
 
 The development implementations exist only with ``ENVIRONMENT=development`` (settings refuse
 them otherwise); "disabled" answers 503 so a misconfigured production never pretends. The real
-vendors (Aliyun and Tencent Cloud SMS, Tencent Cloud FaceID) are called through their own SDKs:
-a refusal of the vendor becomes one of identity's problems (errors.py), an outage (no
-connection, a timeout, a 5xx) is tried again a few times and then answers 503. Neither SMS
-codes nor secrets are logged; a phone is logged masked.
+vendors (Aliyun and Tencent Cloud SMS, Tencent Cloud FaceID, Aliyun real-person verification)
+are called through their own SDKs: a refusal of the vendor becomes one of identity's problems
+(errors.py), an outage (no connection, a timeout, a 5xx) is tried again a few times and then
+answers 503. Neither SMS codes nor secrets are logged; a phone is logged masked.
 """
 
 from __future__ import annotations
@@ -166,6 +166,54 @@ class VendorSms:
         raise NotImplementedError
 
 
+def _aliyun_config(settings: Settings, endpoint: str | None, default: str) -> Any:
+    """The SDK configuration of an Aliyun product (its AccessKey, endpoint and timeouts)."""
+    from alibabacloud_tea_openapi import models as open_api_models
+
+    assert settings.aliyun_access_key_id and settings.aliyun_access_key_secret
+    host = endpoint or default
+    timeout_ms = int(settings.vendor_timeout_seconds * 1000)
+    return open_api_models.Config(
+        access_key_id=settings.aliyun_access_key_id.get_secret_value(),
+        access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
+        endpoint=host,
+        # A private endpoint given as host:port in tests is plain HTTP on loopback.
+        protocol="http" if _is_loopback(host) else "https",
+        read_timeout=timeout_ms,
+        connect_timeout=timeout_ms,
+    )
+
+
+class AliyunRefusal(Exception):
+    """An Aliyun API refused the request (its error code in ``code``): the caller maps it."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
+    """One call of an Aliyun SDK: the vendor's trouble is a :class:`VendorOutage`, a refusal
+    (a 4xx with an error code) an :class:`AliyunRefusal`."""
+    from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+    from darabonba.exceptions import UnretryableException
+
+    try:
+        return await call()
+    except ThrottlingException as e:  # the API's own request rate, not the user's
+        raise VendorOutage(f"throttled {e.code}") from None
+    except ServerException as e:
+        raise VendorOutage(f"{e.status_code} {e.code}") from None
+    except ClientException as e:
+        vendor_code = str(e.code)
+        if vendor_code in ALIYUN_OUTAGES or vendor_code.startswith("Throttling"):
+            raise VendorOutage(f"{e.status_code} {vendor_code}") from None
+        raise AliyunRefusal(vendor_code) from None
+    except (UnretryableException, aiohttp.ClientError, TimeoutError, ValueError) as e:
+        # No connection, a timeout (wrapped by the SDK as unretryable), an answer that is not JSON.
+        raise VendorOutage(type(e).__name__) from None
+
+
 class AliyunSms(VendorSms):
     """阿里云短信服务 (dysmsapi 2017-05-25 SendSms), through the SDK's async calls. The template
     of a purpose has one variable, ``${code}``."""
@@ -174,28 +222,12 @@ class AliyunSms(VendorSms):
 
     def __init__(self, settings: Settings) -> None:
         from alibabacloud_dysmsapi20170525.client import Client
-        from alibabacloud_tea_openapi import models as open_api_models
 
-        assert settings.aliyun_access_key_id and settings.aliyun_access_key_secret
         self.settings = settings
-        endpoint = settings.sms_endpoint or "dysmsapi.aliyuncs.com"
-        timeout_ms = int(settings.vendor_timeout_seconds * 1000)
-        self.client = Client(
-            open_api_models.Config(
-                access_key_id=settings.aliyun_access_key_id.get_secret_value(),
-                access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
-                endpoint=endpoint,
-                # A private endpoint given as host:port in tests is plain HTTP on loopback.
-                protocol="http" if _is_loopback(endpoint) else "https",
-                read_timeout=timeout_ms,
-                connect_timeout=timeout_ms,
-            )
-        )
+        self.client = Client(_aliyun_config(settings, settings.sms_endpoint, "dysmsapi.aliyuncs.com"))
 
     async def _send_once(self, phone: str, template: str, code: str) -> None:
         from alibabacloud_dysmsapi20170525 import models as sms_models
-        from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
-        from darabonba.exceptions import UnretryableException
         from darabonba.runtime import RuntimeOptions
 
         request = sms_models.SendSmsRequest(
@@ -205,19 +237,11 @@ class AliyunSms(VendorSms):
             template_param=json.dumps({"code": code}),
         )
         try:
-            response = await self.client.send_sms_with_options_async(request, RuntimeOptions())
-        except ThrottlingException as e:  # the API's own request rate, not the phone's
-            raise VendorOutage(f"throttled {e.code}") from None
-        except ServerException as e:
-            raise VendorOutage(f"{e.status_code} {e.code}") from None
-        except ClientException as e:
-            vendor_code = str(e.code)
-            if vendor_code in ALIYUN_OUTAGES or vendor_code.startswith("Throttling"):
-                raise VendorOutage(f"{e.status_code} {vendor_code}") from None
-            raise _sms_refused(self.vendor, vendor_code, ALIYUN_SMS_REFUSALS, phone) from None
-        except (UnretryableException, aiohttp.ClientError, TimeoutError, ValueError) as e:
-            # No connection, a timeout (wrapped by the SDK as unretryable), an answer that is not JSON.
-            raise VendorOutage(type(e).__name__) from None
+            response = await _aliyun_call(
+                lambda: self.client.send_sms_with_options_async(request, RuntimeOptions())
+            )
+        except AliyunRefusal as e:
+            raise _sms_refused(self.vendor, e.code, ALIYUN_SMS_REFUSALS, phone) from None
         body = response.body
         vendor_code = str(body.code) if body is not None else "None"
         if vendor_code == "OK":
@@ -404,6 +428,10 @@ class FaceResult:
     id_number: str | None = None
     extra: str | None = None  # echoed back by the vendor: our verification id
     reason: str | None = None  # the vendor's code, for the log
+    # Tencent echoes the person and our verification id with the result (checked against the
+    # verification); Aliyun does not: its result is of the person sent at the start, under a
+    # CertifyId kept on this verification only (domain.verifications checks the person then).
+    echoes_subject: bool = True
 
 
 class FaceVerifier(Protocol):
@@ -439,6 +467,13 @@ class DisabledFaceVerifier:
 def _faceid_refused(vendor_code: str) -> Problem:
     log.error("face_verification_refused", vendor="tencent", vendor_code=vendor_code)
     if vendor_code.startswith(("AuthFailure", "UnauthorizedOperation", "InvalidParameterValue.RuleId")):
+        return errors.face_verification_misconfigured()
+    return errors.face_verification_unavailable()
+
+
+def _aliyun_face_refused(vendor_code: str) -> Problem:
+    log.error("face_verification_refused", vendor="aliyun", vendor_code=vendor_code)
+    if vendor_code in ALIYUN_FACE_MISCONFIGURED or vendor_code in ALIYUN_CREDENTIAL_REFUSALS:
         return errors.face_verification_misconfigured()
     return errors.face_verification_unavailable()
 
@@ -531,6 +566,114 @@ class TencentFaceVerifier:
             raise VendorOutage(type(e).__name__) from None
 
 
+# Aliyun cloudauth InitFaceVerify / DescribeFaceVerify: ``Code`` of the answer's body ("200":
+# done). The scene, the product or the account is not as the platform's settings say.
+ALIYUN_FACE_MISCONFIGURED = frozenset(
+    {
+        "400",  # 参数不能为空 (a parameter the platform sends is missing)
+        "401",  # 参数非法 (a parameter the platform sends is wrong)
+        "402",  # 应用配置不存在
+        "403",  # 权限不足 / 未开通服务
+        "404",  # 认证场景配置不存在 (SceneId)
+        "412",  # 欠费
+    }
+)
+# The account's own trouble, the same for every Aliyun product (from the SMS table).
+ALIYUN_CREDENTIAL_REFUSALS = frozenset(
+    code
+    for code, kind in ALIYUN_SMS_REFUSALS.items()
+    if kind == "misconfigured" and not code.startswith("isv.")
+)
+ALIYUN_FACE_OUTAGES = frozenset({"500", "ServiceUnavailable", "InternalError"})
+
+
+class AliyunFaceVerifier:
+    """阿里云金融级实人认证 (cloudauth 2019-03-07), the H5/web flow: ``InitFaceVerify`` with the
+    person's name and ID number gives a CertifyId and the page (CertifyUrl) the person opens on
+    a phone; ``DescribeFaceVerify`` on that CertifyId tells how it went (``Passed`` T: the live
+    face matched the ID sent at the start). Aliyun echoes neither the person nor our id: the
+    CertifyId is kept on this verification and the person is checked against the one it was
+    started for (``FaceResult.echoes_subject``)."""
+
+    vendor = "aliyun"
+
+    def __init__(self, settings: Settings) -> None:
+        from alibabacloud_cloudauth20190307.client import Client
+
+        self.settings = settings
+        self.client = Client(_aliyun_config(settings, settings.faceid_endpoint, "cloudauth.aliyuncs.com"))
+
+    async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
+        if subject is None:
+            raise errors.face_subject_unknown()
+
+        async def once() -> FaceStart:
+            from alibabacloud_cloudauth20190307 import models
+
+            s = self.settings
+            request = models.InitFaceVerifyRequest(
+                scene_id=int(s.aliyun_face_scene_id or 0),
+                outer_order_no=verification_id.replace("-", ""),  # 32 letters and digits
+                product_code=s.aliyun_face_product_code,
+                cert_type="IDENTITY_CARD",
+                cert_name=subject.name,
+                cert_no=subject.id_number,
+                meta_info=s.aliyun_face_meta_info,
+                certify_url_type="H5",
+                certify_url_style="L",
+                return_url=(s.face_redirect_url or "").replace("{verification_id}", verification_id) or None,
+            )
+            body = await self._call(lambda rt: self.client.init_face_verify_with_options_async(request, rt))
+            found = body.result_object
+            if found is None or not found.certify_id:
+                raise VendorOutage("no CertifyId")
+            return FaceStart(reference=str(found.certify_id), url=found.certify_url)
+
+        return await call_vendor(
+            self.settings, "aliyun-cloudauth", once, errors.face_verification_unavailable
+        )
+
+    async def result(self, reference: str) -> FaceResult | None:
+        async def once() -> FaceResult:
+            from alibabacloud_cloudauth20190307 import models
+
+            request = models.DescribeFaceVerifyRequest(
+                certify_id=reference, scene_id=int(self.settings.aliyun_face_scene_id or 0)
+            )
+            body = await self._call(
+                lambda rt: self.client.describe_face_verify_with_options_async(request, rt)
+            )
+            found = body.result_object
+            if found is None or found.passed not in ("T", "F") or not found.sub_code:
+                return FaceResult("pending", echoes_subject=False)
+            return FaceResult(
+                "passed" if found.passed == "T" else "failed",
+                reason=str(found.sub_code),
+                echoes_subject=False,
+            )
+
+        return await call_vendor(
+            self.settings, "aliyun-cloudauth", once, errors.face_verification_unavailable
+        )
+
+    async def _call(self, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        """The body of a call whose ``Code`` is "200"; the vendor's trouble an outage, a refusal
+        mapped (cloudauth refuses in the body of a 200 as well as with a 4xx)."""
+        from darabonba.runtime import RuntimeOptions
+
+        try:
+            response = await _aliyun_call(lambda: call(RuntimeOptions()))
+        except AliyunRefusal as e:
+            raise _aliyun_face_refused(e.code) from None
+        body = response.body
+        vendor_code = str(body.code) if body is not None else "None"
+        if vendor_code == "200":
+            return body
+        if vendor_code in ALIYUN_FACE_OUTAGES or vendor_code in ALIYUN_OUTAGES:
+            raise VendorOutage(vendor_code)
+        raise _aliyun_face_refused(vendor_code)
+
+
 def sms_provider(name: str | None, settings: Settings) -> SmsProvider:
     if name == "console":
         return ConsoleSms()
@@ -550,4 +693,6 @@ def face_verifier(name: str | None, settings: Settings) -> FaceVerifier:
         return SimulatedFaceVerifier()
     if name == "tencent":
         return TencentFaceVerifier(settings)
+    if name == "aliyun":
+        return AliyunFaceVerifier(settings)
     return DisabledFaceVerifier()

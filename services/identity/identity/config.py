@@ -53,7 +53,7 @@ class Settings(ServiceSettings):
     # production. A real SMS gateway / unified-authentication / face provider plugs in here.
     sms_provider: Literal["console", "aliyun", "tencent", "disabled"] | None = None
     enterprise_verifier: Literal["simulated", "disabled"] | None = None
-    face_verifier: Literal["simulated", "tencent", "disabled"] | None = None
+    face_verifier: Literal["simulated", "tencent", "aliyun", "disabled"] | None = None
 
     # SMS (aliyun: 阿里云短信服务 dysmsapi; tencent: 腾讯云短信). The signature (短信签名) and
     # one approved template per purpose; each template has one variable, the code
@@ -79,7 +79,15 @@ class Settings(ServiceSettings):
     tencent_faceid_rule_id: str | None = None
     face_redirect_url: str | None = None
     face_portal_url: str | None = None
+    # Host[:port] of the face vendor's API instead of the public one (a private endpoint; tests).
     faceid_endpoint: str | None = None
+    # Face verification (aliyun: 阿里云金融级实人认证 cloudauth 2019-03-07, the H5/web flow with
+    # the IDENTITY_ALIYUN_ACCESS_KEY_* of the SMS): the scene (认证场景) made in the console, the
+    # product code of the scene's integration (ID_PRO: 金融级 H5/PC 网页) and the MetaInfo sent
+    # for a page opened from a link (the vendor's web SDK would otherwise collect it).
+    aliyun_face_scene_id: str | None = None
+    aliyun_face_product_code: str = "ID_PRO"
+    aliyun_face_meta_info: str = '{"deviceType":"h5"}'
 
     # Calls to the vendors: how long one may take, and how many tries an outage gets.
     vendor_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -157,7 +165,7 @@ class Settings(ServiceSettings):
             needed["IDENTITY_SMS_SIGN_NAME"] = self.sms_sign_name
             for purpose, template in self.sms_templates().items():
                 needed[f"IDENTITY_SMS_TEMPLATE_{purpose.upper()}"] = template
-        if self.sms_provider == "aliyun":
+        if self.sms_provider == "aliyun" or self.face_verifier == "aliyun":
             needed["IDENTITY_ALIYUN_ACCESS_KEY_ID"] = self.aliyun_access_key_id
             needed["IDENTITY_ALIYUN_ACCESS_KEY_SECRET"] = self.aliyun_access_key_secret
         if self.sms_provider == "tencent":
@@ -168,6 +176,9 @@ class Settings(ServiceSettings):
             needed["IDENTITY_TENCENT_REGION"] = self.tencent_region
         if self.face_verifier == "tencent":
             needed["IDENTITY_TENCENT_FACEID_RULE_ID"] = self.tencent_faceid_rule_id
+        if self.face_verifier == "aliyun":
+            needed["IDENTITY_ALIYUN_FACE_SCENE_ID"] = self.aliyun_face_scene_id
+            needed["IDENTITY_ALIYUN_FACE_PRODUCT_CODE"] = self.aliyun_face_product_code
         return [name for name, value in needed.items() if not _given(value)]
 
     def _keys_are_strong_and_distinct(self) -> None:

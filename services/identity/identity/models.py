@@ -197,6 +197,10 @@ class IdentityVerification(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=64)
     state: str = Field(default="pending", max_length=10)  # pending | passed | failed
     provider_ref: str | None = Field(default=None, max_length=100)
+    # The vendor's page the person opens on a phone (shown again after a reload); none when simulated.
+    vendor_url: str | None = Field(default=None, max_length=2000)
+    # domain.verifications.subject_digest of the person the check was started for.
+    subject_digest: str | None = Field(default=None, max_length=64)
     created_at: datetime | None = Field(default=None, sa_column=ts(False, True))
     decided_at: datetime | None = Field(default=None, sa_column=ts())
 

@@ -83,12 +83,12 @@ def test_content_disposition_carries_the_chinese_name_safely() -> None:
 def test_who_may_read_a_file() -> None:
     rule = files.may_read_file
     kw = {"file_org_id": "org-a", "uploader_id": "u-1", "granted_org_ids": {"org-b"}}
-    assert rule(Reader("u-1", "owner", "org-a"), **kw)  # type: ignore[arg-type]
-    assert rule(Reader("u-2", "agent", "org-a"), **kw)  # type: ignore[arg-type]
-    assert rule(Reader("u-3", "owner", "org-b"), **kw)  # type: ignore[arg-type]  # granted
-    assert rule(Reader("u-4", "reviewer", None), **kw)  # type: ignore[arg-type]
-    assert not rule(Reader("u-5", "owner", "org-c"), **kw)  # type: ignore[arg-type]
-    assert not rule(Reader("u-6", "owner", None), **kw)  # type: ignore[arg-type]
+    assert rule(Reader("u-1", "owner", "org-a"), **kw)
+    assert rule(Reader("u-2", "agent", "org-a"), **kw)
+    assert rule(Reader("u-3", "owner", "org-b"), **kw)  # granted
+    assert rule(Reader("u-4", "reviewer", None), **kw)
+    assert not rule(Reader("u-5", "owner", "org-c"), **kw)
+    assert not rule(Reader("u-6", "owner", None), **kw)
 
 
 def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
@@ -163,6 +163,45 @@ def test_a_vendors_pass_passes_only_the_same_check_for_the_same_person(
 ) -> None:
     assert verifications.vendor_decision(**{**VENDOR_SAYS, **changes}) == decision
 
+
+KEY = "c3ViamVjdC1kaWdlc3Qta2V5LWZvci10aGUtdGVzdHMh"  # base64, 32 bytes
+STARTED_FOR = verifications.subject_digest("张三丰", "45010219850312001X", KEY)
+# Aliyun: the result names neither the person nor the check.
+SILENT_VENDOR_SAYS = {
+    **VENDOR_SAYS,
+    "echoed_id": None,
+    "result_name": None,
+    "result_id_number": None,
+    "echoes_subject": False,
+    "started_for": STARTED_FOR,
+    "now_for": verifications.subject_digest("张 三丰", "45010219850312001x", KEY),
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision"),
+    [
+        ({}, ("passed", "passed")),  # normalised as the echoed person is
+        ({"outcome": "pending"}, (None, "pending")),
+        ({"outcome": "failed"}, ("failed", "vendor_failed")),
+        (
+            {"now_for": verifications.subject_digest("张三丰", "450102199001010011", KEY)},
+            ("failed", "another_person"),
+        ),
+        ({"started_for": None}, ("failed", "no_subject")),  # nothing tells whom the vendor compared
+        ({"expected_name": None}, ("failed", "no_subject")),
+    ],
+)
+def test_a_silent_vendors_pass_passes_only_for_the_person_the_check_was_started_for(
+    changes: dict[str, object], decision: tuple[str | None, str]
+) -> None:
+    assert verifications.vendor_decision(**{**SILENT_VENDOR_SAYS, **changes}) == decision
+
+
+def test_an_echoing_vendors_pass_also_fails_when_the_person_changed_since_the_start() -> None:
+    other = verifications.subject_digest("张三丰", "450102199001010011", KEY)
+    decision = verifications.vendor_decision(**VENDOR_SAYS, started_for=other, now_for=STARTED_FOR)
+    assert decision == ("failed", "another_person")
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,13 @@ FACEID = {
     "tencent_faceid_rule_id": "2",
 }
 
+ALIYUN_FACE = {
+    "face_verifier": "aliyun",
+    "aliyun_access_key_id": "LTAI-visible-key-id",
+    "aliyun_access_key_secret": "aliyun-secret-do-not-print",
+    "aliyun_face_scene_id": "1000000006",
+}
+
 
 def without(values: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in names}
@@ -138,6 +145,8 @@ def without(values: dict[str, Any], *names: str) -> dict[str, Any]:
         ),
         (FACEID, ("tencent_faceid_rule_id",), ["IDENTITY_TENCENT_FACEID_RULE_ID"]),
         (FACEID, ("tencent_secret_id",), ["IDENTITY_TENCENT_SECRET_ID"]),
+        (ALIYUN_FACE, ("aliyun_face_scene_id",), ["IDENTITY_ALIYUN_FACE_SCENE_ID"]),
+        (ALIYUN_FACE, ("aliyun_access_key_secret",), ["IDENTITY_ALIYUN_ACCESS_KEY_SECRET"]),
     ],
 )
 def test_production_refuses_a_half_configured_vendor_naming_only_what_is_missing(
@@ -154,7 +163,14 @@ def test_production_refuses_a_half_configured_vendor_naming_only_what_is_missing
 
 
 def test_a_fully_configured_vendor_is_accepted_and_chosen() -> None:
-    from identity.adapters import AliyunSms, TencentFaceVerifier, TencentSms, face_verifier, sms_provider
+    from identity.adapters import (
+        AliyunFaceVerifier,
+        AliyunSms,
+        TencentFaceVerifier,
+        TencentSms,
+        face_verifier,
+        sms_provider,
+    )
 
     s = Settings(
         **production(
@@ -169,3 +185,5 @@ def test_a_fully_configured_vendor_is_accepted_and_chosen() -> None:
     assert "aliyun-secret-do-not-print" not in repr(s)  # secrets are SecretStr
     t = Settings(**production(**TENCENT))
     assert isinstance(sms_provider(t.sms_provider, t), TencentSms)
+    a = Settings(**production(**ALIYUN_FACE))
+    assert isinstance(face_verifier(a.face_verifier, a), AliyunFaceVerifier)

@@ -59,6 +59,7 @@ async def test_a_passed_contract_check_yields_a_token_bound_to_person_and_contra
         "purpose": "sign_contract",
         "object_id": "contract-42",
         "state": "pending",
+        "url": None,  # simulated: no vendor page
         "token": None,
         "expires_in": None,
     }

@@ -3,6 +3,8 @@ test reads what was sent and says what to answer (in order; the last answer repe
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -11,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 
 @dataclass
@@ -29,6 +31,35 @@ class Seen:
     def action(self) -> str | None:
         """Tencent names the action in X-TC-Action, Aliyun (ACS3 signature) in x-acs-action."""
         return self.headers.get("x-tc-action") or self.headers.get("x-acs-action")
+
+    def aliyun_signed_by(self, key_id: str, secret: str) -> bool:
+        """Whether Aliyun's ACS3-HMAC-SHA256 signature of the request (the one its API checks:
+        method, path, parameters, the signed headers and the body's hash) is the one the key
+        ``key_id`` / ``secret`` makes, so the fake refuses what the real API would refuse."""
+        scheme, _, fields = self.headers.get("authorization", "").partition(" ")
+        parts = dict(part.split("=", 1) for part in fields.split(",") if "=" in part)
+        if scheme != "ACS3-HMAC-SHA256" or parts.get("Credential") != key_id:
+            return False
+        if self.headers.get("x-acs-content-sha256") != hashlib.sha256(self.body).hexdigest():
+            return False
+        signed = parts.get("SignedHeaders", "").split(";")
+        canonical = "\n".join(
+            [
+                self.method,
+                self.path,
+                "&".join(f"{_pct(k)}={_pct(v)}" for k, v in sorted(self.query.items())),
+                "".join(f"{name}:{self.headers.get(name, '').strip()}\n" for name in signed),
+                ";".join(signed),
+                hashlib.sha256(self.body).hexdigest(),
+            ]
+        )
+        to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+        expected = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, parts.get("Signature", ""))
+
+
+def _pct(value: str) -> str:
+    return quote(value, safe="-_.~")
 
 
 @dataclass

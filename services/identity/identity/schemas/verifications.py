@@ -40,5 +40,9 @@ class VerificationOut(BaseModel):
     purpose: str
     object_id: str | None
     state: Literal["pending", "passed", "failed"]
+    url: str | None = Field(
+        default=None,
+        description="while pending: the vendor's page to open on a phone (as when started); none when simulated",
+    )
     token: str | None = Field(default=None, description="while passed: EdDSA JWT, typ idv")
     expires_in: int | None = None

@@ -54,8 +54,12 @@ async def start(
 ) -> tuple[IdentityVerification, str | None]:
     """A pending verification opened with the vendor; the page the person opens (or None)."""
     row = IdentityVerification(user_id=user.id, organization_id=org.id, purpose=purpose, object_id=object_id)
-    opened = await ctx.face_verifier.start(row.id, await face_subject(session, ctx, user, org))
+    subject = await face_subject(session, ctx, user, org)
+    opened = await ctx.face_verifier.start(row.id, subject)
     row.provider_ref = opened.reference
+    row.vendor_url = opened.url
+    if subject is not None:
+        row.subject_digest = domain.subject_digest(subject.name, subject.id_number, ctx.hash_key)
     session.add(row)
     return row, opened.url
 
@@ -96,6 +100,9 @@ async def check_with_vendor(
         expected_id_number=subject.id_number if subject else None,
         result_name=result.name,
         result_id_number=result.id_number,
+        echoes_subject=result.echoes_subject,
+        started_for=row.subject_digest,
+        now_for=domain.subject_digest(subject.name, subject.id_number, ctx.hash_key) if subject else None,
     )
     if state is None:
         return row
@@ -120,6 +127,7 @@ def verification_out(ctx: IdentityContext, row: IdentityVerification) -> Verific
         purpose=row.purpose,
         object_id=row.object_id,
         state=row.state,
+        url=row.vendor_url if row.state == "pending" else None,
     )
     s = ctx.settings
     life = domain.verification_token_life(
