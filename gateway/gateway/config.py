@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common import registry
@@ -42,6 +43,10 @@ class Settings(ServiceSettings):
     rate_limit_per_ip: int = 1200
     rate_limit_per_user: int = 600
     rate_limit_window_seconds: int = 60
+    # Tighter limits per client address for the public routes that cost the most
+    # (routes.TIGHT): the face vendor's return page, the contract verification.
+    rate_limit_face_return_per_ip: int = Field(default=30, ge=1)
+    rate_limit_contract_verify_per_ip: int = Field(default=10, ge=1)
     rate_limit_sync_interval: float = 0.5
     # How many proxies in front of the gateway may be trusted for X-Forwarded-For.
     trusted_proxy_hops: int = 0

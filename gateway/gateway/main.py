@@ -164,6 +164,10 @@ def create_app(
         limiter=limiter,
         per_ip=settings.rate_limit_per_ip,
         per_user=settings.rate_limit_per_user,
+        per_ip_tight={
+            "face_return": settings.rate_limit_face_return_per_ip,
+            "contract_verify": settings.rate_limit_contract_verify_per_ip,
+        },
         trusted_proxy_hops=settings.trusted_proxy_hops,
         development=settings.is_development,
         portal=portal,

@@ -389,6 +389,7 @@ class GatewayProxy:
         limiter: RateLimiter,
         per_ip: int,
         per_user: int,
+        per_ip_tight: dict[str, int] | None = None,
         trusted_proxy_hops: int = 0,
         development: bool = False,
         portal: Forwarder | None = None,
@@ -400,6 +401,7 @@ class GatewayProxy:
         self.limiter = limiter
         self.per_ip = per_ip
         self.per_user = per_user
+        self.per_ip_tight = per_ip_tight or {}  # routes.TIGHT's name -> requests per window
         self.trusted_proxy_hops = trusted_proxy_hops
         self.development = development
 
@@ -463,14 +465,18 @@ class GatewayProxy:
         await send({"type": "http.response.body", "body": content})
 
     async def _admit(self, scope: Scope, sub: str, *, own: bool = False) -> str:
-        """The limits every API request passes, forwarded or the gateway's own: per address,
-        then, with a token, per user (a token is checked here). A forwarded route that is not
+        """The limits every API request passes, forwarded or the gateway's own: per address
+        (and a tighter one of its own for the costly public routes, routes.TIGHT), then, with
+        a token, per user (a token is checked here). A forwarded route that is not
         public needs a token; the gateway's own routes check theirs themselves. The caller's
         address is returned."""
         method: str = scope["method"]
         ip = client_ip(scope, self.trusted_proxy_hops)
         if (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None:
             raise _rate_limited(wait)
+        if (tight := routes.tight_limit(method, sub)) is not None and tight in self.per_ip_tight:
+            if (wait := await self.limiter.hit(f"{tight}:{ip}", self.per_ip_tight[tight])) is not None:
+                raise _rate_limited(wait)
         public = own or routes.is_public(method, sub)
         token = _bearer(scope)
         if token is None and not public and asks_for_event_stream(method, scope["headers"]):

@@ -213,3 +213,44 @@ async def test_audit_log_is_for_staff(identity_app: FastAPI, make_gateway) -> No
     session = await ApiDriver(client).register()
     r = await client.get("/api/v1/admin/audit-log", headers=session.headers)
     assert r.status_code == 403
+
+
+async def test_the_face_return_and_the_contract_verification_have_tighter_limits_of_their_own(
+    make_gateway,  # type: ignore[no-untyped-def]
+) -> None:
+    """Public, and each call costs a vendor request or a PDF validation: limited per address
+    well below the general limit, answered with the house 429; other routes are not held."""
+    identity, seen_identity = recording_upstream()
+    contracts, seen_contracts = recording_upstream()
+    _app, client = await make_gateway(
+        {"identity": identity, "contracts": contracts},
+        rate_limit_per_ip=100,
+        rate_limit_face_return_per_ip=3,
+        rate_limit_contract_verify_per_ip=2,
+    )
+    returns = [
+        (await client.get(f"/api/v1/identity-verifications/v-{n}/return")).status_code for n in range(4)
+    ]
+    assert returns == [200, 200, 200, 429]
+    r = await client.get("/api/v1/identity-verifications/v-9/return", params={"certifyId": "x"})
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert int(r.headers["Retry-After"]) >= 1
+    assert len(seen_identity) == 3  # the refused ones never reached identity
+
+    verifies = [
+        (await client.post("/api/v1/contracts/verify", content=b"%PDF")).status_code for _ in range(3)
+    ]
+    assert verifies == [200, 200, 429]
+    assert len(seen_contracts) == 2
+    # The CA certificate (public too, cheap) and the rest still answer: the general limit is far.
+    assert (await client.get("/api/v1/contracts/ca-certificate")).status_code == 200
+    assert (await client.get("/api/v1/captcha")).status_code == 200
+
+    # Per address: another caller is not held by this one's count.
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=_app, client=("192.0.2.77", 4000)), base_url="http://gateway"
+    )
+    async with other:
+        assert (await other.get("/api/v1/identity-verifications/v-1/return")).status_code == 200
+        assert (await other.post("/api/v1/contracts/verify", content=b"%PDF")).status_code == 200
