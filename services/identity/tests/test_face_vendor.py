@@ -14,10 +14,10 @@ from fastapi import FastAPI
 
 from common.idv import check_verification_token
 from common.testing.api_client import ApiDriver, random_phone
+from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
 from .conftest import Flows, make_resident_id
 from .test_verifications import URL, jwks_verifier
-from .vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
 pytestmark = pytest.mark.broker
 

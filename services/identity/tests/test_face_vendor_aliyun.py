@@ -15,60 +15,24 @@ from fastapi import FastAPI
 
 from common.idv import check_verification_token
 from common.testing.api_client import ApiDriver, random_phone
+from common.testing.vendor_fakes import (
+    ALIYUN_KEY_ID,
+    ALIYUN_SECRET,
+    CERTIFY_URL,
+    Cloudauth,
+    FakeVendor,
+    Reply,
+    closed_port,
+    serve,
+)
 
 from .conftest import Flows, make_resident_id
 from .test_face_vendor import LEGAL_REP, PORTAL, RETURN, check, start
 from .test_verifications import URL, jwks_verifier
-from .vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
 pytestmark = pytest.mark.broker
 
-KEY_ID, SECRET, SCENE = "LTAI-face-key", "aliyun-face-secret", "1000000006"
-CERTIFY_URL = "https://m.alicdn.com/cloudauth/h5/index.html?certifyId={}"
-
-
-class Cloudauth:
-    """What the fake cloudauth answers: InitFaceVerify gives CertifyId ``c-<n>``;
-    DescribeFaceVerify gives ``self.results[certify_id]`` (``(passed, sub_code)`` or a body
-    Code), pending when there is none. A request not signed with the platform's key is
-    refused as the real API refuses it."""
-
-    def __init__(self) -> None:
-        self.results: dict[str, tuple[str, str] | str] = {}
-        self.started = 0
-
-    def __call__(self, request: Seen) -> Reply:
-        if not request.aliyun_signed_by(KEY_ID, SECRET):
-            return Reply(400, {"Code": "SignatureDoesNotMatch", "Message": "x", "RequestId": "r"})
-        assert request.headers["x-acs-version"] == "2019-03-07"
-        if request.action == "InitFaceVerify":
-            self.started += 1
-            certify_id = f"c-{self.started}"
-            return Reply(
-                200,
-                {
-                    "Code": "200",
-                    "Message": "success",
-                    "RequestId": f"r-{self.started}",
-                    "ResultObject": {"CertifyId": certify_id, "CertifyUrl": CERTIFY_URL.format(certify_id)},
-                },
-            )
-        assert request.action == "DescribeFaceVerify"
-        result = self.results.get(request.query["CertifyId"])
-        if isinstance(result, str):  # a Code of the body
-            return Reply(200, {"Code": result, "Message": "x", "RequestId": "r"})
-        if result is None:  # not finished on the phone yet
-            return Reply(200, {"Code": "200", "Message": "success", "RequestId": "r", "ResultObject": {}})
-        passed, sub_code = result
-        return Reply(
-            200,
-            {
-                "Code": "200",
-                "Message": "success",
-                "RequestId": "r",
-                "ResultObject": {"Passed": passed, "SubCode": sub_code, "MaterialInfo": "{}"},
-            },
-        )
+SCENE = "1000000006"
 
 
 @pytest.fixture
@@ -80,8 +44,8 @@ def fake_vendor() -> Iterator[FakeVendor]:
 def cloudauth_settings(endpoint: str, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "face_verifier": "aliyun",
-        "aliyun_access_key_id": KEY_ID,
-        "aliyun_access_key_secret": SECRET,
+        "aliyun_access_key_id": ALIYUN_KEY_ID,
+        "aliyun_access_key_secret": ALIYUN_SECRET,
         "aliyun_face_scene_id": SCENE,
         "faceid_endpoint": endpoint,
         "face_redirect_url": RETURN,
@@ -136,7 +100,7 @@ async def test_a_check_passes_for_the_person_it_was_started_for_and_yields_the_b
         "CertifyUrlStyle": "L",
         "ReturnUrl": RETURN.replace("{verification_id}", vid),
     }
-    assert init.aliyun_signed_by(KEY_ID, SECRET)
+    assert init.aliyun_signed_by(ALIYUN_KEY_ID, ALIYUN_SECRET)
 
     # A reload shows the vendor's page again.
     shown = (await client.get(f"{URL}/{vid}", headers=owner.headers)).json()

@@ -14,11 +14,10 @@ import pytest
 
 from common.errors import Problem
 from common.testing.api_client import ApiDriver, random_phone
+from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 from identity.adapters import AliyunSms, TencentSms
 from identity.config import Settings
 from identity.schemas.auth import SmsCodeIn
-
-from .vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
 
 PHONE = "13800138000"
 CODE = "615243"

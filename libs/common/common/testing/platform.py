@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +106,11 @@ async def start_platform(
     *,
     portal: bool = False,
     demo: bool = False,
+    overrides: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Platform]:
     """``portal``: the portal too, behind the gateway; ``demo``: every service seeds the demo
-    data ``make run`` shows (common.demo's accounts, products, notices)."""
+    data ``make run`` shows (common.demo's accounts, products, notices); ``overrides``:
+    settings of the processes on top (a vendor fake's endpoint, say)."""
     names = [*registry.NAMES, "gateway", *([registry.PORTAL.name] if portal else [])]
     ports: dict[str, int] = {}
     for name in names:
@@ -120,7 +122,7 @@ async def start_platform(
     env = await platform_env(fresh_db, rabbit, folder / "files", ports)
     if demo:
         env.update({f"{svc.env_prefix}SEED_DEMO": "true" for svc in registry.SERVICES})
-    with running(env, folder / "logs") as processes:
+    with running({**env, **(overrides or {})}, folder / "logs") as processes:
         start_all(processes, ports)
         yield Platform(
             processes.urls["gateway"], processes.urls["identity"], rabbit, processes, dict(processes.urls)

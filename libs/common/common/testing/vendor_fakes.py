@@ -1,5 +1,9 @@
 """A stand-in for a vendor's HTTP API on 127.0.0.1: the real SDK sends real requests to it, the
-test reads what was sent and says what to answer (in order; the last answer repeats)."""
+test reads what was sent and says what to answer (in order; the last answer repeats).
+
+Shared by identity's vendor tests and the portal's (where identity runs as its own process
+against a fake started by the test): :class:`Cloudauth` plays Aliyun's real-person
+verification."""
 
 from __future__ import annotations
 
@@ -147,3 +151,42 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --- Aliyun real-person verification (cloudauth 2019-03-07) --------------------------------------
+
+ALIYUN_KEY_ID, ALIYUN_SECRET = "LTAI-face-key", "aliyun-face-secret"
+CERTIFY_URL = "https://m.alicdn.com/cloudauth/h5/index.html?certifyId={}"
+
+
+class Cloudauth:
+    """What a fake cloudauth answers: InitFaceVerify gives CertifyId ``c-<n>``;
+    DescribeFaceVerify gives ``self.results[certify_id]`` (``(passed, sub_code)`` or a body
+    Code), pending when there is none. A request not signed with ``key_id`` / ``secret`` is
+    refused as the real API refuses it."""
+
+    def __init__(self, key_id: str = ALIYUN_KEY_ID, secret: str = ALIYUN_SECRET) -> None:
+        self.key_id, self.secret = key_id, secret
+        self.results: dict[str, tuple[str, str] | str] = {}
+        self.started = 0
+
+    def __call__(self, request: Seen) -> Reply:
+        if not request.aliyun_signed_by(self.key_id, self.secret):
+            return Reply(400, {"Code": "SignatureDoesNotMatch", "Message": "x", "RequestId": "r"})
+        if request.headers.get("x-acs-version") != "2019-03-07":
+            return Reply(400, {"Code": "InvalidVersion", "Message": "x", "RequestId": "r"})
+        if request.action == "InitFaceVerify":
+            self.started += 1
+            certify_id = f"c-{self.started}"
+            found = {"CertifyId": certify_id, "CertifyUrl": CERTIFY_URL.format(certify_id)}
+            return Reply(200, {"Code": "200", "Message": "success", "RequestId": "r", "ResultObject": found})
+        if request.action != "DescribeFaceVerify":
+            return Reply(400, {"Code": "InvalidAction.NotFound", "Message": "x", "RequestId": "r"})
+        result = self.results.get(request.query.get("CertifyId", ""))
+        if isinstance(result, str):  # a Code of the body
+            return Reply(200, {"Code": result, "Message": "x", "RequestId": "r"})
+        if result is None:  # not finished on the phone yet
+            return Reply(200, {"Code": "200", "Message": "success", "RequestId": "r", "ResultObject": {}})
+        passed, sub_code = result
+        found = {"Passed": passed, "SubCode": sub_code, "MaterialInfo": "{}"}
+        return Reply(200, {"Code": "200", "Message": "success", "RequestId": "r", "ResultObject": found})
