@@ -60,6 +60,8 @@ async def face_check(client: PortalClient, page: httpx.Response, outcome: str = 
     """On the simulated 人脸认证 page the portal sent the user to: 通过 (or 不通过)."""
     assert "/verify/" in str(page.url), str(page.url)
     assert "人脸认证" in page.text and "通过" in page.text and "不通过" in page.text
+    # Simulated (development): no vendor page, so neither its link nor its QR code.
+    assert "qr.svg" not in page.text and "我已完成人脸认证" not in page.text
     found = re.search(rf'action="(/verify/[^"]+/{outcome}\?next=[^"]+)"', page.text)
     assert found, page.text[:2000]
     return await post(client, found.group(1).replace("&amp;", "&"))

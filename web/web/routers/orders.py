@@ -10,10 +10,12 @@ passed, the portal itself makes the seal or signs the contract the check was for
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import segno
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
@@ -594,14 +596,35 @@ def _verify_default(check: dict[str, Any]) -> str:
 
 @router.get("/verify/{verification_id}", response_class=HTMLResponse)
 async def verify_page(verification_id: str, portal: SignedIn) -> HTMLResponse:
+    """The check as the API gives it: with a vendor, its page to open on a phone (a link and
+    its QR code) and 我已完成人脸认证; the simulated one (development) 通过 / 不通过."""
     check = await _verification(portal, verification_id)
     return portal.render(
         "orders/verify.html",
         check=check,
         purpose=VERIFY_PURPOSES.get(str(check.get("purpose")), "人脸认证"),
-        simulated=portal.request.app.state.settings.is_development,
+        # The simulated verifier gives no vendor page; a vendor always does.
+        simulated=portal.request.app.state.settings.is_development and not check.get("url"),
         next=safe_path(portal.request.query_params.get("next"), _verify_default(check)),
     )
+
+
+@router.get("/verify/{verification_id}/qr.svg")
+async def verify_qr_code(verification_id: str, portal: SignedIn) -> Response:
+    """The QR code of the vendor's page, to scan with the phone: an SVG made here (segno), as
+    the portal's CSP admits images from itself only (no data: URL)."""
+    check = await _verification(portal, verification_id)
+    url = check.get("url")
+    if check.get("state") != "pending" or not isinstance(url, str) or not url:
+        return Response(status_code=404, headers={"Cache-Control": "private, no-store"})
+    return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"})
+
+
+def qr_svg(url: str) -> bytes:
+    """A QR code of ``url`` as a standalone SVG (error correction M, 4 px a module)."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=4, border=2, title="人脸认证二维码")
+    return out.getvalue()
 
 
 async def _finish(portal: Portal, check: dict[str, Any], back: str) -> Response:
@@ -638,14 +661,18 @@ async def _outcome(portal: Portal, verification_id: str, check: dict[str, Any]) 
     if check.get("state") == "passed":
         return await _finish(portal, check, back)
     if check.get("state") == "failed":
-        return portal.redirect(back, "人脸认证未通过，请重新发起认证", "error")
+        return portal.redirect(
+            back, "人脸认证未通过（须由本人刷脸，且与登记的姓名、证件号码一致），请重新发起认证", "error"
+        )
     here = f"/verify/{verification_id}?" + urlencode({"next": back})
-    return portal.redirect(here, "尚未完成人脸认证，请在手机上完成后再点击「我已完成认证」", "info")
+    return portal.redirect(
+        here, "尚未查询到人脸认证结果，请在手机上完成刷脸后再点击「我已完成人脸认证」", "info"
+    )
 
 
 @router.post("/verify/{verification_id}/{decision}", response_class=HTMLResponse)
 async def decide_verification(verification_id: str, decision: str, portal: SignedIn) -> Response:
-    """通过 / 不通过 on the simulated check (development), or 我已完成认证 (``check``)."""
+    """通过 / 不通过 on the simulated check (development), or 我已完成人脸认证 (``check``)."""
     await portal.form()
     if decision in ("pass", "fail"):
         try:
@@ -655,7 +682,20 @@ async def decide_verification(verification_id: str, decision: str, portal: Signe
         except ApiError as problem:
             if problem.code != "verification_not_pending":  # decided already: take its outcome
                 raise
-    elif decision != "check":
+    elif decision == "check":
+        # 我已完成人脸认证: identity asks the vendor for this check's result and decides it.
+        try:
+            check: dict[str, Any] = await portal.api.post(
+                f"/me/identity-verifications/{_vid(verification_id)}/check"
+            )
+        except ApiError as problem:
+            if problem.status != 503:
+                raise
+            back = safe_path(portal.request.query_params.get("next"), "/me/seal")
+            here = f"/verify/{verification_id}?" + urlencode({"next": back})
+            return portal.redirect(here, problem.detail, "error")  # the vendor is out: try again later
+        return await _outcome(portal, verification_id, check)
+    else:
         return portal.redirect(f"/verify/{verification_id}", "请选择认证结果", "error")
     check = await _settled(portal, verification_id)
     return await _outcome(portal, verification_id, check)
