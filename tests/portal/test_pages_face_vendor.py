@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,8 @@ from common.testing.vendor_fakes import (
 )
 from web.routers.orders import qr_svg
 
-from .conftest import PortalClient
+from .conftest import ConsoleErrors, PortalClient
+from .test_browser_pages import sign_in
 from .test_pages_orders import post, signed_in, text_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(300)]
@@ -132,3 +134,33 @@ async def test_the_seal_through_the_vendors_page_its_qr_code_and_the_check(
     done = await post(owner, check_action(out))
     assert "电子签章已制作完成" in text_of(done), text_of(done)[:2000]
     await owner.aclose()
+
+
+async def test_in_a_browser_the_qr_code_shows_under_the_csp_and_the_check_makes_the_seal(
+    portal: Platform, cloudauth: tuple[FakeVendor, Cloudauth], browser: Any
+) -> None:
+    _vendor, answer = cloudauth
+    context = await browser.new_context(base_url=portal.gateway_url, locale="zh-CN")
+    try:
+        await sign_in(context, demo.PROVIDER.phone, demo.DEMO_PASSWORD)
+        errors = ConsoleErrors()  # a CSP violation is a console error
+        page = errors.watch(await context.new_page())
+        await page.goto("/me/seal")
+        await page.get_by_label("我已阅读并同意《电子签章使用协议》").check()
+        await page.get_by_role("button", name="开始身份认证").click()
+        await page.get_by_role("heading", name="人脸认证").wait_for()
+        qr = page.get_by_role("img", name="人脸认证二维码")
+        await qr.wait_for()
+        loaded = await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+        assert loaded, "the QR code did not load"
+        certify_id = f"c-{answer.started}"
+        link = page.get_by_role("link", name=CERTIFY_URL.format(certify_id))
+        assert await link.get_attribute("target") == "_blank"
+        assert await page.get_by_role("button", name="通过", exact=True).count() == 0
+
+        answer.results[certify_id] = ("T", "200")
+        await page.get_by_role("button", name="我已完成人脸认证").click()
+        await page.get_by_text("电子签章已制作完成").first.wait_for()
+        assert errors == [], errors
+    finally:
+        await context.close()
