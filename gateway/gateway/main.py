@@ -25,6 +25,7 @@ from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
+from common.openapi import install_problem_docs
 from common.serving import RequestLimitsMiddleware
 from gateway.compose import Composer
 from gateway.config import Settings
@@ -140,6 +141,7 @@ def create_app(
     app.state.limiter = limiter
     app.state.ready = False
     install_error_handlers(app)
+    install_problem_docs(app)
     app.include_router(router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -37,6 +37,7 @@ from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.internal import ServiceClients
 from common.logging import configure_logging
 from common.metrics import render
+from common.openapi import install_problem_docs
 from common.sanitize import RejectNulMiddleware
 from common.settings import ServiceSettings
 from common.timers import TimerHandler, TimerWorker
@@ -293,6 +294,7 @@ def create_service_app(
     app.state.db = runtime.db
     app.state.token_verifier = runtime.verifier
     install_error_handlers(app)
+    install_problem_docs(app)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)

@@ -164,7 +164,6 @@ def test_a_vendors_pass_passes_only_the_same_check_for_the_same_person(
     assert verifications.vendor_decision(**{**VENDOR_SAYS, **changes}) == decision
 
 
-
 @pytest.mark.parametrize(
     "password",
     ["Password1", "Abc12345", "P@ssw0rd", "Aa123456", "Qwerty123", "Admin@123", "Welcome1!"],
