@@ -181,7 +181,12 @@ def merge_openapi(own: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[
         theirs: dict[str, Any] = doc.get("components", {}).get("schemas", {})
         renames = _clash_renames(name, theirs, schemas)
         for schema_name, schema in theirs.items():
-            schemas.setdefault(renames.get(schema_name, schema_name), _rewrite_refs(schema, renames))
+            target = renames.get(schema_name, schema_name)
+            rewritten = _rewrite_refs(schema, renames)
+            if target != schema_name and isinstance(rewritten, dict):
+                # Generators name a model after its title: the renamed one needs its own.
+                rewritten = {**rewritten, "title": target}
+            schemas.setdefault(target, rewritten)
         for path, item in doc.get("paths", {}).items():
             if path.startswith("/api/v1/"):
                 merged["paths"][path] = {

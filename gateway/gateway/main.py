@@ -25,7 +25,7 @@ from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
-from common.openapi import install_problem_docs
+from common.openapi import install_problem_docs, operation_id
 from common.serving import RequestLimitsMiddleware
 from gateway.compose import Composer
 from gateway.config import Settings
@@ -132,6 +132,7 @@ def create_app(
         description="公众端、企业端、服务机构端与管理端的统一接口（经网关）。错误均为 RFC 9457 problem+json。",
         version="1.0.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         docs_url=None,
         openapi_url=None,
     )

@@ -57,6 +57,13 @@ class ProblemDocument(BaseModel):
 ProblemSource = Problem | Callable[[], Problem]
 
 
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<function>`` (as the FastAPI project template does): short names a generated
+    client turns into ``orders_submit_order``, unique across the merged document because a
+    tag is one service's resource."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
 def _problem(source: ProblemSource) -> Problem:
     return source if isinstance(source, Problem) else source()
 
