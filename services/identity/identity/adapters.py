@@ -390,10 +390,10 @@ class DisabledEnterpriseVerifier:
 
 # 企查查 ECIThreeElVerify (https://openapi.qcc.com/dataApi/856): ``Result.VerifyResult`` of a
 # ``Status`` "200" answer says which of the three differs.
-QCC_MISMATCHES: dict[int, tuple[str, str]] = {
-    0: ("uscc", "未查到该统一社会信用代码登记的企业，请核对统一社会信用代码"),
-    2: ("name", "企业名称与该统一社会信用代码登记的企业名称不一致"),
-    3: ("legal_rep_name", "法定代表人姓名与登记信息不一致"),
+QCC_MISMATCHES: dict[str, tuple[str, str]] = {
+    "0": ("uscc", "未查到该统一社会信用代码登记的企业，请核对统一社会信用代码"),
+    "2": ("name", "企业名称与该统一社会信用代码登记的企业名称不一致"),
+    "3": ("legal_rep_name", "法定代表人姓名与登记信息不一致"),
 }
 QCC_NOT_FOUND = "201"  # 查询无结果: no enterprise under that code
 # The request status codes (https://openapi.qcc.com/services/after/status). Refusals of the
@@ -419,8 +419,9 @@ class QccEnterpriseVerifier:
     Why 企查查: of the registry-data providers, its API is documented as a plain HTTP API
     (GET ``/ECIThreeElVerify/GetInfo`` with ``key``, ``creditCode``, ``companyName``,
     ``operName``; headers ``Token`` = upper(md5(AppKey + Timespan + SecretKey)) and
-    ``Timespan`` in Unix seconds), stable for years (the same scheme since i.yjapi.com), with
-    published request status codes; and its answer says *which* element differs
+    ``Timespan`` in Unix seconds; one scheme for all its interfaces, used unchanged by
+    independent client libraries in PHP, Go and Java), with published request status codes
+    (``Status``, ``Message``, ``OrderNumber`` in every answer); and its answer says *which* element differs
     (``VerifyResult`` 1 match, 0 no such USCC, 2 name differs, 3 legal representative
     differs), so the refusal lands on the form's field. It needs no SDK: httpx does it.
     Aliyun's EntElementVerify (cloudauth, ENT_3META) gives a comparable per-field answer
@@ -481,8 +482,9 @@ class QccEnterpriseVerifier:
             raise VendorOutage(f"HTTP {response.status_code} not JSON") from None
         if status == "200":
             result = body.get("Result") or {}
-            verdict = result.get("VerifyResult") if isinstance(result, dict) else None
-            if verdict == 1:
+            # An integer in the documented answer; a string is taken the same way.
+            verdict = str(result.get("VerifyResult")) if isinstance(result, dict) else "None"
+            if verdict == "1":
                 return EnterpriseCheck(True)
             if verdict in QCC_MISMATCHES:
                 field, reason = QCC_MISMATCHES[verdict]
@@ -490,7 +492,7 @@ class QccEnterpriseVerifier:
             log.error("enterprise_verification_unknown_result", vendor=self.vendor, verify_result=verdict)
             raise errors.enterprise_verification_unavailable()
         if status == QCC_NOT_FOUND:
-            field, reason = QCC_MISMATCHES[0]
+            field, reason = QCC_MISMATCHES["0"]
             return EnterpriseCheck(False, reason, (field,))
         if status in QCC_OUTAGES:
             raise VendorOutage(f"Status {status}")

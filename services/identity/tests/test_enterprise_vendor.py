@@ -54,7 +54,7 @@ def settings(endpoint: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def verdict(result: int) -> Reply:
+def verdict(result: int | str) -> Reply:
     """A ``Status`` 200 answer with the registry's ``VerifyResult``."""
     return Reply(
         200,
@@ -107,6 +107,7 @@ async def test_the_three_elements_go_to_ECIThreeElVerify_signed_with_the_key_and
         (status("201", "【有效请求】查询无结果"), "uscc", "未查到该统一社会信用代码登记的企业"),
         (verdict(2), "name", "企业名称与该统一社会信用代码登记的企业名称不一致"),
         (verdict(3), "legal_rep_name", "法定代表人姓名与登记信息不一致"),
+        (verdict("3"), "legal_rep_name", "法定代表人姓名与登记信息不一致"),  # a string all the same
     ],
 )
 async def test_a_mismatch_of_the_registry_concerns_the_field_that_differs(
@@ -138,6 +139,15 @@ async def test_a_refusal_of_the_platforms_account_is_a_clear_503_not_retried(
     fake_vendor.answer(status(code))
     problem = await refused(QccEnterpriseVerifier(settings(fake_vendor.endpoint, vendor_attempts=3)))
     assert (problem.status, problem.code) == (503, problem_code)
+    assert len(fake_vendor.seen) == 1
+
+
+async def test_a_verdict_the_documentation_does_not_list_is_a_503_not_a_guess(
+    fake_vendor: FakeVendor,
+) -> None:
+    fake_vendor.answer(verdict(9))
+    problem = await refused(QccEnterpriseVerifier(settings(fake_vendor.endpoint)))
+    assert (problem.status, problem.code) == (503, "enterprise_verification_unavailable")
     assert len(fake_vendor.seen) == 1
 
 
