@@ -11,6 +11,7 @@ register → sign in by SMS → certify (企查查 asked) → provider and enter
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -202,22 +203,20 @@ def production_env(vendors: Vendors) -> dict[str, str]:
 
 
 class ProductionDriver(ApiDriver):
-    """The API driver without the development endpoints."""
+    """The API driver without the development endpoints. ``db`` is one connection to
+    identity's database, kept for the journey (the shared PostgreSQL of a busy machine may be
+    at its connection limit at any moment: one connection made once, not one per captcha)."""
 
-    def __init__(self, client: httpx.AsyncClient, identity_db: str, vendors: Vendors) -> None:
+    def __init__(self, client: httpx.AsyncClient, db: asyncpg.Connection, vendors: Vendors) -> None:
         super().__init__(client)
-        self.identity_db = identity_db.replace("postgresql+asyncpg://", "postgresql://")
+        self.db = db
         self.vendors = vendors
 
     async def captcha(self) -> tuple[str, str]:
         r = await self.client.get(self.url("/captcha"))
         r.raise_for_status()
         captcha_id = str(r.json()["captcha_id"])
-        conn = await asyncpg.connect(self.identity_db)
-        try:
-            answer = await conn.fetchval("SELECT answer FROM captchas WHERE id = $1", captcha_id)
-        finally:
-            await conn.close()
+        answer = await self.db.fetchval("SELECT answer FROM captchas WHERE id = $1", captcha_id)
         return captcha_id, str(answer)
 
     async def sms_code(self, phone: str, purpose: str) -> str:
@@ -259,6 +258,24 @@ async def vendors() -> AsyncIterator[Vendors]:
 
 
 @pytest_asyncio.fixture
+async def identity_db(production_platform: Platform) -> AsyncIterator[asyncpg.Connection]:
+    url = production_platform.processes.env["IDENTITY_DATABASE_URL"]
+    url = url.replace("postgresql+asyncpg://", "postgresql://")
+    for attempt in range(20):  # other processes may hold every connection for a moment
+        try:
+            conn = await asyncpg.connect(url)
+            break
+        except asyncpg.TooManyConnectionsError:
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
 async def production_platform(
     vendors: Vendors,
     postgres_server: str,
@@ -272,7 +289,7 @@ async def production_platform(
 
 
 async def test_a_production_start_registers_certifies_seals_and_signs_through_the_vendors(
-    production_platform: Platform, vendors: Vendors
+    production_platform: Platform, vendors: Vendors, identity_db: asyncpg.Connection
 ) -> None:
     began = time.monotonic()
     platform = production_platform
@@ -280,8 +297,9 @@ async def test_a_production_start_registers_certifies_seals_and_signs_through_th
         assert (
             await client.get("/api/v1/dev/sms-codes/latest", params={"phone": "13800000000"})
         ).status_code == 404
+        # Journey.start's steps, on the driver without development endpoints.
         j = ProductionJourney(platform, client)
-        j.api = ProductionDriver(client, platform.processes.env["IDENTITY_DATABASE_URL"], vendors)
+        j.api = ProductionDriver(client, identity_db, vendors)
         j.admin = await j.api.login(ADMIN_PHONE, ADMIN_PASSWORD)
         j.reviewer = await j.staff("reviewer", "审核员甲")
         j.finance = await j.staff("finance", "财务员乙")
