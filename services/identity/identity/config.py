@@ -52,7 +52,7 @@ class Settings(ServiceSettings):
     # "disabled" (the action answers 503) elsewhere; the simulated ones are refused in
     # production. A real SMS gateway / unified-authentication / face provider plugs in here.
     sms_provider: Literal["console", "aliyun", "tencent", "disabled"] | None = None
-    enterprise_verifier: Literal["simulated", "disabled"] | None = None
+    enterprise_verifier: Literal["simulated", "qcc", "disabled"] | None = None
     face_verifier: Literal["simulated", "tencent", "disabled"] | None = None
 
     # SMS (aliyun: 阿里云短信服务 dysmsapi; tencent: 腾讯云短信). The signature (短信签名) and
@@ -80,6 +80,13 @@ class Settings(ServiceSettings):
     face_redirect_url: str | None = None
     face_portal_url: str | None = None
     faceid_endpoint: str | None = None
+
+    # Enterprise verification (qcc: 企查查开放平台, 企业三要素核验 ECIThreeElVerify): the
+    # application's AppKey and SecretKey, and the API's base URL instead of the public one
+    # (https://api.qichacha.com; a private endpoint; tests use host:port on 127.0.0.1).
+    qcc_app_key: SecretStr | None = None
+    qcc_secret_key: SecretStr | None = None
+    qcc_endpoint: str | None = None
 
     # Calls to the vendors: how long one may take, and how many tries an outage gets.
     vendor_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -168,6 +175,9 @@ class Settings(ServiceSettings):
             needed["IDENTITY_TENCENT_REGION"] = self.tencent_region
         if self.face_verifier == "tencent":
             needed["IDENTITY_TENCENT_FACEID_RULE_ID"] = self.tencent_faceid_rule_id
+        if self.enterprise_verifier == "qcc":
+            needed["IDENTITY_QCC_APP_KEY"] = self.qcc_app_key
+            needed["IDENTITY_QCC_SECRET_KEY"] = self.qcc_secret_key
         return [name for name, value in needed.items() if not _given(value)]
 
     def _keys_are_strong_and_distinct(self) -> None:

@@ -99,7 +99,7 @@ async def certify(
     if not check.ok:
         await session.rollback()
         reason = check.reason or "企业信息与登记信息不一致"
-        raise errors.enterprise_verification_failed(reason)
+        raise errors.enterprise_verification_failed(reason, check.fields)
     now = utcnow()
     org.name = body.name
     org.uscc = numbers.uscc
