@@ -16,6 +16,7 @@ from common.timers import utcnow
 from identity import errors
 from identity.deps import Ctx, LockedMembership, Membership
 from identity.domain import organizations as org_domain
+from identity.domain import reference as reference_domain
 from identity.models import BankAccount, User
 from identity.schemas.auth import OrganizationOut
 from identity.schemas.organizations import (
@@ -29,6 +30,7 @@ from identity.schemas.organizations import (
 )
 from identity.service import auth as service
 from identity.service import organizations as org_service
+from identity.service.reference import reference
 
 router = APIRouter(prefix="/api/v1/me/organization", tags=["organization"])
 
@@ -222,13 +224,17 @@ async def put_bank_account(
         bad.append({"field": "account_name", "message": why})
     if why := org_domain.account_number_problem(number):
         bad.append({"field": "account_number", "message": why})
-    if bad:
+    choice, wrong = reference_domain.bank_reference_errors(
+        reference(), bank_name=body.bank_name, bank_region=body.bank_region, branch_name=body.branch_name
+    )
+    bad.extend(wrong)
+    if bad or choice is None:
         raise invalid_fields(bad)
-    values = {
+    values = {  # the region and branch as the reference data spells them
         "account_name": body.account_name,
-        "bank_name": body.bank_name,
-        "bank_region": body.bank_region,
-        "branch_name": body.branch_name,
+        "bank_name": choice.branch.bank,
+        "bank_region": choice.region.full_name,
+        "branch_name": choice.branch.name,
         "account_number": number,
     }
     row = await session.get(BankAccount, org.id)
