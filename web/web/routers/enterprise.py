@@ -186,7 +186,7 @@ async def _bank_options(
         page, _ = await _optional(portal, "/reference/regions", page_size=OPTIONS_SHOWN, **params)
         rows = (page or {}).get("items") or []
         options = [{"value": r["full_name"], "label": r["full_name"]} for r in rows if r.get("selectable")]
-        return options, len(options) if page is None else page["total"]
+        return options, 0 if page is None else page["total"] - (len(rows) - len(options))  # provinces aside
     params = {k: v for k, v in (("q", q), ("bank", values.get("bank_name", "").strip())) if v}
     path, region = "/reference/bank-branches", values.get("bank_region", "").strip()
     page, problem = await _optional(
