@@ -133,6 +133,12 @@ def bank_account_not_set() -> Problem:
     return Problem(404, "bank_account_not_set", "尚未填写银行账户信息，请先完成支付认证")
 
 
+def region_not_found(field: str, value: str) -> Problem:
+    """A lookup's region filter that names no region of the reference data."""
+    message = f"行政区划“{value}”不存在，请输入行政区划代码或全称（如：450100 或 广西壮族自治区南宁市）"
+    return Problem(422, "validation_error", message, errors=[{"field": field, "message": message}])
+
+
 def invalid(errors: list[dict[str, Any]], detail: str) -> Problem:
     """Rules a schema cannot express (check digits, consent), as the usual 422."""
     return Problem(422, "validation_error", detail, errors=errors)
