@@ -115,10 +115,51 @@ def test_a_branch_of_the_bank_in_the_region_is_accepted_in_the_datas_spelling(re
 def test_a_region_or_branch_outside_the_data_is_refused_naming_its_field(
     ref: Reference, bank: str, region: str, branch: str, fields: list[str], words: str
 ) -> None:
+    ref = complete(ref)
     choice, errors = bank_reference_errors(ref, bank_name=bank, bank_region=region, branch_name=branch)
     assert choice is None
     assert [e["field"] for e in errors] == fields
     assert words in errors[0]["message"]
+
+
+def complete(ref: Reference) -> Reference:
+    """The same reference as if it were the CNAPS directory: every branch with its 联行号."""
+    coded = [
+        Branch(b.name, b.bank, b.bank_code, b.region, b.cnaps_code or f"{b.bank_code}6110000{i:02d}")
+        for i, b in enumerate(ref.branches)
+    ]
+    return Reference(ref.regions, tuple(coded))
+
+
+def test_a_branch_the_curated_list_lacks_is_taken_as_typed_but_not_one_that_contradicts_it(
+    ref: Reference,
+) -> None:
+    """The list that ships knows a few branches per city: an account at another branch must
+    still be possible, while a known branch of another bank or city is refused."""
+    assert not ref.branches_complete and complete(ref).branches_complete
+    choice, errors = bank_reference_errors(
+        ref,
+        bank_name="中国工商银行",
+        bank_region="广西壮族自治区南宁市",
+        branch_name=" 中国工商银行南宁民族大道支行 ",
+    )
+    assert errors == [] and choice is not None
+    assert (choice.branch.name, choice.branch.bank, choice.branch.region) == (
+        "中国工商银行南宁民族大道支行",
+        "中国工商银行",
+        "450100",
+    )
+    choice, errors = bank_reference_errors(
+        ref, bank_name="中国工商银行", bank_region="火星", branch_name="中国工商银行火星支行"
+    )
+    assert choice is None and [e["field"] for e in errors] == ["bank_region"]
+    _, errors = bank_reference_errors(
+        ref,
+        bank_name="中国农业银行",
+        bank_region="广西壮族自治区南宁市",
+        branch_name="中国工商银行南宁分行营业部",
+    )
+    assert [e["field"] for e in errors] == ["branch_name"]
 
 
 @pytest.mark.parametrize(

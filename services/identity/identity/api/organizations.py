@@ -218,8 +218,8 @@ async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankA
     response_model=BankAccountOut,
     summary="填写或修改银行账户（支付认证）",
     description="银行开户名须与认证的企业名称一致（括号全角半角、空格不计）；开户所在地须为行政区划数据中的"
-    "地级市或直辖市（`GET /reference/regions` 的 `full_name`），开户支行须为支行数据中该地、该开户银行的支行"
-    "（`GET /reference/bank-branches` 的 `name`），否则 422，`errors[]` 指明字段。保存的所在地和支行名称按参考数据的写法。",
+    "地级市或直辖市（`GET /reference/regions` 的 `full_name`），支行数据认识的开户支行须在该地、属该开户银行"
+    "（`GET /reference/bank-branches` 的 `name`；支行数据为完整联行号目录时，目录外的支行也不收），否则 422，`errors[]` 指明字段。保存的所在地和支行名称按参考数据的写法。",
 )
 async def put_bank_account(
     body: BankAccountIn, principal: CurrentUser, session: SessionDep

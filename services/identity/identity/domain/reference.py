@@ -81,6 +81,12 @@ class Reference:
         self._branch_keys = {b.name: (keyword(b.name), keyword(b.bank)) for b in self.branches}
 
     @property
+    def branches_complete(self) -> bool:
+        """Whether the branches are the CNAPS directory (every row has its 联行号) rather than
+        the curated list that ships (see refdata/README.md)."""
+        return bool(self.branches) and all(b.cnaps_code for b in self.branches)
+
+    @property
     def banks(self) -> list[str]:
         """Each bank once, in the order of the data."""
         return list(dict.fromkeys(b.bank for b in self.branches))
@@ -163,8 +169,13 @@ def bank_reference_errors(
     ref: Reference, *, bank_name: str, bank_region: str, branch_name: str
 ) -> tuple[BankChoice | None, list[dict[str, str]]]:
     """The region and branch an account names, or every field error at once: the region is
-    a city or a municipality of the reference data, the branch one of its branches, and the
-    branch belongs to the bank named as 开户银行."""
+    a city or a municipality of the reference data, and a branch the data knows is in that
+    region and belongs to the bank named as 开户银行.
+
+    A branch the data does not know is refused only when the data is the whole CNAPS directory
+    (``branches_complete``): the curated list that ships knows a few branches per city, and an
+    enterprise whose account is at another branch must still be able to give it (it is taken
+    as typed; the region and the bank are still checked)."""
     errors: list[dict[str, str]] = []
     region = ref.region(bank_region)
     if region is None:
@@ -178,7 +189,10 @@ def bank_reference_errors(
         errors.append({"field": "bank_region", "message": f"开户所在地请选择到地级市（{REGION_EXAMPLE}）"})
         region = None
     branch = ref.branch(branch_name)
-    if branch is None:
+    if branch is None and not ref.branches_complete and branch_name.strip():
+        if region is not None:  # else the region is at fault, not the branch
+            branch = Branch(" ".join(branch_name.split()), bank_name.strip(), "", region.code, None)
+    elif branch is None:
         errors.append(
             {
                 "field": "branch_name",
