@@ -14,6 +14,8 @@ import structlog
 from common import registry
 from common.auth import ServiceTokenAuth
 from common.errors import Problem
+from common.openapi import add_problem
+from gateway import errors
 
 log = structlog.get_logger(__name__)
 
@@ -52,18 +54,18 @@ class Composer:
             response = await client.get("/api/v1/me", headers={"Authorization": authorization}, timeout=5)
         except httpx.HTTPError as exc:
             log.warning("identity_unavailable", error=type(exc).__name__)
-            raise Problem(503, "service_unavailable", "服务暂不可用，请稍后重试") from exc
+            raise errors.service_unavailable() from exc
         if response.status_code == 200:
             return
         try:
             body = response.json()
             problem = Problem(response.status_code, str(body["code"]), str(body["detail"]))
         except (ValueError, KeyError, TypeError):
-            problem = Problem(503, "service_unavailable", "服务暂不可用，请稍后重试")
+            problem = errors.service_unavailable()
         if problem.status == 401:
             problem.headers = {"WWW-Authenticate": "Bearer"}
         elif problem.status >= 500:
-            problem = Problem(503, "service_unavailable", "服务暂不可用，请稍后重试")
+            problem = errors.service_unavailable()
         raise problem
 
     async def portal_stats(self) -> dict[str, Any]:
@@ -179,14 +181,30 @@ def merge_openapi(own: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[
         theirs: dict[str, Any] = doc.get("components", {}).get("schemas", {})
         renames = _clash_renames(name, theirs, schemas)
         for schema_name, schema in theirs.items():
-            schemas.setdefault(renames.get(schema_name, schema_name), _rewrite_refs(schema, renames))
+            target = renames.get(schema_name, schema_name)
+            rewritten = _rewrite_refs(schema, renames)
+            if target != schema_name and isinstance(rewritten, dict):
+                # Generators name a model after its title: the renamed one needs its own.
+                rewritten = {**rewritten, "title": target}
+            schemas.setdefault(target, rewritten)
         for path, item in doc.get("paths", {}).items():
             if path.startswith("/api/v1/"):
                 merged["paths"][path] = {
-                    method: {"tags": [name], **operation} if isinstance(operation, dict) else operation
+                    method: through_gateway({"tags": [name], **operation})
+                    if isinstance(operation, dict)
+                    else operation
                     for method, operation in _rewrite_refs(item, renames).items()
                 }
     return merged
+
+
+def through_gateway(operation: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway itself may answer for any routed operation: too many requests from
+    one address, the service down or too slow."""
+    responses = dict(operation.get("responses", {}))
+    for problem in errors.ROUTED:
+        add_problem(responses, problem, str(problem.status))
+    return {**operation, "responses": responses}
 
 
 def _clash_renames(service: str, theirs: dict[str, Any], taken: dict[str, Any]) -> dict[str, str]:

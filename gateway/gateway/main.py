@@ -25,6 +25,7 @@ from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
+from common.openapi import install_problem_docs, operation_id
 from common.serving import RequestLimitsMiddleware
 from gateway.compose import Composer
 from gateway.config import Settings
@@ -131,6 +132,7 @@ def create_app(
         description="公众端、企业端、服务机构端与管理端的统一接口（经网关）。错误均为 RFC 9457 problem+json。",
         version="1.0.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         docs_url=None,
         openapi_url=None,
     )
@@ -140,6 +142,7 @@ def create_app(
     app.state.limiter = limiter
     app.state.ready = False
     install_error_handlers(app)
+    install_problem_docs(app)
     app.include_router(router)
 
     @app.get("/openapi.json", include_in_schema=False)

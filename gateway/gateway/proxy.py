@@ -31,7 +31,7 @@ from common.auth import TokenVerifier
 from common.context import correlation_id_var, request_id_var
 from common.errors import Problem, problem_response
 from common.http import client_ip, no_cookie_jar
-from gateway import routes
+from gateway import errors, routes
 from gateway.inprocess import ASGIStreamTransport
 from gateway.ratelimit import RateLimiter
 
@@ -473,10 +473,10 @@ class GatewayProxy:
         method: str = scope["method"]
         ip = client_ip(scope, self.trusted_proxy_hops)
         if (wait := await self.limiter.hit(f"ip:{ip}", self.per_ip)) is not None:
-            raise _rate_limited(wait)
+            raise errors.rate_limited(wait)
         if (tight := routes.tight_limit(method, sub)) is not None and tight in self.per_ip_tight:
             if (wait := await self.limiter.hit(f"{tight}:{ip}", self.per_ip_tight[tight])) is not None:
-                raise _rate_limited(wait)
+                raise errors.rate_limited(wait)
         public = own or routes.is_public(method, sub)
         token = _bearer(scope)
         if token is None and not public and asks_for_event_stream(method, scope["headers"]):
@@ -486,7 +486,7 @@ class GatewayProxy:
                 raise Problem(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
             principal = await self.verifier.principal(token)
             if (wait := await self.limiter.hit(f"user:{principal.user_id}", self.per_user)) is not None:
-                raise _rate_limited(wait)
+                raise errors.rate_limited(wait)
         return ip
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, service: str, sub: str) -> None:
@@ -496,7 +496,7 @@ class GatewayProxy:
         ip = await self._admit(scope, sub)
         forwarder = self.upstreams.forwarders.get(service)
         if forwarder is None:
-            raise Problem(503, "service_unavailable", "该服务暂未开放，请稍后再试")
+            raise errors.service_unavailable("该服务暂未开放，请稍后再试")
         body = await _read_body(receive)
         headers: Headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
         forwarded = _header(scope, b"x-forwarded-for")
@@ -511,10 +511,10 @@ class GatewayProxy:
             status, out, content = await forwarder.forward(method, url, headers, body)
         except UpstreamTimeout as exc:
             log.warning("upstream_timeout", service=service, path=scope["path"])
-            raise Problem(504, "upstream_timeout", "服务响应超时，请稍后重试") from exc
+            raise errors.upstream_timeout() from exc
         except UpstreamUnavailable as exc:
             log.warning("upstream_unavailable", service=service, path=scope["path"], error=exc.error)
-            raise Problem(502, "upstream_unavailable", "服务暂不可用，请稍后重试") from exc
+            raise errors.upstream_unavailable() from exc
         if isinstance(content, UpstreamStream):
             await _relay(content, status, out, receive, send, service=service, path=scope["path"])
             return
@@ -628,12 +628,6 @@ def _target(scope: Scope) -> str:
 
 
 _URL_SAFE = "!$&'()*+,;=:@/%-._~"
-
-
-def _rate_limited(wait: int) -> Problem:
-    return Problem(
-        429, "rate_limited", "请求过于频繁，请稍后再试", headers={"Retry-After": str(wait)}, retry_after=wait
-    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from common import registry
-from gateway.compose import Composer, merge_openapi
+from gateway import errors
+from gateway.compose import Composer, merge_openapi, through_gateway
 from gateway.config import Settings as GatewaySettings
 from gateway.main import create_app as create_gateway
 
@@ -124,7 +125,8 @@ def _assert_each_path_keeps_its_shape(merged: dict[str, Any], docs: dict[str, di
                 if not isinstance(operation, dict):
                     continue
                 mine = {k: v for k, v in got[method].items() if k != "tags"}
-                want = {k: v for k, v in operation.items() if k != "tags"}
+                # What the gateway adds (its own problems) is checked apart, below.
+                want = {k: v for k, v in through_gateway(operation).items() if k != "tags"}
                 assert _inline(mine, schemas) == _inline(want, theirs), (name, method, path)
 
 
@@ -223,3 +225,15 @@ def test_the_real_merged_document_has_no_dangling_refs_and_keeps_every_shape() -
     dangling = {r for r in _refs(merged) if not r.startswith(REF) or r[len(REF) :] not in schemas}
     assert not dangling, sorted(dangling)
     _assert_each_path_keeps_its_shape(merged, docs)
+
+
+def test_every_routed_operation_documents_what_the_gateway_itself_answers() -> None:
+    """A client generated from the merged document must know the 429 and the 502/503/504 the
+    gateway answers in front of any service."""
+    merged = merge_openapi(_own(), _two_services())
+    operation = merged["paths"]["/api/v1/remittances/{id}/decision"]["post"]
+    for problem in errors.ROUTED:
+        documented = operation["responses"][str(problem.status)]["content"]["application/problem+json"]
+        assert documented["schema"] == {"$ref": REF + "Problem"}
+        assert documented["examples"][problem.code]["value"]["code"] == problem.code
+    assert operation["responses"]["429"]["description"] == "请求过于频繁（code：rate_limited）"

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import io
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -397,3 +402,145 @@ async def test_an_order_not_accepted_in_time_is_cancelled_and_a_contract_not_sig
         )
 
         await j.invariants_hold()
+
+
+def generated_client(spec: bytes, where: Path) -> Any:
+    """The typed Python client openapi-python-client generates from the gateway's merged
+    document, as a client team would (binary answers as bytes), imported from ``where``."""
+    (where / "openapi.json").write_bytes(spec)
+    (where / "config.yaml").write_text(
+        "package_name_override: voucher_client\npost_hooks: []\ncontent_type_overrides:\n"
+        "  application/pdf: application/octet-stream\n  application/x-pem-file: application/octet-stream\n"
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("openapi-python-client")),
+            "generate",
+            "--path",
+            "openapi.json",
+            "--output-path",
+            "voucher_client",
+            "--meta",
+            "none",
+            "--config",
+            "config.yaml",
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Every schema and operation made it into the client (nothing "removed" or "skipped").
+    assert "Unable to" not in done.stdout + done.stderr, done.stdout + done.stderr
+    sys.path.insert(0, str(where))
+    try:
+        return importlib.import_module("voucher_client")
+    finally:
+        sys.path.remove(str(where))
+
+
+async def test_a_client_generated_from_the_merged_openapi_drives_an_order_to_its_confirmed_deposit(
+    j: Journey, tmp_path: Path
+) -> None:
+    """issue 15: the client teams generate their code from /openapi.json. Here the generated
+    client submits the order, accepts it, writes, submits, agrees and signs the contract, and
+    records and confirms the deposit; its typed answers carry what the raw API says."""
+    spec = await j.client.get("/openapi.json")
+    assert spec.status_code == 200
+    vc = await asyncio.to_thread(generated_client, spec.content, tmp_path)
+    from voucher_client.api.contracts import (  # type: ignore[import-not-found]
+        contracts_agree,
+        contracts_edit,
+        contracts_order_contract,
+        contracts_sign,
+        contracts_submit,
+    )
+    from voucher_client.api.orders import (  # type: ignore[import-not-found]
+        orders_accept_order,
+        orders_order_detail,
+        orders_submit_order,
+    )
+    from voucher_client.api.payments import (  # type: ignore[import-not-found]
+        payments_confirm,
+        payments_payment,
+        payments_record_remittance,
+    )
+    from voucher_client.models import (  # type: ignore[import-not-found]
+        ContractIn,
+        OrderIn,
+        Problem,
+        RemittanceIn,
+        VerificationTokenIn,
+    )
+
+    enterprise, _ = await j.enterprise_with_voucher("广西梧州生成客户端机械有限公司")
+    provider = await j.provider()
+    product = await j.product(provider)
+    await j.sealed(enterprise, provider)
+
+    def client(who: Any) -> Any:
+        return vc.AuthenticatedClient(
+            base_url=j.platform.gateway_url, token=who.session.access_token, timeout=30
+        )
+
+    async with client(enterprise) as ent, client(provider) as pro:
+        made = await orders_submit_order.asyncio(
+            client=ent, body=OrderIn(product_id=product["id"]), idempotency_key=str(uuid.uuid4())
+        )
+        assert made.amount_fen == 7600 and made.order_no.startswith("ORD"), made
+
+        async def order_status() -> Any:
+            return await orders_order_detail.asyncio(made.id, client=ent)
+
+        order = await eventually(order_status, lambda o: o.status != "pending_voucher", "order decided")
+        assert (order.status, order.subsidy_fen, order.payable_fen) == ("awaiting_acceptance", 3800, 3800)
+
+        accepted = await orders_accept_order.asyncio(made.id, client=pro)
+        assert not isinstance(accepted, Problem), accepted
+
+        async def draft() -> Any:
+            return await contracts_order_contract.asyncio(made.id, client=pro)
+
+        contract = await eventually(draft, lambda c: not isinstance(c, Problem), "the draft contract")
+        terms = "甲方委托乙方提供专利分级评价服务，乙方出具评价报告。服务期限为合同签订后30日内。"
+        edited = await contracts_edit.asyncio(
+            contract.id, client=pro, body=ContractIn(total_fen=7600, deposit_fen=1000, terms=terms)
+        )
+        assert (edited.total_fen, edited.deposit_fen, edited.terms) == (7600, 1000, terms), edited
+        assert (await contracts_submit.asyncio(contract.id, client=pro)).state == "pending_review"
+        # A problem comes back typed: the provider may not agree to its own contract.
+        refused = await contracts_agree.asyncio(contract.id, client=pro)
+        assert isinstance(refused, Problem) and (refused.status, refused.code) == (403, "wrong_party"), (
+            refused
+        )
+        assert (await contracts_agree.asyncio(contract.id, client=ent)).state == "agreed"
+        for who, api in ((enterprise, ent), (provider, pro)):
+            token = await j.verification(who, "sign_contract", contract.id)
+            signed = await contracts_sign.asyncio(
+                contract.id, client=api, body=VerificationTokenIn(verification_token=token)
+            )
+            assert not isinstance(signed, Problem), signed
+        assert signed.state == "signed"
+
+        async def plan() -> Any:
+            return await payments_payment.asyncio(made.id, client=ent)
+
+        payment = await eventually(plan, lambda p: not isinstance(p, Problem), "the payment plan")
+        assert (payment.payable_fen, payment.deposit_fen, payment.payable_upper) == (3800, 1000, "叁拾捌元整")
+        remittance = await payments_record_remittance.asyncio(
+            made.id,
+            client=ent,
+            body=RemittanceIn(
+                amount_fen=1000,
+                bank_reference="HX" + uuid.uuid4().hex[:12].upper(),
+                payer_account="6228480000000000001",
+                receipt_file_ids=[await j.file(enterprise, "汇款凭证.pdf")],
+            ),
+            idempotency_key=str(uuid.uuid4()),
+        )
+        assert remittance.amount_fen == 1000, remittance
+        confirmed = await payments_confirm.asyncio(remittance.id, client=pro)
+        assert confirmed.state == "confirmed", confirmed
+    await j.status(enterprise, made.id, "awaiting_service")
+    await j.invariants_hold()

@@ -174,3 +174,30 @@ async def test_home_and_password_sign_in_in_a_browser(portal: Platform, browser:
     assert await page.locator("#bell").count() == 1
     assert errors == [], errors
     await context.close()
+
+
+async def test_the_bank_accounts_keyword_boxes_suggest_as_one_types(portal: Platform, browser: Any) -> None:
+    """portal.js fills 开户所在地's and 开户支行's <datalist> from the reference lookups."""
+    context = await browser.new_context(base_url=portal.gateway_url, locale="zh-CN")
+    try:
+        await sign_in(context, demo.ENTERPRISE.phone, demo.DEMO_PASSWORD)
+        errors = ConsoleErrors()
+        page = errors.watch(await context.new_page())
+        await page.goto("/me/bank-account")
+        await page.get_by_label("开户所在地").fill("柳州")
+        await page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('#dl-bank_region option'))"
+            ".map(o => o.value).join('|') === '广西壮族自治区柳州市'"
+        )
+        await page.get_by_label("开户所在地").fill("广西壮族自治区柳州市")
+        await page.get_by_label("开户支行名称").fill("营业部")
+        bank = demo.ENTERPRISE.bank
+        await page.wait_for_function(
+            f"() => Array.from(document.querySelectorAll('#dl-branch_name option'))"
+            f".map(o => o.value).join('|') === '{bank}柳州分行营业部'"
+        )
+        assert "找到 1 个匹配项" in await page.locator("#s-branch_name").inner_text()
+        await screenshot(page, "bank-account-lookup")
+        assert errors == [], errors
+    finally:
+        await context.close()

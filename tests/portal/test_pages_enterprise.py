@@ -231,6 +231,80 @@ async def test_the_demo_enterprise_sees_its_voucher_and_its_ledger(visitor: Port
     assert demo.ENTERPRISE.name in me and "已认证" in me and "通用券剩余优惠额度 100,000 元" in me
 
 
+async def test_the_bank_accounts_keyword_boxes_offer_the_reference_datas_matches(
+    visitor: PortalClient,
+) -> None:
+    """支付认证's 开户所在地 and 开户支行 (请输入关键字搜索): a <datalist> of matches, which 查询
+    fills without scripts and portal.js as one types; a region outside the data is refused."""
+    await visitor.login(demo.ENTERPRISE.phone, demo.DEMO_PASSWORD)
+    bank = demo.ENTERPRISE.bank
+    page = await visitor.get("/me/bank-account")
+    assert page.status_code == 200
+    # the saved account's neighbours: Guangxi's cities, its bank's branches in its city
+    assert (
+        'list="dl-bank_region"' in page.text and 'data-options="/me/bank-account/options?field=' in page.text
+    )
+    assert '<option value="广西壮族自治区柳州市">' in page.text
+    assert f'<option value="{bank}南宁分行营业部">' in page.text
+    assert "<script>" not in page.text  # CSP 'self': nothing inline
+
+    typed = {
+        "account_name": demo.ENTERPRISE.name,
+        "bank_name": bank,
+        "account_number": "6222020000000001",
+    }
+    # 查询 without scripts: the same form again, what was typed kept, the matches offered
+    regions = await visitor.submit(
+        "/me/bank-account", lookup="bank_region", bank_region="柳州", branch_name="", **typed
+    )
+    assert regions.status_code == 200
+    assert "找到 1 个匹配项" in text(regions)
+    assert '<option value="广西壮族自治区柳州市">' in regions.text
+    assert 'value="柳州"' in regions.text and f'value="{demo.ENTERPRISE.name}"' in regions.text
+    branches = await visitor.submit(
+        "/me/bank-account",
+        lookup="branch_name",
+        bank_region="广西壮族自治区柳州市",
+        branch_name="营业部",
+        **typed,
+    )
+    assert f'<option value="{bank}柳州分行营业部">' in branches.text
+    assert f'<option value="{bank}南宁分行营业部">' not in branches.text  # another city
+    nothing = await visitor.submit(
+        "/me/bank-account", lookup="branch_name", bank_region="", branch_name="没有这个支行", **typed
+    )
+    assert "没有找到匹配项" in text(nothing)
+
+    # what portal.js asks as one types
+    answer = await visitor.get(
+        "/me/bank-account/options",
+        field="branch_name",
+        q="民族",
+        bank_region="广西壮族自治区南宁市",
+        bank_name="中国工商银行",
+    )
+    assert answer.json() == {
+        "options": [
+            {
+                "value": "中国工商银行南宁民族大道支行",
+                "label": "中国工商银行南宁民族大道支行（广西壮族自治区南宁市）",
+            },
+            {
+                "value": "中国工商银行南宁民族支行",
+                "label": "中国工商银行南宁民族支行（广西壮族自治区南宁市）",
+            },
+        ],
+        "total": 2,
+    }
+
+    # saving a region the data does not know: refused next to the field, nothing changed
+    refused = await visitor.submit(
+        "/me/bank-account", bank_region="广西南宁", branch_name=f"{bank}南宁分行营业部", **typed
+    )
+    assert refused.status_code == 422 and 'id="e-bank_region"' in refused.text
+    assert "不在行政区划数据中" in text(refused)
+
+
 async def test_a_demand_is_published_edited_reviewed_and_its_notification_followed(
     visitor: PortalClient, portal: Platform
 ) -> None:

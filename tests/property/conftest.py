@@ -16,7 +16,8 @@ from common.db import connect
 from common.settings import database_in
 from common.testing.api_client import ApiDriver
 from common.testing.data import valid_resident_id, valid_uscc
-from common.testing.plugin import RabbitNamespace, drop_database, require_broker
+from common.testing.dropping import dropper
+from common.testing.plugin import RabbitNamespace, require_broker
 from common.testing.processes import Processes, free_port, running
 
 ADMIN_PHONE = "13900000001"
@@ -103,4 +104,4 @@ async def fuzz_target(
     finally:
         await RabbitNamespace.cleanup(rabbit)
         for name in databases.values():
-            await drop_database(postgres_server, name)
+            dropper.drop(postgres_server, name)

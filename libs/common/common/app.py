@@ -37,6 +37,7 @@ from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.internal import ServiceClients
 from common.logging import configure_logging
 from common.metrics import render
+from common.openapi import install_problem_docs, operation_id
 from common.sanitize import RejectNulMiddleware
 from common.settings import ServiceSettings
 from common.timers import TimerHandler, TimerWorker
@@ -286,13 +287,19 @@ def create_service_app(
             await runtime.stop()
 
     app = FastAPI(
-        title=title, description=description, version="1.0.0", lifespan=lifespan, openapi_tags=openapi_tags
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.db = runtime.db
     app.state.token_verifier = runtime.verifier
     install_error_handlers(app)
+    install_problem_docs(app)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)

@@ -74,6 +74,7 @@ SERVICES: tuple[Service, ...] = (
             "/me",
             "/files",
             "/identity-verifications",
+            "/reference",
             "/admin/organizations",
             "/admin/staff",
             "/dev/captcha",
@@ -89,6 +90,8 @@ SERVICES: tuple[Service, ...] = (
             ("POST", "/auth/password/reset"),
             # The face vendor's page sends the phone's browser back here (no platform token).
             ("GET", "/identity-verifications"),
+            # 支付认证's lookups: public reference data (regions, banks, branches).
+            ("GET", "/reference"),
             ("*", "/dev"),
         ),
         stats=("enterprises", "providers"),

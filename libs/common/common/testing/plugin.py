@@ -1,7 +1,8 @@
 """pytest plugin (``-p common.testing.plugin``): real servers and per-test namespaces.
 
 - ``postgres_server``: a PostgreSQL server URL (see :mod:`common.testing.infra`);
-- ``fresh_db``: a factory of new databases on it, dropped after the test: empty, or with
+- ``fresh_db``: a factory of new databases on it, dropped after the test (in the background:
+  :mod:`common.testing.dropping`): empty, or with
   ``schema="orders"`` a copy of a template migrated once to that service's head (see
   :func:`template`);
 - ``amqp_url``: a RabbitMQ URL; with none, the test is skipped (and listed loudly at the end)
@@ -27,6 +28,7 @@ from common import registry
 from common.db import connect, migrate
 from common.settings import database_in
 from common.testing import infra
+from common.testing.dropping import dropper
 from common.testing.infra import MakeDb
 from common.testing.rabbit import RabbitNamespace
 from common.testing.saga import saga, saga_broker  # noqa: F401 - plugin fixtures
@@ -39,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    dropper.flush()
     infra.stop_all()
 
 
@@ -83,14 +86,6 @@ def amqp_url(amqp_url_or_none: str | None, request: pytest.FixtureRequest) -> st
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-async def drop_database(server: str, name: str) -> None:
-    conn = await connect(database_in(server, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def migrations_of(schema: str) -> Path:
@@ -168,7 +163,7 @@ async def databases(postgres_server: str) -> AsyncIterator[MakeDb]:
 
     yield make
     for name in made:
-        await drop_database(postgres_server, name)
+        dropper.drop(postgres_server, name)
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from common.timers import utcnow
 from identity import errors
 from identity.deps import Ctx, LockedMembership, Membership
 from identity.domain import organizations as org_domain
+from identity.domain import reference as reference_domain
 from identity.models import BankAccount, User
 from identity.schemas.auth import OrganizationOut
 from identity.schemas.organizations import (
@@ -29,6 +30,7 @@ from identity.schemas.organizations import (
 )
 from identity.service import auth as service
 from identity.service import organizations as org_service
+from identity.service.reference import reference
 
 router = APIRouter(prefix="/api/v1/me/organization", tags=["organization"])
 
@@ -99,7 +101,7 @@ async def certify(
     if not check.ok:
         await session.rollback()
         reason = check.reason or "企业信息与登记信息不一致"
-        raise errors.enterprise_verification_failed(reason)
+        raise errors.enterprise_verification_failed(reason, check.fields)
     now = utcnow()
     org.name = body.name
     org.uscc = numbers.uscc
@@ -211,7 +213,14 @@ async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankA
     return org_service.bank_account_out(row)
 
 
-@router.put("/bank-account", response_model=BankAccountOut, summary="填写或修改银行账户（支付认证）")
+@router.put(
+    "/bank-account",
+    response_model=BankAccountOut,
+    summary="填写或修改银行账户（支付认证）",
+    description="银行开户名须与认证的企业名称一致（括号全角半角、空格不计）；开户所在地须为行政区划数据中的"
+    "地级市或直辖市（`GET /reference/regions` 的 `full_name`），支行数据认识的开户支行须在该地、属该开户银行"
+    "（`GET /reference/bank-branches` 的 `name`；支行数据为完整联行号目录时，目录外的支行也不收），否则 422，`errors[]` 指明字段。保存的所在地和支行名称按参考数据的写法。",
+)
 async def put_bank_account(
     body: BankAccountIn, principal: CurrentUser, session: SessionDep
 ) -> BankAccountOut:
@@ -222,13 +231,17 @@ async def put_bank_account(
         bad.append({"field": "account_name", "message": why})
     if why := org_domain.account_number_problem(number):
         bad.append({"field": "account_number", "message": why})
-    if bad:
+    choice, wrong = reference_domain.bank_reference_errors(
+        reference(), bank_name=body.bank_name, bank_region=body.bank_region, branch_name=body.branch_name
+    )
+    bad.extend(wrong)
+    if bad or choice is None:
         raise invalid_fields(bad)
-    values = {
+    values = {  # the region and branch as the reference data spells them
         "account_name": body.account_name,
-        "bank_name": body.bank_name,
-        "bank_region": body.bank_region,
-        "branch_name": body.branch_name,
+        "bank_name": choice.branch.bank,
+        "bank_region": choice.region.full_name,
+        "branch_name": choice.branch.name,
         "account_number": number,
     }
     row = await session.get(BankAccount, org.id)

@@ -64,7 +64,19 @@ _ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
 
 
 def comparable_name(name: str) -> str:
-    """A name as people mean it: full-width and half-width alike (（）and ()), no spaces."""
+    """A name as people mean it, the form two names are compared in.
+
+    The rule (银行开户名 = 认证的企业名称): the bank prints a name as its systems keep it and
+    people type it as their keyboard gives it, so the comparison ignores what differs only in
+    typing and nothing else:
+
+    - full-width and half-width forms are one (Unicode NFKC): “广西某某（南宁）有限公司” and
+      “广西某某(南宁)有限公司” are the same name, as are full-width letters and digits;
+    - whitespace is ignored, around the name (a space typed before or after it) and inside it
+      (a space between two characters, U+3000 the ideographic space included);
+    - every other character counts: a different character, an extra or missing bracket or
+      a different bracket kind (【】 is not （）) is a different name.
+    """
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
 
 
@@ -86,7 +98,9 @@ def account_number_problem(number: str) -> str | None:
 
 
 def account_name_problem(account_name: str, certified_name: str) -> str | None:
-    """Payouts and refunds go only to the enterprise's own account: the names must match."""
+    """Payouts and refunds go only to the enterprise's own account: the account's name must
+    be the certified name, compared as :func:`comparable_name` says (brackets of either width
+    and surrounding or inner spaces aside)."""
     if same_name(account_name, certified_name):
         return None
     return f"银行开户名须与认证的企业名称“{certified_name}”一致（服务券相关款项只能转入本单位账户）"
