@@ -269,8 +269,13 @@ QUEUES: dict[str, Queue] = {
         "/admin/provider-applications",
         "admin/provider_applications.html",
         (REVIEWER,),
-        tabs=(("pending", "待审核"), ("approved", "审核通过"), ("rejected", "审核不通过"), ("", "全部")),
-        default_tab="pending",
+        tabs=(
+            ("pending_review", "待审核"),
+            ("approved", "审核通过"),
+            ("rejected", "审核不通过"),
+            ("", "全部"),
+        ),
+        default_tab="pending_review",
         decisions={
             "approve": Decision(
                 "/admin/provider-applications/{id}/approve",
@@ -515,8 +520,8 @@ COUNTERS: tuple[tuple[str, str, dict[str, str], str, tuple[str, ...]], ...] = (
      "/admin/quota-applications?status=pending_review", (REVIEWER,)),
     ("其中需人工核实（未在划型名单）", "/admin/quota-applications", {"status": "pending_review", "flagged": "true"},
      "/admin/quota-applications?status=pending_review&flagged=true", (REVIEWER,)),
-    ("服务机构入驻待审核", "/admin/provider-applications", {"status": "pending"},
-     "/admin/provider-applications?status=pending", (REVIEWER,)),
+    ("服务机构入驻待审核", "/admin/provider-applications", {"status": "pending_review"},
+     "/admin/provider-applications?status=pending_review", (REVIEWER,)),
     ("服务产品待审核", "/admin/products", {"status": "pending_review"},
      "/admin/products?status=pending_review", (REVIEWER,)),
     ("需求待处理", "/admin/demands", {"status": "pending"}, "/admin/demands?status=pending", (REVIEWER,)),
