@@ -385,7 +385,7 @@ async def test_demand_board_and_a_providers_response(visitor: PortalClient, api:
     responses = (
         await api.client.get(api.url(f"/me/demands/{demand['id']}/responses"), headers=owner.headers)
     ).json()
-    assert [(r["contact_name"], r["phone"]) for r in responses] == [("王经理", "13912345678")]
+    assert [(r["contact_name"], r["phone"]) for r in responses["items"]] == [("王经理", "13912345678")]
 
 
 # --- 政策通知 ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from common import money
 from common.categories import VOUCHER_TYPES
+from common.pagination import Page
 from common.text import FREE_TEXT_CHECK, NAME_CHECK
 
 VoucherType = Literal["general", "financing_guarantee", "equipment_leasing"]
@@ -156,10 +157,11 @@ class MovementOut(Orm):
     at: datetime
 
 
-class MovementsOut(BaseModel):
+class MovementsOut(Page[MovementOut]):
+    """服务券台账: one page of the voucher's ledger, oldest first."""
+
     voucher_id: str
     voucher_no: str
-    items: list[MovementOut]
 
 
 class QuoteOut(BaseModel):
