@@ -110,6 +110,8 @@ async def test_home_shows_the_campaign_figures_and_the_manuals_sections(visitor:
         "设备更新专项券服务",
     ):
         assert text in html_, text
+    # the enterprises' and the providers' yearly caps, both from GET /campaigns/current
+    assert "500万元/年" in text_of(page) and "30万元/年" in text_of(page)
     # the session cookie is the browser's only credential: HttpOnly, SameSite
     cookie = page.headers.get("set-cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -80,7 +80,10 @@ class CampaignOut(BaseModel):
     title: str
     pending_budget_fen: int
     tiers: list[TierOut]
-    voucher_types: list[CampaignTypeOut]
+    voucher_types: list[CampaignTypeOut]  # each with the enterprise's yearly cap of its type
+    provider_yearly_cap_fen: int = Field(
+        description="服务机构年度上限：一家服务机构一年可累计结算的服务券补贴（分；平台人员可为个别机构调整）"
+    )
 
 
 class VoucherTypesOut(BaseModel):
