@@ -128,6 +128,7 @@ class VoucherOut(Orm):
     id: str
     voucher_no: str
     enterprise_id: str
+    enterprise_name: str = Field(default="", description="企业名称")
     campaign_year: int
     voucher_type: str
     tier: str | None

@@ -200,19 +200,6 @@ def here(portal: Portal) -> str:
     return url.path + (f"?{url.query}" if url.query else "")
 
 
-async def order_names(portal: Portal, items: list[dict[str, Any]]) -> None:
-    """Payments' rows carry order and organisation ids only: each row gets its order's
-    enterprise, provider and product names (one GET /orders/{id} per distinct order)."""
-    ids = sorted({str(i["order_id"]) for i in items if i.get("order_id")})
-    found = await asyncio.gather(*(quietly(portal, f"/orders/{oid}") for oid in ids))
-    names = {oid: order or {} for oid, order in zip(ids, found, strict=True)}
-    for item in items:
-        order = names.get(str(item.get("order_id")), {})
-        item["enterprise_name"] = order.get("enterprise_name") or ""
-        item["provider_name"] = order.get("provider_name") or ""
-        item["product_name"] = order.get("product_name") or ""
-
-
 # --- the queues --------------------------------------------------------------------------------
 
 
@@ -343,7 +330,6 @@ QUEUES: dict[str, Queue] = {
             "confirm": Decision("/remittances/{id}/confirm", "none", "已确认到账", (FINANCE,)),
             "reject": Decision("/remittances/{id}/reject", "reason", "已标记为未到账", (FINANCE,)),
         },
-        enrich=order_names,
     ),
     "settlements": Queue(
         "服务券兑付审核",
@@ -370,7 +356,6 @@ QUEUES: dict[str, Queue] = {
             ),
             "pay": Decision("/admin/settlements/{id}/pay", "payout", "已登记付款，兑付完成", (FINANCE,)),
         },
-        enrich=order_names,
     ),
     "refunds": Queue(
         "退款管理",
@@ -385,7 +370,6 @@ QUEUES: dict[str, Queue] = {
                 "/admin/refunds/{id}/mark-refunded", "refund", "已登记退款", (FINANCE,)
             ),
         },
-        enrich=order_names,
     ),
     "contracts": Queue(
         "合同管理",
