@@ -168,6 +168,7 @@ def menu(portal: Portal) -> list[tuple[str, str, str]]:
         ("refunds", "/admin/refunds", "退款管理"),
     ]
     common = [
+        ("vouchers", "/admin/vouchers", "服务券一览"),
         ("contracts", "/admin/contracts", "合同管理"),
         ("messages", "/admin/messages", "留言管理"),
         ("audit-log", "/admin/audit-log", "操作日志"),
@@ -395,6 +396,14 @@ QUEUES: dict[str, Queue] = {
             "reply": Decision("/admin/messages/{id}/reply", "reply", "已回复留言", STAFF),
             "close": Decision("/admin/messages/{id}/close", "none", "已关闭留言", STAFF),
         },
+    ),
+    "vouchers": Queue(
+        "服务券一览",
+        "/admin/vouchers",
+        "admin/vouchers.html",
+        STAFF,
+        tab_param=None,
+        filters=("voucher_type",),
     ),
     "organizations": Queue(
         "企业与服务机构",
