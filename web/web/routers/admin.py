@@ -13,7 +13,7 @@ have their own routes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -226,7 +226,6 @@ class Queue:
     default_tab: str | None = None
     filters: tuple[str, ...] = ()  # further query parameters passed to the API
     decisions: dict[str, Decision] = field(default_factory=dict)
-    enrich: Callable[[Portal, list[dict[str, Any]]], Awaitable[None]] | None = None
 
 
 QUEUES: dict[str, Queue] = {
@@ -452,8 +451,6 @@ async def queue_page(
     if queue.tab_param:
         params[queue.tab_param] = tab
     page = await portal.api.get(queue.api, **params)
-    if queue.enrich:
-        await queue.enrich(portal, page.get("items") or [])
     kept = {**filters, **({queue.tab_param: tab} if queue.tab_param else {})}
     return render(
         portal,
