@@ -90,7 +90,7 @@ async def test_a_demand_from_publication_to_a_provider_s_call_and_closing(j: Jou
     assert expect(await j.get(f"/demands/{did}"))["response_label"] == "目前已有1家服务机构申请对接"
 
     responses = expect(await j.get(f"/me/demands/{did}/responses", enterprise))
-    assert [(r["provider_name"], r["phone"]) for r in responses] == [
+    assert [(r["provider_name"], r["phone"]) for r in responses["items"]] == [
         ("广西科智信息服务有限公司", "13912345678")
     ]
     other = await j.get(f"/me/demands/{did}/responses", provider)

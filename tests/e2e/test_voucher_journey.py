@@ -340,12 +340,18 @@ async def test_the_whole_journey_ends_with_the_voucher_used_and_settled_and_the_
     j: Journey,
 ) -> None:
     before = await stats(j)
-    enterprise, _provider, order, settlement = await j.settled_order()
+    enterprise, provider, order, settlement = await j.settled_order()
     assert order["status"] == "evaluated" and order["status_label"] == "评价完成"
     assert order["evaluation"]["rating"] == 5
     steps = [s["step"] for s in order["timeline"]]
     assert len(steps) >= 8, steps
     assert settlement["amount_fen"] == 3800
+    # finance's row names the parties and the product, copied along the signing's event
+    assert (settlement["enterprise_name"], settlement["provider_name"], settlement["product_name"]) == (
+        enterprise.name,
+        provider.name,
+        order["product_name"],
+    )
 
     voucher = await eventually(
         lambda: j.general_voucher(enterprise), lambda v: v["settled_fen"] == 3800, "the deduction settled"

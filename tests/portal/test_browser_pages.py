@@ -61,6 +61,7 @@ STAFF = [
     "/admin/remittances",
     "/admin/settlements",
     "/admin/refunds",
+    "/admin/vouchers",
     "/admin/contracts",
     "/admin/messages",
     "/admin/organizations",

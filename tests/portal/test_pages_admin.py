@@ -158,6 +158,12 @@ async def test_a_demand_is_approved_in_the_console(staff: PortalClient, api: Api
     assert title in board
 
 
+async def test_staff_see_every_voucher_under_its_enterprises_name(staff: PortalClient) -> None:
+    page = text_of((await staff.get("/admin/vouchers?voucher_type=general")).text)
+    assert "服务券一览" in page and demo.ENTERPRISE.name in page, page
+    assert "暂无服务券" not in page
+
+
 async def test_a_designation_list_import_shows_its_report(staff: PortalClient) -> None:
     good, bad = valid_uscc(), invalid_uscc()
     csv = f"uscc,designation\n{good},{BASE_DESIGNATION}\n{bad},{BASE_DESIGNATION}\n".encode()

@@ -110,6 +110,8 @@ async def test_home_shows_the_campaign_figures_and_the_manuals_sections(visitor:
         "设备更新专项券服务",
     ):
         assert text in html_, text
+    # the enterprises' and the providers' yearly caps, both from GET /campaigns/current
+    assert "500万元/年" in text_of(page) and "30万元/年" in text_of(page)
     # the session cookie is the browser's only credential: HttpOnly, SameSite
     cookie = page.headers.get("set-cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -385,7 +387,7 @@ async def test_demand_board_and_a_providers_response(visitor: PortalClient, api:
     responses = (
         await api.client.get(api.url(f"/me/demands/{demand['id']}/responses"), headers=owner.headers)
     ).json()
-    assert [(r["contact_name"], r["phone"]) for r in responses] == [("王经理", "13912345678")]
+    assert [(r["contact_name"], r["phone"]) for r in responses["items"]] == [("王经理", "13912345678")]
 
 
 # --- 政策通知 ---------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ PRODUCT_STATES = {
     "listed": "已上架",
     "unlisted": "已下架",
 }
-APPLICATION_STATES = {"pending": "待审核", "approved": "审核通过", "rejected": "审核不通过"}
+APPLICATION_STATES = {"pending_review": "待审核", "approved": "审核通过", "rejected": "审核不通过"}
 DEMAND_STATES = {
     "pending": "待处理",
     "under_review": "待审核",

@@ -450,7 +450,10 @@ class ContractSigned(EventPayload):
     balance_fen: int
     document_sha256: str = ""
     order_no: str = ""  # the order's number (ORD...), for the payment screens and refunds
-    product_name: str = ""  # for the enterprise's notice (demands)
+    product_name: str = ""  # for the enterprise's notice (demands) and payments' staff lists
+    # The parties' names as on the order, copied onto payments' rows for the staff lists.
+    enterprise_name: str = ""
+    provider_name: str = ""
 
 
 @event("contracts.contract_submitted")

@@ -73,7 +73,7 @@ class ProviderApplication(SQLModel, table=True):
             "uq_provider_applications_pending",
             "org_id",
             unique=True,
-            postgresql_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending_review'"),
         ),
         Index("ix_provider_applications_state", "state", "created_at"),
     )
@@ -89,7 +89,7 @@ class ProviderApplication(SQLModel, table=True):
     address: str = Field(max_length=200)
     working_hours: str = Field(max_length=100)
     proof_file_ids: list[str] = Field(default_factory=list, sa_column=json_list())
-    state: str = Field(default="pending", max_length=20)  # pending | approved | rejected
+    state: str = Field(default="pending_review", max_length=20)  # pending_review | approved | rejected
     reject_reason: str | None = Field(default=None, sa_column=Column(Text))
     decided_by: str | None = Field(default=None, max_length=36)
     decided_at: datetime | None = Field(default=None, sa_column=ts())

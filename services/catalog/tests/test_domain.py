@@ -177,7 +177,7 @@ def test_a_relisted_product_needs_review_only_when_changed_since_approval(
     [
         (None, False, None),
         ("rejected", False, None),
-        ("pending", False, "application_pending"),
+        ("pending_review", False, "application_pending"),
         ("approved", False, "already_provider"),
         (None, True, "already_provider"),
     ],

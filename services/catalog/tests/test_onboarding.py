@@ -20,16 +20,16 @@ async def test_an_approved_application_makes_a_provider_and_tells_identity(catal
     r = await catalog.apply(caller)
     assert r.status_code == 201, r.text
     application = r.json()
-    assert application["state"] == "pending" and application["state_label"] == "待审核"
+    assert application["state"] == "pending_review" and application["state_label"] == "待审核"
     assert application["org_name"] == "广西认证科技有限公司"  # the certified name wins
 
     queue = (
         await catalog.client.get(
-            "/api/v1/admin/provider-applications?status=pending", headers=catalog.reviewer.headers
+            "/api/v1/admin/provider-applications?status=pending_review", headers=catalog.reviewer.headers
         )
     ).json()
     assert [a["id"] for a in queue["items"]] == [application["id"]]
-    assert queue["counts"]["pending"] == 1
+    assert queue["counts"]["pending_review"] == 1
 
     r = await catalog.client.post(
         f"/api/v1/admin/provider-applications/{application['id']}/approve",
@@ -164,7 +164,7 @@ async def test_only_reviewers_decide_applications(catalog: Catalog, role: str) -
     assert r.status_code == 403 and r.json()["code"] == "forbidden_role"
     r = await catalog.client.get("/api/v1/admin/provider-applications", headers=who.headers)
     assert r.status_code == 403
-    assert (await catalog.sql("SELECT state FROM provider_applications"))[0][0] == "pending"
+    assert (await catalog.sql("SELECT state FROM provider_applications"))[0][0] == "pending_review"
 
 
 async def test_the_provider_edits_its_profile(catalog: Catalog) -> None:
@@ -198,7 +198,7 @@ async def test_an_organisation_without_a_receiving_account_is_not_approved_until
     assert r.status_code == 409 and r.json()["code"] == "provider_bank_account_missing", r.text
     assert "收款账户" in r.json()["detail"]
     me = (await catalog.client.get("/api/v1/me/provider-application", headers=caller.headers)).json()
-    assert me["state"] == "pending"
+    assert me["state"] == "pending_review"
     assert await catalog.events("catalog.provider_approved") == []
     identity.bank_account = True
     r = await catalog.client.post(url, json={}, headers=catalog.reviewer.headers)

@@ -108,17 +108,19 @@ async def get_contract(contract: ReadableContract, session: SessionDep, user: Cu
 
 
 @router.get("/contracts/{contract_id}/versions", response_model=ContractVersionsOut)
-async def versions(contract: ReadableContract, session: SessionDep) -> ContractVersionsOut:
+async def versions(contract: ReadableContract, session: SessionDep, paging: Paging) -> ContractVersionsOut:
     """Every version the provider submitted, oldest first, with why it was returned."""
-    rows = (
-        await session.exec(
-            select(ContractVersion)
-            .where(col(ContractVersion.contract_id) == contract.id)
-            .order_by(col(ContractVersion.version))
-        )
-    ).all()
+    query = (
+        select(ContractVersion)
+        .where(col(ContractVersion.contract_id) == contract.id)
+        .order_by(col(ContractVersion.version))
+    )
+    total, rows = await paginate(session, query, paging)
     return ContractVersionsOut(
-        contract_id=contract.id, items=[ContractVersionOut.model_validate(r) for r in rows]
+        contract_id=contract.id,
+        items=[ContractVersionOut.model_validate(r) for r in rows],
+        total=total,
+        **paging.echo(),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.money import Fen
-from common.pagination import TabbedPage
+from common.pagination import Page, TabbedPage
 from common.text import FreeText
 
 
@@ -112,9 +112,10 @@ class ContractVersionOut(BaseModel):
     agreed_at: datetime | None
 
 
-class ContractVersionsOut(BaseModel):
+class ContractVersionsOut(Page[ContractVersionOut]):
+    """One page of a contract's versions, oldest first."""
+
     contract_id: str
-    items: list[ContractVersionOut]
 
 
 class SealOut(BaseModel):

@@ -713,6 +713,8 @@ async def sign(
                 document_sha256=doc.sha256,
                 order_no=contract.order_no,
                 product_name=contract.product_name,
+                enterprise_name=contract.enterprise_name,
+                provider_name=contract.provider_name,
             ),
             aggregate_id=contract.order_id,
         )

@@ -56,6 +56,18 @@ async def test_the_whole_drafting_flow_with_a_return_and_an_edit_keeps_every_ver
     ).json()
     items = versions["items"]
     assert [v["version"] for v in items] == [1, 2]
+    assert (versions["contract_id"], versions["total"], versions["page"], versions["page_size"]) == (
+        deal.contract_id,
+        2,
+        1,
+        20,
+    )
+    second = (
+        await deal.client.get(
+            f"{API}/contracts/{deal.contract_id}/versions?page=2&page_size=1", headers=deal.provider.headers
+        )
+    ).json()
+    assert [v["version"] for v in second["items"]] == [2] and second["total"] == 2
     assert items[0]["terms"] == "第一版条款" and items[0]["return_reason"] == "定金比例过高，请调整"
     assert items[0]["agreed_at"] is None and items[1]["agreed_at"] is not None
     assert items[1]["total_fen"] == 10_000_000 and items[1]["return_reason"] is None

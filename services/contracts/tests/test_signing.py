@@ -119,6 +119,8 @@ async def test_both_parties_sign_and_the_pdf_carries_two_valid_pades_signatures(
     )
     assert p["contract_id"] == deal.contract_id and p["document_sha256"] == signed["document_sha256"]
     assert p["product_name"] == "企业数字化诊断服务"  # the enterprise's "to pay" notice names it
+    # payments copies the parties' names onto its rows for finance's lists
+    assert (p["enterprise_name"], p["provider_name"]) == ("广西测试制造有限公司", "南宁数字化服务中心")
 
     r = await deal.client.get(f"{API}/orders/{deal.order_id}/contract", headers=deal.h.issuer.staff().headers)
     assert r.json()["state"] == "signed"

@@ -93,7 +93,8 @@ async def test_publish_return_edit_approve_respond_close(world: World) -> None:
     assert seen["response_count"] == 2 and seen["responded"] is True
     assert seen["response_label"] == "目前已有2家服务机构申请对接"
     responses = (await w.call("GET", f"/me/demands/{demand['id']}/responses", w.colleague)).json()
-    assert [(x["provider_name"], x["phone"]) for x in responses] == [
+    assert (responses["total"], responses["page"], responses["page_size"]) == (2, 1, 20)
+    assert [(x["provider_name"], x["phone"]) for x in responses["items"]] == [
         ("广西科智信息服务有限公司", "13912345678"),
         ("南宁某某咨询有限公司", "13787654321"),
     ]

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -32,6 +32,10 @@ def ts(nullable: bool = True, default_now: bool = False) -> Any:
 
 def fen(*, default: int | None = None) -> Any:
     return Column(BigInteger, nullable=False, server_default=None if default is None else str(default))
+
+
+def name_column() -> Any:
+    return Column(String(200), nullable=False, server_default="")
 
 
 def file_ids() -> Any:
@@ -68,6 +72,10 @@ class PaymentPlan(SQLModel, table=True):
     contract_id: str = Field(max_length=64)
     enterprise_id: str = Field(max_length=64, index=True)
     provider_id: str = Field(max_length=64, index=True)
+    # The parties' and the product's names as the contract's signing announced them (staff lists).
+    enterprise_name: str = Field(default="", sa_column=name_column())
+    provider_name: str = Field(default="", sa_column=name_column())
+    product_name: str = Field(default="", sa_column=name_column())
     total_fen: int = Field(sa_column=fen())
     subsidy_fen: int = Field(sa_column=fen())
     payable_fen: int = Field(sa_column=fen())
@@ -102,6 +110,11 @@ class Remittance(SQLModel, table=True):
     order_id: str = Field(max_length=64, index=True)
     enterprise_id: str = Field(max_length=64)
     provider_id: str = Field(max_length=64, index=True)
+    order_no: str = Field(default="", sa_column=Column(String(40), nullable=False, server_default=""))
+    # The parties' and the product's names as the contract's signing announced them (staff lists).
+    enterprise_name: str = Field(default="", sa_column=name_column())
+    provider_name: str = Field(default="", sa_column=name_column())
+    product_name: str = Field(default="", sa_column=name_column())
     amount_fen: int = Field(sa_column=fen())
     bank_reference: str = Field(max_length=100)
     payer_account: str = Field(max_length=100)
@@ -137,6 +150,10 @@ class SettlementClaim(SQLModel, table=True):
     contract_id: str | None = Field(default=None, max_length=64)
     enterprise_id: str = Field(max_length=64)
     provider_id: str = Field(max_length=64)
+    # The parties' and the product's names as the contract's signing announced them (staff lists).
+    enterprise_name: str = Field(default="", sa_column=name_column())
+    provider_name: str = Field(default="", sa_column=name_column())
+    product_name: str = Field(default="", sa_column=name_column())
     amount_fen: int = Field(sa_column=fen())
     state: str = Field(default="open", max_length=20)
     invoice_file_ids: list[str] = Field(default_factory=list, sa_column=file_ids())
@@ -168,6 +185,10 @@ class Refund(SQLModel, table=True):
     order_no: str = Field(default="", max_length=40)
     enterprise_id: str = Field(max_length=64)
     provider_id: str = Field(max_length=64)
+    # The parties' and the product's names as the contract's signing announced them (staff lists).
+    enterprise_name: str = Field(default="", sa_column=name_column())
+    provider_name: str = Field(default="", sa_column=name_column())
+    product_name: str = Field(default="", sa_column=name_column())
     amount_fen: int = Field(sa_column=fen())
     state: str = Field(default="due", max_length=20)
     refund_reference: str | None = Field(default=None, max_length=100)

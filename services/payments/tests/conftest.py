@@ -20,6 +20,9 @@ from common.testing.tokens import Caller
 from payments.invariants import broken
 
 API = "/api/v1"
+ENTERPRISE_NAME = "广西某某机械制造有限公司"
+PROVIDER_NAME = "广西某某科技服务有限公司"
+PRODUCT_NAME = "数字化转型诊断服务"
 
 
 @pytest.fixture(params=[pytest.param("rabbitmq", marks=pytest.mark.broker), "inprocess"])
@@ -65,6 +68,9 @@ class Deal:
             "deposit_fen": self.deposit_fen,
             "balance_fen": self.payable_fen - self.deposit_fen,
             "order_no": self.order_no,
+            "enterprise_name": ENTERPRISE_NAME,
+            "provider_name": PROVIDER_NAME,
+            "product_name": PRODUCT_NAME,
         }
         values.update(changes)
         return ContractSigned(**values)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.events import BankAccountChanged, ContractTerminated, ContractVoided
+from common.events import BankAccountChanged, ContractTerminated, ContractVoided, OrganizationCertified
 
 API = "/api/v1"
 
@@ -168,3 +168,37 @@ async def test_a_signing_whose_figures_do_not_add_up_makes_no_plan(deal_factory)
     assert await deal.rows("SELECT order_id FROM payment_plans") == []
     r = await deal.client.get(f"{API}/orders/{deal.order_id}/payment", headers=deal.enterprise.headers)
     assert r.status_code == 404
+
+
+async def test_a_signing_announced_without_the_parties_names_takes_them_from_the_organisation_copies(
+    deal_factory,
+) -> None:
+    """A contract_signed published before the event carried names (in flight at the upgrade):
+    the plan, and the rows made from it, show the names payments' copies know."""
+    deal = await deal_factory(signed=False)
+    for org, name, kind, seq in (
+        (deal.enterprise, "广西旧事件制造有限公司", "enterprise", 1),
+        (deal.provider, "广西旧事件服务有限公司", "provider", 2),
+    ):
+        await deal.h.publish(
+            OrganizationCertified(org_id=str(org.org_id), name=name, uscc="91450100MA5L000000", kind=kind),
+            aggregate_id=str(org.org_id),
+            sequence=seq,
+        )
+    await deal.h.settle()
+    await deal.h.publish(
+        deal.signed(enterprise_name="", provider_name="", product_name=""),
+        aggregate_id=deal.order_id,
+        sequence=1,
+    )
+    await deal.h.settle()
+    await deal.remitted(400)
+    [row] = await deal.rows(
+        "SELECT enterprise_name, provider_name, product_name, order_no FROM remittances WHERE order_id = :o"
+    )
+    assert row == {
+        "enterprise_name": "广西旧事件制造有限公司",
+        "provider_name": "广西旧事件服务有限公司",
+        "product_name": "",
+        "order_no": deal.order_no,
+    }

@@ -214,6 +214,13 @@ async def test_finance_sees_the_transfers_to_verify_with_counts_by_state(deal_fa
     assert body["total"] == 1 and body["counts"] == {"pending": 1, "confirmed": 1, "all": 2}
     assert body["items"][0]["enterprise_id"] == deal.enterprise.org_id
     assert body["items"][0]["state_label"] == "待核实"
+    row = body["items"][0]  # names, copied when the signing arrived: no call per row
+    assert (row["enterprise_name"], row["provider_name"], row["product_name"], row["order_no"]) == (
+        "广西某某机械制造有限公司",
+        "广西某某科技服务有限公司",
+        "数字化转型诊断服务",
+        deal.order_no,
+    )
     r = await deal.client.get(f"{API}/admin/remittances", headers=deal.provider.headers)
     assert r.status_code == 403
 

@@ -57,6 +57,12 @@ async def test_claim_approve_pay_settles_the_committed_subsidy_and_announces_it(
     queue = await deal.client.get(f"{API}/admin/settlements?state=claimed", headers=deal.finance.headers)
     assert queue.status_code == 200 and [s["id"] for s in queue.json()["items"]] == [claim["id"]]
     assert queue.json()["items"][0]["actions"] == ["approve", "reject"]
+    row = queue.json()["items"][0]
+    assert (row["enterprise_name"], row["provider_name"], row["product_name"]) == (
+        "广西某某机械制造有限公司",
+        "广西某某科技服务有限公司",
+        "数字化转型诊断服务",
+    )
 
     r = await act(deal, claim["id"], "approve")
     assert r.status_code == 200 and r.json()["state"] == "approved"

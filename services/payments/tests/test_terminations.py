@@ -103,6 +103,9 @@ async def test_an_accepted_termination_owes_back_what_was_confirmed_and_keeps_a_
     assert sorted((f["amount_fen"], f["state"]) for f in view["refunds"]) == [(400, "due"), (800, "due")]
     r = await deal.client.get(f"{API}/admin/refunds?state=due", headers=deal.finance.headers)
     assert sorted(i["amount_fen"] for i in r.json()["items"]) == [400, 800]
+    assert {(i["enterprise_name"], i["provider_name"]) for i in r.json()["items"]} == {
+        ("广西某某机械制造有限公司", "广西某某科技服务有限公司")
+    }
 
 
 async def test_a_rejected_pending_transfer_after_the_termination_owes_nothing_back(deal_factory) -> None:

@@ -145,6 +145,8 @@ class Voucher(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     voucher_no: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
     enterprise_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    # The enterprise's name as its application carried it (staff lists show names, not ids).
+    enterprise_name: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     campaign_year: int = Field(sa_column=Column(Integer, nullable=False))
     voucher_type: str = Field(sa_column=Column(String(30), nullable=False))
     tier: str | None = Field(default=None, sa_column=Column(Text))

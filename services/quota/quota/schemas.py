@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from common import money
 from common.categories import VOUCHER_TYPES
+from common.pagination import Page
 from common.text import FREE_TEXT_CHECK, NAME_CHECK
 
 VoucherType = Literal["general", "financing_guarantee", "equipment_leasing"]
@@ -79,7 +80,10 @@ class CampaignOut(BaseModel):
     title: str
     pending_budget_fen: int
     tiers: list[TierOut]
-    voucher_types: list[CampaignTypeOut]
+    voucher_types: list[CampaignTypeOut]  # each with the enterprise's yearly cap of its type
+    provider_yearly_cap_fen: int = Field(
+        description="服务机构年度上限：一家服务机构一年可累计结算的服务券补贴（分；平台人员可为个别机构调整）"
+    )
 
 
 class VoucherTypesOut(BaseModel):
@@ -124,6 +128,7 @@ class VoucherOut(Orm):
     id: str
     voucher_no: str
     enterprise_id: str
+    enterprise_name: str = Field(default="", description="企业名称")
     campaign_year: int
     voucher_type: str
     tier: str | None
@@ -156,10 +161,11 @@ class MovementOut(Orm):
     at: datetime
 
 
-class MovementsOut(BaseModel):
+class MovementsOut(Page[MovementOut]):
+    """服务券台账: one page of the voucher's ledger, oldest first."""
+
     voucher_id: str
     voucher_no: str
-    items: list[MovementOut]
 
 
 class QuoteOut(BaseModel):

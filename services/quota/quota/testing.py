@@ -118,9 +118,11 @@ class Quota:
     ) -> Voucher:
         """An approved voucher (as a reviewer's approval issues it)."""
         async with self.db.transaction() as s:
+            copy = await s.get(OrgCopy, enterprise_id)
             app = QuotaApplication(
                 id=str(uuid.uuid4()),
                 enterprise_id=enterprise_id,
+                enterprise_name=copy.name if copy else "",
                 campaign_year=self.year,
                 voucher_type=voucher_type,
                 state="approved",

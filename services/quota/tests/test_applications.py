@@ -75,6 +75,7 @@ async def test_an_enterprise_applies_for_the_general_voucher_and_after_approval_
     assert [(m["kind"], m["amount_fen"], m["remaining_fen"]) for m in moves.json()["items"]] == [
         ("issue", 10_000_000, 10_000_000)
     ]
+    assert (moves.json()["total"], moves.json()["page"], moves.json()["page_size"]) == (1, 1, 20)
     audit = await quota.scalar("SELECT count(*) FROM audit_log WHERE action = 'quota_application.approve'")
     assert audit == 1
     [approved] = await quota.published("quota.application_approved")  # the enterprise is told
@@ -396,7 +397,8 @@ async def test_an_enterprise_applying_before_its_certification_reaches_quota_get
     copy = await quota.row(OrgCopy, ent.org_id)
     assert (copy.certified, copy.uscc, copy.name) == (True, uscc, "广西单项冠军制造有限公司")
     mine = await quota.client.get(f"{API}/me/quota-applications", headers=ent.headers)
-    assert [(a["tier_fen"], a["flagged"]) for a in mine.json()] == [(30_000_000, False)]
+    assert [(a["tier_fen"], a["flagged"]) for a in mine.json()["items"]] == [(30_000_000, False)]
+    assert (mine.json()["total"], mine.json()["page"], mine.json()["page_size"]) == (1, 1, 20)
 
 
 async def test_a_copy_older_than_the_token_is_refreshed_from_identity_before_the_tier_is_decided(

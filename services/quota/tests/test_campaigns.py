@@ -24,6 +24,9 @@ async def test_the_current_campaign_shows_the_manuals_policy_texts_windows_and_t
     assert r.status_code == 200
     doc = r.json()
     assert doc["year"] == quota.year and doc["pending_budget_fen"] == 5_000_000_000
+    assert (
+        doc["provider_yearly_cap_fen"] == 500_000_000
+    )  # 服务机构年度上限 500万元, next to the enterprises' caps
     assert [t["label"] for t in doc["tiers"]] == ["5万", "10万", "20万", "30万"]
     assert doc["tiers"][0]["designations"] == ["一般规模以上制造业企业"]
     assert "专精特新“小巨人”企业" in doc["tiers"][3]["designations"]

@@ -12,12 +12,14 @@ pytestmark = pytest.mark.parametrize(
 
 
 async def test_staff_list_vouchers_with_their_balances_and_an_enterprise_may_not(quota: Quota) -> None:
-    a, b = await quota.certified(), await quota.certified()
+    a, b = await quota.certified(name="广西甲制造有限公司"), await quota.certified(name="广西乙制造有限公司")
     va = await quota.voucher(str(a.org_id), 5_000_000)
     await quota.voucher(str(b.org_id), 10_000_000)
     finance = quota.h.issuer.staff("finance")
     r = await quota.client.get(f"{API}/admin/vouchers", headers=finance.headers)
     assert r.status_code == 200 and r.json()["total"] == 2
+    # names, copied from the application at issue: no call per row
+    assert {v["enterprise_name"] for v in r.json()["items"]} == {"广西甲制造有限公司", "广西乙制造有限公司"}
     r = await quota.client.get(
         f"{API}/admin/vouchers?enterprise_id={a.org_id}&page_size=1", headers=finance.headers
     )

@@ -13,7 +13,7 @@ have their own routes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -168,6 +168,7 @@ def menu(portal: Portal) -> list[tuple[str, str, str]]:
         ("refunds", "/admin/refunds", "退款管理"),
     ]
     common = [
+        ("vouchers", "/admin/vouchers", "服务券一览"),
         ("contracts", "/admin/contracts", "合同管理"),
         ("messages", "/admin/messages", "留言管理"),
         ("audit-log", "/admin/audit-log", "操作日志"),
@@ -200,19 +201,6 @@ def here(portal: Portal) -> str:
     return url.path + (f"?{url.query}" if url.query else "")
 
 
-async def order_names(portal: Portal, items: list[dict[str, Any]]) -> None:
-    """Payments' rows carry order and organisation ids only: each row gets its order's
-    enterprise, provider and product names (one GET /orders/{id} per distinct order)."""
-    ids = sorted({str(i["order_id"]) for i in items if i.get("order_id")})
-    found = await asyncio.gather(*(quietly(portal, f"/orders/{oid}") for oid in ids))
-    names = {oid: order or {} for oid, order in zip(ids, found, strict=True)}
-    for item in items:
-        order = names.get(str(item.get("order_id")), {})
-        item["enterprise_name"] = order.get("enterprise_name") or ""
-        item["provider_name"] = order.get("provider_name") or ""
-        item["product_name"] = order.get("product_name") or ""
-
-
 # --- the queues --------------------------------------------------------------------------------
 
 
@@ -238,7 +226,6 @@ class Queue:
     default_tab: str | None = None
     filters: tuple[str, ...] = ()  # further query parameters passed to the API
     decisions: dict[str, Decision] = field(default_factory=dict)
-    enrich: Callable[[Portal, list[dict[str, Any]]], Awaitable[None]] | None = None
 
 
 QUEUES: dict[str, Queue] = {
@@ -269,8 +256,13 @@ QUEUES: dict[str, Queue] = {
         "/admin/provider-applications",
         "admin/provider_applications.html",
         (REVIEWER,),
-        tabs=(("pending", "待审核"), ("approved", "审核通过"), ("rejected", "审核不通过"), ("", "全部")),
-        default_tab="pending",
+        tabs=(
+            ("pending_review", "待审核"),
+            ("approved", "审核通过"),
+            ("rejected", "审核不通过"),
+            ("", "全部"),
+        ),
+        default_tab="pending_review",
         decisions={
             "approve": Decision(
                 "/admin/provider-applications/{id}/approve",
@@ -338,7 +330,6 @@ QUEUES: dict[str, Queue] = {
             "confirm": Decision("/remittances/{id}/confirm", "none", "已确认到账", (FINANCE,)),
             "reject": Decision("/remittances/{id}/reject", "reason", "已标记为未到账", (FINANCE,)),
         },
-        enrich=order_names,
     ),
     "settlements": Queue(
         "服务券兑付审核",
@@ -365,7 +356,6 @@ QUEUES: dict[str, Queue] = {
             ),
             "pay": Decision("/admin/settlements/{id}/pay", "payout", "已登记付款，兑付完成", (FINANCE,)),
         },
-        enrich=order_names,
     ),
     "refunds": Queue(
         "退款管理",
@@ -380,7 +370,6 @@ QUEUES: dict[str, Queue] = {
                 "/admin/refunds/{id}/mark-refunded", "refund", "已登记退款", (FINANCE,)
             ),
         },
-        enrich=order_names,
     ),
     "contracts": Queue(
         "合同管理",
@@ -406,6 +395,14 @@ QUEUES: dict[str, Queue] = {
             "reply": Decision("/admin/messages/{id}/reply", "reply", "已回复留言", STAFF),
             "close": Decision("/admin/messages/{id}/close", "none", "已关闭留言", STAFF),
         },
+    ),
+    "vouchers": Queue(
+        "服务券一览",
+        "/admin/vouchers",
+        "admin/vouchers.html",
+        STAFF,
+        tab_param=None,
+        filters=("voucher_type",),
     ),
     "organizations": Queue(
         "企业与服务机构",
@@ -454,8 +451,6 @@ async def queue_page(
     if queue.tab_param:
         params[queue.tab_param] = tab
     page = await portal.api.get(queue.api, **params)
-    if queue.enrich:
-        await queue.enrich(portal, page.get("items") or [])
     kept = {**filters, **({queue.tab_param: tab} if queue.tab_param else {})}
     return render(
         portal,
@@ -515,8 +510,8 @@ COUNTERS: tuple[tuple[str, str, dict[str, str], str, tuple[str, ...]], ...] = (
      "/admin/quota-applications?status=pending_review", (REVIEWER,)),
     ("其中需人工核实（未在划型名单）", "/admin/quota-applications", {"status": "pending_review", "flagged": "true"},
      "/admin/quota-applications?status=pending_review&flagged=true", (REVIEWER,)),
-    ("服务机构入驻待审核", "/admin/provider-applications", {"status": "pending"},
-     "/admin/provider-applications?status=pending", (REVIEWER,)),
+    ("服务机构入驻待审核", "/admin/provider-applications", {"status": "pending_review"},
+     "/admin/provider-applications?status=pending_review", (REVIEWER,)),
     ("服务产品待审核", "/admin/products", {"status": "pending_review"},
      "/admin/products?status=pending_review", (REVIEWER,)),
     ("需求待处理", "/admin/demands", {"status": "pending"}, "/admin/demands?status=pending", (REVIEWER,)),

@@ -339,8 +339,10 @@ async def apply_quota(portal: EnterprisePortal) -> Response:
 
 
 @router.get("/me/vouchers/{voucher_id}", response_class=HTMLResponse)
-async def voucher_ledger(portal: EnterprisePortal, voucher_id: str) -> HTMLResponse:
-    movements = await portal.api.get(f"/me/vouchers/{quote(voucher_id, safe='')}/movements")
+async def voucher_ledger(portal: EnterprisePortal, voucher_id: str, page: str | None = None) -> HTMLResponse:
+    movements = await portal.api.get(
+        f"/me/vouchers/{quote(voucher_id, safe='')}/movements", page=page_number(page)
+    )
     answer, _ = await _optional(portal, "/me/vouchers")
     card = next((v for v in (answer or {}).get("items") or [] if v.get("voucher_id") == voucher_id), None)
     return portal.render("enterprise/voucher.html", movements=movements, card=card)
@@ -420,11 +422,16 @@ async def publish_demand(portal: EnterprisePortal) -> Response:
 
 
 @router.get("/me/demands/{demand_id}", response_class=HTMLResponse)
-async def demand(portal: EnterprisePortal, demand_id: str) -> HTMLResponse:
+async def demand(portal: EnterprisePortal, demand_id: str, page: str | None = None) -> HTMLResponse:
     path = f"/me/demands/{quote(demand_id, safe='')}"
     found = await portal.api.get(path)
-    responses, _ = await _optional(portal, f"{path}/responses")
-    return portal.render("enterprise/demand.html", demand=found, responses=responses or [])
+    responses, _ = await _optional(portal, f"{path}/responses", page=page_number(page))
+    return portal.render(
+        "enterprise/demand.html",
+        demand=found,
+        responses=(responses or {}).get("items", []),
+        responses_page=responses,
+    )
 
 
 @router.get("/me/demands/{demand_id}/edit", response_class=HTMLResponse)

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from common.categories import voucher_type_for
+from common.pagination import MAX_PAGE_SIZE
 from web import labels
 from web.client import ApiError
 from web.deps import EnterprisePortal, FormInvalid, Portal, ProviderPortal, SignedIn
@@ -217,7 +218,7 @@ async def _deal(portal: Portal, order_id: str) -> dict[str, Any]:
     )
     versions: list[dict[str, Any]] = []
     if contract and int(contract.get("version") or 0) > 0:
-        found = await _optional(portal, f"/contracts/{contract['id']}/versions")
+        found = await _optional(portal, f"/contracts/{contract['id']}/versions", page_size=MAX_PAGE_SIZE)
         versions = list((found or {}).get("items") or [])
     return {"order": order, "contract": contract, "payment": payment, "versions": versions}
 
@@ -359,7 +360,7 @@ async def _contract_form(
     order, contract = await asyncio.gather(
         portal.api.get(f"/orders/{_oid(order_id)}"), _contract_of(portal, order_id)
     )
-    versions = await _optional(portal, f"/contracts/{contract['id']}/versions")
+    versions = await _optional(portal, f"/contracts/{contract['id']}/versions", page_size=MAX_PAGE_SIZE)
     return portal.render(
         "orders/contract_edit.html",
         status_code,

@@ -76,7 +76,7 @@ async def application_queue(
     _reviewer: Reviewer,
     session: SessionDep,
     paging: Paging,
-    status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
+    status: Annotated[Literal["pending_review", "approved", "rejected"] | None, Query()] = None,
 ) -> TabbedPage[ProviderApplicationOut]:
     """The reviewers' queue (oldest first), with counts per state."""
     query = select(ProviderApplication).order_by(

@@ -13,7 +13,7 @@ from common.app import ReadSessionDep, SessionDep
 from common.auth import OptionalUser
 from common.db import escape_like
 from common.orgs import OrgCopy
-from common.pagination import Paging, paginate
+from common.pagination import Page, Paging, paginate
 from common.registry import API_PREFIX
 from demands.api import status_counts
 from demands.deps import (
@@ -103,14 +103,17 @@ async def close(demand: OwnDemand, session: SessionDep) -> MyDemandOut:
     return out
 
 
-@router.get("/me/demands/{demand_id}/responses", response_model=list[ResponseOut], summary="对接的服务机构")
-async def responses(demand: MyDemand, session: ReadSessionDep) -> list[ResponseOut]:
-    rows = await session.exec(
+@router.get("/me/demands/{demand_id}/responses", response_model=Page[ResponseOut], summary="对接的服务机构")
+async def responses(demand: MyDemand, session: ReadSessionDep, paging: Paging) -> Page[ResponseOut]:
+    query = (
         select(DemandResponse)
         .where(col(DemandResponse.demand_id) == demand.id)
         .order_by(col(DemandResponse.created_at), col(DemandResponse.id))
     )
-    return [ResponseOut.model_validate(r) for r in rows.all()]
+    total, rows = await paginate(session, query, paging)
+    return Page[ResponseOut](
+        items=[ResponseOut.model_validate(r) for r in rows], total=total, **paging.echo()
+    )
 
 
 # --- the public board -------------------------------------------------------------------------

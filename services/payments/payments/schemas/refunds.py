@@ -25,6 +25,9 @@ class RefundOut(BaseModel):
     remittance_id: str
     enterprise_id: str
     provider_id: str
+    enterprise_name: str = Field(default="", description="企业名称")
+    provider_name: str = Field(default="", description="服务机构名称")
+    product_name: str = Field(default="", description="服务产品名称")
     amount_fen: int
     state: str
     refund_reference: str | None

@@ -76,6 +76,10 @@ class RemittanceRowOut(RemittanceOut):
 
     enterprise_id: str
     provider_id: str
+    order_no: str = Field(default="", description="订单编号")
+    enterprise_name: str = Field(default="", description="企业名称")
+    provider_name: str = Field(default="", description="服务机构名称")
+    product_name: str = Field(default="", description="服务产品名称")
 
 
 class PaymentOut(BaseModel):

@@ -49,6 +49,9 @@ class SettlementOut(BaseModel):
     contract_id: str | None
     provider_id: str
     enterprise_id: str
+    enterprise_name: str = Field(default="", description="企业名称")
+    provider_name: str = Field(default="", description="服务机构名称")
+    product_name: str = Field(default="", description="服务产品名称")
     amount_fen: int
     state: str
     invoice_file_ids: list[str]

@@ -32,6 +32,9 @@ async def owe_back_confirmed(session: AsyncSession, plan: PaymentPlan) -> None:
                 order_no=plan.order_no,
                 enterprise_id=plan.enterprise_id,
                 provider_id=plan.provider_id,
+                enterprise_name=plan.enterprise_name,
+                provider_name=plan.provider_name,
+                product_name=plan.product_name,
                 amount_fen=remittance.amount_fen,
                 state=rules.RefundState.DUE.value,
             )

@@ -14,6 +14,7 @@ from common.auth import Principal
 from common.bus import publish
 from common.db import lock
 from common.events import ContractSigned, PaymentReceived, RemittanceRecorded, RemittanceRejected
+from common.orgs import OrgCopy
 from common.timers import utcnow
 from payments import errors
 from payments.domain import Refusal
@@ -43,6 +44,13 @@ def apply(plan: PaymentPlan, f: rules.Figures) -> None:
 # --- the plan ----------------------------------------------------------------------------------
 
 
+async def _copied_name(session: AsyncSession, org_id: str) -> str:
+    """An organisation's name from payments' copy: for a signing announced before the event
+    carried the parties' names. Only shown on staff lists, never decided on."""
+    copy = await session.get(OrgCopy, org_id)
+    return copy.name if copy else ""
+
+
 async def create_plan(session: AsyncSession, p: ContractSigned) -> bool:
     """The plan of a signed contract, once per order (a second delivery changes nothing).
     A payable of 0 is closed at once and publishes nothing: orders knows from the signing."""
@@ -61,6 +69,9 @@ async def create_plan(session: AsyncSession, p: ContractSigned) -> bool:
             contract_id=p.contract_id,
             enterprise_id=p.enterprise_id,
             provider_id=p.provider_id,
+            enterprise_name=p.enterprise_name or await _copied_name(session, p.enterprise_id),
+            provider_name=p.provider_name or await _copied_name(session, p.provider_id),
+            product_name=p.product_name,
             total_fen=p.total_fen,
             subsidy_fen=p.subsidy_fen,
             payable_fen=p.payable_fen,
@@ -153,8 +164,12 @@ async def record(
     session.add(plan)
     remittance = Remittance(
         order_id=plan.order_id,
+        order_no=plan.order_no,
         enterprise_id=plan.enterprise_id,
         provider_id=plan.provider_id,
+        enterprise_name=plan.enterprise_name,
+        provider_name=plan.provider_name,
+        product_name=plan.product_name,
         amount_fen=body.amount_fen,
         bank_reference=body.bank_reference,
         payer_account=body.payer_account,

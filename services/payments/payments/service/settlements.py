@@ -40,6 +40,9 @@ async def open_claim(session: AsyncSession, plan: PaymentPlan, p: OrderCompleted
             contract_id=p.contract_id or plan.contract_id,
             enterprise_id=plan.enterprise_id,
             provider_id=plan.provider_id,
+            enterprise_name=plan.enterprise_name,
+            provider_name=plan.provider_name,
+            product_name=plan.product_name,
             amount_fen=plan.subsidy_fen,
             state=state.value,
         )

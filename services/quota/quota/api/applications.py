@@ -9,7 +9,7 @@ from sqlmodel import col, func, select
 
 from common.app import RuntimeDep, SessionDep
 from common.categories import VOUCHER_TYPES
-from common.pagination import Paging, TabbedPage, paginate
+from common.pagination import Page, Paging, TabbedPage, paginate
 from quota import domain, errors
 from quota.deps import CurrentCampaign, EnterpriseUser, ReviewerUser
 from quota.models import Campaign, QuotaApplication
@@ -48,14 +48,15 @@ async def apply(
     return result
 
 
-@router.get("/me/quota-applications", response_model=list[ApplicationOut], summary="我的配额申请")
-async def my_applications(user: EnterpriseUser, session: SessionDep) -> list[ApplicationOut]:
-    rows = await session.exec(
+@router.get("/me/quota-applications", response_model=Page[ApplicationOut], summary="我的配额申请")
+async def my_applications(user: EnterpriseUser, session: SessionDep, paging: Paging) -> Page[ApplicationOut]:
+    query = (
         select(QuotaApplication)
         .where(col(QuotaApplication.enterprise_id) == user.org_id)
-        .order_by(col(QuotaApplication.created_at).desc())
+        .order_by(col(QuotaApplication.created_at).desc(), col(QuotaApplication.id).desc())
     )
-    return [out(a) for a in rows.all()]
+    total, rows = await paginate(session, query, paging)
+    return Page[ApplicationOut](items=[out(a) for a in rows], total=total, **paging.echo())
 
 
 @router.get(

@@ -12,7 +12,8 @@ from common.audit import audit
 from common.auth import AdminUser
 from common.categories import VOUCHER_TYPES, categories_for
 from common.numbers import format_date_cn
-from quota.deps import CurrentCampaign
+from quota.config import Settings
+from quota.deps import CurrentCampaign, SettingsDep
 from quota.models import Campaign, CampaignType
 from quota.schemas import CampaignIn, CampaignOut, CampaignTypeOut, VoucherTypesOut
 from quota.service.campaigns import put_campaign, types_of
@@ -31,7 +32,7 @@ def type_out(t: CampaignType) -> CampaignTypeOut:
     )
 
 
-async def campaign_out(session: SessionDep, campaign: Campaign) -> CampaignOut:
+async def campaign_out(session: SessionDep, campaign: Campaign, settings: Settings) -> CampaignOut:
     kinds = await types_of(session, campaign.year)
     return CampaignOut.model_validate(
         {
@@ -40,13 +41,14 @@ async def campaign_out(session: SessionDep, campaign: Campaign) -> CampaignOut:
             "pending_budget_fen": campaign.pending_budget_fen,
             "tiers": campaign.tiers,
             "voucher_types": [type_out(t) for t in kinds.values()],
+            "provider_yearly_cap_fen": settings.default_provider_cap_fen,
         }
     )
 
 
 @router.get("/campaigns/current", response_model=CampaignOut, summary="当前年度服务券活动")
-async def current(session: SessionDep, campaign: CurrentCampaign) -> CampaignOut:
-    return await campaign_out(session, campaign)
+async def current(session: SessionDep, campaign: CurrentCampaign, settings: SettingsDep) -> CampaignOut:
+    return await campaign_out(session, campaign, settings)
 
 
 @router.get("/voucher-types", response_model=VoucherTypesOut, summary="服务券类型（配额申请页）")
@@ -61,12 +63,13 @@ async def put(
     body: CampaignIn,
     admin: AdminUser,
     session: SessionDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     spec = body.model_dump()
     campaign, created = await put_campaign(session, year, spec)
     audit(
         session, admin, "campaign.create" if created else "campaign.change", "campaign", str(year), year=year
     )
-    out = await campaign_out(session, campaign)
+    out = await campaign_out(session, campaign, settings)
     await session.commit()
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

@@ -97,12 +97,14 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
 
 
 @router.get("/me/vouchers/{voucher_id}/movements", response_model=MovementsOut, summary="服务券台账")
-async def voucher_movements(voucher: OwnedVoucher, session: SessionDep) -> MovementsOut:
-    rows = await ledger.movements(session, voucher.id)
+async def voucher_movements(voucher: OwnedVoucher, session: SessionDep, paging: Paging) -> MovementsOut:
+    total, rows = await ledger.movements(session, voucher.id, paging)
     items = [
         MovementOut.model_validate(r).model_copy(update={"kind_label": MOVEMENT_LABELS[r.kind]}) for r in rows
     ]
-    return MovementsOut(voucher_id=voucher.id, voucher_no=voucher.voucher_no, items=items)
+    return MovementsOut(
+        voucher_id=voucher.id, voucher_no=voucher.voucher_no, items=items, total=total, **paging.echo()
+    )
 
 
 @router.get("/vouchers/{voucher_id}/quote", response_model=QuoteOut, summary="用券预览（券后价）")

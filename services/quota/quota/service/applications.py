@@ -149,6 +149,7 @@ async def issue(
             id=str(uuid.uuid4()),
             voucher_no=await next_number(session, VOUCHER_PREFIX),
             enterprise_id=app.enterprise_id,
+            enterprise_name=app.enterprise_name,
             campaign_year=app.campaign_year,
             voucher_type=app.voucher_type,
             tier=tier,
@@ -161,6 +162,9 @@ async def issue(
         await timers.schedule(
             session, EXPIRY_TIMER, voucher.id, domain.window_end(voucher.valid_to), {"voucher_id": voucher.id}
         )
+    elif app.enterprise_name and voucher.enterprise_name != app.enterprise_name:
+        voucher.enterprise_name = app.enterprise_name  # a top-up: the name as now certified
+        session.add(voucher)
     await must_move(session, voucher.id, "issue", amount, note=f"配额申请 {app.id}")
     await session.refresh(voucher)
     return voucher

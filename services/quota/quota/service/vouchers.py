@@ -35,6 +35,7 @@ from common.events import (
     VoucherReversed,
 )
 from common.orgs import is_suspended
+from common.pagination import PageParams, paginate
 from common.timers import RetryLater, utcnow
 from quota import domain
 from quota.models import Movement, ProviderCap, Reservation, Voucher
@@ -514,11 +515,7 @@ async def expire_voucher(
     return Expiry(expired_fen=amount)
 
 
-async def movements(session: AsyncSession, voucher_id: str) -> list[Movement]:
-    return list(
-        (
-            await session.exec(
-                select(Movement).where(col(Movement.voucher_id) == voucher_id).order_by(col(Movement.id))
-            )
-        ).all()
-    )
+async def movements(session: AsyncSession, voucher_id: str, paging: PageParams) -> tuple[int, list[Movement]]:
+    """(total, the page's rows) of a voucher's ledger, oldest first."""
+    query = select(Movement).where(col(Movement.voucher_id) == voucher_id).order_by(col(Movement.id))
+    return await paginate(session, query, paging)
