@@ -8,6 +8,7 @@ are polled until they show the next state."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from typing import Any
@@ -160,12 +161,27 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     seen = text_of(saved)
     assert "待确认" in seen and "合同总金额 50,000 元" in seen and "合同定金 10,000 元" in seen
 
-    # --- the enterprise returns it: 退回修改 with the reason --------------------------------
-    page = await ent.until(order_page, "同意", "退回修改")
-    assert "第一条 服务内容" in page.text
-    returned = await post(ent, f"/orders/{order_id}/contract/return", reason="请补充验收标准")
-    assert "合同已退回服务机构修改" in returned.text and "请补充验收标准" in returned.text
+    # --- the enterprise returns it from its list: 退回修改 with the reason ------------------
+    # the row offers the contract's buttons from the order's own actions (no call per row)
+    row_return = f'action="/orders/{order_id}/contract/return?next='
+    listing = await ent.until("/me/orders?tab=awaiting_contract", row_return)
+    assert f'action="/orders/{order_id}/contract/agree?next=' in listing.text
+    assert f'href="/orders/{order_id}#contract">查看合同' in listing.text
+    theirs = await prov.get("/me/service-orders?tab=awaiting_contract")
+    assert (
+        f'href="/orders/{order_id}#contract">查看合同' in theirs.text and "contract/agree" not in theirs.text
+    )
+    page = await ent.get(order_page)
+    assert "第一条 服务内容" in page.text and "同意" in page.text
+    found = re.search(rf'action="(/orders/{order_id}/contract/return\?next=[^"]+)"', listing.text)
+    assert found
+    await ent.get("/me/orders?tab=awaiting_contract")
+    returned = await post(ent, found.group(1).replace("&amp;", "&"), reason="请补充验收标准")
+    assert "合同已退回服务机构修改" in returned.text and "/me/orders" in str(returned.url)
+    page = await ent.get(order_page)
+    assert "请补充验收标准" in page.text
 
+    await prov.until("/me/service-orders", f'href="/orders/{order_id}/contract/edit">拟定合同')
     page = await prov.get(edit)
     assert "修改合同" in page.text and "请补充验收标准" in page.text
     amended = await post(
@@ -180,6 +196,7 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     assert "第 1 版" in seen and "退回修改：请补充验收标准" in seen and "第 2 版" in seen
 
     # --- 同意 -----------------------------------------------------------------------------------
+    await ent.until("/me/orders", f'action="/orders/{order_id}/contract/agree?next=')
     page = await ent.until(order_page, "第二条 验收标准")
     agreed = await post(ent, f"/orders/{order_id}/contract/agree")
     assert "已同意合同" in agreed.text and "待签署" in agreed.text
@@ -190,6 +207,9 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     assert document.content.startswith(b"%PDF")
 
     # --- seals and signatures after the face check -----------------------------------------
+    row_sign = f'href="/orders/{order_id}#contract">签署'
+    await ent.until("/me/orders", row_sign)
+    await prov.until("/me/service-orders", row_sign)
     page = await ent.get(order_page)
     assert "签署合同前请先制作电子签章" in page.text  # no seal yet: where to make it
     await make_seal(ent, demo.ENTERPRISE.name)
@@ -201,6 +221,12 @@ async def walk_the_deal(ent: PortalClient, prov: PortalClient, staff: PortalClie
     verify = await post(ent, f"/orders/{order_id}/contract/sign")
     signed = await face_check(ent, verify)
     assert "合同已签署" in signed.text and "您已签署，等待对方签署" in signed.text
+    await prov.until("/me/service-orders", row_sign)  # the provider has not signed yet
+    for _ in range(50):  # contracts' event reaches orders: 签署 leaves the enterprise's row
+        if row_sign not in (await ent.get("/me/orders")).text:
+            break
+        await asyncio.sleep(0.2)
+    assert row_sign not in (await ent.get("/me/orders")).text
 
     await make_seal(prov, demo.PROVIDER.name)
     await prov.get(order_page)

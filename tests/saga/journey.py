@@ -828,6 +828,12 @@ async def end_state(c: Cell) -> dict[str, Any]:
     w, o = c.w, c.order_id
     order = await c.order()
     contract = await w.rows("contracts", "SELECT id, state FROM contracts WHERE order_id = :o", o=o)
+    signatures = await w.rows(
+        "contracts",
+        "SELECT s.party FROM contract_signatures s JOIN contracts c ON c.id = s.contract_id "
+        "WHERE c.order_id = :o ORDER BY s.party",
+        o=o,
+    )
     reservation = await w.rows(
         "quota", "SELECT state, amount_fen, committed_fen FROM voucher_reservations WHERE order_id = :o", o=o
     )
@@ -852,6 +858,14 @@ async def end_state(c: Cell) -> dict[str, Any]:
         if order
         else None,
         "contract": contract[0]["state"] if contract else None,
+        "signed_by": [r["party"] for r in signatures],
+        # orders' copy of the contract (the buttons on its rows): its state, who has signed
+        "contract_copy": {
+            "state": order["contract_state"],
+            "signed_by": [p for p in ("enterprise", "provider") if order[f"contract_{p}_signed"]],
+        }
+        if order
+        else None,
         "reservation": reservation[0] if reservation else None,
         "plan": plan[0] if plan else None,
         "remittances": remittances,
@@ -931,6 +945,33 @@ def illegal(e: dict[str, Any]) -> list[str]:
         )
     if contract is not None and contract not in (*BEFORE_SIGNING, "signed", "voided", "terminated"):
         out.append(f"the contract is left {contract}: neither terminated nor back to signed")
+    out += copy_disagrees(e)
+    return out
+
+
+def copy_disagrees(e: dict[str, Any]) -> list[str]:
+    """Orders' copy of the contract (what its rows offer: 同意, 退回修改, 签署...) must end as
+    contracts has it: nothing announced reads as a draft, a void before any draft as void."""
+    copy, contract = e["contract_copy"], e["contract"]
+    if copy is None:
+        return []
+    state = copy["state"] or "drafting"
+    if contract is None:
+        if copy["state"] not in (None, "voided"):
+            return [f"orders shows a {state} contract but contracts has none"]
+        return []
+    out = []
+    if state != contract:
+        out.append(
+            f"orders shows the contract {state} but it is {contract}: its rows offer the wrong buttons"
+        )
+    if (
+        contract in ("drafting", "pending_review", "returned", "agreed")
+        and copy["signed_by"] != e["signed_by"]
+    ):
+        out.append(
+            f"orders shows {copy['signed_by']} as signed but {e['signed_by']} have: 签署 is offered wrongly"
+        )
     return out
 
 

@@ -503,6 +503,17 @@ class ContractAgreed(EventPayload):
     total_fen: int
 
 
+@event("contracts.contract_party_signed")
+class ContractPartySigned(EventPayload):
+    """One party signed the agreed contract (签署); the second signature is followed, in the
+    same transaction, by ``contracts.contract_signed``. Orders keeps who has signed, so an
+    order row offers 签署 to the party that has not."""
+
+    order_id: str
+    contract_id: str
+    party: str  # enterprise | provider
+
+
 @event("contracts.contract_voided")
 class ContractVoided(EventPayload):
     order_id: str

@@ -29,6 +29,7 @@ from common.events import (
     CancellationRefused,
     CancellationRequested,
     ContractAgreed,
+    ContractPartySigned,
     ContractReturned,
     ContractSigned,
     ContractSubmitted,
@@ -693,6 +694,11 @@ async def sign(
             signed_sha256=hashlib.sha256(before).hexdigest(),
             verification_jti=jti,
         )
+    )
+    await bus.publish(
+        session,
+        ContractPartySigned(order_id=contract.order_id, contract_id=contract.id, party=party.value),
+        aggregate_id=contract.order_id,
     )
     state = domain.after_signature({Party(s.party) for s in signed} | {party})
     if state is State.SIGNED:

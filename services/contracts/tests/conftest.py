@@ -201,9 +201,10 @@ class Deal:
         await self.h.settle()
 
     async def events(self, *, notices: bool = False) -> list[tuple[str, dict[str, Any]]]:
-        """What contracts published for this order (its outbox), oldest first; the drafting
-        steps' facts, published for the people who act next (demands' notices), only with
-        ``notices`` (the saga's tests look at what the other services act on)."""
+        """What contracts published for this order (its outbox), oldest first; the facts of
+        the steps before the signing, published for the people who act next (demands' notices,
+        the contract's buttons on orders' rows), only with ``notices`` (the saga's tests look
+        at what the other services act on)."""
         async with self.h.db("contracts").session() as s:
             rows = (
                 await s.execute(
@@ -214,7 +215,12 @@ class Deal:
         return [(r[0], r[1]["payload"]) for r in rows if notices or r[0] not in NOTICE_FACTS]
 
 
-NOTICE_FACTS = ("contracts.contract_submitted", "contracts.contract_returned", "contracts.contract_agreed")
+NOTICE_FACTS = (
+    "contracts.contract_submitted",
+    "contracts.contract_returned",
+    "contracts.contract_agreed",
+    "contracts.contract_party_signed",
+)
 
 
 async def certify(h: SagaHarness, who: Caller, name: str) -> None:

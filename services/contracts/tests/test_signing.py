@@ -109,6 +109,8 @@ async def test_both_parties_sign_and_the_pdf_carries_two_valid_pades_signatures(
 
     events = await deal.events()
     assert [t for t, _ in events] == ["contracts.contract_signed"]
+    signatures = [p for t, p in await deal.events(notices=True) if t == "contracts.contract_party_signed"]
+    assert [s["party"] for s in signatures] == ["enterprise", "provider"]  # each one, for orders' rows
     p = events[0][1]
     assert (p["total_fen"], p["subsidy_fen"], p["payable_fen"], p["deposit_fen"], p["balance_fen"]) == (
         30_000_000,

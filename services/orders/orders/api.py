@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -24,7 +24,7 @@ from orders.deps import (
     VisibleOrder,
     viewer_of,
 )
-from orders.domain import Actor, Status, Step, sees_contacts
+from orders.domain import Actor, Status, Step, progress, sees_contacts
 from orders.domain import actions as allowed_actions
 from orders.models import Order, OrderEvaluation
 from orders.schemas import (
@@ -49,18 +49,26 @@ TabQuery = Annotated[
 StatusQuery = Annotated[Status | None, Query(description="订单状态")]
 
 
-def order_out(order: Order, actor: Actor | None) -> OrderOut:
-    out = OrderOut.model_validate(order)
-    if actor is None:
-        return out
-    return out.model_copy(
-        update={"actions": allowed_actions(Status(order.status), actor, service.facts(order))}
+def screen(order: Order, actor: Actor | None) -> dict[str, Any]:
+    """What a row or the order page shows besides the order's facts: the caller's actions
+    (the order's and the contract's) and where the order stands on the six-step bar."""
+    state = Status(order.status)
+    bar = progress(state, accepted=order.accepted_at is not None, signed=order.signed_at is not None)
+    acts = (
+        allowed_actions(state, actor, service.facts(order))
+        if actor in (Actor.ENTERPRISE, Actor.PROVIDER)
+        else []
     )
+    return {"actions": acts, "current_step": bar.current, "steps_done": list(bar.done)}
+
+
+def order_out(order: Order, actor: Actor | None) -> OrderOut:
+    return OrderOut.model_validate(order).model_copy(update=screen(order, actor))
 
 
 async def detail_out(session: SessionDep, order: Order, principal: Principal) -> OrderDetailOut:
     actor = viewer_of(order, principal)
-    out = OrderDetailOut.model_validate(order)
+    out = OrderDetailOut.model_validate(order).model_copy(update=screen(order, actor))
     steps = await service.timeline(session, order.id)
     evaluation = await session.get(OrderEvaluation, order.id)
     progress = [
@@ -72,7 +80,6 @@ async def detail_out(session: SessionDep, order: Order, principal: Principal) ->
     ]
     return out.model_copy(
         update={
-            "actions": allowed_actions(Status(order.status), actor, service.facts(order)) if actor else [],
             "timeline": [StepOut.model_validate(s) for s in steps],
             "service_progress": progress,
             "evaluation": EvaluationOut.model_validate(evaluation) if evaluation else None,

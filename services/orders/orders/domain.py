@@ -122,6 +122,8 @@ class Facts:
     # contract_signed: the contract's payable and deposit (a stage of 0 is met at once)
     payable_fen: int = 0
     deposit_fen: int = 0
+    # the contract as contracts announced it (its state, who has signed): for its actions
+    contract: ContractCopy | None = None
 
 
 @dataclass(frozen=True)
@@ -275,8 +277,136 @@ def termination_refusal(state: Status, requested_by: str) -> str | None:
 
 
 def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str]:
-    """What ``actor`` may do now (the manual's row buttons besides 查看), from the machine."""
-    return [str(s) for s in PEOPLE_STEPS[actor] if isinstance(decide(state, s, actor, facts), Move)]
+    """What ``actor`` may do now (the manual's row buttons besides 查看), from the machine:
+    the order's steps, then the contract's (:func:`contract_actions`), so a list row needs no
+    call to contracts."""
+    f = facts or Facts()
+    steps = [str(s) for s in PEOPLE_STEPS[actor] if isinstance(decide(state, s, actor, f), Move)]
+    return steps + contract_actions(state, actor, f)
+
+
+# --- the contract, as orders knows it (contracts' events) -----------------------------------
+# Contracts owns the contract; orders keeps a copy of its state and of who has signed
+# (contracts.contract_submitted / _returned / _agreed / _party_signed / _signed / _voided /
+# termination_requested / _withdrawn / _terminated), so an order row offers the contract's
+# buttons without a call per row. Contracts still decides each of them when it is pressed.
+
+
+class ContractState(StrEnum):
+    DRAFTING = "drafting"
+    PENDING_REVIEW = "pending_review"
+    RETURNED = "returned"
+    AGREED = "agreed"
+    SIGNED = "signed"
+    TERMINATING = "terminating"
+    VOIDED = "voided"
+    TERMINATED = "terminated"
+
+
+class ContractAction(StrEnum):
+    VIEW = "view_contract"  # 查看合同 (either party)
+    EDIT = "edit_contract"  # 起草合同 / 修改合同 (provider)
+    AGREE = "agree_contract"  # 同意 (enterprise)
+    RETURN = "return_contract"  # 退回修改 (enterprise)
+    SIGN = "sign_contract"  # 签署 (each party once)
+
+
+@dataclass(frozen=True)
+class ContractCopy:
+    """``state`` None: contracts has announced nothing yet (its draft is made on acceptance)."""
+
+    state: ContractState | None = None
+    enterprise_signed: bool = False
+    provider_signed: bool = False
+
+    def signed_by(self, actor: Actor) -> bool:
+        return (actor is Actor.ENTERPRISE and self.enterprise_signed) or (
+            actor is Actor.PROVIDER and self.provider_signed
+        )
+
+
+# the states in which a submitted version exists for both parties to read (查看合同)
+CONTRACT_READABLE = frozenset(
+    {
+        ContractState.PENDING_REVIEW,
+        ContractState.RETURNED,
+        ContractState.AGREED,
+        ContractState.SIGNED,
+        ContractState.TERMINATING,
+        ContractState.TERMINATED,
+    }
+)
+
+
+def contract_state_of(state: Status, contract: ContractCopy | None) -> ContractState | None:
+    """The contract's state: as announced, else a draft while the order awaits its contract."""
+    if contract is not None and contract.state is not None:
+        return contract.state
+    return ContractState.DRAFTING if state is Status.AWAITING_CONTRACT else None
+
+
+def contract_actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str]:
+    """The contract's buttons for ``actor`` (the parties only), as contracts' rules allow them:
+    the provider drafts while drafting or returned, the enterprise agrees or returns a
+    submitted version, each party signs the agreed contract once; both read it once submitted.
+    Nothing but 查看合同 while a cancellation of the order is being decided."""
+    if actor not in (Actor.ENTERPRISE, Actor.PROVIDER):
+        return []
+    f = facts or Facts()
+    copy = f.contract or ContractCopy()
+    current = contract_state_of(state, copy)
+    if current is None:
+        return []
+    acts: list[ContractAction] = []
+    if current in CONTRACT_READABLE:
+        acts.append(ContractAction.VIEW)
+    if state is Status.AWAITING_CONTRACT and f.cancel_requested_in != state:
+        if actor is Actor.PROVIDER and current in (ContractState.DRAFTING, ContractState.RETURNED):
+            acts.append(ContractAction.EDIT)
+        if actor is Actor.ENTERPRISE and current is ContractState.PENDING_REVIEW:
+            acts += [ContractAction.AGREE, ContractAction.RETURN]
+        if current is ContractState.AGREED and not copy.signed_by(actor):
+            acts.append(ContractAction.SIGN)
+    return [str(a) for a in acts]
+
+
+# --- the six-step bar of the order page (订单状态) -------------------------------------------
+
+ORDER_STEPS: tuple[str, ...] = ("申请服务", "服务机构接单", "签订合同", "线上支付", "完成服务", "评价服务")
+
+# the steps (1-6) an order has done, by status; 待支付 after the service (the balance) keeps
+# 线上支付 open although 完成服务 is done
+_STEPS_DONE: dict[Status, tuple[int, ...]] = {
+    Status.PENDING_VOUCHER: (1,),
+    Status.AWAITING_ACCEPTANCE: (1,),
+    Status.AWAITING_CONTRACT: (1, 2),
+    Status.AWAITING_DEPOSIT: (1, 2, 3),
+    Status.AWAITING_SERVICE: (1, 2, 3, 4),
+    Status.IN_SERVICE: (1, 2, 3, 4),
+    Status.AWAITING_BALANCE: (1, 2, 3, 5),
+    Status.COMPLETED: (1, 2, 3, 4, 5),
+    Status.EVALUATED: (1, 2, 3, 4, 5, 6),
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``current``: the step (1-6) the order is at, the first not done (6 once all are done);
+    None once the order ended (cancelled or terminated). ``done``: the steps done."""
+
+    current: int | None
+    done: tuple[int, ...]
+
+
+def progress(state: Status, *, accepted: bool = False, signed: bool = False) -> Progress:
+    """Where the order stands on the six-step bar. An ended order keeps what it got done
+    before it ended (``accepted``, ``signed``) and has no current step."""
+    if state in ENDED:
+        done = (1,) + ((2,) if accepted else ()) + ((3,) if signed else ())
+        return Progress(None, done)
+    done = _STEPS_DONE[state]
+    rest = [n for n in range(1, len(ORDER_STEPS) + 1) if n not in done]
+    return Progress(rest[0] if rest else len(ORDER_STEPS), done)
 
 
 # 双方接洽 (issue 13): between acceptance and the contract the two parties talk, so from the

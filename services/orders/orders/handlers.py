@@ -23,7 +23,11 @@ from common.bus.ordering import ordered
 from common.db import lock
 from common.events import (
     CancellationRefused,
+    ContractAgreed,
+    ContractPartySigned,
+    ContractReturned,
     ContractSigned,
+    ContractSubmitted,
     ContractTerminated,
     ContractVoided,
     Envelope,
@@ -44,7 +48,16 @@ from common.events import (
 from common.orgs import register_org_handlers
 from common.timers import utcnow
 from orders.config import Settings
-from orders.domain import TERMINATION_REFUSALS, Actor, Outcome, Refusal, Status, Step, termination_refusal
+from orders.domain import (
+    TERMINATION_REFUSALS,
+    Actor,
+    ContractState,
+    Outcome,
+    Refusal,
+    Status,
+    Step,
+    termination_refusal,
+)
 from orders.models import Order, OrderStep, ProductCopy
 from orders.service import Why, add_step, transition
 
@@ -170,6 +183,44 @@ def build_consumer(settings: Settings) -> Consumer:
         fact(session, order, event, "voucher_reversed", amount_fen=p.amount_fen)
         session.add(order)
 
+    # --- contracts: the contract's state before the signing (for its buttons on a row) ---------
+    # Drafted on the acceptance orders published, so never ahead of it; each is a newer fact of
+    # the contract than the one before it on contracts' stream (a stale one changes nothing).
+
+    async def contract_moved(
+        session: AsyncSession, event: Envelope[Any], state: ContractState, party: str | None = None
+    ) -> None:
+        order = await locked_order(session, event.payload.order_id)
+        if Status(order.status) in (Status.PENDING_VOUCHER, Status.AWAITING_ACCEPTANCE):
+            raise RetryLater(f"{event.event_type} before the acceptance")
+        if not await ordered(session, consumer.name, event, stream="contracts"):
+            return
+        order.contract_state = state.value
+        if state is ContractState.PENDING_REVIEW:  # a new version: nobody has signed it
+            order.contract_enterprise_signed = order.contract_provider_signed = False
+        if party == Actor.ENTERPRISE.value:
+            order.contract_enterprise_signed = True
+        elif party == Actor.PROVIDER.value:
+            order.contract_provider_signed = True
+        session.add(order)
+
+    @consumer.on(ContractSubmitted.event_type)
+    async def contract_submitted(session: AsyncSession, event: Envelope[Any]) -> None:
+        await contract_moved(session, event, ContractState.PENDING_REVIEW)
+
+    @consumer.on(ContractReturned.event_type)
+    async def contract_returned(session: AsyncSession, event: Envelope[Any]) -> None:
+        await contract_moved(session, event, ContractState.RETURNED)
+
+    @consumer.on(ContractAgreed.event_type)
+    async def contract_agreed(session: AsyncSession, event: Envelope[Any]) -> None:
+        await contract_moved(session, event, ContractState.AGREED)
+
+    @consumer.on(ContractPartySigned.event_type)
+    async def contract_party_signed(session: AsyncSession, event: Envelope[Any]) -> None:
+        p: ContractPartySigned = event.payload
+        await contract_moved(session, event, ContractState.AGREED, party=p.party)
+
     # --- contracts: signed, void, terminated -------------------------------------------------
 
     @consumer.on(ContractSigned.event_type)
@@ -180,6 +231,9 @@ def build_consumer(settings: Settings) -> Consumer:
             raise RetryLater("a signing before the acceptance")
         if not await ordered(session, consumer.name, event, stream="contracts"):
             return
+        order.contract_state = ContractState.SIGNED.value
+        order.contract_enterprise_signed = order.contract_provider_signed = True
+        session.add(order)
         if order.contract_id is not None:
             return  # already reflected
         if Status(order.status) is not Status.AWAITING_CONTRACT:
@@ -219,6 +273,8 @@ def build_consumer(settings: Settings) -> Consumer:
             raise RetryLater("a void before the acceptance")
         if not await ordered(session, consumer.name, event, stream="contracts"):
             return
+        order.contract_state = ContractState.VOIDED.value
+        session.add(order)
         why = Why(
             Actor.SYSTEM,
             "contracts",
@@ -239,6 +295,8 @@ def build_consumer(settings: Settings) -> Consumer:
             raise RetryLater("a termination before its signing")
         if not await ordered(session, consumer.name, event, stream="contracts"):
             return
+        order.contract_state = ContractState.TERMINATED.value
+        session.add(order)
         why = Why(Actor.SYSTEM, "contracts", reason=p.reason, by=p.terminated_by)
         outcome = await transition(session, settings, order, Step.CONTRACT_TERMINATED, why)
         if not isinstance(outcome, Refusal):
@@ -259,6 +317,7 @@ def build_consumer(settings: Settings) -> Consumer:
             raise RetryLater("a termination request before its signing")
         if not await ordered(session, consumer.name, event, stream="contracts"):
             return  # a newer fact of the contract is reflected: this request is over already
+        order.contract_state = ContractState.TERMINATING.value  # frozen until decided
         if order.termination_request_id not in (None, p.request_id):
             order.termination_pending, order.termination_request_id = False, None  # an older one is over
         fact(session, order, event, "contract_terminating", detail=p.reason, ref=p.request_id)
@@ -290,6 +349,9 @@ def build_consumer(settings: Settings) -> Consumer:
             raise RetryLater("a withdrawn termination before its signing")
         if not await ordered(session, consumer.name, event, stream="contracts"):
             return
+        if order.contract_state == ContractState.TERMINATING.value:
+            order.contract_state = ContractState.SIGNED.value  # the signing stands
+            session.add(order)
         if order.termination_request_id == p.request_id:
             order.termination_pending, order.termination_request_id = False, None
             order.cancel_refused_reason = p.reason

@@ -79,6 +79,11 @@ class Order(SQLModel, table=True):
     committed_fen: int = Field(default=0, sa_column=_fen())
     released_fen: int = Field(default=0, sa_column=_fen())
     settled_fen: int = Field(default=0, sa_column=_fen())
+    # the contract's state and who has signed, as contracts announced them (migration 0007;
+    # NULL: nothing announced yet, a draft while awaiting the contract)
+    contract_state: str | None = Field(default=None, sa_column=Column(String(16)))
+    contract_enterprise_signed: bool = Field(default=False, sa_column=_flag())
+    contract_provider_signed: bool = Field(default=False, sa_column=_flag())
     # the contract, once signed
     contract_id: str | None = Field(default=None, max_length=36)
     contract_total_fen: int | None = Field(default=None, sa_column=Column(BigInteger))

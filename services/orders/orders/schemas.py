@@ -77,7 +77,27 @@ class OrderOut(BaseModel):
     voucher_no: str | None = None
     contract_total_fen: int | None = Field(default=None, description="合同金额，签约后")
     created_at: datetime
-    actions: list[str] = Field(default_factory=list, description="调用者当前可执行的操作")
+    actions: list[str] = Field(
+        default_factory=list,
+        description=(
+            "调用者当前可执行的操作：订单的（cancel 取消订单、pay 支付、evaluate 评价、accept 接单、"
+            "reject 拒绝、start_service 开始服务、complete_service 服务完成）及合同的（view_contract "
+            "查看合同、edit_contract 起草/修改合同、agree_contract 同意、return_contract 退回修改、"
+            "sign_contract 签署），列表无需逐行查询合同"
+        ),
+    )
+    current_step: int | None = Field(
+        default=None,
+        ge=1,
+        le=6,
+        description=(
+            "订单状态条（申请服务、服务机构接单、签订合同、线上支付、完成服务、评价服务）的当前步骤，"
+            "1-6；六步都完成时为 6；订单取消或终止后为 null"
+        ),
+    )
+    steps_done: list[int] = Field(
+        default_factory=list, description="状态条上已完成的步骤（1-6），如待支付尾款时为 [1, 2, 3, 5]"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -44,6 +44,8 @@ from orders.domain import (
     ENDED,
     TABS,
     Actor,
+    ContractCopy,
+    ContractState,
     Effect,
     Facts,
     Move,
@@ -111,6 +113,11 @@ def now() -> datetime:
     return utcnow()
 
 
+def contract_copy(order: Order) -> ContractCopy:
+    state = ContractState(order.contract_state) if order.contract_state else None
+    return ContractCopy(state, order.contract_enterprise_signed, order.contract_provider_signed)
+
+
 def facts(order: Order, **extra: Any) -> Facts:
     requested = Status(order.cancel_requested_in) if order.cancel_requested_in else None
     values: dict[str, Any] = {
@@ -120,6 +127,7 @@ def facts(order: Order, **extra: Any) -> Facts:
         "evaluated": order.evaluated_at is not None,
         "cancel_requested_in": requested,
         "termination_pending": order.termination_pending,
+        "contract": contract_copy(order),
     }
     values.update(extra)
     return Facts(**values)

@@ -132,7 +132,7 @@ async def test_a_cancellation_that_loses_to_the_signing_leaves_the_order_signed(
     await w.signed(order, 10_000 * YUAN, 0, 2_000 * YUAN)  # contracts refused the void: the signing stands
     await w.settle()
     seen = await w.get(order)
-    assert seen["status"] == "awaiting_deposit" and seen["actions"] == ["cancel", "pay"]
+    assert seen["status"] == "awaiting_deposit" and seen["actions"] == ["cancel", "pay", "view_contract"]
 
 
 async def test_an_order_not_signed_in_time_asks_contracts_to_void_it(world) -> None:

@@ -9,10 +9,13 @@ import pytest
 
 from orders.domain import (
     EVENT_STEPS,
+    ORDER_STEPS,
     PEOPLE_STEPS,
     STATUS_LABELS,
     TABS,
     Actor,
+    ContractCopy,
+    ContractState,
     Effect,
     Facts,
     Move,
@@ -20,7 +23,9 @@ from orders.domain import (
     Status,
     Step,
     actions,
+    contract_actions,
     decide,
+    progress,
     sees_contacts,
     tab_of,
 )
@@ -282,3 +287,110 @@ def test_every_status_has_one_tab_and_a_label_from_the_manual() -> None:
 def test_the_parties_and_staff_see_the_contacts_and_nobody_else(viewer, sees) -> None:
     """双方接洽: a caller the order does not name (deps.viewer_of gives None) never does."""
     assert sees_contacts(viewer) is sees
+
+
+# --- the contract's buttons on an order row (issue 15) -------------------------------------------
+
+C = ContractState
+SIGNED_BY_ENTERPRISE = ContractCopy(C.AGREED, enterprise_signed=True)
+
+
+def with_contract(state: ContractState | None, **kw: object) -> Facts:
+    return Facts(contract=ContractCopy(state), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("state", "actor", "facts", "expected"),
+    [
+        # nothing announced yet while awaiting the contract: the provider drafts it (起草合同)
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, Facts(), ["edit_contract"]),
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, Facts(), []),
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, with_contract(C.DRAFTING), ["edit_contract"]),
+        # submitted: the enterprise reads it, agrees (同意) or returns it (退回修改)
+        (
+            S.AWAITING_CONTRACT,
+            Actor.ENTERPRISE,
+            with_contract(C.PENDING_REVIEW),
+            ["view_contract", "agree_contract", "return_contract"],
+        ),
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, with_contract(C.PENDING_REVIEW), ["view_contract"]),
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, with_contract(C.RETURNED), ["view_contract", "edit_contract"]),
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, with_contract(C.RETURNED), ["view_contract"]),
+        # agreed: each party signs once (签署)
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, with_contract(C.AGREED), ["view_contract", "sign_contract"]),
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, with_contract(C.AGREED), ["view_contract", "sign_contract"]),
+        (S.AWAITING_CONTRACT, Actor.ENTERPRISE, Facts(contract=SIGNED_BY_ENTERPRISE), ["view_contract"]),
+        (
+            S.AWAITING_CONTRACT,
+            Actor.PROVIDER,
+            Facts(contract=SIGNED_BY_ENTERPRISE),
+            ["view_contract", "sign_contract"],
+        ),
+        # a cancellation being decided: nothing but reading it
+        (
+            S.AWAITING_CONTRACT,
+            Actor.ENTERPRISE,
+            with_contract(C.PENDING_REVIEW, cancel_requested_in=S.AWAITING_CONTRACT),
+            ["view_contract"],
+        ),
+        (S.AWAITING_CONTRACT, Actor.PROVIDER, Facts(cancel_requested_in=S.AWAITING_CONTRACT), []),
+        # signed and after: 查看合同 only, for both; none once void; none for staff
+        (S.AWAITING_DEPOSIT, Actor.ENTERPRISE, with_contract(C.SIGNED), ["view_contract"]),
+        (S.EVALUATED, Actor.PROVIDER, with_contract(C.SIGNED), ["view_contract"]),
+        (S.AWAITING_DEPOSIT, Actor.ENTERPRISE, with_contract(C.TERMINATING), ["view_contract"]),
+        (S.TERMINATED, Actor.ENTERPRISE, with_contract(C.TERMINATED), ["view_contract"]),
+        (S.CANCELLED, Actor.ENTERPRISE, with_contract(C.VOIDED), []),
+        (S.AWAITING_ACCEPTANCE, Actor.PROVIDER, Facts(), []),
+        (S.AWAITING_CONTRACT, Actor.STAFF, with_contract(C.AGREED), []),
+    ],
+)
+def test_the_contracts_buttons_follow_its_state_and_who_has_signed(state, actor, facts, expected) -> None:
+    assert contract_actions(state, actor, facts) == expected
+
+
+def test_a_rows_actions_are_the_orders_steps_then_the_contracts() -> None:
+    facts = with_contract(C.PENDING_REVIEW)
+    assert actions(S.AWAITING_CONTRACT, Actor.ENTERPRISE, facts) == [
+        "cancel",
+        "view_contract",
+        "agree_contract",
+        "return_contract",
+    ]
+    signed = with_contract(C.SIGNED)
+    assert actions(S.AWAITING_DEPOSIT, Actor.ENTERPRISE, signed) == ["cancel", "pay", "view_contract"]
+
+
+# --- the six-step bar ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "current", "done"),
+    [
+        (S.PENDING_VOUCHER, 2, (1,)),
+        (S.AWAITING_ACCEPTANCE, 2, (1,)),  # 服务机构接单
+        (S.AWAITING_CONTRACT, 3, (1, 2)),  # 签订合同
+        (S.AWAITING_DEPOSIT, 4, (1, 2, 3)),  # 线上支付
+        (S.AWAITING_SERVICE, 5, (1, 2, 3, 4)),  # 完成服务
+        (S.IN_SERVICE, 5, (1, 2, 3, 4)),
+        (S.AWAITING_BALANCE, 4, (1, 2, 3, 5)),  # the balance keeps 线上支付 open
+        (S.COMPLETED, 6, (1, 2, 3, 4, 5)),  # 评价服务
+        (S.EVALUATED, 6, (1, 2, 3, 4, 5, 6)),
+    ],
+)
+def test_the_current_step_is_the_first_the_order_has_not_done(state, current, done) -> None:
+    bar = progress(state)
+    assert (bar.current, bar.done) == (current, done)
+    assert ORDER_STEPS == ("申请服务", "服务机构接单", "签订合同", "线上支付", "完成服务", "评价服务")
+
+
+@pytest.mark.parametrize(
+    ("state", "accepted", "signed", "done"),
+    [
+        (S.CANCELLED, False, False, (1,)),
+        (S.CANCELLED, True, False, (1, 2)),
+        (S.TERMINATED, True, True, (1, 2, 3)),
+    ],
+)
+def test_an_ended_order_keeps_the_steps_it_did_and_has_no_current_step(state, accepted, signed, done) -> None:
+    bar = progress(state, accepted=accepted, signed=signed)
+    assert (bar.current, bar.done) == (None, done)

@@ -54,7 +54,7 @@ async def test_an_order_with_a_voucher_goes_from_submission_to_evaluation_as_the
     await w.settle()
     seen = await w.get(order)
     assert seen["status"] == "awaiting_deposit" and seen["status_label"] == "待支付"
-    assert seen["actions"] == ["cancel", "pay"] and seen["voucher_state"] == "committed"
+    assert seen["actions"] == ["cancel", "pay", "view_contract"] and seen["voucher_state"] == "committed"
     assert seen["contract_total_fen"] == total and seen["payable_fen"] == payable
 
     # the deposit in two installments
@@ -68,14 +68,17 @@ async def test_an_order_with_a_voucher_goes_from_submission_to_evaluation_as_the
     started = await w.post(order, "start-service", p)
     assert started["status"] == "in_service" and started["status_label"] == "待完成"
     done = await w.post(order, "complete-service", p)
-    assert done["status"] == "awaiting_balance" and done["actions"] == []
-    assert (await w.get(order))["actions"] == ["pay", "evaluate"]
+    assert done["status"] == "awaiting_balance" and done["actions"] == ["view_contract"]
+    assert (await w.get(order))["actions"] == ["pay", "evaluate", "view_contract"]
+    assert (done["current_step"], done["steps_done"]) == (4, [1, 2, 3, 5])  # the balance: 线上支付 again
 
     await w.paid(order, payable - deposit, payable, payable, deposit)
     await w.settle()
     seen = await w.get(order)
     assert (
-        seen["status"] == "completed" and seen["status_label"] == "待评价" and seen["actions"] == ["evaluate"]
+        seen["status"] == "completed"
+        and seen["status_label"] == "待评价"
+        and seen["actions"] == ["evaluate", "view_contract"]
     )
 
     r = await w.api.post(

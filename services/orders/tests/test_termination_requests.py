@@ -70,7 +70,7 @@ async def test_a_refusal_heard_before_the_signing_waits_for_it(world) -> None:
     await w.settle()
     seen = await w.get(order)
     assert seen["status"] == "awaiting_deposit" and seen["contract_id"] == contract_id(order)
-    assert seen["cancel_requested_in"] is None and seen["actions"] == ["cancel", "pay"]
+    assert seen["cancel_requested_in"] is None and seen["actions"] == ["cancel", "pay", "view_contract"]
 
 
 async def test_a_staff_termination_orders_agreed_to_freezes_the_order_until_it_is_withdrawn(world) -> None:
@@ -89,7 +89,7 @@ async def test_a_staff_termination_orders_agreed_to_freezes_the_order_until_it_i
     )
     await w.settle()
     seen = await w.get(order)
-    assert seen["termination_pending"] is True and seen["actions"] == []
+    assert seen["termination_pending"] is True and seen["actions"] == ["view_contract"]
     assert [
         p["request_id"] for t, p in await w.published(order["id"]) if t == "orders.termination_agreed"
     ] == [request_id]
@@ -108,14 +108,14 @@ async def test_a_staff_termination_orders_agreed_to_freezes_the_order_until_it_i
     )
     await w.settle()
     seen = await w.get(order, w.provider)
-    assert seen["termination_pending"] is False and seen["actions"] == ["start_service"]
+    assert seen["termination_pending"] is False and seen["actions"] == ["start_service", "view_contract"]
     assert seen["timeline"][-1]["label"] == "合同终止未获同意"
 
 
 async def test_an_unpaid_order_being_terminated_offers_neither_pay_nor_cancel(world) -> None:
     w = await world()
     order = await signed_order(w)
-    assert (await w.get(order))["actions"] == ["cancel", "pay"]
+    assert (await w.get(order))["actions"] == ["cancel", "pay", "view_contract"]
     await w.emit(
         TerminationRequested(
             order_id=order["id"],
@@ -128,7 +128,7 @@ async def test_an_unpaid_order_being_terminated_offers_neither_pay_nor_cancel(wo
     )
     await w.settle()
     seen = await w.get(order)
-    assert seen["actions"] == [] and seen["status_label"] == "待支付"
+    assert seen["actions"] == ["view_contract"] and seen["status_label"] == "待支付"
     r = await w.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=w.enterprise.headers)
     assert r.status_code == 409 and r.json()["code"] == "termination_pending"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from common import money
 from common.categories import VOUCHER_TYPES
@@ -169,18 +169,25 @@ class MovementsOut(Page[MovementOut]):
 
 
 class QuoteOut(BaseModel):
+    """订单详情 before 提交订单: what the enterprise would pay with this voucher."""
+
     voucher_id: str
     voucher_no: str
     voucher_type: str
     product_id: str
-    price_fen: int
-    subsidy_fen: int
-    payable_fen: int
-    remaining_after_fen: int
+    price_fen: int = Field(description="服务金额")
+    subsidy_fen: int = Field(description="服务券抵扣金额")
+    payable_fen: int = Field(description="实付金额")
+    remaining_after_fen: int = Field(description="服务券余额剩余")
     max_subsidy_fen: int
     ratio_bp: int
     valid_from: date
     valid_to: date
+
+    @computed_field(description="实付大写金额（人民币），如 贰拾壹万元整")  # type: ignore[prop-decorator]
+    @property
+    def payable_upper(self) -> str:
+        return money.amount_in_words(self.payable_fen)
 
 
 # --- applications ------------------------------------------------------------------------------

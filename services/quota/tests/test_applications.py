@@ -560,6 +560,7 @@ async def test_another_enterprises_voucher_is_not_found_and_the_quote_is_for_its
         3800,
         4_996_200,
     )
+    assert r.json()["payable_upper"] == "叁拾捌元整"  # 实付大写金额(人民币), as 订单详情 shows it
     for path in (f"/vouchers/{voucher.id}/quote?product_id=p-76", f"/me/vouchers/{voucher.id}/movements"):
         r = await quota.client.get(API + path, headers=other.headers)
         assert r.status_code == 404 and r.json()["code"] == "voucher_not_found"

@@ -31,21 +31,6 @@ router = APIRouter()
 ORDER_PAGE_SIZE = 10
 TAB_KEYS = {key for key, _ in labels.ORDER_TABS if key}
 
-# The six steps of the status bar (labels.ORDER_STEPS) an order has done, by status; the
-# step after them is the current one. 待支付 after the service (the balance) keeps 线上支付 open.
-STEPS_DONE: dict[str, tuple[int, ...]] = {
-    "pending_voucher": (0,),
-    "awaiting_acceptance": (0,),
-    "awaiting_contract": (0, 1),
-    "awaiting_deposit": (0, 1, 2),
-    "awaiting_service": (0, 1, 2, 3),
-    "in_service": (0, 1, 2, 3),
-    "awaiting_balance": (0, 1, 2, 4),
-    "completed": (0, 1, 2, 3, 4),
-    "evaluated": (0, 1, 2, 3, 4, 5),
-}
-ENDED = ("cancelled", "terminated")
-
 # What a person acting on an order sees: the API's action -> the manual's button.
 ORDER_ACTION_LABELS = {
     "cancel": "取消订单",
@@ -82,18 +67,13 @@ async def _optional(portal: Portal, path: str, **params: Any) -> Any:
 
 
 def progress_bar(order: dict[str, Any]) -> list[tuple[str, str]]:
-    """The six steps with their class: done, current or nothing."""
-    status = str(order.get("status") or "")
-    if status in ENDED:
-        done = {0} | ({1} if order.get("accepted_at") else set()) | ({2} if order.get("signed_at") else set())
-        current = None
-    else:
-        done = set(STEPS_DONE.get(status, (0,)))
-        rest = [i for i in range(len(labels.ORDER_STEPS)) if i not in done]
-        current = rest[0] if rest else None
+    """The six steps (labels.ORDER_STEPS) with their class, done, current or nothing, where
+    orders places the order (``steps_done``, ``current_step``, numbered from 1)."""
+    done = set(order.get("steps_done") or ())
+    current = order.get("current_step")
     return [
-        (label, "done" if i in done else "current" if i == current else "")
-        for i, label in enumerate(labels.ORDER_STEPS)
+        (label, "done" if n in done else "current" if n == current else "")
+        for n, label in enumerate(labels.ORDER_STEPS, start=1)
     ]
 
 
@@ -400,7 +380,7 @@ async def _contract_step(portal: Portal, order_id: str, action: str, body: Any, 
         await portal.api.post(f"/contracts/{contract['id']}/{action}", body)
     except ApiError as problem:
         return await _order_page(portal, order_id, problem=problem, form=form, status_code=problem.status)
-    return portal.redirect(f"/orders/{order_id}", done)
+    return portal.redirect(safe_path(portal.request.query_params.get("next"), f"/orders/{order_id}"), done)
 
 
 @router.post("/orders/{order_id}/contract/submit", response_class=HTMLResponse)
