@@ -8,8 +8,9 @@ reads the counter's samples and looks each (route, status, code) up in that app'
 would not know it) is listed at the end and fails the run; under pytest-xdist each worker
 checks its own apps and the controller reports them all.
 
-Only operations in the document are checked (``/internal/`` and other routes left out of it are
-not), and ``internal_error`` is not (a 500 is a defect, which the test shows itself). Switch it
+Only the platform's apps (a service of the registry, or the gateway) are checked, not an app a
+test makes up for itself; only operations in the document (``/internal/`` and other routes left
+out of it are not), and ``internal_error`` is not (a 500 is a defect, which the test shows itself). Switch it
 off with ``-p no:common.testing.problem_docs``.
 """
 
@@ -23,10 +24,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import Scope
 
-from common import errors
+from common import errors, registry
 from common.errors import PROBLEM_JSON, Problem
 from common.metrics import PROBLEMS
 
+CHECKED = frozenset({*registry.NAMES, "gateway"})
 _UNCHECKED_CODES = frozenset({"internal_error"})
 _WORKER_KEY = "undocumented_problems"
 
@@ -78,12 +80,10 @@ class ProblemDocs:
         app = scope.get("app")
         if not isinstance(app, FastAPI):
             return
-        settings = getattr(app.state, "settings", None)
-        key = (
-            getattr(settings, "service_name", None) or "unknown",
-            scope.get("method", ""),
-            errors.route_template(scope),
-        )
+        service = getattr(getattr(app.state, "settings", None), "service_name", None)
+        if service not in CHECKED:  # an app a test made up for itself, not the platform's
+            return
+        key = (service, scope.get("method", ""), errors.route_template(scope))
         if key in self.route_app:
             return
         signature = getattr(app.state, "problem_docs_signature", None)
