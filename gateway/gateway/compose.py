@@ -4,6 +4,7 @@ log, and the merged OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from datetime import datetime
 from typing import Any
@@ -201,7 +202,8 @@ def merge_openapi(own: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[
 def through_gateway(operation: dict[str, Any]) -> dict[str, Any]:
     """What the gateway itself may answer for any routed operation: too many requests from
     one address, the service down or too slow."""
-    responses = dict(operation.get("responses", {}))
+    # A deep copy: the service's document is its app's cached openapi(), not ours to change.
+    responses = copy.deepcopy(operation.get("responses", {}))
     for problem in errors.ROUTED:
         add_problem(responses, problem, str(problem.status))
     return {**operation, "responses": responses}

@@ -25,8 +25,9 @@ from common.db import Database, migrate
 from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.logging import configure_logging
-from common.openapi import install_problem_docs, operation_id
+from common.openapi import install_problem_docs, operation_id, problems
 from common.serving import RequestLimitsMiddleware
+from gateway import errors
 from gateway.compose import Composer
 from gateway.config import Settings
 from gateway.proxy import AiohttpForwarder, Forwarder, GatewayProxy, Upstreams
@@ -37,13 +38,30 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 
 
-@router.get("/portal/stats", summary="门户统计（公众端首页）")
+@router.get(
+    "/portal/stats",
+    summary="门户统计（公众端首页）",
+    description=(
+        "公众端首页的统计数字（入驻服务机构、服务产品、企业、订单与补贴金额等），由网关向各服务汇总并短时缓存；"
+        "暂时无法回答的服务保留上次的数字（或为 null）并列在 stale 中。无需登录。"
+    ),
+    response_description="各项统计数字及未能更新的服务（stale）",
+)
 async def portal_stats(request: Request) -> dict[str, Any]:
     composer: Composer = request.app.state.composer
     return await composer.portal_stats()
 
 
-@router.get("/admin/audit-log", summary="平台人员操作日志（汇总各服务）")
+@router.get(
+    "/admin/audit-log",
+    summary="平台人员操作日志（汇总各服务）",
+    description=(
+        "平台人员查看各服务记录的操作日志（审核、暂停、支付确认等），按时间倒序汇总，可按服务、操作人、操作"
+        "与起始时间筛选；网关先向身份服务确认调用者的登录仍然有效。暂时无法回答的服务列在 stale 中。"
+    ),
+    response_description="一页操作记录及未能读取的服务（stale）",
+    responses=problems(errors.service_unavailable),
+)
 async def audit_log(
     request: Request,
     user: StaffUser,

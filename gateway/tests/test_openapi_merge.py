@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from common import registry
+from common.errors import database_busy
+from common.openapi import add_problem
 from gateway import errors
 from gateway.compose import Composer, merge_openapi, through_gateway
 from gateway.config import Settings as GatewaySettings
@@ -132,6 +134,10 @@ def _assert_each_path_keeps_its_shape(merged: dict[str, Any], docs: dict[str, di
 
 def test_clashing_schema_names_keep_each_services_own_shape() -> None:
     docs = _two_services()
+    for doc in docs.values():  # each already documents a 503 of its own, as every real one does
+        for item in doc["paths"].values():
+            for operation in item.values():
+                add_problem(operation.setdefault("responses", {}), database_busy(), "503")
     before = json.dumps(docs, sort_keys=True)
     merged = merge_openapi(_own(), docs)
     schemas = merged["components"]["schemas"]
@@ -237,3 +243,16 @@ def test_every_routed_operation_documents_what_the_gateway_itself_answers() -> N
         assert documented["schema"] == {"$ref": REF + "Problem"}
         assert documented["examples"][problem.code]["value"]["code"] == problem.code
     assert operation["responses"]["429"]["description"] == "请求过于频繁（code：rate_limited）"
+
+
+def test_merging_leaves_each_services_document_as_it_was() -> None:
+    """A service's document is its app's cached ``openapi()``: the gateway's 429/502/503/504 go
+    into the merged copy only (identity's own /openapi.json never says ``upstream_timeout``)."""
+    docs = _two_services()
+    for doc in docs.values():  # each already documents a 503 of its own, as every real one does
+        for item in doc["paths"].values():
+            for operation in item.values():
+                add_problem(operation.setdefault("responses", {}), database_busy(), "503")
+    before = json.dumps(docs, sort_keys=True)
+    merge_openapi(_own(), docs)
+    assert json.dumps(docs, sort_keys=True) == before

@@ -6,6 +6,7 @@ answered with a generic 500 problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -14,8 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from common.context import request_id_var
+from common.metrics import PROBLEMS
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +91,34 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     return JSONResponse(
         problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
     )
+
+
+# Called with each problem a route answers, after it is counted (common.testing.problem_docs
+# compares them with the app's OpenAPI document).
+PROBLEM_OBSERVERS: list[Callable[[Scope, Problem], None]] = []
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that answered (as the OpenAPI document names it)."""
+    route = scope.get("route")
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+
+
+def count_problem(scope: Scope, problem: Problem) -> None:
+    """``voucher_problems_total``: which route answers which code, for operators (a code that
+    suddenly climbs) and for the tests (a code a route answers but does not document)."""
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    service = getattr(settings, "service_name", None) or "unknown"
+    PROBLEMS.labels(
+        service, scope.get("method", ""), route_template(scope), str(problem.status), problem.code
+    ).inc()
+    for observe in PROBLEM_OBSERVERS:
+        observe(scope, problem)
+
+
+def _answer(request: Request, problem: Problem) -> JSONResponse:
+    count_problem(request.scope, problem)
+    return problem_response(problem, request.url.path)
 
 
 # Convenience constructors for the problems every service raises.
@@ -220,18 +251,18 @@ def database_busy() -> Problem:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc, request.url.path)
+        return _answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(validation_problem(exc), request.url.path)
+        return _answer(request, validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = _HTTP_DETAILS.get(exc.status_code) or _STATUS_TITLES.get(exc.status_code, "请求失败")
         problem = Problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
-        return problem_response(problem, request.url.path)
+        return _answer(request, problem)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -239,10 +270,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate not in DATABASE_BUSY_SQLSTATES:
             return await _unexpected(request, exc)
         log.warning("database_busy", path=request.url.path, sqlstate=sqlstate, error=str(exc.orig)[:200])
-        return problem_response(database_busy(), request.url.path)
+        return _answer(request, database_busy())
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
         problem = Problem(500, "internal_error", "服务器开小差了，请稍后重试")
-        return problem_response(problem, request.url.path)
+        return _answer(request, problem)

@@ -23,6 +23,11 @@ EVENTS_CONSUMED = Counter(
     "Events handled by consumers, by outcome (applied, duplicate, retried, deferred, parked)",
     ["consumer", "event_type", "outcome"],
 )
+PROBLEMS = Counter(
+    "voucher_problems_total",
+    "Problems (RFC 9457) answered by a route, by stable code (route: the path template)",
+    ["service", "method", "route", "status", "code"],
+)
 RATE_LIMITED = Counter("voucher_rate_limited_total", "Requests refused by the rate limiter", ["scope"])
 
 

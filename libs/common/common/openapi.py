@@ -112,11 +112,18 @@ def _implied(route: Any) -> list[Problem]:
     calls = set(_callables(route))
     names = {getattr(c, "__qualname__", "") for c in calls}
     if auth.current_user in calls:
-        implied += [auth.unauthenticated(), auth.token_revoked(), auth.access_revoked()]
+        implied += [
+            auth.unauthenticated(),
+            auth.token_invalid(),
+            auth.token_expired(),
+            auth.token_revoked(),
+            auth.access_revoked(),
+        ]
     if any(n.startswith("require_roles.") for n in names):
-        implied.append(P(403, "forbidden_role", "您的账号无权执行此操作"))
+        implied.append(auth.forbidden_role())
+    implied += [auth.capability_required(c.capability) for c in calls if hasattr(c, "capability")]
     if auth.internal_caller in calls:
-        implied.append(P(401, "service_token_required", "内部接口需要服务调用凭证"))
+        implied += [auth.service_token_required(), auth.service_token_invalid()]
     if route.dependant.path_params or route.dependant.query_params or route.body_field is not None:
         implied.append(
             P(

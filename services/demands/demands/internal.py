@@ -14,7 +14,7 @@ from demands.models import Demand
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats")
+@router.get("/stats", summary="（内部）门户统计数字")
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     """The portal figures demands owns (common.registry: published_demands)."""
     published = (await session.exec(select(func.count()).where(col(Demand.status) == Status.PUBLISHED))).one()

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.errors import not_found
+from common.openapi import problems
 from identity import errors
 from identity.deps import Id
 from identity.models import Captcha, DevSmsMessage, IdentityVerification
@@ -29,7 +30,14 @@ class LatestSms(BaseModel):
     sent_at: datetime
 
 
-@router.get("/captcha/{captcha_id}", response_model=CaptchaAnswer, summary="（开发）图形验证码答案")
+@router.get(
+    "/captcha/{captcha_id}",
+    response_model=CaptchaAnswer,
+    summary="（开发）图形验证码答案",
+    description="仅开发环境：读出一张图形验证码的答案，供自动化测试使用。生产环境不存在此接口。",
+    response_description="图形验证码答案",
+    responses=problems(not_found("图形验证码")),
+)
 async def captcha_answer(captcha_id: Id, session: SessionDep) -> CaptchaAnswer:
     row = await session.get(Captcha, captcha_id)
     if row is None:
@@ -37,7 +45,14 @@ async def captcha_answer(captcha_id: Id, session: SessionDep) -> CaptchaAnswer:
     return CaptchaAnswer(answer=row.answer)
 
 
-@router.get("/sms-codes/latest", response_model=LatestSms, summary="（开发）最近发送的短信验证码")
+@router.get(
+    "/sms-codes/latest",
+    response_model=LatestSms,
+    summary="（开发）最近发送的短信验证码",
+    description="仅开发环境：读出发给某手机号的最近一条短信验证码（开发环境不真正发送短信）。生产环境不存在此接口。",
+    response_description="最近一条验证码",
+    responses=problems(not_found("短信记录")),
+)
 async def latest_sms(session: SessionDep, phone: str = Query(min_length=11, max_length=11)) -> LatestSms:
     row = (
         await session.exec(
@@ -73,6 +88,9 @@ async def _decide(session: SessionDep, verification_id: str, state: str) -> Veri
     "/identity-verifications/{verification_id}/pass",
     response_model=VerificationDecided,
     summary="（开发）模拟人脸认证通过",
+    description="仅开发环境：让一项认证中的人脸认证通过（模拟服务商）。生产环境不存在此接口。",
+    response_description="判定后的认证",
+    responses=problems(not_found("人脸认证记录"), errors.verification_not_pending),
 )
 async def pass_verification(verification_id: Id, session: SessionDep) -> VerificationDecided:
     return await _decide(session, verification_id, "passed")
@@ -82,6 +100,9 @@ async def pass_verification(verification_id: Id, session: SessionDep) -> Verific
     "/identity-verifications/{verification_id}/fail",
     response_model=VerificationDecided,
     summary="（开发）模拟人脸认证失败",
+    description="仅开发环境：让一项认证中的人脸认证失败（模拟服务商）。生产环境不存在此接口。",
+    response_description="判定后的认证",
+    responses=problems(not_found("人脸认证记录"), errors.verification_not_pending),
 )
 async def fail_verification(verification_id: Id, session: SessionDep) -> VerificationDecided:
     return await _decide(session, verification_id, "failed")

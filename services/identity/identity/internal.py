@@ -21,7 +21,7 @@ from identity.schemas.organizations import OrganizationFactsOut
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats")
+@router.get("/stats", summary="（内部）门户统计数字")
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     """已有 N 家企业入驻平台 / 已有 N 家服务机构入驻平台服务 (the portal's first two figures)."""
     enterprises = (

@@ -22,7 +22,7 @@ from quota.service.campaigns import campaign_for
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats")
+@router.get("/stats", summary="（内部）门户统计数字")
 async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     """The portal figures quota owns (common.registry: enterprises_with_quota, quota_total_fen,
     pending_budget_fen, deducted_fen): the current campaign's vouchers, and every subsidy
@@ -57,7 +57,7 @@ class InternalQuote(BaseModel):
     valid_to: date
 
 
-@router.get("/quote", response_model=InternalQuote)
+@router.get("/quote", response_model=InternalQuote, summary="（内部）下单时的用券补贴试算")
 async def internal_quote(
     _caller: InternalCaller,
     session: SessionDep,
@@ -102,7 +102,7 @@ async def internal_quote(
     )
 
 
-@router.get("/vouchers")
+@router.get("/vouchers", summary="（内部）企业的服务券")
 async def internal_vouchers(
     _caller: InternalCaller, session: SessionDep, enterprise_id: Annotated[str, Query(min_length=1)]
 ) -> dict[str, Any]:

@@ -194,6 +194,20 @@ class QuoteOut(BaseModel):
 
 
 class ApplicationIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"voucher_type": "general"},
+                {
+                    "voucher_type": "equipment_leasing",
+                    "requested_fen": 30_000_000,
+                    "basis_fen": 200_000_000,
+                    "proof_file_ids": ["5f0c7a1e-2b7d-4d8e-9a61-3c2f1b0e9d47"],
+                },
+            ]
+        }
+    )
+
     voucher_type: VoucherType
     requested_fen: PositiveFen | None = None
     basis_fen: PositiveFen | None = None

@@ -38,6 +38,9 @@ _broker_skips: list[str] = []
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "broker: needs RabbitMQ")
+    # A problem a route answers in the tests but does not document fails the run.
+    if not config.pluginmanager.has_plugin("common.testing.problem_docs"):
+        config.pluginmanager.import_plugin("common.testing.problem_docs")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

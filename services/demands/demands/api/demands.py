@@ -12,9 +12,11 @@ from sqlmodel import col, select
 from common.app import ReadSessionDep, SessionDep
 from common.auth import OptionalUser
 from common.db import escape_like
-from common.orgs import OrgCopy
+from common.openapi import problems
+from common.orgs import OrgCopy, organization_suspended, organization_syncing
 from common.pagination import Page, Paging, paginate
 from common.registry import API_PREFIX
+from demands import errors
 from demands.api import status_counts
 from demands.deps import (
     ActiveOrg,
@@ -45,6 +47,14 @@ from demands.service import demands as service
 
 router = APIRouter(prefix=API_PREFIX, tags=["demands"])
 
+ACTIVE_ORG = (organization_suspended, organization_syncing)
+CONTENT = (
+    errors.unknown_category,
+    errors.budget_amount_required,
+    errors.budget_amount_not_expected,
+    errors.content_too_long,
+)
+
 StatusFilter = Literal["pending", "under_review", "published", "returned", "rejected", "closed"]
 Category = Annotated[str | None, Query(max_length=20, description="需求分类")]
 Keyword = Annotated[str | None, Query(max_length=50, description="服务需求关键字")]
@@ -53,7 +63,19 @@ Keyword = Annotated[str | None, Query(max_length=50, description="服务需求�
 # --- the enterprise's own --------------------------------------------------------------------
 
 
-@router.post("/me/demands", response_model=MyDemandOut, status_code=201, summary="申请发布需求")
+@router.post(
+    "/me/demands",
+    response_model=MyDemandOut,
+    status_code=201,
+    summary="申请发布需求",
+    description=(
+        "已认证企业填写需求名称、分类、预算（我有明确预算时填写金额，需要服务商报价时不填）、内容与"
+        "联系方式，申请发布需求；需求进入待处理（pending），平台审核通过后在“企业需求”中公开。"
+        "被暂停的企业不能发布。"
+    ),
+    response_description="已提交的需求（待处理）",
+    responses=problems(*CONTENT, *ACTIVE_ORG),
+)
 async def publish(body: DemandIn, user: EnterpriseUser, org: ActiveOrg, session: SessionDep) -> MyDemandOut:
     assert org is not None  # an enterprise member has an organisation
     demand = await service.publish(session, user, org, body)
@@ -62,7 +84,13 @@ async def publish(body: DemandIn, user: EnterpriseUser, org: ActiveOrg, session:
     return out
 
 
-@router.get("/me/demands", response_model=MyDemandPage, summary="我发布的需求")
+@router.get(
+    "/me/demands",
+    response_model=MyDemandPage,
+    summary="我发布的需求",
+    description="企业按状态（待处理、审核中、已发布、退回修改、审核不通过、已关闭）查看本单位发布的需求，新的在前。",
+    response_description="一页本单位的需求及各状态数量",
+)
 async def my_demands(
     user: EnterpriseUser, session: ReadSessionDep, paging: Paging, status: StatusFilter | None = None
 ) -> MyDemandPage:
@@ -81,12 +109,26 @@ async def my_demands(
     )
 
 
-@router.get("/me/demands/{demand_id}", response_model=MyDemandOut, summary="查看我的需求")
+@router.get(
+    "/me/demands/{demand_id}",
+    response_model=MyDemandOut,
+    summary="查看我的需求",
+    description="企业查看本单位的一条需求，含审核意见；其他单位的需求视为不存在。",
+    response_description="需求详情",
+    responses=problems(errors.demand_not_found),
+)
 async def my_demand(demand: MyDemand) -> MyDemandOut:
     return MyDemandOut.model_validate(demand)
 
 
-@router.put("/me/demands/{demand_id}", response_model=MyDemandOut, summary="修改需求（待处理、退回修改）")
+@router.put(
+    "/me/demands/{demand_id}",
+    response_model=MyDemandOut,
+    summary="修改需求（待处理、退回修改）",
+    description="企业修改待处理或退回修改的需求，修改后重新进入待处理等待审核；已发布的需求须关闭后重新发布。",
+    response_description="修改后的需求（待处理）",
+    responses=problems(errors.demand_not_found, errors.demand_not_editable, *CONTENT, *ACTIVE_ORG),
+)
 async def edit(body: DemandIn, demand: OwnDemand, org: ActiveOrg, session: SessionDep) -> MyDemandOut:
     assert org is not None
     await service.edit(session, demand, org, body)
@@ -95,7 +137,14 @@ async def edit(body: DemandIn, demand: OwnDemand, org: ActiveOrg, session: Sessi
     return out
 
 
-@router.post("/me/demands/{demand_id}/close", response_model=MyDemandOut, summary="关闭需求")
+@router.post(
+    "/me/demands/{demand_id}/close",
+    response_model=MyDemandOut,
+    summary="关闭需求",
+    description="企业关闭本单位的需求：已发布的需求从“企业需求”中撤下，服务机构不能再申请对接。",
+    response_description="已关闭的需求",
+    responses=problems(errors.demand_not_found, errors.demand_closed),
+)
 async def close(demand: OwnDemand, session: SessionDep) -> MyDemandOut:
     await service.close(session, demand)
     out = MyDemandOut.model_validate(demand)
@@ -103,7 +152,14 @@ async def close(demand: OwnDemand, session: SessionDep) -> MyDemandOut:
     return out
 
 
-@router.get("/me/demands/{demand_id}/responses", response_model=Page[ResponseOut], summary="对接的服务机构")
+@router.get(
+    "/me/demands/{demand_id}/responses",
+    response_model=Page[ResponseOut],
+    summary="对接的服务机构",
+    description="企业查看申请对接本单位某条需求的服务机构及其联系方式与留言，先申请的在前。",
+    response_description="申请对接的服务机构（分页）",
+    responses=problems(errors.demand_not_found),
+)
 async def responses(demand: MyDemand, session: ReadSessionDep, paging: Paging) -> Page[ResponseOut]:
     query = (
         select(DemandResponse)
@@ -146,7 +202,16 @@ async def _responded(session: ReadSessionDep, user: OptionalUser, ids: list[str]
     return set(rows.all())
 
 
-@router.get("/demands", response_model=BoardPage, summary="企业需求（已发布）")
+@router.get(
+    "/demands",
+    response_model=BoardPage,
+    summary="企业需求（已发布）",
+    description=(
+        "公众端“企业需求”：已发布的需求，可按分类与关键字查询，新发布的在前。无需登录；服务机构登录后"
+        "可看到自己已申请对接的需求（responded）。"
+    ),
+    response_description="一页已发布的需求",
+)
 async def board(
     user: OptionalUser, session: ReadSessionDep, paging: Paging, category: Category = None, q: Keyword = None
 ) -> BoardPage:
@@ -166,14 +231,36 @@ async def board(
     )
 
 
-@router.get("/demands/{demand_id}", response_model=PublicDemandOut, summary="需求详情")
+@router.get(
+    "/demands/{demand_id}",
+    response_model=PublicDemandOut,
+    summary="需求详情",
+    description="公众查看一条已发布的需求。无需登录；未发布或发布单位被暂停的需求视为不存在。",
+    response_description="需求详情",
+    responses=problems(errors.demand_not_found),
+)
 async def board_demand(user: OptionalUser, demand: BoardDemand, session: ReadSessionDep) -> PublicDemandOut:
     mine = await _responded(session, user, [demand.id])
     return PublicDemandOut.model_validate(demand).model_copy(update={"responded": demand.id in mine})
 
 
 @router.post(
-    "/demands/{demand_id}/responses", response_model=ResponseOut, status_code=201, summary="我要对接"
+    "/demands/{demand_id}/responses",
+    response_model=ResponseOut,
+    status_code=201,
+    summary="我要对接",
+    description=(
+        "服务机构申请对接一条已发布的需求，留下联系人与留言；需求方企业收到通知并在“对接的服务机构”中"
+        "看到。同一机构对同一需求只能申请一次，不能对接本单位的需求。"
+    ),
+    response_description="对接申请",
+    responses=problems(
+        errors.demand_not_found,
+        errors.demand_closed,
+        errors.own_demand,
+        errors.already_responded,
+        *ACTIVE_ORG,
+    ),
 )
 async def respond(
     user: ProviderUser, body: ResponseIn, demand: RespondableDemand, org: ActiveOrg, session: SessionDep
@@ -188,7 +275,13 @@ async def respond(
 # --- reviewers --------------------------------------------------------------------------------
 
 
-@router.get("/admin/demands", response_model=StaffDemandPage, summary="需求审核列表")
+@router.get(
+    "/admin/demands",
+    response_model=StaffDemandPage,
+    summary="需求审核列表",
+    description="审核人员按状态查看企业提交的需求，新申请的在前；counts 给出各状态的数量。",
+    response_description="一页需求及各状态数量",
+)
 async def admin_demands(
     _user: ReviewerUser, session: ReadSessionDep, paging: Paging, status: StatusFilter | None = None
 ) -> StaffDemandPage:
@@ -206,7 +299,14 @@ async def admin_demands(
     )
 
 
-@router.get("/admin/demands/{demand_id}", response_model=StaffDemandOut, summary="查看需求（开始审核）")
+@router.get(
+    "/admin/demands/{demand_id}",
+    response_model=StaffDemandOut,
+    summary="查看需求（开始审核）",
+    description="审核人员打开一条需求；待处理的需求随之进入审核中（under_review），企业端可见。",
+    response_description="需求详情",
+    responses=problems(errors.demand_not_found),
+)
 async def admin_demand(demand: ReviewedDemand, user: ReviewerUser, session: SessionDep) -> StaffDemandOut:
     await service.open_for_review(session, demand, user)
     out = StaffDemandOut.model_validate(demand)
@@ -223,21 +323,42 @@ async def _decide(
     return out
 
 
-@router.post("/admin/demands/{demand_id}/approve", response_model=StaffDemandOut, summary="审核通过（发布）")
+@router.post(
+    "/admin/demands/{demand_id}/approve",
+    response_model=StaffDemandOut,
+    summary="审核通过（发布）",
+    description="审核人员通过需求，需求随即在“企业需求”中发布，并通知企业。",
+    response_description="已发布的需求",
+    responses=problems(errors.demand_not_found, errors.demand_not_reviewable),
+)
 async def approve(
     demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn | None = None
 ) -> StaffDemandOut:
     return await _decide(demand, user, session, "approve", body or DecisionIn())
 
 
-@router.post("/admin/demands/{demand_id}/return", response_model=StaffDemandOut, summary="退回修改")
+@router.post(
+    "/admin/demands/{demand_id}/return",
+    response_model=StaffDemandOut,
+    summary="退回修改",
+    description="审核人员填写原因将需求退回企业修改，并通知企业；企业修改后重新提交审核。",
+    response_description="退回修改的需求",
+    responses=problems(errors.demand_not_found, errors.demand_not_reviewable, errors.reason_required),
+)
 async def return_(
     demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn
 ) -> StaffDemandOut:
     return await _decide(demand, user, session, "return", body)
 
 
-@router.post("/admin/demands/{demand_id}/reject", response_model=StaffDemandOut, summary="审核不通过")
+@router.post(
+    "/admin/demands/{demand_id}/reject",
+    response_model=StaffDemandOut,
+    summary="审核不通过",
+    description="审核人员填写原因驳回需求，并通知企业；驳回的需求不能再修改。",
+    response_description="审核不通过的需求",
+    responses=problems(errors.demand_not_found, errors.demand_not_reviewable, errors.reason_required),
+)
 async def reject(
     demand: ReviewedDemand, user: ReviewerUser, session: SessionDep, body: DecisionIn
 ) -> StaffDemandOut:

@@ -10,7 +10,9 @@ from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import AdminUser
+from common.files import check_problems
 from common.http import content_disposition
+from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from common.registry import API_PREFIX
 from demands import errors
@@ -22,7 +24,13 @@ from demands.service import notices as service
 router = APIRouter(prefix=API_PREFIX, tags=["notices"])
 
 
-@router.get("/notices", response_model=Page[NoticeSummaryOut], summary="政策文件与通知公告")
+@router.get(
+    "/notices",
+    response_model=Page[NoticeSummaryOut],
+    summary="政策文件与通知公告",
+    description="公众端“政策文件”“通知公告”：已发布的公告，可按类别查询，新发布的在前。无需登录。",
+    response_description="一页公告",
+)
 async def listing(
     session: ReadSessionDep, paging: Paging, kind: Literal["policy", "guide", "notice"] | None = None
 ) -> Page[NoticeSummaryOut]:
@@ -36,7 +44,14 @@ async def listing(
     )
 
 
-@router.get("/notices/{notice_id}", response_model=NoticeOut, summary="公告详情")
+@router.get(
+    "/notices/{notice_id}",
+    response_model=NoticeOut,
+    summary="公告详情",
+    description="公众查看一篇已发布的公告：正文与 PDF 附件（如有）。无需登录。",
+    response_description="公告详情",
+    responses=problems(errors.notice_not_found),
+)
 async def detail(notice: PublicNotice) -> NoticeOut:
     return NoticeOut.model_validate(notice)
 
@@ -44,8 +59,12 @@ async def detail(notice: PublicNotice) -> NoticeOut:
 @router.get(
     "/notices/{notice_id}/attachment",
     summary="下载公告附件（PDF）",
+    description="公众下载一篇已发布公告的 PDF 附件。无需登录。",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the PDF"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "公告附件（PDF）"},
+        **problems(errors.notice_not_found, errors.attachment_not_found),
+    },
 )
 async def attachment(notice: PublicNotice, clients: ClientsDep) -> Response:
     if not notice.attachment_file_id:
@@ -63,7 +82,18 @@ async def attachment(notice: PublicNotice, clients: ClientsDep) -> Response:
     )
 
 
-@router.post("/admin/notices", response_model=NoticeOut, status_code=201, summary="发布公告")
+@router.post(
+    "/admin/notices",
+    response_model=NoticeOut,
+    status_code=201,
+    summary="发布公告",
+    description=(
+        "管理员发布政策文件或通知公告：标题、类别、正文（HTML，发布前清理不安全的标记）和/或本人上传的"
+        " PDF 附件；记入操作日志。"
+    ),
+    response_description="已发布的公告",
+    responses=problems(errors.notice_empty, *check_problems("attachment_file_id", required=False)),
+)
 async def create(body: NoticeIn, admin: AdminUser, session: SessionDep, clients: ClientsDep) -> NoticeOut:
     notice = await service.create(session, clients, admin, body)
     out = NoticeOut.model_validate(notice)
@@ -71,7 +101,16 @@ async def create(body: NoticeIn, admin: AdminUser, session: SessionDep, clients:
     return out
 
 
-@router.put("/admin/notices/{notice_id}", response_model=NoticeOut, summary="修改公告")
+@router.put(
+    "/admin/notices/{notice_id}",
+    response_model=NoticeOut,
+    summary="修改公告",
+    description="管理员修改一篇公告的标题、类别、正文或附件；记入操作日志。",
+    response_description="修改后的公告",
+    responses=problems(
+        errors.notice_not_found, errors.notice_empty, *check_problems("attachment_file_id", required=False)
+    ),
+)
 async def edit(
     body: NoticeIn, notice: AdminNotice, admin: AdminUser, session: SessionDep, clients: ClientsDep
 ) -> NoticeOut:
@@ -81,7 +120,14 @@ async def edit(
     return out
 
 
-@router.delete("/admin/notices/{notice_id}", status_code=204, summary="撤下公告")
+@router.delete(
+    "/admin/notices/{notice_id}",
+    status_code=204,
+    summary="撤下公告",
+    description="管理员撤下一篇公告，公众端不再显示；记入操作日志。",
+    response_description="已撤下",
+    responses=problems(errors.notice_not_found),
+)
 async def withdraw(notice: AdminNotice, admin: AdminUser, session: SessionDep) -> Response:
     await service.withdraw(session, notice, admin)
     await session.commit()

@@ -34,8 +34,10 @@ from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser, TokenVerifier, bearer_token
 from common.db import Database
 from common.errors import Problem
+from common.openapi import problems
 from common.pagination import Paging
 from common.registry import API_PREFIX
+from demands import errors
 from demands.config import Settings
 from demands.deps import Id
 from demands.domain.notifications import Reader
@@ -52,7 +54,13 @@ def out(row: Notification | dict[str, Any], read: bool) -> NotificationOut:
     return NotificationOut.model_validate({**doc, "read": read})
 
 
-@router.get("/me/notifications", response_model=NotificationPage, summary="我的站内通知")
+@router.get(
+    "/me/notifications",
+    response_model=NotificationPage,
+    summary="我的站内通知",
+    description="登录用户查看发给本人、本单位或本人平台角色的站内通知（可只看未读），新的在前；unread 为未读数。",
+    response_description="一页通知及未读数",
+)
 async def mine(
     user: CurrentUser,
     session: ReadSessionDep,
@@ -69,7 +77,13 @@ async def mine(
     )
 
 
-@router.post("/me/notifications/read-all", response_model=ReadAllOut, summary="全部已读")
+@router.post(
+    "/me/notifications/read-all",
+    response_model=ReadAllOut,
+    summary="全部已读",
+    description="把本人目前可见的通知全部标为已读。",
+    response_description="标记后的未读数",
+)
 async def read_all(user: CurrentUser, session: SessionDep) -> ReadAllOut:
     reader = service.reader_of(user)
     through = await service.mark_all_read(session, reader)
@@ -77,7 +91,14 @@ async def read_all(user: CurrentUser, session: SessionDep) -> ReadAllOut:
     return ReadAllOut(unread=await service.unread(session, reader), read_through=through)
 
 
-@router.post("/me/notifications/{notification_id}/read", response_model=NotificationOut, summary="标为已读")
+@router.post(
+    "/me/notifications/{notification_id}/read",
+    response_model=NotificationOut,
+    summary="标为已读",
+    description="把本人的一条通知标为已读。",
+    response_description="已读的通知",
+    responses=problems(errors.notification_not_found),
+)
 async def read_one(notification_id: Id, user: CurrentUser, session: SessionDep) -> NotificationOut:
     row = await service.mark_read(session, service.reader_of(user), notification_id)
     result = out(row, True)
@@ -186,8 +207,13 @@ class Stream:
 @router.get(
     "/me/notifications/stream",
     summary="站内通知实时推送（Server-Sent Events）",
+    description=(
+        "登录用户打开一个 Server-Sent Events 流：先补发 Last-Event-ID（或 last_event_id）之后的通知，"
+        "之后每条新通知一个事件；登录凭证失效时发送 end 事件并结束。浏览器 EventSource 可用 access_token"
+        " 查询参数传递令牌。"
+    ),
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "one event per new notice"}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "通知事件流，每条新通知一个事件"}},
 )
 async def stream(
     request: Request,

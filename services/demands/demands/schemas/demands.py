@@ -19,7 +19,21 @@ PHONE = r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$"
 class DemandIn(BaseModel):
     """发布需求 / 修改需求. The contact phone and the enterprise's name are the account's."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "生产车间数字化改造咨询",
+                    "category": "数字化转型",
+                    "budget_mode": "fixed",
+                    "budget_fen": 15_000_000,
+                    "content": "我司拟对两条机加工产线进行数字化改造，需要服务商提供设备联网与 MES 选型方案。",
+                }
+            ]
+        },
+    )
 
     name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX), NAME_CHECK

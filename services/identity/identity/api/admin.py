@@ -18,6 +18,7 @@ from common.bus import publish
 from common.datetimes import Moment
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
+from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from common.timers import utcnow
 from identity import errors
@@ -41,7 +42,13 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 # --- organisations -----------------------------------------------------------------------------
 
 
-@router.get("/organizations", response_model=Page[AdminOrganizationOut], summary="查询企业与服务机构")
+@router.get(
+    "/organizations",
+    response_model=Page[AdminOrganizationOut],
+    summary="查询企业与服务机构",
+    description="平台人员按名称或统一社会信用代码、身份（企业、服务机构）与是否暂停查询组织，新注册的在前。",
+    response_description="一页组织",
+)
 async def list_organizations(
     _staff: StaffUser,
     session: SessionDep,
@@ -81,6 +88,8 @@ async def list_organizations(
     response_model=AdminOrganizationOut,
     summary="查看企业或服务机构",
     description="平台人员按编号查看一个企业或服务机构（与列表同一字段，证件号码脱敏）。",
+    response_description="组织详情",
+    responses=problems(errors.organization_not_found),
 )
 async def get_organization(org_id: Id, _staff: StaffUser, session: ReadSessionDep) -> AdminOrganizationOut:
     org = await org_service.load_org(session, org_id)
@@ -126,7 +135,15 @@ async def _decide_suspension(
 
 
 @router.post(
-    "/organizations/{org_id}/suspend", response_model=AdminOrganizationOut, summary="暂停企业或服务机构"
+    "/organizations/{org_id}/suspend",
+    response_model=AdminOrganizationOut,
+    summary="暂停企业或服务机构",
+    description=(
+        "管理员填写理由暂停一个企业或服务机构：该单位不能再办理新的业务（申请、下单、发布、上传），"
+        "进行中的业务照常完成。发布 organization_suspended 事件，记入操作日志。"
+    ),
+    response_description="已暂停的组织",
+    responses=problems(errors.organization_not_found, errors.already_suspended),
 )
 async def suspend_organization(
     org_id: Id, body: ReasonIn, admin: AdminUser, session: SessionDep
@@ -135,7 +152,12 @@ async def suspend_organization(
 
 
 @router.post(
-    "/organizations/{org_id}/restore", response_model=AdminOrganizationOut, summary="恢复企业或服务机构"
+    "/organizations/{org_id}/restore",
+    response_model=AdminOrganizationOut,
+    summary="恢复企业或服务机构",
+    description="管理员填写理由恢复被暂停的组织。发布 organization_restored 事件，记入操作日志。",
+    response_description="已恢复的组织",
+    responses=problems(errors.organization_not_found, errors.not_suspended),
 )
 async def restore_organization(
     org_id: Id, body: ReasonIn, admin: AdminUser, session: SessionDep
@@ -146,7 +168,13 @@ async def restore_organization(
 # --- staff accounts ----------------------------------------------------------------------------
 
 
-@router.get("/staff", response_model=Page[StaffOut], summary="平台人员列表")
+@router.get(
+    "/staff",
+    response_model=Page[StaffOut],
+    summary="平台人员列表",
+    description="管理员查看平台人员账号（审核人员、财务人员、管理员），可按是否启用筛选，新建的在前。",
+    response_description="一页平台人员",
+)
 async def list_staff(
     _admin: AdminUser, session: SessionDep, paging: Paging, active: bool | None = None
 ) -> Page[StaffOut]:
@@ -158,7 +186,15 @@ async def list_staff(
     return Page[StaffOut](items=[StaffOut.model_validate(u) for u in rows], total=total, **paging.echo())
 
 
-@router.post("/staff", response_model=StaffOut, status_code=201, summary="新增平台人员")
+@router.post(
+    "/staff",
+    response_model=StaffOut,
+    status_code=201,
+    summary="新增平台人员",
+    description="管理员新增平台人员账号：姓名、手机号、角色与初始密码（可不设，以验证码登录）；记入操作日志。",
+    response_description="新增的平台人员",
+    responses=problems(errors.weak_password("密码过于简单", field="password"), errors.phone_taken),
+)
 async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx: Ctx) -> StaffOut:
     password_hash = None
     if body.password is not None:
@@ -193,7 +229,19 @@ async def create_staff(body: StaffIn, admin: AdminUser, session: SessionDep, ctx
     return StaffOut.model_validate(user)
 
 
-@router.put("/staff/{user_id}", response_model=StaffOut, summary="修改平台人员（姓名、角色、启用）")
+@router.put(
+    "/staff/{user_id}",
+    response_model=StaffOut,
+    summary="修改平台人员（姓名、角色、启用）",
+    description=(
+        "管理员修改平台人员的姓名、角色或启用状态；停用或改变角色时其登录在各服务数秒内失效。"
+        "管理员不能停用自己或取消自己的管理员角色。记入操作日志。"
+    ),
+    response_description="修改后的平台人员",
+    responses=problems(
+        errors.staff_not_found, errors.cannot_change_self("不能停用自己的账号"), errors.phone_taken
+    ),
+)
 async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, session: SessionDep) -> StaffOut:
     user = (
         await session.exec(
@@ -242,7 +290,13 @@ async def update_staff(user_id: Id, body: StaffUpdateIn, admin: AdminUser, sessi
 # --- audit log ---------------------------------------------------------------------------------
 
 
-@router.get("/audit-log", response_model=Page[AuditOut], summary="操作日志（身份服务）")
+@router.get(
+    "/audit-log",
+    response_model=Page[AuditOut],
+    summary="操作日志（身份服务）",
+    description="平台人员查看身份服务记录的操作（暂停、恢复、人员变更等），可按操作人、操作与起始时间筛选，新的在前。",
+    response_description="一页操作记录",
+)
 async def audit_log(
     _staff: StaffUser,
     session: SessionDep,

@@ -14,6 +14,7 @@ from sqlmodel import select
 from common.app import SessionDep
 from common.errors import Problem
 from common.http import content_disposition
+from common.openapi import problems
 from common.storage import sniff_content_type
 from common.timers import utcnow
 from identity import errors
@@ -39,7 +40,24 @@ def file_out(row: StoredFile) -> FileOut:
     )
 
 
-@router.post("", response_model=FileOut, status_code=201, summary="上传文件（PDF/JPG/PNG）")
+@router.post(
+    "",
+    response_model=FileOut,
+    status_code=201,
+    summary="上传文件（PDF/JPG/PNG）",
+    description=(
+        "登录用户上传一个 PDF、JPG 或 PNG 文件（按文件内容判断类型），得到文件编号，用于配额申请凭证、"
+        "结算发票、公告附件等；文件仅本单位（及业务对方经授权后）可下载。被暂停单位的用户不能上传。"
+    ),
+    response_description="已保存的文件（编号、名称、类型、大小、SHA-256）",
+    responses=problems(
+        errors.account_gone,
+        errors.organization_suspended("资料不实"),
+        errors.file_too_large(10 * 1024 * 1024, "10 MB"),
+        errors.empty_file,
+        errors.unsupported_file_type,
+    ),
+)
 async def upload(
     user: Uploader,
     session: SessionDep,
@@ -79,8 +97,12 @@ async def upload(
 @router.get(
     "/{file_id}",
     summary="下载文件",
+    description="下载一个文件：上传人、本单位成员、获授权的业务对方单位或平台人员可下载，其他人视为不存在。",
     response_class=Response,
-    responses={200: {"content": {t: {} for t in ALLOWED_TYPES}, "description": "the file's bytes"}},
+    responses={
+        200: {"content": {t: {} for t in ALLOWED_TYPES}, "description": "文件内容"},
+        **problems(errors.account_gone, errors.file_not_found),
+    },
 )
 async def download(file_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx) -> Response:
     row = await session.get(StoredFile, file_id)

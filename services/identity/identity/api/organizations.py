@@ -12,8 +12,10 @@ from common.errors import Problem
 from common.events import BankAccountChanged, OrganizationCertified
 from common.idnumbers import InvalidNumber, validate_id_number
 from common.masking import mask_id_number
+from common.openapi import problems
 from common.timers import utcnow
 from identity import errors
+from identity.api.auth import SMS_CODE
 from identity.deps import Ctx, LockedMembership, Membership
 from identity.domain import organizations as org_domain
 from identity.domain import reference as reference_domain
@@ -51,10 +53,22 @@ def agent_not_set() -> Problem:
     return errors.agent_not_set()
 
 
+MEMBER = (errors.account_gone, errors.organization_not_found)
+OWNER = (*MEMBER, errors.owner_required, errors.certification_required)
+SUSPENDED = errors.organization_suspended("资料不实")
+
+
 # --- the organisation --------------------------------------------------------------------------
 
 
-@router.get("", response_model=OrganizationDetailOut, summary="我的企业信息")
+@router.get(
+    "",
+    response_model=OrganizationDetailOut,
+    summary="我的企业信息",
+    description="企业法人或经办人查看本单位信息：认证状态、统一社会信用代码、法人（证件号码脱敏）、经办人与是否已填写银行账户。",
+    response_description="本单位信息",
+    responses=problems(*MEMBER),
+)
 async def my_organization(member: Membership, session: SessionDep) -> OrganizationDetailOut:
     _user, org = member
     agent = await org_service.current_agent(session, org.id)
@@ -67,7 +81,27 @@ async def my_organization(member: Membership, session: SessionDep) -> Organizati
     )
 
 
-@router.post("/certification", response_model=CertificationOut, summary="企业信息认证")
+@router.post(
+    "/certification",
+    response_model=CertificationOut,
+    summary="企业信息认证",
+    description=(
+        "企业法人（注册人）以企业名称、统一社会信用代码、法人姓名与证件号码及短信验证码认证本单位，"
+        "身份选企业或服务机构；信息经企业登记信息核验一致后认证通过，一个统一社会信用代码只能认证一个"
+        "账号。认证后发布 organization_certified 事件，并返回带新能力的访问令牌（其他服务据此放行）。"
+    ),
+    response_description="已认证的组织与新的访问令牌",
+    responses=problems(
+        *MEMBER,
+        errors.owner_required,
+        SUSPENDED,
+        errors.already_certified,
+        *SMS_CODE,
+        errors.uscc_taken,
+        errors.enterprise_verification_failed("企业信息与登记信息不一致"),
+        errors.enterprise_verification_unavailable,
+    ),
+)
 async def certify(
     body: CertificationIn, principal: CurrentUser, member: LockedMembership, session: SessionDep, ctx: Ctx
 ) -> CertificationOut:
@@ -137,7 +171,14 @@ async def certify(
 # --- the agent (经办人) ---------------------------------------------------------------------------
 
 
-@router.get("/agent", response_model=AgentOut, summary="查看经办人")
+@router.get(
+    "/agent",
+    response_model=AgentOut,
+    summary="查看经办人",
+    description="企业法人查看本单位当前的经办人（姓名、手机号、证件号码脱敏）。",
+    response_description="当前经办人",
+    responses=problems(*OWNER, errors.agent_not_set),
+)
 async def get_agent(principal: CurrentUser, session: SessionDep) -> AgentOut:
     _user, org = await org_service.owner(session, principal, not_suspended=False)
     agent = await org_service.current_agent(session, org.id)
@@ -146,7 +187,17 @@ async def get_agent(principal: CurrentUser, session: SessionDep) -> AgentOut:
     return org_service.agent_out(agent)
 
 
-@router.put("/agent", response_model=AgentOut, summary="指定或更换经办人")
+@router.put(
+    "/agent",
+    response_model=AgentOut,
+    summary="指定或更换经办人",
+    description=(
+        "已认证企业的法人指定经办人（姓名、证件、手机号），经办人以该手机号登录代为办理业务；"
+        "更换为另一手机号时，原经办人的账号停用、登录随即失效。被暂停的单位不能指定。"
+    ),
+    response_description="指定后的经办人",
+    responses=problems(*OWNER, SUSPENDED, errors.phone_taken),
+)
 async def put_agent(body: AgentIn, principal: CurrentUser, session: SessionDep, ctx: Ctx) -> AgentOut:
     owner, org = await org_service.owner(session, principal, lock=True)
     bad: list[dict[str, str]] = []
@@ -190,7 +241,14 @@ async def put_agent(body: AgentIn, principal: CurrentUser, session: SessionDep, 
     return org_service.agent_out(agent)
 
 
-@router.delete("/agent", status_code=204, summary="取消经办人")
+@router.delete(
+    "/agent",
+    status_code=204,
+    summary="取消经办人",
+    description="企业法人取消经办人：经办人的账号停用，其登录在各服务数秒内失效。",
+    response_description="已取消经办人",
+    responses=problems(*OWNER, errors.agent_not_set),
+)
 async def delete_agent(principal: CurrentUser, session: SessionDep) -> Response:
     _user, org = await org_service.owner(session, principal, not_suspended=False, lock=True)
     agent = await org_service.current_agent(session, org.id)
@@ -204,7 +262,14 @@ async def delete_agent(principal: CurrentUser, session: SessionDep) -> Response:
 # --- the bank account (支付认证) -------------------------------------------------------------------
 
 
-@router.get("/bank-account", response_model=BankAccountOut, summary="查看银行账户（支付认证）")
+@router.get(
+    "/bank-account",
+    response_model=BankAccountOut,
+    summary="查看银行账户（支付认证）",
+    description="企业法人查看本单位用于收付款的银行账户（支付认证）。",
+    response_description="本单位的银行账户",
+    responses=problems(*OWNER, errors.bank_account_not_set),
+)
 async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankAccountOut:
     _user, org = await org_service.owner(session, principal, not_suspended=False)
     row = await session.get(BankAccount, org.id)
@@ -217,9 +282,16 @@ async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankA
     "/bank-account",
     response_model=BankAccountOut,
     summary="填写或修改银行账户（支付认证）",
-    description="银行开户名须与认证的企业名称一致（括号全角半角、空格不计）；开户所在地须为行政区划数据中的"
-    "地级市或直辖市（`GET /reference/regions` 的 `full_name`），支行数据认识的开户支行须在该地、属该开户银行"
-    "（`GET /reference/bank-branches` 的 `name`；支行数据为完整联行号目录时，目录外的支行也不收），否则 422，`errors[]` 指明字段。保存的所在地和支行名称按参考数据的写法。",
+    description=(
+        "已认证企业的法人填写或修改本单位银行账户（开户名、开户银行、开户所在地、开户支行、账号）。"
+        "银行开户名须与认证的企业名称一致（括号全角半角、空格不计）；开户所在地须为行政区划数据中的"
+        "地级市或直辖市（`GET /reference/regions` 的 `full_name`）；支行数据认识的开户支行须在该地、属该开户银行"
+        "（`GET /reference/bank-branches` 的 `name`；支行数据为完整联行号目录时，目录外的支行也不收），"
+        "否则 422，`errors[]` 指明字段。保存的所在地和支行名称按参考数据的写法。"
+        "有变化时发布 bank_account_changed 事件（支付服务据此更新收款账户）。被暂停的单位不能修改。"
+    ),
+    response_description="保存后的银行账户",
+    responses=problems(*OWNER, SUSPENDED),
 )
 async def put_bank_account(
     body: BankAccountIn, principal: CurrentUser, session: SessionDep

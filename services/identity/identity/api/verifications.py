@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from common.app import SessionDep
 from common.errors import Problem
+from common.openapi import problems
 from identity import errors
 from identity.deps import Ctx, Id, Membership, OwnVerification
 from identity.models import IdentityVerification
@@ -37,7 +38,27 @@ def _object_problem(body: VerificationIn) -> Problem | None:
     return errors.invalid([{"field": "object_id", "message": message}], message)
 
 
-@router.post("", response_model=VerificationStarted, status_code=201, summary="发起人脸认证")
+@router.post(
+    "",
+    response_model=VerificationStarted,
+    status_code=201,
+    summary="发起人脸认证",
+    description=(
+        "已认证单位的法人或经办人为制作签章（仅法人）或签署某份合同发起人脸认证，返回服务商的认证页面地址"
+        "（在手机上打开）；认证通过后在查询结果时得到一个短时有效、只能用于该用途与对象的认证凭证。"
+    ),
+    response_description="认证编号与服务商认证页面地址",
+    responses=problems(
+        errors.account_gone,
+        errors.organization_not_found,
+        errors.owner_required,
+        errors.organization_suspended("资料不实"),
+        errors.certification_required,
+        errors.face_subject_unknown,
+        errors.face_verification_unavailable,
+        errors.face_verification_misconfigured,
+    ),
+)
 async def start_verification(
     body: VerificationIn, member: Membership, session: SessionDep, ctx: Ctx
 ) -> VerificationStarted:
@@ -55,13 +76,34 @@ async def start_verification(
     return VerificationStarted(verification_id=row.id, state=row.state, url=url)
 
 
-@router.get("/{verification_id}", response_model=VerificationOut, summary="查询人脸认证结果")
+@router.get(
+    "/{verification_id}",
+    response_model=VerificationOut,
+    summary="查询人脸认证结果",
+    description="本人查询一次人脸认证的状态；已通过且未过期时附认证凭证（token），制作签章或签署合同时提交。",
+    response_description="认证状态（通过时附认证凭证）",
+    responses=problems(errors.account_gone, errors.verification_not_found, errors.verification_expired),
+)
 async def get_verification(row: OwnVerification, ctx: Ctx) -> VerificationOut:
     return service.verification_out(ctx, row)
 
 
 @router.post(
-    "/{verification_id}/check", response_model=VerificationOut, summary="向人脸认证服务商查询结果并判定"
+    "/{verification_id}/check",
+    response_model=VerificationOut,
+    summary="向人脸认证服务商查询结果并判定",
+    description=(
+        "本人在手机上完成人脸认证后，由身份服务向服务商查询结果并判定（仅发起人本人通过才算通过）；"
+        "服务商尚无结果时保持认证中。"
+    ),
+    response_description="判定后的认证状态（通过时附认证凭证）",
+    responses=problems(
+        errors.account_gone,
+        errors.verification_not_found,
+        errors.verification_expired,
+        errors.face_verification_unavailable,
+        errors.face_verification_misconfigured,
+    ),
 )
 async def check_verification(row: OwnVerification, session: SessionDep, ctx: Ctx) -> VerificationOut:
     """After the person finished on the phone: identity asks the vendor for the result of this
@@ -81,7 +123,19 @@ returns = APIRouter(prefix="/api/v1/identity-verifications", tags=["identity-ver
     "/{verification_id}/return",
     response_model=VerificationReturned,
     summary="人脸认证完成后的返回地址（服务商页面跳转）",
-    responses={303: {"description": "to the portal's page of the verification"}},
+    description=(
+        "服务商认证页面结束后浏览器跳转到此地址（无需登录）：身份服务自行向服务商查询结果并判定，"
+        "再跳转到门户的认证结果页（未配置门户时返回认证状态）。"
+    ),
+    response_description="认证状态",
+    responses={
+        303: {"description": "跳转到门户的人脸认证结果页"},
+        **problems(
+            errors.verification_not_found,
+            errors.face_verification_unavailable,
+            errors.face_verification_misconfigured,
+        ),
+    },
 )
 async def verification_returned(
     verification_id: Id, session: SessionDep, ctx: Ctx

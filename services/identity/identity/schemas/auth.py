@@ -46,6 +46,19 @@ class CaptchaOut(BaseModel):
 
 
 class SmsCodeIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "13877106433",
+                    "purpose": "register",
+                    "captcha_id": "c9f1d2",
+                    "captcha_answer": "7K3P",
+                }
+            ]
+        }
+    )
+
     phone: Phone
     purpose: Literal["register", "login", "certify", "reset_password"]
     captcha_id: str = Field(min_length=1, max_length=64)
@@ -59,12 +72,37 @@ class SmsCodeOut(BaseModel):
 
 
 class RegisterIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise_name": "广西柳州精工机械制造有限公司",
+                    "phone": "13877106433",
+                    "sms_code": "482915",
+                }
+            ]
+        }
+    )
+
     enterprise_name: Name = Field(min_length=2, max_length=100)
     phone: Phone
     sms_code: str = Field(min_length=4, max_length=8)
 
 
 class PasswordLoginIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "13877106433",
+                    "password": "Gx-liuzhou#2024",
+                    "captcha_id": "c9f1d2",
+                    "captcha_answer": "7K3P",
+                }
+            ]
+        }
+    )
+
     phone: Phone
     password: str = Field(min_length=1, max_length=128)
     captcha_id: str = Field(min_length=1, max_length=64)
@@ -72,6 +110,19 @@ class PasswordLoginIn(Strict):
 
 
 class SmsLoginIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "13877106433",
+                    "sms_code": "482915",
+                    "captcha_id": "c9f1d2",
+                    "captcha_answer": "7K3P",
+                }
+            ]
+        }
+    )
+
     phone: Phone
     sms_code: str = Field(min_length=4, max_length=8)
     captcha_id: str = Field(min_length=1, max_length=64)

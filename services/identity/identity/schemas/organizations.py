@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import FIELD_LABELS
 from common.money import Flag
@@ -55,6 +55,23 @@ IdType = Literal["resident_id", "hk_macao_tw_permit", "foreign_permanent_residen
 class CertificationIn(Strict):
     """企业信息认证 (step 1)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "role": "enterprise",
+                    "name": "广西柳州精工机械制造有限公司",
+                    "uscc": "91450100MA5KB3Q7XF",
+                    "legal_rep_name": "韦明华",
+                    "legal_rep_id_type": "resident_id",
+                    "legal_rep_id_number": "45010219850505123X",
+                    "sms_code": "482915",
+                    "agreed": True,
+                }
+            ]
+        }
+    )
+
     role: Literal["enterprise", "provider"]
     name: Name = Field(min_length=2, max_length=100, description="企业名称/机构名称")
     uscc: str = Field(min_length=1, max_length=40, description="统一社会信用代码")
@@ -89,6 +106,19 @@ class OrganizationFactsOut(BaseModel):
 class AgentIn(Strict):
     """指定经办人 (step 2)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "黄丽",
+                    "id_type": "resident_id",
+                    "id_number": "45010219850505123X",
+                    "phone": "13977112345",
+                }
+            ]
+        }
+    )
+
     name: Name = Field(min_length=2, max_length=50)
     id_number: str = Field(min_length=1, max_length=40)
     phone: Phone
@@ -112,6 +142,20 @@ class OrganizationDetailOut(OrganizationOut):
 
 class BankAccountIn(Strict):
     """支付认证."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_name": "广西柳州精工机械制造有限公司",
+                    "bank_name": "中国工商银行",
+                    "bank_region": "广西壮族自治区柳州市",
+                    "branch_name": "中国工商银行柳州分行营业部",
+                    "account_number": "2105000119200012345",
+                }
+            ]
+        }
+    )
 
     account_name: Name = Field(min_length=2, max_length=200, description="银行开户名 = the certified name")
     bank_name: Name = Field(min_length=2, max_length=100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -9,6 +10,10 @@ from sqlmodel import col, func, select
 
 from common.app import RuntimeDep, SessionDep
 from common.categories import VOUCHER_TYPES
+from common.files import check_problems
+from common.internal import unavailable
+from common.openapi import problems
+from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Page, Paging, TabbedPage, paginate
 from quota import domain, errors
 from quota.deps import CurrentCampaign, EnterpriseUser, ReviewerUser
@@ -32,7 +37,28 @@ def out(app: QuotaApplication) -> ApplicationOut:
 
 
 @router.post(
-    "/me/quota-applications", response_model=ApplicationOut, status_code=201, summary="服务券配额申请"
+    "/me/quota-applications",
+    response_model=ApplicationOut,
+    status_code=201,
+    summary="服务券配额申请",
+    description=(
+        "已认证企业申请本年度某一类型的服务券配额。通用券按企业划型名单核定档次（不在名单中的申请"
+        "标记待人工核定），每年限申请一次；融资担保券、设备租赁券须填写申领额度、计算依据金额并上传"
+        "合同凭证（proof_file_ids），申领额度不得超过依据金额可给予的比例与本年度剩余可申领额度。"
+        "申请进入待审核（pending_review），由平台审核人员审核。"
+    ),
+    response_description="已提交的配额申请（待审核）",
+    responses=problems(
+        errors.no_campaign,
+        errors.voucher_type_closed,
+        errors.general_already_applied,
+        errors.special_fields_required,
+        *(errors.special_request(code) for code in errors._SPECIAL_TEXTS),
+        *check_problems("proof_file_ids"),
+        organization_suspended,
+        organization_syncing,
+        unavailable("identity"),
+    ),
 )
 async def apply(
     body: ApplicationIn,
@@ -48,7 +74,13 @@ async def apply(
     return result
 
 
-@router.get("/me/quota-applications", response_model=Page[ApplicationOut], summary="我的配额申请")
+@router.get(
+    "/me/quota-applications",
+    response_model=Page[ApplicationOut],
+    summary="我的配额申请",
+    description="已认证企业查看本单位的配额申请及审核结果（新申请在前，分页），含不通过的理由。",
+    response_description="本单位的配额申请（新申请在前）",
+)
 async def my_applications(user: EnterpriseUser, session: SessionDep, paging: Paging) -> Page[ApplicationOut]:
     query = (
         select(QuotaApplication)
@@ -60,7 +92,14 @@ async def my_applications(user: EnterpriseUser, session: SessionDep, paging: Pag
 
 
 @router.get(
-    "/admin/quota-applications", response_model=TabbedPage[ApplicationOut], summary="配额申请审核队列"
+    "/admin/quota-applications",
+    response_model=TabbedPage[ApplicationOut],
+    summary="配额申请审核队列",
+    description=(
+        "审核人员按状态（待审核、审核通过、审核不通过）、是否待人工核定档次与券种筛选配额申请，"
+        "先提交的在前；counts 给出各状态的数量（页签角标）。"
+    ),
+    response_description="一页配额申请及各状态数量",
 )
 async def queue(
     _staff: ReviewerUser,
@@ -93,7 +132,24 @@ async def queue(
 
 
 @router.post(
-    "/admin/quota-applications/{application_id}/approve", response_model=ApplicationOut, summary="审核通过"
+    "/admin/quota-applications/{application_id}/approve",
+    response_model=ApplicationOut,
+    summary="审核通过",
+    description=(
+        "审核人员通过一项待审核的配额申请：通用券按划型档次发放（不在名单中的企业按基础档核定须填写"
+        "理由），专项券须填写核定额度（不超过申领额度与剩余可用额度）。企业的服务券随之发放或增加额度，"
+        "并通知企业；配额有效期已结束的类型不能再通过。"
+    ),
+    response_description="审核通过后的配额申请",
+    responses=problems(
+        errors.application_not_found,
+        errors.application_decided,
+        errors.voucher_type_closed,
+        errors.voucher_window_closed(date(2026, 12, 31)),
+        errors.reason_required,
+        errors.approved_amount_required,
+        *(errors.approval_amount(code) for code in errors._APPROVAL_TEXTS),
+    ),
 )
 async def approve(
     application_id: str, body: ApproveIn, staff: ReviewerUser, session: SessionDep
@@ -114,7 +170,12 @@ async def approve(
 
 
 @router.post(
-    "/admin/quota-applications/{application_id}/reject", response_model=ApplicationOut, summary="审核不通过"
+    "/admin/quota-applications/{application_id}/reject",
+    response_model=ApplicationOut,
+    summary="审核不通过",
+    description="审核人员驳回一项待审核的配额申请并填写理由；企业在“我的配额申请”中看到理由，可重新申请。",
+    response_description="审核不通过后的配额申请",
+    responses=problems(errors.application_not_found, errors.application_decided),
 )
 async def reject(
     application_id: str, body: RejectIn, staff: ReviewerUser, session: SessionDep

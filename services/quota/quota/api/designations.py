@@ -8,7 +8,8 @@ from fastapi import APIRouter, File, UploadFile
 
 from common.app import SessionDep
 from common.audit import audit
-from quota import domain
+from common.openapi import problems
+from quota import domain, errors
 from quota.deps import CurrentCampaign, ReviewerUser
 from quota.schemas import ImportOut
 from quota.service.designations import import_rows, rows_of
@@ -16,7 +17,17 @@ from quota.service.designations import import_rows, rows_of
 router = APIRouter(prefix="/api/v1", tags=["designations"])
 
 
-@router.post("/admin/designations/import", response_model=ImportOut, summary="导入企业划型名单")
+@router.post(
+    "/admin/designations/import",
+    response_model=ImportOut,
+    summary="导入企业划型名单",
+    description=(
+        "审核人员上传企业划型名单（CSV 或 XLSX，两列：统一社会信用代码、企业类型），用于通用券按档次核定。"
+        "可识别的行导入（同一企业再次导入即更新），其余行逐行列出原因；记入操作日志。"
+    ),
+    response_description="导入结果：成功行数与被拒绝的行",
+    responses=problems(errors.no_campaign, errors.import_unreadable("不是有效的 XLSX 文件")),
+)
 async def import_designations(
     staff: ReviewerUser,
     session: SessionDep,

@@ -10,7 +10,9 @@ from sqlmodel import col, select
 from common.app import RuntimeDep, SessionDep
 from common.auth import StaffUser
 from common.categories import VOUCHER_TYPES
+from common.internal import unavailable
 from common.numbers import format_date_cn, shanghai_now
+from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from quota import domain, errors
 from quota.deps import CurrentCampaign, EnterpriseUser, OwnedVoucher, SettingsDep
@@ -30,7 +32,17 @@ from quota.service.campaigns import types_of
 router = APIRouter(prefix="/api/v1", tags=["vouchers"])
 
 
-@router.get("/me/vouchers", response_model=MyVouchersOut, summary="服务券配额（每种类型一项）")
+@router.get(
+    "/me/vouchers",
+    response_model=MyVouchersOut,
+    summary="服务券配额（每种类型一项）",
+    description=(
+        "已认证企业查看本年度每种服务券的状态（未申请、审核中、可使用、已过期等）、券号、总额度、"
+        "已使用、预留中、剩余额度与有效期，以及最近一次申请（含不通过的理由）。"
+    ),
+    response_description="本年度每种服务券一项",
+    responses=problems(errors.no_campaign),
+)
 async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: CurrentCampaign) -> MyVouchersOut:
     today = shanghai_now().date()
     kinds = await types_of(session, campaign.year)
@@ -96,7 +108,14 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
     return MyVouchersOut(year=campaign.year, items=items)
 
 
-@router.get("/me/vouchers/{voucher_id}/movements", response_model=MovementsOut, summary="服务券台账")
+@router.get(
+    "/me/vouchers/{voucher_id}/movements",
+    response_model=MovementsOut,
+    summary="服务券台账",
+    description="企业查看本单位一张服务券的额度变动：发放、预留、释放、使用、结算与过期，按时间排列（分页）。",
+    response_description="该服务券的额度变动记录",
+    responses=problems(errors.voucher_not_found),
+)
 async def voucher_movements(voucher: OwnedVoucher, session: SessionDep, paging: Paging) -> MovementsOut:
     total, rows = await ledger.movements(session, voucher.id, paging)
     items = [
@@ -107,7 +126,19 @@ async def voucher_movements(voucher: OwnedVoucher, session: SessionDep, paging: 
     )
 
 
-@router.get("/vouchers/{voucher_id}/quote", response_model=QuoteOut, summary="用券预览（券后价）")
+@router.get(
+    "/vouchers/{voucher_id}/quote",
+    response_model=QuoteOut,
+    summary="用券预览（券后价）",
+    description=(
+        "企业下单前预览用本单位的服务券购买某服务产品：可抵扣的补贴（受比例、产品最高补贴、剩余额度与"
+        "服务机构年度补贴上限限制）、应付金额与用券后剩余额度。只预览，不预留额度。"
+    ),
+    response_description="补贴与应付金额（分）",
+    responses=problems(
+        errors.voucher_not_found, errors.product_not_found, errors.wrong_voucher_type, unavailable("catalog")
+    ),
+)
 async def quote(
     voucher: OwnedVoucher,
     session: SessionDep,
@@ -153,7 +184,13 @@ async def quote(
     )
 
 
-@router.get("/admin/vouchers", response_model=Page[VoucherOut], summary="服务券一览（管理端）")
+@router.get(
+    "/admin/vouchers",
+    response_model=Page[VoucherOut],
+    summary="服务券一览（管理端）",
+    description="平台人员按企业、券种与年度查询已发放的服务券及其额度使用情况，新发放的在前。",
+    response_description="一页服务券",
+)
 async def all_vouchers(
     _staff: StaffUser,
     session: SessionDep,
