@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from common.openapi import problems
 from common.pagination import Page, Paging
 from identity import errors
 from identity.domain.reference import Branch, Region
@@ -46,7 +47,9 @@ def branch_out(b: Branch) -> BankBranchOut:
     response_model=Page[RegionOut],
     summary="行政区划查询（开户所在地）",
     description="按关键词查询省份和地级市（GB/T 2260）。`parent` 为省份代码时只列其下的城市，"
-    "为空字符串时只列省份。开户所在地填写 `selectable` 为 true 的行的 `full_name`。",
+    "为空字符串时只列省份。开户所在地填写 `selectable` 为 true 的行的 `full_name`。无需登录。",
+    response_description="匹配的行政区划（分页）",
+    responses=problems(errors.region_not_found("parent", "999999")),
 )
 async def regions(
     paging: Paging,
@@ -65,7 +68,8 @@ async def regions(
     "/banks",
     response_model=Page[BankOut],
     summary="银行查询（开户银行）",
-    description="按关键词查询支行数据中的银行。",
+    description="按关键词查询支行数据中的银行。无需登录。",
+    response_description="匹配的银行（分页）",
 )
 async def banks(paging: Paging, q: Keyword = None) -> Page[BankOut]:
     ref = reference()
@@ -81,7 +85,9 @@ async def banks(paging: Paging, q: Keyword = None) -> Page[BankOut]:
     response_model=Page[BankBranchOut],
     summary="开户支行查询",
     description="按关键词查询银行支行（名称或银行），可限定所在地 `region`（行政区划代码或全称，"
-    "省份含其下城市）和银行 `bank`（名称关键词）。开户支行名称填写所选行的 `name`。",
+    "省份含其下城市）和银行 `bank`（名称关键词）。开户支行名称填写所选行的 `name`。无需登录。",
+    response_description="匹配的支行（分页）",
+    responses=problems(errors.region_not_found("region", "火星")),
 )
 async def bank_branches(
     paging: Paging,
