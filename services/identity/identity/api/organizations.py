@@ -100,6 +100,8 @@ async def my_organization(member: Membership, session: SessionDep) -> Organizati
         errors.uscc_taken,
         errors.enterprise_verification_failed("企业信息与登记信息不一致"),
         errors.enterprise_verification_unavailable,
+        errors.enterprise_verification_misconfigured,
+        errors.enterprise_verification_quota_exceeded,
     ),
 )
 async def certify(
