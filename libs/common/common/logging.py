@@ -134,6 +134,7 @@ def configure_logging(
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+        lg.setLevel(logging.NOTSET)  # our level decides, not uvicorn's --log-level
     # Our own middleware logs each request with its ids; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)

@@ -54,3 +54,17 @@ def test_sensitive_values_are_redacted(lines) -> None:  # type: ignore[no-untype
 def test_scrub_leaves_order_numbers_alone() -> None:
     assert scrub("ORD240813163303211 paid") == "ORD240813163303211 paid"
     assert scrub("id 45010219800101123X") == "id [id-number]"
+
+
+def test_uvicorns_own_level_does_not_hide_its_lines() -> None:
+    """uvicorn sets ``uvicorn.error``'s level from its ``--log-level`` (process-wide, a test
+    serving with log_level="warning" did it to every later test in the worker): our level
+    decides, not uvicorn's."""
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, stream=stream)
+    try:
+        logging.getLogger("uvicorn.error").info("Started server process")
+    finally:
+        structlog.reset_defaults()
+    assert "Started server process" in stream.getvalue()
