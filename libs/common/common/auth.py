@@ -120,6 +120,14 @@ class Revocations(Protocol):
 RIGHTS_TAKEN = frozenset({"deactivated", "role_changed", "agent_removed"})
 
 
+def token_invalid() -> Problem:
+    return unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+
+
+def token_expired() -> Problem:
+    return unauthenticated("登录已过期，请重新登录", "token_expired")
+
+
 def token_revoked() -> Problem:
     return unauthenticated("登录状态已失效，请重新登录", "token_revoked")
 
@@ -208,12 +216,12 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
-            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid") from exc
+            raise token_invalid() from exc
         if header.get("alg") != "EdDSA" or not isinstance(header.get("kid"), str):
-            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+            raise token_invalid()
         key = await self.keys.get(header["kid"])
         if key is None:
-            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+            raise token_invalid()
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -225,11 +233,11 @@ class TokenVerifier:
                 leeway=self.LEEWAY,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise unauthenticated("登录已过期，请重新登录", "token_expired") from exc
+            raise token_expired() from exc
         except jwt.InvalidTokenError as exc:
-            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid") from exc
+            raise token_invalid() from exc
         if claims.get("typ") != typ:
-            raise unauthenticated("登录凭证无效，请重新登录", "token_invalid")
+            raise token_invalid()
         return claims
 
     async def principal(self, token: str) -> Principal:
@@ -287,20 +295,31 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(user: CurrentUser) -> Principal:
         if not user.has_role(*roles):
-            raise Problem(403, "forbidden_role", "您的账号无权执行此操作")
+            raise forbidden_role()
         return user
 
     return check
 
 
-def require_capability(capability: str) -> Callable[[Principal], Awaitable[Principal]]:
-    labels = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
+def forbidden_role() -> Problem:
+    return Problem(403, "forbidden_role", "您的账号无权执行此操作")
 
+
+_CAPABILITY_LABELS = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
+
+
+def capability_required(capability: str) -> Problem:
+    label = _CAPABILITY_LABELS.get(capability, capability)
+    return Problem(403, f"{capability}_required", f"请先{label}后再操作")
+
+
+def require_capability(capability: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(user: CurrentUser) -> Principal:
         if user.role not in MEMBER_ROLES or not user.can(capability):
-            raise Problem(403, f"{capability}_required", f"请先{labels.get(capability, capability)}后再操作")
+            raise capability_required(capability)
         return user
 
+    check.capability = capability  # type: ignore[attr-defined]  # read by common.openapi
     return check
 
 
@@ -326,21 +345,29 @@ def issue_service_token(secret: str, service: str, ttl: int = 300) -> str:
     )
 
 
+def service_token_required() -> Problem:
+    return Problem(401, "service_token_required", "内部接口需要服务调用凭证")
+
+
+def service_token_invalid() -> Problem:
+    return Problem(401, "service_token_invalid", "内部调用凭证无效")
+
+
 def verify_service_token(secret: str, token: str) -> str:
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], audience=SERVICE_AUDIENCE, leeway=5)
     except jwt.InvalidTokenError as exc:
-        raise Problem(401, "service_token_invalid", "内部调用凭证无效") from exc
+        raise service_token_invalid() from exc
     sub = str(claims.get("sub", ""))
     if not sub.startswith("service:"):
-        raise Problem(401, "service_token_invalid", "内部调用凭证无效")
+        raise service_token_invalid()
     return sub.removeprefix("service:")
 
 
 async def internal_caller(request: Request) -> str:
     token = bearer_token(request)
     if token is None:
-        raise Problem(401, "service_token_required", "内部接口需要服务调用凭证")
+        raise service_token_required()
     return verify_service_token(request.app.state.settings.service_token_secret, token)
 
 

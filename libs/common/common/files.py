@@ -32,6 +32,19 @@ def file_problem(field: str, code: str, message: str) -> Problem:
     return Problem(422, code, f"{message}（{field}）", errors=[{"field": field, "message": message}])
 
 
+def check_problems(field: str, *, required: bool = True) -> list[Problem]:
+    """What :func:`check_files` may refuse, for a route's ``responses=problems(...)``."""
+    found = [
+        file_problem(field, "file_duplicated", "同一文件不能重复提交"),
+        file_problem(field, "file_not_found", "文件 … 不存在"),
+        file_problem(field, "file_not_owned", "文件 … 不属于贵单位"),
+        file_problem(field, "file_type_not_allowed", "文件 … 的类型不符合要求"),
+    ]
+    if required:
+        found.insert(0, file_problem(field, "files_required", "请上传所需的文件"))
+    return found
+
+
 async def check_files(
     clients: ServiceClients,
     file_ids: Sequence[str],
@@ -79,4 +92,8 @@ async def grant_files(
             {"organization_id": organization_id, "reason": reason[:200]},
         )
         if response.status_code >= 400:
-            raise Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")
+            raise file_grant_failed()
+
+
+def file_grant_failed() -> Problem:
+    return Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")
