@@ -13,7 +13,7 @@ from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
 from catalog.service import listing as service
 from common.app import ReadSessionDep, SessionDep
-from common.auth import OptionalUser, access_revoked, token_revoked
+from common.auth import OptionalUser, access_revoked, token_expired, token_invalid, token_revoked
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
 from common.openapi import problems
 from common.orgs import is_suspended
@@ -78,7 +78,7 @@ async def listing(
         "（券后价、最高补贴、用券有效期）和是否已收藏。未上架的产品只有本机构成员和平台人员可见，其他人为 404。"
     ),
     response_description="服务产品详情",
-    responses=problems(errors.product_not_found, token_revoked, access_revoked),
+    responses=problems(errors.product_not_found, token_invalid, token_expired, token_revoked, access_revoked),
 )
 async def detail(
     product_id: Annotated[str, Path(max_length=64)],
