@@ -10,11 +10,20 @@ from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
-from common import auth, files, idempotency, internal, orgs, registry, sanitize
+from common import auth, files, idempotency, idv, internal, orgs, registry, sanitize
 from common import errors as common_errors
 from common.errors import Problem
 
-COMMON_MODULES: tuple[ModuleType, ...] = (common_errors, files, idempotency, sanitize, auth, orgs, internal)
+COMMON_MODULES: tuple[ModuleType, ...] = (
+    common_errors,
+    files,
+    idempotency,
+    sanitize,
+    auth,
+    orgs,
+    internal,
+    idv,
+)
 
 
 def all_modules() -> Iterator[ModuleType]:
@@ -66,7 +75,17 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
             (order_domain.Refusal(state, step, code),)
             for state in order_domain.Status
             for step in order_domain.Step
-            for code in ("order_state_conflict", "cancellation_pending", "order_already_paid")
+            for code in (
+                "order_state_conflict",
+                "cancellation_pending",
+                "order_already_paid",
+                "termination_pending",
+                "already_evaluated",
+                "forbidden_actor",
+            )
+        ],
+        "contracts.errors.amount_invalid": [
+            (code, "x") for code in ("total_invalid", "deposit_invalid", "deposit_above_payable")
         ],
         "contracts.errors.wrong_party": [(a,) for a in actions],
         "contracts.errors.contract_state": [

@@ -30,8 +30,6 @@ METHODS = ("get", "put", "post", "delete", "patch")
 PROBLEM_REF = "#/components/schemas/Problem"
 
 DOCUMENTS = [*(s.name for s in registry.SERVICES), "gateway", "merged"]
-ON_OA2 = pytest.mark.xfail(strict=True, reason="catalog/orders/contracts/payments documented on branch oa2")
-PENDING = {"catalog", "orders", "contracts", "payments", "merged"}
 
 
 @cache
@@ -83,11 +81,7 @@ def _chinese(text: object) -> bool:
     return isinstance(text, str) and bool(HAN.search(text))
 
 
-def _pending(ids: list[str]) -> list[Any]:
-    return [pytest.param(name, marks=ON_OA2) if name in PENDING else name for name in ids]
-
-
-@pytest.mark.parametrize("name", _pending(DOCUMENTS))
+@pytest.mark.parametrize("name", DOCUMENTS)
 def test_every_operation_has_a_chinese_summary_description_and_success_description(name: str) -> None:
     missing = []
     for label, op in operations(document(name)):

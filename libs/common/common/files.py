@@ -92,4 +92,8 @@ async def grant_files(
             {"organization_id": organization_id, "reason": reason[:200]},
         )
         if response.status_code >= 400:
-            raise Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")
+            raise file_grant_failed()
+
+
+def file_grant_failed() -> Problem:
+    return Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")

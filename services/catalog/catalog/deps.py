@@ -13,7 +13,6 @@ from catalog.models import Product, Provider, ProviderApplication
 from common.app import RuntimeDep, SessionDep
 from common.auth import MEMBER_ROLES, CurrentUser, Principal, require_capability, require_roles
 from common.db import lock
-from common.errors import Problem
 from common.internal import ServiceClients
 from common.orgs import require_active
 
@@ -50,7 +49,7 @@ async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCa
     issued before the approval lacks the capability for up to 15 minutes; one issued before
     a revocation would still carry it)."""
     if user.role not in MEMBER_ROLES or not user.org_id:
-        raise Problem(403, "provider_required", "请先成为平台服务机构后再操作")
+        raise errors.provider_required()
     provider = await session.get(Provider, user.org_id)
     if provider is None:
         raise errors.provider_not_approved()

@@ -47,6 +47,10 @@ def reason_required() -> Problem:
     )
 
 
+def provider_required() -> Problem:
+    return Problem(403, "provider_required", "请先成为平台服务机构后再操作")
+
+
 def provider_not_approved() -> Problem:
     return Problem(403, "provider_not_approved", "贵单位尚未通过服务机构入驻审核，暂不能管理服务产品")
 

@@ -11,10 +11,15 @@ from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.auth import AdminUser, CurrentUser, StaffUser
+from common.errors import Problem
+from common.idv import verification_expired, verification_invalid
+from common.openapi import problems
+from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Paging, paginate
-from contracts import document, errors, service, verification
+from contracts import document, domain, errors, service, verification
+from contracts.config import Settings
 from contracts.deps import Ctx, OrderContract, ReadableContract
-from contracts.domain import State
+from contracts.domain import Action, Refused, State
 from contracts.models import Contract, ContractDocument, ContractVersion, Seal
 from contracts.schemas import (
     ContractIn,
@@ -34,17 +39,64 @@ StateName = Literal[
 ]
 assert set(get_args(StateName)) == {s.value for s in State}
 
+
+def refused(state: State, action: Action) -> Problem:
+    """What the contract's rules answer to ``action`` in ``state`` (for the API description)."""
+    try:
+        domain.transition(state, action)
+    except Refused as exc:
+        return errors.contract_state(exc)
+    raise AssertionError((state, action))
+
+
+def amount_refused(total_fen: int, deposit_fen: int) -> Problem:
+    """What the contract's amounts rule answers (for the API description)."""
+    try:
+        domain.compute_amounts(total_fen, deposit_fen, reserved_fen=0, ratio_bp=0, max_subsidy_fen=0)
+    except domain.AmountError as exc:
+        return errors.amount_invalid(exc.code, str(exc))
+    raise AssertionError((total_fen, deposit_fen))
+
+
+UNPRINTABLE_TERMS = errors.text_not_printable("合同文本", [("terms", "合同条款", ["\u202e"])])
+UNPRINTABLE_SEAL = errors.text_not_printable("电子签章", [("org_name", "单位名称", ["\u202e"])])
+ACTIVE = (organization_suspended, organization_syncing)
+VERIFICATION = (verification_invalid, verification_expired, errors.verification_used)
+
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 admin_router = APIRouter(prefix="/api/v1/admin/contracts", tags=["contracts-admin"])
 
 
-@router.get("/orders/{order_id}/contract", response_model=ContractOut)
+@router.get(
+    "/orders/{order_id}/contract",
+    response_model=ContractOut,
+    summary="订单合同",
+    description=(
+        "订单的企业、服务机构或平台人员查看该订单的合同：状态、合同金额、服务券抵扣、实付金额、定金和尾款（分）、"
+        "合同条款、双方签署情况及调用者当前可做的操作（actions）。服务机构接单后才有合同；其他单位为 404。"
+    ),
+    response_description="订单的合同",
+    responses=problems(errors.contract_not_found),
+)
 async def order_contract(contract: OrderContract, session: SessionDep, user: CurrentUser) -> ContractOut:
     """The order's contract (either party, or staff)."""
     return await service.contract_out(session, contract, user)
 
 
-@router.get("/contracts/signing-ca", response_class=Response)
+@router.get(
+    "/contracts/signing-ca",
+    response_class=Response,
+    summary="平台电子签章 CA 证书",
+    description=(
+        "登录用户下载平台电子签章的 CA 证书（PEM），即验证已签署合同的信任根，可导入任何 PAdES 校验工具"
+        "或用 voucher-contracts verify 离线校验。无需登录的版本见 GET /contracts/ca-certificate。"
+    ),
+    response_description="CA 证书（PEM）",
+    responses={
+        200: {"content": {"application/x-pem-file": {}}},
+        **problems(errors.signing_unavailable),
+    },
+)
 async def signing_ca(_user: CurrentUser, ctx: Ctx) -> Response:
     """The platform's signing CA certificate (PEM): the trust root to validate signed contracts
     offline (e.g. ``voucher-contracts verify contract.pdf --ca ca.pem``, or any PAdES validator)."""
@@ -55,11 +107,16 @@ async def signing_ca(_user: CurrentUser, ctx: Ctx) -> Response:
     "/contracts/ca-certificate",
     response_class=Response,
     summary="平台电子签章 CA 证书（公开）",
+    description=(
+        "任何人（无需登录）下载平台电子签章的 CA 证书，即每份已签署合同的信任根：导入 PAdES 校验工具"
+        "（如 Adobe Acrobat 的受信任证书）或用 voucher-contracts verify 校验合同。默认 PEM，format=der 时为 DER。"
+    ),
     responses={
         200: {
             "content": {"application/x-pem-file": {}, "application/pkix-cert": {}},
             "description": "CA 证书：PEM，或 format=der 时为 DER",
-        }
+        },
+        **problems(errors.signing_unavailable),
     },
 )
 async def ca_certificate(
@@ -84,7 +141,26 @@ async def ca_certificate(
 
 
 @router.post(
-    "/contracts/verify", response_model=ContractVerificationOut, summary="校验合同 PDF 的电子签名（公开）"
+    "/contracts/verify",
+    response_model=ContractVerificationOut,
+    summary="校验合同 PDF 的电子签名（公开）",
+    description=(
+        "任何人（无需登录）上传一份合同 PDF（multipart，字段 file），得知它是否由平台签署：每个签名的签署方、"
+        "签署时间、是否完整可信、签署后文件是否被修改。文件既不保存也不查找。不是可读的已签名 PDF 为 422，"
+        "超过大小上限为 413，同时校验的请求过多时为 503（稍后重试）。"
+    ),
+    response_description="校验结果：每个签名是否有效、完整，文件签署后是否被修改",
+    responses=problems(
+        errors.verify_file_too_large(Settings.model_fields["verify_max_bytes"].default),
+        errors.verify_empty_file,
+        errors.verify_not_pdf,
+        errors.verify_pdf_unreadable,
+        errors.verify_pdf_encrypted,
+        errors.verify_pdf_unsigned,
+        errors.verify_too_many_signatures(verification.MAX_SIGNATURES),
+        errors.verify_busy,
+        errors.signing_unavailable,
+    ),
 )
 async def verify(
     ctx: Ctx,
@@ -102,12 +178,26 @@ async def verify(
     return ContractVerificationOut.model_validate(report)
 
 
-@router.get("/contracts/{contract_id}", response_model=ContractOut)
+@router.get(
+    "/contracts/{contract_id}",
+    response_model=ContractOut,
+    summary="查看合同",
+    description="合同的企业、服务机构或平台人员查看合同（内容同“订单合同”）；其他单位为 404。",
+    response_description="合同",
+    responses=problems(errors.contract_not_found),
+)
 async def get_contract(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
     return await service.contract_out(session, contract, user)
 
 
-@router.get("/contracts/{contract_id}/versions", response_model=ContractVersionsOut)
+@router.get(
+    "/contracts/{contract_id}/versions",
+    response_model=ContractVersionsOut,
+    summary="合同版本记录",
+    description="合同双方或平台人员查看服务机构每次提交的合同版本（先提交的在前）：金额、条款，以及企业退回修改的原因和时间。",
+    response_description="合同的各个版本（分页）",
+    responses=problems(errors.contract_not_found),
+)
 async def versions(contract: ReadableContract, session: SessionDep, paging: Paging) -> ContractVersionsOut:
     """Every version the provider submitted, oldest first, with why it was returned."""
     query = (
@@ -124,7 +214,27 @@ async def versions(contract: ReadableContract, session: SessionDep, paging: Pagi
     )
 
 
-@router.put("/contracts/{contract_id}", response_model=ContractOut)
+@router.put(
+    "/contracts/{contract_id}",
+    response_model=ContractOut,
+    summary="拟定合同",
+    description=(
+        "服务机构在合同待拟定或退回修改时填写合同总金额、定金（分）和合同条款；服务券抵扣和企业实付金额由平台"
+        "按服务券比例和最高补贴计算，定金不能超过实付金额。企业同意后合同不可修改；合同字体无法显示的字符被拒绝"
+        "（422 text_not_printable）。未被暂停的服务机构才能修改。"
+    ),
+    response_description="修改后的合同",
+    responses=problems(
+        errors.contract_not_found,
+        errors.wrong_party(Action.EDIT),
+        *ACTIVE,
+        errors.contract_immutable(State.AGREED),
+        refused(State.VOIDED, Action.EDIT),
+        errors.document_unavailable,
+        UNPRINTABLE_TERMS,
+        amount_refused(100, 200),
+    ),
+)
 async def edit(
     body: ContractIn, contract: ReadableContract, session: SessionDep, user: CurrentUser, ctx: Ctx
 ) -> ContractOut:
@@ -135,14 +245,47 @@ async def edit(
     return await service.contract_out(session, updated, user)
 
 
-@router.post("/contracts/{contract_id}/submit", response_model=ContractOut)
+@router.post(
+    "/contracts/{contract_id}/submit",
+    response_model=ContractOut,
+    summary="提交合同",
+    description=(
+        "服务机构把拟定好的合同提交企业确认，合同变为待确认并记为一个新版本（事件 contracts.contract_submitted）；"
+        "须先填写合同金额、定金和条款。"
+    ),
+    response_description="提交后的合同（待确认）",
+    responses=problems(
+        errors.contract_not_found,
+        errors.wrong_party(Action.SUBMIT),
+        *ACTIVE,
+        refused(State.AGREED, Action.SUBMIT),
+        errors.contract_incomplete,
+    ),
+)
 async def submit(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
     updated = await service.submit(session, contract.id, user)
     await session.commit()
     return await service.contract_out(session, updated, user)
 
 
-@router.post("/contracts/{contract_id}/agree", response_model=ContractOut)
+@router.post(
+    "/contracts/{contract_id}/agree",
+    response_model=ContractOut,
+    summary="同意合同",
+    description=(
+        "企业同意待确认的合同：合同从此不可修改，平台生成双方将要签署的合同 PDF，合同变为待签署"
+        "（事件 contracts.contract_agreed）。"
+    ),
+    response_description="同意后的合同（待签署）",
+    responses=problems(
+        errors.contract_not_found,
+        errors.wrong_party(Action.AGREE),
+        *ACTIVE,
+        refused(State.DRAFTING, Action.AGREE),
+        errors.document_unavailable,
+        UNPRINTABLE_TERMS,
+    ),
+)
 async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUser, ctx: Ctx) -> ContractOut:
     """同意: the contract cannot change any more."""
     updated = await service.agree(session, ctx, contract.id, user)
@@ -150,7 +293,22 @@ async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUs
     return await service.contract_out(session, updated, user)
 
 
-@router.post("/contracts/{contract_id}/return", response_model=ContractOut)
+@router.post(
+    "/contracts/{contract_id}/return",
+    response_model=ContractOut,
+    summary="退回修改",
+    description=(
+        "企业发现合同不符合要求时退回给服务机构修改，须填写原因；合同变为退回修改，原因记入该版本"
+        "（事件 contracts.contract_returned）。"
+    ),
+    response_description="退回后的合同",
+    responses=problems(
+        errors.contract_not_found,
+        errors.wrong_party(Action.RETURN),
+        *ACTIVE,
+        refused(State.AGREED, Action.RETURN),
+    ),
+)
 async def return_contract(
     body: ContractReasonIn, contract: ReadableContract, session: SessionDep, user: CurrentUser
 ) -> ContractOut:
@@ -160,7 +318,27 @@ async def return_contract(
     return await service.contract_out(session, updated, user)
 
 
-@router.post("/contracts/{contract_id}/sign", response_model=ContractOut)
+@router.post(
+    "/contracts/{contract_id}/sign",
+    response_model=ContractOut,
+    summary="签署合同",
+    description=(
+        "合同一方（企业或服务机构）在通过针对本合同的人脸认证后，用本单位的电子签章签署待签署的合同"
+        "（人脸认证结果只能使用一次）。须先制作签章；双方都签署后合同生效（事件 contracts.contract_signed），"
+        "订单进入待支付或待服务。订单已取消或申请取消时不能签署。"
+    ),
+    response_description="签署后的合同",
+    responses=problems(
+        errors.contract_not_found,
+        *ACTIVE,
+        errors.contract_cancelled,
+        refused(State.PENDING_REVIEW, Action.SIGN),
+        *VERIFICATION,
+        errors.already_signed,
+        errors.seal_required,
+        errors.signing_unavailable,
+    ),
+)
 async def sign(
     body: VerificationTokenIn,
     contract: ReadableContract,
@@ -177,7 +355,19 @@ async def sign(
     return await service.contract_out(session, updated, user)
 
 
-@router.get("/contracts/{contract_id}/document", response_class=Response)
+@router.get(
+    "/contracts/{contract_id}/document",
+    response_class=Response,
+    summary="合同文件",
+    description=(
+        "合同双方或平台人员下载合同 PDF：企业同意后为最终合同（含已有的签名），此前为按当前条款生成的草稿。"
+    ),
+    response_description="合同 PDF",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **problems(errors.contract_not_found, errors.document_unavailable),
+    },
+)
 async def contract_document(contract: ReadableContract, session: SessionDep, ctx: Ctx) -> Response:
     """The contract PDF: the agreed one (with every signature made so far) once agreed, else
     a draft of the current terms."""
@@ -197,7 +387,26 @@ async def contract_document(contract: ReadableContract, session: SessionDep, ctx
     )
 
 
-@router.post("/me/seal", response_model=SealOut, status_code=201)
+@router.post(
+    "/me/seal",
+    response_model=SealOut,
+    status_code=201,
+    summary="制作签章",
+    description=(
+        "单位的注册人（法定代表人）在通过用途为 seal 的人脸认证后，为本单位制作电子签章（每个单位一次）："
+        "平台以认证的单位名称生成签章图片并签发签章证书，此后签署合同无需重复制作。"
+    ),
+    response_description="制作好的电子签章",
+    responses=problems(
+        errors.owner_only,
+        *ACTIVE,
+        *VERIFICATION,
+        errors.seal_exists,
+        errors.organization_unknown,
+        errors.document_unavailable,
+        UNPRINTABLE_SEAL,
+    ),
+)
 async def make_seal(
     body: VerificationTokenIn, session: SessionDep, user: CurrentUser, ctx: Ctx, request: Request
 ) -> SealOut:
@@ -209,7 +418,14 @@ async def make_seal(
     return SealOut.model_validate(seal)
 
 
-@router.get("/me/seal", response_class=Response)
+@router.get(
+    "/me/seal",
+    response_class=Response,
+    summary="我的签章",
+    description="本单位成员查看本单位的电子签章图片（PNG）。",
+    response_description="签章图片（PNG）",
+    responses={200: {"content": {"image/png": {}}}, **problems(errors.seal_not_found)},
+)
 async def my_seal(session: SessionDep, user: CurrentUser) -> Response:
     """The organisation's seal image (PNG)."""
     seal = await session.get(Seal, user.org_id) if user.org_id else None
@@ -218,7 +434,13 @@ async def my_seal(session: SessionDep, user: CurrentUser) -> Response:
     return Response(seal.image_png, media_type="image/png")
 
 
-@admin_router.get("", response_model=ContractPage)
+@admin_router.get(
+    "",
+    response_model=ContractPage,
+    summary="合同管理（管理端）",
+    description="平台人员查看全部合同，新的在前，可按合同状态筛选，并给出各状态的数量。",
+    response_description="一页合同及各状态的数量",
+)
 async def admin_contracts(
     session: SessionDep,
     _staff: StaffUser,
@@ -235,7 +457,21 @@ async def admin_contracts(
     return ContractPage(items=items, total=total, counts=counts, **paging.echo())
 
 
-@admin_router.post("/{contract_id}/terminate", response_model=ContractOut, status_code=202)
+@admin_router.post(
+    "/{contract_id}/terminate",
+    response_model=ContractOut,
+    status_code=202,
+    summary="终止合同",
+    description=(
+        "平台管理员申请终止已签署的合同，须填写原因：合同变为终止审核中（冻结），等待支付服务（其掌握已付出的款项）"
+        "和订单服务答复（事件 contracts.termination_requested）；双方同意后合同已终止，任一方拒绝则恢复为已签署"
+        "并给出 termination_refused_reason。服务券已兑付的合同直接拒绝。记入审计日志。"
+    ),
+    response_description="终止审核中的合同（终止申请已受理）",
+    responses=problems(
+        errors.contract_not_found, errors.settlement_paid, refused(State.AGREED, Action.REQUEST_TERMINATION)
+    ),
+)
 async def terminate(
     contract_id: str, body: ContractReasonIn, session: SessionDep, admin: AdminUser
 ) -> ContractOut:

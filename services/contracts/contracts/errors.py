@@ -121,6 +121,11 @@ def document_unavailable(detail: str = "合同文件暂不能生成，请稍后�
     return Problem(503, "document_unavailable", detail)
 
 
+def signing_unavailable() -> Problem:
+    """The signing CA is not loaded yet (the service is starting)."""
+    return document_unavailable("电子签章服务尚未就绪，请稍后重试")
+
+
 # --- verifying an uploaded contract (public) -----------------------------------------------------
 
 

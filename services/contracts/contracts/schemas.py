@@ -14,7 +14,22 @@ from common.text import FreeText
 class ContractIn(BaseModel):
     """PUT /contracts/{id}: the provider's terms (the subsidy and payable are computed)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "total_fen": 5000000,
+                    "deposit_fen": 1000000,
+                    "terms": (
+                        "一、服务内容：乙方为甲方提供企业管理诊断咨询服务，出具企业管理诊断报告一份。\n"
+                        "二、服务期限：自合同签署之日起 60 日内完成。\n"
+                        "三、付款方式：甲方于合同签署后支付定金，服务完成后支付尾款，以对公转账方式支付。"
+                    ),
+                }
+            ]
+        },
+    )
 
     total_fen: Fen = Field(le=10_000_000_000_00, description="合同总金额（分）")
     deposit_fen: Fen = Field(le=10_000_000_000_00, description="合同定金（分），不超过企业实付金额")
@@ -22,13 +37,26 @@ class ContractIn(BaseModel):
 
 
 class ContractReasonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "服务期限与双方约定不符，请改为 90 日"}]}
+    )
 
     reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class VerificationTokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """人脸认证通过后平台签发的一次性凭证（见 POST /me/identity-verifications）。"""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "verification_token": "eyJhbGciOiJFZERTQSJ9.eyJwdXJwb3NlIjoic2lnbl9jb250cmFjdCJ9.c2lnbmF0dXJl"
+                }
+            ]
+        },
+    )
 
     verification_token: str = Field(min_length=1, max_length=4096)
 

@@ -79,7 +79,7 @@ class ContractsContext:
 
     def require_ca(self) -> signing.SigningCA:
         if self.ca is None:
-            raise errors.document_unavailable("电子签章服务尚未就绪，请稍后重试")
+            raise errors.signing_unavailable()
         return self.ca
 
 

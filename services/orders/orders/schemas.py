@@ -15,7 +15,12 @@ ACTOR_LABELS = {"enterprise": "企业", "provider": "服务机构", "staff": "�
 
 
 class OrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"product_id": "5f0c8a2e-3b1d-4e6f-8a9b-0c1d2e3f4a5b", "use_voucher": True}]
+        },
+    )
 
     # an id, never a path: it goes into catalog's URL
     product_id: str = Field(
@@ -25,13 +30,17 @@ class OrderIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "企业经营计划调整，暂不需要该服务"}]}
+    )
 
     reason: FreeText | None = Field(default=None, max_length=200, description="取消原因")
 
 
 class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "本月服务排期已满，无法按期提供服务"}]}
+    )
 
     reason: FreeText = Field(min_length=1, max_length=200, description="拒绝接单原因")
 
@@ -44,7 +53,10 @@ class RejectIn(BaseModel):
 
 
 class EvaluationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"rating": 5, "content": "服务专业，诊断报告对企业改进很有帮助"}]},
+    )
 
     rating: int = Field(ge=1, le=5, description="评价等级综合评分，1-5 星")
     content: FreeText = Field(default="", max_length=EVALUATION_MAX_CHARS, description="评价内容，200字以内")

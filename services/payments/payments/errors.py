@@ -37,6 +37,10 @@ def enterprise_cannot_confirm() -> Problem:
     return Problem(403, "enterprise_cannot_confirm", "汇款须由收款的服务机构或平台财务核实，企业不能自行确认")
 
 
+def member_required() -> Problem:
+    return Problem(403, "member_required", "请使用企业或服务机构账号查看")
+
+
 def not_the_provider() -> Problem:
     return Problem(403, "provider_of_order_required", "只有该订单的服务机构可以申请兑付")
 

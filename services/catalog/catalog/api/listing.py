@@ -13,8 +13,9 @@ from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
 from catalog.service import listing as service
 from common.app import ReadSessionDep, SessionDep
-from common.auth import OptionalUser
+from common.auth import OptionalUser, access_revoked, token_expired, token_invalid, token_revoked
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
+from common.openapi import problems
 from common.orgs import is_suspended
 from common.pagination import Page, Paging
 
@@ -23,7 +24,18 @@ router = APIRouter(prefix="/api/v1", tags=["portal"])
 Fen = Annotated[int, Query(ge=0, le=10**12)]
 
 
-@router.get("/products", response_model=Page[ListingItem])
+@router.get(
+    "/products",
+    response_model=Page[ListingItem],
+    summary="服务产品列表（通用券服务 / 设备更新专项券服务）",
+    description=(
+        "门户的服务产品列表，无需登录：未被暂停的服务机构已上架的产品。可按服务类型、券种（general 为通用券服务，"
+        "special 为设备更新专项券服务）、服务名关键字和价格区间（分）筛选，按销量、价格或销售额排序；"
+        "不指定排序时最新上架的在前。"
+    ),
+    response_description="一页服务产品",
+    responses=problems(errors.unknown_category, errors.price_range_invalid),
+)
 async def listing(
     session: ReadSessionDep,
     paging: Paging,
@@ -56,7 +68,18 @@ async def listing(
     return Page[ListingItem](items=rows, total=total, **paging.echo())
 
 
-@router.get("/products/{product_id}", response_model=ProductDetail)
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductDetail,
+    summary="服务产品详情",
+    description=(
+        "服务产品详情页，无需登录：产品信息、服务机构名片（服务电话、地址、工作时间）、访问次数和申请次数；"
+        "每次他人查看计一次访问。带已认证企业的登录凭证时，另给出该企业服务券在此产品上的预览"
+        "（券后价、最高补贴、用券有效期）和是否已收藏。未上架的产品只有本机构成员和平台人员可见，其他人为 404。"
+    ),
+    response_description="服务产品详情",
+    responses=problems(errors.product_not_found, token_invalid, token_expired, token_revoked, access_revoked),
+)
 async def detail(
     product_id: Annotated[str, Path(max_length=64)],
     session: SessionDep,
@@ -105,7 +128,14 @@ async def detail(
     )
 
 
-@router.get("/providers/{provider_id}", response_model=ProviderPage)
+@router.get(
+    "/providers/{provider_id}",
+    response_model=ProviderPage,
+    summary="机构详情",
+    description="服务机构详情页，无需登录：机构简介、服务类型、服务电话、地址、工作时间及其已上架的服务产品（分页；机构被暂停期间不展示产品）。",
+    response_description="服务机构及其一页服务产品",
+    responses=problems(errors.provider_not_found),
+)
 async def provider_page(
     provider_id: Annotated[str, Path(max_length=64)],
     session: ReadSessionDep,
@@ -131,7 +161,13 @@ async def provider_page(
     )
 
 
-@router.get("/categories", response_model=list[CategoryOut])
+@router.get(
+    "/categories",
+    response_model=list[CategoryOut],
+    summary="服务类型",
+    description="平台的九类服务，无需登录：每类由哪种服务券支付（通用券、融资担保专项券、直接设备租赁专项券）、属于哪个列表及已上架的产品数。",
+    response_description="九类服务",
+)
 async def categories(session: ReadSessionDep) -> list[CategoryOut]:
     """The nine service categories, the voucher that pays for each and its listed products."""
     counts = await service.category_counts(session)

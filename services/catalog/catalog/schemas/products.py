@@ -16,7 +16,23 @@ Fen = Annotated[money.Fen, Field(le=MAX_FEN)]
 
 
 class ProductIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "企业管理诊断咨询",
+                    "category": "企业诊断",
+                    "description": "对企业战略、组织、生产与财务开展全面诊断，出具诊断报告和改进建议。",
+                    "deliverables": "企业管理诊断报告一份",
+                    "acceptance_criteria": "诊断报告经企业确认",
+                    "market_price_fen": 6000000,
+                    "platform_price_fen": 5000000,
+                    "max_subsidy_fen": 2500000,
+                }
+            ]
+        },
+    )
 
     name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NAME_CHECK

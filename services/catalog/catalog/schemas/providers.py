@@ -14,8 +14,18 @@ PHONE = r"^(1\d{10}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|400-?\d{3}-?\d{4})$"
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NAME_CHECK]
 
 
+PROFILE_EXAMPLE = {
+    "profile": "专注制造业企业数字化转型咨询与工业软件实施，服务广西区内制造业企业 200 余家。",
+    "categories": ["数字化转型", "企业诊断"],
+    "contact_name": "李明",
+    "contact_phone": "0771-5678123",
+    "address": "广西壮族自治区南宁市青秀区民族大道 100 号",
+    "working_hours": "周一至周五 08:00:00-18:00:00",
+}
+
+
 class ProviderProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PROFILE_EXAMPLE]})
 
     profile: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), FREE_TEXT_CHECK
@@ -36,6 +46,19 @@ class ProviderProfileIn(BaseModel):
 
 
 class ProviderApplicationIn(ProviderProfileIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    **PROFILE_EXAMPLE,
+                    "name": "广西北软软件股份有限公司",
+                    "proof_file_ids": ["0b7f3c2e-5d1a-4c8e-9f00-2a6b1c3d4e5f"],
+                }
+            ]
+        },
+    )
+
     proof_file_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=10, description="资质证明文件（POST /files 上传后的编号）"
     )
@@ -78,7 +101,10 @@ class ProviderProfileOut(BaseModel):
 
 
 class ReviewDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "资质证明文件不清晰，请重新上传营业执照扫描件"}]},
+    )
 
     reason: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), FREE_TEXT_CHECK] | None

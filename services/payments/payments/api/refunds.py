@@ -8,8 +8,10 @@ from fastapi import APIRouter, Path
 from sqlmodel import col, select
 
 from common.app import SessionDep
+from common.openapi import problems
 from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
+from payments import errors
 from payments.api import state_counts
 from payments.deps import FinanceUser
 from payments.models import Refund
@@ -19,7 +21,16 @@ from payments.service import refunds as service
 router = APIRouter(prefix=API_PREFIX, tags=["refunds"])
 
 
-@router.get("/admin/refunds", response_model=TabbedPage[RefundOut])
+@router.get(
+    "/admin/refunds",
+    response_model=TabbedPage[RefundOut],
+    summary="应退款（财务）",
+    description=(
+        "平台财务查看合同终止后应退还企业的款项（终止后才核实到账的汇款），新的在前，"
+        "可按状态（待退款、已退款）筛选，并给出各状态的数量。"
+    ),
+    response_description="一页应退款及各状态的数量",
+)
 async def admin_refunds(
     _user: FinanceUser, session: SessionDep, paging: Paging, state: Literal["due", "refunded"] | None = None
 ) -> TabbedPage[RefundOut]:
@@ -36,7 +47,14 @@ async def admin_refunds(
     )
 
 
-@router.post("/admin/refunds/{refund_id}/mark-refunded", response_model=RefundOut)
+@router.post(
+    "/admin/refunds/{refund_id}/mark-refunded",
+    response_model=RefundOut,
+    summary="登记退款",
+    description="平台财务把款项退还企业后登记退款流水号，应退款变为已退款，记入审计日志；每笔只能登记一次。",
+    response_description="已退款的记录",
+    responses=problems(errors.refund_not_found, errors.refund_already_refunded),
+)
 async def mark_refunded(
     refund_id: Annotated[str, Path(max_length=64)],
     body: MarkRefundedIn,

@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path
 from sqlmodel import col, select
 
 from common.app import RuntimeDep, SessionDep
-from common.auth import Principal, require_capability
-from common.files import check_files, file_problem
-from common.orgs import require_active
+from common.auth import Principal, capability_required, require_capability
+from common.files import check_files, check_problems, file_problem
+from common.internal import unavailable
+from common.openapi import problems
+from common.orgs import organization_suspended, organization_syncing, require_active
 from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
+from payments import errors
 from payments.api import state_counts
 from payments.deps import FinanceUser
 from payments.models import SettlementClaim
@@ -26,7 +29,26 @@ ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
 SettlementState = Literal["open", "claimed", "approved", "paid", "rejected", "cancelled"]
 
 
-@router.get("/me/settlements", response_model=TabbedPage[SettlementOut])
+PROVIDER = (capability_required("provider"),)
+DECISION = (
+    errors.settlement_not_found,
+    errors.contract_terminated,
+    errors.settlement_cancelled,
+    errors.settlement_already_paid,
+)
+
+
+@router.get(
+    "/me/settlements",
+    response_model=TabbedPage[SettlementOut],
+    summary="服务券兑付",
+    description=(
+        "服务机构的成员查看本机构的服务券兑付记录（订单完成后生成），新的在前，可按状态"
+        "（可申请、待审核、审核通过、已兑付、审核不通过、已取消）筛选，并给出各状态的数量。"
+    ),
+    response_description="一页兑付记录及各状态的数量",
+    responses=problems(*PROVIDER),
+)
 async def my_settlements(
     user: ProviderUser, session: SessionDep, paging: Paging, state: SettlementState | None = None
 ) -> TabbedPage[SettlementOut]:
@@ -45,7 +67,33 @@ async def my_settlements(
     )
 
 
-@router.post("/settlements/{settlement_id}/claim", response_model=SettlementOut)
+@router.post(
+    "/settlements/{settlement_id}/claim",
+    response_model=SettlementOut,
+    summary="申请兑付",
+    description=(
+        "未被暂停的服务机构为已完成订单的服务券补贴申请兑付，须上传发票、企业转账凭证和服务完成证明"
+        "（均为必填；转账凭证可以是本机构的文件，或企业在本订单已核实汇款上附的凭证）；"
+        "同一份材料只能用于一笔兑付。兑付进入待审核；审核不通过后可修改材料再次申请。"
+    ),
+    response_description="已提交的兑付申请（待审核）",
+    responses=problems(
+        *PROVIDER,
+        organization_suspended,
+        organization_syncing,
+        errors.settlement_not_found,
+        errors.not_the_provider,
+        *check_problems("invoice_file_ids"),
+        *check_problems("receipt_file_ids"),
+        *check_problems("proof_file_ids"),
+        unavailable("identity"),
+        errors.file_already_claimed("invoice_file_ids"),
+        errors.contract_terminated,
+        errors.settlement_cancelled,
+        errors.settlement_already_paid,
+        errors.settlement_already_claimed,
+    ),
+)
 async def claim(
     settlement_id: SettlementId, body: ClaimIn, user: ProviderUser, session: SessionDep, runtime: RuntimeDep
 ) -> SettlementOut:
@@ -67,7 +115,13 @@ async def claim(
     return out
 
 
-@router.get("/admin/settlements", response_model=TabbedPage[SettlementOut])
+@router.get(
+    "/admin/settlements",
+    response_model=TabbedPage[SettlementOut],
+    summary="服务券兑付审核（财务）",
+    description="平台财务查看全部兑付记录，新的在前，可按状态筛选，并给出各状态的数量。",
+    response_description="一页兑付记录及各状态的数量",
+)
 async def admin_settlements(
     user: FinanceUser, session: SessionDep, paging: Paging, state: SettlementState | None = None
 ) -> TabbedPage[SettlementOut]:
@@ -84,7 +138,17 @@ async def admin_settlements(
     )
 
 
-@router.post("/admin/settlements/{settlement_id}/approve", response_model=SettlementOut)
+@router.post(
+    "/admin/settlements/{settlement_id}/approve",
+    response_model=SettlementOut,
+    summary="兑付审核通过",
+    description=(
+        "平台财务通过一笔待审核的兑付申请，意见可选，记入审计日志（事件 payments.settlement_approved）；"
+        "通过后才能登记打款。"
+    ),
+    response_description="审核通过的兑付",
+    responses=problems(*DECISION, errors.settlement_not_claimed),
+)
 async def approve(
     settlement_id: SettlementId, user: FinanceUser, session: SessionDep, body: DecisionIn | None = None
 ) -> SettlementOut:
@@ -94,7 +158,17 @@ async def approve(
     return out
 
 
-@router.post("/admin/settlements/{settlement_id}/reject", response_model=SettlementOut)
+@router.post(
+    "/admin/settlements/{settlement_id}/reject",
+    response_model=SettlementOut,
+    summary="兑付审核不通过",
+    description=(
+        "平台财务驳回一笔待审核的兑付申请，须填写原因，记入审计日志（事件 payments.settlement_rejected）；"
+        "服务机构可修改材料后再次申请。"
+    ),
+    response_description="审核不通过的兑付",
+    responses=problems(*DECISION, errors.settlement_not_claimed),
+)
 async def reject(
     settlement_id: SettlementId, body: RejectClaimIn, user: FinanceUser, session: SessionDep
 ) -> SettlementOut:
@@ -104,7 +178,17 @@ async def reject(
     return out
 
 
-@router.post("/admin/settlements/{settlement_id}/pay", response_model=SettlementOut)
+@router.post(
+    "/admin/settlements/{settlement_id}/pay",
+    response_model=SettlementOut,
+    summary="登记打款",
+    description=(
+        "平台财务向服务机构打款后登记打款流水号（仅限审核通过的兑付），兑付变为已兑付，记入审计日志"
+        "（事件 payments.settlement_paid）；此后该订单的合同不能再终止。合同终止处理中不能登记。"
+    ),
+    response_description="已兑付的兑付记录",
+    responses=problems(*DECISION, errors.termination_pending, errors.settlement_not_approved),
+)
 async def pay(
     settlement_id: SettlementId, body: PayIn, user: FinanceUser, session: SessionDep
 ) -> SettlementOut:

@@ -11,7 +11,11 @@ from payments.domain.refunds import LABELS, RefundState
 
 
 class MarkRefundedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"refund_reference": "TK2024090100001234"}]},
+    )
 
     refund_reference: Name = Field(min_length=1, max_length=100, description="退款流水号")
 

@@ -19,7 +19,20 @@ INSTALLMENTS_NOTICE = "支持根据双方商谈的付款方式分次向服务机
 
 
 class RemittanceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount_fen": 1000000,
+                    "bank_reference": "HX2024081300012345",
+                    "payer_account": "4500 1001 9200 5001 2345",
+                    "receipt_file_ids": ["0b7f3c2e-5d1a-4c8e-9f00-2a6b1c3d4e5f"],
+                }
+            ]
+        },
+    )
 
     amount_fen: PositiveFen = Field(le=10**13, description="汇款金额（分）")
     bank_reference: str = Field(min_length=1, max_length=100, description="银行流水号 / 交易参考号")
@@ -28,7 +41,11 @@ class RemittanceIn(BaseModel):
 
 
 class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "银行流水中未查到该笔转账，请核对流水号"}]},
+    )
 
     reason: FreeText = Field(min_length=1, max_length=500)
 

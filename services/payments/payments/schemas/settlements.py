@@ -12,10 +12,20 @@ from payments.domain.settlements import LABELS, SettlementState
 
 
 class ClaimIn(BaseModel):
-    """The provider's claim: the invoice, the enterprise's transfer receipt(s), the service's
-    proof; each list required."""
+    """申请兑付的材料：发票、企业转账凭证和服务完成证明，均为必填（POST /files 上传后的编号）。"""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "invoice_file_ids": ["0b7f3c2e-5d1a-4c8e-9f00-2a6b1c3d4e5f"],
+                    "receipt_file_ids": ["1c8a4d3f-6e2b-4d9f-a011-3b7c2d4e5f60"],
+                    "proof_file_ids": ["2d9b5e40-7f3c-4ea0-b122-4c8d3e5f6071"],
+                }
+            ]
+        },
+    )
 
     invoice_file_ids: list[str] = Field(default_factory=list, max_length=10, description="发票")
     receipt_file_ids: list[str] = Field(default_factory=list, max_length=10, description="企业转账凭证")
@@ -29,13 +39,21 @@ class DecisionIn(BaseModel):
 
 
 class RejectClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "发票抬头与合同甲方不一致，请重新开具"}]},
+    )
 
     reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class PayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"payout_reference": "GK2024082000056789"}]},
+    )
 
     payout_reference: Name = Field(min_length=1, max_length=100, description="打款流水号")
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.audit import audit
-from common.auth import Principal
+from common.auth import Principal, forbidden_role
 from common.bus import publish
 from common.db import lock
 from common.events import ContractSigned, PaymentReceived, RemittanceRecorded, RemittanceRejected
@@ -284,9 +284,7 @@ def authorise_decision(remittance: Remittance, principal: Principal) -> None:
     if is_member_of(principal, remittance.enterprise_id):
         raise errors.enterprise_cannot_confirm()
     if principal.is_staff:
-        from common.errors import Problem
-
-        raise Problem(403, "forbidden_role", "您的账号无权执行此操作")
+        raise forbidden_role()
     raise errors.remittance_not_found()
 
 
