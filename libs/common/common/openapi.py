@@ -103,6 +103,18 @@ def _callables(route: Any) -> Iterable[Callable[..., Any]]:
         stack.extend(dependant.dependencies)
 
 
+def _takes_parameters(route: Any) -> bool:
+    """Whether the route or any of its dependencies reads a path, query or header parameter
+    (an order's id read by the dependency that loads the order counts)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if dependant.path_params or dependant.query_params or dependant.header_params:
+            return True
+        stack.extend(dependant.dependencies)
+    return False
+
+
 def _implied(route: Any) -> list[Problem]:
     """The problems a route gives because of what it takes and whom it lets in."""
     from common import auth
@@ -124,7 +136,7 @@ def _implied(route: Any) -> list[Problem]:
     implied += [auth.capability_required(c.capability) for c in calls if hasattr(c, "capability")]
     if auth.internal_caller in calls:
         implied += [auth.service_token_required(), auth.service_token_invalid()]
-    if route.dependant.path_params or route.dependant.query_params or route.body_field is not None:
+    if _takes_parameters(route) or route.body_field is not None:
         implied.append(
             P(
                 422,
