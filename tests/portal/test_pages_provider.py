@@ -179,7 +179,7 @@ async def test_a_new_organisation_applies_through_the_portal_and_is_shown_the_pr
 
     async def pending() -> dict[str, Any]:
         queue = await api.call("GET", "/admin/provider-applications", admin, None)
-        return next(a for a in queue["items"] if a["org_name"] == name and a["state"] == "pending")
+        return next(a for a in queue["items"] if a["org_name"] == name and a["state"] == "pending_review")
 
     first = await pending()
     await api.call(

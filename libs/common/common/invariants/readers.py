@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from common.db import asyncpg_connect_args
 from common.invariants import rows as r
@@ -66,13 +67,23 @@ def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@retry(  # a server whose connection slots are all taken frees one soon: wait, do not fail
+    retry=retry_if_exception_type(asyncpg.TooManyConnectionsError),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+async def _connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        **asyncpg_connect_args(url),
+        server_settings={"default_transaction_read_only": "on", "application_name": "voucher-invariants"},
+        timeout=10,
+    )
+
+
 async def read_service(url: str, service: str, snapshot: r.Snapshot) -> ReadResult:
     try:
-        conn = await asyncpg.connect(
-            **asyncpg_connect_args(url),
-            server_settings={"default_transaction_read_only": "on", "application_name": "voucher-invariants"},
-            timeout=10,
-        )
+        conn = await _connect(url)
     except asyncpg.InvalidCatalogNameError:
         return ReadResult(service, False, "its database does not exist")
     except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as exc:

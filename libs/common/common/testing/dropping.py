@@ -18,7 +18,7 @@ import threading
 from common.db import connect
 from common.settings import database_in
 
-BATCH = 4  # connections: PostgreSQL allows 100 in all, and the tests use most of them
+BATCH = 2  # connections per worker: PostgreSQL allows 100 in all, and the tests use most of them
 _STOP = ("", "")
 
 
