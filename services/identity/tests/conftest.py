@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from stdnum.cn import ric, uscc
 from common.testing.api_client import ApiDriver, Session
 from common.testing.infra import MakeDb
 from common.testing.rabbit import RabbitNamespace
+from common.testing.vendor_fakes import FakeVendor, serve
 from identity.config import Settings
 from identity.main import create_app
 
@@ -186,3 +187,22 @@ class Flows:
 @pytest_asyncio.fixture
 async def flows(client: httpx.AsyncClient, api: ApiDriver) -> Flows:
     return Flows(client, api)
+
+
+LEGAL_REP = "张三丰"
+
+
+@pytest.fixture
+def fake_vendor() -> Iterator[FakeVendor]:
+    """A loopback server standing for a vendor's HTTP API (SMS, face, enterprise checks)."""
+    with serve() as vendor:
+        yield vendor
+
+
+@pytest_asyncio.fixture
+async def owner_id(flows: Flows) -> AsyncIterator[tuple[Any, dict[str, Any], str]]:
+    """A certified organisation's owner, the organisation and its legal representative's ID
+    number (the person a face check is for)."""
+    id_number = make_resident_id()
+    owner, org = await flows.certified(legal_rep_name=LEGAL_REP, legal_rep_id_number=id_number)
+    yield owner, org, id_number

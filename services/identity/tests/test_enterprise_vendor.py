@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.errors import Problem
-from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
+from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port
 from identity.adapters import (
     DisabledEnterpriseVerifier,
     EnterpriseCheck,
@@ -34,12 +33,6 @@ NAME = "广西柳州某某汽车零部件有限公司"
 USCC = "91450200MA5K00000X"
 LEGAL_REP = "张三丰"
 QCC = {"enterprise_verifier": "qcc", "qcc_app_key": APP_KEY, "qcc_secret_key": SECRET_KEY}
-
-
-@pytest.fixture
-def fake_vendor() -> Iterator[FakeVendor]:
-    with serve() as vendor:
-        yield vendor
 
 
 def settings(endpoint: str, **overrides: Any) -> Settings:

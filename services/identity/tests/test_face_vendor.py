@@ -4,7 +4,6 @@ it was started for, and identity issues its token as it does for the simulated c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -14,14 +13,13 @@ from fastapi import FastAPI
 
 from common.idv import check_verification_token
 from common.testing.api_client import ApiDriver, random_phone
-from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
+from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port
 
-from .conftest import Flows, make_resident_id
+from .conftest import LEGAL_REP, Flows, make_resident_id
 from .test_verifications import URL, jwks_verifier
 
 pytestmark = pytest.mark.broker
 
-LEGAL_REP = "张三丰"
 PORTAL = "https://portal.example.cn/verify/{verification_id}"
 RETURN = "https://identity.example.cn/api/v1/identity-verifications/{verification_id}/return"
 
@@ -69,27 +67,28 @@ class FaceId:
         }
 
 
-@pytest.fixture
-def fake_vendor() -> Iterator[FakeVendor]:
-    with serve() as vendor:
-        yield vendor
-
-
-def faceid_settings(endpoint: str, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "face_verifier": "tencent",
-        "tencent_secret_id": "AKID-face-id",
-        "tencent_secret_key": "face-secret-key",
-        "tencent_faceid_rule_id": "2",
+def face_settings(endpoint: str, vendor: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """identity's settings for a face vendor at ``endpoint``: no retry waits, no SMS limits."""
+    return {
         "faceid_endpoint": endpoint,
         "face_redirect_url": RETURN,
         "vendor_retry_wait_seconds": 0,
         "sms_resend_seconds": 0,
         "sms_daily_cap_per_phone": 1000,
         "sms_daily_cap_per_ip": 10_000,
+        **vendor,
+        **overrides,
     }
-    values.update(overrides)
-    return values
+
+
+def faceid_settings(endpoint: str, **overrides: Any) -> dict[str, Any]:
+    tencent = {
+        "face_verifier": "tencent",
+        "tencent_secret_id": "AKID-face-id",
+        "tencent_secret_key": "face-secret-key",
+        "tencent_faceid_rule_id": "2",
+    }
+    return face_settings(endpoint, tencent, **overrides)
 
 
 @pytest_asyncio.fixture
@@ -102,13 +101,6 @@ async def faceid(fake_vendor: FakeVendor) -> FaceId:
 @pytest_asyncio.fixture
 async def identity_app(make_identity: Any, fake_vendor: FakeVendor, faceid: FaceId) -> FastAPI:
     return await make_identity(**faceid_settings(fake_vendor.endpoint, face_portal_url=PORTAL))
-
-
-@pytest_asyncio.fixture
-async def owner_id(flows: Flows) -> AsyncIterator[tuple[Any, dict[str, Any], str]]:
-    id_number = make_resident_id()
-    owner, org = await flows.certified(legal_rep_name=LEGAL_REP, legal_rep_id_number=id_number)
-    yield owner, org, id_number
 
 
 async def start(

@@ -5,7 +5,6 @@ passes only for the person it was started for, and identity issues its token."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -23,11 +22,10 @@ from common.testing.vendor_fakes import (
     FakeVendor,
     Reply,
     closed_port,
-    serve,
 )
 
 from .conftest import Flows, make_resident_id
-from .test_face_vendor import LEGAL_REP, PORTAL, RETURN, check, start
+from .test_face_vendor import LEGAL_REP, PORTAL, RETURN, check, face_settings, start
 from .test_verifications import URL, jwks_verifier
 
 pytestmark = pytest.mark.broker
@@ -35,27 +33,14 @@ pytestmark = pytest.mark.broker
 SCENE = "1000000006"
 
 
-@pytest.fixture
-def fake_vendor() -> Iterator[FakeVendor]:
-    with serve() as vendor:
-        yield vendor
-
-
 def cloudauth_settings(endpoint: str, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    aliyun = {
         "face_verifier": "aliyun",
         "aliyun_access_key_id": ALIYUN_KEY_ID,
         "aliyun_access_key_secret": ALIYUN_SECRET,
         "aliyun_face_scene_id": SCENE,
-        "faceid_endpoint": endpoint,
-        "face_redirect_url": RETURN,
-        "vendor_retry_wait_seconds": 0,
-        "sms_resend_seconds": 0,
-        "sms_daily_cap_per_phone": 1000,
-        "sms_daily_cap_per_ip": 10_000,
     }
-    values.update(overrides)
-    return values
+    return face_settings(endpoint, aliyun, **overrides)
 
 
 @pytest_asyncio.fixture
@@ -68,13 +53,6 @@ async def cloudauth(fake_vendor: FakeVendor) -> Cloudauth:
 @pytest_asyncio.fixture
 async def identity_app(make_identity: Any, fake_vendor: FakeVendor, cloudauth: Cloudauth) -> FastAPI:
     return await make_identity(**cloudauth_settings(fake_vendor.endpoint, face_portal_url=PORTAL))
-
-
-@pytest_asyncio.fixture
-async def owner_id(flows: Flows) -> AsyncIterator[tuple[Any, dict[str, Any], str]]:
-    id_number = make_resident_id()
-    owner, org = await flows.certified(legal_rep_name=LEGAL_REP, legal_rep_id_number=id_number)
-    yield owner, org, id_number
 
 
 async def test_a_check_passes_for_the_person_it_was_started_for_and_yields_the_bound_token(

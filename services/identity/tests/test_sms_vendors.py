@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, get_args
 
 import httpx
@@ -14,7 +14,7 @@ import pytest
 
 from common.errors import Problem
 from common.testing.api_client import ApiDriver, random_phone
-from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port, serve
+from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port
 from identity.adapters import AliyunSms, TencentSms
 from identity.config import Settings
 from identity.schemas.auth import SmsCodeIn
@@ -27,12 +27,6 @@ TEMPLATES = {
     "sms_template_certify": "SMS_1003",
     "sms_template_reset_password": "SMS_1004",
 }
-
-
-@pytest.fixture
-def fake_vendor() -> Iterator[FakeVendor]:
-    with serve() as vendor:
-        yield vendor
 
 
 def settings(provider: str, endpoint: str, **overrides: Any) -> Settings:
