@@ -46,6 +46,7 @@ router = APIRouter(prefix="/api/v1", tags=["gateway"])
         "暂时无法回答的服务保留上次的数字（或为 null）并列在 stale 中。无需登录。"
     ),
     response_description="各项统计数字及未能更新的服务（stale）",
+    responses=problems(errors.rate_limited(1)),
 )
 async def portal_stats(request: Request) -> dict[str, Any]:
     composer: Composer = request.app.state.composer
@@ -60,7 +61,7 @@ async def portal_stats(request: Request) -> dict[str, Any]:
         "与起始时间筛选；网关先向身份服务确认调用者的登录仍然有效。暂时无法回答的服务列在 stale 中。"
     ),
     response_description="一页操作记录及未能读取的服务（stale）",
-    responses=problems(errors.service_unavailable),
+    responses=problems(errors.service_unavailable, errors.rate_limited(1)),
 )
 async def audit_log(
     request: Request,

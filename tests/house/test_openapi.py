@@ -129,3 +129,21 @@ def test_no_fastapi_validation_error_schema_remains(name: str) -> None:
     text = json.dumps(document(name))
     assert "HTTPValidationError" not in text
     assert '"ValidationError"' not in text
+
+
+def test_every_operation_a_client_calls_documents_the_gateways_rate_limit() -> None:
+    """Every request passes the gateway's limits (its own routes too): a generated client must
+    know the 429 and its code."""
+    missing = [
+        where
+        for where, op in operations(document("merged"))
+        if "rate_limited"
+        not in op["responses"].get("429", {}).get("content", {}).get(PROBLEM_JSON, {}).get("examples", {})
+    ]
+    assert not missing, missing
+
+
+def test_operation_ids_are_unique_and_short_for_generated_clients() -> None:
+    ids = [op["operationId"] for _, op in operations(document("merged"))]
+    assert len(ids) == len(set(ids))
+    assert all(len(i) <= 60 and "_api_v1_" not in i for i in ids), [i for i in ids if len(i) > 60]
