@@ -204,22 +204,31 @@ async def test_a_relay_killed_between_publish_and_mark_sent_causes_a_harmless_re
 
 
 class Counting:
-    """Counts what one relay handed to the transport."""
+    """Counts what one relay handed to the transport; with ``after``, its first row waits
+    (at most 10 s) until that other relay has handed over one of its own, so both relays are
+    at work at once however the machine schedules them."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, after: Counting | None = None) -> None:
         self.inner = inner
         self.published: list[str] = []
+        self.started = asyncio.Event()
+        self.after = after
 
     async def publish(self, doc: dict[str, Any]) -> None:
+        if self.after is not None and not self.published:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.after.started.wait(), 10)
         await self.inner.publish(doc)
         self.published.append(doc["event_id"])
+        self.started.set()
         await asyncio.sleep(0)  # let the other relay in between rows
 
 
 async def test_two_relays_never_publish_one_row_twice(bus: Bus) -> None:
     n = 120
     events = await bus.emit(*((certified(f"r{i % 20}"), f"r{i % 20}") for i in range(n)))
-    a, b = Counting(await bus.publisher_transport()), Counting(await bus.publisher_transport())
+    b = Counting(await bus.publisher_transport())
+    a = Counting(await bus.publisher_transport(), after=b)
     bus.relay(db=bus.new_publisher_db(), transport=a, batch_size=6, name="relay-a", start=True)
     bus.relay(db=bus.new_publisher_db(), transport=b, batch_size=6, name="relay-b", start=True)
 
