@@ -52,6 +52,11 @@ async def test_allinone_starts_on_an_embedded_database_with_demo_accounts(tmp_pa
         )
     try:
         await _wait(f"http://127.0.0.1:{port}/api/v1/captcha", proc, log)
+        # The banner is printed once uvicorn says it started, up to a moment after the first
+        # answer (the launcher polls server.started): wait for it as an operator would.
+        deadline = time.monotonic() + 10
+        while "Demo accounts" not in log.read_text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         text = log.read_text()
         assert "embedded PostgreSQL running" in text
         assert "phone 13800000001  password Demo-2024" in text
