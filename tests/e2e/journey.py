@@ -27,6 +27,7 @@ import httpx
 from common import registry
 from common.testing.api_client import ApiDriver, Session, random_phone
 from common.testing.data import valid_resident_id, valid_uscc
+from common.testing.platform import platform_slot
 from common.testing.plugin import databases
 from common.testing.processes import free_port, running
 from common.testing.rabbit import RabbitNamespace
@@ -70,7 +71,7 @@ async def platform_for_module(
         while port in ports.values():
             port = free_port()
         ports[name] = port
-    async with databases(postgres_server) as fresh_db:
+    async with platform_slot(), databases(postgres_server) as fresh_db:
         try:
             env = {**await platform_env(fresh_db, rabbit, tmp / "files", ports), **(extra_env or {})}
             with running(env, tmp / "logs") as processes:

@@ -55,7 +55,7 @@ async def test_allinone_starts_on_an_embedded_database_with_demo_accounts(tmp_pa
         # The banner is printed once uvicorn says it started, up to a moment after the first
         # answer (the launcher polls server.started): wait for it as an operator would.
         deadline = time.monotonic() + 10
-        while "Demo accounts" not in log.read_text() and time.monotonic() < deadline:
+        while "Demo accounts" not in log.read_text() and time.monotonic() < deadline:  # noqa: ASYNC110 - a log file offers no event
             await asyncio.sleep(0.1)
         text = log.read_text()
         assert "embedded PostgreSQL running" in text

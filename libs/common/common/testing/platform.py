@@ -7,9 +7,12 @@ per module)."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -111,6 +114,49 @@ async def start_platform(
     """``portal``: the portal too, behind the gateway; ``demo``: every service seeds the demo
     data ``make run`` shows (common.demo's accounts, products, notices); ``overrides``:
     settings of the processes on top (a vendor fake's endpoint, say)."""
+    async with platform_slot():
+        async with _started(fresh_db, rabbit, folder, portal=portal, demo=demo, overrides=overrides) as p:
+            yield p
+
+
+# PostgreSQL allows 100 connections in all; a platform's nine processes hold up to about forty
+# at its busiest, so three at once beside the other tests ran out ("too many clients": two e2e
+# journeys and a portal test failed so in one full run). At most two platforms run at once
+# across the xdist workers; a third waits for a slot (a lock file held while it runs).
+PLATFORM_SLOTS = 2
+
+
+@asynccontextmanager
+async def platform_slot() -> AsyncIterator[None]:
+    folder = Path(tempfile.gettempdir()) / f"voucher-platform-slots-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    while True:
+        for i in range(PLATFORM_SLOTS):
+            handle = (folder / f"slot{i}").open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def _started(
+    fresh_db: MakeDb,
+    rabbit: RabbitNamespace,
+    folder: Path,
+    *,
+    portal: bool,
+    demo: bool,
+    overrides: Mapping[str, str] | None,
+) -> AsyncIterator[Platform]:
     names = [*registry.NAMES, "gateway", *([registry.PORTAL.name] if portal else [])]
     ports: dict[str, int] = {}
     for name in names:
