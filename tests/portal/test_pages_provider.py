@@ -233,16 +233,20 @@ async def test_a_new_organisation_applies_through_the_portal_and_is_shown_the_pr
     await api.call(
         "POST", f"/admin/organizations/{application['org_id']}/suspend", admin, {"reason": "核查资质"}
     )
-    refused = await visitor.submit(
-        "/me/products/new",
-        "/me/products",
-        name="企业诊断",
-        category="企业诊断",
-        market_price_fen="100",
-        platform_price_fen="100",
-        max_subsidy_fen="50",
+    # (catalog hears of the suspension by identity's event: within seconds, not at once)
+    refused = await eventually(
+        lambda: visitor.submit(
+            "/me/products/new",
+            "/me/products",
+            name="企业诊断",
+            category="企业诊断",
+            market_price_fen="100",
+            platform_price_fen="100",
+            max_subsidy_fen="50",
+        ),
+        lambda r: r.status_code == 403,
+        "a new product refused after the suspension",
     )
-    assert refused.status_code == 403
     assert "暂停" in words(refused.text) and 'href="/me/messages"' in refused.text
 
 
