@@ -21,6 +21,7 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from common.metrics import DB_STATEMENTS
 from common.settings import to_asyncpg_url, to_plain_url
 
 log = structlog.get_logger(__name__)
@@ -127,6 +128,8 @@ class Database:
         )
         event.listen(engine.sync_engine, "checkin", _idle_from_now)
         event.listen(engine.sync_engine, "checkout", _check_on_checkout)
+        counted = DB_STATEMENTS.labels(make_url(self.url).database or "")
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *_: counted.inc())
         return engine
 
     @asynccontextmanager

@@ -28,6 +28,9 @@ PROBLEMS = Counter(
     "Problems (RFC 9457) answered by a route, by stable code (route: the path template)",
     ["service", "method", "route", "status", "code"],
 )
+# Statements each service's database is sent (BEGIN/COMMIT aside): the cost a hot path's
+# changes move most (bench/saga.py prints them per order).
+DB_STATEMENTS = Counter("voucher_db_statements_total", "SQL statements sent to PostgreSQL", ["database"])
 RATE_LIMITED = Counter("voucher_rate_limited_total", "Requests refused by the rate limiter", ["scope"])
 
 
