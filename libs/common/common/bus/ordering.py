@@ -46,6 +46,19 @@ class Early(RetryLater):
     """The event came before one it depends on: retried later, then parked with the reason."""
 
 
+# The usual case in one round trip: a fresh event (the first of its aggregate's stream, or
+# above the last applied one and, when ``contiguous``, right after it) is recorded and its row
+# stays locked until the handler's transaction ends (ON CONFLICT DO UPDATE locks the row it
+# meets, also when its WHERE does not hold). No row back: stale or early, told apart below.
+_ADVANCE_IF_FRESH = text(
+    "INSERT INTO event_order AS e (consumer, source, aggregate_id, stream, last_sequence) "
+    "SELECT :c, :s, :a, :st, CAST(:seq AS bigint) WHERE NOT CAST(:contiguous AS boolean) OR :seq = 1 "
+    "ON CONFLICT (consumer, source, aggregate_id, stream) DO UPDATE "
+    "SET last_sequence = EXCLUDED.last_sequence, updated_at = now() "
+    "WHERE e.last_sequence < EXCLUDED.last_sequence "
+    "AND (NOT CAST(:contiguous AS boolean) OR e.last_sequence = EXCLUDED.last_sequence - 1) "
+    "RETURNING e.last_sequence"
+)
 _TAKE = text(
     "INSERT INTO event_order (consumer, source, aggregate_id, stream, last_sequence) "
     "VALUES (:c, :s, :a, :st, 0) ON CONFLICT DO NOTHING"
@@ -70,12 +83,17 @@ async def check(
 ) -> Verdict:
     """Classify ``event`` for ``consumer``; a fresh one is recorded as the last applied."""
     key = {"c": consumer, "s": event.source, "a": event.aggregate_id, "st": stream}
+    fresh = await session.execute(_ADVANCE_IF_FRESH, {**key, "seq": event.sequence, "contiguous": contiguous})
+    if fresh.first() is not None:
+        return Verdict.FRESH
     await session.execute(_TAKE, key)
     last = int((await session.execute(_LOCK, key)).scalar_one())
     if event.sequence <= last:
         return Verdict.STALE
     if contiguous and event.sequence != last + 1:
         return Verdict.EARLY
+    # a fresh event the first statement did not take (another transaction recorded a newer
+    # one in between and rolled back): recorded under the lock now held
     await session.execute(_ADVANCE, {**key, "seq": event.sequence})
     return Verdict.FRESH
 
