@@ -30,6 +30,7 @@ never published ahead of it).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,15 +38,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.context import causation_id_var, correlation_id_var, request_id_var
 from common.db import Database, connect
 from common.events import Envelope, EventPayload
 from common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
-from common.tables import AggregateSequence, OutboxRow
 from common.timers import utcnow
 from common.worker import PollingWorker
 
@@ -57,38 +55,47 @@ log = structlog.get_logger(__name__)
 NOTIFY_CHANNEL = "voucher_outbox"
 
 
-async def next_sequence(session: AsyncSession, aggregate_id: str) -> int:
-    insert = pg_insert(AggregateSequence).values(aggregate_id=aggregate_id, seq=1)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["aggregate_id"], set_={"seq": col(AggregateSequence.seq) + 1}
-    ).returning(col(AggregateSequence.seq))
-    return int((await session.execute(stmt)).scalar_one())
+# The aggregate's next number and the row in one round trip: the counter (a row per aggregate,
+# locked until the transaction ends, so an aggregate's events are numbered in commit order)
+# feeds the insert, and the body's ``sequence`` is set from it.
+_WRITE = text(
+    "WITH numbered AS ("
+    " INSERT INTO aggregate_sequences (aggregate_id, seq) VALUES (:aggregate_id, 1)"
+    " ON CONFLICT (aggregate_id) DO UPDATE SET seq = aggregate_sequences.seq + 1 RETURNING seq) "
+    "INSERT INTO outbox (id, event_type, aggregate_id, sequence, body) "
+    "SELECT :id, :event_type, :aggregate_id, seq, jsonb_set(CAST(:body AS jsonb), '{sequence}', to_jsonb(seq)) "
+    "FROM numbered RETURNING sequence"
+)
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
 async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
     """Write ``payload`` to the outbox in the caller's transaction; return its envelope.
 
     Its sequence is the aggregate's next number from the counter (there is no way to pass
-    one: only the counter assigns sequences)."""
-    sequence = await next_sequence(session, aggregate_id)
+    one: only the counter assigns sequences). The relays are woken by one NOTIFY per
+    transaction (delivered on commit), however many events it writes."""
     envelope = Envelope.wrap(
         payload,
         aggregate_id=aggregate_id,
-        sequence=sequence,
         correlation_id=correlation_id_var.get() or request_id_var.get(),
         causation_id=causation_id_var.get(),
     )
-    session.add(
-        OutboxRow(
-            id=envelope.event_id,
-            event_type=envelope.event_type,
-            aggregate_id=aggregate_id,
-            sequence=sequence,
-            body=envelope.to_json(),
-        )
+    written = await session.execute(
+        _WRITE,
+        {
+            "id": envelope.event_id,
+            "event_type": envelope.event_type,
+            "aggregate_id": aggregate_id,
+            "body": json.dumps(envelope.to_json(), ensure_ascii=False),
+        },
     )
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-    return envelope
+    sequence = int(written.scalar_one())
+    transaction = session.sync_session.get_transaction()
+    if session.info.get("outbox_notified") is not transaction:
+        await session.execute(_NOTIFY)
+        session.info["outbox_notified"] = transaction
+    return envelope.model_copy(update={"sequence": sequence})
 
 
 class BrokerUnavailable(ConnectionError):
