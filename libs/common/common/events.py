@@ -209,6 +209,12 @@ class ProductChanged(EventPayload):
     max_subsidy_fen: int
     listed: bool
     status: str  # draft | pending_review | rejected | listed | unlisted
+    # the provider as catalog shows it on the product (服务机构, 联系人, 服务电话): orders keeps
+    # them on an order made from its copy of this snapshot. Republished for each of the
+    # provider's products when its profile changes; empty in events written before.
+    provider_name: str = ""
+    provider_contact_name: str = ""
+    provider_contact_phone: str = ""
 
 
 # --- orders ------------------------------------------------------------------------------------

@@ -94,6 +94,19 @@ async def step_recorded(session: AsyncSession, order_id: str, step: str, ref: st
     return (await session.exec(query)).first() is not None
 
 
+def provider_of(p: ProductChanged) -> dict[str, Any]:
+    """The provider's fields of the copy: None (ask catalog) from an event written before
+    catalog published them (no name)."""
+    if not p.provider_name:
+        return {"provider_name": None, "provider_contact_name": None, "provider_contact_phone": None}
+    return {
+        "provider_name": p.provider_name,
+        "provider_contact_name": p.provider_contact_name,
+        "provider_contact_phone": p.provider_contact_phone,
+        "market_price_fen": p.market_price_fen,
+    }
+
+
 def build_consumer(settings: Settings) -> Consumer:
     consumer = Consumer("orders")
     register_org_handlers(consumer)
@@ -425,6 +438,7 @@ def build_consumer(settings: Settings) -> Consumer:
                 listed=p.listed,
                 status=p.status,
                 updated_at=utcnow(),
+                **provider_of(p),
             )
             .on_conflict_do_nothing()
         )
@@ -435,6 +449,8 @@ def build_consumer(settings: Settings) -> Consumer:
         copy.provider_id, copy.name, copy.category = p.provider_id, p.name, p.category
         copy.price_fen, copy.max_subsidy_fen = p.price_fen, p.max_subsidy_fen
         copy.listed, copy.status, copy.updated_at = p.listed, p.status, utcnow()
+        for name, value in provider_of(p).items():
+            setattr(copy, name, value)
         session.add(copy)
 
     return consumer

@@ -197,3 +197,8 @@ class ProductCopy(SQLModel, table=True):
     listed: bool = Field(default=False, sa_column=_flag())
     status: str = Field(max_length=20)
     updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=False))
+    # the provider as the product shows it (migration 0008; NULL on copies made before)
+    provider_name: str | None = Field(default=None, max_length=200)
+    provider_contact_name: str | None = Field(default=None, max_length=100)
+    provider_contact_phone: str | None = Field(default=None, max_length=32)
+    market_price_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -56,7 +56,7 @@ from orders.domain import (
     statuses_of,
     tab_of,
 )
-from orders.models import Order, OrderEvaluation, OrderStep
+from orders.models import Order, OrderEvaluation, OrderStep, ProductCopy
 from orders.schemas import EvaluationIn, OrderIn
 
 log = structlog.get_logger(__name__)
@@ -334,13 +334,44 @@ def _kept(value: object, limit: int) -> str | None:
     return text[:limit] or None
 
 
+async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> dict[str, Any] | None:
+    """The product as catalog sells it now, in the shape of catalog's ``/internal/products``.
+
+    From orders' copy (``catalog.product_changed``) when it says the product is listed and
+    names its provider: no call to catalog on the busiest path (the year-end rush), and
+    orders takes orders while catalog is down. Anything else is asked of catalog: a product
+    listed a moment ago whose event is in flight, one relisted, a copy from before the
+    provider's fields: a copy may only ever say yes sooner, never no. The copy lags catalog by
+    the event's flight (seconds): an order made in that moment after an unlisting is made at
+    the price the product was listed at; a price change takes the product off the listing for
+    review first, so it never sells at a price catalog did not list it for."""
+    copy = await session.get(ProductCopy, product_id)
+    if copy is None or not copy.listed or copy.status != "listed" or copy.provider_name is None:
+        return await clients.get_json("catalog", f"/internal/products/{product_id}")
+    return {
+        "id": copy.product_id,
+        "name": copy.name,
+        "category": copy.category,
+        "provider_id": copy.provider_id,
+        "provider_name": copy.provider_name,
+        "provider_contact_name": copy.provider_contact_name,
+        "provider_contact_phone": copy.provider_contact_phone,
+        "platform_price_fen": copy.price_fen,
+        "market_price_fen": copy.market_price_fen or 0,
+        "max_subsidy_fen": copy.max_subsidy_fen,
+        "status": copy.status,
+        "listed": True,
+        "provider_suspended": False,  # orders' own copy of the organisation decides below
+    }
+
+
 async def submit(
     session: AsyncSession, settings: Settings, clients: ServiceClients, principal: Principal, body: OrderIn
 ) -> Order:
     """POST /orders: the product as catalog sells it now, quota's quote, the order, its event."""
     assert principal.org_id is not None
     org = await orgs.require_active(session, principal, clients)
-    product = await clients.get_json("catalog", f"/internal/products/{body.product_id}")
+    product = await sellable(session, clients, body.product_id)
     if product is None:
         raise errors.product_not_found()
     provider_id = str(product["provider_id"])

@@ -1,5 +1,6 @@
-"""orders with the real catalog and quota services: the product is read from catalog at the
-moment of submission (price, category, provider, listed), the subsidy as quota quotes it, and
+"""orders with the real catalog and quota services: the product as catalog sells it at the
+moment of submission (price, category, provider, listed: orders' copy of catalog's snapshot,
+or catalog itself when the copy cannot say yes), the subsidy as quota quotes it, and
 catalog's 申请次数 follows the submissions; an unlisted product or one's own is refused."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from common.events import OrganizationCertified
+from common.internal import ServiceClients, unavailable
 from common.logging import configure_logging
 from common.testing.saga import FakeFile, fake_identity
 from quota import domain
@@ -30,7 +32,9 @@ def transport_kind() -> str:
     return "inprocess"
 
 
-async def test_an_order_reads_the_product_from_catalog_and_the_subsidy_from_quota_at_submission(saga) -> None:
+async def test_an_order_reads_the_product_from_catalog_and_the_subsidy_from_quota_at_submission(
+    saga, monkeypatch: pytest.MonkeyPatch
+) -> None:
     identity_app, files = fake_identity()
     h = await saga("catalog", "quota", "orders", peers={"identity": identity_app})
     cat, orders = h.client("catalog"), h.client("orders")
@@ -124,11 +128,51 @@ async def test_an_order_reads_the_product_from_catalog_and_the_subsidy_from_quot
     detail = (await cat.get(f"/api/v1/products/{product}")).json()
     assert detail["applications"] == 1  # 申请次数 follows orders.order_submitted
 
-    # the provider's own product, and a product it unlisted, cannot be ordered
+    # catalog away: a listed product is still sold, from orders' copy of catalog's snapshot
+    # (catalog.product_changed), with the provider's card as catalog last published it; a
+    # product orders has no copy of is asked of catalog, which answers 503 while away
+    asked: list[str] = []
+
+    async def catalog_away(self: ServiceClients, name: str, path: str, **params: Any) -> Any:
+        if name == "catalog":
+            asked.append(path)
+            raise unavailable("catalog")
+        return await real_get_json(self, name, path, **params)
+
+    real_get_json = ServiceClients.get_json
+    r = await cat.put(
+        "/api/v1/me/provider-profile",
+        headers=provider.headers,
+        json={
+            "profile": "专注制造业数字化转型服务",
+            "categories": ["数字化转型"],
+            "contact_name": "王五",
+            "contact_phone": "13812340000",
+            "address": "南宁市青秀区民族大道 100 号",
+            "working_hours": "周一至周五 08:00:00-18:00:00",
+        },
+    )
+    assert r.status_code == 200, r.text
+    await h.settle()
+    monkeypatch.setattr(ServiceClients, "get_json", catalog_away)
+    r = await submit(enterprise, product)
+    assert r.status_code == 201, r.text
+    assert r.json()["amount_fen"] == 76 * YUAN and r.json()["provider_name"] == "广西示范科技服务有限公司"
+    seen = (await orders.get(f"/api/v1/orders/{r.json()['id']}", headers=enterprise.headers)).json()
+    assert seen["contacts"]["provider"] == {"name": "王五", "phone": "13812340000"}
+    assert asked == []
+    r = await submit(enterprise, str(uuid.uuid4()))
+    assert r.status_code == 503 and r.json()["code"] == "dependency_unavailable"
+    assert len(asked) == 1
+    monkeypatch.undo()
+
+    # the provider's own product, and a product it unlisted, cannot be ordered (once orders
+    # has heard of the unlisting: its copy lags catalog by the event's flight)
     r = await submit(provider, product)
     assert r.status_code == 409 and r.json()["code"] == "own_product"
     assert (
         await cat.post(f"/api/v1/me/products/{product}/unlist", headers=provider.headers)
     ).status_code == 200
+    await h.settle()
     r = await submit(enterprise, product)
     assert r.status_code == 409 and r.json()["code"] == "product_not_listed"

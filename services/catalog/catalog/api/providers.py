@@ -118,7 +118,7 @@ async def update_profile(
 ) -> ProviderProfileOut:
     """服务机构信息: what the detail pages' provider card shows."""
     await require_active(session, caller.principal, clients)
-    provider = service.update_profile(session, caller.provider, body)
+    provider = await service.update_profile(session, caller.provider, body)
     await session.commit()
     return ProviderProfileOut.model_validate(provider)
 

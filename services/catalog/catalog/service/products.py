@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog import errors
 from catalog.domain import products as rules
-from catalog.models import Product
+from catalog.models import Product, Provider
 from catalog.schemas.products import ProductIn
 from common import bus
 from common.audit import audit
@@ -55,7 +56,8 @@ def flags_for(p: Product | ProductIn, banned: Sequence[str]) -> list[rules.Flag]
     )
 
 
-async def changed(session: AsyncSession, product: Product) -> None:
+async def changed(session: AsyncSession, product: Product, provider: Provider | None = None) -> None:
+    provider = provider or await session.get(Provider, product.provider_id)
     await bus.publish(
         session,
         ProductChanged(
@@ -68,9 +70,19 @@ async def changed(session: AsyncSession, product: Product) -> None:
             max_subsidy_fen=product.max_subsidy_fen,
             listed=product.status == rules.Status.LISTED,
             status=product.status,
+            provider_name=provider.name if provider else "",
+            provider_contact_name=provider.contact_name if provider else "",
+            provider_contact_phone=provider.contact_phone if provider else "",
         ),
         aggregate_id=product.id,
     )
+
+
+async def provider_changed(session: AsyncSession, provider: Provider) -> None:
+    """The provider's name or contacts changed: each of its products' snapshots again, so
+    the copies orders sells from name the provider as catalog shows it."""
+    for product in await session.exec(select(Product).where(col(Product.provider_id) == provider.org_id)):
+        await changed(session, product, provider)
 
 
 async def create(session: AsyncSession, provider_id: str, body: ProductIn, banned: Sequence[str]) -> Product:

@@ -10,6 +10,7 @@ from catalog import errors
 from catalog.domain import providers as rules
 from catalog.models import Provider, ProviderApplication
 from catalog.schemas.providers import ProviderApplicationIn, ProviderProfileIn
+from catalog.service import products
 from common import bus
 from common.audit import audit
 from common.auth import Principal
@@ -100,6 +101,8 @@ async def approve(
     provider.application_id = application.id
     provider.updated_at = utcnow()
     session.add(provider)
+    await session.flush()
+    await products.provider_changed(session, provider)  # a provider approved again, renamed
     audit(
         session,
         reviewer,
@@ -151,7 +154,7 @@ async def reject(
     return application
 
 
-def update_profile(session: AsyncSession, provider: Provider, body: ProviderProfileIn) -> Provider:
+async def update_profile(session: AsyncSession, provider: Provider, body: ProviderProfileIn) -> Provider:
     provider.profile = body.profile
     provider.categories = check_categories(body.categories)
     provider.contact_name = body.contact_name
@@ -160,4 +163,5 @@ def update_profile(session: AsyncSession, provider: Provider, body: ProviderProf
     provider.working_hours = body.working_hours
     provider.updated_at = utcnow()
     session.add(provider)
+    await products.provider_changed(session, provider)
     return provider
