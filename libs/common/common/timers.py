@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 # sqlmodel's select, not sqlalchemy's: ``session.exec()`` of a sqlalchemy ``select(TimerRow)``
@@ -58,6 +58,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _schedule_statement() -> Any:
+    """Built once (a timer is set on hot paths: every order submitted): building the
+    statement per call cost as much as running it."""
+    moved = ("due_at", "payload", "attempts", "state", "last_error")
+    stmt = pg_insert(TimerRow).values({name: bindparam(name) for name in ("kind", "key", *moved)})
+    return stmt.on_conflict_do_update(
+        constraint="uq_timers_kind_key", set_={k: stmt.excluded[k] for k in moved}
+    )
+
+
+_SCHEDULE = _schedule_statement()
+
+
 async def schedule(
     session: AsyncSession,
     kind: str,
@@ -70,21 +83,18 @@ async def schedule(
     last_error: str | None = None,
 ) -> None:
     """Create or move the timer (kind, key), in the caller's transaction."""
-    values = {
-        "kind": kind,
-        "key": key,
-        "due_at": due_at,
-        "payload": payload or {},
-        "attempts": attempts,
-        "state": state,
-        "last_error": last_error,
-    }
-    stmt = pg_insert(TimerRow).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_timers_kind_key",
-        set_={k: stmt.excluded[k] for k in ("due_at", "payload", "attempts", "state", "last_error")},
+    await session.execute(
+        _SCHEDULE,
+        {
+            "kind": kind,
+            "key": key,
+            "due_at": due_at,
+            "payload": payload or {},
+            "attempts": attempts,
+            "state": state,
+            "last_error": last_error,
+        },
     )
-    await session.execute(stmt)
 
 
 async def cancel(session: AsyncSession, kind: str, key: str) -> bool:

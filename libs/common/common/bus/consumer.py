@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +55,17 @@ class Unhandled(RetryLater):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+# Built once: every event passes here.
+_INBOX = (
+    pg_insert(InboxRow)
+    .values(
+        consumer=bindparam("consumer"), event_id=bindparam("event_id"), event_type=bindparam("event_type")
+    )
+    .on_conflict_do_nothing()
+    .returning(col(InboxRow.event_id))
+)
 
 
 class Consumer:
@@ -99,10 +111,7 @@ class Consumer:
         if handler is None:
             raise Unhandled("no_handler", f"{self.name} has no handler for {env.event_type} in this replica")
         inserted = await session.execute(
-            pg_insert(InboxRow)
-            .values(consumer=self.name, event_id=env.event_id, event_type=env.event_type)
-            .on_conflict_do_nothing()
-            .returning(col(InboxRow.event_id))
+            _INBOX, {"consumer": self.name, "event_id": env.event_id, "event_type": env.event_type}
         )
         if inserted.first() is None:
             log.info("event_duplicate", consumer=self.name, event_type=env.event_type, event_id=env.event_id)
