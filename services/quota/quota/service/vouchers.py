@@ -233,23 +233,23 @@ async def reserve_for_order(
 ) -> EventPayload | None:
     """Step 2: reserve min(ratio × price, product max, remaining, cap room), or refuse with a
     reason code. One reservation row per order: a repeat changes nothing (returns None)."""
-    inserted = (
-        await session.execute(
-            pg_insert(Reservation)
-            .values(
-                order_id=p.order_id,
-                enterprise_id=p.enterprise_id,
-                provider_id=p.provider_id,
-                voucher_type=p.voucher_type,
-                state="deciding",
-            )
-            .on_conflict_do_nothing()
-            .returning(col(Reservation.order_id))
+    # The row this transaction inserts is its own until it commits; a concurrent delivery of
+    # the same order waits on the unique index, then inserts nothing and changes nothing.
+    insert = (
+        pg_insert(Reservation)
+        .values(
+            order_id=p.order_id,
+            enterprise_id=p.enterprise_id,
+            provider_id=p.provider_id,
+            voucher_type=p.voucher_type,
+            state="deciding",
         )
-    ).first()
-    res = await locked_reservation(session, p.order_id)
-    assert res is not None
-    if inserted is None:
+        .on_conflict_do_nothing()
+        .returning(Reservation)
+    )
+    query = select(Reservation).from_statement(insert).execution_options(populate_existing=True)
+    res: Reservation | None = (await session.execute(query)).scalar_one_or_none()
+    if res is None:
         return None  # already decided for this order
     if not p.use_voucher:
         res.state = "none"
