@@ -66,6 +66,29 @@ async def lock(session: AsyncSession, model: type[M], key: Any, *, nowait: bool 
     return (await session.exec(stmt)).first()
 
 
+async def raw(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection of the session's transaction (begun if it has not begun).
+
+    For the platform's own bookkeeping that runs with every event and command (the inbox,
+    the ordering guard, the outbox, timers: ``common.bus`` and ``common.timers`` only), in
+    the same transaction but without SQLAlchemy's work per statement, which py-spy put at
+    about 0.3 ms of Python each, more than PostgreSQL's own time (bench/README.md, issue
+    16). Services keep to the session: this is the one place the house steps outside it.
+    Statements sent here are not preceded by an autoflush of the session."""
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    driver: asyncpg.Connection = fairy.driver_connection
+    if not driver.is_in_transaction() and connection.in_transaction():
+        # SQLAlchemy's asyncpg adapter sends its BEGIN with the first statement it runs: one
+        # through it first, or what is sent here would commit on its own (a failed handler
+        # would leave its event marked as applied)
+        await session.execute(_BEGIN)
+    return driver
+
+
+_BEGIN = text("SELECT 1")
+
+
 # A pooled connection idle for longer than this is pinged before it is handed out again.
 IDLE_PING_SECONDS = 10.0
 
@@ -129,7 +152,16 @@ class Database:
         event.listen(engine.sync_engine, "checkin", _idle_from_now)
         event.listen(engine.sync_engine, "checkout", _check_on_checkout)
         counted = DB_STATEMENTS.labels(make_url(self.url).database or "")
-        event.listen(engine.sync_engine, "before_cursor_execute", lambda *_: counted.inc())
+
+        def count(record: Any) -> None:  # every statement asyncpg sends, raw() ones too
+            if not record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+                counted.inc()
+
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda adapted, _record: adapted._connection.add_query_logger(count),
+        )
         return engine
 
     @asynccontextmanager

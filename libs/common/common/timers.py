@@ -19,13 +19,13 @@ one did.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, func, update
 
 # sqlmodel's select, not sqlalchemy's: ``session.exec()`` of a sqlalchemy ``select(TimerRow)``
 # yields ``Row`` tuples (``row.kind`` -> AttributeError), so no timer could ever run; sqlmodel's
@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.db import Database
+from common.db import Database, raw
 from common.tables import TimerRow
 from common.worker import PollingWorker
 
@@ -58,17 +58,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _schedule_statement() -> Any:
-    """Built once (a timer is set on hot paths: every order submitted): building the
-    statement per call cost as much as running it."""
-    moved = ("due_at", "payload", "attempts", "state", "last_error")
-    stmt = pg_insert(TimerRow).values({name: bindparam(name) for name in ("kind", "key", *moved)})
-    return stmt.on_conflict_do_update(
-        constraint="uq_timers_kind_key", set_={k: stmt.excluded[k] for k in moved}
-    )
-
-
-_SCHEDULE = _schedule_statement()
+# A timer is set on hot paths (every order submitted): the transaction's own connection
+# (common.db.raw), without the ORM's work per statement.
+_SCHEDULE = (
+    "INSERT INTO timers (kind, key, due_at, payload, attempts, state, last_error) "
+    "VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7) "
+    "ON CONFLICT ON CONSTRAINT uq_timers_kind_key DO UPDATE SET due_at = EXCLUDED.due_at, "
+    "payload = EXCLUDED.payload, attempts = EXCLUDED.attempts, state = EXCLUDED.state, "
+    "last_error = EXCLUDED.last_error"
+)
 
 
 async def schedule(
@@ -83,17 +81,15 @@ async def schedule(
     last_error: str | None = None,
 ) -> None:
     """Create or move the timer (kind, key), in the caller's transaction."""
-    await session.execute(
+    await (await raw(session)).execute(
         _SCHEDULE,
-        {
-            "kind": kind,
-            "key": key,
-            "due_at": due_at,
-            "payload": payload or {},
-            "attempts": attempts,
-            "state": state,
-            "last_error": last_error,
-        },
+        kind,
+        key,
+        due_at,
+        json.dumps(payload or {}, ensure_ascii=False),
+        attempts,
+        state,
+        last_error,
     )
 
 

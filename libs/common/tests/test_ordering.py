@@ -7,10 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from sqlalchemy import event
 
 from common.bus.ordering import Early, Verdict, check, last_applied, ordered
-from common.db import Database
+from common.db import Database, raw
 from common.events import Envelope
 from common.tables import create_common_schema
 from common.testing.bus import bank_changed
@@ -93,8 +92,24 @@ async def test_the_guard_holds_its_row_until_the_handlers_transaction_ends(db: D
 
 
 async def test_the_usual_fresh_event_costs_one_statement(db: Database) -> None:
-    sent: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+    async with db.transaction() as session:
+        connection = await raw(session)
+        sent: list[str] = []
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        assert await check(session, "c", nth(1)) is Verdict.FRESH
+        assert await check(session, "c", nth(2)) is Verdict.FRESH
+    statements = [q for q in sent if not q.startswith(("BEGIN", "COMMIT"))]
+    assert len(statements) == 2 and all(q.startswith("INSERT INTO event_order") for q in statements), sent
+
+
+async def test_bookkeeping_sent_first_on_the_raw_connection_is_rolled_back_with_the_transaction(
+    db: Database,
+) -> None:
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: a guard (or
+    # an inbox row) sent on the raw connection before any ORM statement must not autocommit,
+    # or a failed handler would leave the event marked as applied.
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            assert await ordered(session, "c", nth(1))
+            raise RuntimeError("the handler failed")
     assert await verdict(db, nth(1)) is Verdict.FRESH
-    assert await verdict(db, nth(2)) is Verdict.FRESH
-    assert len(sent) == 2, sent

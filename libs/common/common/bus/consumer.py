@@ -27,18 +27,15 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import bindparam
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.bus.transient import is_transient, wait_for_database
 from common.bus.versions import current_version, upcast
 from common.context import tracking
-from common.db import Database
+from common.db import Database, raw
 from common.events import Envelope, payload_model
 from common.metrics import EVENTS_CONSUMED
-from common.tables import InboxRow, TimerRow
+from common.tables import TimerRow
 from common.timers import Poison, RetryLater, schedule, utcnow
 
 log = structlog.get_logger(__name__)
@@ -57,14 +54,10 @@ class Unhandled(RetryLater):
         self.reason = reason
 
 
-# Built once: every event passes here.
+# Every event passes here (common.db.raw: the transaction's connection, without the ORM).
 _INBOX = (
-    pg_insert(InboxRow)
-    .values(
-        consumer=bindparam("consumer"), event_id=bindparam("event_id"), event_type=bindparam("event_type")
-    )
-    .on_conflict_do_nothing()
-    .returning(col(InboxRow.event_id))
+    "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
 )
 
 
@@ -110,10 +103,8 @@ class Consumer:
         handler = self.handlers.get(env.event_type)
         if handler is None:
             raise Unhandled("no_handler", f"{self.name} has no handler for {env.event_type} in this replica")
-        inserted = await session.execute(
-            _INBOX, {"consumer": self.name, "event_id": env.event_id, "event_type": env.event_type}
-        )
-        if inserted.first() is None:
+        inserted = await (await raw(session)).fetchval(_INBOX, self.name, env.event_id, env.event_type)
+        if inserted is None:
             log.info("event_duplicate", consumer=self.name, event_type=env.event_type, event_id=env.event_id)
             EVENTS_CONSUMED.labels(self.name, env.event_type, "duplicate").inc()
             return False

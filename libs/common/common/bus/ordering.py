@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.db import raw
 from common.events import Envelope
 from common.timers import RetryLater
 
@@ -50,13 +51,13 @@ class Early(RetryLater):
 # above the last applied one and, when ``contiguous``, right after it) is recorded and its row
 # stays locked until the handler's transaction ends (ON CONFLICT DO UPDATE locks the row it
 # meets, also when its WHERE does not hold). No row back: stale or early, told apart below.
-_ADVANCE_IF_FRESH = text(
+_ADVANCE_IF_FRESH = (
     "INSERT INTO event_order AS e (consumer, source, aggregate_id, stream, last_sequence) "
-    "SELECT :c, :s, :a, :st, CAST(:seq AS bigint) WHERE NOT CAST(:contiguous AS boolean) OR :seq = 1 "
+    "SELECT $1, $2, $3, $4, $5::bigint WHERE NOT $6::boolean OR $5::bigint = 1 "
     "ON CONFLICT (consumer, source, aggregate_id, stream) DO UPDATE "
     "SET last_sequence = EXCLUDED.last_sequence, updated_at = now() "
     "WHERE e.last_sequence < EXCLUDED.last_sequence "
-    "AND (NOT CAST(:contiguous AS boolean) OR e.last_sequence = EXCLUDED.last_sequence - 1) "
+    "AND (NOT $6::boolean OR e.last_sequence = EXCLUDED.last_sequence - 1) "
     "RETURNING e.last_sequence"
 )
 _TAKE = text(
@@ -83,8 +84,10 @@ async def check(
 ) -> Verdict:
     """Classify ``event`` for ``consumer``; a fresh one is recorded as the last applied."""
     key = {"c": consumer, "s": event.source, "a": event.aggregate_id, "st": stream}
-    fresh = await session.execute(_ADVANCE_IF_FRESH, {**key, "seq": event.sequence, "contiguous": contiguous})
-    if fresh.first() is not None:
+    fresh = await (await raw(session)).fetchval(
+        _ADVANCE_IF_FRESH, consumer, event.source, event.aggregate_id, stream, event.sequence, contiguous
+    )
+    if fresh is not None:
         return Verdict.FRESH
     await session.execute(_TAKE, key)
     last = int((await session.execute(_LOCK, key)).scalar_one())

@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.context import causation_id_var, correlation_id_var, request_id_var
-from common.db import Database, connect
+from common.db import Database, connect, raw
 from common.events import Envelope, EventPayload
 from common.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from common.timers import utcnow
@@ -58,15 +58,15 @@ NOTIFY_CHANNEL = "voucher_outbox"
 # The aggregate's next number and the row in one round trip: the counter (a row per aggregate,
 # locked until the transaction ends, so an aggregate's events are numbered in commit order)
 # feeds the insert, and the body's ``sequence`` is set from it.
-_WRITE = text(
+_WRITE = (
     "WITH numbered AS ("
-    " INSERT INTO aggregate_sequences (aggregate_id, seq) VALUES (:aggregate_id, 1)"
+    " INSERT INTO aggregate_sequences (aggregate_id, seq) VALUES ($3, 1)"
     " ON CONFLICT (aggregate_id) DO UPDATE SET seq = aggregate_sequences.seq + 1 RETURNING seq) "
     "INSERT INTO outbox (id, event_type, aggregate_id, sequence, body) "
-    "SELECT :id, :event_type, :aggregate_id, seq, jsonb_set(CAST(:body AS jsonb), '{sequence}', to_jsonb(seq)) "
+    "SELECT $1, $2, $3, seq, jsonb_set($4::text::jsonb, '{sequence}', to_jsonb(seq)) "
     "FROM numbered RETURNING sequence"
 )
-_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+_NOTIFY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
 
 
 async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
@@ -81,19 +81,19 @@ async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id:
         correlation_id=correlation_id_var.get() or request_id_var.get(),
         causation_id=causation_id_var.get(),
     )
-    written = await session.execute(
-        _WRITE,
-        {
-            "id": envelope.event_id,
-            "event_type": envelope.event_type,
-            "aggregate_id": aggregate_id,
-            "body": json.dumps(envelope.to_json(), ensure_ascii=False),
-        },
+    connection = await raw(session)
+    sequence = int(
+        await connection.fetchval(
+            _WRITE,
+            envelope.event_id,
+            envelope.event_type,
+            aggregate_id,
+            json.dumps(envelope.to_json(), ensure_ascii=False),
+        )
     )
-    sequence = int(written.scalar_one())
     transaction = session.sync_session.get_transaction()
     if session.info.get("outbox_notified") is not transaction:
-        await session.execute(_NOTIFY)
+        await connection.execute(_NOTIFY)
         session.info["outbox_notified"] = transaction
     return envelope.model_copy(update={"sequence": sequence})
 
