@@ -70,7 +70,7 @@ class Ingress:
 
     async def startup(self) -> None:
         db, amqp, exchange = settings()
-        self.pool = await asyncpg.create_pool(db, min_size=4, max_size=10)
+        self.pool = await asyncpg.create_pool(db, min_size=2, max_size=8)
         self.connection, _, self.exchange = await broker(amqp, exchange)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -140,7 +140,7 @@ ON CONFLICT (order_id) DO NOTHING RETURNING order_id
 
 async def worker(role: str) -> None:
     db, amqp, exchange_name = settings()
-    pool = await asyncpg.create_pool(db, min_size=4, max_size=10)
+    pool = await asyncpg.create_pool(db, min_size=2, max_size=8)
     connection, channel, exchange = await broker(amqp, exchange_name)
     await channel.set_qos(prefetch_count=64)
     source = "lean.submitted" if role == "reserver" else "lean.reserved"

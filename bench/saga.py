@@ -156,6 +156,8 @@ def wrk_orders(
 
 
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each process, and of PostgreSQL's backends (all of them: the server is
+    shared, so that line is only meaningful on an otherwise idle machine)."""
     out = {}
     for name, pid in pids.items():
         try:
@@ -163,6 +165,9 @@ def cpu_of(pids: dict[str, int]) -> dict[str, float]:
             out[name] = float(t.user + t.system)
         except psutil.NoSuchProcess:
             out[name] = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] in ("postgres", "postmaster") and proc.info["cpu_times"] is not None:
+            out[f"pg:{proc.pid}"] = float(proc.info["cpu_times"].user + proc.info["cpu_times"].system)
     return out
 
 
@@ -182,7 +187,13 @@ def statements_of(urls: dict[str, str]) -> dict[str, float]:
 
 
 def per_order(before: dict[str, float], after: dict[str, float], orders: int) -> dict[str, float]:
-    return {k: 1000 * (after[k] - before[k]) / max(orders, 1) for k in after}
+    """Milliseconds per order of each process; PostgreSQL's backends that lived through the
+    whole phase summed (the server is shared: meaningful on an otherwise idle machine)."""
+    out = {k: 1000 * (after[k] - before[k]) / max(orders, 1) for k in after if not k.startswith("pg:")}
+    out["postgresql (backends)"] = sum(
+        1000 * (after[k] - before[k]) / max(orders, 1) for k in after if k.startswith("pg:") and k in before
+    )
+    return out
 
 
 async def wait_decided(count_pending: Any, within: float = 300) -> None:
@@ -386,22 +397,13 @@ async def lean_pipeline(
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for role in ("reserver", "decider"):
-            log = (workdir / f"lean-{role}.log").open("wb")
-            procs[role] = subprocess.Popen(
-                [sys.executable, str(HERE / "lean_pipeline.py"), role],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        port = free_port()
-        log = (workdir / "lean-ingress.log").open("wb")
-        procs["ingress"] = subprocess.Popen(
-            uvicorn_command("lean_pipeline:create_app", port), env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        port = _spawn_lean(workdir, env, procs)
         await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", procs["ingress"], 60)
         await asyncio.sleep(1.0)  # the workers' queues bound
         yield f"http://127.0.0.1:{port}", plain, {f"lean-{k}": p.pid for k, p in procs.items()}
+    except Exception:
+        _print_lean_logs(workdir)
+        raise
     finally:
         for p in procs.values():
             p.terminate()
@@ -411,6 +413,29 @@ async def lean_pipeline(
             except subprocess.TimeoutExpired:
                 p.kill()
         await _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def _spawn_lean(workdir: Path, env: dict[str, str], procs: dict[str, subprocess.Popen[bytes]]) -> int:
+    """The two workers and the ingress (under uvicorn); the ingress's port."""
+    for role in ("reserver", "decider"):
+        log = (workdir / f"lean-{role}.log").open("wb")
+        procs[role] = subprocess.Popen(
+            [sys.executable, str(HERE / "lean_pipeline.py"), role],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    port = free_port()
+    log = (workdir / "lean-ingress.log").open("wb")
+    procs["ingress"] = subprocess.Popen(
+        uvicorn_command("lean_pipeline:create_app", port), env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return port
+
+
+def _print_lean_logs(workdir: Path) -> None:
+    for log_file in sorted(workdir.glob("lean-*.log")):
+        print(f"--- {log_file.name}\n{log_file.read_text(errors='replace')[-2000:]}", file=sys.stderr)
 
 
 async def _pg(statement: str) -> None:
@@ -497,7 +522,6 @@ async def run(args: argparse.Namespace) -> int:
                 with ExitStack() as spies:
                     if args.profile:
                         folder = Path(args.profile)
-                        folder.mkdir(parents=True, exist_ok=True)
                         for name in PROFILED:
                             spies.enter_context(py_spy(_Target(pids[name]), folder / f"{name}.txt"))
                     saturated = await saga.saturate(args.connections, args.seconds)
@@ -604,6 +628,8 @@ def main() -> int:
     p.add_argument("--profile", metavar="DIR", help="py-spy the saga's processes during the saturation")
     p.add_argument("--strict", action="store_true", help="exit 1 when an aim is missed")
     args = p.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     try:
         return asyncio.run(run(args))
     except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as exc:
