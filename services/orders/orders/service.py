@@ -8,6 +8,7 @@ handlers and timers hold the order's row lock (``common.db.lock``) when they cal
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from common import orgs
 from common.auth import Principal
 from common.bus import publish
 from common.categories import voucher_type_for
+from common.errors import Problem
 from common.events import (
     CancellationRequested,
     OrderAccepted,
@@ -334,13 +336,71 @@ def _kept(value: object, limit: int) -> str | None:
     return text[:limit] or None
 
 
+async def _quote(clients: ServiceClients, org_id: str, product: dict[str, Any]) -> Any:
+    return await clients.get_json(
+        "quota",
+        "/internal/quote",
+        enterprise_id=org_id,
+        provider_id=str(product["provider_id"]),
+        category=product["category"],
+        price_fen=int(product["platform_price_fen"]),
+        max_subsidy_fen=int(product.get("max_subsidy_fen") or 0),
+    )
+
+
+@dataclass
+class _Read:
+    """Another service's answer, or the problem asking it raised, kept to be judged later."""
+
+    value: Any = None
+    problem: Problem | None = None
+
+    def result(self) -> Any:
+        if self.problem is not None:
+            raise self.problem
+        return self.value
+
+
+async def _read(call: Awaitable[Any]) -> _Read:
+    try:
+        return _Read(await call)
+    except Problem as exc:
+        return _Read(problem=exc)
+
+
+def _quotable(product: Any, org_id: str) -> bool:
+    """Whether the submission will get as far as asking quota for a quote (the checks below)."""
+    if not isinstance(product, dict) or str(product.get("provider_id")) == org_id:
+        return False
+    if product.get("provider_suspended"):
+        return False
+    if not product.get("listed") or product.get("status", "listed") != "listed":
+        return False
+    try:
+        voucher_type_for(str(product.get("category")))
+    except ValueError:
+        return False
+    return True
+
+
 async def submit(
     session: AsyncSession, settings: Settings, clients: ServiceClients, principal: Principal, body: OrderIn
 ) -> Order:
-    """POST /orders: the product as catalog sells it now, quota's quote, the order, its event."""
+    """POST /orders: the product as catalog sells it now, quota's quote, the order, its event.
+
+    catalog and quota are asked before this request's session first touches the database, and
+    their answers judged afterwards in the rules' order (the enterprise first): a connection
+    held in an open transaction while another service answers filled orders' pool when
+    catalog was slow, and the consumer, on the same pool, applied no event meanwhile."""
     assert principal.org_id is not None
+    product_read = await _read(clients.get_json("catalog", f"/internal/products/{body.product_id}"))
+    quote_read: _Read | None = None
+    if body.use_voucher and _quotable(product_read.value, principal.org_id):
+        quote_read = await _read(_quote(clients, principal.org_id, product_read.value))
+    # from here on the session holds a connection: no other service is waited for but identity,
+    # when orders' copy of an organisation is missing or older than the caller's token
     org = await orgs.require_active(session, principal, clients)
-    product = await clients.get_json("catalog", f"/internal/products/{body.product_id}")
+    product = product_read.result()
     if product is None:
         raise errors.product_not_found()
     provider_id = str(product["provider_id"])
@@ -358,15 +418,7 @@ async def submit(
     max_subsidy = int(product.get("max_subsidy_fen") or 0)
     quote: dict[str, Any] | None = None
     if body.use_voucher:
-        quote = await clients.get_json(
-            "quota",
-            "/internal/quote",
-            enterprise_id=principal.org_id,
-            provider_id=provider_id,
-            category=product["category"],
-            price_fen=price,
-            max_subsidy_fen=max_subsidy,
-        )
+        quote = (quote_read or await _read(_quote(clients, principal.org_id, product))).result()
         if quote is None or int(quote.get("subsidy_fen") or 0) <= 0:
             raise errors.no_usable_voucher()
     created = now()
