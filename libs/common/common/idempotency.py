@@ -28,10 +28,20 @@ waiting that long on one statement in the first place.
         async with idem.claim(user.user_id, body) as claim:
             if claim.replay is not None:
                 return claim.replay
-            out = await service.submit(session, user, body)
-            await claim.done(session, 201, out)
-            await session.commit()
+            try:
+                out = await service.submit(session, user, body)
+                await claim.done(session, 201, out)
+                await session.commit()
+            except BaseException:
+                await session.rollback()  # before the give-back: never two connections at once
+                raise
             return out
+
+The claim and the give-back each take a pooled connection of their own: claim before the
+request's session first touches the database, and roll that session back before a failure
+leaves the ``claim`` block. A request holding its session's connection while the give-back
+waits for another deadlocks the pool once as many requests fail at once as it has
+connections (orders' ``POST /orders`` did, under load, when quota was killed).
 """
 
 from __future__ import annotations

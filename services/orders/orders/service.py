@@ -8,6 +8,7 @@ handlers and timers hold the order's row lock (``common.db.lock``) when they cal
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from common import orgs
 from common.auth import Principal
 from common.bus import publish
 from common.categories import voucher_type_for
+from common.errors import Problem
 from common.events import (
     CancellationRequested,
     OrderAccepted,
@@ -334,7 +336,54 @@ def _kept(value: object, limit: int) -> str | None:
     return text[:limit] or None
 
 
-async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> dict[str, Any] | None:
+async def _quote(clients: ServiceClients, org_id: str, product: dict[str, Any]) -> Any:
+    return await clients.get_json(
+        "quota",
+        "/internal/quote",
+        enterprise_id=org_id,
+        provider_id=str(product["provider_id"]),
+        category=product["category"],
+        price_fen=int(product["platform_price_fen"]),
+        max_subsidy_fen=int(product.get("max_subsidy_fen") or 0),
+    )
+
+
+@dataclass
+class _Read:
+    """Another service's answer, or the problem asking it raised, kept to be judged later."""
+
+    value: Any = None
+    problem: Problem | None = None
+
+    def result(self) -> Any:
+        if self.problem is not None:
+            raise self.problem
+        return self.value
+
+
+async def _read(call: Awaitable[Any]) -> _Read:
+    try:
+        return _Read(await call)
+    except Problem as exc:
+        return _Read(problem=exc)
+
+
+def _quotable(product: Any, org_id: str) -> bool:
+    """Whether the submission will get as far as asking quota for a quote (the checks below)."""
+    if not isinstance(product, dict) or str(product.get("provider_id")) == org_id:
+        return False
+    if product.get("provider_suspended"):
+        return False
+    if not product.get("listed") or product.get("status", "listed") != "listed":
+        return False
+    try:
+        voucher_type_for(str(product.get("category")))
+    except ValueError:
+        return False
+    return True
+
+
+async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> _Read:
     """The product as catalog sells it now, in the shape of catalog's ``/internal/products``.
 
     From orders' copy (``catalog.product_changed``) when it says the product is listed and
@@ -344,34 +393,54 @@ async def sellable(session: AsyncSession, clients: ServiceClients, product_id: s
     provider's fields: a copy may only ever say yes sooner, never no. The copy lags catalog by
     the event's flight (seconds): an order made in that moment after an unlisting is made at
     the price the product was listed at; a price change takes the product off the listing for
-    review first, so it never sells at a price catalog did not list it for."""
+    review first, so it never sells at a price catalog did not list it for.
+
+    The copy is read, and the session's connection let go (nothing is written yet), before
+    catalog is asked: no connection waits in an open transaction on another service."""
     copy = await session.get(ProductCopy, product_id)
     if copy is None or not copy.listed or copy.status != "listed" or copy.provider_name is None:
-        return await clients.get_json("catalog", f"/internal/products/{product_id}")
-    return {
-        "id": copy.product_id,
-        "name": copy.name,
-        "category": copy.category,
-        "provider_id": copy.provider_id,
-        "provider_name": copy.provider_name,
-        "provider_contact_name": copy.provider_contact_name,
-        "provider_contact_phone": copy.provider_contact_phone,
-        "platform_price_fen": copy.price_fen,
-        "market_price_fen": copy.market_price_fen or 0,
-        "max_subsidy_fen": copy.max_subsidy_fen,
-        "status": copy.status,
-        "listed": True,
-        "provider_suspended": False,  # orders' own copy of the organisation decides below
-    }
+        await session.rollback()
+        return await _read(clients.get_json("catalog", f"/internal/products/{product_id}"))
+    snapshot = _Read(
+        {
+            "id": copy.product_id,
+            "name": copy.name,
+            "category": copy.category,
+            "provider_id": copy.provider_id,
+            "provider_name": copy.provider_name,
+            "provider_contact_name": copy.provider_contact_name,
+            "provider_contact_phone": copy.provider_contact_phone,
+            "platform_price_fen": copy.price_fen,
+            "market_price_fen": copy.market_price_fen or 0,
+            "max_subsidy_fen": copy.max_subsidy_fen,
+            "status": copy.status,
+            "listed": True,
+            "provider_suspended": False,  # orders' own copy of the organisation decides below
+        }
+    )
+    await session.rollback()
+    return snapshot
 
 
 async def submit(
     session: AsyncSession, settings: Settings, clients: ServiceClients, principal: Principal, body: OrderIn
 ) -> Order:
-    """POST /orders: the product as catalog sells it now, quota's quote, the order, its event."""
+    """POST /orders: the product as catalog sells it now, quota's quote, the order, its event.
+
+    catalog (when orders' copy of the product cannot say yes) and quota are asked while this
+    request's session holds no connection (``sellable`` lets it go after reading the copy), and
+    their answers judged afterwards in the rules' order (the enterprise first): a connection
+    held in an open transaction while another service answers filled orders' pool when
+    catalog was slow, and the consumer, on the same pool, applied no event meanwhile."""
     assert principal.org_id is not None
+    product_read = await sellable(session, clients, body.product_id)
+    quote_read: _Read | None = None
+    if body.use_voucher and _quotable(product_read.value, principal.org_id):
+        quote_read = await _read(_quote(clients, principal.org_id, product_read.value))
+    # from here on the session holds a connection: no other service is waited for but identity,
+    # when orders' copy of an organisation is missing or older than the caller's token
     org = await orgs.require_active(session, principal, clients)
-    product = await sellable(session, clients, body.product_id)
+    product = product_read.result()
     if product is None:
         raise errors.product_not_found()
     provider_id = str(product["provider_id"])
@@ -389,15 +458,7 @@ async def submit(
     max_subsidy = int(product.get("max_subsidy_fen") or 0)
     quote: dict[str, Any] | None = None
     if body.use_voucher:
-        quote = await clients.get_json(
-            "quota",
-            "/internal/quote",
-            enterprise_id=principal.org_id,
-            provider_id=provider_id,
-            category=product["category"],
-            price_fen=price,
-            max_subsidy_fen=max_subsidy,
-        )
+        quote = (quote_read or await _read(_quote(clients, principal.org_id, product))).result()
         if quote is None or int(quote.get("subsidy_fen") or 0) <= 0:
             raise errors.no_usable_voucher()
     created = now()

@@ -10,6 +10,7 @@ fake apps, and the other services' events published as their relays would.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,10 +57,17 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
 class FakeCatalog:
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     app: FastAPI = field(default_factory=FastAPI)
+    # while set and not yet open, every product read waits for it (a slow catalog), and says
+    # so on ``arrived``
+    gate: asyncio.Event | None = None
+    arrived: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
 
     def __post_init__(self) -> None:
         @self.app.get("/internal/products/{product_id}")
         async def product(product_id: str) -> dict[str, Any]:
+            if self.gate is not None:
+                self.arrived.put_nowait(product_id)
+                await self.gate.wait()
             if product_id not in self.products:
                 raise HTTPException(404)
             return self.products[product_id]

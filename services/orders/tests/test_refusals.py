@@ -242,6 +242,31 @@ async def test_the_same_idempotency_key_makes_one_order_and_another_body_with_it
     assert (await w.api.get("/api/v1/me/orders", headers=w.enterprise.headers)).json()["total"] == 1
 
 
+async def test_refused_submissions_at_once_are_answered_at_once_and_give_their_keys_back(world) -> None:
+    """A refused submission gives its Idempotency-Key back in a transaction of its own. Were
+    its session still holding a connection then, a request would need two at once, and as
+    many refusals at once as the pool has connections would each hold one and wait for
+    another (the pool's 30 s time-out, then a 500; the fault test saw orders stall so when
+    quota was killed under load, its consumer starved with it). Two connections in all here."""
+    w = await world({"db_pool_size": 1})
+    w.quota.vouchers.clear()  # every quote refused: no usable voucher
+    keys = [f"refused-{i}" for i in range(6)]
+
+    async def submit(key: str) -> Any:
+        return await w.api.post(
+            "/api/v1/orders",
+            json={"product_id": w.product_id, "use_voucher": True},
+            headers={**w.enterprise.headers, "Idempotency-Key": key},
+        )
+
+    answers = await asyncio.wait_for(asyncio.gather(*(submit(k) for k in keys)), timeout=15)
+    for r in answers:
+        await problem(r, 409, "no_usable_voucher")
+    w.quota.give(w.enterprise.org_id or "")
+    again = await asyncio.wait_for(asyncio.gather(*(submit(k) for k in keys)), timeout=15)
+    assert [r.status_code for r in again] == [201] * len(keys), [r.text for r in again]
+
+
 async def test_the_lists_have_the_manuals_tabs_with_counts_newest_first(world) -> None:
     w = await world()
     first = await w.submit(use_voucher=False)

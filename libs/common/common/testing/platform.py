@@ -11,7 +11,6 @@ import asyncio
 import fcntl
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -19,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import registry
-from common.processes import uvicorn_command
 from common.testing.infra import MakeDb
-from common.testing.processes import Processes, free_port, running, wait_ready
+from common.testing.processes import Processes, free_port, running
 from common.testing.rabbit import RabbitNamespace
 
 ADMIN_PHONE = "13900000000"
@@ -81,23 +79,11 @@ async def platform_env(
 def start_all(processes: Processes, ports: dict[str, int], timeout: float = 240) -> None:
     """Every registry service at once (each declares the whole topology at start, so none
     misses an event of another that started earlier), each waited for; then the gateway."""
-    started: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
     rows = [*registry.SERVICES, *([registry.PORTAL] if registry.PORTAL.name in ports else [])]
     for svc in rows:
-        log = processes.logs / f"{svc.name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                uvicorn_command(svc.app, ports[svc.name]),
-                env=processes.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        processes.procs[svc.name] = proc
-        started.append((svc.name, log, proc))
-    for name, log, proc in started:
-        url = f"http://127.0.0.1:{ports[name]}"
-        wait_ready(f"{url}/readyz", proc, log, timeout)
-        processes.urls[name] = url
+        processes.launch(svc.name, svc.app, ports[svc.name])
+    for svc in rows:
+        processes.ready(svc.name, timeout=timeout)
     processes.start("gateway", "gateway.main:create_app", ports["gateway"], timeout=timeout)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,23 +24,62 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 @dataclass
 class Processes:
-    """Services started in order; each waited for on its /readyz; all stopped on exit."""
+    """Services started in order; each waited for on its /readyz; all stopped on exit.
+
+    ``overrides`` holds settings of one process on top of ``env`` (a fault test points one
+    service at a proxy of its own); ``kill`` and ``restart`` crash one process and start it
+    again as it was (same factory, port and settings; its log goes on in the same file)."""
 
     env: dict[str, str]
     logs: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # name -> (factory, port), as first started
+    specs: dict[str, tuple[str, int]] = field(default_factory=dict)
 
-    def start(self, name: str, factory: str, port: int, *, timeout: float = 60) -> str:
+    def env_for(self, name: str) -> dict[str, str]:
+        return {**self.env, **self.overrides.get(name, {})}
+
+    def launch(self, name: str, factory: str, port: int, *, append: bool = False) -> subprocess.Popen[bytes]:
+        """Start the process without waiting for it (``start`` waits)."""
         log = self.logs / f"{name}.log"
-        cmd = processes.uvicorn_command(factory, port)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        with log.open("ab" if append else "wb") as out:
+            proc = subprocess.Popen(
+                processes.uvicorn_command(factory, port),
+                env=self.env_for(name),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.procs[name] = proc
+        self.specs[name] = (factory, port)
+        return proc
+
+    def ready(self, name: str, *, timeout: float = 60) -> str:
+        _factory, port = self.specs[name]
         url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{url}/readyz", proc, log, timeout)
+        wait_ready(f"{url}/readyz", self.procs[name], self.logs / f"{name}.log", timeout)
         self.urls[name] = url
         return url
+
+    def start(self, name: str, factory: str, port: int, *, timeout: float = 60) -> str:
+        self.launch(name, factory, port)
+        return self.ready(name, timeout=timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown hook runs, as when a machine or a container dies."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def restart(self, name: str, *, timeout: float = 60) -> str:
+        """Start the (stopped or killed) process again as it was first started."""
+        if self.procs[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        factory, port = self.specs[name]
+        self.launch(name, factory, port, append=True)
+        return self.ready(name, timeout=timeout)
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
