@@ -25,7 +25,9 @@ One run:
 6. ``voucher-invariants`` over the platform's databases.
 
 ``--profile DIR`` samples orders, quota, catalog, identity and the gateway with py-spy during
-the saturation and prints where their time goes. A script that prints figures, not a test:
+the saturation and prints where their time goes. ``--faults [ARGS]`` runs the fault part
+instead (``tests/e2e/saga_faults.py``: every process killed in turn, the broker node killed,
+a broker and a database connection cut, under a steady load; its ``--help`` says more). A script that prints figures, not a test:
 exit 0 when it ran (``--strict``: 1 when an aim is missed), 2 when the run failed.
 """
 
@@ -620,6 +622,12 @@ class _Target:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--faults"]:
+        # Nothing lost under load: tests/e2e/saga_faults.py (make test runs it small),
+        # here at the benchmark's load, e.g. --faults --rate 100 --duration 60 --pool orders=10,quota=10
+        from e2e.saga_faults import main as faults
+
+        return faults(sys.argv[2:])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--enterprises", type=int, default=20)
     p.add_argument("--connections", type=int, default=32)
