@@ -1,4 +1,4 @@
-"""Nothing lost under load (issue 16), the short form ``make test`` runs: about 10 orders a
+"""Nothing lost under load (issue 16), the short form ``make test`` runs: about 5 orders a
 second through the gateway while every service process, the gateway, the broker node, one
 service's broker connection and one service's database connection fail once each, one
 after another (``saga_faults`` says how). Whatever was refused meanwhile, every order the
@@ -19,7 +19,7 @@ from .saga_faults import FaultSettings, rabbitmq_server_installed, run
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SHORT = FaultSettings(
-    rate=10,
+    rate=5,
     enterprises=4,
     warmup=3,
     gap=1,
