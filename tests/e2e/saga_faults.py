@@ -332,7 +332,7 @@ class Report:
             f"  provider/enterprise actions: {dict(actions)}",
             f"  settled {self.settled_in:.1f} s after the load"
             if self.settled_in is not None
-            else "  NOT settled",
+            else "  NOT settled: the order checks below judge a platform still catching up",
             f"  dead-letter queues: {self.dlq}",
             f"  voucher-invariants: {(self.invariants.strip().splitlines() or ['not run'])[-1][:200]}",
             "  CPU during the load (s; ms per order made): "
