@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from _common import AMQP_URL, POSTGRES_URL, print_table, py_spy, where_the_time_goes  # noqa: E402
+from _common import AMQP_URL, POSTGRES_URL, WRK_REPORT, print_table, py_spy, where_the_time_goes  # noqa: E402
 from e2e.journey import Journey, Org, platform_for_module  # noqa: E402
 
 from common.processes import free_port, uvicorn_command, wait_ready  # noqa: E402
@@ -95,13 +95,6 @@ function request()
   headers["Idempotency-Key"] = string.format("bench-%%d-%%d", salt, n)
   return wrk.format("POST", "%(path)s", headers, body)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCHJSON {"requests":%%d,"seconds":%%.6f,"errors":%%d,"non_2xx":%%d,' ..
-    '"p50_ms":%%.4f,"p99_ms":%%.4f}\n', summary.requests, summary.duration / 1e6,
-    e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
 """
 
 
@@ -126,7 +119,7 @@ class Saturation:
 def wrk_orders(
     url: str, path: str, tokens: list[str], body: dict[str, Any], connections: int, seconds: float
 ) -> dict[str, Any]:
-    script = WRK_ORDERS % {
+    script = WRK_REPORT + WRK_ORDERS % {
         "tokens": ", ".join(f'"{t}"' for t in tokens),
         "body": json.dumps(body),
         "path": path,
