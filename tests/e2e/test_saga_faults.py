@@ -16,7 +16,7 @@ import pytest
 
 from .saga_faults import FaultSettings, rabbitmq_server_installed, run
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(900)]
 
 SHORT = FaultSettings(
     rate=5,

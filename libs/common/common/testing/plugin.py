@@ -43,6 +43,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("common.testing.problem_docs")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first (a stable sort: the rest keep their order), so xdist starts
+    them while the other workers take the short ones, instead of finishing the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     dropper.flush()
     infra.stop_all()
