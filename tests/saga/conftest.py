@@ -19,14 +19,6 @@ from common.testing.saga import SagaHarness, fake_identity
 from .journey import POOL, RETRIES, SERVICES, World
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The lag matrix's two tests (minutes each) first: pytest-xdist hands the last tests out
-    two at a time, and two long ones at the end of the run would add their length to it."""
-    matrix = [i for i in items if i.nodeid.startswith("tests/saga/test_lag_matrix.py::")]
-    if matrix:
-        items[:] = matrix + [i for i in items if i not in matrix]
-
-
 @pytest.fixture(autouse=True)
 def quiet_logs() -> None:
     configure_logging("WARNING", json=False, stream=sys.stderr)

@@ -20,7 +20,7 @@ from common.testing.saga import PARTS
 
 from .journey import SERVICES, Cell, World, cells_for, probe, report, run_cells
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.long, pytest.mark.timeout(1800)]
 
 HOLDS = [(s, p) for s in SERVICES for p in PARTS]
 
