@@ -153,14 +153,22 @@ class Database:
         event.listen(engine.sync_engine, "checkout", _check_on_checkout)
         counted = DB_STATEMENTS.labels(make_url(self.url).database or "")
 
-        def count(record: Any) -> None:  # every statement asyncpg sends, raw() ones too
+        # Every statement sent, counted once: the session's go out as asyncpg prepared
+        # statements, which its query logger does not see, so SQLAlchemy counts those; the
+        # logger counts the rest (raw() ones and the session's executemany).
+        def count_session(*args: Any) -> None:
+            if not args[-1]:  # executemany
+                counted.inc()
+
+        def count_driver(record: Any) -> None:
             if not record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
                 counted.inc()
 
+        event.listen(engine.sync_engine, "before_cursor_execute", count_session)
         event.listen(
             engine.sync_engine,
             "connect",
-            lambda adapted, _record: adapted._connection.add_query_logger(count),
+            lambda adapted, _record: adapted._connection.add_query_logger(count_driver),
         )
         return engine
 

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
 import common.db
@@ -161,3 +161,26 @@ async def test_the_database_time_outs_stay_well_under_the_idempotency_lease() ->
         ServiceSettings(environment="development", db_statement_timeout=45)
     with pytest.raises(ValueError, match="DB_LOCK_TIMEOUT"):
         ServiceSettings(environment="development", db_lock_timeout=20, db_statement_timeout=15)
+
+
+async def test_every_statement_sent_is_counted_whichever_way_it_goes(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """``voucher_db_statements_total`` (the benchmark's statements per order) counts the
+    session's statements, which asyncpg sends as prepared statements, as well as those sent on
+    the raw connection, once each, and no BEGIN or COMMIT."""
+    url = await fresh_db("counted")
+    db = Database(url, pool_size=1)
+    counter = common.db.DB_STATEMENTS.labels(make_url(db.url).database)
+    try:
+        async with db.transaction() as session:  # warm the connection: its setup is not ours
+            await session.execute(text("CREATE TABLE t (n int)"))
+        before = counter._value.get()
+        async with db.transaction() as session:
+            await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": 1})
+            await session.execute(text("INSERT INTO t VALUES (:n)"), [{"n": 2}, {"n": 3}])
+            assert await session.scalar(text("SELECT count(*) FROM t")) == 3
+            assert await (await common.db.raw(session)).fetchval("SELECT count(*) FROM t WHERE n > $1", 1) == 2
+        assert counter._value.get() - before == 4
+    finally:
+        await db.dispose()
