@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -224,22 +225,28 @@ async def _delete_broker_objects(exchange: str, prefix: str) -> None:
     await namespace.cleanup([])
 
 
-def print_table(rows: list[tuple[str, ...]], out: Any = sys.stdout) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+def _width(cell: str) -> int:
+    """Columns on a terminal: a hanzi takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in cell)
+
+
+def print_table(rows: Sequence[tuple[str, ...]], out: Any = sys.stdout) -> None:
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
+        cells = (cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip(), file=out)
 
 
 @contextlib.contextmanager
-def py_spy(target: Started, out: Path, *, rate: int = 250) -> Iterator[None]:
-    """Sample ``target`` with py-spy while the block runs (collapsed stacks in ``out``)."""
+def py_spy(pid: int, out: Path, *, rate: int = 250) -> Iterator[None]:
+    """Sample the process ``pid`` with py-spy while the block runs (collapsed stacks in ``out``)."""
     path = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     spy = subprocess.Popen(
         [
             path,
             "record",
             "--pid",
-            str(target.proc.pid),
+            str(pid),
             "--rate",
             str(rate),
             "--format",

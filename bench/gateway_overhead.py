@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             phases[phase] = rows
         if args.profile:
             out = bench.workdir / "identity.collapsed"
-            with py_spy(identity, out):
+            with py_spy(identity.proc.pid, out):
                 wrk(identity.url + ME, token=token, connections=16, seconds=args.seconds)
             profile = where_the_time_goes(out, focus=tuple(args.profile_focus or ()))
         after = {s.name: s.rss_mb() for s in bench.started.values()}

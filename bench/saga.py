@@ -22,7 +22,11 @@ One run:
 5. **(b) fixed rates**: an open loop submits at each of ``--rates`` orders/s for
    ``--seconds``; ``POST /orders`` p50/p99 through the gateway and submit -> decided p50/p99
    from the orders' own timestamps (``created_at`` -> ``updated_at`` of the decision);
-6. ``voucher-invariants`` over the platform's databases.
+6. **(c) the rest of the journey** (``bench/saga_journey.py``): ``--journey`` of the decided
+   orders through 接单, the contract drafted, submitted and agreed, both parties' 人脸认证 and
+   signatures, the deposit's 对公转账 and its 到账核实, one phase per step at
+   ``--journey-rate`` calls/s: each step's p50/p99 and CPU per call, the slowest named;
+7. ``voucher-invariants`` over the platform's databases.
 
 ``--profile DIR`` samples orders, quota, catalog, identity and the gateway with py-spy during
 the saturation and prints where their time goes. ``--faults [ARGS]`` runs the fault part
@@ -60,6 +64,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from _common import AMQP_URL, POSTGRES_URL, WRK_REPORT, print_table, py_spy, where_the_time_goes  # noqa: E402
 from e2e.journey import Journey, Org, platform_for_module  # noqa: E402
+from saga_journey import JourneySteps  # noqa: E402
 
 from common.processes import free_port, uvicorn_command, wait_ready  # noqa: E402
 from common.settings import database_in, to_plain_url  # noqa: E402
@@ -208,10 +213,11 @@ class Saga:
         self.orders_db = orders_db
         self.pids = pids
         self.enterprises: list[Org] = []
+        self.provider: Org | None = None
         self.product_id = ""
 
     async def prepare(self, enterprises: int) -> None:
-        provider = await self.j.provider()
+        self.provider = provider = await self.j.provider()
         self.product_id = (await self.j.product(provider))["id"]
         made: list[Org] = []
         for start in range(0, enterprises, 5):
@@ -518,7 +524,7 @@ async def run(args: argparse.Namespace) -> int:
                     if args.profile:
                         folder = Path(args.profile)
                         for name in PROFILED:
-                            spies.enter_context(py_spy(_Target(pids[name]), folder / f"{name}.txt"))
+                            spies.enter_context(py_spy(pids[name], folder / f"{name}.txt"))
                     saturated = await saga.saturate(args.connections, args.seconds)
                 if args.profile:
                     for name in PROFILED:
@@ -532,7 +538,9 @@ async def run(args: argparse.Namespace) -> int:
                     )
 
                 print(f"\n(a) saturation, {args.connections} connections for {args.seconds:.0f} s")
-                rows = [("", "orders", "decided/s", "ingress req/s", "p50 ms", "p99 ms", "non-2xx")]
+                rows: list[tuple[str, ...]] = [
+                    ("", "orders", "decided/s", "ingress req/s", "p50 ms", "p99 ms", "non-2xx")
+                ]
                 for r in (saturated, lean):
                     rows.append(
                         (
@@ -591,6 +599,9 @@ async def run(args: argparse.Namespace) -> int:
                                 missed.append(f"{aim} {value:.1f} ms > {limit} ms")
                 print_table(rows)
 
+                if args.journey:
+                    await journey_phase(saga, args.journey, args.journey_rate)
+
                 invariants = await asyncio.to_thread(journey.run_invariants)
                 print(f"\nvoucher-invariants: exit {invariants.returncode}")
                 if invariants.returncode:
@@ -603,15 +614,37 @@ async def run(args: argparse.Namespace) -> int:
     return 1 if missed and args.strict else 0
 
 
-@dataclass
-class _Target:
-    """What ``_common.py_spy`` samples: a process by its pid."""
-
-    pid: int
-
-    @property
-    def proc(self) -> Any:
-        return self
+async def journey_phase(saga: Saga, n: int, rate: float) -> None:
+    """(c): the rest of the journey at a steady rate, step by step (bench/saga_journey.py)."""
+    assert saga.provider is not None
+    steps = JourneySteps(
+        saga.j,
+        saga.provider,
+        saga.enterprises,
+        {k: to_plain_url(v) for k, v in saga.j.database_urls().items()},
+        lambda: cpu_of(saga.pids),
+        per_order,
+    )
+    results = await steps.run(n, rate)
+    print(f"\n(c) the rest of the journey, {n} orders at {rate:g} calls/s, one phase per step")
+    rows = [("step", "p50 ms", "p99 ms", "CPU ms/call", "most CPU in (a service)")]
+    for r in results:
+        top = max(
+            ((k, v) for k, v in r.cpu_ms.items() if not k.startswith("postgresql")), key=lambda kv: kv[1]
+        )
+        rows.append(
+            (
+                r.name,
+                f"{pct(r.latencies_ms, 50):.1f}",
+                f"{pct(r.latencies_ms, 99):.1f}",
+                f"{r.cpu_total:.1f}",
+                f"{top[0]} {top[1]:.1f}",
+            )
+        )
+    print_table(rows)
+    by_cpu = max(results, key=lambda r: r.cpu_total)
+    by_time = max(results, key=lambda r: pct(r.latencies_ms, 50))
+    print(f"slowest step: by CPU {by_cpu.name} ({by_cpu.cpu_total:.1f} ms/call); by p50 {by_time.name}")
 
 
 def main() -> int:
@@ -626,6 +659,14 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[30.0, 100.0])
+    p.add_argument(
+        "--journey",
+        type=int,
+        default=20,
+        metavar="N",
+        help="(c): N orders through the rest of the journey (0: none)",
+    )
+    p.add_argument("--journey-rate", type=float, default=2.0, help="(c): calls per second of each step")
     p.add_argument("--profile", metavar="DIR", help="py-spy the saga's processes during the saturation")
     p.add_argument("--strict", action="store_true", help="exit 1 when an aim is missed")
     args = p.parse_args()
