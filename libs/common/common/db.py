@@ -79,14 +79,16 @@ async def raw(session: AsyncSession) -> asyncpg.Connection:
     fairy = await connection.get_raw_connection()
     driver: asyncpg.Connection = fairy.driver_connection
     if not driver.is_in_transaction() and connection.in_transaction():
-        # SQLAlchemy's asyncpg adapter sends its BEGIN with the first statement it runs: one
-        # through it first, or what is sent here would commit on its own (a failed handler
-        # would leave its event marked as applied)
-        await session.execute(_BEGIN)
+        # SQLAlchemy's asyncpg adapter sends its BEGIN lazily, with the first statement it
+        # runs: have it begin now, or what is sent here would commit on its own (a failed
+        # handler would leave its event marked as applied). Its own method, so the adapter
+        # knows the transaction is there (it commits and rolls it back); a statement sent
+        # only for that would cost a round trip per event (libs/common/tests/test_ordering.py).
+        adapter: Any = fairy.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+        async with adapter._execute_mutex:
+            if adapter._transaction is None:
+                await adapter._start_transaction()
     return driver
-
-
-_BEGIN = text("SELECT 1")
 
 
 # A pooled connection idle for longer than this is pinged before it is handed out again.

@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from sqlalchemy import make_url
 
 from common.bus.ordering import Early, Verdict, check, last_applied, ordered
 from common.db import Database, raw
+from common.metrics import DB_STATEMENTS
 from common.events import Envelope
 from common.tables import create_common_schema
 from common.testing.bus import bank_changed
@@ -113,3 +115,15 @@ async def test_bookkeeping_sent_first_on_the_raw_connection_is_rolled_back_with_
             assert await ordered(session, "c", nth(1))
             raise RuntimeError("the handler failed")
     assert await verdict(db, nth(1)) is Verdict.FRESH
+
+
+async def test_a_transaction_opened_by_the_guard_costs_no_statement_of_its_own(db: Database) -> None:
+    """The usual consumer's transaction starts with bookkeeping on the raw connection: its BEGIN
+    goes out with it, not after a statement sent only to make SQLAlchemy begin."""
+    counter = DB_STATEMENTS.labels(make_url(db.url).database)
+    async with db.transaction() as session:  # a warm connection: its setup is not counted
+        await check(session, "c", nth(1))
+    before = counter._value.get()
+    async with db.transaction() as session:
+        assert await check(session, "c", nth(2)) is Verdict.FRESH
+    assert counter._value.get() - before == 1
