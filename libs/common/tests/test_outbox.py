@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from common.bus.consumer import Consumer, Unhandled
-from common.bus.outbox import publish
+from common.bus.outbox import NOTIFY_CHANNEL, publish
+from common.db import connect, raw
 from common.events import Envelope, OrganizationCertified, ProviderApproved
-from common.testing.bus import Bus, MakeDb, bank_changed, body_of, certified
+from common.testing.bus import Bus, MakeDb, bank_changed, body_of, certified, wait_until
 from common.timers import Poison, RetryLater
 
 # --- the envelope: unit level --------------------------------------------------------------------
@@ -119,6 +120,27 @@ async def test_sequence_numbers_count_per_aggregate_without_gaps(schema_db: Make
     assert sorted(seqs["A"]) == [1, 2, 3, 4]
     assert sorted(seqs["B"]) == [1, 2]
     assert sorted(seqs["C"]) == list(range(1, 21))
+
+
+async def test_each_event_written_is_one_statement_and_the_first_wakes_the_relays(schema_db: MakeDb) -> None:
+    """The outbox row and the relays' wake-up (a NOTIFY delivered at commit, once per
+    transaction) go in the event's one statement: no round trip of their own."""
+    db = await schema_db()
+    listener = await connect(db.url)
+    woken: list[str] = []
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: woken.append(args[2]))
+    try:
+        async with db.transaction() as s:
+            sent: list[str] = []
+            (await raw(s)).add_query_logger(lambda record: sent.append(record.query))
+            await publish(s, certified("A"), aggregate_id="A")
+            await publish(s, certified("B"), aggregate_id="B")
+        assert len([q for q in sent if not q.startswith(("BEGIN", "COMMIT"))]) == 2, sent
+        await wait_until(lambda: woken == [NOTIFY_CHANNEL], within=5, what="the commit's NOTIFY")
+        await asyncio.sleep(0.2)
+        assert woken == [NOTIFY_CHANNEL]  # one per transaction, not one per event
+    finally:
+        await listener.close()
 
 
 # --- 1. a rolled-back transaction publishes nothing ----------------------------------------------

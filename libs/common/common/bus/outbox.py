@@ -57,16 +57,19 @@ NOTIFY_CHANNEL = "voucher_outbox"
 
 # The aggregate's next number and the row in one round trip: the counter (a row per aggregate,
 # locked until the transaction ends, so an aggregate's events are numbered in commit order)
-# feeds the insert, and the body's ``sequence`` is set from it.
-_WRITE = (
+# feeds the insert, and the body's ``sequence`` is set from it. The transaction's first event
+# also wakes the relays: its NOTIFY (delivered at commit) rides in the same statement.
+_NUMBERED = (
     "WITH numbered AS ("
     " INSERT INTO aggregate_sequences (aggregate_id, seq) VALUES ($3, 1)"
     " ON CONFLICT (aggregate_id) DO UPDATE SET seq = aggregate_sequences.seq + 1 RETURNING seq) "
     "INSERT INTO outbox (id, event_type, aggregate_id, sequence, body) "
     "SELECT $1, $2, $3, seq, jsonb_set($4::text::jsonb, '{sequence}', to_jsonb(seq)) "
-    "FROM numbered RETURNING sequence"
 )
-_NOTIFY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+_WRITE = _NUMBERED + "FROM numbered RETURNING sequence"
+_WRITE_AND_NOTIFY = (
+    _NUMBERED + f"FROM numbered, (SELECT pg_notify('{NOTIFY_CHANNEL}', '')) AS woken RETURNING sequence"
+)
 
 
 async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
@@ -82,19 +85,18 @@ async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id:
         causation_id=causation_id_var.get(),
     )
     connection = await raw(session)
+    transaction = session.sync_session.get_transaction()
+    first = session.info.get("outbox_notified") is not transaction
     sequence = int(
         await connection.fetchval(
-            _WRITE,
+            _WRITE_AND_NOTIFY if first else _WRITE,
             envelope.event_id,
             envelope.event_type,
             aggregate_id,
             json.dumps(envelope.to_json(), ensure_ascii=False),
         )
     )
-    transaction = session.sync_session.get_transaction()
-    if session.info.get("outbox_notified") is not transaction:
-        await connection.execute(_NOTIFY)
-        session.info["outbox_notified"] = transaction
+    session.info["outbox_notified"] = transaction
     return envelope.model_copy(update={"sequence": sequence})
 
 
