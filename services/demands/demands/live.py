@@ -7,7 +7,9 @@ It reads when PostgreSQL says a notice committed (``LISTEN demands_notifications
 to every demands process, whichever one wrote it) and, as a safety net, every
 ``poll_seconds`` anyway: a NOTIFY lost while the listening connection was down (the database
 restarted, a network cut) is found by the next poll, and without LISTEN at all the feed is a
-plain poll. Notices commit in ``seq`` order, so ``seq > last`` never skips one.
+plain poll. Notices commit in ``seq`` order, so ``seq > last`` never skips one. While no
+stream is open the feed reads nothing: each NOTIFY names its notice's seq and the cursor moves
+there (the saga's notices would otherwise cost a read each, nobody waiting for them).
 
 Why LISTEN/NOTIFY with a poll behind it, rather than a 1 s poll alone (measured on this
 machine, ``tests/test_notification_stream.py::test_live_delivery_latency``, 2 busy cores): from
@@ -137,11 +139,21 @@ class NotificationFeed:
         self._listener = None
         try:
             self._listener = await connect(self.db.url, timeout=5)
-            await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
+            await self._listener.add_listener(CHANNEL, self._notified)
             self._wake.set()  # read once now: a notice may have come while it was down
         except Exception as exc:  # noqa: BLE001 - the poll still delivers, later
             log.warning("notification_listen_unavailable", error=str(exc))
             await self._close_listener()
+
+    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        """A notice committed; its NOTIFY names its seq. With no stream open there is nobody
+        to hand it to: the cursor moves there without reading (notices commit in seq order,
+        so every one before it has committed too, and a stream opened later starts from the
+        cursor and catches up from the database). Otherwise the feed reads."""
+        if not self.subscriptions and payload.isdigit():
+            self.last = max(self.last, int(payload))
+            return
+        self._wake.set()
 
     async def _close_listener(self) -> None:
         if self._listener is not None:

@@ -379,3 +379,41 @@ async def test_a_stream_that_falls_behind_is_told_to_catch_up_from_the_database(
     rows, behind = sub.take()
     assert rows == [] and behind  # more than it holds: it reads them from the database
     assert sub.take() == ([], False)
+
+
+async def test_a_feed_with_no_open_stream_reads_nothing_yet_a_stream_opened_later_misses_nothing(
+    live: Live,
+) -> None:
+    """Each notice's NOTIFY names its seq, so a feed nobody listens to moves its cursor without
+    a query (every notice of the saga would otherwise cost demands a read); a stream opened
+    afterwards gets the next notice live, once."""
+    db = live.h.db("demands")
+    reader = Reader(user_id=str(uuid.uuid4()), role="owner", org_id=str(live.provider.org_id))
+    feed = NotificationFeed(db, poll_seconds=60.0, listen=True)
+    await feed.start()
+    try:
+        await wait_until(lambda: feed.reads >= 1, within=5, what="the listener's first read")
+        reads = feed.reads
+        seqs = []
+        for _ in range(3):
+            async with db.transaction() as session:
+                notice = await notifications.notify(
+                    session, kind="quiet", title="测", body="测", link="/x", org_id=reader.org_id
+                )
+                seqs.append(notice.seq)
+        await wait_until(lambda: feed.last == max(seqs), within=5, what="the cursor at the last notice")
+        assert feed.reads == reads
+
+        sub = feed.subscribe(reader)
+        assert sub.start == max(seqs)
+        async with db.transaction() as session:
+            seq = (
+                await notifications.notify(
+                    session, kind="live", title="测", body="测", link="/x", org_id=reader.org_id
+                )
+            ).seq
+        await asyncio.wait_for(sub.wake.wait(), timeout=5)
+        rows, behind = sub.take()
+        assert [int(r["seq"]) for r in rows] == [seq] and not behind
+    finally:
+        await feed.stop()
