@@ -2,14 +2,16 @@
 
 The one classification both sides use: the consumers and timers (:mod:`common.bus.transient`:
 such a failure spends none of an event's retries) and the HTTP error handlers
-(:mod:`common.errors`). It depends on the drivers only, so either imports it without a cycle.
+(:mod:`common.errors`: such a request is answered the retryable 503 ``database_busy``, never
+a 500). It depends on the drivers only, so either imports it without a cycle.
 
 - a conflict (SQLSTATE 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had
   within ``lock_timeout``): the database asks us to try again;
 - a connection failure (refused, reset, closed, too many clients, the pool's time-out): the
   database does not answer. Its generic forms (``OSError``, ``TimeoutError``) are a
-  handler's own failure too (an SMTP server down): :mod:`common.bus.transient` pings the
-  database to tell them apart.
+  handler's own failure too (an SMTP server down, a missing file): :mod:`common.bus.transient`
+  pings the database to tell them apart, a request asks whether the database driver raised
+  it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 
 CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
+# A statement that ran longer than ``statement_timeout``: for a request, the database is busy
+# (the request changed nothing); a consumer's handler that always runs too long is its own.
+STATEMENT_TIMEOUT_SQLSTATE = "57014"
 
 _SATURATION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,  # 53300 "sorry, too many clients already"
@@ -38,6 +43,7 @@ _GENERIC_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionRefusedError, ConnectionResetError, socket errors
     asyncio.TimeoutError,
 )
+_DRIVER_MODULES = ("asyncpg.", "sqlalchemy.")
 
 
 def chain(exc: BaseException) -> list[BaseException]:
@@ -69,5 +75,34 @@ def is_connection_failure(exc: BaseException) -> bool:
         if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
             return True
         if isinstance(e, _DATABASE_CONNECTION_ERRORS + _GENERIC_CONNECTION_ERRORS):
+            return True
+    return False
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """A request's failure that is the database's: retryable, answered 503 ``database_busy``.
+
+    Conflicts, a statement time-out, saturation and the database's own connection errors; a
+    generic ``OSError`` or time-out only when it came out of the database driver (a route's
+    other connection refused, or a missing file, stays a 500 to look at)."""
+    if is_conflict(exc):
+        return True
+    for e in chain(exc):
+        if getattr(e, "sqlstate", None) == STATEMENT_TIMEOUT_SQLSTATE:
+            return True
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, _DATABASE_CONNECTION_ERRORS):
+            return True
+        if isinstance(e, _GENERIC_CONNECTION_ERRORS) and _raised_by_driver(e):
             return True
     return False
