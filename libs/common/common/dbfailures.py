@@ -7,8 +7,10 @@ a 500). It depends on the drivers only, so either imports it without a cycle.
 
 - a conflict (SQLSTATE 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had
   within ``lock_timeout``): the database asks us to try again;
-- a connection failure (refused, reset, closed, too many clients, the pool's time-out): the
-  database does not answer. Its generic forms (``OSError``, ``TimeoutError``) are a
+- saturation (too many clients, the database system starting up, the pool's time-out): the
+  database has no room for another connection right now;
+- a connection failure (refused, reset, closed; saturation too): the database does not
+  answer. Its generic forms (``OSError``, ``TimeoutError``) are a
   handler's own failure too (an SMTP server down, a missing file): :mod:`common.bus.transient`
   pings the database to tell them apart, a request asks whether the database driver raised
   it.
@@ -67,6 +69,12 @@ def is_conflict(exc: BaseException) -> bool:
         if isinstance(e, asyncpg.SerializationError | asyncpg.DeadlockDetectedError):
             return True
     return False
+
+
+def is_saturation(exc: BaseException) -> bool:
+    """The database (or the pool) has no room for another connection right now: a ping may
+    well succeed a moment later, the failure is the database's all the same."""
+    return any(isinstance(e, _SATURATION_ERRORS) for e in chain(exc))
 
 
 def is_connection_failure(exc: BaseException) -> bool:

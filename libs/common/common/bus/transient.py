@@ -7,9 +7,11 @@ event's retries (an outage of 13 minutes would otherwise park every event in the
 
 - conflicts (SQLSTATE 40001 serialization failure, 40P01 deadlock, 55P03 a lock not had
   within ``lock_timeout``) are transient always;
-- a pool time-out is transient always;
-- a connection failure (refused, reset, closed, cannot connect now) is transient when the
-  database really does not answer a ping: a handler's own ``ConnectionError`` (an SMTP server
+- saturation (too many clients, cannot connect now, a pool time-out) is transient always: a
+  ping a moment later may well find a free connection, the failure was the database's all
+  the same (the consumer backs off before it tries again);
+- any other connection failure (refused, reset, closed) is transient when the database
+  really does not answer a ping: a handler's own ``ConnectionError`` (an SMTP server
   down, say) while the database is fine stays a failure of the handler.
 
 The classification itself is :mod:`common.dbfailures` (the HTTP error handlers share it).
@@ -20,13 +22,19 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from sqlalchemy import exc as sa_exc
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from common.db import Database
-from common.dbfailures import chain, is_conflict, is_connection_failure
+from common.dbfailures import is_conflict, is_connection_failure, is_saturation
 
-__all__ = ["is_conflict", "is_connection_failure", "is_transient", "ping", "wait_for_database"]
+__all__ = [
+    "is_conflict",
+    "is_connection_failure",
+    "is_saturation",
+    "is_transient",
+    "ping",
+    "wait_for_database",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +42,7 @@ log = structlog.get_logger(__name__)
 async def is_transient(exc: BaseException, db: Database | None) -> bool:
     if is_conflict(exc):
         return True
-    if any(isinstance(e, sa_exc.TimeoutError) for e in chain(exc)):
+    if is_saturation(exc):
         return True
     if not is_connection_failure(exc):
         return False
