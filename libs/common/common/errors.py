@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from common.context import request_id_var
+from common.dbfailures import is_database_busy
 from common.metrics import PROBLEMS
 
 log = structlog.get_logger(__name__)
@@ -239,12 +241,11 @@ _HTTP_DETAILS = {
 }
 
 
-# A statement PostgreSQL cancelled for waiting on a lock (lock_timeout) or running too long
-# (statement_timeout): the database is busy, the request changed nothing; try again.
-DATABASE_BUSY_SQLSTATES = {"55P03", "57014"}
-
-
 def database_busy() -> Problem:
+    """The database cannot serve the request right now, and the request changed nothing: it is
+    unreachable or has no room for another connection (too many clients, the pool's time-out),
+    or it cancelled a statement (a lock not had within ``lock_timeout``, ``statement_timeout``,
+    a deadlock, a serialization failure). A client retries (``common.dbfailures``)."""
     return Problem(503, "database_busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
 
 
@@ -264,13 +265,17 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = Problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
         return _answer(request, problem)
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        if sqlstate not in DATABASE_BUSY_SQLSTATES:
+    # The database's failures surface as SQLAlchemy's, asyncpg's or (a connection refused at
+    # checkout) a bare OSError; whichever is_database_busy does not claim is a 500. (Handled
+    # here rather than in the catch-all Exception handler, which Starlette re-raises.)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_busy(exc):
             return await _unexpected(request, exc)
-        log.warning("database_busy", path=request.url.path, sqlstate=sqlstate, error=str(exc.orig)[:200])
+        log.warning("database_busy", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:200])
         return _answer(request, database_busy())
+
+    for kind in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

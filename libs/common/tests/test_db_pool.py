@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 import common.db
 from common.app import ServiceRuntime
 from common.db import Database
 from common.errors import install_error_handlers
-from common.settings import LEASE_SECONDS, ServiceSettings, to_plain_url
+from common.settings import LEASE_SECONDS, ServiceSettings, to_asyncpg_url, to_plain_url
 
 
 async def _terminate(url: str, pid: int) -> None:
@@ -180,7 +186,131 @@ async def test_every_statement_sent_is_counted_whichever_way_it_goes(
             await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": 1})
             await session.execute(text("INSERT INTO t VALUES (:n)"), [{"n": 2}, {"n": 3}])
             assert await session.scalar(text("SELECT count(*) FROM t")) == 3
-            assert await (await common.db.raw(session)).fetchval("SELECT count(*) FROM t WHERE n > $1", 1) == 2
+            assert (
+                await (await common.db.raw(session)).fetchval("SELECT count(*) FROM t WHERE n > $1", 1) == 2
+            )
         assert counter._value.get() - before == 4
     finally:
         await db.dispose()
+
+
+# --- the database unreachable or out of connections (saga fault test) ----------------------------
+
+
+@asynccontextmanager
+async def _no_database(
+    how: str, url: str
+) -> AsyncIterator[Callable[[], AbstractAsyncContextManager[AsyncSession]]]:
+    """Sessions on a database that cannot give one: nobody listens on its port, the server
+    has no room for another connection ("too many clients"), or the pool is exhausted."""
+    if how == "refused":
+        with socket.socket() as s:  # a port that was free a moment ago: nobody listens on it
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        db = Database(str(make_url(url).set(host="127.0.0.1", port=port)), pool_size=1)
+        try:
+            yield db.session
+        finally:
+            await db.dispose()
+    elif how == "too_many_clients":
+        # A role allowed no connection at all answers as a server at max_connections does
+        # (SQLSTATE 53300, asyncpg.TooManyConnectionsError), using none of the shared budget.
+        role, password = f"no_room_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+        admin = await asyncpg.connect(to_plain_url(url))
+        try:
+            await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' CONNECTION LIMIT 0")
+            db = Database(
+                make_url(url).set(username=role, password=password).render_as_string(hide_password=False),
+                pool_size=1,
+            )
+            try:
+                yield db.session
+            finally:
+                await db.dispose()
+        finally:
+            await admin.execute(f"DROP ROLE IF EXISTS {role}")
+            await admin.close()
+    else:  # pool_exhausted: its one connection is held by another request
+        engine = create_async_engine(to_asyncpg_url(url), pool_size=1, max_overflow=0, pool_timeout=0.2)
+        try:
+            async with engine.connect() as held:
+                await held.execute(text("SELECT 1"))
+                yield async_sessionmaker(engine, class_=AsyncSession)
+        finally:
+            await engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["refused", "too_many_clients", "pool_exhausted"])
+async def test_a_database_that_cannot_give_a_connection_is_answered_503_database_busy(
+    fresh_db: Callable[[str], Awaitable[str]], how: str
+) -> None:
+    """A request whose service cannot reach its database, or finds it (or its own pool) out
+    of connections, is answered the retryable 503 ``database_busy`` with Retry-After, never
+    a 500: nothing is wrong with the request, and the same request succeeds a moment later."""
+    async with _no_database(how, await fresh_db("busy")) as sessions:
+        app = FastAPI()
+        install_error_handlers(app)
+
+        @app.post("/pay")
+        async def pay() -> dict[str, int]:
+            async with sessions() as session:
+                await session.execute(text("SELECT 1"))
+            return {"ok": 1}
+
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            r = await client.post("/pay")
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["retry-after"] == "1"
+    body = r.json()
+    assert (body["code"], body["status"], body["detail"]) == ("database_busy", 503, "系统繁忙，请稍后重试")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        sa_exc.DBAPIError(
+            "SELECT 1", {}, asyncpg.CannotConnectNowError("the database system is starting up")
+        ),
+        sa_exc.DBAPIError("UPDATE", {}, asyncpg.DeadlockDetectedError("deadlock detected")),
+        sa_exc.DBAPIError("UPDATE", {}, asyncpg.SerializationError("could not serialize access")),
+    ],
+    ids=["starting_up", "deadlock", "serialization"],
+)
+async def test_the_database_asking_to_try_again_is_answered_503_database_busy(failure: Exception) -> None:
+    """A server still starting up, a deadlock victim, a serialization failure: the request
+    changed nothing and succeeds when tried again."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/x")
+    async def x() -> None:
+        raise failure
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/x")
+    assert r.status_code == 503 and r.json()["code"] == "database_busy", r.text
+    assert r.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ConnectionRefusedError("smtp down"), FileNotFoundError("/srv/templates/x"), TimeoutError()],
+    ids=["smtp_refused", "missing_file", "own_timeout"],
+)
+async def test_a_failure_that_is_not_the_databases_stays_a_500(failure: Exception) -> None:
+    """Only the database's own failures are a retryable 503: a route's other connection
+    refused, a missing file or its own time-out are a defect to look at (logged, a 500)."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/x")
+    async def x() -> None:
+        raise failure
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/x")
+    assert r.status_code == 500 and r.json()["code"] == "internal_error", r.text

@@ -12,15 +12,17 @@ version newer than the models it knows raises :class:`Unhandled` (``no_handler``
 ``unknown_version``), a :class:`RetryLater`: retried later, then parked with that reason.
 Older versions are upcast to the current one (:mod:`common.bus.versions`).
 
-Transient infrastructure failures (the database unreachable, a pool time-out, a
-serialization failure or a deadlock) are no failure of the event: :meth:`deliver_patiently`
-pauses this consumer until the database answers and tries again, without spending the
-event's retries (:func:`common.bus.transient.is_transient`).
+Transient infrastructure failures (the database unreachable or with no room for another
+connection, a pool time-out, a serialization failure or a deadlock) are no failure of the
+event: :meth:`deliver_patiently` pauses this consumer until the database answers (backing
+off first, growing, when it has no room) and tries again, without spending the event's
+retries (:func:`common.bus.transient.is_transient`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -29,7 +31,7 @@ import structlog
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.bus.transient import is_transient, wait_for_database
+from common.bus.transient import is_saturation, is_transient, wait_for_database
 from common.bus.versions import current_version, upcast
 from common.context import tracking
 from common.db import Database, raw
@@ -43,6 +45,12 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 
 REDELIVER_TIMER = "bus.redeliver"
+
+# How long a consumer stays paused after the database said it has no room for another
+# connection (too many clients, the pool's time-out), doubling while it keeps saying so: a
+# ping then may well succeed at once, and trying again at once would add to the crowd.
+SATURATION_BACKOFF = 0.1
+SATURATION_BACKOFF_MAX = 5.0
 
 
 class Unhandled(RetryLater):
@@ -68,6 +76,7 @@ class Consumer:
         self.handlers: dict[str, Handler] = {}
         self.in_flight = 0  # deliveries being applied right now (a /metrics gauge)
         self._healthy: asyncio.Event | None = None  # cleared while the database is away
+        self._backoff = SATURATION_BACKOFF  # the next pause when the database has no room
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -146,25 +155,38 @@ class Consumer:
         while True:
             await self._healthy.wait()
             try:
-                return await self.deliver(doc)
+                applied = await self.deliver(doc)
             except Exception as exc:
                 if not await self.is_transient(exc):
                     raise
                 if self._healthy.is_set():
                     self._healthy.clear()
+                    saturated = is_saturation(exc)
                     log.warning(
                         "consumer_paused",
                         consumer=self.name,
                         event_type=doc.get("event_type"),
+                        saturated=saturated,
                         error=f"{type(exc).__name__}: {exc}"[:500],
                     )
                     try:
+                        if saturated:
+                            await asyncio.sleep(self._saturation_pause())
                         await wait_for_database(self._db())
                     finally:
                         self._healthy.set()
                     log.info("consumer_resumed", consumer=self.name)
                 else:
                     await asyncio.sleep(0.05)  # a conflict (deadlock, serialization): again
+            else:
+                self._backoff = SATURATION_BACKOFF
+                return applied
+
+    def _saturation_pause(self) -> float:
+        """The pause after "no room", with jitter (the replicas do not all come back at once)."""
+        pause = self._backoff * random.uniform(0.5, 1.0)
+        self._backoff = min(self._backoff * 2, SATURATION_BACKOFF_MAX)
+        return pause
 
     # --- in-process deferral -----------------------------------------------------------------
 
