@@ -245,7 +245,11 @@ async def refresh_copy_and_commit(session: AsyncSession, view: OrgView) -> None:
 
 
 async def current_org(
-    session: AsyncSession, principal: Principal, clients: ServiceClients | None
+    session: AsyncSession,
+    principal: Principal,
+    clients: ServiceClients | None,
+    *,
+    let_go: bool = False,
 ) -> OrgView | None:
     """The caller's organisation as it is now (None for a caller without one: staff).
 
@@ -253,6 +257,11 @@ async def current_org(
     (and the copy refreshed with it, committed apart). A 409 ``organization_syncing``
     when the copy is behind and identity cannot be asked (``clients`` None) or cannot answer;
     a 401 when identity does not know the organisation the token names (sign in again).
+
+    ``let_go``: the caller has written and locked nothing yet, so the session is rolled back
+    before identity is asked (its connection goes back to the pool instead of waiting in an
+    open transaction on identity: CONTRIBUTING's rule of a transaction). Ask this way first,
+    then lock and decide.
     """
     if not principal.org_id:
         return None
@@ -261,6 +270,8 @@ async def current_org(
         return OrgView.of(copy)
     if clients is None:
         raise organization_syncing()
+    if let_go:
+        await session.rollback()
     view = await read_identity(clients, principal.org_id)
     if view is None:
         log.warning("organization_unknown_to_identity", org_id=principal.org_id)
@@ -270,11 +281,16 @@ async def current_org(
 
 
 async def require_active(
-    session: AsyncSession, principal: Principal, clients: ServiceClients | None = None
+    session: AsyncSession,
+    principal: Principal,
+    clients: ServiceClients | None = None,
+    *,
+    let_go: bool = False,
 ) -> OrgView | None:
     """Refuse a member of a suspended organisation; returns the organisation as it is now
-    (:func:`current_org`: without ``clients``, a copy behind the token is a 409)."""
-    org = await current_org(session, principal, clients)
+    (:func:`current_org`: without ``clients``, a copy behind the token is a 409; ``let_go``
+    as there)."""
+    org = await current_org(session, principal, clients, let_go=let_go)
     if org is not None and org.suspended:
         raise organization_suspended()
     return org

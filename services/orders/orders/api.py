@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from common import idempotency, orgs
+from common import idempotency
 from common.app import SessionDep
 from common.auth import CurrentUser, Principal, StaffUser, capability_required
 from common.errors import Problem
@@ -23,6 +23,7 @@ from orders.deps import (
     EnterpriseOrder,
     EnterpriseUser,
     ProviderOrder,
+    ProviderStanding,
     ProviderUser,
     SettingsDep,
     VisibleOrder,
@@ -321,15 +322,14 @@ async def cancel_order(
 )
 async def accept_order(
     order: ActiveProviderOrder,
+    standing: ProviderStanding,
     principal: ProviderUser,
     session: SessionDep,
     settings: SettingsDep,
-    clients: ClientsDep,
 ) -> OrderDetailOut:
-    """接单: only with a receiving account on file (the enterprise pays into it)."""
-    if not await orgs.has_receiving_account(clients, order.provider_id):
-        raise errors.bank_account_required()
-    await service.act(session, settings, order, Step.ACCEPT, principal, Actor.PROVIDER)
+    """接单: only with a receiving account on file (the enterprise pays into it). identity was
+    asked before the order was locked (``ProviderStanding``), never while it is."""
+    await service.accept(session, settings, order, principal, standing)
     return await _done(session, order, principal)
 
 

@@ -2,7 +2,8 @@
 
 An order is seen by its enterprise, its provider and staff; anyone else gets a 404 (an
 organisation never learns that another's order exists). Routes that change an order get it
-locked (``SELECT ... FOR UPDATE``), like the event handlers and timers that change it.
+locked (``SELECT ... FOR UPDATE``), like the event handlers and timers that change it; what
+another service must say first is asked before the lock (``ProviderStanding``), never under it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from common import orgs
 from common.app import SessionDep
 from common.auth import CurrentUser, Principal, require_capability
 from common.db import lock
 from common.internal import ServiceClients
-from orders import errors
+from orders import errors, service
 from orders.config import Settings
 from orders.domain import Actor
 from orders.models import Order
@@ -73,14 +73,24 @@ async def provider_order(order_id: OrderId, principal: ProviderUser, session: Se
     return order
 
 
+async def provider_standing(
+    principal: ProviderUser, session: SessionDep, clients: ClientsDep
+) -> service.Standing:
+    """identity's answers about the provider, asked before anything is locked."""
+    return await service.provider_standing(session, clients, principal)
+
+
+ProviderStanding = Annotated[service.Standing, Depends(provider_standing)]
+
+
 async def active_provider_order(
-    order: Annotated[Order, Depends(provider_order)],
-    principal: ProviderUser,
-    session: SessionDep,
-    clients: ClientsDep,
+    standing: ProviderStanding, order_id: OrderId, principal: ProviderUser, session: SessionDep
 ) -> Order:
-    """Accepting starts something new: a suspended provider may not (DESIGN.md)."""
-    await orgs.require_active(session, principal, clients)
+    """Accepting starts something new: a suspended provider may not (DESIGN.md). identity is
+    asked first (``standing``, no connection held), then the order is locked here and the
+    answer judged: another organisation's order is a 404 before anything identity said."""
+    order = await provider_order(order_id, principal, session)
+    standing.active.result()
     return order
 
 

@@ -349,7 +349,7 @@ async def _quote(clients: ServiceClients, org_id: str, product: dict[str, Any]) 
 
 
 @dataclass
-class _Read:
+class Read:
     """Another service's answer, or the problem asking it raised, kept to be judged later."""
 
     value: Any = None
@@ -361,11 +361,12 @@ class _Read:
         return self.value
 
 
-async def _read(call: Awaitable[Any]) -> _Read:
+async def ask(call: Awaitable[Any]) -> Read:
+    """Ask another service now, judge the answer later (after the lock, in the rules' order)."""
     try:
-        return _Read(await call)
+        return Read(await call)
     except Problem as exc:
-        return _Read(problem=exc)
+        return Read(problem=exc)
 
 
 def _quotable(product: Any, org_id: str) -> bool:
@@ -383,7 +384,7 @@ def _quotable(product: Any, org_id: str) -> bool:
     return True
 
 
-async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> _Read:
+async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> Read:
     """The product as catalog sells it now, in the shape of catalog's ``/internal/products``.
 
     From orders' copy (``catalog.product_changed``) when it says the product is listed and
@@ -400,8 +401,8 @@ async def sellable(session: AsyncSession, clients: ServiceClients, product_id: s
     copy = await session.get(ProductCopy, product_id)
     if copy is None or not copy.listed or copy.status != "listed" or copy.provider_name is None:
         await session.rollback()
-        return await _read(clients.get_json("catalog", f"/internal/products/{product_id}"))
-    snapshot = _Read(
+        return await ask(clients.get_json("catalog", f"/internal/products/{product_id}"))
+    snapshot = Read(
         {
             "id": copy.product_id,
             "name": copy.name,
@@ -434,9 +435,9 @@ async def submit(
     catalog was slow, and the consumer, on the same pool, applied no event meanwhile."""
     assert principal.org_id is not None
     product_read = await sellable(session, clients, body.product_id)
-    quote_read: _Read | None = None
+    quote_read: Read | None = None
     if body.use_voucher and _quotable(product_read.value, principal.org_id):
-        quote_read = await _read(_quote(clients, principal.org_id, product_read.value))
+        quote_read = await ask(_quote(clients, principal.org_id, product_read.value))
     # from here on the session holds a connection: no other service is waited for but identity,
     # when orders' copy of an organisation is missing or older than the caller's token
     org = await orgs.require_active(session, principal, clients)
@@ -458,7 +459,7 @@ async def submit(
     max_subsidy = int(product.get("max_subsidy_fen") or 0)
     quote: dict[str, Any] | None = None
     if body.use_voucher:
-        quote = (quote_read or await _read(_quote(clients, principal.org_id, product))).result()
+        quote = (quote_read or await ask(_quote(clients, principal.org_id, product))).result()
         if quote is None or int(quote.get("subsidy_fen") or 0) <= 0:
             raise errors.no_usable_voucher()
     created = now()
@@ -524,6 +525,42 @@ async def submit(
 
 
 # --- people's steps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What identity says of a provider about to accept an order (接单), asked before the
+    order is locked and judged after it, in the rules' order: its organisation is not
+    suspended (``active``), then it has a receiving account on file (``receiving_account``)."""
+
+    active: Read
+    receiving_account: Read
+
+
+async def provider_standing(session: AsyncSession, clients: ServiceClients, principal: Principal) -> Standing:
+    """Asked while the request's session holds no connection: orders' copy of the provider is
+    read and let go before identity is asked (about the provider, when the copy is older than
+    its token; about its receiving account, which no service keeps a copy of). Asked under
+    the order's lock, a slow identity held the lock (the order's events and the enterprise's
+    cancellation waited on it) and a connection in an open transaction (a few acceptances
+    emptied the pool the consumer shares): the saga fault test, which kills identity."""
+    assert principal.org_id is not None
+    active = await ask(orgs.require_active(session, principal, clients, let_go=True))
+    await session.rollback()  # the copy was only read: its connection goes back to the pool
+    if active.problem is not None:  # refused first, so the account is never judged: not asked
+        return Standing(active, Read())
+    return Standing(active, await ask(orgs.has_receiving_account(clients, principal.org_id)))
+
+
+async def accept(
+    session: AsyncSession, settings: Settings, order: Order, principal: Principal, standing: Standing
+) -> Order:
+    """接单 on the locked order: only with a receiving account on file (the enterprise pays
+    into it), as identity answered before the lock; the order's state is decided under the
+    lock (cancelled while identity answered: a 409 naming it)."""
+    if not standing.receiving_account.result():
+        raise errors.bank_account_required()
+    return await act(session, settings, order, Step.ACCEPT, principal, Actor.PROVIDER)
 
 
 async def act(

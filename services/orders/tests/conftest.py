@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from sqlalchemy import text
 
 from common.events import (
@@ -143,6 +143,25 @@ class FakeQuota:
         return v
 
 
+@dataclass
+class Hold:
+    """A slow peer: while ``gate`` is set and not yet open, every request it holds waits for
+    it, and says so on ``arrived`` (its path)."""
+
+    gate: asyncio.Event | None = None
+    arrived: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    def on(self, app: FastAPI, prefix: str) -> None:
+        """Hold ``app``'s requests whose path starts with ``prefix`` (before the app starts)."""
+
+        @app.middleware("http")
+        async def held(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            if self.gate is not None and request.url.path.startswith(prefix):
+                self.arrived.put_nowait(request.url.path)
+                await self.gate.wait()
+            return await call_next(request)
+
+
 # --- the world ---------------------------------------------------------------------------------
 
 
@@ -154,6 +173,7 @@ class World:
     enterprise: Caller
     provider: Caller
     product_id: str
+    identity: Hold  # identity's organisation reads (GET /internal/organizations/{id})
     seqs: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
@@ -358,6 +378,8 @@ async def world(
         """orders (and the real services named in ``also``) with fake catalog, quota, identity."""
         catalog, quota = FakeCatalog(), FakeQuota()
         identity_app, _files = fake_identity()
+        identity = Hold()
+        identity.on(identity_app, "/internal/organizations/")
         h = await saga(
             "orders",
             *also,
@@ -367,7 +389,7 @@ async def world(
         # the signed-in account identity names in its token: the enterprise's contact on an order
         enterprise = h.issuer.member(caps=("enterprise",), name="张三", phone="13912345678")
         provider = h.issuer.member(caps=("provider",))
-        w = World(h, catalog, quota, enterprise, provider, catalog.add(provider.org_id or ""))
+        w = World(h, catalog, quota, enterprise, provider, catalog.add(provider.org_id or ""), identity)
         await w.emit(
             OrganizationCertified(
                 org_id=enterprise.org_id or "",

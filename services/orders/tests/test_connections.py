@@ -1,6 +1,7 @@
-"""orders' database connections under load: a submission holds none while it waits for
-another service, so events are applied meanwhile. (In-process bus: the consumer shares the
-process's pool with the routes, as on RabbitMQ.)"""
+"""orders' database connections under load: a request (a submission, an acceptance) holds
+none, and no order's lock, while it waits for another service, so events are applied
+meanwhile. (In-process bus: the consumer shares the process's pool with the routes, as on
+RabbitMQ.)"""
 
 from __future__ import annotations
 
@@ -49,4 +50,70 @@ async def test_submissions_waiting_on_a_slow_catalog_leave_connections_for_the_s
     finally:
         w.catalog.gate.set()
     assert [r.status_code for r in await asyncio.gather(*slow)] == [201] * len(slow)
+    assert (await w.get(waiting))["status"] == "awaiting_acceptance"
+
+
+async def test_an_acceptance_waiting_on_identity_leaves_the_order_to_the_enterprise_and_the_saga(
+    world,
+) -> None:
+    """接单 asks identity whether the provider has a receiving account. Were the order locked
+    meanwhile (the fault test kills identity), the enterprise's cancellation and every event
+    of the order (quota's answer, a cancellation) would wait on identity. The acceptance then
+    decides on the order as it is under its lock: cancelled meanwhile, it is refused."""
+    w = await world()
+    order = await w.submit(use_voucher=False)
+    w.identity.gate = asyncio.Event()
+    accepting = asyncio.ensure_future(
+        w.api.post(f"/api/v1/orders/{order['id']}/accept", headers=w.provider.headers)
+    )
+    try:
+        async with asyncio.timeout(10):
+            await w.identity.arrived.get()  # the acceptance is asking identity
+            cancelled = await w.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=w.enterprise.headers)
+    except TimeoutError:
+        pytest.fail("the cancellation waited 10 s: the order was locked while identity was asked")
+    finally:
+        w.identity.gate.set()
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    refused = await accepting
+    assert refused.status_code == 409 and refused.json()["code"] == "order_state_conflict", refused.text
+    assert "订单取消" in refused.json()["detail"]
+    await w.settle()
+    assert "orders.order_accepted" not in await w.published_types(order["id"])
+
+
+@pytest.mark.parametrize("copy", ["current", "behind_the_token"])
+async def test_acceptances_waiting_on_a_slow_identity_leave_connections_for_the_saga(world, copy) -> None:
+    """Four acceptances while identity is slow, two connections in all: each asks identity
+    (the receiving account; and, when orders' copy of the provider is older than its token,
+    the provider's standing) while holding no connection, and the consumer applies quota's
+    reservation of another order meanwhile."""
+    w = await world({"db_pool_size": 1})
+    provider = w.provider
+    if copy == "behind_the_token":  # certified a moment ago: orders has not heard yet
+        provider = w.h.issuer.member(w.provider.org_id, caps=("enterprise", "provider"))
+    accepted = [await w.submit(use_voucher=False) for _ in range(4)]
+    waiting = await w.submit()  # reserved below, while the acceptances wait on identity
+    w.identity.gate = asyncio.Event()
+    slow = [
+        asyncio.ensure_future(w.api.post(f"/api/v1/orders/{o['id']}/accept", headers=provider.headers))
+        for o in accepted
+    ]
+    arrived = 0
+    try:
+        async with asyncio.timeout(10):
+            for _ in slow:
+                await w.identity.arrived.get()
+                arrived += 1  # waiting on identity
+            await w.reserved(waiting)  # applied by the consumer before this returns
+    except TimeoutError:
+        pytest.fail(
+            f"{arrived} of {len(slow)} acceptances reached identity within 10 s and the reservation "
+            "was not applied: connections held across the read of identity"
+        )
+    finally:
+        w.identity.gate.set()
+    answers = await asyncio.gather(*slow)
+    assert [r.status_code for r in answers] == [200] * len(slow), [r.text for r in answers]
+    assert {r.json()["status"] for r in answers} == {"awaiting_contract"}
     assert (await w.get(waiting))["status"] == "awaiting_acceptance"

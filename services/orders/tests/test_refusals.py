@@ -373,3 +373,27 @@ async def test_a_provider_without_a_receiving_account_cannot_accept(world) -> No
     assert (await w.get(order))["status"] == "awaiting_acceptance"
     identity.bank_account = True
     assert (await w.post(order, "accept", w.provider))["status"] == "awaiting_contract"
+
+
+async def test_an_acceptance_is_judged_in_the_rules_order_though_identity_is_asked_first(world) -> None:
+    """identity is asked before the order is locked, its answers judged after: another
+    organisation's order is still a 404 whatever identity says, a suspension comes before
+    the receiving account, and an identity that cannot answer is a retryable 409."""
+    w = await world()
+    order = await w.submit(use_voucher=False)
+    url = f"/api/v1/orders/{order['id']}/accept"
+    stranger = w.h.issuer.member(caps=("provider",))
+    identity = w.h.peers["identity"]
+    identity.state.down = True
+    await problem(await w.api.post(url, headers=stranger.headers), 404, "order_not_found")
+    body = await problem(await w.api.post(url, headers=w.provider.headers), 409, "organization_syncing")
+    assert body["detail"] == "认证信息同步中，请稍后再试"
+    identity.state.down = False
+    account = known_org(identity, w.provider.org_id or "")
+    assert account is not None
+    account.bank_account = False
+    await w.suspend(w.provider.org_id or "")
+    await w.settle()
+    await problem(await w.api.post(url, headers=w.provider.headers), 403, "organization_suspended")
+    assert (await w.get(order))["status"] == "awaiting_acceptance"
+    assert "orders.order_accepted" not in await w.published_types(order["id"])
