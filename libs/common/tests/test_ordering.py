@@ -11,8 +11,8 @@ from sqlalchemy import make_url
 
 from common.bus.ordering import Early, Verdict, check, last_applied, ordered
 from common.db import Database, raw
-from common.metrics import DB_STATEMENTS
 from common.events import Envelope
+from common.metrics import DB_STATEMENTS
 from common.tables import create_common_schema
 from common.testing.bus import bank_changed
 
