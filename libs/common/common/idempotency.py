@@ -25,23 +25,20 @@ waiting that long on one statement in the first place.
 
     @router.post("/orders", status_code=201)
     async def submit(body: OrderIn, user: EnterpriseUser, session: SessionDep, idem: Idempotency):
-        async with idem.claim(user.user_id, body) as claim:
+        async with idem.claim(user.user_id, body, session) as claim:
             if claim.replay is not None:
                 return claim.replay
-            try:
-                out = await service.submit(session, user, body)
-                await claim.done(session, 201, out)
-                await session.commit()
-            except BaseException:
-                await session.rollback()  # before the give-back: never two connections at once
-                raise
+            out = await service.submit(session, user, body)
+            await claim.done(201, out)
+            await session.commit()
             return out
 
-The claim and the give-back each take a pooled connection of their own: claim before the
-request's session first touches the database, and roll that session back before a failure
-leaves the ``claim`` block. A request holding its session's connection while the give-back
+The claim and the give-back each take a pooled connection of their own: the claim is taken
+before the request's session first touches the database, and a failure rolls that session
+back before the give-back. A request holding its session's connection while the give-back
 waits for another deadlocks the pool once as many requests fail at once as it has
-connections (orders' ``POST /orders`` did, under load, when quota was killed).
+connections (orders' ``POST /orders`` did, under load, when quota was killed): the claim
+does both, so no route has to remember it.
 """
 
 from __future__ import annotations
@@ -120,18 +117,19 @@ def request_hash(method: str, path: str, body: Any) -> str:
 class Claim:
     caller: str
     key: str
+    session: AsyncSession  # the command's: its response is stored there, with its effect
     # This claim's own token: the key's row holds it while this claim holds the key.
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     replay: JSONResponse | None = None
     _done: bool = False
 
-    async def done(self, session: AsyncSession, status_code: int, response: Any) -> None:
+    async def done(self, status_code: int, response: Any) -> None:
         """Store the response in the command's transaction (committed with its effect).
 
         Raises ``idempotency_claim_lost`` when the key is no longer this claim's (its lease ran
         out and a retry took it over): the caller must not commit, so its effect rolls back."""
         body = jsonable_encoder(response)
-        stored = await session.execute(
+        stored = await self.session.execute(
             text(
                 "UPDATE idempotency_keys SET state = 'done', status_code = :s, "
                 "response = CAST(:r AS jsonb) "
@@ -164,11 +162,15 @@ class Idempotency:
         self.lease_seconds = lease_seconds
 
     @asynccontextmanager
-    async def claim(self, caller: str, body: Any) -> AsyncIterator[Claim]:
+    async def claim(self, caller: str, body: Any, session: AsyncSession) -> AsyncIterator[Claim]:
+        """The key claimed for ``caller`` (or its stored response in ``claim.replay``), before
+        ``session``, the command's, first touches the database. A command that fails (or ends
+        without :meth:`Claim.done`) has its session rolled back, then the key given back: its
+        connection is let go first, so a request never holds two."""
         if not self.key:
             raise key_required()
         digest = request_hash(self.method, self.path, body)
-        claim = Claim(caller=caller, key=self.key)
+        claim = Claim(caller=caller, key=self.key, session=session)
         replay = await self._take_or_replay(claim, digest)
         if replay is not None:
             claim.replay = replay
@@ -177,9 +179,11 @@ class Idempotency:
         try:
             yield claim
         except BaseException:
+            await session.rollback()
             await self._give_back(claim)
             raise
         if not claim._done:
+            await session.rollback()
             await self._give_back(claim)
 
     async def _take_or_replay(self, claim: Claim, digest: str) -> JSONResponse | None:

@@ -61,7 +61,7 @@ class Shop:
         self, body: dict[str, Any], idem: ClaimDep, x_hold: Annotated[str, Header()] = ""
     ) -> Any:
         hold = x_hold
-        async with self.db.session() as session, idem.claim("user-1", body) as claim:
+        async with self.db.session() as session, idem.claim("user-1", body, session) as claim:
             if claim.replay is not None:
                 return claim.replay
             order_id = str(uuid.uuid4())
@@ -75,7 +75,7 @@ class Shop:
                 if hold in self.fail:
                     raise Problem(422, "refused", "订单不符合条件")
             out = {"id": order_id, "hold": hold}
-            await claim.done(session, 201, out)
+            await claim.done(201, out)
             await session.commit()
             return out
 
@@ -171,6 +171,34 @@ async def test_a_failed_command_gives_its_key_back_and_a_retry_succeeds(
     retry = await post(client, "k3")
     assert retry.status_code == 201
     assert await s.orders() == [retry.json()["id"]]
+
+
+async def test_commands_failing_at_once_never_wait_for_a_connection_the_pool_cannot_give(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """The claim rolls the request's session back before it gives the key back: failed
+    commands holding every pooled connection would otherwise each wait for one more (the
+    give-back's) until the pool timed out. No route has to remember to do it."""
+    db = Database(await fresh_db("idem_pool"), pool_size=1)  # two connections in all
+    async with db.engine.begin() as conn:
+        await conn.run_sync(create_common_schema)
+        await conn.execute(text("CREATE TABLE orders_made (id text PRIMARY KEY, note text NOT NULL)"))
+    s = Shop(db)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=s.app), base_url="http://shop"
+        ) as client:
+            both = [asyncio.create_task(post(client, f"kp{i}", hold=f"p{i}")) for i in range(2)]
+            for i in range(2):  # both inside, each holding its session's connection
+                await s.entered(f"p{i}")
+            for i in range(2):
+                s.release(f"p{i}", fail=True)
+            answers = await asyncio.wait_for(asyncio.gather(*both), timeout=10)
+            assert [a.status_code for a in answers] == [422, 422]
+            retry = await post(client, "kp0")
+            assert retry.status_code == 201, retry.text
+    finally:
+        await db.dispose()
 
 
 # --- every service's database gets the token column ----------------------------------------------

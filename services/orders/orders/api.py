@@ -153,20 +153,17 @@ async def submit_order(
     clients: ClientsDep,
 ) -> OrderOut | JSONResponse:
     """The key is claimed before this request's session touches the database, and a refusal
-    rolls the session back before the claim is given back: a request never holds two pooled
-    connections (refusals at once, as many as the pool has connections, would otherwise each
-    hold one and wait for another until the pool times out, and the consumer with them)."""
-    async with idem.claim(principal.user_id, body) as claim:
+    has the claim roll the session back before it gives the key back: a request never holds
+    two pooled connections (refusals at once, as many as the pool has connections, would
+    otherwise each hold one and wait for another until the pool times out, and the consumer
+    with them)."""
+    async with idem.claim(principal.user_id, body, session) as claim:
         if claim.replay is not None:
             return claim.replay
-        try:
-            order = await service.submit(session, settings, clients, principal, body)
-            out = order_out(order, Actor.ENTERPRISE)
-            await claim.done(session, 201, out)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        order = await service.submit(session, settings, clients, principal, body)
+        out = order_out(order, Actor.ENTERPRISE)
+        await claim.done(201, out)
+        await session.commit()
         return out
 
 

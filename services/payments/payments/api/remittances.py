@@ -103,31 +103,28 @@ async def record_remittance(
     allowed; what is pending plus what is confirmed never exceeds the payable.
 
     The key is claimed before this request's session touches the database, and a refusal
-    rolls the session back before the claim is given back: a request never holds two pooled
-    connections, nor the plan's lock while it waits for one (twenty at once stay quick)."""
-    async with idem.claim(user.user_id, body) as claim:
+    has the claim roll the session back before it gives the key back: a request never holds
+    two pooled connections, nor the plan's lock while it waits for one (twenty at once stay
+    quick)."""
+    async with idem.claim(user.user_id, body, session) as claim:
         if claim.replay is not None:
             return claim.replay
-        try:
-            plan = await remittable_plan(order_id, user, session)
-            await check_files(
-                runtime.clients,
-                body.receipt_file_ids,
-                org_id=user.org_id,
-                field="receipt_file_ids",
-                required=False,
+        plan = await remittable_plan(order_id, user, session)
+        await check_files(
+            runtime.clients,
+            body.receipt_file_ids,
+            org_id=user.org_id,
+            field="receipt_file_ids",
+            required=False,
+        )
+        remittance = await service.record(session, plan.order_id, user, body)
+        if body.receipt_file_ids:
+            await grant_files(
+                runtime.clients, body.receipt_file_ids, plan.provider_id, f"汇款凭证 订单 {plan.order_id}"
             )
-            remittance = await service.record(session, plan.order_id, user, body)
-            if body.receipt_file_ids:
-                await grant_files(
-                    runtime.clients, body.receipt_file_ids, plan.provider_id, f"汇款凭证 订单 {plan.order_id}"
-                )
-            out = RemittanceOut.model_validate(remittance)
-            await claim.done(session, 201, out)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        out = RemittanceOut.model_validate(remittance)
+        await claim.done(201, out)
+        await session.commit()
         return out
 
 
