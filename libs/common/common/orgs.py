@@ -310,15 +310,22 @@ async def has_receiving_account(clients: ServiceClients, org_id: str) -> bool:
 
 
 async def is_suspended(
-    session: AsyncSession, org_id: str | None, clients: ServiceClients | None = None
+    session: AsyncSession,
+    org_id: str | None,
+    clients: ServiceClients | None = None,
+    *,
+    let_go: bool = False,
 ) -> bool:
     """Is another organisation (a counterparty) suspended? By this service's copy; when there
     is no copy and ``clients`` is given, by identity (an organisation identity does not know
     is not suspended). Without ``clients`` a missing copy counts as not suspended: for
-    showing, or where the caller has checked another way."""
+    showing, or where the caller has checked another way. ``let_go`` as in
+    :func:`current_org`: the session is rolled back before identity is asked."""
     org = await org_copy(session, org_id)
     if org is not None or clients is None or not org_id:
         return bool(org and org.suspended)
+    if let_go:
+        await session.rollback()
     view = await read_identity(clients, org_id)
     if view is None:
         return False

@@ -10,6 +10,7 @@ from fastapi import Depends, Path
 from catalog import errors
 from catalog.config import Settings
 from catalog.models import Product, Provider, ProviderApplication
+from catalog.service import providers as provider_service
 from common.app import RuntimeDep, SessionDep
 from common.auth import MEMBER_ROLES, CurrentUser, Principal, require_capability, require_roles
 from common.db import lock
@@ -104,3 +105,18 @@ async def _application(
 
 
 ReviewedApplication = Annotated[ProviderApplication, Depends(_application)]
+
+
+async def _approvable(
+    reviewer: Reviewer,
+    session: SessionDep,
+    clients: ClientsDep,
+    application_id: Annotated[str, Path(max_length=64)],
+) -> ProviderApplication:
+    """An application to approve, locked; identity was asked about the applicant's receiving
+    account before the lock, never under it (its state is judged under the lock)."""
+    await provider_service.check_receiving_account(session, clients, application_id)
+    return await _application(reviewer, session, application_id)
+
+
+ApprovableApplication = Annotated[ProviderApplication, Depends(_approvable)]

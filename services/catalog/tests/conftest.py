@@ -1,5 +1,8 @@
 """catalog on real PostgreSQL + RabbitMQ (the saga harness), with fakes of identity's file
-endpoint and quota's quote as its peers, and the steps most tests start from."""
+endpoint and quota's quote as its peers, and the steps most tests start from.
+
+``catalog.identity`` holds identity's organisation reads while its ``gate`` is closed (a slow
+identity): ``catalog.identity.gate = asyncio.Event()``, ``await catalog.identity.arrived.get()``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import text
 
 from common.events import OrganizationCertified, OrganizationRestored, OrganizationSuspended
-from common.testing.saga import FakeFile, SagaHarness, fake_identity, known_org
+from common.testing.saga import FakeFile, Hold, SagaHarness, fake_identity, known_org
 from common.testing.tokens import Caller
 
 
@@ -90,10 +93,11 @@ class Catalog:
     product_body = staticmethod(product_body)
     GENERAL_QUOTE = GENERAL_QUOTE
 
-    def __init__(self, h: SagaHarness, files: dict[str, FakeFile], quota: FakeQuota) -> None:
+    def __init__(self, h: SagaHarness, files: dict[str, FakeFile], quota: FakeQuota, identity: Hold) -> None:
         self.h = h
         self.files = files
         self.quota = quota
+        self.identity = identity  # identity's organisation reads (GET /internal/organizations/{id})
         self.client: httpx.AsyncClient = h.client("catalog")
         self.reviewer = h.issuer.staff("reviewer")
 
@@ -196,6 +200,8 @@ class Catalog:
 @pytest_asyncio.fixture
 async def catalog(saga: Callable[..., Awaitable[SagaHarness]]) -> Catalog:
     identity_app, files = fake_identity()
+    identity = Hold()
+    identity.on(identity_app, "/internal/organizations/")
     quota = fake_quota()
     h = await saga("catalog", peers={"identity": identity_app, "quota": quota.app})
-    return Catalog(h, files, quota)
+    return Catalog(h, files, quota, identity)

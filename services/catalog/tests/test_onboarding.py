@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -203,3 +204,44 @@ async def test_an_organisation_without_a_receiving_account_is_not_approved_until
     identity.bank_account = True
     r = await catalog.client.post(url, json={}, headers=catalog.reviewer.headers)
     assert r.status_code == 200 and r.json()["state"] == "approved"
+
+
+async def test_an_approval_waiting_on_identity_leaves_the_application_to_another_reviewer(
+    catalog: Catalog,
+) -> None:
+    """审核通过 asks identity whether the applicant has a receiving account. Were the
+    application locked meanwhile (in an open transaction, on one of catalog's connections),
+    a slow identity would hold every other decision on it, and the connection. Asked first,
+    the approval decides on the application as it is under its lock: rejected meanwhile by
+    another reviewer, it is refused with the 409 a late decision gets."""
+    caller = catalog.enterprise()
+    application = (await catalog.apply(caller)).json()
+    other = catalog.h.issuer.staff("reviewer")
+    catalog.identity.gate = asyncio.Event()
+    approving = asyncio.ensure_future(
+        catalog.client.post(
+            f"/api/v1/admin/provider-applications/{application['id']}/approve",
+            json={},
+            headers=catalog.reviewer.headers,
+        )
+    )
+    try:
+        async with asyncio.timeout(10):
+            await catalog.identity.arrived.get()  # the approval is asking identity
+            rejected = await catalog.client.post(
+                f"/api/v1/admin/provider-applications/{application['id']}/reject",
+                json={"reason": "资质证明不清晰"},
+                headers=other.headers,
+            )
+    except TimeoutError:
+        pytest.fail("the rejection waited 10 s: the application was locked while identity was asked")
+    finally:
+        catalog.identity.gate.set()
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
+    refused = await approving
+    assert refused.status_code == 409 and refused.json()["code"] == "application_not_pending", refused.text
+    me = (await catalog.client.get("/api/v1/me/provider-application", headers=caller.headers)).json()
+    assert me["state"] == "rejected" and me["reject_reason"] == "资质证明不清晰"
+    assert await catalog.events("catalog.provider_approved") == []
+    audit = await catalog.sql("SELECT action FROM audit_log")
+    assert [a[0] for a in audit] == ["provider_application.reject"]

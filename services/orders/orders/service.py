@@ -432,15 +432,18 @@ async def submit(
     request's session holds no connection (``sellable`` lets it go after reading the copy), and
     their answers judged afterwards in the rules' order (the enterprise first): a connection
     held in an open transaction while another service answers filled orders' pool when
-    catalog was slow, and the consumer, on the same pool, applied no event meanwhile."""
+    catalog was slow, and the consumer, on the same pool, applied no event meanwhile. identity
+    too (the enterprise when orders' copy is older than its token, the provider when orders
+    has no copy of it) is asked with the connection let go: nothing is written before."""
     assert principal.org_id is not None
     product_read = await sellable(session, clients, body.product_id)
     quote_read: Read | None = None
     if body.use_voucher and _quotable(product_read.value, principal.org_id):
         quote_read = await ask(_quote(clients, principal.org_id, product_read.value))
-    # from here on the session holds a connection: no other service is waited for but identity,
-    # when orders' copy of an organisation is missing or older than the caller's token
-    org = await orgs.require_active(session, principal, clients)
+    # nothing is written or locked until the order is made below: when identity must be asked
+    # (orders' copy of the enterprise older than its token, no copy of the provider), the
+    # session lets its connection go first (let_go); the refusals keep the rules' order
+    org = await orgs.require_active(session, principal, clients, let_go=True)
     product = product_read.result()
     if product is None:
         raise errors.product_not_found()
@@ -449,7 +452,9 @@ async def submit(
         raise errors.own_product()
     if not product.get("listed") or product.get("status", "listed") != "listed":
         raise errors.product_not_listed()
-    if product.get("provider_suspended") or await orgs.is_suspended(session, provider_id, clients):
+    if product.get("provider_suspended") or await orgs.is_suspended(
+        session, provider_id, clients, let_go=True
+    ):
         raise errors.provider_suspended()
     try:
         voucher_type = voucher_type_for(str(product["category"]))

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query
 from sqlalchemy import text
 
 from common.events import (
@@ -39,7 +39,7 @@ from common.events import (
     VoucherReserved,
     VoucherReversed,
 )
-from common.testing.saga import SagaHarness, fake_identity
+from common.testing.saga import Hold, SagaHarness, fake_identity
 from common.testing.tokens import Caller
 
 YUAN = 100
@@ -141,25 +141,6 @@ class FakeQuota:
         }
         self.vouchers[enterprise_id] = v
         return v
-
-
-@dataclass
-class Hold:
-    """A slow peer: while ``gate`` is set and not yet open, every request it holds waits for
-    it, and says so on ``arrived`` (its path)."""
-
-    gate: asyncio.Event | None = None
-    arrived: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-
-    def on(self, app: FastAPI, prefix: str) -> None:
-        """Hold ``app``'s requests whose path starts with ``prefix`` (before the app starts)."""
-
-        @app.middleware("http")
-        async def held(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            if self.gate is not None and request.url.path.startswith(prefix):
-                self.arrived.put_nowait(request.url.path)
-                await self.gate.wait()
-            return await call_next(request)
 
 
 # --- the world ---------------------------------------------------------------------------------

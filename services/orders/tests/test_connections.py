@@ -117,3 +117,48 @@ async def test_acceptances_waiting_on_a_slow_identity_leave_connections_for_the_
     assert [r.status_code for r in answers] == [200] * len(slow), [r.text for r in answers]
     assert {r.json()["status"] for r in answers} == {"awaiting_contract"}
     assert (await w.get(waiting))["status"] == "awaiting_acceptance"
+
+
+@pytest.mark.parametrize("unknown", ["enterprise_behind_the_token", "provider_without_a_copy"])
+async def test_submissions_waiting_on_a_slow_identity_leave_connections_for_the_saga(world, unknown) -> None:
+    """POST /orders asks identity about the enterprise when orders' copy of it is older than
+    its token (certified a moment ago), and about the provider when orders has no copy of it
+    yet. Four submissions while identity is slow, two connections in all: each asks identity
+    holding no connection, and the consumer applies quota's reservation of another order
+    meanwhile (the year-end rush with identity slow starved the pool the consumer shares)."""
+    w = await world({"db_pool_size": 1})
+    who, product_id = w.enterprise, w.product_id
+    if unknown == "enterprise_behind_the_token":  # certified a moment ago: orders has not heard yet
+        who = w.h.issuer.member(caps=("enterprise",), name="王五", phone="13912340000")
+    else:  # a provider approved a moment ago, its product read from catalog
+        product_id = w.catalog.add(w.h.issuer.member(caps=("provider",)).org_id or "")
+    waiting = await w.submit()  # reserved below, while the submissions wait on identity
+    w.identity.gate = asyncio.Event()
+    slow = [
+        asyncio.ensure_future(
+            w.api.post(
+                "/api/v1/orders",
+                json={"product_id": product_id, "use_voucher": False},
+                headers={**who.headers, "Idempotency-Key": str(uuid.uuid4())},
+            )
+        )
+        for _ in range(4)
+    ]
+    arrived = 0
+    try:
+        async with asyncio.timeout(10):
+            for _ in slow:
+                await w.identity.arrived.get()
+                arrived += 1  # waiting on identity
+            await w.reserved(waiting)  # applied by the consumer before this returns
+    except TimeoutError:
+        pytest.fail(
+            f"{arrived} of {len(slow)} submissions reached identity within 10 s and the reservation "
+            "was not applied: connections held across the read of identity"
+        )
+    finally:
+        w.identity.gate.set()
+    answers = await asyncio.gather(*slow)
+    assert [r.status_code for r in answers] == [201] * len(slow), [r.text for r in answers]
+    assert {r.json()["status"] for r in answers} == {"awaiting_acceptance"}
+    assert (await w.get(waiting))["status"] == "awaiting_acceptance"

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from sqlalchemy import text
 
 from common import registry
@@ -490,6 +490,33 @@ def known_org(identity: FastAPI, org_id: str) -> FakeOrg | None:
             provider="provider" in signed,
         )
     return orgs.get(org_id)
+
+
+@dataclass
+class Hold:
+    """A slow peer: while ``gate`` is set and not yet open, every request it holds waits for
+    it, and says so on ``arrived`` (its path).
+
+        identity_app, _files = fake_identity()
+        identity = Hold()
+        identity.on(identity_app, "/internal/organizations/")   # before the harness starts it
+        identity.gate = asyncio.Event()                          # slow from now on
+        await identity.arrived.get()                             # a request is waiting on it
+        identity.gate.set()                                      # it answers
+    """
+
+    gate: asyncio.Event | None = None
+    arrived: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    def on(self, app: FastAPI, prefix: str) -> None:
+        """Hold ``app``'s requests whose path starts with ``prefix`` (before the app starts)."""
+
+        @app.middleware("http")
+        async def held(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            if self.gate is not None and request.url.path.startswith(prefix):
+                self.arrived.put_nowait(request.url.path)
+                await self.gate.wait()
+            return await call_next(request)
 
 
 def fake_identity() -> tuple[FastAPI, dict[str, FakeFile]]:

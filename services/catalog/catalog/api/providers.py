@@ -9,7 +9,14 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from catalog import errors
-from catalog.deps import CertifiedMember, ClientsDep, ProviderMember, ReviewedApplication, Reviewer
+from catalog.deps import (
+    ApprovableApplication,
+    CertifiedMember,
+    ClientsDep,
+    ProviderMember,
+    ReviewedApplication,
+    Reviewer,
+)
 from catalog.domain.providers import STATE_LABELS, AppState
 from catalog.models import ProviderApplication
 from catalog.schemas.providers import (
@@ -25,7 +32,7 @@ from common.auth import CurrentUser, capability_required
 from common.files import check_files, check_problems
 from common.internal import unavailable
 from common.openapi import problems
-from common.orgs import has_receiving_account, organization_suspended, organization_syncing, require_active
+from common.orgs import organization_suspended, organization_syncing, require_active
 from common.pagination import Paging, TabbedPage, paginate
 
 router = APIRouter(prefix="/api/v1", tags=["provider onboarding"])
@@ -171,15 +178,13 @@ async def application_queue(
     ),
 )
 async def approve(
-    application: ReviewedApplication,
+    application: ApprovableApplication,
     reviewer: Reviewer,
     session: SessionDep,
-    clients: ClientsDep,
     body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:
-    """A provider is paid by transfer into its receiving account: none on file, no approval."""
-    if not await has_receiving_account(clients, application.org_id):
-        raise errors.provider_bank_account_missing()
+    """A provider is paid by transfer into its receiving account: none on file, no approval
+    (asked of identity before the application was locked: ``ApprovableApplication``)."""
     await service.approve(session, reviewer, application, body.reason if body else None)
     await session.commit()
     return application_out(application)

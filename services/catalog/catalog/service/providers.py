@@ -15,7 +15,8 @@ from common import bus
 from common.audit import audit
 from common.auth import Principal
 from common.events import ProviderApplicationRejected, ProviderApproved
-from common.orgs import OrgView
+from common.internal import ServiceClients
+from common.orgs import OrgView, has_receiving_account
 from common.timers import utcnow
 
 
@@ -73,6 +74,26 @@ async def apply(
     except IntegrityError as exc:  # the pending-index race: a concurrent submission won
         raise errors.application_pending() from exc
     return application
+
+
+async def check_receiving_account(
+    session: AsyncSession, clients: ServiceClients, application_id: str
+) -> None:
+    """Before an application is approved, and before it is locked: the applicant has a
+    receiving account on file (a provider is paid by transfer into it), as identity says now.
+
+    The application is read (a 404 first, as ever) and the session's connection let go
+    before identity is asked: nothing is written or locked yet. Asked under the
+    application's lock, a slow identity held the lock (every other decision on it waited)
+    and a connection in an open transaction. The state is decided afterwards under the lock
+    (:func:`approve`): decided meanwhile, a 409."""
+    application = await session.get(ProviderApplication, application_id)
+    if application is None:
+        raise errors.application_not_found()
+    org_id = application.org_id
+    await session.rollback()
+    if not await has_receiving_account(clients, org_id):
+        raise errors.provider_bank_account_missing()
 
 
 async def approve(
