@@ -283,6 +283,17 @@ def test_the_invariants_cronjob_pushes_to_the_shipped_pushgateway() -> None:
             assert {"requests", "limits"} <= set(c["resources"])
 
 
+def test_kubectl_apply_k_deploy_monitoring_brings_every_workload_of_the_directory() -> None:
+    kustomization = load_yaml("kustomization.yaml")
+    workloads = sorted(
+        path.name
+        for path in MONITORING.glob("*.yaml")
+        if path.name != "kustomization.yaml"
+        and not any(d["apiVersion"].startswith("monitoring.coreos.com/") for d in load_all(path.name))
+    )
+    assert sorted(kustomization["resources"]) == workloads == ["invariants-cronjob.yaml", "pushgateway.yaml"]
+
+
 # --- the dashboard ----------------------------------------------------------------------------
 
 
