@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.context import correlation_id_var, request_id_var
 from common.errors import Problem, problem_response
-from common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from common.metrics import HTTP_LATENCY, HTTP_REQUESTS, record_readiness
 
 log = structlog.get_logger("access")
 # The standard-library logger behind ``log``. structlog runs its whole processor chain
@@ -141,6 +141,8 @@ class RequestContextMiddleware:
             requests, latency = self._metrics(method, template, status)
             requests.inc()
             latency.observe(elapsed)
+            if path == "/readyz" and status in (200, 503):  # the probes' view, for flap alerts
+                record_readiness(self.service, status == 200)
             if path not in _QUIET_PATHS and _access_logger.isEnabledFor(logging.INFO):
                 log.info(
                     "request",

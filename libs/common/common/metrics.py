@@ -60,3 +60,33 @@ CONSUMER_IN_FLIGHT = Gauge("voucher_consumer_in_flight", "Deliveries being appli
 CONSUMER_PAUSED = Gauge(
     "voucher_consumer_paused", "1 while a consumer waits for its database to answer", ["consumer"]
 )
+TIMERS_DEAD = Gauge(
+    "voucher_timers_dead",
+    "Durable timers that failed for good (state 'dead'): each needs an operator, on either transport",
+    ["service"],
+)
+CONSUMER_BACKLOG = Gauge(
+    "voucher_consumer_backlog",
+    "Events waiting in the service's queue for its consumer (RabbitMQ: ready messages), its lag",
+    ["service"],
+)
+BUS_CONNECTED = Gauge("voucher_bus_connected", "1 while the service's link to the bus is up", ["service"])
+
+# --- readiness, as the probes saw it (recorded by common.http on each /readyz answer) ----------
+READY = Gauge("voucher_ready", "1 when the last /readyz answer was ready (200), else 0", ["service"])
+READINESS_CHANGES = Counter(
+    "voucher_readiness_changes", "Times the /readyz answer turned (ready <-> not ready)", ["service"]
+)
+_last_readiness: dict[str, bool] = {}
+
+
+def record_readiness(service: str, ready: bool) -> None:
+    """One /readyz answer: the gauge, and a change counted when it differs from the last one
+    (flaps show as ``increase(voucher_readiness_changes_total[15m])``)."""
+    previous = _last_readiness.get(service)
+    if previous is None:
+        READINESS_CHANGES.labels(service)  # exported as 0 from the first answer on
+    elif previous != ready:
+        READINESS_CHANGES.labels(service).inc()
+    _last_readiness[service] = ready
+    READY.labels(service).set(1 if ready else 0)

@@ -8,6 +8,12 @@
 - ``voucher_bus_unrouted_messages{queue}`` (RabbitMQ): events no consumer is bound to, in the
   alternate exchange's bounded queue; it grows while a published event type has no
   consumer (tests/house/test_event_consumers.py fails on such a type);
+- ``voucher_consumer_backlog`` (RabbitMQ): events waiting in the service's own queue for its
+  consumer, its lag (in-process, events wait in the publishers' outbox instead);
+- ``voucher_timers_dead``: durable timers that failed for good (on both transports: on
+  RabbitMQ the DLQ gauge counts dead letters, not these);
+- ``voucher_bus_connected``: 1 while the link to the bus is up (readiness no longer hangs on
+  it, so this is where a broker outage shows);
 - ``voucher_timer_lag_seconds``: how overdue the most overdue scheduled timer is (0 when the
   timer worker keeps up);
 - ``voucher_money_conflicts``: money events the service recorded as conflicts for staff
@@ -30,6 +36,8 @@ from sqlalchemy import text
 from common.bus.consumer import REDELIVER_TIMER
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue, unrouted_queue
 from common.metrics import (
+    BUS_CONNECTED,
+    CONSUMER_BACKLOG,
     CONSUMER_IN_FLIGHT,
     CONSUMER_PAUSED,
     DLQ_DEPTH,
@@ -38,6 +46,7 @@ from common.metrics import (
     OUTBOX_PENDING,
     RETRY_DEPTH,
     TIMER_LAG,
+    TIMERS_DEAD,
     UNROUTED_DEPTH,
 )
 
@@ -67,6 +76,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
     if consumer is not None:
         CONSUMER_IN_FLIGHT.labels(consumer.name).set(consumer.in_flight)
         CONSUMER_PAUSED.labels(consumer.name).set(1 if consumer.paused else 0)
+    BUS_CONNECTED.labels(name).set(1 if runtime.transport.health().get("broker", False) else 0)
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
             async with runtime.db.session() as session:
@@ -81,6 +91,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
         OUTBOX_OLDEST_PENDING_AGE.labels(name).set(float(row.oldest or 0))
         TIMER_LAG.labels(name).set(max(0.0, float(row.lag or 0)))
         MONEY_CONFLICTS.labels(name).set(conflicts)
+        TIMERS_DEAD.labels(name).set(row.dead)
     transport = runtime.transport
     if isinstance(transport, RabbitTransport):
         unrouted = unrouted_queue(transport.exchange_name)
@@ -89,6 +100,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
             queue = f"{transport.queue_prefix}{consumer.name}"
             names += [
                 dead_letter_queue(queue),
+                queue,
                 *(retry_queue(queue, i) for i in range(len(transport.retry_delays))),
             ]
         try:
@@ -100,7 +112,8 @@ async def refresh(runtime: ServiceRuntime) -> None:
         UNROUTED_DEPTH.labels(unrouted).set(depths.get(unrouted, 0))
         if len(names) > 1:
             DLQ_DEPTH.labels(name).set(depths.get(names[1], 0))
-            for retry in names[2:]:
+            CONSUMER_BACKLOG.labels(name).set(depths.get(names[2], 0))
+            for retry in names[3:]:
                 RETRY_DEPTH.labels(name, retry).set(depths.get(retry, 0))
     elif row is not None:
         DLQ_DEPTH.labels(name).set(row.dead)

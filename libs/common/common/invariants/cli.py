@@ -3,6 +3,7 @@
     voucher-invariants                      # URLs as the services read them
     voucher-invariants --quota-url postgresql://postgres@db:5432/quota ...
     voucher-invariants --postgres-url postgresql://postgres@db:5432 --verbose
+    voucher-invariants --pushgateway http://pushgateway:9091   # also for Prometheus (export.py)
 
 Each service's database comes from ``<SERVICE>_DATABASE_URL``, else ``POSTGRES_URL`` + the
 service name (as the services themselves read it); a flag overrides either. Everything is read
@@ -19,7 +20,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from common.invariants.checks import check_all
+from common.invariants import export
+from common.invariants.checks import Report, check_all
 from common.invariants.readers import SERVICES, Unreachable, read_all
 from common.invariants.rows import DEFAULT_PROVIDER_CAP_FEN, Snapshot
 from common.settings import database_in
@@ -49,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("QUOTA_DEFAULT_PROVIDER_CAP_FEN", DEFAULT_PROVIDER_CAP_FEN)),
         help="a provider's yearly cap when quota holds no row for it (quota's default)",
     )
+    p.add_argument(
+        "--pushgateway",
+        help="also push the result to this Prometheus Pushgateway (else INVARIANTS_PUSHGATEWAY_URL)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="also list the checks run and the rows read")
     return p
 
@@ -58,12 +64,15 @@ async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     overrides = {s: getattr(args, f"{s}_url") for s in SERVICES}
     urls = database_urls(env, args.postgres_url, overrides)
+    pushgateway = args.pushgateway or env.get("INVARIANTS_PUSHGATEWAY_URL")
     try:
         snapshot, results = await read_all(urls, Snapshot(default_cap_fen=args.default_cap_fen))
     except Unreachable as exc:
         print(f"voucher-invariants: cannot reach PostgreSQL ({exc})", file=sys.stderr)
+        await _push(pushgateway, None)
         return 2
     report = check_all(snapshot)
+    await _push(pushgateway, report)
     skipped = [res for res in results if not res.ok]
     for res in skipped:
         print(f"skipped {res.service}: {res.reason}")
@@ -91,6 +100,14 @@ async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         f"{len(report.violations)} invariant(s) broken: {len(report.ran)} checks over {counts} (read: {read})"
     )
     return 1
+
+
+async def _push(url: str | None, report: Report | None) -> None:
+    if url:
+        try:
+            await asyncio.to_thread(export.push, url, report)
+        except OSError as exc:  # the result is still printed; the NotChecked alert will fire
+            print(f"voucher-invariants: cannot push to {url} ({exc})", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
