@@ -1,11 +1,15 @@
 """deploy/k8s: the manifests parse, and every container is probed, bounded and unprivileged,
-in the style of GoogleCloudPlatform/microservices-demo's kubernetes-manifests."""
+in the style of GoogleCloudPlatform/microservices-demo's kubernetes-manifests. The rendered
+manifests (kustomize) are valid Kubernetes objects; other checks of what they render:
+test_k8s_production.py."""
 
 from __future__ import annotations
 
 import copy
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,13 @@ def manifests(root: Path) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def objects(manifests: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return [doc for docs in manifests.values() for doc in docs]
+
+
+# What voucher-config says otherwise than production.env (docker-compose), and why.
+KUBERNETES_ONLY = {
+    "IDENTITY_STORAGE_URL": "identity's files in a bucket, so that it runs two replicas and rolls",
+    "GATEWAY_TRUSTED_PROXY_HOPS": "the ingress controller is one proxy in front of the gateway",
+}
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -86,7 +97,7 @@ def test_every_container_is_probed_bounded_and_unprivileged(objects: list[dict[s
 
 
 def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any], portal: str) -> None:
-    (config,) = of_kind(objects, "ConfigMap").values()
+    config = of_kind(objects, "ConfigMap")["voucher-config"]
     for name, deployment in of_kind(objects, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         refs = [
@@ -120,8 +131,13 @@ def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
     objects: list[dict[str, Any]], production_env: dict[str, str], own_secrets: dict[str, Any], portal: str
 ) -> None:
     assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
-    (config,) = of_kind(objects, "ConfigMap").values()
-    assert config["data"] == production_env, "deploy/k8s/config.yaml and deploy/env/production.env differ"
+    data = of_kind(objects, "ConfigMap")["voucher-config"]["data"]
+    differ = {k for k in production_env.keys() & data.keys() if production_env[k] != data[k]}
+    assert differ <= KUBERNETES_ONLY.keys(), f"deploy/k8s/config.yaml and production.env differ on {sorted(differ)}"
+    assert production_env.keys() <= data.keys(), "deploy/k8s/config.yaml lacks settings of production.env"
+    assert data.keys() - production_env.keys() <= KUBERNETES_ONLY.keys(), "config.yaml: a key production.env lacks"
+    for key, why in KUBERNETES_ONLY.items():
+        assert key in data, f"deploy/k8s/config.yaml: {key} ({why})"
     check_env_sources(objects, own_secrets, portal)
 
 
@@ -189,11 +205,109 @@ def test_the_readme_creates_each_services_own_secret_with_its_keys(
                 assert keys[key] == "file", f"{row.k8s_secret}: pass {key} (multi-line) with --from-file"
 
 
-def test_identity_files_are_on_a_persistent_volume(objects: list[dict[str, Any]]) -> None:
-    pod = of_kind(objects, "Deployment")["identity"]["spec"]["template"]["spec"]
+def test_identity_files_are_in_a_bucket_not_on_a_volume_of_one_node(objects: list[dict[str, Any]]) -> None:
+    from common.storage import S3Storage, storage_from_url
+
+    identity = of_kind(objects, "Deployment")["identity"]
+    url = of_kind(objects, "ConfigMap")["voucher-config"]["data"]["IDENTITY_STORAGE_URL"]
+    assert isinstance(storage_from_url(url), S3Storage), url
+    pod = identity["spec"]["template"]["spec"]
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
+    assert not of_kind(objects, "PersistentVolumeClaim")
+    assert identity["spec"]["strategy"]["type"] == "RollingUpdate"
     (container,) = pod["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    claim = volumes[mounts["/data/files"]]["persistentVolumeClaim"]["claimName"]
-    assert claim in of_kind(objects, "PersistentVolumeClaim")
-    assert of_kind(objects, "Deployment")["identity"]["spec"]["strategy"]["type"] == "Recreate"
+    assert {"secretRef": {"name": "voucher-identity-storage"}} in container["envFrom"], "the bucket's keys"
+
+
+# --- the rendered manifests ------------------------------------------------------------------
+
+
+def render_in_python(directory: Path) -> list[dict[str, Any]]:
+    """What `kubectl kustomize` makes of these kustomizations, for a machine without kubectl:
+    the resources in order (files, or directories with their own kustomization.yaml), and
+    configMapGenerator's files (no name suffix: disableNameSuffixHash)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert set(kustomization) <= {"apiVersion", "kind", "resources", "configMapGenerator", "generatorOptions"}, (
+        f"{directory}: render_in_python knows no {sorted(set(kustomization) - {'resources'})}"
+    )
+    objects: list[dict[str, Any]] = []
+    for resource in kustomization.get("resources", []):
+        path = directory / resource
+        if path.is_dir():
+            objects += render_in_python(path)
+        else:
+            objects += [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    for generator in kustomization.get("configMapGenerator", []):
+        assert kustomization.get("generatorOptions", {}).get("disableNameSuffixHash") is True
+        data = {Path(f).name: (directory / f).read_text(encoding="utf-8") for f in generator["files"]}
+        labels = generator.get("options", {}).get("labels", {})
+        objects.append(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"], "labels": labels}, "data": data}
+        )
+    return objects
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize` where kubectl is installed, else its Python equivalent above."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return render_in_python(directory)
+    out = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d is not None]
+
+
+@pytest.fixture(scope="module")
+def rendered(root: Path) -> list[dict[str, Any]]:
+    """Everything an operator applies: deploy/k8s and its migration Jobs."""
+    return render(root / K8S) + render(root / K8S / "migrations")
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def test_kubectl_and_the_python_rendering_make_the_same_objects(root: Path, rendered: list[dict[str, Any]]) -> None:
+    """Both paths of render() agree (here kubectl's output, or the Python one twice)."""
+    python = render_in_python(root / K8S) + render_in_python(root / K8S / "migrations")
+    assert sorted(map(key, python)) == sorted(map(key, rendered))
+    by_key = {key(o): o for o in rendered}
+    for obj in python:
+        assert obj.get("spec") == by_key[key(obj)].get("spec"), key(obj)
+        assert obj.get("data") == by_key[key(obj)].get("data"), key(obj)
+
+
+KUBERNETES_VERSION = "1.32.0"
+
+
+def schema_errors(obj: dict[str, Any]) -> str | None:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return f"{key(obj)}: {exc.message} at {'/'.join(map(str, exc.path))}"
+    return None
+
+
+def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
+    """Offline: kubernetes-validate ships the Kubernetes OpenAPI schemas (strict: a field
+    Kubernetes does not know, misspelt or misplaced, fails too)."""
+    errors = [e for obj in rendered if (e := schema_errors(obj))]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda o: o["spec"].update(replicas="two"),
+        lambda o: o["spec"]["template"]["spec"].update(terminationGracePeriod=60),
+        lambda o: o["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=[0]),
+    ],
+    ids=["a string for a number", "a misspelt field", "a list for a value"],
+)
+def test_an_invalid_object_is_caught_by_the_schemas(rendered: list[dict[str, Any]], break_it: Any) -> None:
+    deployment = copy.deepcopy(next(o for o in rendered if key(o) == ("Deployment", "quota")))
+    break_it(deployment)
+    assert schema_errors(deployment) is not None
