@@ -8,15 +8,13 @@ from __future__ import annotations
 import copy
 import re
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-K8S = "deploy/k8s"
+from .k8s_render import K8S, kind_and_name, render, render_in_python
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +131,13 @@ def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
     assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
     data = of_kind(objects, "ConfigMap")["voucher-config"]["data"]
     differ = {k for k in production_env.keys() & data.keys() if production_env[k] != data[k]}
-    assert differ <= KUBERNETES_ONLY.keys(), f"deploy/k8s/config.yaml and production.env differ on {sorted(differ)}"
+    assert differ <= KUBERNETES_ONLY.keys(), (
+        f"deploy/k8s/config.yaml and production.env differ on {sorted(differ)}"
+    )
     assert production_env.keys() <= data.keys(), "deploy/k8s/config.yaml lacks settings of production.env"
-    assert data.keys() - production_env.keys() <= KUBERNETES_ONLY.keys(), "config.yaml: a key production.env lacks"
+    assert data.keys() - production_env.keys() <= KUBERNETES_ONLY.keys(), (
+        "config.yaml: a key production.env lacks"
+    )
     for key, why in KUBERNETES_ONLY.items():
         assert key in data, f"deploy/k8s/config.yaml: {key} ({why})"
     check_env_sources(objects, own_secrets, portal)
@@ -222,60 +224,22 @@ def test_identity_files_are_in_a_bucket_not_on_a_volume_of_one_node(objects: lis
 # --- the rendered manifests ------------------------------------------------------------------
 
 
-def render_in_python(directory: Path) -> list[dict[str, Any]]:
-    """What `kubectl kustomize` makes of these kustomizations, for a machine without kubectl:
-    the resources in order (files, or directories with their own kustomization.yaml), and
-    configMapGenerator's files (no name suffix: disableNameSuffixHash)."""
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
-    assert set(kustomization) <= {"apiVersion", "kind", "resources", "configMapGenerator", "generatorOptions"}, (
-        f"{directory}: render_in_python knows no {sorted(set(kustomization) - {'resources'})}"
-    )
-    objects: list[dict[str, Any]] = []
-    for resource in kustomization.get("resources", []):
-        path = directory / resource
-        if path.is_dir():
-            objects += render_in_python(path)
-        else:
-            objects += [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
-    for generator in kustomization.get("configMapGenerator", []):
-        assert kustomization.get("generatorOptions", {}).get("disableNameSuffixHash") is True
-        data = {Path(f).name: (directory / f).read_text(encoding="utf-8") for f in generator["files"]}
-        labels = generator.get("options", {}).get("labels", {})
-        objects.append(
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"], "labels": labels}, "data": data}
-        )
-    return objects
-
-
-def render(directory: Path) -> list[dict[str, Any]]:
-    """`kubectl kustomize` where kubectl is installed, else its Python equivalent above."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return render_in_python(directory)
-    out = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d is not None]
-
-
 @pytest.fixture(scope="module")
 def rendered(root: Path) -> list[dict[str, Any]]:
     """Everything an operator applies: deploy/k8s and its migration Jobs."""
     return render(root / K8S) + render(root / K8S / "migrations")
 
 
-def key(obj: dict[str, Any]) -> tuple[str, str]:
-    return obj["kind"], obj["metadata"]["name"]
-
-
-def test_kubectl_and_the_python_rendering_make_the_same_objects(root: Path, rendered: list[dict[str, Any]]) -> None:
+def test_kubectl_and_the_python_rendering_make_the_same_objects(
+    root: Path, rendered: list[dict[str, Any]]
+) -> None:
     """Both paths of render() agree (here kubectl's output, or the Python one twice)."""
     python = render_in_python(root / K8S) + render_in_python(root / K8S / "migrations")
-    assert sorted(map(key, python)) == sorted(map(key, rendered))
-    by_key = {key(o): o for o in rendered}
+    assert sorted(map(kind_and_name, python)) == sorted(map(kind_and_name, rendered))
+    by_key = {kind_and_name(o): o for o in rendered}
     for obj in python:
-        assert obj.get("spec") == by_key[key(obj)].get("spec"), key(obj)
-        assert obj.get("data") == by_key[key(obj)].get("data"), key(obj)
+        assert obj.get("spec") == by_key[kind_and_name(obj)].get("spec"), kind_and_name(obj)
+        assert obj.get("data") == by_key[kind_and_name(obj)].get("data"), kind_and_name(obj)
 
 
 KUBERNETES_VERSION = "1.32.0"
@@ -287,11 +251,13 @@ def schema_errors(obj: dict[str, Any]) -> str | None:
     try:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        return f"{key(obj)}: {exc.message} at {'/'.join(map(str, exc.path))}"
+        return f"{kind_and_name(obj)}: {exc.message} at {'/'.join(map(str, exc.path))}"
     return None
 
 
-def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
+def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(
+    rendered: list[dict[str, Any]],
+) -> None:
     """Offline: kubernetes-validate ships the Kubernetes OpenAPI schemas (strict: a field
     Kubernetes does not know, misspelt or misplaced, fails too)."""
     errors = [e for obj in rendered if (e := schema_errors(obj))]
@@ -308,6 +274,6 @@ def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(rendered:
     ids=["a string for a number", "a misspelt field", "a list for a value"],
 )
 def test_an_invalid_object_is_caught_by_the_schemas(rendered: list[dict[str, Any]], break_it: Any) -> None:
-    deployment = copy.deepcopy(next(o for o in rendered if key(o) == ("Deployment", "quota")))
+    deployment = copy.deepcopy(next(o for o in rendered if kind_and_name(o) == ("Deployment", "quota")))
     break_it(deployment)
     assert schema_errors(deployment) is not None

@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
     if spec is None or spec.origin is None:
         raise SystemExit(f"no package {service!r} in this image")
     migrations = Path(spec.origin).parent / "migrations"
-    url = os.environ.get(f"{service.upper()}_DATABASE_URL") or database_in(os.environ["POSTGRES_URL"], service)
+    url = os.environ.get(f"{service.upper()}_DATABASE_URL") or database_in(
+        os.environ["POSTGRES_URL"], service
+    )
     lock_timeout = duration("MIGRATION_LOCK_TIMEOUT", "5s")
     statement_timeout = duration("MIGRATION_STATEMENT_TIMEOUT", "15min")
 
