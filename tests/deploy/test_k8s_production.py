@@ -338,3 +338,36 @@ def test_one_migration_job_per_database_and_no_pod_migrates_at_start(rendered: l
         assert env.get(f"{name.upper()}_RUN_MIGRATIONS") == "false", (
             f"{name}: an older release (rollout undo) must not run alembic against a newer schema"
         )
+
+
+# --- §9 uploads spill to disk, not to the pod's memory ----------------------------------------
+
+
+def quantity_bytes(quantity: str) -> int:
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi)?", quantity)
+    assert match, quantity
+    return int(match.group(1)) * {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}[match.group(2)]
+
+
+def test_temporary_files_are_on_disk_with_room_for_several_of_the_largest_uploads(
+    rendered: list[dict[str, Any]],
+) -> None:
+    """An upload over 1 MiB is spooled to /tmp (Starlette's UploadFile): in a tmpfs it counts
+    against the pod's memory limit, and two 10 MiB identity uploads in a 16 MiB one evicted
+    identity. On disk, with room for four of the largest bodies any route accepts at once."""
+    from gateway.config import Settings as GatewaySettings
+    from identity.config import Settings as IdentitySettings
+    from quota.config import Settings as QuotaSettings
+
+    largest = max(
+        QuotaSettings.model_fields["import_max_bytes"].default,
+        GatewaySettings.model_fields["web_max_body_bytes"].default,
+        IdentitySettings.model_fields["max_upload_bytes"].default,
+    )
+    for name, deployment in kind(rendered, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        (tmp,) = [m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == tmp]
+        assert volume["emptyDir"].get("medium") != "Memory", f"{name}: /tmp in the pod's memory"
+        assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 4 * largest, name
