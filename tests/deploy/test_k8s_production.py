@@ -371,3 +371,14 @@ def test_temporary_files_are_on_disk_with_room_for_several_of_the_largest_upload
         (volume,) = [v for v in pod["volumes"] if v["name"] == tmp]
         assert volume["emptyDir"].get("medium") != "Memory", f"{name}: /tmp in the pod's memory"
         assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 4 * largest, name
+
+
+def test_the_certificate_can_be_issued_through_the_default_deny(rendered: list[dict[str, Any]]) -> None:
+    """cert-manager's HTTP-01 solver pod runs in this namespace and the ingress controller
+    must reach it, or the certificate is never issued (nor renewed) behind default-deny."""
+    (ingress,) = kind(rendered, "Ingress").values()
+    assert "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
+    solver = {"acme.cert-manager.io/http01-solver": "true"}
+    rules = [r for p in policies_for(rendered, solver, "Ingress") for r in p["spec"].get("ingress", [])]
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}}
+    assert any(controller in r["from"] and {"protocol": "TCP", "port": 8089} in r["ports"] for r in rules)
