@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from common import processes, registry
+from common.http import client_ip
 
 from .k8s_render import K8S, kind_and_name, render
 
@@ -304,6 +305,13 @@ def test_the_entry_is_https_with_hsts_and_the_gateway_trusts_exactly_that_one_pr
     ]
     config = kind(rendered, "ConfigMap")["voucher-config"]["data"]
     assert config["GATEWAY_TRUSTED_PROXY_HOPS"] == "1", "one proxy: the ingress controller"
+    # The controller appends the address it got the connection from; what the client wrote
+    # before it (a forged address) is not taken.
+    through_controller = {
+        "client": ("10.42.0.15", 41000),  # the controller's pod
+        "headers": [(b"x-forwarded-for", b"198.51.100.66, 203.0.113.9")],
+    }
+    assert client_ip(through_controller, int(config["GATEWAY_TRUSTED_PROXY_HOPS"])) == "203.0.113.9"
     gateway_policy = kind(rendered, "NetworkPolicy")["gateway"]
     sources = [peer for r in gateway_policy["spec"]["ingress"] for peer in r["from"]]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}} in sources
