@@ -1,5 +1,7 @@
 """deploy/k8s: the manifests parse, and every container is probed, bounded and unprivileged,
-in the style of GoogleCloudPlatform/microservices-demo's kubernetes-manifests."""
+in the style of GoogleCloudPlatform/microservices-demo's kubernetes-manifests. The rendered
+manifests (kustomize) are valid Kubernetes objects; other checks of what they render:
+test_k8s_production.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-K8S = "deploy/k8s"
+from .k8s_render import K8S, kind_and_name, render, render_in_python
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,13 @@ def manifests(root: Path) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def objects(manifests: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return [doc for docs in manifests.values() for doc in docs]
+
+
+# What voucher-config says otherwise than production.env (docker-compose), and why.
+KUBERNETES_ONLY = {
+    "IDENTITY_STORAGE_URL": "identity's files in a bucket, so that it runs two replicas and rolls",
+    "GATEWAY_TRUSTED_PROXY_HOPS": "the ingress controller is one proxy in front of the gateway",
+}
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -86,7 +95,7 @@ def test_every_container_is_probed_bounded_and_unprivileged(objects: list[dict[s
 
 
 def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any], portal: str) -> None:
-    (config,) = of_kind(objects, "ConfigMap").values()
+    config = of_kind(objects, "ConfigMap")["voucher-config"]
     for name, deployment in of_kind(objects, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         refs = [
@@ -120,8 +129,17 @@ def test_settings_come_from_the_configmap_and_secrets_from_secret_references(
     objects: list[dict[str, Any]], production_env: dict[str, str], own_secrets: dict[str, Any], portal: str
 ) -> None:
     assert not of_kind(objects, "Secret"), "no Secret objects (and so no secret values) in the repository"
-    (config,) = of_kind(objects, "ConfigMap").values()
-    assert config["data"] == production_env, "deploy/k8s/config.yaml and deploy/env/production.env differ"
+    data = of_kind(objects, "ConfigMap")["voucher-config"]["data"]
+    differ = {k for k in production_env.keys() & data.keys() if production_env[k] != data[k]}
+    assert differ <= KUBERNETES_ONLY.keys(), (
+        f"deploy/k8s/config.yaml and production.env differ on {sorted(differ)}"
+    )
+    assert production_env.keys() <= data.keys(), "deploy/k8s/config.yaml lacks settings of production.env"
+    assert data.keys() - production_env.keys() <= KUBERNETES_ONLY.keys(), (
+        "config.yaml: a key production.env lacks"
+    )
+    for key, why in KUBERNETES_ONLY.items():
+        assert key in data, f"deploy/k8s/config.yaml: {key} ({why})"
     check_env_sources(objects, own_secrets, portal)
 
 
@@ -189,11 +207,84 @@ def test_the_readme_creates_each_services_own_secret_with_its_keys(
                 assert keys[key] == "file", f"{row.k8s_secret}: pass {key} (multi-line) with --from-file"
 
 
-def test_identity_files_are_on_a_persistent_volume(objects: list[dict[str, Any]]) -> None:
-    pod = of_kind(objects, "Deployment")["identity"]["spec"]["template"]["spec"]
+def test_identity_files_are_in_a_bucket_not_on_a_volume_of_one_node(objects: list[dict[str, Any]]) -> None:
+    from common.storage import S3Storage, storage_from_url
+
+    identity = of_kind(objects, "Deployment")["identity"]
+    url = of_kind(objects, "ConfigMap")["voucher-config"]["data"]["IDENTITY_STORAGE_URL"]
+    assert isinstance(storage_from_url(url), S3Storage), url
+    pod = identity["spec"]["template"]["spec"]
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
+    assert not of_kind(objects, "PersistentVolumeClaim")
+    assert identity["spec"]["strategy"]["type"] == "RollingUpdate"
     (container,) = pod["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    claim = volumes[mounts["/data/files"]]["persistentVolumeClaim"]["claimName"]
-    assert claim in of_kind(objects, "PersistentVolumeClaim")
-    assert of_kind(objects, "Deployment")["identity"]["spec"]["strategy"]["type"] == "Recreate"
+    assert {"secretRef": {"name": "voucher-identity-storage"}} in container["envFrom"], "the bucket's keys"
+
+
+# --- the rendered manifests ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered(root: Path) -> list[dict[str, Any]]:
+    """Everything an operator applies: deploy/k8s and its migration Jobs."""
+    return render(root / K8S) + render(root / K8S / "migrations")
+
+
+def test_kubectl_and_the_python_rendering_make_the_same_objects(
+    root: Path, rendered: list[dict[str, Any]]
+) -> None:
+    """Both paths of render() agree (here kubectl's output, or the Python one twice)."""
+    python = render_in_python(root / K8S) + render_in_python(root / K8S / "migrations")
+    assert sorted(map(kind_and_name, python)) == sorted(map(kind_and_name, rendered))
+    by_key = {kind_and_name(o): o for o in rendered}
+    for obj in python:
+        assert obj.get("spec") == by_key[kind_and_name(obj)].get("spec"), kind_and_name(obj)
+        assert obj.get("data") == by_key[kind_and_name(obj)].get("data"), kind_and_name(obj)
+
+
+KUBERNETES_VERSION = "1.32.0"
+
+
+# Custom resources of operators the manifests may name (the Prometheus operator's
+# ServiceMonitor and PrometheusRule, cert-manager's): their schemas come with the operators,
+# not with Kubernetes, so only their group is checked here.
+OPERATOR_GROUPS = {"monitoring.coreos.com", "cert-manager.io"}
+
+
+def schema_errors(obj: dict[str, Any]) -> str | None:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return f"{kind_and_name(obj)}: {exc.message} at {'/'.join(map(str, exc.path))}"
+    except kubernetes_validate.SchemaNotFoundError:
+        if obj["apiVersion"].split("/")[0] in OPERATOR_GROUPS:
+            return None
+        return f"{kind_and_name(obj)}: no Kubernetes schema for {obj['apiVersion']} (a misspelt apiVersion?)"
+    return None
+
+
+def test_every_rendered_object_is_valid_against_the_kubernetes_schemas(
+    rendered: list[dict[str, Any]],
+) -> None:
+    """Offline: kubernetes-validate ships the Kubernetes OpenAPI schemas (strict: a field
+    Kubernetes does not know, misspelt or misplaced, fails too)."""
+    errors = [e for obj in rendered if (e := schema_errors(obj))]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda o: o["spec"].update(replicas="two"),
+        lambda o: o["spec"]["template"]["spec"].update(terminationGracePeriod=60),
+        lambda o: o["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=[0]),
+        lambda o: o.update(apiVersion="apps/v2"),
+    ],
+    ids=["a string for a number", "a misspelt field", "a list for a value", "an unknown apiVersion"],
+)
+def test_an_invalid_object_is_caught_by_the_schemas(rendered: list[dict[str, Any]], break_it: Any) -> None:
+    deployment = copy.deepcopy(next(o for o in rendered if kind_and_name(o) == ("Deployment", "quota")))
+    break_it(deployment)
+    assert schema_errors(deployment) is not None
