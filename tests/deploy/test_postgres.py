@@ -190,3 +190,30 @@ def test_a_role_without_its_password_stops_the_script(root: Path, server: Server
     assert result.returncode != 0
     assert password_variable(beta) in result.stderr
     assert "pw" not in result.stderr
+
+
+async def test_every_service_migrates_to_its_head_as_its_own_role(root: Path, server: Server) -> None:
+    """What a service does at start, as the role the init script gives it (no superuser,
+    no CREATEDB): ensure its database, take the migration lock, run every migration (catalog
+    installs pg_trgm: a trusted extension, which a database owner may create)."""
+    from common.db import migrate
+    from common.testing.plugin import migrations_of
+
+    tag = uuid.uuid4().hex[:8]
+    owners = sorted({*registry.NAMES, "gateway"})
+    names = {service: f"t{tag}_{service}" for service in owners}
+    try:
+        result = run_script(
+            root, server, list(names.values()), {password_variable(n): "pw" for n in names.values()}
+        )
+        assert result.returncode == 0, result.stderr
+        for service, name in names.items():
+            url = f"postgresql://{name}@{server.env['PGHOST']}:{server.env['PGPORT']}/{name}"
+            await migrate(migrations_of(service), url)
+            assert server.value("SELECT count(*) > 0 FROM alembic_version", user=name, db=name) == "t", (
+                service
+            )
+    finally:
+        for name in names.values():
+            server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            server.psql(f'DROP ROLE IF EXISTS "{name}"')
