@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             "Made by deploy/env/make-credentials.py from postgres.secrets.env and rabbitmq.secrets.env.",
             values,
         )
-    print(f"wrote {out}/postgres.secrets.env, rabbitmq.secrets.env and {len({*dbs, *users})} credentials files")
+    print(
+        f"wrote {out}/postgres.secrets.env, rabbitmq.secrets.env and {len({*dbs, *users})} credentials files"
+    )
     return 0
 
 
