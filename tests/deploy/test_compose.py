@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -28,18 +29,23 @@ from common.testing import infra
 HERE = Path(__file__).resolve().parent
 SCHEMA = HERE / "compose-spec.json"
 
-SHARED_SECRETS = {
-    "POSTGRES_PASSWORD",
-    "POSTGRES_URL",
-    "RABBITMQ_DEFAULT_PASS",
-    "AMQP_URL",
-    "SERVICE_TOKEN_SECRET",
-}
+# What secrets.env holds for every service but the portal: no database or broker password
+# (each service has its own role and user, in <service>.credentials.env).
+SHARED_SECRETS = {"SERVICE_TOKEN_SECRET"}
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 
 PRODUCTION_ENV = "deploy/env/production.env"
 SECRETS_ENV = "deploy/env/secrets.env"
+CADDY_ENV = "deploy/env/caddy.env"
+MAKE_CREDENTIALS = "deploy/env/make-credentials.py"
+# Made by MAKE_CREDENTIALS, never committed: the infrastructure's passwords (compose secret
+# files of postgres and rabbitmq) and each service's own credentials.
+INFRA_SECRETS = {"postgres": "deploy/env/postgres.secrets.env", "rabbitmq": "deploy/env/rabbitmq.secrets.env"}
+
+
+def credentials_env(service: str) -> str:
+    return f"deploy/env/{service}.credentials.env"
 
 
 def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
@@ -279,17 +285,67 @@ def test_identity_keeps_its_files_on_a_named_volume(
     assert mounts.get("/data/files") in compose["volumes"]
 
 
-def test_gateway_is_published_and_routes_to_every_service(
-    app_services: dict[str, dict[str, Any]], production_env: dict[str, str], ports: dict[str, int]
+def test_only_the_tls_proxy_is_published_and_the_gateway_routes_to_every_service(
+    compose: dict[str, Any],
+    app_services: dict[str, dict[str, Any]],
+    production_env: dict[str, str],
+    ports: dict[str, int],
 ) -> None:
-    published = app_services["gateway"].get("ports", [])
-    assert any(str(p).endswith(":8000") for p in published), published
-    for name, service in app_services.items():
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"caddy"}, f"only the TLS-terminating proxy is public: {published}"
+    assert [str(p) for p in compose["services"]["caddy"]["ports"]] == [
+        "${HTTPS_PUBLISHED_PORT:-443}:443",
+        "${HTTPS_PUBLISHED_PORT:-443}:443/udp",
+        "${HTTP_PUBLISHED_PORT:-80}:80",
+    ]
+    assert [str(p) for p in app_services["gateway"]["expose"]] == ["8000"]
+    for name in app_services:
         if name != "gateway":
-            assert not service.get("ports"), f"only the gateway is public; {name} is published"
             assert production_env.get(f"GATEWAY_{name.upper()}_URL") == f"http://{name}:{ports[name]}"
     assert production_env["GATEWAY_PORT"] == "8000"
     assert production_env["IDENTITY_JWKS_URL"] == "http://identity:8001/.well-known/jwks.json"
+
+
+def test_the_tls_proxy_serves_https_with_hsts_and_one_trusted_hop(
+    compose: dict[str, Any], production_env: dict[str, str], parse_env: Any, root: Path
+) -> None:
+    caddy = compose["services"]["caddy"]
+    assert re.fullmatch(r"caddy:2\.\d+-alpine", caddy["image"]), "pinned to a minor version"
+    assert caddy["depends_on"] == {"gateway": {"condition": "service_healthy"}}
+    assert env_files_of(caddy) == [CADDY_ENV], "no secret: the certificates it obtains stay on its volume"
+    mounts = short_volumes(caddy)
+    assert ("./deploy/caddy/Caddyfile", "/etc/caddy/Caddyfile", "ro") in mounts
+    assert {target for source, target, _ in mounts if source in compose["volumes"]} == {"/data", "/config"}
+    assert caddy["cap_drop"] == ["ALL"] and caddy["cap_add"] == ["NET_BIND_SERVICE"]
+    settings = parse_env(root / CADDY_ENV)
+    assert settings.keys() == {"SITE_ADDRESS", "CADDY_TLS"}
+
+    caddyfile = (root / "deploy/caddy/Caddyfile").read_text()
+    lines = [
+        line.strip() for line in caddyfile.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
+    assert "{$SITE_ADDRESS} {" in lines and "tls {$CADDY_TLS}" in lines
+    assert 'Strict-Transport-Security "max-age=31536000; includeSubDomains"' in lines
+    assert "reverse_proxy gateway:8000" in lines
+    # Caddy trusts no proxy in front: a client's own X-Forwarded-For never reaches the gateway,
+    # which takes the one address Caddy gives (gateway/tests/test_client_address.py).
+    assert not [line for line in lines if "trusted_proxies" in line]
+    assert production_env["GATEWAY_TRUSTED_PROXY_HOPS"] == "1"
+    assert production_env["WEB_TRUSTED_PROXY_HOPS"] == "1", "the portal's one proxy is the gateway"
+
+
+def test_every_container_has_resource_limits_and_rotated_logs(compose: dict[str, Any]) -> None:
+    memory = re.compile(r"\d+[MG]")
+    for name, service in compose["services"].items():
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert float(limits.get("cpus", 0)) > 0, f"{name}: no CPU limit"
+        assert memory.fullmatch(str(limits.get("memory", ""))), f"{name}: no memory limit"
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file", f"{name}: logs rotated by the json-file driver"
+        assert {"max-size", "max-file"} <= logging.get("options", {}).keys(), f"{name}: logs rotate"
+    # identity hashes passwords (argon2): more memory than the other services.
+    limits = {n: s["deploy"]["resources"]["limits"]["memory"] for n, s in compose["services"].items()}
+    assert limits["identity"] == "1G" and limits["quota"] == "512M"
 
 
 # --- settings and secrets ----------------------------------------------------------------------
@@ -308,7 +364,14 @@ def check_env_files(
                 f"{name}: {PRODUCTION_ENV} and its own secrets, not {SECRETS_ENV}"
             )
         else:
-            assert files[:2] == [PRODUCTION_ENV, SECRETS_ENV], name
+            assert files[:3] == [PRODUCTION_ENV, SECRETS_ENV, credentials_env(name)], (
+                f"{name}: {PRODUCTION_ENV}, {SECRETS_ENV}, then its own database role and broker user"
+            )
+        for other in app_services:
+            if other != name:
+                assert credentials_env(other) not in files, (
+                    f"{name}: {other}'s credentials go to {other} alone"
+                )
         for owner in own_secrets.values():
             if name == owner.service:
                 assert owner.env_file in files, (
@@ -320,7 +383,8 @@ def check_env_files(
                     f"{name}: {owner.service}'s private keys go to {owner.service} alone"
                 )
         for f in files:
-            assert (root / f).exists() or (root / f"{f}.example").exists(), f
+            made = f.endswith(".credentials.env")  # by MAKE_CREDENTIALS
+            assert made or (root / f).exists() or (root / f"{f}.example").exists(), f
 
 
 def test_app_services_read_settings_and_secrets_from_env_files(
@@ -339,6 +403,8 @@ def test_app_services_read_settings_and_secrets_from_env_files(
         ("contracts", "deploy/env/identity.secrets.env"),
         ("gateway", "deploy/env/web.secrets.env"),
         ("web", SECRETS_ENV),  # the shared secrets, which the portal has no use for
+        ("quota", "deploy/env/orders.credentials.env"),  # another service's database role
+        ("gateway", None),  # without its own credentials
     ],
 )
 def test_a_service_without_its_secrets_or_with_anothers_is_caught(
@@ -353,7 +419,8 @@ def test_a_service_without_its_secrets_or_with_anothers_is_caught(
     broken = copy.deepcopy(app_services)
     files = env_files_of(broken[service])
     if env_file is None:
-        files = [f for f in files if f != own_secrets[service].env_file]
+        own = own_secrets[service].env_file if service in own_secrets else credentials_env(service)
+        files = [f for f in files if f != own]
     else:
         files.append(env_file)
     broken[service]["env_file"] = files
@@ -374,8 +441,8 @@ def test_no_secret_is_written_in_the_compose_file(
         suspicious = [key for key in env if SECRET_NAME.search(key)]
         assert not suspicious, f"{name} sets {suspicious} inline: put them in an env file"
         for f in env_files_of(service):
-            if f != PRODUCTION_ENV:
-                assert "secrets" in f, f"{name}: {f}"
+            if f not in (PRODUCTION_ENV, CADDY_ENV):
+                assert f.endswith(("secrets.env", ".credentials.env")), f"{name}: {f}"
     assert not CREDENTIALS_IN_URL.search(compose_text), "a URL with credentials in docker-compose.yml"
 
 
@@ -419,19 +486,143 @@ def test_secret_examples_name_every_secret_with_a_placeholder(
         assert "CHANGE_ME" in value, f"{key} must hold a placeholder, not a value"
 
 
-def test_urls_in_the_secrets_agree_with_the_passwords(
-    compose: dict[str, Any], shared_secrets: dict[str, str]
+def make_credentials(root: Path, into: Path, parse: Any) -> dict[str, dict[str, str]]:
+    """Run deploy/env/make-credentials.py into ``into``: file name -> its values."""
+    result = subprocess.run(
+        [sys.executable, str(root / MAKE_CREDENTIALS), "--dir", str(into)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return {p.name: parse(p) for p in sorted(into.glob("*.env"))}
+
+
+@pytest.fixture(scope="module")
+def credentials(
+    root: Path, tmp_path_factory: pytest.TempPathFactory, parse_env: Any
+) -> dict[str, dict[str, str]]:
+    return make_credentials(root, tmp_path_factory.mktemp("credentials"), parse_env)
+
+
+def test_each_service_connects_as_its_own_role_and_broker_user(
+    compose: dict[str, Any],
+    app_services: dict[str, dict[str, Any]],
+    credentials: dict[str, dict[str, str]],
+    portal: str,
+    root: Path,
+    parse_env: Any,
+) -> None:
+    """What make-credentials.py writes: each service's URLs name its own role and user, with
+    the passwords postgres and rabbitmq make them with; the superuser's and the
+    administrator's passwords are in the infrastructure's secret files alone."""
+    from common import registry
+
+    pg = credentials["postgres.secrets.env"]
+    rabbit = credentials["rabbitmq.secrets.env"]
+    superuser = environment_of(compose["services"]["postgres"])["POSTGRES_USER"]
+    admin = environment_of(compose["services"]["rabbitmq"])["RABBITMQ_DEFAULT_USER"]
+    consumers = set(registry.topology().bindings)
+    owners = {*registry.NAMES, "gateway"}
+    assert {
+        n.removesuffix(".credentials.env") for n in credentials if n.endswith(".credentials.env")
+    } == owners
+    assert pg.keys() == {"POSTGRES_PASSWORD", *(f"{n.upper()}_DB_PASSWORD" for n in owners)}
+    assert rabbit.keys() == {"RABBITMQ_DEFAULT_PASS", *(f"{n.upper()}_AMQP_PASSWORD" for n in consumers)}
+    passwords = [*pg.values(), *rabbit.values()]
+    assert len(set(passwords)) == len(passwords), "every password is its own"
+    for name in owners:
+        values = credentials[f"{name}.credentials.env"]
+        db = urlsplit(values["POSTGRES_URL"])
+        assert (db.scheme, db.hostname, db.port, db.username) == ("postgresql", "postgres", 5432, name)
+        assert db.password == pg[f"{name.upper()}_DB_PASSWORD"]
+        assert db.path in ("", "/"), "a server URL: each service connects to the database named after itself"
+        if name in consumers:
+            amqp = urlsplit(values["AMQP_URL"])
+            assert (amqp.scheme, amqp.hostname, amqp.port, amqp.username) == ("amqp", "rabbitmq", 5672, name)
+            assert amqp.password == rabbit[f"{name.upper()}_AMQP_PASSWORD"]
+        else:
+            assert "AMQP_URL" not in values, f"{name} is not on the bus"
+    # No service's environment carries the superuser's or the administrator's credentials:
+    # everything its env files hold (the examples for the secrets files).
+    for name, service in app_services.items():
+        env: dict[str, str] = {}
+        for f in env_files_of(service):
+            path = Path(f)
+            if path.name in credentials:
+                env.update(credentials[path.name])
+            else:
+                env.update(parse_env(root / (f if (root / f).exists() else f"{f}.example")))
+        assert not env.keys() & {"POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS"}, name
+        assert pg["POSTGRES_PASSWORD"] not in "".join(env.values()), name
+        assert rabbit["RABBITMQ_DEFAULT_PASS"] not in "".join(env.values()), name
+        for value in env.values():
+            for url in re.findall(r"[a-z]+://[^\s]+", value):
+                assert urlsplit(url).username not in (superuser, admin), f"{name}: {url}"
+        if name == portal:
+            assert "POSTGRES_URL" not in env and "AMQP_URL" not in env
+        else:
+            assert urlsplit(env["POSTGRES_URL"]).username == name
+
+
+def test_make_credentials_keeps_what_exists_and_makes_what_is_missing(
+    root: Path, tmp_path: Path, parse_env: Any
+) -> None:
+    first = make_credentials(root, tmp_path, parse_env)
+    pg_file = tmp_path / "postgres.secrets.env"
+    # A service added since: its password line is missing. The others stay as they were.
+    pg_file.write_text(
+        "".join(line + "\n" for line in pg_file.read_text().splitlines() if "QUOTA_DB" not in line)
+    )
+    again = make_credentials(root, tmp_path, parse_env)
+    assert again["rabbitmq.secrets.env"] == first["rabbitmq.secrets.env"]
+    changed = {k for k, v in again["postgres.secrets.env"].items() if first["postgres.secrets.env"][k] != v}
+    assert changed == {"QUOTA_DB_PASSWORD"}
+    assert again["quota.credentials.env"]["POSTGRES_URL"] != first["quota.credentials.env"]["POSTGRES_URL"]
+    assert again["orders.credentials.env"] == first["orders.credentials.env"]
+    for path in tmp_path.glob("*.env"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_the_infrastructure_reads_its_passwords_from_secret_files(
+    compose: dict[str, Any], root: Path
 ) -> None:
     services = compose["services"]
-    pg = urlsplit(shared_secrets["POSTGRES_URL"])
-    assert (pg.scheme, pg.hostname, pg.port) == ("postgresql", "postgres", 5432)
-    assert pg.username == environment_of(services["postgres"])["POSTGRES_USER"]
-    assert pg.password == shared_secrets["POSTGRES_PASSWORD"]
-    assert pg.path in ("", "/"), "a server URL: each service connects to the database named after itself"
-    amqp = urlsplit(shared_secrets["AMQP_URL"])
-    assert (amqp.scheme, amqp.hostname, amqp.port) == ("amqp", "rabbitmq", 5672)
-    assert amqp.username == environment_of(services["rabbitmq"])["RABBITMQ_DEFAULT_USER"]
-    assert amqp.password == shared_secrets["RABBITMQ_DEFAULT_PASS"]
+    assert {name: spec["file"] for name, spec in compose["secrets"].items()} == INFRA_SECRETS
+    for name, service in services.items():
+        assert service.get("secrets", []) == ([name] if name in INFRA_SECRETS else []), (
+            f"{name}: the {list(INFRA_SECRETS)} secrets go to their own container alone"
+        )
+        assert not any(
+            "secrets.env" in f and f != SECRETS_ENV and name not in f for f in env_files_of(service)
+        )
+    assert "env_file" not in services["postgres"] and "env_file" not in services["rabbitmq"]
+    assert services["postgres"]["entrypoint"] == ["/bin/sh", "/etc/voucher/postgres-entrypoint.sh"]
+    assert services["postgres"]["command"] == ["postgres"]
+    assert ("./deploy/postgres/entrypoint.sh", "/etc/voucher/postgres-entrypoint.sh", "ro") in short_volumes(
+        services["postgres"]
+    )
+    script = (root / "deploy/postgres/entrypoint.sh").read_text()
+    assert 'secrets="${VOUCHER_SECRETS_FILE:-/run/secrets/postgres}"' in script
+    rabbit_script = (root / "deploy/rabbitmq/entrypoint.sh").read_text()
+    assert 'secrets="${VOUCHER_SECRETS_FILE:-/run/secrets/rabbitmq}"' in rabbit_script
+
+
+def test_the_postgres_entrypoint_exports_the_secret_file(root: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker-entrypoint.sh").write_text('#!/bin/sh\necho "$POSTGRES_PASSWORD $QUOTA_DB_PASSWORD $*"\n')
+    (fake / "docker-entrypoint.sh").chmod(0o755)
+    secrets = tmp_path / "postgres"
+    secrets.write_text("POSTGRES_PASSWORD=super-pw\nQUOTA_DB_PASSWORD=quota-pw\n")
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "VOUCHER_SECRETS_FILE": str(secrets)}
+    script = str(root / "deploy/postgres/entrypoint.sh")
+    ran = subprocess.run(["sh", script, "postgres"], env=env, capture_output=True, text=True, check=False)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "super-pw quota-pw postgres")
+    env["VOUCHER_SECRETS_FILE"] = str(tmp_path / "missing")
+    ran = subprocess.run(["sh", script, "postgres"], env=env, capture_output=True, text=True, check=False)
+    assert ran.returncode != 0 and "postgres.secrets.env" in ran.stderr
 
 
 def test_the_documented_generation_commands_make_valid_secrets(
@@ -520,7 +711,12 @@ def test_real_env_files_stay_out_of_git_and_out_of_images(root: Path, own_secret
         for secrets in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
             assert ignored(secrets), f"{secrets} must be ignored by git"
             assert not ignored(f"{secrets}.example"), f"{secrets}.example must be committed"
+        for made in (*INFRA_SECRETS.values(), credentials_env("quota"), credentials_env("gateway")):
+            assert ignored(made), f"{made} must be ignored by git"
         assert not ignored(PRODUCTION_ENV)
+        assert not ignored(CADDY_ENV)
+        assert ignored("deploy/caddy/certs/key.pem"), "a provided certificate's key is never committed"
+        assert not ignored(MAKE_CREDENTIALS)
     patterns = (root / ".dockerignore").read_text().split()
     assert "deploy/*" in patterns and "**/*.env" in patterns
 
@@ -578,11 +774,19 @@ def test_docker_compose_config_accepts_the_file(
         pytest.skip("no Docker Compose installed (the schema test above does not need one)")
     shutil.copy(root / "docker-compose.yml", tmp_path / "docker-compose.yml")
     shutil.copytree(
-        root / "deploy", tmp_path / "deploy", ignore=shutil.ignore_patterns("secrets.env", "*.secrets.env")
+        root / "deploy",
+        tmp_path / "deploy",
+        ignore=shutil.ignore_patterns("secrets.env", "*.secrets.env", "*.credentials.env"),
     )
     if with_secrets:
         for name in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
             shutil.copy(root / f"{name}.example", tmp_path / name)
+        subprocess.run(
+            [sys.executable, str(root / MAKE_CREDENTIALS), "--dir", str(tmp_path / "deploy/env")],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     for command, major in commands:
         compose_file = tmp_path / "docker-compose.yml"
         if major < 2:

@@ -310,13 +310,15 @@ def _render(root: Path, tmp_path: Path, env: dict[str, str]) -> subprocess.Compl
 
 
 @pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
-def test_entrypoint_renders_the_user_into_the_definitions(
+def test_entrypoint_renders_the_users_into_the_definitions(
     root: Path, tmp_path: Path, definitions: dict[str, Any], locale: str
 ) -> None:
     password = "a-Pässword_1"
+    services = sorted(registry.topology().bindings)
     env = {
-        "RABBITMQ_DEFAULT_USER": "voucher",
+        "RABBITMQ_DEFAULT_USER": "admin",
         "RABBITMQ_DEFAULT_PASS": password,
+        **{f"{s.upper()}_AMQP_PASSWORD": f"{password}-{s}" for s in services},
         "LANG": locale,
         "LC_ALL": locale,
     }
@@ -326,18 +328,18 @@ def test_entrypoint_renders_the_user_into_the_definitions(
     out = tmp_path / "definitions.json"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     rendered = json.loads(out.read_text())
-    (user,) = rendered.pop("users")
-    assert (user["name"], user["hashing_algorithm"], user["tags"]) == (
-        "voucher",
-        "rabbit_password_hashing_sha256",
-        ["administrator"],
-    )
-    raw = base64.b64decode(user["password_hash"])
-    salt, digest = raw[:4], raw[4:]
-    assert digest == hashlib.sha256(salt + password.encode()).digest(), "RabbitMQ's salted SHA-256"
-    assert rendered.pop("permissions") == [
-        {"user": "voucher", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
-    ]
+    users = {user["name"]: user for user in rendered.pop("users")}
+    assert set(users) == {"admin", *services}
+    for name, user in users.items():
+        assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+        assert user["tags"] == (["administrator"] if name == "admin" else [])
+        raw = base64.b64decode(user["password_hash"])
+        salt, digest = raw[:4], raw[4:]
+        expected = password if name == "admin" else f"{password}-{name}"
+        assert digest == hashlib.sha256(salt + expected.encode()).digest(), "RabbitMQ's salted SHA-256"
+    grants = rendered.pop("permissions")
+    assert grants[0] == {"user": "admin", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+    assert [g["user"] for g in grants[1:]] == services, "each service's own (test_rabbitmq_users.py)"
     assert rendered == definitions
     assert password not in out.read_text()
 
@@ -345,8 +347,8 @@ def test_entrypoint_renders_the_user_into_the_definitions(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"RABBITMQ_DEFAULT_USER": "voucher"}, "RABBITMQ_DEFAULT_PASS"),
-        ({"RABBITMQ_DEFAULT_USER": 'vou"cher', "RABBITMQ_DEFAULT_PASS": "x"}, "may hold only"),
+        ({"RABBITMQ_DEFAULT_USER": "admin"}, "RABBITMQ_DEFAULT_PASS"),
+        ({"RABBITMQ_DEFAULT_USER": 'ad"min', "RABBITMQ_DEFAULT_PASS": "x"}, "may hold only"),
     ],
 )
 def test_entrypoint_refuses_a_missing_password_or_a_strange_user(
