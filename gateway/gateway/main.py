@@ -119,7 +119,12 @@ def create_app(
             stream_idle_timeout=settings.upstream_stream_idle_timeout,
             max_streams=settings.upstream_max_streams,
         )
-    db = database or Database(settings.db_url, pool_size=5)
+    db = database or Database(
+        settings.db_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        read_pool_size=settings.db_read_pool_size,
+    )
     keys = key_set or KeySet(settings.jwks_url)
     verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     limiter = RateLimiter(
@@ -156,6 +161,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.db = db
     app.state.token_verifier = verifier
     app.state.composer = composer
     app.state.limiter = limiter

@@ -254,3 +254,26 @@ async def test_the_face_return_and_the_contract_verification_have_tighter_limits
     async with other:
         assert (await other.get("/api/v1/identity-verifications/v-1/return")).status_code == 200
         assert (await other.post("/api/v1/contracts/verify", content=b"%PDF")).status_code == 200
+
+
+async def test_the_gateway_s_pool_takes_its_size_from_the_settings(fresh_db) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17, section 8: DB_POOL_SIZE / DB_MAX_OVERFLOW size the gateway's pool too (the
+    rate limiter's), 5 and 5 unless set."""
+    from common.auth import KeySet
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings
+
+    url = await fresh_db("gateway")
+    default = create_app(gateway_settings(url), upstreams=Upstreams.in_process({}), key_set=KeySet())
+    sized = create_app(
+        gateway_settings(url, db_pool_size=2, db_max_overflow=1),
+        upstreams=Upstreams.in_process({}),
+        key_set=KeySet(),
+    )
+    for app, expected in ((default, (5, 5)), (sized, (2, 1))):
+        pool = app.state.db.engine.pool
+        assert (pool.size(), pool._max_overflow) == expected
+        await app.state.db.dispose()
+    assert gateway_settings(url).db_max_connections == 5 + 5 + 2 + 2

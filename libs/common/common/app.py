@@ -82,6 +82,8 @@ class ServiceRuntime:
         self.db = Database(
             settings.db_url,
             pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            read_pool_size=settings.db_read_pool_size,
             lock_timeout=settings.db_lock_timeout,
             statement_timeout=settings.db_statement_timeout,
         )
