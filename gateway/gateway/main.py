@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from common.app import freeze_startup_heap, health_router
+from common.app import ReadinessReport, freeze_startup_heap, health_router
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.datetimes import Moment
 from common.db import Database, migrate
@@ -178,9 +178,9 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="服务券平台 API")
 
-    async def readiness(_request: Request) -> tuple[bool, dict[str, bool]]:
+    async def readiness(_request: Request) -> ReadinessReport:
         checks = {"database": await db.ping(), "started": bool(app.state.ready)}
-        return all(checks.values()), checks
+        return ReadinessReport(all(checks.values()), checks)
 
     app.include_router(health_router(readiness, before_metrics=None))
 
