@@ -365,15 +365,19 @@ def route_table(services: Iterable[Service] = SERVICES) -> list[tuple[str, str]]
     return sorted(seen.items(), key=lambda r: _specificity(r[0]), reverse=True)
 
 
-def body_limit(path: str, services: Iterable[Service] = SERVICES) -> int | None:
+def body_limit_table(services: Iterable[Service] = SERVICES) -> list[tuple[str, int]]:
+    """(pattern, bytes) the services declared for larger request bodies, most specific first."""
+    rows = [(p, limit) for s in services for p, limit in s.body_limits]
+    return sorted(rows, key=lambda r: _specificity(r[0]), reverse=True)
+
+
+_BODY_LIMITS = body_limit_table()
+
+
+def body_limit(path: str, table: list[tuple[str, int]] = _BODY_LIMITS) -> int | None:
     """The request-body limit a service declared for ``path`` (below /api/v1; the most
     specific pattern that matches), or None: the API's own MAX_BODY_BYTES."""
-    rows = sorted(
-        ((p, limit) for s in services for p, limit in s.body_limits),
-        key=lambda r: _specificity(r[0]),
-        reverse=True,
-    )
-    return next((limit for pattern, limit in rows if matches(pattern, path)), None)
+    return next((limit for pattern, limit in table if matches(pattern, path)), None)
 
 
 def public_paths(services: Iterable[Service] = SERVICES) -> tuple[tuple[str, str], ...]:
