@@ -60,7 +60,9 @@ class ServiceSettings(BaseSettings):
     # (unset: as many again); reads that need no transaction have a pool of their own
     # (unset: half the writers', at least one; its peak is capped like the writers'). Every
     # process of every service shares the server's max_connections: ``db_max_connections``
-    # is what one process may hold at most (deploy/README's connection budget).
+    # is what one process's pools may hold at most (deploy/README's connection budget; a
+    # service process also keeps its outbox relay's LISTEN connection, one more, and
+    # opens one for its migrations at start).
     db_pool_size: int = shared("DB_POOL_SIZE", default=10, ge=1, le=100)
     db_max_overflow: int | None = shared("DB_MAX_OVERFLOW", default=None, ge=0, le=100)
     db_read_pool_size: int | None = shared("DB_READ_POOL_SIZE", default=None, ge=1, le=100)
@@ -113,7 +115,7 @@ class ServiceSettings(BaseSettings):
 
     @property
     def db_max_connections(self) -> int:
-        """The most connections one process of this service may hold to its database."""
+        """The most connections one process of this service may hold in its pools."""
         return self.db_pools.max_connections
 
     @property
