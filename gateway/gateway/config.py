@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common import registry
-from common.settings import ServiceSettings
+from common.settings import ServiceSettings, shared
 
 
 class Settings(ServiceSettings):
@@ -16,6 +16,9 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "gateway"
 
     port: int = 8000
+    # The gateway's database holds the shared rate-limit counters: a smaller pool than a
+    # service's (DB_MAX_OVERFLOW and DB_READ_POOL_SIZE as for every process).
+    db_pool_size: int = shared("DB_POOL_SIZE", default=5, ge=1, le=100)
     # Where each service listens (distributed mode). A service without a URL is not routed.
     identity_url: str | None = "http://127.0.0.1:8001"
     quota_url: str | None = None

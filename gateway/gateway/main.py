@@ -9,7 +9,7 @@ Run: ``uvicorn --factory gateway.main:create_app --port 8000``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from common.app import freeze_startup_heap, health_router
+from common import registry
+from common.app import ReadinessReport, freeze_startup_heap, health_router
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.datetimes import Moment
 from common.db import Database, migrate
@@ -90,6 +91,23 @@ async def audit_log(
     }
 
 
+def body_limit_for(settings: Settings, *, portal: bool) -> Callable[[str], int]:
+    """The largest request body the gateway lets through to a path: what the route's service
+    declared in the registry (uploads, quota's designation import), else MAX_BODY_BYTES for
+    the API; the portal's pages (its forms upload receipts and proofs) GATEWAY_WEB_MAX_BODY_BYTES."""
+    api = registry.API_PREFIX + "/"
+
+    def limit_for(path: str) -> int:
+        if path.startswith(api):
+            declared = registry.body_limit(path[len(registry.API_PREFIX) :])
+            return settings.max_body_bytes if declared is None else declared
+        if portal and not path.startswith("/api/"):
+            return settings.web_max_body_bytes
+        return settings.max_body_bytes
+
+    return limit_for
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -119,7 +137,12 @@ def create_app(
             stream_idle_timeout=settings.upstream_stream_idle_timeout,
             max_streams=settings.upstream_max_streams,
         )
-    db = database or Database(settings.db_url, pool_size=5)
+    db = database or Database(
+        settings.db_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        read_pool_size=settings.db_read_pool_size,
+    )
     keys = key_set or KeySet(settings.jwks_url)
     verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     limiter = RateLimiter(
@@ -156,6 +179,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.db = db
     app.state.token_verifier = verifier
     app.state.composer = composer
     app.state.limiter = limiter
@@ -172,9 +196,9 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="服务券平台 API")
 
-    async def readiness(_request: Request) -> tuple[bool, dict[str, bool]]:
+    async def readiness(_request: Request) -> ReadinessReport:
         checks = {"database": await db.ping(), "started": bool(app.state.ready)}
-        return all(checks.values()), checks
+        return ReadinessReport(all(checks.values()), checks)
 
     app.include_router(health_router(readiness, before_metrics=None))
 
@@ -194,16 +218,11 @@ def create_app(
         development=settings.is_development,
         portal=portal,
     )
-    # The first prefix that matches decides: API uploads, the rest of the API, the portal.
-    # (contracts' public verify takes a PDF of up to CONTRACTS_VERIFY_MAX_BYTES, at most 10 MB.)
-    limits = {
-        "/api/v1/files": 11 * 1024 * 1024,
-        "/api/v1/contracts/verify": 11 * 1024 * 1024,
-        "/api/": settings.max_body_bytes,
-    }
-    if portal is not None:
-        limits["/"] = settings.web_max_body_bytes
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=limits)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit=settings.max_body_bytes,
+        limit_for=body_limit_for(settings, portal=portal is not None),
+    )
     guarded = settings.guarded_paths
     if "/docs" in guarded:  # the merged OpenAPI goes with the docs
         guarded["/openapi.json"] = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import jwt
@@ -254,3 +255,91 @@ async def test_the_face_return_and_the_contract_verification_have_tighter_limits
     async with other:
         assert (await other.get("/api/v1/identity-verifications/v-1/return")).status_code == 200
         assert (await other.post("/api/v1/contracts/verify", content=b"%PDF")).status_code == 200
+
+
+async def test_the_gateway_s_pool_takes_its_size_from_the_settings(fresh_db) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17, section 8: DB_POOL_SIZE / DB_MAX_OVERFLOW size the gateway's pool too (the
+    rate limiter's), 5 and 5 unless set."""
+    from common.auth import KeySet
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings
+
+    url = await fresh_db("gateway")
+    default = create_app(gateway_settings(url), upstreams=Upstreams.in_process({}), key_set=KeySet())
+    sized = create_app(
+        gateway_settings(url, db_pool_size=2, db_max_overflow=1),
+        upstreams=Upstreams.in_process({}),
+        key_set=KeySet(),
+    )
+    for app, expected in ((default, (5, 5)), (sized, (2, 1))):
+        pool = app.state.db.engine.pool
+        assert (pool.size(), pool._max_overflow) == expected
+        await app.state.db.dispose()
+    assert gateway_settings(url).db_max_connections == 5 + 5 + 2 + 2
+
+
+async def test_a_designation_import_of_5_mib_passes_the_gateway_and_5_mib_elsewhere_is_refused(
+    fresh_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 17, section 9: quota accepts designation files of up to 50 MiB, the registry
+    says so, and the gateway lets such a body through on that route only."""
+    from common.testing.tokens import TestIssuer
+    from gateway.main import create_app
+    from gateway.proxy import Upstreams
+
+    from .conftest import gateway_settings
+
+    upstream, seen = recording_upstream()
+    issuer = TestIssuer()
+    staff = issuer.staff("administrator")
+    app = create_app(
+        gateway_settings(await fresh_db("gateway")),
+        upstreams=Upstreams.in_process({"quota": upstream}),
+        key_set=issuer.keys,
+    )
+    body = b"91450100MA5KXXXX0X,large\n" * (5 * 1024 * 1024 // 26 + 1)  # a little over 5 MiB
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as c:
+            r = await c.post(
+                "/api/v1/admin/designations/import",
+                files={"file": ("designations.csv", body, "text/csv")},
+                headers=staff.headers,
+            )
+            assert r.status_code == 200, r.text
+            assert [s["path"] for s in seen] == ["/api/v1/admin/designations/import"]
+            for path in ("/api/v1/admin/designations", "/api/v1/admin/quota-applications"):
+                r = await c.post(
+                    path, files={"file": ("designations.csv", body, "text/csv")}, headers=staff.headers
+                )
+                assert r.status_code == 413 and r.json()["code"] == "payload_too_large", path
+
+            # Chunked (no Content-Length): counted as it comes, refused all the same.
+            async def chunked() -> AsyncIterator[bytes]:
+                for start in range(0, len(body), 256 * 1024):
+                    yield body[start : start + 256 * 1024]
+
+            r = await c.post("/api/v1/admin/quota-applications", content=chunked(), headers=staff.headers)
+            assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert len(seen) == 1
+
+
+def test_the_registry_s_body_limits_cover_what_each_service_accepts() -> None:
+    """The gateway's limits per route come from the registry; each one at least what the
+    service itself accepts on that route by default (or its uploads would stop at the gateway)."""
+    from common import registry
+    from contracts.config import Settings as ContractsSettings
+    from identity.config import Settings as IdentitySettings
+    from quota.config import Settings as QuotaSettings
+
+    def declared(path: str) -> int | None:
+        return registry.body_limit(path)
+
+    assert declared("/admin/designations/import") == QuotaSettings.model_fields["import_max_bytes"].default
+    files = IdentitySettings.model_fields["max_upload_bytes"].default
+    verify = ContractsSettings.model_fields["verify_max_bytes"].default
+    assert declared("/files") is not None and declared("/files") > files  # type: ignore[operator]
+    assert declared("/contracts/verify") is not None and declared("/contracts/verify") > verify  # type: ignore[operator]
+    assert declared("/admin/designations") is None  # the API's own limit (MAX_BODY_BYTES)
+    assert declared("/files/f1") == declared("/files")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,11 +37,12 @@ from common.errors import install_error_handlers
 from common.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from common.internal import ServiceClients
 from common.logging import configure_logging
-from common.metrics import render
+from common.metrics import BUS_CONNECTED, CONSUMER_SUBSCRIBED, render
 from common.openapi import install_problem_docs, operation_id
 from common.sanitize import RejectNulMiddleware
 from common.settings import ServiceSettings
 from common.timers import TimerHandler, TimerWorker
+from common.uploads import UploadDirMiddleware, prepare_upload_dir
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +84,8 @@ class ServiceRuntime:
         self.db = Database(
             settings.db_url,
             pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            read_pool_size=settings.db_read_pool_size,
             lock_timeout=settings.db_lock_timeout,
             statement_timeout=settings.db_statement_timeout,
         )
@@ -178,16 +182,26 @@ class ServiceRuntime:
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {
-            "database": await self.db.ping(),
-            "relay": self.relay.running,
-            "timers": self.timers.running,
-        }
+        """What decides whether this process may take requests: its database answers. The
+        broker does not: a request commits its change and its event waits in the outbox until
+        the relay can publish it (issue 17, section 5); see :meth:`informational`."""
+        return {"database": await self.db.ping()}
+
+    def informational(self) -> dict[str, bool]:
+        """What /readyz shows without deciding on it (and /metrics exports): the broker's
+        connection, the consumer's subscription, the relay and the timer worker running.
+        While the broker is away events wait in the outbox and deliveries in their queues."""
         transport = self.transport.health()
-        checks["broker"] = transport.get("broker", False)
+        broker = transport.get("broker", False)
+        BUS_CONNECTED.labels(self.name).set(1 if broker else 0)
+        states = {"broker": broker}
         if self.consumer is not None and self.consumer.handlers:
-            checks["consumer"] = transport.get(f"consumer:{self.consumer.name}", False)
-        return checks
+            subscribed = transport.get(f"consumer:{self.consumer.name}", False)
+            CONSUMER_SUBSCRIBED.labels(self.consumer.name).set(1 if subscribed else 0)
+            states["consumer"] = subscribed
+        states["relay"] = self.relay.running
+        states["timers"] = self.timers.running
+        return states
 
 
 async def start_together(runtimes: Sequence[ServiceRuntime]) -> list[ServiceRuntime]:
@@ -204,14 +218,23 @@ async def start_together(runtimes: Sequence[ServiceRuntime]) -> list[ServiceRunt
     return begun
 
 
-# What /readyz reports: (ready, the named checks).
-Readiness = Callable[[Request], Awaitable[tuple[bool, dict[str, bool]]]]
+@dataclass(frozen=True)
+class ReadinessReport:
+    """What /readyz answers: ``ready`` (200, else 503) decided by ``checks`` alone; the
+    ``informational`` states are shown (the broker, the consumer...) but never decide."""
+
+    ready: bool
+    checks: dict[str, bool]
+    informational: dict[str, bool] = field(default_factory=dict)
 
 
-async def service_readiness(request: Request) -> tuple[bool, dict[str, bool]]:
+Readiness = Callable[[Request], Awaitable[ReadinessReport]]
+
+
+async def service_readiness(request: Request) -> ReadinessReport:
     runtime: ServiceRuntime = request.app.state.runtime
     checks = await runtime.readiness()
-    return runtime.started and all(checks.values()), checks
+    return ReadinessReport(runtime.started and all(checks.values()), checks, runtime.informational())
 
 
 async def _refresh_bus_gauges(request: Request) -> None:
@@ -240,7 +263,8 @@ def health_router(
     before_metrics: Callable[[Request], Awaitable[None]] | None = _refresh_bus_gauges,
 ) -> APIRouter:
     """``/healthz`` (the process answers), ``/readyz`` (200 when ``readiness`` says ready,
-    else 503 with the failing checks) and ``/metrics`` (Prometheus), for every service and
+    else 503 with the failing checks; what it only shows, such as the broker, under
+    ``informational``) and ``/metrics`` (Prometheus), for every service and
     the gateway; RequestContextMiddleware guards the last in production."""
     router = APIRouter(include_in_schema=False)
 
@@ -250,10 +274,11 @@ def health_router(
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        ok, checks = await readiness(request)
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
-        )
+        report = await readiness(request)
+        body: dict[str, Any] = {"status": "ready" if report.ready else "not_ready", "checks": report.checks}
+        if report.informational:
+            body["informational"] = report.informational
+        return JSONResponse(body, status_code=200 if report.ready else 503)
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -304,6 +329,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(RejectNulMiddleware)
+    if upload_dir := prepare_upload_dir(settings.upload_tmp_dir):
+        app.add_middleware(UploadDirMiddleware, directory=upload_dir)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=body_limit_overrides)
     app.add_middleware(
         RequestContextMiddleware, service=settings.service_name, guarded=settings.guarded_paths

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from common.metrics import DB_STATEMENTS
-from common.settings import to_asyncpg_url, to_plain_url
+from common.settings import DbPools, to_asyncpg_url, to_plain_url
 
 log = structlog.get_logger(__name__)
 
@@ -117,11 +117,14 @@ class Database:
         url: str,
         *,
         pool_size: int = 10,
+        max_overflow: int | None = None,
+        read_pool_size: int | None = None,
         echo: bool = False,
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
     ) -> None:
         self.url = to_asyncpg_url(url)
+        self.pools = DbPools.of(pool_size, max_overflow, read_pool_size)
         self.pool_size = pool_size
         self.echo = echo
         self.server_settings: dict[str, str] = {}
@@ -135,16 +138,21 @@ class Database:
         self._read_sessions: async_sessionmaker[AsyncSession] | None = None
 
     def _engine(
-        self, pool_size: int | None = None, server_settings: dict[str, str] | None = None, **options: Any
+        self,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        server_settings: dict[str, str] | None = None,
+        **options: Any,
     ) -> AsyncEngine:
-        size = pool_size or self.pool_size
+        size = pool_size or self.pools.size
+        overflow = self.pools.overflow if max_overflow is None else max_overflow
         settings = {**self.server_settings, **(server_settings or {})}
         if settings:
             options["connect_args"] = {"server_settings": settings}
         engine = create_async_engine(
             self.url,
             pool_size=size,
-            max_overflow=size,
+            max_overflow=overflow,
             pool_pre_ping=False,
             pool_recycle=1800,
             pool_use_lifo=True,
@@ -188,12 +196,13 @@ class Database:
         a snapshot: a count and its page may differ by a row that arrived in between, which
         a listing may show; a decision never reads through here.
 
-        Its own pool, half the size of the writers' (reads are short; the server's connection
-        budget is shared by every service), made on first use: a service that never reads
-        this way holds no extra connection."""
+        Its own pool, by default half the size of the writers' (reads are short; the server's
+        connection budget is shared by every service; DB_READ_POOL_SIZE), made on first use:
+        a service that never reads this way holds no extra connection."""
         if self._read_sessions is None:
             self._reader = self._engine(
-                max(1, self.pool_size // 2),
+                self.pools.read_size,
+                self.pools.read_overflow,
                 isolation_level="AUTOCOMMIT",
                 server_settings={"default_transaction_read_only": "on"},
             )

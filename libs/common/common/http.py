@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
@@ -164,14 +165,25 @@ class BodyTooLarge(Problem):
 class BodySizeLimitMiddleware:
     """Refuses a body over ``limit`` bytes with 413 before the app reads any of it: by its
     Content-Length when it has one, else (chunked) by reading it ahead up to the limit.
-    Per-path limits may be larger (uploads)."""
+    Per-path limits may be larger (uploads): ``overrides`` by path prefix (the first that
+    matches), or ``limit_for(path)`` deciding each path itself (the gateway's, from the
+    registry)."""
 
-    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        overrides: dict[str, int] | None = None,
+        limit_for: Callable[[str], int] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.overrides = overrides or {}
+        self.limit_for = limit_for
 
     def _limit_for(self, path: str) -> int:
+        if self.limit_for is not None:
+            return self.limit_for(path)
         for prefix, limit in self.overrides.items():
             if path.startswith(prefix):
                 return limit

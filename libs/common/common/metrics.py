@@ -70,7 +70,12 @@ CONSUMER_BACKLOG = Gauge(
     "Events waiting in the service's queue for its consumer (RabbitMQ: ready messages), its lag",
     ["service"],
 )
+# The broker as each process sees it (set at each scrape and each /readyz): readiness does
+# not depend on it (issue 17, section 5), so an outage shows here and in the outbox backlog.
 BUS_CONNECTED = Gauge("voucher_bus_connected", "1 while the service's link to the bus is up", ["service"])
+CONSUMER_SUBSCRIBED = Gauge(
+    "voucher_consumer_subscribed", "1 while a consumer's channel to its queue is open", ["consumer"]
+)
 
 # --- readiness, as the probes saw it (recorded by common.http on each /readyz answer) ----------
 READY = Gauge("voucher_ready", "1 when the last /readyz answer was ready (200), else 0", ["service"])

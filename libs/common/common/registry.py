@@ -5,7 +5,8 @@ app factory, the public paths it answers below ``/api/v1``, the portal figures i
 the events it consumes. From this one table come:
 
 - the launcher's services, in both modes (``gateway.launcher``);
-- the gateway's routing table, public paths and upstream URLs (``gateway.routes``);
+- the gateway's routing table, public paths and upstream URLs (``gateway.routes``), and the
+  larger request bodies some routes take (:func:`body_limit`);
 - how services reach each other's ``/internal/`` endpoints (:func:`internal_url`);
 - the RabbitMQ topology: the exchange, each consuming service's queue, retry and dead-letter
   queues and bindings (:func:`topology`), declared whole by every service at start and
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 API_PREFIX = "/api/v1"
 EXCHANGE = "voucher.events"
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class Service:
     consumes: tuple[str, ...] = ()  # event types its consumer handles (its queue's bindings)
     calls: tuple[str, ...] = ()  # services whose /internal/ endpoints it reads
     cli: str | None = None  # console script name
+    # (pattern, bytes): routes that take a larger request body than the API's MAX_BODY_BYTES
+    # (uploads, imports), as the gateway lets them through (:func:`body_limit`); at least
+    # what the service itself accepts there, multipart framing included.
+    body_limits: tuple[tuple[str, int], ...] = ()
 
     @property
     def package(self) -> str:
@@ -97,6 +103,7 @@ SERVICES: tuple[Service, ...] = (
         stats=("enterprises", "providers"),
         consumes=("catalog.provider_approved",),
         cli="voucher-identity",
+        body_limits=(("/files", 11 * MiB),),  # IDENTITY_MAX_UPLOAD_BYTES: 10 MiB and the framing
     ),
     Service(
         name="quota",
@@ -131,6 +138,7 @@ SERVICES: tuple[Service, ...] = (
         ),
         calls=("identity", "catalog"),
         cli="voucher-quota",
+        body_limits=(("/admin/designations/import", 50 * MiB),),  # QUOTA_IMPORT_MAX_BYTES
     ),
     Service(
         name="catalog",
@@ -227,6 +235,7 @@ SERVICES: tuple[Service, ...] = (
         ),
         calls=("identity",),
         cli="voucher-contracts",
+        body_limits=(("/contracts/verify", 11 * MiB),),  # CONTRACTS_VERIFY_MAX_BYTES: at most 10 MB
     ),
     Service(
         name="payments",
@@ -354,6 +363,21 @@ def route_table(services: Iterable[Service] = SERVICES) -> list[tuple[str, str]]
             raise ValueError(f"route {pattern} claimed by {seen[pattern]} and {name}")
         seen[pattern] = name
     return sorted(seen.items(), key=lambda r: _specificity(r[0]), reverse=True)
+
+
+def body_limit_table(services: Iterable[Service] = SERVICES) -> list[tuple[str, int]]:
+    """(pattern, bytes) the services declared for larger request bodies, most specific first."""
+    rows = [(p, limit) for s in services for p, limit in s.body_limits]
+    return sorted(rows, key=lambda r: _specificity(r[0]), reverse=True)
+
+
+_BODY_LIMITS = body_limit_table()
+
+
+def body_limit(path: str, table: list[tuple[str, int]] = _BODY_LIMITS) -> int | None:
+    """The request-body limit a service declared for ``path`` (below /api/v1; the most
+    specific pattern that matches), or None: the API's own MAX_BODY_BYTES."""
+    return next((limit for pattern, limit in table if matches(pattern, path)), None)
 
 
 def public_paths(services: Iterable[Service] = SERVICES) -> tuple[tuple[str, str], ...]:

@@ -8,6 +8,7 @@ configures every process alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -55,9 +56,16 @@ class ServiceSettings(BaseSettings):
     # is not still waiting when a retry may take its key over.
     db_lock_timeout: float = shared("DB_LOCK_TIMEOUT", default=10.0, gt=0)
     db_statement_timeout: float = shared("DB_STATEMENT_TIMEOUT", default=30.0, gt=0)
-    # Connections a process keeps to its database (as many again at a peak; reads half that):
-    # every process of every service shares the server's max_connections.
+    # Connections a process keeps to its database, and how many more it may open at a peak
+    # (unset: as many again); reads that need no transaction have a pool of their own
+    # (unset: half the writers', at least one; its peak is capped like the writers'). Every
+    # process of every service shares the server's max_connections: ``db_max_connections``
+    # is what one process's pools may hold at most (deploy/README's connection budget; a
+    # service process also keeps its outbox relay's LISTEN connection, one more, and
+    # opens one for its migrations at start).
     db_pool_size: int = shared("DB_POOL_SIZE", default=10, ge=1, le=100)
+    db_max_overflow: int | None = shared("DB_MAX_OVERFLOW", default=None, ge=0, le=100)
+    db_read_pool_size: int | None = shared("DB_READ_POOL_SIZE", default=None, ge=1, le=100)
     timer_poll_interval: float = shared("TIMER_POLL_INTERVAL", default=1.0)
     # Seconds between two reads of the revoked tokens (common.access) into each process.
     revocation_poll_interval: float = shared("REVOCATION_POLL_INTERVAL", default=1.0, gt=0)
@@ -69,6 +77,10 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = shared("JWT_ISSUER", default="voucher-identity")
     jwt_audience: str = shared("JWT_AUDIENCE", default="voucher-platform")
     max_body_bytes: int = shared("MAX_BODY_BYTES", default=1_048_576)
+    # Where uploads over 1 MiB wait while a request reads them (common.uploads): a
+    # disk-backed folder in production, not a memory-backed /tmp. Unset: the system's
+    # temporary folder (TMPDIR). Made at start if missing.
+    upload_tmp_dir: str | None = shared("UPLOAD_TMP_DIR", default=None)
     log_level: str = shared("LOG_LEVEL", default="INFO")
     # None: JSON lines unless the output is a terminal (readable lines for make run).
     log_json: bool | None = shared("LOG_JSON", default=None)
@@ -94,6 +106,17 @@ class ServiceSettings(BaseSettings):
         if not self.public_docs:
             guarded.update(dict.fromkeys(("/docs", "/docs/oauth2-redirect", "/redoc")))
         return guarded
+
+    @property
+    def db_pools(self) -> DbPools:
+        """The sizes of this process's connection pools, from DB_POOL_SIZE, DB_MAX_OVERFLOW and
+        DB_READ_POOL_SIZE."""
+        return DbPools.of(self.db_pool_size, self.db_max_overflow, self.db_read_pool_size)
+
+    @property
+    def db_max_connections(self) -> int:
+        """The most connections one process of this service may hold in its pools."""
+        return self.db_pools.max_connections
 
     @property
     def queue_name(self) -> str:
@@ -134,6 +157,28 @@ class ServiceSettings(BaseSettings):
                 "ENVIRONMENT=development"
             )
         return self
+
+
+@dataclass(frozen=True)
+class DbPools:
+    """A process's two pools (common.db.Database): the writers' (sessions in a transaction)
+    and the readers' (``read_session``), each a size kept open and an overflow opened at a
+    peak and closed after it."""
+
+    size: int
+    overflow: int
+    read_size: int
+    read_overflow: int
+
+    @classmethod
+    def of(cls, size: int, overflow: int | None = None, read_size: int | None = None) -> DbPools:
+        overflow = size if overflow is None else overflow
+        read_size = max(1, size // 2) if read_size is None else read_size
+        return cls(size, overflow, read_size, min(read_size, overflow))
+
+    @property
+    def max_connections(self) -> int:
+        return self.size + self.overflow + self.read_size + self.read_overflow
 
 
 def database_in(server_url: str, database: str) -> str:

@@ -314,3 +314,59 @@ async def test_a_failure_that_is_not_the_databases_stays_a_500(failure: Exceptio
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.get("/x")
     assert r.status_code == 500 and r.json()["code"] == "internal_error", r.text
+
+
+# --- the connection budget (issue 17, section 8): every pool's size is a setting --------------
+
+
+def _pools(db: Database) -> dict[str, tuple[int, int]]:
+    """(size, overflow) of the writers' and, once used, the readers' pool."""
+    pools = {"writers": db.engine.pool}
+    if db._reader is not None:
+        pools["readers"] = db._reader.pool
+    return {name: (pool.size(), pool._max_overflow) for name, pool in pools.items()}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("env", "writers", "readers", "budget"),
+    [
+        ({}, (10, 10), (5, 5), 30),  # today's defaults: overflow = size, readers = half
+        ({"DB_POOL_SIZE": "6"}, (6, 6), (3, 3), 18),
+        ({"DB_POOL_SIZE": "4", "DB_MAX_OVERFLOW": "1", "DB_READ_POOL_SIZE": "3"}, (4, 1), (3, 1), 9),
+        ({"DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "0", "DB_READ_POOL_SIZE": "1"}, (2, 0), (1, 0), 3),
+    ],
+)
+async def test_a_service_s_pools_take_their_sizes_and_overflow_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    writers: tuple[int, int],
+    readers: tuple[int, int],
+    budget: int,
+) -> None:
+    from common.bus.inprocess import InProcessTransport
+
+    for name in ("DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_READ_POOL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = ServiceSettings(
+        environment="development", database_url="postgresql://postgres@127.0.0.1:1/budget"
+    )
+    assert settings.db_max_connections == budget  # what one process may open at its peak
+    runtime = ServiceRuntime(settings, migrations_dir=None, transport=InProcessTransport())
+    try:
+        assert _pools(runtime.db) == {"writers": writers}  # the readers' pool: made on first use
+        async with runtime.db.read_session():
+            pass  # nothing sent: no connection is needed to make the pool
+        assert _pools(runtime.db) == {"writers": writers, "readers": readers}
+        assert sum(writers) + sum(readers) == budget
+    finally:
+        await runtime.db.dispose()
+
+
+def test_pool_settings_out_of_range_are_refused() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"DB_MAX_OVERFLOW": -1}, {"DB_READ_POOL_SIZE": 0}, {"DB_READ_POOL_SIZE": 101}):
+        with pytest.raises(ValidationError):
+            ServiceSettings(environment="development", **bad)

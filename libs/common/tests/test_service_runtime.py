@@ -251,13 +251,12 @@ async def test_metrics_show_pending_outbox_rows_dead_letters_retries_and_timer_l
         assert metrics['voucher_retry_depth{queue="database",service="observed"}'] == 1
         assert metrics['voucher_consumer_in_flight{consumer="ledger"}'] == 0
         assert metrics['voucher_consumer_paused{consumer="ledger"}'] == 0
-        assert ready.status_code == 503 and set(ready.json()["checks"]) == {
-            "database",
-            "relay",
-            "timers",
-            "broker",
-            "consumer",
-        }  # /readyz as it was
+        # prepared, not begun: not ready yet, though the database answers; the rest is shown
+        assert ready.status_code == 503 and ready.json() == {
+            "status": "not_ready",
+            "checks": {"database": True},
+            "informational": {"broker": True, "consumer": True, "relay": False, "timers": False},
+        }
     finally:
         await runtime.stop()
         await transport.stop()
@@ -270,3 +269,121 @@ def _samples(body: str) -> Counter[str]:
             key, _, value = line.rpartition(" ")
             values[key] = float(value)  # type: ignore[assignment]
     return values
+
+
+# --- issue 17, section 5: readiness does not take the API down with the broker -----------------
+
+
+def _via(url: str, port: int) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{port}"))
+
+
+async def test_a_broker_outage_leaves_the_service_ready_and_events_wait_in_the_outbox(
+    fresh_db: FreshDb, rabbit: Any
+) -> None:
+    """The broker cut off (a TCP proxy between the service and the shared broker): /readyz
+    still answers 200 and names the broker (and the consumer) as down, /metrics says
+    voucher_bus_connected 0, a change made meanwhile commits and its event waits in the
+    outbox; once the broker is back the event is published and applied. With the database
+    away the service is not ready (503)."""
+    from urllib.parse import urlsplit
+
+    from common.testing.bus import wait_until
+    from common.testing.proxy import TcpProxy
+
+    target = urlsplit(rabbit.url)
+    url = await fresh_db("brokerless")
+    setup = Database(url, pool_size=1)
+    await make_schema(setup)
+    await setup.dispose()
+    async with TcpProxy(target.hostname or "127.0.0.1", target.port or 5672) as proxy:
+        settings = settings_for("brokerless", url).model_copy(
+            update={
+                "bus_transport": "rabbitmq",
+                "amqp_url": _via(rabbit.url, proxy.port) + "?reconnect_interval=0.2",
+                "bus_exchange": rabbit.exchange,
+                "bus_queue_prefix": rabbit.prefix,
+                "bus_publish_timeout": 0.5,
+            }
+        )
+        ledger = Ledger(Database("postgresql://x@y/z"))
+        runtime = ServiceRuntime(settings, migrations_dir=None, consumer=ledger)
+        app = create_service_app(runtime, title="brokerless")
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+
+            async def ready() -> tuple[int, dict[str, Any]]:
+                r = await client.get("/readyz")
+                return r.status_code, r.json()
+
+            async def broker_gauge() -> float:
+                body = (await client.get("/metrics")).text
+                return _samples(body)['voucher_bus_connected{service="brokerless"}']
+
+            assert await ready() == (
+                200,
+                {
+                    "status": "ready",
+                    "checks": {"database": True},
+                    "informational": {"broker": True, "consumer": True, "relay": True, "timers": True},
+                },
+            )
+            assert await broker_gauge() == 1
+
+            proxy.cut()
+
+            async def broker_down() -> bool:
+                return (await ready())[1]["informational"]["broker"] is False
+
+            await wait_until(broker_down, what="/readyz names the broker as down")
+            status, body = await ready()
+            assert status == 200 and body["status"] == "ready" and body["checks"] == {"database": True}
+            assert body["informational"]["consumer"] is False
+            assert await broker_gauge() == 0
+
+            async with runtime.db.transaction() as s:  # what a route does: commit, event in the outbox
+                env = await publish(s, certified("during"), aggregate_id="during")
+            await wait_until(
+                lambda: _attempted(runtime.db, env.event_id), what="the relay tried and failed to publish"
+            )
+            assert await runtime.relay.pending() == 1  # kept, not lost
+
+            proxy.restore()
+
+            async def drained() -> bool:
+                return await runtime.relay.pending() == 0
+
+            await wait_until(drained, within=20, what="the outbox drained")
+
+            async def applied() -> bool:
+                sql = f"SELECT count(*) FROM applied WHERE event_id = '{env.event_id}'"
+                return await _count(runtime.db, sql) == 1
+
+            await wait_until(applied, within=20, what="the event applied after the broker came back")
+            assert (await ready())[1]["informational"]["broker"] is True
+            assert await broker_gauge() == 1
+
+            healthy, broken = runtime.db, Database("postgresql://postgres@127.0.0.1:1/none")
+            runtime.db = broken  # nothing listens there
+            try:
+                status, body = await ready()
+                assert (
+                    status == 503 and body["status"] == "not_ready" and body["checks"] == {"database": False}
+                )
+            finally:
+                runtime.db = healthy
+                await broken.dispose()
+
+
+async def _attempted(db: Database, event_id: str) -> bool:
+    async with db.session() as s:
+        attempts = (
+            await s.execute(text("SELECT attempts FROM outbox WHERE id = :id"), {"id": event_id})
+        ).scalar_one()
+    return attempts > 0

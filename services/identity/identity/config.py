@@ -38,6 +38,10 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
+    # Passwords hashed (or checked) at once by one process: each takes argon2_memory_kib, so
+    # a burst of sign-ins waits for a slot instead of taking that memory N times over the
+    # pod's limit. Size the memory limit for this many (2 x 19 MiB by default).
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
     # Password sign-in: this many failures in a row lock the account for a while.
     login_max_failures: int = 10
     login_lock_seconds: int = 15 * 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import argon2
@@ -27,6 +28,9 @@ class IdentityContext:
     hash_key: str
     storage: FileStorage
     hasher: argon2.PasswordHasher = field(init=False)
+    # The threads argon2 runs in: IDENTITY_PASSWORD_HASH_CONCURRENCY of them, so no more
+    # hashes than that hold their memory at once (service.auth; the rest wait their turn).
+    hashing: ThreadPoolExecutor = field(init=False)
     captcha_image: ImageCaptcha = field(init=False)
 
     def __post_init__(self) -> None:
@@ -34,4 +38,10 @@ class IdentityContext:
         self.hasher = argon2.PasswordHasher(
             time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib, parallelism=s.argon2_parallelism
         )
+        self.hashing = ThreadPoolExecutor(
+            max_workers=s.password_hash_concurrency, thread_name_prefix="argon2"
+        )
         self.captcha_image = ImageCaptcha(width=120, height=48)
+
+    def close(self) -> None:
+        self.hashing.shutdown(wait=False, cancel_futures=True)

@@ -73,5 +73,11 @@ def create_app(
         if settings.seed_demo:
             app.state.demo_accounts = await seed_demo(ctx, rt)
 
+    async def stop(_rt: ServiceRuntime) -> None:
+        ctx = getattr(app.state, "identity", None)
+        if ctx is not None:
+            ctx.close()
+
     runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
     return app

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
+import time
+from typing import Any
 
 import httpx
 import jwt
@@ -414,3 +418,61 @@ async def test_expired_captchas_and_sms_codes_are_refused(make_identity) -> None
             "/api/v1/auth/register", json={"enterprise_name": "某公司", "phone": phone, "sms_code": code}
         )
         assert r.status_code == 400 and r.json()["code"] == "sms_code_invalid"
+
+
+class CountingHasher:
+    """argon2's hasher with a count of the hashes running at once (in worker threads)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)  # a hash that takes a while, so overlapping ones would overlap
+            return fn(*args)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def hash(self, password: str) -> str:
+        return self._timed(self.inner.hash, password)
+
+    def verify(self, stored: str, password: str) -> bool:
+        return self._timed(self.inner.verify, stored, password)
+
+
+@pytest.mark.parametrize(("concurrency", "parallel"), [(1, False), (4, True)])
+async def test_a_login_burst_hashes_at_most_password_hash_concurrency_passwords_at_once(
+    make_identity,
+    concurrency: int,
+    parallel: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 17, section 9: each argon2 hash takes its memory cost (19 MiB by default); a burst
+    of sign-ins waits for a slot instead of allocating it N times over the pod's limit."""
+    app = await make_identity(password_hash_concurrency=concurrency)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as c:
+        api = ApiDriver(c)
+        session = await api.register()
+        ok = await c.put(
+            "/api/v1/me/password", json={"new_password": "Gx2024-voucher"}, headers=session.headers
+        )
+        assert ok.status_code == 204
+        ctx = app.state.identity
+        hasher = ctx.hasher = CountingHasher(ctx.hasher)
+        attempts = [(session.phone, "Gx2024-voucher")] * 4 + [(random_phone(), "Gx2024-voucher")] * 4
+        answers = await asyncio.gather(*(api.password_login(phone, pw) for phone, pw in attempts))
+    assert [r.status_code for r in answers[:4]] == [200] * 4, [r.text for r in answers]
+    assert {(r.status_code, r.json()["code"]) for r in answers[4:]} == {(401, "invalid_credentials")}
+    assert hasher.calls == 8  # every attempt hashed (unknown phones too, for the timing)
+    if parallel:
+        assert hasher.most > 1  # the counter sees overlapping hashes when they are allowed
+    else:
+        assert hasher.most == 1

@@ -19,7 +19,9 @@
 - ``voucher_money_conflicts``: money events the service recorded as conflicts for staff
   (``common.audit.conflict``), from its audit log;
 - ``voucher_consumer_in_flight`` / ``voucher_consumer_paused``: deliveries being applied
-  now, and whether the consumer waits for its database.
+  now, and whether the consumer waits for its database;
+- ``voucher_consumer_subscribed``: 1 while the consumer's channel to its queue is open (0
+  during a broker outage, like ``voucher_bus_connected``; /readyz stays 200 meanwhile).
 
 Each source is bounded by a short time-out; one that does not answer leaves its gauge as
 it was (a scrape never hangs or fails because the broker is away).
@@ -36,7 +38,6 @@ from sqlalchemy import text
 from common.bus.consumer import REDELIVER_TIMER
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue, unrouted_queue
 from common.metrics import (
-    BUS_CONNECTED,
     CONSUMER_BACKLOG,
     CONSUMER_IN_FLIGHT,
     CONSUMER_PAUSED,
@@ -76,7 +77,7 @@ async def refresh(runtime: ServiceRuntime) -> None:
     if consumer is not None:
         CONSUMER_IN_FLIGHT.labels(consumer.name).set(consumer.in_flight)
         CONSUMER_PAUSED.labels(consumer.name).set(1 if consumer.paused else 0)
-    BUS_CONNECTED.labels(name).set(1 if runtime.transport.health().get("broker", False) else 0)
+    runtime.informational()  # voucher_bus_connected, voucher_consumer_subscribed
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
             async with runtime.db.session() as session:

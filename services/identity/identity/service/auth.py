@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import argon2
 from sqlalchemy import bindparam, case, func, text, update
@@ -29,6 +29,9 @@ from identity import errors, tokens
 from identity.context import IdentityContext
 from identity.domain import auth as domain
 from identity.models import AuditEntry, Captcha, Organization, RefreshToken, SmsCode, User
+
+T = TypeVar("T")
+
 
 # --- captcha -----------------------------------------------------------------------------------
 
@@ -188,17 +191,23 @@ async def check_sms_code_and_commit_failures(
 # --- passwords ---------------------------------------------------------------------------------
 
 
+async def _argon2(ctx: IdentityContext, fn: Callable[..., T], *args: Any) -> T:
+    """``fn`` in one of identity's argon2 threads (``ctx.hashing``): at most
+    IDENTITY_PASSWORD_HASH_CONCURRENCY hashes hold their memory at once, the rest wait."""
+    return await asyncio.get_running_loop().run_in_executor(ctx.hashing, fn, *args)
+
+
 async def hash_password(ctx: IdentityContext, password: str) -> str:
-    return await asyncio.to_thread(ctx.hasher.hash, password)
+    return await _argon2(ctx, ctx.hasher.hash, password)
 
 
 async def password_matches(ctx: IdentityContext, stored: str | None, password: str) -> bool:
     if not stored:
         # Spend the same time as a real check, so timing does not tell which phones exist.
-        await asyncio.to_thread(ctx.hasher.hash, password)
+        await _argon2(ctx, ctx.hasher.hash, password)
         return False
     try:
-        return await asyncio.to_thread(ctx.hasher.verify, stored, password)
+        return await _argon2(ctx, ctx.hasher.verify, stored, password)
     except (argon2.exceptions.VerifyMismatchError, argon2.exceptions.InvalidHashError):
         return False
 
