@@ -16,6 +16,7 @@ import pytest
 from common import registry
 from common.db import Database
 from common.settings import ServiceSettings
+from gateway.config import Settings as GatewaySettings
 
 from .k8s_render import K8S, render
 
@@ -71,12 +72,8 @@ async def service_pod_connections(pool_size: int, listeners: int) -> int:
 
 
 def gateway_pool_size(env: dict[str, str]) -> int:
-    """The gateway's Database: a fixed pool_size in gateway/gateway/main.py, or its setting."""
-    source = (ROOT / "gateway/gateway/main.py").read_text(encoding="utf-8")
-    fixed = re.search(r"Database\(settings\.db_url, pool_size=(\d+)\)", source)
-    if fixed:
-        return int(fixed.group(1))
-    return int(env.get("DB_POOL_SIZE", ServiceSettings.model_fields["db_pool_size"].default))
+    """The gateway's Database: its DB_POOL_SIZE, or the gateway's own default."""
+    return int(env.get("DB_POOL_SIZE", GatewaySettings.model_fields["db_pool_size"].default))
 
 
 @dataclass(frozen=True)
