@@ -16,6 +16,30 @@ def transport_kind() -> str:
     return "inprocess"
 
 
+async def held_while_the_saga_goes_on(w, peer, slow: list, waiting: dict, what: str) -> list:
+    """Hold ``peer``'s answers until every request of ``slow`` has reached it, and meanwhile
+    have the consumer apply quota's reservation of ``waiting``; then let them go and return
+    their answers. Fails naming how many got there when connections are held across the read
+    (two connections in all: none left for the consumer)."""
+    peer.gate = asyncio.Event()
+    requests = [asyncio.ensure_future(r) for r in slow]
+    arrived = 0
+    try:
+        async with asyncio.timeout(10):
+            for _ in requests:
+                await peer.arrived.get()
+                arrived += 1  # waiting on the peer
+            await w.reserved(waiting)  # applied by the consumer before this returns
+    except TimeoutError:
+        pytest.fail(
+            f"{arrived} of {len(requests)} {what} within 10 s and the reservation was not "
+            "applied: connections held across the read"
+        )
+    finally:
+        peer.gate.set()
+    return list(await asyncio.gather(*requests))
+
+
 async def test_submissions_waiting_on_a_slow_catalog_leave_connections_for_the_saga(world) -> None:
     """POST /orders reads the product from catalog and the quote from quota. Were its session
     holding a connection in an open transaction across those reads, a slow catalog would fill
@@ -24,32 +48,16 @@ async def test_submissions_waiting_on_a_slow_catalog_leave_connections_for_the_s
     a busy machine while quota kept reserving. Two connections in all here."""
     w = await world({"db_pool_size": 1})
     waiting = await w.submit()  # decided below, while the others wait on catalog
-    w.catalog.gate = asyncio.Event()
     slow = [
-        asyncio.ensure_future(
-            w.api.post(
-                "/api/v1/orders",
-                json={"product_id": w.product_id, "use_voucher": True},
-                headers={**w.enterprise.headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
+        w.api.post(
+            "/api/v1/orders",
+            json={"product_id": w.product_id, "use_voucher": True},
+            headers={**w.enterprise.headers, "Idempotency-Key": str(uuid.uuid4())},
         )
         for _ in range(4)
     ]
-    arrived = 0
-    try:
-        async with asyncio.timeout(10):
-            for _ in slow:
-                await w.catalog.arrived.get()
-                arrived += 1  # waiting on catalog
-            await w.reserved(waiting)  # applied by the consumer before this returns
-    except TimeoutError:
-        pytest.fail(
-            f"{arrived} of {len(slow)} submissions reached catalog within 10 s and the reservation "
-            "was not applied: connections held across the read of catalog"
-        )
-    finally:
-        w.catalog.gate.set()
-    assert [r.status_code for r in await asyncio.gather(*slow)] == [201] * len(slow)
+    answers = await held_while_the_saga_goes_on(w, w.catalog, slow, waiting, "submissions reached catalog")
+    assert [r.status_code for r in answers] == [201] * len(slow)
     assert (await w.get(waiting))["status"] == "awaiting_acceptance"
 
 
@@ -94,26 +102,8 @@ async def test_acceptances_waiting_on_a_slow_identity_leave_connections_for_the_
         provider = w.h.issuer.member(w.provider.org_id, caps=("enterprise", "provider"))
     accepted = [await w.submit(use_voucher=False) for _ in range(4)]
     waiting = await w.submit()  # reserved below, while the acceptances wait on identity
-    w.identity.gate = asyncio.Event()
-    slow = [
-        asyncio.ensure_future(w.api.post(f"/api/v1/orders/{o['id']}/accept", headers=provider.headers))
-        for o in accepted
-    ]
-    arrived = 0
-    try:
-        async with asyncio.timeout(10):
-            for _ in slow:
-                await w.identity.arrived.get()
-                arrived += 1  # waiting on identity
-            await w.reserved(waiting)  # applied by the consumer before this returns
-    except TimeoutError:
-        pytest.fail(
-            f"{arrived} of {len(slow)} acceptances reached identity within 10 s and the reservation "
-            "was not applied: connections held across the read of identity"
-        )
-    finally:
-        w.identity.gate.set()
-    answers = await asyncio.gather(*slow)
+    slow = [w.api.post(f"/api/v1/orders/{o['id']}/accept", headers=provider.headers) for o in accepted]
+    answers = await held_while_the_saga_goes_on(w, w.identity, slow, waiting, "acceptances reached identity")
     assert [r.status_code for r in answers] == [200] * len(slow), [r.text for r in answers]
     assert {r.json()["status"] for r in answers} == {"awaiting_contract"}
     assert (await w.get(waiting))["status"] == "awaiting_acceptance"
@@ -133,32 +123,15 @@ async def test_submissions_waiting_on_a_slow_identity_leave_connections_for_the_
     else:  # a provider approved a moment ago, its product read from catalog
         product_id = w.catalog.add(w.h.issuer.member(caps=("provider",)).org_id or "")
     waiting = await w.submit()  # reserved below, while the submissions wait on identity
-    w.identity.gate = asyncio.Event()
     slow = [
-        asyncio.ensure_future(
-            w.api.post(
-                "/api/v1/orders",
-                json={"product_id": product_id, "use_voucher": False},
-                headers={**who.headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
+        w.api.post(
+            "/api/v1/orders",
+            json={"product_id": product_id, "use_voucher": False},
+            headers={**who.headers, "Idempotency-Key": str(uuid.uuid4())},
         )
         for _ in range(4)
     ]
-    arrived = 0
-    try:
-        async with asyncio.timeout(10):
-            for _ in slow:
-                await w.identity.arrived.get()
-                arrived += 1  # waiting on identity
-            await w.reserved(waiting)  # applied by the consumer before this returns
-    except TimeoutError:
-        pytest.fail(
-            f"{arrived} of {len(slow)} submissions reached identity within 10 s and the reservation "
-            "was not applied: connections held across the read of identity"
-        )
-    finally:
-        w.identity.gate.set()
-    answers = await asyncio.gather(*slow)
+    answers = await held_while_the_saga_goes_on(w, w.identity, slow, waiting, "submissions reached identity")
     assert [r.status_code for r in answers] == [201] * len(slow), [r.text for r in answers]
     assert {r.json()["status"] for r in answers} == {"awaiting_acceptance"}
     assert (await w.get(waiting))["status"] == "awaiting_acceptance"
