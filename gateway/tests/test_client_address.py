@@ -12,8 +12,8 @@ from __future__ import annotations
 import http.client
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -89,30 +89,40 @@ def from_address(local: str, proxy_port: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy_port}", transport=transport, timeout=10)
 
 
-async def test_behind_one_proxy_the_gateway_takes_the_address_the_proxy_saw_not_a_forged_one(
-    fresh_db: Callable[[str], Awaitable[str]], tmp_path: Path
-) -> None:
-    seen: list[str | None] = []
+@asynccontextmanager
+async def gateway_behind_a_proxy(
+    hops: int, fresh_db: Callable[[str], Awaitable[str]], logs: Path, seen: list[str | None]
+) -> AsyncIterator[int]:
+    """The gateway as its own process (3 requests per address allowed) behind one appending
+    proxy, identity a stand-in recording the X-Forwarded-For it gets; the proxy's port."""
     gateway_port = free_port()
     with serving(identity_stand_in(seen)) as identity_port, serving(appending_proxy(gateway_port)) as proxy:
         env = {
             **os.environ,
             "ENVIRONMENT": "development",
             "GATEWAY_DATABASE_URL": await fresh_db("gateway"),
-            "GATEWAY_TRUSTED_PROXY_HOPS": "1",
+            "GATEWAY_TRUSTED_PROXY_HOPS": str(hops),
             "GATEWAY_RATE_LIMIT_PER_IP": "3",
             "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{identity_port}",
         }
-        with running(env, tmp_path / "logs") as processes:
+        with running(env, logs) as processes:
             processes.start("gateway", "gateway.main:create_app", gateway_port)
-            async with from_address("127.0.0.2", proxy) as mallory, from_address("127.0.0.3", proxy) as alice:
-                # Mallory names a new address in every request, hoping for a fresh budget each.
-                forged = [
-                    (await mallory.get("/api/v1/captcha", headers={"X-Forwarded-For": f"203.0.113.{n}"}))
-                    for n in range(5)
-                ]
-                # ...and Alice, behind the same proxy, keeps her own budget.
-                honest = await alice.get("/api/v1/captcha")
+            yield proxy
+
+
+async def test_behind_one_proxy_the_gateway_takes_the_address_the_proxy_saw_not_a_forged_one(
+    fresh_db: Callable[[str], Awaitable[str]], tmp_path: Path
+) -> None:
+    seen: list[str | None] = []
+    async with gateway_behind_a_proxy(1, fresh_db, tmp_path / "logs", seen) as proxy:
+        async with from_address("127.0.0.2", proxy) as mallory, from_address("127.0.0.3", proxy) as alice:
+            # Mallory names a new address in every request, hoping for a fresh budget each.
+            forged = [
+                (await mallory.get("/api/v1/captcha", headers={"X-Forwarded-For": f"203.0.113.{n}"}))
+                for n in range(5)
+            ]
+            # ...and Alice, behind the same proxy, keeps her own budget.
+            honest = await alice.get("/api/v1/captcha")
 
     assert [r.status_code for r in forged] == [200, 200, 200, 429, 429]
     assert forged[3].json()["code"] == "rate_limited"
@@ -135,22 +145,10 @@ async def test_without_a_trusted_hop_every_caller_behind_the_proxy_shares_its_ad
     """Why GATEWAY_TRUSTED_PROXY_HOPS must match the proxies in front: left at 0 behind one,
     the gateway counts every caller under the proxy's address, and one caller's limit is
     everybody's."""
-    seen: list[str | None] = []
-    gateway_port = free_port()
-    with serving(identity_stand_in(seen)) as identity_port, serving(appending_proxy(gateway_port)) as proxy:
-        env = {
-            **os.environ,
-            "ENVIRONMENT": "development",
-            "GATEWAY_DATABASE_URL": await fresh_db("gateway"),
-            "GATEWAY_TRUSTED_PROXY_HOPS": "0",
-            "GATEWAY_RATE_LIMIT_PER_IP": "3",
-            "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{identity_port}",
-        }
-        with running(env, tmp_path / "logs") as processes:
-            processes.start("gateway", "gateway.main:create_app", gateway_port)
-            async with from_address("127.0.0.2", proxy) as one, from_address("127.0.0.3", proxy) as other:
-                first = [(await one.get("/api/v1/captcha")).status_code for _ in range(3)]
-                blocked = await other.get("/api/v1/captcha")
+    async with gateway_behind_a_proxy(0, fresh_db, tmp_path / "logs", []) as proxy:
+        async with from_address("127.0.0.2", proxy) as one, from_address("127.0.0.3", proxy) as other:
+            first = [(await one.get("/api/v1/captcha")).status_code for _ in range(3)]
+            blocked = await other.get("/api/v1/captcha")
 
     assert first == [200, 200, 200]
     assert blocked.status_code == 429, "the other caller pays for the first one's requests"

@@ -267,6 +267,20 @@ async def test_a_database_that_cannot_give_a_connection_is_answered_503_database
     assert (body["code"], body["status"], body["detail"]) == ("database_busy", 503, "系统繁忙，请稍后重试")
 
 
+async def answer_to(failure: Exception) -> httpx.Response:
+    """What a route that raises ``failure`` answers, through the common error handlers."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/x")
+    async def x() -> None:
+        raise failure
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/x")
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -281,16 +295,7 @@ async def test_a_database_that_cannot_give_a_connection_is_answered_503_database
 async def test_the_database_asking_to_try_again_is_answered_503_database_busy(failure: Exception) -> None:
     """A server still starting up, a deadlock victim, a serialization failure: the request
     changed nothing and succeeds when tried again."""
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/x")
-    async def x() -> None:
-        raise failure
-
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        r = await client.get("/x")
+    r = await answer_to(failure)
     assert r.status_code == 503 and r.json()["code"] == "database_busy", r.text
     assert r.headers["retry-after"] == "1"
 
@@ -303,16 +308,7 @@ async def test_the_database_asking_to_try_again_is_answered_503_database_busy(fa
 async def test_a_failure_that_is_not_the_databases_stays_a_500(failure: Exception) -> None:
     """Only the database's own failures are a retryable 503: a route's other connection
     refused, a missing file or its own time-out are a defect to look at (logged, a 500)."""
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/x")
-    async def x() -> None:
-        raise failure
-
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        r = await client.get("/x")
+    r = await answer_to(failure)
     assert r.status_code == 500 and r.json()["code"] == "internal_error", r.text
 
 
