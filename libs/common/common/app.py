@@ -42,7 +42,6 @@ from common.openapi import install_problem_docs, operation_id
 from common.sanitize import RejectNulMiddleware
 from common.settings import ServiceSettings
 from common.timers import TimerHandler, TimerWorker
-from common.uploads import UploadDirMiddleware, prepare_upload_dir
 
 log = structlog.get_logger(__name__)
 
@@ -329,8 +328,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(RejectNulMiddleware)
-    if upload_dir := prepare_upload_dir(settings.upload_tmp_dir):
-        app.add_middleware(UploadDirMiddleware, directory=upload_dir)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, overrides=body_limit_overrides)
     app.add_middleware(
         RequestContextMiddleware, service=settings.service_name, guarded=settings.guarded_paths

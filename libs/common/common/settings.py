@@ -77,10 +77,6 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = shared("JWT_ISSUER", default="voucher-identity")
     jwt_audience: str = shared("JWT_AUDIENCE", default="voucher-platform")
     max_body_bytes: int = shared("MAX_BODY_BYTES", default=1_048_576)
-    # Where uploads over 1 MiB wait while a request reads them (common.uploads): a
-    # disk-backed folder in production, not a memory-backed /tmp. Unset: the system's
-    # temporary folder (TMPDIR). Made at start if missing.
-    upload_tmp_dir: str | None = shared("UPLOAD_TMP_DIR", default=None)
     log_level: str = shared("LOG_LEVEL", default="INFO")
     # None: JSON lines unless the output is a terminal (readable lines for make run).
     log_json: bool | None = shared("LOG_JSON", default=None)

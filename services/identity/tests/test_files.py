@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -256,15 +257,17 @@ def open_files_in(directory: Path) -> list[str]:
     return found
 
 
-async def test_an_upload_over_1_mib_waits_on_disk_in_upload_tmp_dir_not_in_memory(
-    make_identity: Any, relaxed_sms: dict[str, Any], tmp_path: Path
+async def test_an_upload_over_1_mib_waits_on_disk_in_the_temporary_folder_not_in_memory(
+    make_identity: Any, relaxed_sms: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 17, section 9: a multipart file over 1 MiB is spooled to a temporary file, in
-    UPLOAD_TMP_DIR (a disk-backed volume in production; a memory-backed /tmp of 16 MiB
-    let two 10 MiB uploads evict identity). Smaller ones stay in memory; nothing is left
-    behind."""
-    spool = tmp_path / "spool"  # identity makes it
-    app = await make_identity(upload_tmp_dir=str(spool), **relaxed_sms)
+    """Issue 17, section 9: a multipart file over 1 MiB is spooled to a temporary file in the
+    process's temporary folder (``TMPDIR``; /tmp is a disk-backed volume in the manifests: a
+    memory-backed /tmp of 16 MiB let two 10 MiB uploads evict identity). Smaller ones stay
+    in memory; nothing is left behind."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))  # what TMPDIR sets at start
+    app = await make_identity(**relaxed_sms)
     ctx = app.state.identity
     stored = ctx.storage.put
     spooled: list[list[str]] = []
