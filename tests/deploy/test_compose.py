@@ -30,8 +30,9 @@ HERE = Path(__file__).resolve().parent
 SCHEMA = HERE / "compose-spec.json"
 
 # What secrets.env holds for every service but the portal: no database or broker password
-# (each service has its own role and user, in <service>.credentials.env).
-SHARED_SECRETS = {"SERVICE_TOKEN_SECRET"}
+# (each service has its own role and user, in <service>.credentials.env): the service-token
+# secret and METRICS_TOKEN, which opens /metrics to Prometheus (test_monitoring.py).
+SHARED_SECRETS = {"SERVICE_TOKEN_SECRET", "METRICS_TOKEN"}
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 
