@@ -129,11 +129,17 @@ def test_credentials_given_to_the_wrong_workload_are_caught(
 
     if change == "a service without its own":
         c = container(("Deployment", "orders"))
-        c["envFrom"] = [i for i in c["envFrom"] if i.get("secretRef", {}).get("name") != credentials_of("orders")]
+        c["envFrom"] = [
+            i for i in c["envFrom"] if i.get("secretRef", {}).get("name") != credentials_of("orders")
+        ]
     elif change == "a service with another's":
-        container(("Deployment", "quota"))["envFrom"].append({"secretRef": {"name": credentials_of("payments")}})
+        container(("Deployment", "quota"))["envFrom"].append(
+            {"secretRef": {"name": credentials_of("payments")}}
+        )
     elif change == "a Job with another service's":
-        container(("Job", "migrate-catalog"))["envFrom"] = [{"secretRef": {"name": credentials_of("identity")}}]
+        container(("Job", "migrate-catalog"))["envFrom"] = [
+            {"secretRef": {"name": credentials_of("identity")}}
+        ]
     elif change == "the CronJob with a service's":
         container(("CronJob", "voucher-invariants"))["envFrom"].append(
             {"secretRef": {"name": credentials_of("orders")}}
@@ -249,6 +255,8 @@ def test_every_process_is_given_what_its_settings_need_as_its_own_role(
         elif kind_ == "CronJob":
             for service in INVARIANTS_READS:
                 url = env.get(f"{service.upper()}_DATABASE_URL")
-                assert url, f"{name}: no {service.upper()}_DATABASE_URL (it would read as POSTGRES_URL's user)"
+                assert url, (
+                    f"{name}: no {service.upper()}_DATABASE_URL (it would read as POSTGRES_URL's user)"
+                )
                 assert urlsplit(url).username == "invariants", f"{name}: the read-only role"
             assert "POSTGRES_URL" not in env, f"{name}: no service's role"

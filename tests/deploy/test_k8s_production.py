@@ -488,9 +488,9 @@ def check_monitoring_network(objects: list[dict[str, Any]]) -> None:
     # the Pushgateway: pushed to by voucher-invariants, scraped by Prometheus; it reaches nothing
     into = peers(objects, pushgateway, "Ingress", named)
     assert any(p == pod_peer(INVARIANTS) and ports == tcp(9091) for p, ports in into), "the push"
-    assert any(
-        p == MONITORING_NAMESPACE and ports in (tcp(9091), tcp("http")) for p, ports in into
-    ), "Prometheus (namespace monitoring) scrapes the Pushgateway on 9091"
+    assert any(p == MONITORING_NAMESPACE and ports in (tcp(9091), tcp("http")) for p, ports in into), (
+        "Prometheus (namespace monitoring) scrapes the Pushgateway on 9091"
+    )
     for p, ports in into:
         assert p in (pod_peer(INVARIANTS), MONITORING_NAMESPACE), f"pushgateway: from {p}"
         assert ports in (tcp(9091), tcp("http")), f"pushgateway: on {ports}"

@@ -354,7 +354,9 @@ if __name__ == "__main__":
 
 # --- METRICS_TOKEN: the same value in every scraped process and in Prometheus ------------------
 
-TOKEN_FILE_COMMAND = re.compile(r"^#\s+(umask 077; sed -n 's/\^METRICS_TOKEN=//p' (\S+) > (\S+))$", re.MULTILINE)
+TOKEN_FILE_COMMAND = re.compile(
+    r"^#\s+(umask 077; sed -n 's/\^METRICS_TOKEN=//p' (\S+) > (\S+))$", re.MULTILINE
+)
 
 
 def test_every_scraped_process_and_prometheus_get_the_same_metrics_token(tmp_path: Path) -> None:
@@ -406,4 +408,6 @@ def test_every_scraped_process_and_prometheus_get_the_same_metrics_token(tmp_pat
         and mounted.startswith("/run/secrets/")
     ), f"prometheus.yml: how {written} becomes {mounted}"
     ignored = (ROOT / "deploy/env/.gitignore").read_text().split()
-    assert Path(written).name in ignored or Path(written).name.endswith(".env"), f"{written} is never committed"
+    assert Path(written).name in ignored or Path(written).name.endswith(".env"), (
+        f"{written} is never committed"
+    )
