@@ -14,7 +14,12 @@ Writes, readable by you alone (0600), never committed:
   (deploy/rabbitmq/entrypoint.sh makes the users from them);
 - <service>.credentials.env, given to that service alone by docker-compose.yml: POSTGRES_URL
   (the server, as its own role; it connects to the database named after itself) and, for a
-  service on the bus, AMQP_URL (as its own broker user).
+  service on the bus, AMQP_URL (as its own broker user). The same files make the
+  Kubernetes Secrets voucher-<service>-credentials (deploy/README.md, Kubernetes): the
+  cluster's Services are called postgres and rabbitmq too;
+- invariants.credentials.env: <SERVICE>_DATABASE_URL of each database voucher-invariants
+  reads, as the read-only role `invariants` (INVARIANTS_DB_PASSWORD in postgres.secrets.env;
+  the Secret voucher-invariants-credentials of its CronJob).
 
 Run it again at any time: the passwords already in postgres.secrets.env and
 rabbitmq.secrets.env are kept, only missing ones (a service added since) are made, and the
@@ -47,6 +52,15 @@ def databases() -> list[str]:
     listed = re.search(r'^DATABASES="([^"]*)"', script, flags=re.MULTILINE)
     if not listed:
         raise SystemExit("deploy/postgres/init/01-databases.sh lists no DATABASES")
+    return listed.group(1).split()
+
+
+def reader_databases() -> list[str]:
+    """The databases voucher-invariants reads as the role `invariants`."""
+    script = (DEPLOY / "postgres/init/01-databases.sh").read_text(encoding="utf-8")
+    listed = re.search(r'^READER_DATABASES="([^"]*)"', script, flags=re.MULTILINE)
+    if not listed:
+        raise SystemExit("deploy/postgres/init/01-databases.sh lists no READER_DATABASES")
     return listed.group(1).split()
 
 
@@ -89,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dbs, users = databases(), broker_users()
     pg = read_env(out / "postgres.secrets.env")
-    pg_keys = ["POSTGRES_PASSWORD", *(f"{db.upper()}_DB_PASSWORD" for db in dbs)]
+    pg_keys = ["POSTGRES_PASSWORD", *(f"{db.upper()}_DB_PASSWORD" for db in dbs), "INVARIANTS_DB_PASSWORD"]
     pg = {key: pg.get(key) or password() for key in pg_keys}
     rabbit = read_env(out / "rabbitmq.secrets.env")
     rabbit_keys = ["RABBITMQ_DEFAULT_PASS", *(f"{user.upper()}_AMQP_PASSWORD" for user in users)]
@@ -119,8 +133,17 @@ def main(argv: list[str] | None = None) -> int:
             "Made by deploy/env/make-credentials.py from postgres.secrets.env and rabbitmq.secrets.env.",
             values,
         )
+    write_env(
+        out / "invariants.credentials.env",
+        "voucher-invariants' read-only role: the databases it checks, nothing written.\n"
+        "Made by deploy/env/make-credentials.py from postgres.secrets.env.",
+        {
+            f"{db.upper()}_DATABASE_URL": f"postgresql://invariants:{pg['INVARIANTS_DB_PASSWORD']}@postgres:5432/{db}"
+            for db in reader_databases()
+        },
+    )
     print(
-        f"wrote {out}/postgres.secrets.env, rabbitmq.secrets.env and {len({*dbs, *users})} credentials files"
+        f"wrote {out}/postgres.secrets.env, rabbitmq.secrets.env and {len({*dbs, *users}) + 1} credentials files"
     )
     return 0
 

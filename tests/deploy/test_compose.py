@@ -30,8 +30,9 @@ HERE = Path(__file__).resolve().parent
 SCHEMA = HERE / "compose-spec.json"
 
 # What secrets.env holds for every service but the portal: no database or broker password
-# (each service has its own role and user, in <service>.credentials.env).
-SHARED_SECRETS = {"SERVICE_TOKEN_SECRET"}
+# (each service has its own role and user, in <service>.credentials.env): the service-token
+# secret and METRICS_TOKEN, which opens /metrics to Prometheus (test_monitoring.py).
+SHARED_SECRETS = {"SERVICE_TOKEN_SECRET", "METRICS_TOKEN"}
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 
@@ -527,8 +528,12 @@ def test_each_service_connects_as_its_own_role_and_broker_user(
     owners = {*registry.NAMES, "gateway"}
     assert {
         n.removesuffix(".credentials.env") for n in credentials if n.endswith(".credentials.env")
-    } == owners
-    assert pg.keys() == {"POSTGRES_PASSWORD", *(f"{n.upper()}_DB_PASSWORD" for n in owners)}
+    } == owners | {"invariants"}
+    assert pg.keys() == {
+        "POSTGRES_PASSWORD",
+        "INVARIANTS_DB_PASSWORD",  # voucher-invariants' read-only role
+        *(f"{n.upper()}_DB_PASSWORD" for n in owners),
+    }
     assert rabbit.keys() == {"RABBITMQ_DEFAULT_PASS", *(f"{n.upper()}_AMQP_PASSWORD" for n in consumers)}
     passwords = [*pg.values(), *rabbit.values()]
     assert len(set(passwords)) == len(passwords), "every password is its own"
@@ -544,6 +549,15 @@ def test_each_service_connects_as_its_own_role_and_broker_user(
             assert amqp.password == rabbit[f"{name.upper()}_AMQP_PASSWORD"]
         else:
             assert "AMQP_URL" not in values, f"{name} is not on the bus"
+    # voucher-invariants reads the databases it checks as its read-only role, nothing else.
+    from common.invariants.readers import SERVICES as READS
+
+    reader = credentials["invariants.credentials.env"]
+    assert reader.keys() == {f"{s.upper()}_DATABASE_URL" for s in READS}
+    for service in READS:
+        url = urlsplit(reader[f"{service.upper()}_DATABASE_URL"])
+        assert (url.hostname, url.username, url.path) == ("postgres", "invariants", f"/{service}")
+        assert url.password == pg["INVARIANTS_DB_PASSWORD"]
     # No service's environment carries the superuser's or the administrator's credentials:
     # everything its env files hold (the examples for the secrets files).
     for name, service in app_services.items():

@@ -62,9 +62,13 @@ def least_replicas(objects: list[dict[str, Any]], name: str) -> int:
 
 
 def check_replicas_and_budgets(objects: list[dict[str, Any]]) -> None:
+    """The platform's own processes (PORTS); SINGLE_REPLICA (below) says which other
+    Deployment runs one replica on purpose and why."""
     deployments = kind(objects, "Deployment")
     budgets = kind(objects, "PodDisruptionBudget").values()
     for name, deployment in deployments.items():
+        if name in SINGLE_REPLICA:
+            continue
         assert least_replicas(objects, name) >= 2, f"{name}: one replica is an outage on every restart"
         covering = [b for b in budgets if selects(b["spec"]["selector"], pod_labels(deployment))]
         assert len(covering) == 1, f"{name}: one PodDisruptionBudget, found {len(covering)}"
@@ -74,7 +78,7 @@ def check_replicas_and_budgets(objects: list[dict[str, Any]]) -> None:
 def test_every_deployment_runs_two_replicas_at_least_under_a_disruption_budget(
     rendered: list[dict[str, Any]],
 ) -> None:
-    assert kind(rendered, "Deployment").keys() == PORTS.keys()
+    assert kind(rendered, "Deployment").keys() == PORTS.keys() | SINGLE_REPLICA.keys()
     check_replicas_and_budgets(rendered)
 
 
@@ -120,6 +124,8 @@ def test_a_rolling_update_never_drops_a_request_or_an_event(
     entrypoint = (root / "deploy/entrypoint.sh").read_text()
     assert f"--timeout-graceful-shutdown {processes.GRACEFUL_SHUTDOWN_SECONDS}" in entrypoint
     for name, deployment in kind(rendered, "Deployment").items():
+        if name in SINGLE_REPLICA:
+            continue  # one pod, nothing served to users from it (SINGLE_REPLICA)
         strategy = deployment["spec"]["strategy"]
         assert strategy["type"] == "RollingUpdate", name
         assert strategy["rollingUpdate"]["maxUnavailable"] == 0, name
@@ -373,6 +379,8 @@ def test_temporary_files_are_on_disk_with_room_for_several_of_the_largest_upload
         IdentitySettings.model_fields["max_upload_bytes"].default,
     )
     for name, deployment in kind(rendered, "Deployment").items():
+        if name in SINGLE_REPLICA:
+            continue  # the Pushgateway takes no uploads and writes nothing (read-only root)
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         (tmp,) = [m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
@@ -390,3 +398,120 @@ def test_the_certificate_can_be_issued_through_the_default_deny(rendered: list[d
     rules = [r for p in policies_for(rendered, solver, "Ingress") for r in p["spec"].get("ingress", [])]
     controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}}
     assert any(controller in r["from"] and {"protocol": "TCP", "port": 8089} in r["ports"] for r in rules)
+
+
+# --- the monitoring workloads: applied with the rest, and reachable on their paths alone ------
+
+# The Deployments that run one replica on purpose, and why (check_replicas_and_budgets and the
+# rolling-update checks cover the platform's own, PORTS).
+SINGLE_REPLICA = {
+    # A cache of voucher-invariants' last result: two replicas behind one Service would each
+    # hold a different push (a push lands on one, Prometheus scrapes either) and the series
+    # would flap; losing the pod loses at most one hour's result, which the next run pushes
+    # again, and VoucherInvariantsNotChecked fires if none comes. Nothing serves users from it,
+    # so a node drain may take it (no PodDisruptionBudget: minAvailable 1 would block the drain).
+    "pushgateway": "voucher-invariants' last result, pushed again every hour",
+}
+# voucher-invariants' CronJob runs to completion: replicas, PDBs and rolling updates do not
+# apply; a run a drain interrupts is the next hour's (concurrencyPolicy Forbid, and
+# VoucherInvariantsNotChecked after 3 hours without one).
+INVARIANTS = "voucher-invariants"
+
+
+def test_deploy_k8s_applies_the_monitoring_workloads_too(rendered: list[dict[str, Any]]) -> None:
+    """`kubectl apply -k deploy/k8s` brings the Pushgateway and voucher-invariants' CronJob
+    (deploy/monitoring), so the alerts on the invariants have something to read."""
+    assert kind(rendered, "Deployment").keys() == PORTS.keys() | SINGLE_REPLICA.keys()
+    assert kind(rendered, "CronJob").keys() == {INVARIANTS}
+    for name in SINGLE_REPLICA:
+        assert kind(rendered, "Deployment")[name]["spec"]["replicas"] == 1, name
+        assert not [
+            b
+            for b in kind(rendered, "PodDisruptionBudget").values()
+            if selects(b["spec"]["selector"], pod_labels(kind(rendered, "Deployment")[name]))
+        ], f"{name}: a budget would block every node drain"
+
+
+def cronjob_labels(objects: list[dict[str, Any]], name: str) -> dict[str, str]:
+    return kind(objects, "CronJob")[name]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+
+
+def peers(
+    objects: list[dict[str, Any]], labels: dict[str, str], direction: str, named_ports: set[str] = frozenset()
+) -> list[tuple[dict[str, Any], list[Any]]]:
+    """(peer, ports) of every rule of the policies selecting these pods, but the DNS one
+    every pod has (allow-dns): a rule without peers is (`{}`, ports), to anything. An ingress
+    rule whose ports are all names the pod does not declare (allow-prometheus's `http` on a
+    pod without such a port) opens nothing on it, as Kubernetes resolves named ports per pod."""
+    key = "egress" if direction == "Egress" else "ingress"
+    side = "to" if direction == "Egress" else "from"
+    found = []
+    for policy in policies_for(objects, labels, direction):
+        if policy["metadata"]["name"] == "allow-dns":
+            continue
+        for rule in policy["spec"].get(key, []):
+            ports = rule.get("ports")
+            if (
+                direction == "Ingress"
+                and ports
+                and all(isinstance(p.get("port"), str) and p["port"] not in named_ports for p in ports)
+            ):
+                continue
+            for peer in rule.get(side) or [{}]:
+                found.append((peer, rule.get("ports")))
+    return found
+
+
+def pod_peer(app: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": {"app": app}}}
+
+
+MONITORING_NAMESPACE = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def check_monitoring_network(objects: list[dict[str, Any]]) -> None:
+    pushgateway = pod_labels(kind(objects, "Deployment")["pushgateway"])
+    invariants = cronjob_labels(objects, INVARIANTS)
+    tcp = lambda port: [{"protocol": "TCP", "port": port}]  # noqa: E731
+    # voucher-invariants reaches PostgreSQL and the Pushgateway, nothing else; nothing reaches it
+    out = peers(objects, invariants, "Egress")
+    expected = [(pod_peer("postgres"), tcp(5432)), (pod_peer("pushgateway"), tcp(9091))]
+    assert len(out) == len(expected) and all(path in out for path in expected), (
+        f"voucher-invariants: out to PostgreSQL and the Pushgateway alone, not {out}"
+    )
+    assert not peers(objects, invariants, "Ingress"), "nothing connects to voucher-invariants"
+    named = {
+        p["name"]
+        for c in kind(objects, "Deployment")["pushgateway"]["spec"]["template"]["spec"]["containers"]
+        for p in c.get("ports", [])
+    }
+    # the Pushgateway: pushed to by voucher-invariants, scraped by Prometheus; it reaches nothing
+    into = peers(objects, pushgateway, "Ingress", named)
+    assert any(p == pod_peer(INVARIANTS) and ports == tcp(9091) for p, ports in into), "the push"
+    assert any(p == MONITORING_NAMESPACE and ports in (tcp(9091), tcp("http")) for p, ports in into), (
+        "Prometheus (namespace monitoring) scrapes the Pushgateway on 9091"
+    )
+    for p, ports in into:
+        assert p in (pod_peer(INVARIANTS), MONITORING_NAMESPACE), f"pushgateway: from {p}"
+        assert ports in (tcp(9091), tcp("http")), f"pushgateway: on {ports}"
+    assert not peers(objects, pushgateway, "Egress"), "the Pushgateway connects to nothing"
+
+
+def test_the_monitoring_workloads_reach_exactly_what_they_use(rendered: list[dict[str, Any]]) -> None:
+    check_monitoring_network(rendered)
+
+
+@pytest.mark.parametrize("change", ["invariants out anywhere", "pushgateway open to all", "no push path"])
+def test_a_wider_or_missing_monitoring_path_is_caught(rendered: list[dict[str, Any]], change: str) -> None:
+    broken = copy.deepcopy(rendered)
+    policies = kind(broken, "NetworkPolicy")
+    if change == "invariants out anywhere":
+        policies[INVARIANTS]["spec"]["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]})
+    elif change == "pushgateway open to all":
+        policies["pushgateway"]["spec"]["ingress"].append({"ports": [{"protocol": "TCP", "port": 9091}]})
+    else:
+        policies["pushgateway"]["spec"]["ingress"] = [
+            r for r in policies["pushgateway"]["spec"]["ingress"] if pod_peer(INVARIANTS) not in r["from"]
+        ]
+    with pytest.raises(AssertionError):
+        check_monitoring_network(broken)

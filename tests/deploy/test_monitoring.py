@@ -272,7 +272,8 @@ def test_the_invariants_cronjob_pushes_to_the_shipped_pushgateway() -> None:
     port = pushgateway["Service"]["spec"]["ports"][0]["port"]
     assert env["INVARIANTS_PUSHGATEWAY_URL"] == f"http://{pushgateway['Service']['metadata']['name']}:{port}"
     secrets = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
-    assert "voucher-secrets" in secrets  # POSTGRES_URL
+    # its read-only role's URLs alone (test_k8s_credentials.py checks what they hold)
+    assert secrets == ["voucher-invariants-credentials"]
     # restricted pod security, as every workload of deploy/k8s
     for workload in (pod, pushgateway["Deployment"]["spec"]["template"]["spec"]):
         assert workload["securityContext"]["runAsNonRoot"] is True
@@ -349,3 +350,64 @@ if __name__ == "__main__":
         "# tests/deploy/test_monitoring.py fails when the two differ.\n"
     )
     sys.stdout.write(yaml.safe_dump(prometheusrule(), sort_keys=False, allow_unicode=True, width=100))
+
+
+# --- METRICS_TOKEN: the same value in every scraped process and in Prometheus ------------------
+
+TOKEN_FILE_COMMAND = re.compile(
+    r"^#\s+(umask 077; sed -n 's/\^METRICS_TOKEN=//p' (\S+) > (\S+))$", re.MULTILINE
+)
+
+
+def test_every_scraped_process_and_prometheus_get_the_same_metrics_token(tmp_path: Path) -> None:
+    """/metrics stays closed until METRICS_TOKEN is set (issue 17, §3): secrets.env sets it;
+    compose gives that file to every process prometheus.yml scrapes; in Kubernetes the
+    ServiceMonitor reads it from the Secret each scraped Deployment reads, made from the same
+    file; and prometheus.yml's token file is written from it by the command it documents."""
+    from .conftest import parse_env_file
+    from .test_registry import env_names, settings_class
+
+    example = parse_env_file(ROOT / "deploy/env/secrets.env.example")
+    assert "METRICS_TOKEN" in example, "deploy/env/secrets.env.example: METRICS_TOKEN"
+    for name in scraped_services():
+        assert "METRICS_TOKEN" in env_names(settings_class(name)), f"{name} reads no METRICS_TOKEN"
+
+    # docker-compose: each target of the voucher job is a compose service given secrets.env
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    config = load_yaml("prometheus.yml")
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "voucher"]
+    for target in (t for sc in job["static_configs"] for t in sc["targets"]):
+        service = compose["services"][target.split(":")[0]]
+        assert "deploy/env/secrets.env" in service["env_file"], f"{target}: no METRICS_TOKEN in compose"
+
+    # Kubernetes: the ServiceMonitor's Secret is the one each scraped Deployment reads whole,
+    # made from secrets.env (deploy/README.md)
+    monitor = next(d for d in load_all("servicemonitor.yaml") if d["metadata"]["name"] == "voucher")
+    secret = monitor["spec"]["endpoints"][0]["authorization"]["credentials"]["name"]
+    for name in scraped_services():
+        docs = [d for d in yaml.safe_load_all((ROOT / "deploy/k8s" / f"{name}.yaml").read_text()) if d]
+        (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert {"secretRef": {"name": secret}} in container["envFrom"], f"{name}: METRICS_TOKEN from {secret}"
+    readme = (ROOT / "deploy/README.md").read_text()
+    assert f"kubectl create secret generic {secret} --from-env-file=deploy/env/secrets.env" in readme
+
+    # Prometheus (prometheus.yml): the token file, written from secrets.env as it documents
+    commands = TOKEN_FILE_COMMAND.findall((MONITORING / "prometheus.yml").read_text())
+    assert commands, "prometheus.yml: the command that writes its token file from secrets.env"
+    ((command, source, written),) = commands
+    assert source == "deploy/env/secrets.env"
+    (tmp_path / "deploy/env").mkdir(parents=True)
+    (tmp_path / source).write_text("SERVICE_TOKEN_SECRET=a\nMETRICS_TOKEN=the-token-value\n")
+    subprocess.run(["sh", "-c", command], cwd=tmp_path, check=True, timeout=30)
+    assert (tmp_path / written).read_text().strip() == "the-token-value"
+    assert oct((tmp_path / written).stat().st_mode & 0o777) == oct(0o600), "readable by its owner alone"
+    mounted = job["authorization"]["credentials_file"]
+    assert f"{written}:{mounted}" in (MONITORING / "prometheus.yml").read_text() or (
+        f"file: {written}" in (MONITORING / "prometheus.yml").read_text()
+        and mounted.startswith("/run/secrets/")
+    ), f"prometheus.yml: how {written} becomes {mounted}"
+    ignored = (ROOT / "deploy/env/.gitignore").read_text().split()
+    assert Path(written).name in ignored or Path(written).name.endswith(".env"), (
+        f"{written} is never committed"
+    )

@@ -217,3 +217,48 @@ async def test_every_service_migrates_to_its_head_as_its_own_role(root: Path, se
         for name in names.values():
             server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             server.psql(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_the_invariants_role_reads_the_databases_it_checks_and_writes_nothing(
+    root: Path, server: Server, names: list[str]
+) -> None:
+    """voucher-invariants' CronJob connects as the role `invariants` (its Secret,
+    voucher-invariants-credentials): it reads the databases it checks, no other, and cannot
+    write."""
+    alpha, beta = names
+    reader = f"{alpha}_reader"
+    passwords = {password_variable(n): "pw" for n in names}
+    try:
+        result = subprocess.run(
+            ["sh", str(root / SCRIPT)],
+            env={
+                **server.env,
+                "POSTGRES_USER": server.superuser,
+                "VOUCHER_DATABASES": " ".join(names),
+                "VOUCHER_READER_DATABASES": alpha,
+                "VOUCHER_READER_ROLE": reader,
+                "INVARIANTS_DB_PASSWORD": "pw-reader",
+                **passwords,
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        server.value("CREATE TABLE things (id int); INSERT INTO things VALUES (1)", user=alpha, db=alpha)
+        assert server.value("SELECT count(*) FROM things", user=reader, db=alpha) == "1"
+        written = server.psql("INSERT INTO things VALUES (2)", user=reader, db=alpha)
+        assert written.returncode != 0 and "read-only transaction" in written.stderr
+        assert (
+            server.value(
+                f"SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = '{reader}'"
+            )
+            == "f|f|f"
+        )
+        refused = server.psql("SELECT 1", user=reader, db=beta)
+        assert refused.returncode != 0 and "permission denied" in refused.stderr
+    finally:
+        for name in names:
+            server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.psql(f'DROP ROLE IF EXISTS "{reader}"')

@@ -274,3 +274,22 @@ def test_a_service_whose_own_secrets_are_not_listed_is_caught(
     table = {name: row for name, row in own_secrets.items() if name != service}
     with pytest.raises(AssertionError, match=f"{service} refuses to start"):
         check_own_secrets_against_settings(table, production_base, made, monkeypatch, production_env)
+
+
+def test_the_checklist_for_a_new_service_names_tests_that_exist(root: Path) -> None:
+    """CONTRIBUTING.md's "Adding a service" names the test that holds each step
+    (`test_file.py::test_name`, or `::test_name` for the file named just before): each one
+    is a test of tests/deploy, so the checklist does not point at tests renamed or gone."""
+    text = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    checklist = text.split("## Adding a service", 1)[1].split("\n## ", 1)[0]
+    named, current = [], None
+    for match in re.finditer(r"`(test_\w+\.py)?::(test_\w+)`", checklist):
+        current = match.group(1) or current
+        assert current, f"::{match.group(2)} names no file before it"
+        named.append((current, match.group(2)))
+    assert len(named) >= 10, named
+    for file, test in named:
+        source = (root / "tests/deploy" / file).read_text(encoding="utf-8")
+        assert re.search(rf"^(async )?def {test}\(", source, re.MULTILINE), (
+            f"CONTRIBUTING.md: no {file}::{test}"
+        )

@@ -20,6 +20,12 @@ DATABASES="identity quota catalog orders contracts payments demands gateway"
 # Tests run the script against a server of their own, on names of their own.
 DATABASES="${VOUCHER_DATABASES:-$DATABASES}"
 ROLE_PREFIX="${VOUCHER_ROLE_PREFIX:-}"
+# voucher-invariants (deploy/monitoring/invariants-cronjob.yaml) reads these databases and
+# writes nothing: a role of its own, made when INVARIANTS_DB_PASSWORD is given
+# (make-credentials.py writes it, and deploy/env/invariants.credentials.env with the URLs).
+READER_DATABASES="quota orders contracts payments"
+READER_DATABASES="${VOUCHER_READER_DATABASES:-$READER_DATABASES}"
+READER_ROLE="${VOUCHER_READER_ROLE:-invariants}"
 
 for db in $DATABASES; do
     role="$ROLE_PREFIX$db"
@@ -105,3 +111,24 @@ END
 $$;
 SQL
 done
+
+if [ -n "${INVARIANTS_DB_PASSWORD:-}" ]; then
+    # Reads every table (pg_read_all_data, PostgreSQL 14+) of the databases it may connect to,
+    # those of READER_DATABASES alone; every transaction it opens is read-only.
+    psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "$POSTGRES_USER" \
+        --dbname "${POSTGRES_DB:-$POSTGRES_USER}" \
+        -v role="$READER_ROLE" -v password="$INVARIANTS_DB_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
+              :'role', :'password') \gexec
+SELECT format('ALTER ROLE %I SET default_transaction_read_only = on', :'role') \gexec
+SELECT format('GRANT pg_read_all_data TO %I', :'role') \gexec
+SQL
+    for db in $READER_DATABASES; do
+        psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "$POSTGRES_USER" \
+            --dbname "${POSTGRES_DB:-$POSTGRES_USER}" -v db="$db" -v role="$READER_ROLE" <<'SQL'
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', :'role') \gexec
+SQL
+    done
+fi
