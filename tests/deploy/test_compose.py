@@ -63,10 +63,14 @@ def env_files_of(service: dict[str, Any]) -> list[Any]:
 
 
 def short_volumes(service: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(source, target, mode) of each volume in short syntax."""
+    """(source, target, mode) of each volume in short syntax; an anonymous one (a path
+    alone, the container's own /tmp) has no source."""
     found = []
     for volume in service.get("volumes", []):
         assert isinstance(volume, str), f"use the short volume syntax: {volume!r}"
+        if ":" not in volume:
+            found.append(("", volume, "rw"))
+            continue
         source, target, *mode = volume.split(":")
         found.append((source, target, mode[0] if mode else "rw"))
     return found
@@ -333,6 +337,19 @@ def test_the_tls_proxy_serves_https_with_hsts_and_one_trusted_hop(
     assert not [line for line in lines if "trusted_proxies" in line]
     assert production_env["GATEWAY_TRUSTED_PROXY_HOPS"] == "1"
     assert production_env["WEB_TRUSTED_PROXY_HOPS"] == "1", "the portal's one proxy is the gateway"
+
+
+def test_temporary_files_go_to_disk_not_to_the_containers_memory(
+    app_services: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 17, section 9: uploads over 1 MiB (and pyHanko's, reportlab's temporary files)
+    spool to the process's temporary folder, /tmp; a tmpfs there counts against the
+    container's memory limit (two 10 MiB uploads evicted identity). Each app container's
+    /tmp is a volume of its own (the root file system stays read-only)."""
+    for name, service in app_services.items():
+        assert service.get("read_only") is True, name
+        assert "/tmp" not in (service.get("tmpfs") or []), f"{name}: /tmp is a tmpfs (memory)"
+        assert "/tmp" in (service.get("volumes") or []), f"{name}: no disk-backed /tmp"
 
 
 def test_every_container_has_resource_limits_and_rotated_logs(compose: dict[str, Any]) -> None:
