@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +14,8 @@ import asyncpg
 import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -274,31 +277,127 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-def alembic_config(migrations_dir: Path, url: str) -> Config:
+def alembic_config(
+    migrations_dir: Path, url: str, *, server_settings: dict[str, str] | None = None
+) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("sqlalchemy.url", to_asyncpg_url(url).replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
+    # Set on every connection alembic opens (common.migrations_env reads them).
+    cfg.attributes["server_settings"] = dict(server_settings or {})
     return cfg
 
 
-async def migrate(migrations_dir: Path, url: str) -> None:
+# What a migration may wait for a lock and run, at start and in `voucher-<service> migrate`
+# (the release's migration Job): one that queues behind a running service's transaction gives
+# up after MIGRATION_LOCK_TIMEOUT instead of queueing every request behind its own lock (the
+# process, or the Job, then fails and is tried again); none runs longer than 15 minutes.
+MIGRATION_LOCK_TIMEOUT = 5.0
+MIGRATION_STATEMENT_TIMEOUT = 15 * 60.0
+
+# Serialises every migrator of one database (advisory locks are per database).
+MIGRATION_LOCK_KEY = 727001
+
+
+def postgres_duration(seconds: float) -> str:
+    """``seconds`` as a value for lock_timeout / statement_timeout (milliseconds, at least 1)."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What :func:`migrate` found and did: the database's revision ``before`` and ``after``
+    (None: no migration had run), this code's ``head``, and ``newer_than_code`` when the
+    database is at a revision this code does not know (a newer release migrated it: nothing
+    is run, the code starts on it: CONTRIBUTING, the expand/contract rule)."""
+
+    before: str | None
+    after: str | None
+    head: str | None
+    newer_than_code: bool = False
+
+
+async def _current_revisions(conn: asyncpg.Connection) -> list[str]:
+    if await conn.fetchval("SELECT to_regclass('alembic_version') IS NULL"):
+        return []
+    return [str(r[0]) for r in await conn.fetch("SELECT version_num FROM alembic_version")]
+
+
+def _unknown(script: ScriptDirectory, revisions: list[str]) -> list[str]:
+    unknown = []
+    for rev in revisions:
+        try:
+            if script.get_revision(rev) is None:
+                unknown.append(rev)
+        except CommandError:  # alembic: "Can't locate revision identified by ..."
+            unknown.append(rev)
+    return unknown
+
+
+async def migrate(
+    migrations_dir: Path,
+    url: str,
+    *,
+    lock_timeout: float | None = MIGRATION_LOCK_TIMEOUT,
+    statement_timeout: float | None = MIGRATION_STATEMENT_TIMEOUT,
+) -> Migration:
     """Create the database if needed and apply every migration (alembic ``upgrade head``).
 
-    Alembic's async env runs its own event loop, so it runs in a worker thread. Several
-    replicas starting at once are serialised by an advisory lock.
+    Alembic's async env runs its own event loop, so it runs in a worker thread. Every
+    migrator of a database (replicas starting at once, the release's migration Job) is
+    serialised by an advisory lock. ``lock_timeout`` and ``statement_timeout`` (seconds; None:
+    the server's) are set on alembic's connections: a migration that meets a lock held by
+    the running services fails after ``lock_timeout`` (``asyncpg``'s
+    ``LockNotAvailableError`` inside SQLAlchemy's error), changing nothing (one transaction).
+
+    A database at a revision this code does not know was migrated by a newer release
+    (``kubectl rollout undo``, a replica of the previous release still rolling): nothing is
+    run, a warning says so, and the caller starts on that schema, which the expand/contract
+    rule keeps working for the previous release.
     """
+    settings: dict[str, str] = {}
+    if lock_timeout:
+        settings["lock_timeout"] = postgres_duration(lock_timeout)
+    if statement_timeout:
+        settings["statement_timeout"] = postgres_duration(statement_timeout)
+    cfg = alembic_config(migrations_dir, url, server_settings=settings)
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
     await ensure_database(url)
     conn = await connect(url)
     try:
-        await conn.execute("SELECT pg_advisory_lock(727001)")
-        await asyncio.to_thread(command.upgrade, alembic_config(migrations_dir, url), "head")
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        before = await _current_revisions(conn)
+        if unknown := _unknown(script, before):
+            log.warning(
+                "schema_newer_than_code",
+                database=make_url(to_asyncpg_url(url)).database,
+                revision=", ".join(unknown),
+                head=head,
+                hint="a newer release migrated this database: starting on it unmigrated "
+                "(the expand/contract rule keeps it working for this release)",
+            )
+            first = ", ".join(before)
+            return Migration(first, first, head, newer_than_code=True)
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        after = await _current_revisions(conn)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(727001)")
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
         await conn.close()
+    return Migration(", ".join(before) or None, ", ".join(after) or None, head)
 
 
-__all__ = ["AsyncSession", "Database", "connect", "ensure_database", "lock", "migrate", "to_plain_url"]
+__all__ = [
+    "AsyncSession",
+    "Database",
+    "Migration",
+    "connect",
+    "ensure_database",
+    "lock",
+    "migrate",
+    "to_plain_url",
+]
 
 
 def escape_like(q: str) -> str:

@@ -29,8 +29,13 @@ def run(target_metadata: MetaData | None = None) -> None:
             context.run_migrations()
 
     async def online() -> None:
+        # common.db.migrate's lock_timeout and statement_timeout, on this connection only.
+        server_settings = config.attributes.get("server_settings") or {}
         engine = async_engine_from_config(
-            config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+            config.get_section(config.config_ini_section, {}),
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+            **({"connect_args": {"server_settings": server_settings}} if server_settings else {}),
         )
         async with engine.connect() as connection:
             await connection.run_sync(do_run)
