@@ -3,6 +3,7 @@ distributed (every service its own process, on the configured PostgreSQL and Rab
 
     python -m gateway.launcher allinone   # make run on a bare machine
     python -m gateway.launcher up         # make up: every service of the registry, then the gateway
+    voucher-gateway migrate               # the gateway's own database (rate limits) to head
 
 Which services there are, their ports and their app factories come from the service registry
 (``common.registry``). ``ENVIRONMENT`` unset means production, as everywhere: only ``make``
@@ -33,6 +34,7 @@ from common.app import ServiceRuntime
 from common.auth import KeySet
 from common.bus.inprocess import InProcessTransport
 from common.embedded import EmbeddedPostgres
+from common.migrate_command import add_migrate_command, run_migrate_command
 from common.processes import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_command, wait_ready
 from common.serving import HTTP_PROTOCOL
 
@@ -250,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")))
         p.add_argument("--host", default="127.0.0.1", help="the gateway's address (default 127.0.0.1)")
         p.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "data"))
+    add_migrate_command(sub)
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from gateway.main import MIGRATIONS
+
+        return run_migrate_command("gateway", MIGRATIONS, args)
     return allinone(args) if args.command == "allinone" else up(args)
 
 

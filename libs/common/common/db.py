@@ -367,7 +367,12 @@ async def migrate(
     await ensure_database(url)
     conn = await connect(url)
     try:
+        # Waits for another migrator of this database as long as it takes; then the same
+        # timeouts as alembic's, for reading the revision (a service's transaction may hold
+        # alembic_version too).
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        for name, value in settings.items():
+            await conn.execute(f"SET {name} = '{value}'")
         before = await _current_revisions(conn)
         if unknown := _unknown(script, before):
             log.warning(

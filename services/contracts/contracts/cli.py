@@ -4,6 +4,7 @@ voucher-contracts make-ca                  # a new CA: the two env lines for the
 voucher-contracts make-ca --key-out ca-key.pem --cert-out ca.pem   # also as PEM files
 voucher-contracts generate-seal-key        # a new CONTRACTS_SEAL_KEY_ENCRYPTION_KEY (base64)
 voucher-contracts verify contract.pdf --ca ca.pem   # check every signature offline
+voucher-contracts migrate [--lock-timeout 5s] [--statement-timeout 15min]   # the schema to head
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from common.crypto import generate_key
+from common.migrate_command import add_migrate_command, run_migrate_command
 from contracts.signing import SigningCA, validate_pdf
 
 
@@ -43,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     verify = sub.add_parser("verify", help="validate every signature of a contract PDF against the CA")
     verify.add_argument("pdf", type=Path)
     verify.add_argument("--ca", type=Path, required=True, help="the signing CA's certificate (PEM)")
+    add_migrate_command(sub)
     args = parser.parse_args(argv)
 
+    if args.command == "migrate":
+        from contracts.main import MIGRATIONS
+
+        return run_migrate_command("contracts", MIGRATIONS, args)
     if args.command == "make-ca":
         ca = SigningCA.generate(years=args.years)
         print(_env_line("CONTRACTS_SIGNING_CA_KEY_PEM", ca.key_pem))

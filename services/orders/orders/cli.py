@@ -2,6 +2,8 @@
 
 - ``voucher-orders show ORDER`` (id or ORD number): the order, its voucher and money, and its
   timeline (who did what, when);
+- ``voucher-orders migrate [--lock-timeout 5s] [--statement-timeout 15min]``: orders's
+  database to this release's migration head (common.migrate_command; the migration Job);
 - ``voucher-orders stalled [--minutes 10]``: orders still waiting for quota's answer
   (``pending_voucher``) longer than that: the reservation event is late or parked (see the
   DLQ CLI), and the order waits until it comes (or its acceptance time-out cancels it).
@@ -20,6 +22,7 @@ from datetime import timedelta
 from sqlmodel import col, or_, select
 
 from common.db import Database
+from common.migrate_command import add_migrate_command, run_migrate_command
 from common.money import format_yuan
 from common.numbers import format_datetime
 from common.timers import utcnow
@@ -36,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("order", help="the order's id or its ORD number")
     stalled = sub.add_parser("stalled", help="orders waiting for quota's answer too long")
     stalled.add_argument("--minutes", type=float, default=10.0)
+    add_migrate_command(sub, database_url_option=False)  # the top-level --database-url
     return p
 
 
@@ -97,6 +101,11 @@ async def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        from orders.main import MIGRATIONS
+
+        return run_migrate_command("orders", MIGRATIONS, args)
     return asyncio.run(run(argv))
 
 

@@ -1,9 +1,11 @@
 """``voucher-payments``: operations on payments's database.
 
     voucher-payments check-invariants [--database-url URL]
+    voucher-payments migrate [--lock-timeout 5s] [--statement-timeout 15min]
 
 prints every broken payments invariant (payments.invariants) with the ids involved and
-exits 1; 0 when all hold. It only reads.
+exits 1; 0 when all hold. It only reads. ``migrate`` brings payments' database to this
+release's migration head (common.migrate_command).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 
 from common.db import Database
+from common.migrate_command import add_migrate_command, run_migrate_command
 
 
 async def _check(url: str) -> int:
@@ -37,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--database-url", default=None, help="payments' database (default: from PAYMENTS_ settings)"
     )
+    add_migrate_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from payments.main import MIGRATIONS
+
+        return run_migrate_command("payments", MIGRATIONS, args)
     if args.command == "check-invariants":
         url = args.database_url
         if url is None:

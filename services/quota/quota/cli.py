@@ -1,9 +1,11 @@
 """``voucher-quota``: operations on quota's database.
 
     voucher-quota import-designations FILE [--database-url URL]
+    voucher-quota migrate [--lock-timeout 5s] [--statement-timeout 15min]
 
 imports a designation list (CSV or XLSX of ``uscc, designation``) the way
-``POST /admin/designations/import`` does, with a progress bar, and prints the report.
+``POST /admin/designations/import`` does, with a progress bar, and prints the report;
+``migrate`` brings quota's database to this release's migration head (common.migrate_command).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tqdm import tqdm
 
 from common.db import Database
 from common.errors import Problem
+from common.migrate_command import add_migrate_command, run_migrate_command
 from common.numbers import shanghai_now
 from quota import domain
 from quota.config import Settings
@@ -73,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     imp = commands.add_parser("import-designations", help="导入企业划型名单 (CSV 或 XLSX: uscc, designation)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--database-url", default=None, help="quota's database (default: from QUOTA_* settings)")
+    add_migrate_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from quota.main import MIGRATIONS
+
+        return run_migrate_command("quota", MIGRATIONS, args)
     if args.command == "import-designations":
         if not args.file.is_file():
             print(f"文件不存在：{args.file}", file=sys.stderr)
