@@ -7,6 +7,7 @@ and a database a newer release already migrated is left as it is."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from common import registry
 from common.db import alembic_config, connect
 from common.testing.plugin import migrations_of
 
@@ -59,8 +62,11 @@ async def revision(url: str) -> str:
         await conn.close()
 
 
+DATABASES = ("gateway", *registry.NAMES)  # the gateway keeps its rate-limit counters in one
+
+
 def test_every_job_runs_its_services_migrate_command_with_both_timeouts() -> None:
-    for service in ("gateway", "identity", "quota", "catalog", "orders", "contracts", "payments", "demands"):
+    for service in DATABASES:
         command = job_command(service)
         assert command[:2] == [f"voucher-{service}", "migrate"]
         assert command[command.index("--lock-timeout") + 1] == "5s"
@@ -70,6 +76,21 @@ def test_every_job_runs_its_services_migrate_command_with_both_timeouts() -> Non
         package = ROOT / ("gateway" if service == "gateway" else f"services/{service}")
         scripts = tomllib.loads((package / "pyproject.toml").read_text())["project"]["scripts"]
         assert f"voucher-{service}" in scripts, f"{package}/pyproject.toml: no voucher-{service} script"
+
+
+@pytest.mark.parametrize("service", DATABASES)
+def test_every_services_cli_has_the_migrate_command(service: str, capsys: pytest.CaptureFixture[str]) -> None:
+    package = ROOT / ("gateway" if service == "gateway" else f"services/{service}")
+    target = tomllib.loads((package / "pyproject.toml").read_text())["project"]["scripts"][
+        f"voucher-{service}"
+    ]
+    module, _, name = target.partition(":")
+    main = getattr(importlib.import_module(module), name)
+    with pytest.raises(SystemExit) as done:
+        main(["migrate", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--lock-timeout" in shown and "--statement-timeout" in shown
 
 
 async def test_the_job_brings_a_new_database_to_the_services_head(fresh_db, postgres_server: str) -> None:
