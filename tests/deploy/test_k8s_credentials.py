@@ -79,7 +79,9 @@ def secrets_read(pod: dict[str, Any]) -> set[str]:
 
 def migrated_by(job: dict[str, Any]) -> str:
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    return str(container["command"][2])
+    program, subcommand = container["command"][:2]  # voucher-<service> migrate ...
+    assert subcommand == "migrate", job["metadata"]["name"]
+    return str(program).removeprefix("voucher-")
 
 
 def expected_credentials(objects: list[dict[str, Any]], key: tuple[str, str]) -> set[str]:
