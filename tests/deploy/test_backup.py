@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from common.testing.infra import MakeDb
 
@@ -219,3 +224,78 @@ async def test_a_restore_refuses_an_unfinished_or_damaged_backup_and_changes_not
     assert await statuses(url) == [(1, "completed"), (2, "awaiting_deposit")]
     assert (tmp_path / "files/files/2026/12/receipt").read_bytes() == b"%PDF-1.4 receipt"
     assert not (tmp_path / "files/stray").exists()
+
+
+# --- the same with S3-compatible storage (Kubernetes: identity's bucket, an off-site store) ----
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+async def test_a_backup_in_an_s3_store_of_files_in_a_bucket_restores_both(
+    fresh_db: MakeDb, tmp_path: Path, s3_endpoint: str
+) -> None:
+    """The aws CLI (the image's) against a local S3 server: the dumps and the files' bucket
+    copied under the backup store's timestamped prefix, and restored from there."""
+    assert shutil.which("aws"), "the aws CLI, as in deploy/backup/Dockerfile"
+    s3 = s3_client(s3_endpoint)
+    tag = uuid.uuid4().hex[:8]
+    files, store = f"files-{tag}", f"backups-{tag}"
+    s3.create_bucket(Bucket=files)
+    s3.create_bucket(Bucket=store)
+    s3.put_object(Bucket=files, Key="files/2026/12/receipt", Body=b"%PDF-1.4 receipt")
+    env, url = await scripts_env(fresh_db, tmp_path)
+    env.update(
+        {
+            "BACKUP_TARGET": f"s3://{store}/voucher",
+            "BACKUP_S3_ENDPOINT": s3_endpoint,
+            "IDENTITY_STORAGE_URL": f"s3://{files}?endpoint={s3_endpoint}&region=us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "HOME": str(tmp_path),
+        }
+    )
+    done = run("backup.sh", env)
+    assert done.returncode == 0, done.stderr
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=store)["Contents"])
+    (stamp,) = {k.split("/")[1] for k in keys}
+    assert keys == [
+        f"voucher/{stamp}/{name}" for name in ("COMPLETE", "SHA256SUMS", "files.tar.gz", "orders.dump")
+    ]
+
+    # lost: an order changed, the file deleted, another one written since
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE orders SET status = 'terminated'")
+    finally:
+        await conn.close()
+    s3.delete_object(Bucket=files, Key="files/2026/12/receipt")
+    s3.put_object(Bucket=files, Key="stray", Body=b"after the backup")
+
+    restored = run("restore.sh", env)
+    assert restored.returncode == 0, restored.stderr
+    assert await statuses(url) == [(1, "completed"), (2, "awaiting_deposit")]
+    now = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=files)["Contents"])
+    assert now == ["files/2026/12/receipt"]
+    assert s3.get_object(Bucket=files, Key=now[0])["Body"].read() == b"%PDF-1.4 receipt"
