@@ -32,7 +32,7 @@ case "$stamp" in
 esac
 src="$(get_backup "$stamp" "$work")"
 [ -f "$src/COMPLETE" ] || fail "backup $stamp is unfinished (no COMPLETE): not restored"
-(cd "$src" && sha256sum -c --quiet SHA256SUMS) || fail "backup $stamp: checksums differ"
+(cd "$src" && sha256sum -c SHA256SUMS >/dev/null) || fail "backup $stamp: checksums differ"
 
 for db in $(databases); do
     [ -f "$src/$db.dump" ] || fail "backup $stamp has no $db.dump"
