@@ -179,6 +179,8 @@ def app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if build is None:
             continue
         assert isinstance(build, dict), f"{name}: build must be the long form (context, dockerfile, args)"
+        if build.get("dockerfile") == "deploy/backup/Dockerfile":
+            continue  # the backup service (deploy/backup): no process of the suite
         args = build.get("args") or {}
         assert name == args.get("SERVICE"), f"compose service {name} builds SERVICE={args.get('SERVICE')}"
         found[name] = service
