@@ -29,6 +29,7 @@ MONITORING = "deploy/monitoring"
 # Every process with a database of its own (the gateway keeps its rate-limit counters in one).
 OWNERS = (*registry.NAMES, "gateway")
 INVARIANTS = "voucher-invariants-credentials"
+BACKUP = "voucher-backup"
 CREDENTIALS = re.compile(r"voucher-[a-z]+-credentials")
 
 
@@ -91,6 +92,8 @@ def expected_credentials(objects: list[dict[str, Any]], key: tuple[str, str]) ->
     if kind_ == "Job":
         job = next(o for o in objects if kind_and_name(o) == key)
         return {credentials_of(migrated_by(job))}
+    if key == ("CronJob", BACKUP):
+        return set()  # no service's role: the superuser's, from voucher-backup-secrets (below)
     assert key == ("CronJob", "voucher-invariants"), f"{key}: which credentials may it read?"
     return {INVARIANTS}
 
@@ -254,6 +257,10 @@ def test_every_process_is_given_what_its_settings_need_as_its_own_role(
             assert urlsplit(env["POSTGRES_URL"]).username == migrated_by(
                 next(o for o in rendered if kind_and_name(o) == (kind_, name))
             ), f"{name}: migrates as the service's role, which owns the database"
+        elif (kind_, name) == ("CronJob", BACKUP):
+            # pg_dump of every database and pg_restore of their owners need the superuser:
+            # its URL (and the backup store's keys) from a Secret of the backup's own alone
+            assert secrets_read(pod) == {"voucher-backup-secrets"}, f"{name}: {sorted(secrets_read(pod))}"
         elif kind_ == "CronJob":
             for service in INVARIANTS_READS:
                 url = env.get(f"{service.upper()}_DATABASE_URL")

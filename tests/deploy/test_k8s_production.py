@@ -418,7 +418,7 @@ def test_deploy_k8s_applies_the_monitoring_workloads_too(rendered: list[dict[str
     """`kubectl apply -k deploy/k8s` brings the Pushgateway and voucher-invariants' CronJob
     (deploy/monitoring), so the alerts on the invariants have something to read."""
     assert kind(rendered, "Deployment").keys() == PORTS.keys() | SINGLE_REPLICA.keys()
-    assert kind(rendered, "CronJob").keys() == {INVARIANTS}
+    assert kind(rendered, "CronJob").keys() == {INVARIANTS, "voucher-backup"}
     for name in SINGLE_REPLICA:
         assert kind(rendered, "Deployment")[name]["spec"]["replicas"] == 1, name
         assert not [
