@@ -20,9 +20,13 @@ async def build_context(runtime: ServiceRuntime) -> IdentityContext:
     settings: Settings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
         signer = await tokens.load_signer(
-            session, settings.jwt_private_key, allow_generate=settings.is_development
+            session,
+            settings.jwt_private_key,
+            allow_generate=settings.is_development,
+            previous_public_keys=settings.jwt_previous_public_keys,
         )
-    runtime.key_set.add(signer.kid, signer.public_key)
+    for kid, public_key in signer.verifying_keys().items():
+        runtime.key_set.add(kid, public_key)
     return IdentityContext(
         settings=settings,
         signer=signer,

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from common.access import RETENTION as REVOCATION_RETENTION
 from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, setting_key
 from common.settings import ServiceSettings
+from identity.tokens import read_public_keys
 
 
 class Settings(ServiceSettings):
@@ -23,6 +24,10 @@ class Settings(ServiceSettings):
     # Ed25519 private key (PEM) that signs access tokens. Required in production; in
     # development one is generated once and kept in the identity database.
     jwt_private_key: str | None = None
+    # The public keys (PEM, one after another) of the signing keys rotated out: the JWKS keeps
+    # serving them so that the tokens they signed verify until they expire. Remove them once
+    # access_ttl_seconds have passed since the rotation (deploy/README.md, Operations).
+    jwt_previous_public_keys: str | None = None
     access_ttl_seconds: int = 15 * 60
     refresh_ttl_seconds: int = 30 * 24 * 3600
     verification_token_ttl_seconds: int = 10 * 60
@@ -152,6 +157,7 @@ class Settings(ServiceSettings):
                     "the development encryption keys cannot be used outside ENVIRONMENT=development"
                 )
         self._keys_are_strong_and_distinct()
+        read_public_keys(self.jwt_previous_public_keys)
         if self.access_ttl_seconds >= REVOCATION_RETENTION.total_seconds():
             # Every service forgets a revocation after common.access.RETENTION: no token may outlive it.
             raise ValueError(
