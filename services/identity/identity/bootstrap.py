@@ -16,6 +16,13 @@ from identity.service import auth as service
 log = structlog.get_logger(__name__)
 
 
+def field_cipher(settings: Settings) -> FieldCipher:
+    """The ID numbers' key ring: the current key encrypts, the previous ones still decrypt."""
+    return FieldCipher.ring(
+        settings.field_encryption_key or DEV_FIELD_KEY, settings.field_encryption_previous_keys
+    )
+
+
 async def build_context(runtime: ServiceRuntime) -> IdentityContext:
     settings: Settings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
@@ -33,7 +40,7 @@ async def build_context(runtime: ServiceRuntime) -> IdentityContext:
         sms=adapters.sms_provider(settings.sms_provider, settings),
         enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier, settings),
         face_verifier=adapters.face_verifier(settings.face_verifier, settings),
-        cipher=FieldCipher(settings.field_encryption_key or DEV_FIELD_KEY),
+        cipher=field_cipher(settings),
         hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,
         storage=storage_from_url(settings.storage_url),
     )

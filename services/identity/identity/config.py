@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.access import RETENTION as REVOCATION_RETENTION
-from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, setting_key
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, PreviousKeys, setting_key
 from common.settings import ServiceSettings
 from identity.tokens import read_public_keys
 
@@ -35,6 +35,10 @@ class Settings(ServiceSettings):
     # AES-GCM key (base64, 32 bytes) for ID numbers at rest; development falls back to a
     # fixed development key (see common.crypto).
     field_encryption_key: str | None = None
+    # Keys rotated out (comma-separated): ID numbers they encrypted still decrypt, new ones are
+    # encrypted with field_encryption_key. Kept until `voucher-identity reencrypt` has
+    # rewritten every stored number (deploy/README.md, Operations).
+    field_encryption_previous_keys: PreviousKeys = Field(default_factory=list)
     # HMAC key (base64, ≥ 32 bytes, not the encryption key) for SMS code hashes: a database dump alone cannot be used
     # to find codes. Development falls back to a fixed development key.
     hash_key: str | None = None
@@ -211,6 +215,10 @@ class Settings(ServiceSettings):
             hash_key = setting_key("IDENTITY_HASH_KEY", self.hash_key, at_least=True)
         if field_key is not None and field_key == hash_key:
             raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
+        for previous in self.field_encryption_previous_keys:
+            key = setting_key("IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS", previous)
+            if key == hash_key:
+                raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS")
 
 
 def _given(value: object) -> bool:
