@@ -24,9 +24,10 @@ class Settings(ServiceSettings):
     # Ed25519 private key (PEM) that signs access tokens. Required in production; in
     # development one is generated once and kept in the identity database.
     jwt_private_key: str | None = None
-    # The public keys (PEM, one after another) of the signing keys rotated out: the JWKS keeps
-    # serving them so that the tokens they signed verify until they expire. Remove them once
-    # access_ttl_seconds have passed since the rotation (deploy/README.md, Operations).
+    # Public keys (PEM, one after another) the JWKS serves beside the signing key, verifying
+    # only: the key rotated out, so that the tokens it signed verify until they expire, and
+    # (the rotation's first step) the key about to sign. deploy/README.md, Operations, "Rotate
+    # the JWT signing key".
     jwt_previous_public_keys: str | None = None
     access_ttl_seconds: int = 15 * 60
     refresh_ttl_seconds: int = 30 * 24 * 3600

@@ -75,14 +75,7 @@ class Signer:
         return self.private_key.public_key()
 
     def jwk(self) -> dict[str, str]:
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(public_raw(self.public_key)),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return {**public_jwk(self.public_key), "kid": self.kid}
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
