@@ -5,6 +5,16 @@ them. A token names the key that made it (``k2:...``), so keys can be rotated: a
 current for encryption while the old ones stay to decrypt until every row has been re-encrypted
 (see :meth:`FieldCipher.needs_rotation`).
 
+The services' settings give a key ring: the current key and the previous ones
+(``IDENTITY_FIELD_ENCRYPTION_KEY`` + ``IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS``,
+``CONTRACTS_SEAL_KEY_ENCRYPTION_KEY`` + ``CONTRACTS_SEAL_KEY_ENCRYPTION_PREVIOUS_KEYS``);
+:meth:`FieldCipher.ring` names each key by its fingerprint (:func:`key_fingerprint`), so a
+token says which key made it. Tokens written before the ring carry ``k1:`` (a name, not a
+fingerprint): those are tried against every key of the ring, the current one first (GCM tells
+the right key from a wrong one). ``voucher-identity reencrypt`` and ``voucher-contracts
+reencrypt-seal-keys`` (:mod:`common.rekey`) rewrite every stored token under the current key,
+after which the previous keys can go.
+
 Because GCM uses a random nonce, the same number encrypts differently every time and cannot be
 searched for. Lookups ("is this ID number already registered?") use a blind index instead: an
 HMAC of the normalized number under a separate key, stored next to the token. The HMAC key must
@@ -18,11 +28,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
 
 KEY_BYTES = 32
 NONCE_BYTES = 12  # the size GCM is specified for; random nonces are safe for < 2**32 messages a key
@@ -67,6 +81,29 @@ def _decode_key(key_b64: str, *, size: int | None = KEY_BYTES) -> bytes:
     return key
 
 
+def key_fingerprint(key_b64: str) -> str:
+    """A key's name in the tokens it makes: a keyed hash of the key (it reveals nothing of it),
+    the same on every replica and in every release that is given the key."""
+    digest = hashlib.sha256(b"voucher field key id\0" + _decode_key(key_b64)).hexdigest()
+    return "f" + digest[:12]
+
+
+def key_list(value: object) -> list[str]:
+    """Previous keys as settings give them: comma-separated (or a JSON list) in the environment,
+    a list in code; blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            value = json.loads(text)
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [str(part).strip() for part in value if str(part).strip()]
+    raise ValueError("keys must be comma-separated text or a list")
+
+
 class FieldCipher:
     """AES-GCM encryption of a text field under named keys.
 
@@ -95,6 +132,22 @@ class FieldCipher:
                 raise ValueError(f"key id must be non-empty and without ':': {name!r}")
         self._keys = {name: AESGCM(_decode_key(value)) for name, value in named.items()}
         self.current = current
+        # A ring (FieldCipher.ring) also reads tokens that name a key it does not know by that
+        # name (``k1:``, written before keys were named by fingerprint), trying every key.
+        self._try_every_key = False
+
+    @classmethod
+    def ring(cls, current: str, previous: Sequence[str] = ()) -> FieldCipher:
+        """Encrypts with ``current``; decrypts with it or any of ``previous`` (base64 keys)."""
+        named = {key_fingerprint(key): key for key in [*previous, current]}
+        cipher = cls(named, current=key_fingerprint(current))
+        # the current key first, then the previous ones, newest first
+        order = [cipher.current] + [
+            key_fingerprint(k) for k in previous if key_fingerprint(k) != cipher.current
+        ]
+        cipher._keys = {name: cipher._keys[name] for name in dict.fromkeys(order)}
+        cipher._try_every_key = True
+        return cipher
 
     def encrypt(self, plaintext: str, *, context: str = "") -> str:
         """``"<key id>:" + base64(nonce + ciphertext + tag)``, a new random nonce every time."""
@@ -106,7 +159,7 @@ class FieldCipher:
         """The plaintext, or :class:`DecryptionError` for anything that is not a genuine token."""
         key_id, _, body = token.partition(":") if isinstance(token, str) else ("", "", "")
         aead = self._keys.get(key_id)
-        if aead is None:
+        if aead is None and not (self._try_every_key and key_id):
             raise DecryptionError(f"unknown key id {key_id!r}")
         try:
             raw = base64.b64decode(body, validate=True)
@@ -114,11 +167,13 @@ class FieldCipher:
             raise DecryptionError("token is not base64") from None
         if len(raw) < NONCE_BYTES + 16:
             raise DecryptionError("token is too short")
-        try:
-            plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
-        except InvalidTag:
-            raise DecryptionError("token was altered, or made with another key or context") from None
-        return plain.decode("utf-8")
+        for candidate in [aead] if aead is not None else list(self._keys.values()):
+            try:
+                plain = candidate.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
+            except InvalidTag:
+                continue
+            return plain.decode("utf-8")
+        raise DecryptionError("token was altered, or made with another key or context")
 
     def needs_rotation(self, token: str) -> bool:
         """Whether ``token`` was made with a key other than the current one (re-encrypt it)."""
@@ -135,3 +190,7 @@ def blind_index(value: str, key: str | bytes) -> str:
     if len(raw_key) < 16:
         raise ValueError("blind index key must be at least 16 bytes")
     return hmac.new(raw_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# Settings' type for previous keys: ``X_PREVIOUS_KEYS="k2,k1"`` (or a JSON list) in the environment.
+PreviousKeys = Annotated[list[str], NoDecode, BeforeValidator(key_list)]

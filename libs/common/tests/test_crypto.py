@@ -13,6 +13,8 @@ from common.crypto import (
     FieldCipher,
     blind_index,
     generate_key,
+    key_fingerprint,
+    key_list,
 )
 
 ID_NUMBER = "450102199001011231"
@@ -155,3 +157,49 @@ def test_blind_index_matches_hmac_sha256() -> None:
 def test_blind_index_refuses_weak_keys() -> None:
     with pytest.raises(ValueError):
         blind_index(ID_NUMBER, b"short")
+
+
+# --- the key ring the settings give: the current key plus the previous ones ---------------------
+
+
+def test_a_key_ring_encrypts_with_the_current_key_and_decrypts_with_any() -> None:
+    old_key, new_key = generate_key(), generate_key()
+    old_token = FieldCipher.ring(old_key).encrypt(ID_NUMBER, context="c")
+    legacy_token = FieldCipher(old_key).encrypt(ID_NUMBER, context="c")  # "k1:", before the ring
+
+    ring = FieldCipher.ring(new_key, [old_key])
+    new_token = ring.encrypt(ID_NUMBER, context="c")
+    assert new_token.startswith(key_fingerprint(new_key) + ":")
+    assert old_token.startswith(key_fingerprint(old_key) + ":")
+    for token in (old_token, legacy_token, new_token):
+        assert ring.decrypt(token, context="c") == ID_NUMBER
+    assert ring.needs_rotation(old_token) and ring.needs_rotation(legacy_token)
+    assert not ring.needs_rotation(new_token)
+
+    # The old key removed, what it made no longer reads; what the new key made does.
+    alone = FieldCipher.ring(new_key)
+    assert alone.decrypt(new_token, context="c") == ID_NUMBER
+    for token in (old_token, legacy_token):
+        with pytest.raises(DecryptionError):
+            alone.decrypt(token, context="c")
+
+
+def test_a_key_fingerprint_names_the_key_without_revealing_it() -> None:
+    key = generate_key()
+    assert key_fingerprint(key) == key_fingerprint(key) != key_fingerprint(generate_key())
+    assert ":" not in key_fingerprint(key) and key not in key_fingerprint(key)
+
+
+@pytest.mark.parametrize(
+    ("given", "keys"),
+    [
+        ("", []),
+        ("a=, b=", ["a=", "b="]),
+        (" a= ,,b=\n", ["a=", "b="]),
+        ('["a=", "b="]', ["a=", "b="]),
+        (["a=", "b="], ["a=", "b="]),
+        (None, []),
+    ],
+)
+def test_previous_keys_are_given_comma_separated_or_as_a_list(given: object, keys: list[str]) -> None:
+    assert key_list(given) == keys

@@ -141,3 +141,54 @@ async def test_the_cli_lists_and_revives_a_services_dead_timers(
 
 async def _no_timers(bus: Bus) -> bool:
     return await bus.timer_rows() == []
+
+
+async def test_export_writes_the_parked_events_and_discard_removes_them(
+    bus: Bus, operator_env: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """An event nobody will ever apply (a test message, a bug's own output): the operator keeps a
+    copy (export, which leaves everything in place), then discards it, by id or all."""
+    store = operator_env
+    bus.consumer.broken.add(CERTIFIED)
+    first, second, third = await bus.emit(
+        (certified("d1"), "d1"), (certified("d2"), "d2"), (certified("d3"), "d3")
+    )
+    assert await bus.relay().drain() == 3
+    await bus.eventually(lambda: _count(bus.dead_letters(), 3), what="all three parked")
+
+    # export to a file: JSON lines with each event, nothing removed
+    out = tmp_path / "ledger-dlq.jsonl"
+    assert await run_cli(capsys, "export", "--service", "ledger", "--out", str(out), *store) == []
+    exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(item["event"]["event_id"] for item in exported) == sorted(
+        e.event_id for e in (first, second, third)
+    )
+    assert all(item["error"] and item["kind"] == CERTIFIED for item in exported)
+    assert len(await bus.dead_letters()) == 3
+    # ... or to stdout
+    printed = await run_cli(capsys, "export", "--service", "ledger", *store)
+    assert sorted(i["id"] for i in printed) == sorted(i["id"] for i in exported)
+    assert len(await bus.dead_letters()) == 3
+
+    # discard asks for --id or --all: nothing is removed by a bare command
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, ["discard", "--service", "ledger", *store]) == 2
+    assert "--all" in capsys.readouterr().err
+    assert len(await bus.dead_letters()) == 3
+
+    # discard one by id: it is printed (with its event) and gone; the others stay
+    by_event = {item["event"]["event_id"]: item["id"] for item in exported}
+    removed = await run_cli(
+        capsys, "discard", "--service", "ledger", "--id", by_event[first.event_id], *store
+    )
+    assert [r.get("event", {}).get("event_id") for r in removed[:-1]] == [first.event_id]
+    assert removed[-1] == {"discarded": 1}
+    assert sorted(d.event_id for d in await bus.dead_letters()) == sorted([second.event_id, third.event_id])
+
+    # discard all
+    removed = await run_cli(capsys, "discard", "--service", "ledger", "--all", *store)
+    assert sorted(r["event"]["event_id"] for r in removed[:-1]) == sorted([second.event_id, third.event_id])
+    assert removed[-1] == {"discarded": 2}
+    assert await bus.dead_letters() == []
+    assert await run_cli(capsys, "list", "--service", "ledger", *store) == []
+    assert await bus.applied() == Counter()  # discarded, never applied

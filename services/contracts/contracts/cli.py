@@ -3,6 +3,7 @@
 voucher-contracts make-ca                  # a new CA: the two env lines for the secrets file
 voucher-contracts make-ca --key-out ca-key.pem --cert-out ca.pem   # also as PEM files
 voucher-contracts generate-seal-key        # a new CONTRACTS_SEAL_KEY_ENCRYPTION_KEY (base64)
+voucher-contracts reencrypt-seal-keys [--batch-size N]   # every stored key under the current one
 voucher-contracts verify contract.pdf --ca ca.pem   # check every signature offline
 voucher-contracts migrate [--lock-timeout 5s] [--statement-timeout 15min]   # the schema to head
 """
@@ -10,13 +11,25 @@ voucher-contracts migrate [--lock-timeout 5s] [--statement-timeout 15min]   # th
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import sys
 from pathlib import Path
 
 from common.crypto import generate_key
+from common.db import Database
 from common.migrate_command import add_migrate_command, run_migrate_command
+from common.rekey import EncryptedColumn, reencrypt
+from contracts.config import Settings
+from contracts.service import CA_KEY_CONTEXT, KEY_CONTEXT, ContractsContext
 from contracts.signing import SigningCA, validate_pdf
+
+# Every column contracts keeps encrypted under CONTRACTS_SEAL_KEY_ENCRYPTION_KEY.
+ENCRYPTED_COLUMNS = (
+    EncryptedColumn("seals", "org_id", "private_key_enc", KEY_CONTEXT),
+    EncryptedColumn("contract_signing_ca", "id", "key_enc", CA_KEY_CONTEXT),
+)
 
 
 def _env_line(name: str, pem: str) -> str:
@@ -31,6 +44,32 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
+def _add_key_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rekey = sub.add_parser(
+        "reencrypt-seal-keys",
+        help="rewrite the stored signing keys under the current CONTRACTS_SEAL_KEY_ENCRYPTION_KEY",
+    )
+    rekey.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
+
+
+async def reencrypt_seal_keys(batch_size: int) -> int:
+    """One JSON line per column; 1 when a value no key of the ring decrypts was left as it was."""
+    settings = Settings()
+    cipher = ContractsContext(settings).cipher
+    db = Database(settings.db_url, pool_size=1)
+    unreadable = 0
+    try:
+        for column in ENCRYPTED_COLUMNS:
+            done = await reencrypt(db, cipher, column, batch_size=batch_size)
+            print(json.dumps(done.as_json()), flush=True)
+            unreadable += len(done.unreadable)
+    finally:
+        await db.dispose()
+    if unreadable:
+        print(f"{unreadable} value(s) no key of the ring decrypts: keep the previous keys", file=sys.stderr)
+    return 1 if unreadable else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher-contracts", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "generate-seal-key",
         help="print a new seal-key encryption key (base64 of 32 random bytes)",
     )
+    _add_key_commands(sub)
     verify = sub.add_parser("verify", help="validate every signature of a contract PDF against the CA")
     verify.add_argument("pdf", type=Path)
     verify.add_argument("--ca", type=Path, required=True, help="the signing CA's certificate (PEM)")
@@ -64,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate-seal-key":
         print(generate_key())
         return 0
+    if args.command == "reencrypt-seal-keys":
+        return asyncio.run(reencrypt_seal_keys(args.batch_size))
 
     checks = validate_pdf(args.pdf.read_bytes(), args.ca.read_text(encoding="utf-8"))
     if not checks:

@@ -3,7 +3,9 @@
 Secrets (refused in production when missing or when they are the development ones):
 
 - ``CONTRACTS_SEAL_KEY_ENCRYPTION_KEY``: AES-256-GCM key (base64 of 32 bytes) under which the
-  organisations' signing keys are kept at rest;
+  organisations' signing keys are kept at rest; ``CONTRACTS_SEAL_KEY_ENCRYPTION_PREVIOUS_KEYS``
+  (comma-separated) the keys rotated out, which still decrypt until ``voucher-contracts
+  reencrypt-seal-keys`` has rewritten every seal key (deploy/README.md, Operations);
 - ``CONTRACTS_SIGNING_CA_KEY_PEM`` / ``CONTRACTS_SIGNING_CA_CERT_PEM``: the platform's signing
   CA, which issues each organisation its certificate when it makes its seal. In development,
   when unset, one is generated once and kept in the contracts database.
@@ -17,7 +19,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.crypto import setting_key
+from common.crypto import PreviousKeys, setting_key
 from common.settings import ServiceSettings
 
 # DEVELOPMENT ONLY: public in this repository; refused outside ENVIRONMENT=development.
@@ -29,6 +31,7 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "contracts"
 
     seal_key_encryption_key: str | None = None
+    seal_key_encryption_previous_keys: PreviousKeys = Field(default_factory=list)
     signing_ca_key_pem: str | None = None
     signing_ca_cert_pem: str | None = None
     # Years an organisation's signing certificate is valid.
@@ -59,6 +62,8 @@ class Settings(ServiceSettings):
         elif self.seal_key_encryption_key == DEV_SEAL_KEY and not self.is_development:
             raise ValueError("the development seal key cannot be used in production")
         setting_key("CONTRACTS_SEAL_KEY_ENCRYPTION_KEY", self.seal_key_encryption_key)
+        for previous in self.seal_key_encryption_previous_keys:
+            setting_key("CONTRACTS_SEAL_KEY_ENCRYPTION_PREVIOUS_KEYS", previous)
         if not self.is_development and not (self.signing_ca_key_pem and self.signing_ca_cert_pem):
             raise ValueError(
                 "CONTRACTS_SIGNING_CA_KEY_PEM and CONTRACTS_SIGNING_CA_CERT_PEM must be set outside "

@@ -74,7 +74,10 @@ class ContractsContext:
 
     def __post_init__(self) -> None:
         assert self.settings.seal_key_encryption_key is not None
-        self.cipher = FieldCipher(self.settings.seal_key_encryption_key)
+        # the current key encrypts; the previous ones (a rotation under way) still decrypt
+        self.cipher = FieldCipher.ring(
+            self.settings.seal_key_encryption_key, self.settings.seal_key_encryption_previous_keys
+        )
         self.verify_slots = asyncio.Semaphore(self.settings.verify_concurrency)
 
     def require_ca(self) -> signing.SigningCA:

@@ -16,20 +16,31 @@ from identity.service import auth as service
 log = structlog.get_logger(__name__)
 
 
+def field_cipher(settings: Settings) -> FieldCipher:
+    """The ID numbers' key ring: the current key encrypts, the previous ones still decrypt."""
+    return FieldCipher.ring(
+        settings.field_encryption_key or DEV_FIELD_KEY, settings.field_encryption_previous_keys
+    )
+
+
 async def build_context(runtime: ServiceRuntime) -> IdentityContext:
     settings: Settings = runtime.settings  # type: ignore[assignment]
     async with runtime.db.session() as session:
         signer = await tokens.load_signer(
-            session, settings.jwt_private_key, allow_generate=settings.is_development
+            session,
+            settings.jwt_private_key,
+            allow_generate=settings.is_development,
+            previous_public_keys=settings.jwt_previous_public_keys,
         )
-    runtime.key_set.add(signer.kid, signer.public_key)
+    for kid, public_key in signer.verifying_keys().items():
+        runtime.key_set.add(kid, public_key)
     return IdentityContext(
         settings=settings,
         signer=signer,
         sms=adapters.sms_provider(settings.sms_provider, settings),
         enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier, settings),
         face_verifier=adapters.face_verifier(settings.face_verifier, settings),
-        cipher=FieldCipher(settings.field_encryption_key or DEV_FIELD_KEY),
+        cipher=field_cipher(settings),
         hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,
         storage=storage_from_url(settings.storage_url),
     )

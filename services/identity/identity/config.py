@@ -8,8 +8,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.access import RETENTION as REVOCATION_RETENTION
-from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, setting_key
+from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, PreviousKeys, setting_key
 from common.settings import ServiceSettings
+from identity.tokens import read_public_keys
 
 
 class Settings(ServiceSettings):
@@ -23,6 +24,11 @@ class Settings(ServiceSettings):
     # Ed25519 private key (PEM) that signs access tokens. Required in production; in
     # development one is generated once and kept in the identity database.
     jwt_private_key: str | None = None
+    # Public keys (PEM, one after another) the JWKS serves beside the signing key, verifying
+    # only: the key rotated out, so that the tokens it signed verify until they expire, and
+    # (the rotation's first step) the key about to sign. deploy/README.md, Operations, "Rotate
+    # the JWT signing key".
+    jwt_previous_public_keys: str | None = None
     access_ttl_seconds: int = 15 * 60
     refresh_ttl_seconds: int = 30 * 24 * 3600
     verification_token_ttl_seconds: int = 10 * 60
@@ -30,6 +36,10 @@ class Settings(ServiceSettings):
     # AES-GCM key (base64, 32 bytes) for ID numbers at rest; development falls back to a
     # fixed development key (see common.crypto).
     field_encryption_key: str | None = None
+    # Keys rotated out (comma-separated): ID numbers they encrypted still decrypt, new ones are
+    # encrypted with field_encryption_key. Kept until `voucher-identity reencrypt` has
+    # rewritten every stored number (deploy/README.md, Operations).
+    field_encryption_previous_keys: PreviousKeys = Field(default_factory=list)
     # HMAC key (base64, ≥ 32 bytes, not the encryption key) for SMS code hashes: a database dump alone cannot be used
     # to find codes. Development falls back to a fixed development key.
     hash_key: str | None = None
@@ -152,6 +162,7 @@ class Settings(ServiceSettings):
                     "the development encryption keys cannot be used outside ENVIRONMENT=development"
                 )
         self._keys_are_strong_and_distinct()
+        read_public_keys(self.jwt_previous_public_keys)
         if self.access_ttl_seconds >= REVOCATION_RETENTION.total_seconds():
             # Every service forgets a revocation after common.access.RETENTION: no token may outlive it.
             raise ValueError(
@@ -205,6 +216,10 @@ class Settings(ServiceSettings):
             hash_key = setting_key("IDENTITY_HASH_KEY", self.hash_key, at_least=True)
         if field_key is not None and field_key == hash_key:
             raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_KEY")
+        for previous in self.field_encryption_previous_keys:
+            key = setting_key("IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS", previous)
+            if key == hash_key:
+                raise ValueError("IDENTITY_HASH_KEY must differ from IDENTITY_FIELD_ENCRYPTION_PREVIOUS_KEYS")
 
 
 def _given(value: object) -> bool:

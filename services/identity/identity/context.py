@@ -20,7 +20,7 @@ class IdentityContext:
     """Everything identity's routes need besides the request: set up once at start."""
 
     settings: Settings
-    signer: tokens.Signer
+    signer: tokens.KeyRing
     sms: SmsProvider
     enterprise_verifier: EnterpriseVerifier
     face_verifier: FaceVerifier

@@ -7,6 +7,12 @@
 - identity-verification tokens: EdDSA JWTs (``typ = idv``) bound to person, purpose, object;
 - refresh tokens: opaque ``<id>.<secret>`` strings; only a SHA-256 of each is stored.
 Other services verify the JWTs with the public keys identity serves as a JWKS.
+
+Rotating the signing key (deploy/README.md, "Rotate the JWT signing key"): the new private key
+becomes ``IDENTITY_JWT_PRIVATE_KEY`` and the old key's public half goes to
+``IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS``; the JWKS then serves both (:class:`KeyRing`), so the
+tokens signed before the rotation keep verifying everywhere until they expire (the access-token
+lifetime), after which the previous key is removed.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -68,24 +75,92 @@ class Signer:
         return self.private_key.public_key()
 
     def jwk(self) -> dict[str, str]:
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(public_raw(self.public_key)),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return {**public_jwk(self.public_key), "kid": self.kid}
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
 
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [self.jwk()]}
 
-async def load_signer(session: AsyncSession, configured_pem: str | None, *, allow_generate: bool) -> Signer:
-    """The configured key; else (development) the one kept in the database, made once."""
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64url(public_raw(public_key)),
+        "kid": key_id(public_key),
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+
+
+@dataclass
+class KeyRing(Signer):
+    """The current signing key, and the previous keys' public halves: they no longer sign, but
+    the JWKS keeps serving them during a rotation's overlap so that their tokens still verify."""
+
+    previous: list[Ed25519PublicKey] = field(default_factory=list)
+
+    def verifying_keys(self) -> dict[str, Ed25519PublicKey]:
+        keys = {key_id(k): k for k in self.previous}
+        keys[self.kid] = self.public_key
+        return keys
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [self.jwk()] + [public_jwk(k) for k in self.previous if key_id(k) != self.kid]}
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def read_public_keys(text: str | None) -> list[Ed25519PublicKey]:
+    """The Ed25519 public keys in ``text``: PEM blocks, one after another (any separator: new
+    lines, commas). A private key's block stands for its public half. A ValueError naming
+    ``IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS`` for anything else, so a mistyped key stops identity at
+    start instead of signing everyone out at the rotation."""
+    if text is None or not text.strip():
+        return []
+    setting = "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS"
+    blocks = [m.group(0) for m in _PEM_BLOCK.finditer(text.replace("\\n", "\n"))]
+    rest = _PEM_BLOCK.sub("", text.replace("\\n", "\n")).replace(",", "").strip()
+    if not blocks or rest:
+        raise ValueError(f"{setting} must be Ed25519 public keys (PEM), one after another")
+    keys: list[Ed25519PublicKey] = []
+    for block in blocks:
+        try:
+            if "PRIVATE" in block.split("\n", 1)[0]:
+                loaded: Any = serialization.load_pem_private_key(block.encode(), password=None).public_key()
+            else:
+                loaded = serialization.load_pem_public_key(block.encode())
+        except (ValueError, TypeError):
+            raise ValueError(f"{setting}: a key could not be read (PEM)") from None
+        if not isinstance(loaded, Ed25519PublicKey):
+            raise ValueError(f"{setting} must hold Ed25519 keys only")
+        keys.append(loaded)
+    return keys
+
+
+def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+async def load_signer(
+    session: AsyncSession,
+    configured_pem: str | None,
+    *,
+    allow_generate: bool,
+    previous_public_keys: str | None = None,
+) -> KeyRing:
+    """The configured key (and the previous ones it rotated out, verifying only); else
+    (development) the one kept in the database, made once."""
+    previous = read_public_keys(previous_public_keys)
     if configured_pem:
         key = load_private_key(configured_pem)
-        return Signer(key, key_id(key.public_key()))
+        return KeyRing(key, key_id(key.public_key()), previous)
     if not allow_generate:
         raise RuntimeError("no JWT signing key configured")
     row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
@@ -97,7 +172,7 @@ async def load_signer(session: AsyncSession, configured_pem: str | None, *, allo
         # Another replica may have raced us: whichever row is oldest wins for everyone.
         row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
     assert row is not None
-    return Signer(load_private_key(row.private_pem), row.kid)
+    return KeyRing(load_private_key(row.private_pem), row.kid, previous)
 
 
 def issued_at() -> tuple[float, int]:

@@ -1,9 +1,11 @@
-"""``voucher-dlq``: list, inspect and replay a service's dead letters; list, inspect and move
-the events nobody was bound to.
+"""``voucher-dlq``: list, inspect, export, replay and discard a service's dead letters; list,
+inspect and move the events nobody was bound to.
 
     voucher-dlq list    --service identity                # RabbitMQ: <queue>.dlq
     voucher-dlq inspect --service identity --id ID        # one of them, with its event
     voucher-dlq replay  --service identity [--id ID ...]
+    voucher-dlq export  --service identity [--out FILE]   # JSON lines, events included; kept
+    voucher-dlq discard --service identity (--id ID ... | --all)   # removed, printed
     voucher-dlq list    --service identity --store database   # all-in-one: parked timers
     voucher-dlq list    --unrouted                         # voucher.events.unrouted
     voucher-dlq inspect --unrouted --id ID
@@ -12,7 +14,10 @@ the events nobody was bound to.
 The broker comes from AMQP_URL (and BUS_EXCHANGE, BUS_QUEUE_PREFIX), the database from
 <SERVICE>_DATABASE_URL or POSTGRES_URL + the service name, as the services read them. A
 replay refuses an event older than BUS_REPLAY_WINDOW_DAYS (it stays parked; the reason is
-printed and the exit status is 1).
+printed and the exit status is 1). ``export`` writes every parked message with its event as
+JSON lines (to ``--out`` or stdout) and removes nothing; ``discard`` removes the messages named
+by ``--id``, or all of them with ``--all`` (never by default), and prints each with its event
+(then ``{"discarded": n}``). Both also take ``--unrouted``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,56 @@ def _print_replayed(n: int, refused: list[dlq.Refused]) -> int:
     return 1 if refused else 0
 
 
+def _export(items: list[dlq.DeadLetter], out: str | None, what: str) -> None:
+    lines = "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
+    if out and out != "-":
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(lines)
+    else:
+        sys.stdout.write(lines)
+    print(f"{len(items)} {what} exported" + (f" to {out}" if out and out != "-" else ""), file=sys.stderr)
+
+
+def _print_discarded(items: list[dlq.DeadLetter]) -> int:
+    for item in items:
+        print(json.dumps(asdict(item), ensure_ascii=False))
+    print(json.dumps({"discarded": len(items)}))
+    return 0
+
+
+async def _discard_or_export(args: argparse.Namespace, amqp: str) -> int:
+    """``export`` and ``discard``, for a service's dead letters or the unrouted events."""
+    if args.command == "discard" and not (args.id or args.all):
+        print("discard removes for good: name the messages (--id ...) or say --all", file=sys.stderr)
+        return 2
+    ids = set(args.id) if args.id else None
+    if args.unrouted:
+        exchange = os.environ.get("BUS_EXCHANGE", "voucher.events")
+        if args.command == "export":
+            _export(await dlq.unrouted_list(amqp, exchange, limit=100000), args.out, "unrouted event(s)")
+            return 0
+        return _print_discarded(await dlq.rabbit_discard(amqp, unrouted_queue(exchange), ids))
+    queue = os.environ.get("BUS_QUEUE_PREFIX", "") + args.service
+    if args.store == "rabbitmq":
+        if args.command == "export":
+            _export(
+                await dlq.rabbit_list(amqp, queue, limit=100000),
+                args.out,
+                f"dead letter(s) of {args.service}",
+            )
+            return 0
+        return _print_discarded(await dlq.rabbit_discard(amqp, dead_letter_queue(queue), ids))
+    db = Database(_database_url(args.service), pool_size=1)
+    try:
+        if args.command == "export":
+            _export(await dlq.db_list(db), args.out, f"dead letter(s) of {args.service}")
+            return 0
+        timer_ids = [int(i) for i in ids] if ids else None
+        return _print_discarded(await dlq.db_discard(db, timer_ids))
+    finally:
+        await db.dispose()
+
+
 async def _unrouted(args: argparse.Namespace, amqp: str) -> int:
     exchange = os.environ.get("BUS_EXCHANGE", "voucher.events")
     if args.command == "list":
@@ -83,11 +138,13 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "inspect" and not args.id:
         print("inspect needs --id", file=sys.stderr)
         return 2
-    if args.unrouted:
+    if args.unrouted and args.command not in ("export", "discard"):
         return await _unrouted(args, amqp)
-    if not args.service:
+    if not args.service and not args.unrouted:
         print("--service (or --unrouted) is required", file=sys.stderr)
         return 2
+    if args.command in ("export", "discard"):
+        return await _discard_or_export(args, amqp)
     if args.command == "move":
         print("move is for unrouted events (--unrouted); a service's DLQ is replayed", file=sys.stderr)
         return 2
@@ -132,12 +189,14 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher-dlq", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["list", "inspect", "replay", "move"])
+    parser.add_argument("command", choices=["list", "inspect", "replay", "move", "export", "discard"])
     parser.add_argument("--service", help="the consuming service (its queue name)")
     parser.add_argument("--unrouted", action="store_true", help="the exchange's unrouted queue instead")
     parser.add_argument("--store", choices=["rabbitmq", "database"], default="rabbitmq")
     parser.add_argument("--id", action="append", help="only these (message ids or timer ids)")
     parser.add_argument("--full", action="store_true", help="print each event too")
+    parser.add_argument("--all", action="store_true", help="discard: every parked message")
+    parser.add_argument("--out", help="export: the file to write (default: stdout)")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

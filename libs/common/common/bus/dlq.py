@@ -1,5 +1,5 @@
-"""Dead letters: list, inspect and replay what could not be applied; move what nobody was
-bound to back to the exchange.
+"""Dead letters: list, inspect, export, replay and discard what could not be applied; move
+what nobody was bound to back to the exchange.
 
 Two stores, one shape: with RabbitMQ they are the messages of ``<queue>.dlq``; in-process
 (all-in-one) they are the parked redelivery timers in the service's own database (the DLQ
@@ -11,6 +11,9 @@ A replay is refused for an event older than the replay window (``BUS_REPLAY_WIND
 the consumer's inbox, which makes a second delivery harmless, is pruned after
 ``BUS_INBOX_RETENTION_DAYS`` (longer than the window), so an older event might be applied
 twice. Such an event stays where it is, with the reason.
+
+A discard removes dead letters for good (an event nobody should ever apply): it returns what it
+removed, events included, so the operator's terminal (or an export made first) keeps a copy.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
+from sqlalchemy import delete
+from sqlmodel import col
 
 from common.bus.consumer import REDELIVER_TIMER
 from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue, unrouted_queue
 from common.db import Database
-from common.timers import dead_timers, revive
+from common.timers import TimerRow, dead_timers, revive
 
 
 @dataclass
@@ -311,3 +316,46 @@ async def db_replay(
         if not allowed:
             return 0
         return await revive(session, allowed)
+
+
+async def rabbit_discard(
+    url: str, queue: str, message_ids: set[str] | None, limit: int = 100000
+) -> list[DeadLetter]:
+    """Remove messages of ``queue`` (a DLQ or the unrouted queue): those of ``message_ids``, or
+    every one with None. What was removed is returned, events included."""
+    connection = await aio_pika.connect(url, timeout=10)
+    removed: list[DeadLetter] = []
+    try:
+        channel = await connection.channel()
+        q = await channel.get_queue(queue, ensure=True)
+        kept = []
+        for _ in range(limit):
+            message = await q.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            if message_ids is not None and message.message_id not in message_ids:
+                kept.append(message)
+                continue
+            removed.append(_letter(message, queue))
+            await message.ack()
+        for message in kept:
+            await message.nack(requeue=True)
+        await channel.close()
+        return removed
+    finally:
+        await connection.close()
+
+
+async def db_discard(db: Database, ids: list[int] | None) -> list[DeadLetter]:
+    """Delete dead timers (those of ``ids``, or every one with None); what was deleted."""
+    chosen = {int(item.id): item for item in await db_list(db) if ids is None or int(item.id) in ids}
+    if not chosen:
+        return []
+    async with db.transaction() as session:
+        result = await session.execute(
+            delete(TimerRow)
+            .where(col(TimerRow.state) == "dead", col(TimerRow.id).in_(list(chosen)))
+            .returning(col(TimerRow.id))
+        )
+        gone = set(result.scalars().all())
+    return [item for key, item in chosen.items() if key in gone]

@@ -72,11 +72,11 @@ def tokens_out(pair: service.TokenPair, user: User, org: Organization | None) ->
 @jwks_router.get(
     "/.well-known/jwks.json",
     summary="登录凭证验签公钥（JWKS）",
-    description="身份服务签发登录凭证（EdDSA）所用的公钥，供各服务与网关验证访问令牌。无需登录。",
+    description="身份服务签发登录凭证（EdDSA）所用的公钥，供各服务与网关验证访问令牌；轮换签名密钥期间同时包含上一把密钥的公钥，轮换前签发的凭证在过期前仍然有效。无需登录。",
     response_description="JWKS 公钥集",
 )
 async def jwks(ctx: Ctx) -> dict[str, list[dict[str, str]]]:
-    return {"keys": [ctx.signer.jwk()]}
+    return ctx.signer.jwks()
 
 
 @router.get(
