@@ -14,8 +14,6 @@ from tests.deploy.test_monitoring import github_anchor
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
-# Written by the backups work (issue 17 §1) in its own branch: drop once it is merged.
-PENDING_ANCHORS = {"backups-and-restore"}
 
 
 def section(title: str) -> str:
@@ -44,7 +42,7 @@ def test_every_link_of_the_readme_leads_to_one_of_its_sections() -> None:
     anchors = {github_anchor(h) for h in re.findall(r"^#{2,4} (.+)$", README, flags=re.M)}
     links = set(re.findall(r"\]\(#([^)]+)\)", README))
     assert links, "the runbooks link to the sections they rely on"
-    assert links - anchors - PENDING_ANCHORS == set()
+    assert links - anchors == set()
 
 
 COMMANDS = sorted(
