@@ -12,6 +12,9 @@ rows, and the previous key must stay until they are understood.
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,3 +84,22 @@ async def reencrypt(
         if len(rows) < batch_size:
             return done
         last = rows[-1][0]
+
+
+async def reencrypt_command(
+    db_url: str, cipher: FieldCipher, columns: Sequence[EncryptedColumn], *, batch_size: int
+) -> int:
+    """A CLI's whole run: each column re-encrypted, one JSON line each; 1 when a value no key of
+    the ring decrypts was left as it was."""
+    db = Database(db_url, pool_size=1)
+    unreadable = 0
+    try:
+        for column in columns:
+            done = await reencrypt(db, cipher, column, batch_size=batch_size)
+            print(json.dumps(done.as_json()), flush=True)
+            unreadable += len(done.unreadable)
+    finally:
+        await db.dispose()
+    if unreadable:
+        print(f"{unreadable} value(s) no key of the ring decrypts: keep the previous keys", file=sys.stderr)
+    return 1 if unreadable else 0

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
 from common.crypto import generate_key
-from common.db import Database
 from common.migrate_command import add_migrate_command, run_migrate_command
-from common.rekey import EncryptedColumn, reencrypt
+from common.rekey import EncryptedColumn, reencrypt_command
 from contracts.config import Settings
 from contracts.service import CA_KEY_CONTEXT, KEY_CONTEXT, ContractsContext
 from contracts.signing import SigningCA, validate_pdf
@@ -56,18 +54,7 @@ async def reencrypt_seal_keys(batch_size: int) -> int:
     """One JSON line per column; 1 when a value no key of the ring decrypts was left as it was."""
     settings = Settings()
     cipher = ContractsContext(settings).cipher
-    db = Database(settings.db_url, pool_size=1)
-    unreadable = 0
-    try:
-        for column in ENCRYPTED_COLUMNS:
-            done = await reencrypt(db, cipher, column, batch_size=batch_size)
-            print(json.dumps(done.as_json()), flush=True)
-            unreadable += len(done.unreadable)
-    finally:
-        await db.dispose()
-    if unreadable:
-        print(f"{unreadable} value(s) no key of the ring decrypts: keep the previous keys", file=sys.stderr)
-    return 1 if unreadable else 0
+    return await reencrypt_command(settings.db_url, cipher, ENCRYPTED_COLUMNS, batch_size=batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

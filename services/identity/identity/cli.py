@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import csv
 import getpass
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -40,12 +39,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.app import ServiceRuntime
 from common.bus.inprocess import InProcessTransport
 from common.crypto import generate_key
-from common.db import Database, migrate
+from common.db import migrate
 from common.errors import Problem
 from common.logging import configure_logging
 from common.masking import mask_phone
 from common.migrate_command import add_migrate_command, run_migrate_command
-from common.rekey import EncryptedColumn, reencrypt
+from common.rekey import EncryptedColumn, reencrypt_command
 from identity import tokens
 from identity.bootstrap import build_context, ensure_administrator, field_cipher
 from identity.config import Settings
@@ -93,19 +92,9 @@ def _add_key_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
 
 
 async def reencrypt_all(settings: Settings, batch_size: int) -> int:
-    db = Database(settings.db_url, pool_size=1)
-    cipher = field_cipher(settings)
-    unreadable = 0
-    try:
-        for column in ENCRYPTED_COLUMNS:
-            done = await reencrypt(db, cipher, column, batch_size=batch_size)
-            print(json.dumps(done.as_json()), flush=True)
-            unreadable += len(done.unreadable)
-    finally:
-        await db.dispose()
-    if unreadable:
-        print(f"{unreadable} value(s) no key of the ring decrypts: keep the previous keys", file=sys.stderr)
-    return 1 if unreadable else 0
+    return await reencrypt_command(
+        settings.db_url, field_cipher(settings), ENCRYPTED_COLUMNS, batch_size=batch_size
+    )
 
 
 def run_key_command(args: argparse.Namespace) -> int | None:
