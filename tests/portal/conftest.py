@@ -175,13 +175,3 @@ async def screenshot(page: Any, name: str) -> Path:
     target = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(target), full_page=True)
     return target
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A module's tests share one platform (nine processes; the root conftest keeps them on one
-    xdist worker). The first test waits for it to start, which on a busy two-core machine takes
-    longer than the suite's default 120 s timeout."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(600))

@@ -43,10 +43,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("common.testing.problem_docs")
 
 
+# Fixtures that start the whole platform (nine processes): a test using one waits for one of
+# the two platform slots (common.testing.platform), which the long tests (the saga fault test,
+# the restore drill) hold for minutes, then for the start itself; on a busy two-core machine
+# that is longer than the suite's default 120 s timeout, which counts the fixtures' setup.
+PLATFORM_FIXTURES = {"platform", "portal"}
+PLATFORM_TIMEOUT = 600
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first (a stable sort: the rest keep their order), so xdist starts
-    them while the other workers take the short ones, instead of finishing the run alone."""
+    them while the other workers take the short ones, instead of finishing the run alone; a
+    test that starts the platform, without a timeout of its own, gets ``PLATFORM_TIMEOUT``."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    for item in items:
+        uses = PLATFORM_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(PLATFORM_TIMEOUT))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
