@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,40 +47,35 @@ class DeadLetter:
     event: dict[str, Any] | None
 
 
-async def rabbit_list(url: str, queue: str, limit: int = 1000) -> list[DeadLetter]:
-    """Read the DLQ without removing anything (each message is returned to the queue)."""
+@asynccontextmanager
+async def _open(url: str, queue: str, *, confirms: bool = False) -> AsyncIterator[tuple[Any, Any]]:
+    """A channel and ``queue`` on it. Every message taken and not acknowledged goes back to
+    the queue, in its place, when the channel closes: what a listing peeks at, and what a
+    replay, a move or a discard did not choose."""
     connection = await aio_pika.connect(url, timeout=10)
     try:
-        channel = await connection.channel()
-        q = await channel.get_queue(dead_letter_queue(queue), ensure=True)
-        taken = []
-        items: list[DeadLetter] = []
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            taken.append(message)
-            headers = dict(message.headers or {})
-            try:
-                event = json.loads(message.body)
-            except ValueError:
-                event = None
-            items.append(
-                DeadLetter(
-                    id=str(message.message_id),
-                    kind=str(message.type),
-                    consumer=str(headers.get("x-consumer", queue)),
-                    error=str(headers.get("x-error", "")),
-                    attempts=int(headers.get(RETRY_HEADER, 0) or 0) + 1,  # type: ignore[arg-type]
-                    failed_at=str(headers.get("x-failed-at", "")) or None,
-                    event=event,
-                )
-            )
-        # Closing the channel returns every unacknowledged message to the queue, in order.
+        channel = await connection.channel(publisher_confirms=confirms, on_return_raises=confirms)
+        yield channel, await channel.get_queue(queue, ensure=True)
         await channel.close()
-        return items
     finally:
         await connection.close()
+
+
+async def _take(q: Any, limit: int, message_ids: set[str] | None = None) -> AsyncIterator[Any]:
+    """The queue's messages, oldest first (at most ``limit``), those of ``message_ids`` only
+    when given; the others stay unacknowledged (back in the queue when the channel closes)."""
+    for _ in range(limit):
+        message = await q.get(no_ack=False, fail=False)
+        if message is None:
+            return
+        if message_ids is None or message.message_id in message_ids:
+            yield message
+
+
+async def rabbit_list(url: str, queue: str, limit: int = 1000) -> list[DeadLetter]:
+    """Read the DLQ without removing anything."""
+    async with _open(url, dead_letter_queue(queue)) as (_, q):
+        return [_letter(message, queue) async for message in _take(q, limit)]
 
 
 @dataclass
@@ -110,22 +107,10 @@ def too_old(event: dict[str, Any] | None, window_days: float | None) -> str | No
 
 async def rabbit_inspect(url: str, queue: str, message_id: str, limit: int = 100000) -> DeadLetter | None:
     """One message of a queue (left in place), or None."""
-    connection = await aio_pika.connect(url, timeout=10)
-    try:
-        channel = await connection.channel()
-        q = await channel.get_queue(queue, ensure=True)
-        found = None
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            if message.message_id == message_id:
-                found = _letter(message, queue)
-                break
-        await channel.close()  # returns every peeked message to the queue
-        return found
-    finally:
-        await connection.close()
+    async with _open(url, queue) as (_, q):
+        async for message in _take(q, limit, {message_id}):
+            return _letter(message, queue)
+    return None
 
 
 def _letter(message: Any, queue: str) -> DeadLetter:
@@ -147,25 +132,29 @@ def _letter(message: Any, queue: str) -> DeadLetter:
 
 async def unrouted_list(url: str, exchange: str, limit: int = 1000) -> list[DeadLetter]:
     """The events nobody was bound to when they were published (left in place)."""
-    connection = await aio_pika.connect(url, timeout=10)
-    try:
-        channel = await connection.channel()
-        q = await channel.get_queue(unrouted_queue(exchange), ensure=True)
-        items = []
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
+    items = []
+    async with _open(url, unrouted_queue(exchange)) as (_, q):
+        async for message in _take(q, limit):
             letter = _letter(message, "")
             letter.consumer = ""
             letter.error = f"unrouted: no queue was bound to {message.routing_key} when it was published"
             letter.attempts = 0
             letter.failed_at = message.timestamp.isoformat() if message.timestamp else None
             items.append(letter)
-        await channel.close()
-        return items
-    finally:
-        await connection.close()
+    return items
+
+
+def _copy(message: Any, headers: dict[str, Any]) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=message.body,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        type=message.type,
+        correlation_id=message.correlation_id,
+        timestamp=message.timestamp,
+        headers=headers,
+    )
 
 
 async def unrouted_move(
@@ -174,40 +163,16 @@ async def unrouted_move(
     """Publish unrouted events to the exchange again, with their original routing key (the
     event type): to the queues bound to it now. One nobody is bound to yet comes back to
     the unrouted queue (the exchange's alternate exchange), never lost."""
-    connection = await aio_pika.connect(url, timeout=10)
     moved = 0
-    try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        q = await channel.get_queue(unrouted_queue(exchange), ensure=True)
+    async with _open(url, unrouted_queue(exchange), confirms=True) as (channel, q):
         target = await channel.get_exchange(exchange, ensure=True)
-        kept = []
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            if message_ids is not None and message.message_id not in message_ids:
-                kept.append(message)
-                continue
-            copy = aio_pika.Message(
-                body=message.body,
-                content_type=message.content_type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id,
-                type=message.type,
-                correlation_id=message.correlation_id,
-                timestamp=message.timestamp,
-                headers=dict(message.headers or {}),
-            )
+        async for message in _take(q, limit, message_ids):
+            copy = _copy(message, dict(message.headers or {}))
             routing_key = message.routing_key or str(message.type)
             await asyncio.wait_for(target.publish(copy, routing_key=routing_key, mandatory=True), 10)
             await message.ack()
             moved += 1
-        for message in kept:
-            await message.nack(requeue=True)
-        await channel.close()
-        return moved
-    finally:
-        await connection.close()
+    return moved
 
 
 async def rabbit_replay(
@@ -221,19 +186,9 @@ async def rabbit_replay(
 ) -> int:
     """Move dead letters back to the service's queue for another full round of tries
     (those older than ``window_days`` stay, listed in ``refused``)."""
-    connection = await aio_pika.connect(url, timeout=10)
     replayed = 0
-    try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        q = await channel.get_queue(dead_letter_queue(queue), ensure=True)
-        kept = []
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            if message_ids is not None and message.message_id not in message_ids:
-                kept.append(message)
-                continue
+    async with _open(url, dead_letter_queue(queue), confirms=True) as (channel, q):
+        async for message in _take(q, limit, message_ids):
             try:
                 event = json.loads(message.body)
             except ValueError:
@@ -241,7 +196,6 @@ async def rabbit_replay(
             if (reason := too_old(event if isinstance(event, dict) else None, window_days)) is not None:
                 if refused is not None:
                     refused.append(Refused(str(message.message_id), reason))
-                kept.append(message)
                 continue
             # A fresh round of tries: drop the failure headers (retry count, errors, x-death)
             # but keep the routing key the event was first published with.
@@ -251,27 +205,13 @@ async def rabbit_replay(
                 if not str(k).startswith("x-") or k == "x-original-routing-key"
             }
             headers["x-replayed"] = 1
-            copy = aio_pika.Message(
-                body=message.body,
-                content_type=message.content_type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id,
-                type=message.type,
-                correlation_id=message.correlation_id,
-                timestamp=message.timestamp,
-                headers=headers,
-            )
             await asyncio.wait_for(
-                channel.default_exchange.publish(copy, routing_key=queue, mandatory=True), 10
+                channel.default_exchange.publish(_copy(message, headers), routing_key=queue, mandatory=True),
+                10,
             )
             await message.ack()
             replayed += 1
-        for message in kept:
-            await message.nack(requeue=True)
-        await channel.close()
-        return replayed
-    finally:
-        await connection.close()
+    return replayed
 
 
 async def db_list(db: Database) -> list[DeadLetter]:
@@ -323,27 +263,12 @@ async def rabbit_discard(
 ) -> list[DeadLetter]:
     """Remove messages of ``queue`` (a DLQ or the unrouted queue): those of ``message_ids``, or
     every one with None. What was removed is returned, events included."""
-    connection = await aio_pika.connect(url, timeout=10)
     removed: list[DeadLetter] = []
-    try:
-        channel = await connection.channel()
-        q = await channel.get_queue(queue, ensure=True)
-        kept = []
-        for _ in range(limit):
-            message = await q.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            if message_ids is not None and message.message_id not in message_ids:
-                kept.append(message)
-                continue
+    async with _open(url, queue) as (_, q):
+        async for message in _take(q, limit, message_ids):
             removed.append(_letter(message, queue))
             await message.ack()
-        for message in kept:
-            await message.nack(requeue=True)
-        await channel.close()
-        return removed
-    finally:
-        await connection.close()
+    return removed
 
 
 async def db_discard(db: Database, ids: list[int] | None) -> list[DeadLetter]:
