@@ -47,21 +47,14 @@ HERE = Path(__file__).resolve().parent
 DEPLOY = HERE.parent
 
 
-def databases() -> list[str]:
+def listed(variable: str) -> list[str]:
+    """A list deploy/postgres/init/01-databases.sh holds: DATABASES (each with its owning
+    role) or READER_DATABASES (those voucher-invariants reads as the role `invariants`)."""
     script = (DEPLOY / "postgres/init/01-databases.sh").read_text(encoding="utf-8")
-    listed = re.search(r'^DATABASES="([^"]*)"', script, flags=re.MULTILINE)
-    if not listed:
-        raise SystemExit("deploy/postgres/init/01-databases.sh lists no DATABASES")
-    return listed.group(1).split()
-
-
-def reader_databases() -> list[str]:
-    """The databases voucher-invariants reads as the role `invariants`."""
-    script = (DEPLOY / "postgres/init/01-databases.sh").read_text(encoding="utf-8")
-    listed = re.search(r'^READER_DATABASES="([^"]*)"', script, flags=re.MULTILINE)
-    if not listed:
-        raise SystemExit("deploy/postgres/init/01-databases.sh lists no READER_DATABASES")
-    return listed.group(1).split()
+    found = re.search(rf'^{variable}="([^"]*)"', script, flags=re.MULTILINE)
+    if not found:
+        raise SystemExit(f"deploy/postgres/init/01-databases.sh lists no {variable}")
+    return found.group(1).split()
 
 
 def broker_users() -> list[str]:
@@ -94,6 +87,19 @@ def password() -> str:
     return secrets.token_urlsafe(32)
 
 
+def kept_or_made(path: Path, server: str, keys: list[str]) -> dict[str, str]:
+    """The server's passwords file rewritten with ``keys``: those it holds kept, the missing made."""
+    held = read_env(path)
+    values = {key: held.get(key) or password() for key in keys}
+    write_env(
+        path,
+        f"{server}'s passwords: the {path.name.split('.')[0]} container's alone (a compose secret file).\n"
+        "Made by deploy/env/make-credentials.py; the services' URLs are in <service>.credentials.env.",
+        values,
+    )
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=HERE, help="where the env files are (deploy/env)")
@@ -101,25 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.dir
     out.mkdir(parents=True, exist_ok=True)
 
-    dbs, users = databases(), broker_users()
-    pg = read_env(out / "postgres.secrets.env")
-    pg_keys = ["POSTGRES_PASSWORD", *(f"{db.upper()}_DB_PASSWORD" for db in dbs), "INVARIANTS_DB_PASSWORD"]
-    pg = {key: pg.get(key) or password() for key in pg_keys}
-    rabbit = read_env(out / "rabbitmq.secrets.env")
-    rabbit_keys = ["RABBITMQ_DEFAULT_PASS", *(f"{user.upper()}_AMQP_PASSWORD" for user in users)]
-    rabbit = {key: rabbit.get(key) or password() for key in rabbit_keys}
-
-    write_env(
+    dbs, users = listed("DATABASES"), broker_users()
+    pg = kept_or_made(
         out / "postgres.secrets.env",
-        "PostgreSQL's passwords: the postgres container's alone (a compose secret file).\n"
-        "Made by deploy/env/make-credentials.py; the services' URLs are in <service>.credentials.env.",
-        pg,
+        "PostgreSQL",
+        ["POSTGRES_PASSWORD", *(f"{db.upper()}_DB_PASSWORD" for db in dbs), "INVARIANTS_DB_PASSWORD"],
     )
-    write_env(
+    rabbit = kept_or_made(
         out / "rabbitmq.secrets.env",
-        "RabbitMQ's passwords: the rabbitmq container's alone (a compose secret file).\n"
-        "Made by deploy/env/make-credentials.py; the services' URLs are in <service>.credentials.env.",
-        rabbit,
+        "RabbitMQ",
+        ["RABBITMQ_DEFAULT_PASS", *(f"{user.upper()}_AMQP_PASSWORD" for user in users)],
     )
     for name in sorted({*dbs, *users}):
         values = {}
@@ -139,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "Made by deploy/env/make-credentials.py from postgres.secrets.env.",
         {
             f"{db.upper()}_DATABASE_URL": f"postgresql://invariants:{pg['INVARIANTS_DB_PASSWORD']}@postgres:5432/{db}"
-            for db in reader_databases()
+            for db in listed("READER_DATABASES")
         },
     )
     print(
