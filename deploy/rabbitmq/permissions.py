@@ -8,15 +8,12 @@ tags (no management UI, no administrator), each regex an exact list of names:
 - read: its own queues (the queue, its DLQ, its retry queues: it consumes and inspects them)
   and the two exchanges (binding a queue reads its source);
 - configure and write: the same, the unrouted queue every service declares at
-  start, the quorum probe queue (``voucher.quorum-probe.<12 hex>``, declared and deleted once
-  at start), and the other consumers' main queues, which
-  ``RabbitTransport.declare_topology`` declares and binds at every start (so an event
-  published before its consumer first ran is kept). Never another service's DLQ or retry
-  queues, and never read on another service's queue: it cannot consume or purge anyone
-  else's events (configure on the others' main queues would let it delete one: the price
-  of declare_topology until the services can be told the broker holds the topology
-  already); write also on the default exchange (``amq.default``: a failing event goes
-  to its retry queue or DLQ by queue name).
+  start and the quorum probe queue (``voucher.quorum-probe.<12 hex>``, declared and deleted
+  once at start); write also on the default exchange (``amq.default``: a failing event goes
+  to its retry queue or DLQ by queue name). Nothing on another service's queues: it cannot
+  consume, purge, delete or bind anyone else's. The other consumers' queues, which
+  ``RabbitTransport.declare_topology`` declares where it may (so an event published before
+  its consumer first ran is kept), are the broker's: imported at boot from definitions.json.
 
 deploy/rabbitmq/entrypoint.sh writes these users (with their passwords' hashes) and this
 file's permissions into the definitions the broker imports at boot. A test fails when the
@@ -62,8 +59,7 @@ def permissions(
     rows = []
     for service in consumers:
         own = own_queues(service, retry_delays)
-        others = [c for c in consumers if c != service]
-        declares = [*own, *others, exchange, unrouted]
+        declares = [*own, exchange, unrouted]
         rows.append(
             {
                 "user": service,

@@ -76,16 +76,15 @@ def test_each_user_reaches_exactly_its_own_queues_and_the_exchange(
     exchanges = {e["name"] for e in definitions["exchanges"]}
     own = own_queues(service)
     assert own <= queues
-    others_main = set(CONSUMERS) - {service}
     # Names to try: every queue and exchange of the deployment, the default exchange, and
     # a few that belong to nobody.
     names = queues | exchanges | {"amq.default", "amq.topic", "other", f"{service}.other", f"x{service}"}
     for name in sorted(names):
         # read: consume, get, purge. Its own queues, and the exchanges it binds from.
         assert matches(row["read"], name) == (name in own | {EXCHANGE, UNROUTED}), (service, "read", name)
-        # configure: declare (and delete). declare_topology redeclares the others' main
-        # queues at every start; never their DLQs or retry queues.
-        configure = own | others_main | {EXCHANGE, UNROUTED}
+        # configure: declare (and delete). Never another service's queue: the broker holds
+        # the others' (imported at boot), declare_topology declares them only where it may.
+        configure = own | {EXCHANGE, UNROUTED}
         assert matches(row["configure"], name) == (name in configure), (service, "configure", name)
         # write: bind to, publish to; the default exchange for its retries and DLQ.
         assert matches(row["write"], name) == (name in configure | {"amq.default"}), (service, "write", name)
@@ -203,7 +202,8 @@ async def test_a_service_user_runs_its_service_and_is_refused_anothers_queue(tmp
     node = Node(tmp_path / "rabbit")
     await node.start()
     try:
-        # quota starts as the service does (the whole topology declared), subscribes and publishes.
+        # quota starts as the service does (the whole topology declared where it may: the
+        # others' queues are the broker's, imported at boot), subscribes and publishes.
         transport = RabbitTransport(
             node.as_user("quota", "pw-quota"), topology=registry.topology(), connect_timeout=10
         )
@@ -224,6 +224,15 @@ async def test_a_service_user_runs_its_service_and_is_refused_anothers_queue(tmp
                 with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
                     q = await channel.declare_queue(queue, passive=True)
                     await q.get(no_ack=False, fail=False)
+            # Nor may it delete, purge or bind another service's queue.
+            for act in ("delete", "purge", "bind"):
+                channel = await connection.channel()
+                other = await channel.declare_queue("orders", passive=True)
+                with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                    if act == "bind":
+                        await other.bind("voucher.events", routing_key="quota.nothing")
+                    else:
+                        await getattr(other, act)()
             channel = await connection.channel()
             with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
                 await channel.declare_queue("anything.else", durable=True)

@@ -52,7 +52,8 @@ def build_transport(settings: ServiceSettings) -> Transport:
     if settings.bus_transport == "inprocess":
         return InProcessTransport(retry_delays=settings.bus_retry_delays)
     # Every service declares the registry's whole topology at start (idempotent): an event
-    # published before its consumer's first start waits in that consumer's queue.
+    # published before its consumer's first start waits in that consumer's queue (where its
+    # broker user may not, the broker holds that queue: RabbitTransport.declare_topology).
     return RabbitTransport(
         settings.amqp_url,
         exchange=settings.bus_exchange,

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -282,18 +283,43 @@ class RabbitTransport(Transport):
         The retry queues and the DLQ of a queue are declared by its own service when it
         subscribes (only its consumer ever uses them): declaring them from every service
         multiplied the quorum queues a shared broker keeps open (each holds files) for no
-        event's sake. deploy/rabbitmq/definitions.json still creates the whole of it."""
+        event's sake. deploy/rabbitmq/definitions.json still creates the whole of it.
+
+        A service's own broker user (deploy/rabbitmq/permissions.json) may not declare or bind
+        another service's queue: there the broker imported the topology at boot, so a refused
+        declaration is fine when the queue is there (a passive declaration needs no
+        permission); a queue neither declared nor there is logged, since events for it wait
+        in the unrouted queue until its service starts (``voucher-dlq move --unrouted``)."""
         assert self.connection is not None
         quorum: dict[str, Any] = {"x-queue-type": "quorum"} if await self._quorum_supported() else {}
-        channel = await self.connection.channel()
-        try:
-            exchange = await channel.get_exchange(self.exchange_name, ensure=False)
-            for service, event_types in sorted(topology.bindings.items()):
-                name = f"{self.queue_prefix}{service}"
-                DECLARED_QUEUES.add(name)
+        for service, event_types in sorted(topology.bindings.items()):
+            name = f"{self.queue_prefix}{service}"
+            channel = await self.connection.channel()
+            try:
+                exchange = await channel.get_exchange(self.exchange_name, ensure=False)
                 queue = await channel.declare_queue(name, durable=True, arguments=quorum)
                 for event_type in event_types:
                     await queue.bind(exchange, routing_key=event_type)
+                DECLARED_QUEUES.add(name)
+            except aiormq.exceptions.ChannelAccessRefused:
+                await self._held_by_the_broker(name)
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+
+    async def _held_by_the_broker(self, name: str) -> None:
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        try:
+            await channel.declare_queue(name, passive=True)
+            DECLARED_QUEUES.add(name)
+            log.debug("queue_held_by_the_broker", queue=name)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            log.warning(
+                "queue_missing",
+                queue=name,
+                remedy="import deploy/rabbitmq/definitions.json into the broker (deploy/README.md, RabbitMQ)",
+            )
         finally:
             if not channel.is_closed:
                 await channel.close()
