@@ -292,6 +292,67 @@ def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str
 # buttons without a call per row. Contracts still decides each of them when it is pressed.
 
 
+# --- the voucher's second state machine ------------------------------------------------------
+# Orders' copy of where quota holds the order's subsidy, moved only by quota's facts (and the
+# settlement that ends it). A fact heard before the one it follows waits (``early``); one that
+# finds the copy anywhere but its ``from_`` state is already reflected or overtaken: nothing.
+
+
+class VoucherState(StrEnum):
+    NONE = "none"  # no voucher asked for (不使用服务券)
+    PENDING = "pending"  # asked on submission; quota has not answered
+    RESERVED = "reserved"  # 服务券预留
+    REJECTED = "rejected"  # 服务券预留失败
+    COMMITTED = "committed"  # 服务券抵扣, on the signing
+    RELEASED = "released"  # the reservation given back (cancelled before the signing)
+    REVERSED = "reversed"  # the deduction given back (terminated after the signing)
+    SETTLED = "settled"  # the subsidy paid to the provider
+
+
+# the states in which quota holds a subsidy for the order
+VOUCHER_HELD = frozenset({VoucherState.RESERVED, VoucherState.COMMITTED})
+
+
+class VoucherFact(StrEnum):
+    RESERVED = "reserved"
+    REJECTED = "rejected"
+    DEDUCTED = "deducted"
+    RELEASED = "released"
+    REVERSED = "reversed"
+    SETTLED = "settled"
+
+
+@dataclass(frozen=True)
+class VoucherRule:
+    from_: VoucherState
+    to: VoucherState
+    early: frozenset[VoucherState] = frozenset()
+
+
+_ASKED_ONLY = frozenset({VoucherState.NONE, VoucherState.PENDING})
+VOUCHER_RULES: dict[VoucherFact, VoucherRule] = {
+    VoucherFact.RESERVED: VoucherRule(VoucherState.PENDING, VoucherState.RESERVED),
+    VoucherFact.REJECTED: VoucherRule(VoucherState.PENDING, VoucherState.REJECTED),
+    VoucherFact.DEDUCTED: VoucherRule(VoucherState.RESERVED, VoucherState.COMMITTED, _ASKED_ONLY),
+    VoucherFact.RELEASED: VoucherRule(VoucherState.RESERVED, VoucherState.RELEASED, _ASKED_ONLY),
+    VoucherFact.REVERSED: VoucherRule(
+        VoucherState.COMMITTED, VoucherState.REVERSED, _ASKED_ONLY | {VoucherState.RESERVED}
+    ),
+    VoucherFact.SETTLED: VoucherRule(VoucherState.COMMITTED, VoucherState.SETTLED),
+}
+
+
+def voucher_early(state: VoucherState, fact: VoucherFact) -> bool:
+    """Did quota's fact come before the one it follows (a deduction before its reservation)?"""
+    return state in VOUCHER_RULES[fact].early
+
+
+def voucher_next(state: VoucherState, fact: VoucherFact) -> VoucherState | None:
+    """The state the fact moves the copy to; None when it is already reflected or overtaken."""
+    rule = VOUCHER_RULES[fact]
+    return rule.to if state is rule.from_ else None
+
+
 class ContractState(StrEnum):
     DRAFTING = "drafting"
     PENDING_REVIEW = "pending_review"

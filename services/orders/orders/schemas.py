@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field,
 
 from common.money import Flag, amount_in_words
 from common.text import FreeText
-from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, tab_of
+from orders.domain import EVALUATION_MAX_CHARS, RATING_LABELS, STATUS_LABELS, Status, VoucherState, tab_of
 
 ACTOR_LABELS = {"enterprise": "企业", "provider": "服务机构", "staff": "平台", "system": "系统"}
 
@@ -198,7 +198,7 @@ class OrderDetailOut(OrderOut):
     market_price_fen: int
     max_subsidy_fen: int
     ratio_bp: int
-    voucher_state: str
+    voucher_state: VoucherState
     committed_fen: int
     settled_fen: int
     contract_id: str | None = None

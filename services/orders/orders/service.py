@@ -45,6 +45,7 @@ from orders.domain import (
     ALL_TAB,
     ENDED,
     TABS,
+    VOUCHER_HELD,
     Actor,
     ContractCopy,
     ContractState,
@@ -54,6 +55,7 @@ from orders.domain import (
     Outcome,
     Status,
     Step,
+    VoucherState,
     decide,
     statuses_of,
     tab_of,
@@ -65,8 +67,6 @@ log = structlog.get_logger(__name__)
 
 ACCEPTANCE_TIMER = "orders.acceptance_timeout"
 SIGNING_TIMER = "orders.signing_timeout"
-# voucher states in which quota holds a subsidy for the order
-HELD = ("reserved", "committed")
 
 # the timeline's labels (what the manual shows), per step code
 LABELS: dict[str, str] = {
@@ -212,7 +212,7 @@ async def publish_awaiting_acceptance(session: AsyncSession, order: Order) -> No
             product_id=order.product_id,
             product_name=order.product_name,
             price_fen=order.price_fen,
-            subsidy_fen=order.subsidy_fen if order.voucher_state in HELD else 0,
+            subsidy_fen=order.subsidy_fen if VoucherState(order.voucher_state) in VOUCHER_HELD else 0,
         ),
         aggregate_id=order.id,
     )
@@ -248,10 +248,14 @@ async def _carry_out(
                     product_name=order.product_name,
                     category=order.category,
                     price_fen=order.price_fen,
-                    subsidy_reserved_fen=order.subsidy_fen if order.voucher_state in HELD else 0,
+                    subsidy_reserved_fen=order.subsidy_fen
+                    if VoucherState(order.voucher_state) in VOUCHER_HELD
+                    else 0,
                     ratio_bp=order.ratio_bp,
                     max_subsidy_fen=order.max_subsidy_fen,
-                    voucher_id=order.voucher_id if order.voucher_state in HELD else None,
+                    voucher_id=order.voucher_id
+                    if VoucherState(order.voucher_state) in VOUCHER_HELD
+                    else None,
                 ),
                 aggregate_id=agg,
             )
@@ -495,7 +499,7 @@ async def submit(
         quoted_subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
         subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
         ratio_bp=int(quote.get("ratio_bp") or 0) if quote else 0,
-        voucher_state="pending" if quote else "none",
+        voucher_state=(VoucherState.PENDING if quote else VoucherState.NONE).value,
         created_at=created,
         updated_at=created,
     )

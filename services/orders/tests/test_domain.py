@@ -13,6 +13,7 @@ from orders.domain import (
     PEOPLE_STEPS,
     STATUS_LABELS,
     TABS,
+    VOUCHER_HELD,
     Actor,
     ContractCopy,
     ContractState,
@@ -22,12 +23,16 @@ from orders.domain import (
     Refusal,
     Status,
     Step,
+    VoucherFact,
+    VoucherState,
     actions,
     contract_actions,
     decide,
     progress,
     sees_contacts,
     tab_of,
+    voucher_early,
+    voucher_next,
 )
 
 S, E = Status, Effect
@@ -394,3 +399,41 @@ def test_the_current_step_is_the_first_the_order_has_not_done(state, current, do
 def test_an_ended_order_keeps_the_steps_it_did_and_has_no_current_step(state, accepted, signed, done) -> None:
     bar = progress(state, accepted=accepted, signed=signed)
     assert (bar.current, bar.done) == (None, done)
+
+
+# --- the voucher's state machine: quota's facts ---------------------------------------------
+
+V, F = VoucherState, VoucherFact
+VOUCHER_MOVES = {
+    (V.PENDING, F.RESERVED): V.RESERVED,
+    (V.PENDING, F.REJECTED): V.REJECTED,
+    (V.RESERVED, F.DEDUCTED): V.COMMITTED,
+    (V.RESERVED, F.RELEASED): V.RELEASED,
+    (V.COMMITTED, F.REVERSED): V.REVERSED,
+    (V.COMMITTED, F.SETTLED): V.SETTLED,
+}
+VOUCHER_EARLY = {
+    (V.NONE, F.DEDUCTED),
+    (V.PENDING, F.DEDUCTED),
+    (V.NONE, F.RELEASED),
+    (V.PENDING, F.RELEASED),
+    (V.NONE, F.REVERSED),
+    (V.PENDING, F.REVERSED),
+    (V.RESERVED, F.REVERSED),
+}
+
+
+@pytest.mark.parametrize(("state", "fact"), list(itertools.product(VoucherState, VoucherFact)))
+def test_each_of_quotas_facts_moves_the_voucher_once_waits_for_its_prerequisite_or_changes_nothing(
+    state: VoucherState, fact: VoucherFact
+) -> None:
+    assert voucher_next(state, fact) == VOUCHER_MOVES.get((state, fact))
+    assert voucher_early(state, fact) == ((state, fact) in VOUCHER_EARLY)
+    # a fact that waits never moves the state, and a repeat of a fact changes nothing
+    assert not (voucher_early(state, fact) and voucher_next(state, fact))
+    if (moved := voucher_next(state, fact)) is not None:
+        assert voucher_next(moved, fact) is None
+
+
+def test_quota_holds_a_subsidy_while_reserved_or_deducted_only() -> None:
+    assert {s for s in VoucherState if s in VOUCHER_HELD} == {V.RESERVED, V.COMMITTED}
