@@ -358,3 +358,17 @@ async def get_runtime(request: Request) -> ServiceRuntime:
 
 
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def get_settings(request: Request) -> ServiceSettings:
+    """The service's settings; each service names its own class:
+    ``SettingsDep = Annotated[Settings, Depends(get_settings)]``."""
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+async def get_clients(runtime: RuntimeDep) -> ServiceClients:
+    return runtime.clients
+
+
+ClientsDep = Annotated[ServiceClients, Depends(get_clients)]

@@ -325,6 +325,11 @@ def require_capability(capability: str) -> Callable[[Principal], Awaitable[Princ
 
 StaffUser = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
 AdminUser = Annotated[Principal, Depends(require_roles("administrator"))]
+ReviewerUser = Annotated[Principal, Depends(require_roles("reviewer"))]  # 审核
+FinanceUser = Annotated[Principal, Depends(require_roles("finance"))]  # 财务
+# a member of a certified enterprise / service provider (the token's capability)
+EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
+ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
 
 
 # --- service tokens ----------------------------------------------------------------------------

@@ -11,28 +11,12 @@ from catalog import errors
 from catalog.config import Settings
 from catalog.models import Product, Provider, ProviderApplication
 from catalog.service import providers as provider_service
-from common.app import RuntimeDep, SessionDep
-from common.auth import MEMBER_ROLES, CurrentUser, Principal, require_capability, require_roles
+from common.app import ClientsDep, SessionDep, get_settings
+from common.auth import MEMBER_ROLES, CurrentUser, Principal, ReviewerUser
 from common.db import lock
-from common.internal import ServiceClients
 from common.orgs import require_active
 
-Reviewer = Annotated[Principal, Depends(require_roles("reviewer"))]
-CertifiedMember = Annotated[Principal, Depends(require_capability("enterprise"))]
-
-
-async def get_settings(runtime: RuntimeDep) -> Settings:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-async def get_clients(runtime: RuntimeDep) -> ServiceClients:
-    return runtime.clients
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClientsDep = Annotated[ServiceClients, Depends(get_clients)]
 
 
 @dataclass(frozen=True)
@@ -84,7 +68,7 @@ OwnProduct = Annotated[Product, Depends(_own_product)]
 
 
 async def _any_product(
-    _reviewer: Reviewer, session: SessionDep, product_id: Annotated[str, Path(max_length=64)]
+    _reviewer: ReviewerUser, session: SessionDep, product_id: Annotated[str, Path(max_length=64)]
 ) -> Product:
     product = await lock(session, Product, product_id)
     if product is None:
@@ -96,7 +80,7 @@ ReviewedProduct = Annotated[Product, Depends(_any_product)]
 
 
 async def _application(
-    _reviewer: Reviewer, session: SessionDep, application_id: Annotated[str, Path(max_length=64)]
+    _reviewer: ReviewerUser, session: SessionDep, application_id: Annotated[str, Path(max_length=64)]
 ) -> ProviderApplication:
     application = await lock(session, ProviderApplication, application_id)
     if application is None:
@@ -108,7 +92,7 @@ ReviewedApplication = Annotated[ProviderApplication, Depends(_application)]
 
 
 async def _approvable(
-    reviewer: Reviewer,
+    reviewer: ReviewerUser,
     session: SessionDep,
     clients: ClientsDep,
     application_id: Annotated[str, Path(max_length=64)],

@@ -9,29 +9,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import orgs
-from common.app import ReadSessionDep, SessionDep
-from common.auth import AdminUser, CurrentUser, Principal, StaffUser, require_capability, require_roles
+from common.app import ClientsDep, ReadSessionDep, SessionDep
+from common.auth import (
+    AdminUser,
+    CurrentUser,
+    EnterpriseUser,
+    Principal,
+    ReviewerUser,
+    StaffUser,
+)
 from common.db import lock
-from common.internal import ServiceClients
 from demands import errors
 from demands.models import Demand, Notice, PlatformMessage
 
 Id = Annotated[str, Path(min_length=1, max_length=36)]
-
-EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
-ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
-ReviewerUser = Annotated[Principal, Depends(require_roles("reviewer"))]
-
-
-async def get_clients(request: Request) -> ServiceClients:
-    return request.app.state.runtime.clients
-
-
-ClientsDep = Annotated[ServiceClients, Depends(get_clients)]
 
 
 async def active_org(principal: CurrentUser, session: SessionDep, clients: ClientsDep) -> orgs.OrgView | None:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from common import idempotency
-from common.app import SessionDep
-from common.auth import CurrentUser, Principal, StaffUser, capability_required
+from common.app import ClientsDep, SessionDep
+from common.auth import CurrentUser, EnterpriseUser, Principal, ProviderUser, StaffUser, capability_required
 from common.errors import Problem
 from common.idempotency import IdempotencyDep
 from common.internal import unavailable
@@ -19,12 +19,9 @@ from common.pagination import Paging, TabbedPage
 from orders import errors, service
 from orders.deps import (
     ActiveProviderOrder,
-    ClientsDep,
     EnterpriseOrder,
-    EnterpriseUser,
     ProviderOrder,
     ProviderStanding,
-    ProviderUser,
     SettingsDep,
     VisibleOrder,
     viewer_of,

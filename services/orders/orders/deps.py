@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 
-from common.app import SessionDep
-from common.auth import CurrentUser, Principal, require_capability
+from common.app import ClientsDep, SessionDep, get_settings
+from common.auth import CurrentUser, EnterpriseUser, Principal, ProviderUser
 from common.db import lock
-from common.internal import ServiceClients
 from orders import errors, service
 from orders.config import Settings
 from orders.domain import Actor
@@ -23,20 +22,8 @@ from orders.models import Order
 
 OrderId = Annotated[str, Path(min_length=1, max_length=36, description="订单编号")]
 
-EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
-ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
-
-
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def get_clients(request: Request) -> ServiceClients:
-    return request.app.state.runtime.clients
-
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClientsDep = Annotated[ServiceClients, Depends(get_clients)]
 
 
 def viewer_of(order: Order, principal: Principal) -> Actor | None:

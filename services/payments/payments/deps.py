@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Path
 
 from common.app import SessionDep
-from common.auth import CurrentUser, Principal, require_roles
+from common.auth import CurrentUser, Principal
 from payments import errors
 from payments.models import PaymentPlan
 from payments.service import is_member_of
@@ -48,4 +48,3 @@ async def remittable_plan(order_id: str, user: Principal, session: SessionDep) -
 
 PartyPlan = Annotated[PaymentPlan, Depends(party_plan)]
 EnterprisePlan = Annotated[PaymentPlan, Depends(enterprise_plan)]
-FinanceUser = Annotated[Principal, Depends(require_roles("finance"))]

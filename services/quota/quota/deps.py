@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from common.app import SessionDep
-from common.auth import Principal, require_capability, require_roles
+from common.app import SessionDep, get_settings
+from common.auth import EnterpriseUser
 from common.numbers import shanghai_now
 from quota import errors
 from quota.config import Settings
 from quota.models import Campaign, Voucher
 from quota.service.campaigns import campaign_for
-
-EnterpriseUser = Annotated[Principal, Depends(require_capability("enterprise"))]
-ReviewerUser = Annotated[Principal, Depends(require_roles("reviewer"))]
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from catalog import errors
-from catalog.deps import ClientsDep
 from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
 from catalog.service import listing as service
-from common.app import ReadSessionDep, SessionDep
+from common.app import ClientsDep, ReadSessionDep, SessionDep
 from common.auth import OptionalUser, access_revoked, token_expired, token_invalid, token_revoked
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
 from common.openapi import problems

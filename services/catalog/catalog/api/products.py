@@ -9,13 +9,14 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from catalog import errors
-from catalog.deps import ActiveProvider, OwnProduct, ProviderMember, ReviewedProduct, Reviewer, SettingsDep
+from catalog.deps import ActiveProvider, OwnProduct, ProviderMember, ReviewedProduct, SettingsDep
 from catalog.domain import products as rules
 from catalog.models import Product, Provider
 from catalog.schemas.products import AdminProductOut, ProductIn, ProductOut
 from catalog.schemas.providers import ReviewDecisionIn
 from catalog.service import products as service
 from common.app import SessionDep
+from common.auth import ReviewerUser
 from common.categories import voucher_type_for
 from common.errors import Problem
 from common.openapi import problems
@@ -221,7 +222,7 @@ async def relist(
     response_description="一页服务产品及各状态的数量",
 )
 async def review_queue(
-    _reviewer: Reviewer,
+    _reviewer: ReviewerUser,
     session: SessionDep,
     paging: Paging,
     status: StatusQuery = rules.Status.PENDING_REVIEW,
@@ -257,7 +258,10 @@ async def review_queue(
     responses=problems(errors.product_not_found, refused(rules.Status.LISTED, rules.Action.APPROVE)),
 )
 async def approve(
-    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: ReviewDecisionIn | None = None
+    product: ReviewedProduct,
+    reviewer: ReviewerUser,
+    session: SessionDep,
+    body: ReviewDecisionIn | None = None,
 ) -> ProductOut:
     await service.review(session, reviewer, product, rules.Action.APPROVE, body.reason if body else None)
     await session.commit()
@@ -278,7 +282,10 @@ async def approve(
     ),
 )
 async def reject(
-    product: ReviewedProduct, reviewer: Reviewer, session: SessionDep, body: ReviewDecisionIn | None = None
+    product: ReviewedProduct,
+    reviewer: ReviewerUser,
+    session: SessionDep,
+    body: ReviewDecisionIn | None = None,
 ) -> ProductOut:
     await service.review(session, reviewer, product, rules.Action.REJECT, body.reason if body else None)
     await session.commit()

@@ -9,14 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from catalog import errors
-from catalog.deps import (
-    ApprovableApplication,
-    CertifiedMember,
-    ClientsDep,
-    ProviderMember,
-    ReviewedApplication,
-    Reviewer,
-)
+from catalog.deps import ApprovableApplication, ProviderMember, ReviewedApplication
 from catalog.domain.providers import STATE_LABELS, AppState
 from catalog.models import ProviderApplication
 from catalog.schemas.providers import (
@@ -27,8 +20,8 @@ from catalog.schemas.providers import (
     ReviewDecisionIn,
 )
 from catalog.service import providers as service
-from common.app import SessionDep
-from common.auth import CurrentUser, capability_required
+from common.app import ClientsDep, SessionDep
+from common.auth import CurrentUser, EnterpriseUser, ReviewerUser, capability_required
 from common.files import check_files, check_problems
 from common.internal import unavailable
 from common.openapi import problems
@@ -68,7 +61,7 @@ PROVIDER_CALLER = (errors.provider_required, errors.provider_not_approved)
     ),
 )
 async def apply(
-    body: ProviderApplicationIn, user: CertifiedMember, session: SessionDep, clients: ClientsDep
+    body: ProviderApplicationIn, user: EnterpriseUser, session: SessionDep, clients: ClientsDep
 ) -> ProviderApplicationOut:
     """申请入驻平台: a certified, unsuspended organisation; the proof files must be its own."""
     org = await require_active(session, user, clients)
@@ -138,7 +131,7 @@ async def update_profile(
     response_description="一页入驻申请及各状态的数量",
 )
 async def application_queue(
-    _reviewer: Reviewer,
+    _reviewer: ReviewerUser,
     session: SessionDep,
     paging: Paging,
     status: Annotated[Literal["pending_review", "approved", "rejected"] | None, Query()] = None,
@@ -179,7 +172,7 @@ async def application_queue(
 )
 async def approve(
     application: ApprovableApplication,
-    reviewer: Reviewer,
+    reviewer: ReviewerUser,
     session: SessionDep,
     body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:
@@ -203,7 +196,7 @@ async def approve(
 )
 async def reject(
     application: ReviewedApplication,
-    reviewer: Reviewer,
+    reviewer: ReviewerUser,
     session: SessionDep,
     body: ReviewDecisionIn | None = None,
 ) -> ProviderApplicationOut:

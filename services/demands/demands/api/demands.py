@@ -10,7 +10,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
-from common.auth import OptionalUser
+from common.auth import EnterpriseUser, OptionalUser, ProviderUser, ReviewerUser
 from common.db import escape_like
 from common.openapi import problems
 from common.orgs import OrgCopy, organization_suspended, organization_syncing
@@ -18,17 +18,7 @@ from common.pagination import Page, Paging, paginate
 from common.registry import API_PREFIX
 from demands import errors
 from demands.api import status_counts
-from demands.deps import (
-    ActiveOrg,
-    BoardDemand,
-    EnterpriseUser,
-    MyDemand,
-    OwnDemand,
-    ProviderUser,
-    RespondableDemand,
-    ReviewedDemand,
-    ReviewerUser,
-)
+from demands.deps import ActiveOrg, BoardDemand, MyDemand, OwnDemand, RespondableDemand, ReviewedDemand
 from demands.domain import demands as rules
 from demands.models import Demand, DemandResponse
 from demands.schemas.demands import (

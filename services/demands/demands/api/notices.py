@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from sqlmodel import col, select
 
-from common.app import ReadSessionDep, SessionDep
+from common.app import ClientsDep, ReadSessionDep, SessionDep
 from common.auth import AdminUser
 from common.files import check_problems
 from common.http import content_disposition
@@ -16,7 +16,7 @@ from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from common.registry import API_PREFIX
 from demands import errors
-from demands.deps import AdminNotice, ClientsDep, PublicNotice
+from demands.deps import AdminNotice, PublicNotice
 from demands.models import Notice
 from demands.schemas.notices import NoticeIn, NoticeOut, NoticeSummaryOut
 from demands.service import notices as service

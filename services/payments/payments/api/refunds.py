@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path
 from sqlmodel import col, select
 
 from common.app import SessionDep
+from common.auth import FinanceUser
 from common.openapi import problems
 from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
 from payments import errors
 from payments.api import state_counts
-from payments.deps import FinanceUser
 from payments.models import Refund
 from payments.schemas.refunds import MarkRefundedIn, RefundOut
 from payments.service import refunds as service

@@ -9,7 +9,7 @@ from sqlmodel import col, or_, select
 
 from common import idempotency
 from common.app import RuntimeDep, SessionDep
-from common.auth import MEMBER_ROLES, CurrentUser, forbidden_role
+from common.auth import MEMBER_ROLES, CurrentUser, FinanceUser, forbidden_role
 from common.files import check_files, check_problems, file_grant_failed, grant_files
 from common.idempotency import IdempotencyDep
 from common.internal import unavailable
@@ -18,7 +18,7 @@ from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
 from payments import errors
 from payments.api import state_counts
-from payments.deps import FinanceUser, PartyPlan, remittable_plan
+from payments.deps import PartyPlan, remittable_plan
 from payments.models import Remittance
 from payments.schemas.remittances import (
     PaymentOut,

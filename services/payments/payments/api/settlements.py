@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from sqlmodel import col, select
 
 from common.app import RuntimeDep, SessionDep
-from common.auth import Principal, capability_required, require_capability
+from common.auth import FinanceUser, ProviderUser, capability_required
 from common.files import check_files, check_problems, file_problem
 from common.internal import unavailable
 from common.openapi import problems
@@ -17,7 +17,6 @@ from common.pagination import Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
 from payments import errors
 from payments.api import state_counts
-from payments.deps import FinanceUser
 from payments.models import SettlementClaim
 from payments.schemas.settlements import ClaimIn, DecisionIn, PayIn, RejectClaimIn, SettlementOut
 from payments.service import settlements as service
@@ -25,7 +24,6 @@ from payments.service import settlements as service
 router = APIRouter(prefix=API_PREFIX, tags=["settlements"])
 
 SettlementId = Annotated[str, Path(max_length=64)]
-ProviderUser = Annotated[Principal, Depends(require_capability("provider"))]
 SettlementState = Literal["open", "claimed", "approved", "paid", "rejected", "cancelled"]
 
 

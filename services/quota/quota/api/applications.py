@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, func, select
 
 from common.app import RuntimeDep, SessionDep
+from common.auth import EnterpriseUser, ReviewerUser
 from common.categories import VOUCHER_TYPES
 from common.files import check_problems
 from common.internal import unavailable
@@ -16,7 +17,7 @@ from common.openapi import problems
 from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Page, Paging, TabbedPage, paginate
 from quota import domain, errors
-from quota.deps import CurrentCampaign, EnterpriseUser, ReviewerUser
+from quota.deps import CurrentCampaign
 from quota.models import Campaign, QuotaApplication
 from quota.schemas import ApplicationIn, ApplicationOut, ApproveIn, RejectIn
 from quota.service import applications as service

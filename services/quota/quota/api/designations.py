@@ -8,9 +8,10 @@ from fastapi import APIRouter, File, UploadFile
 
 from common.app import SessionDep
 from common.audit import audit
+from common.auth import ReviewerUser
 from common.openapi import problems
 from quota import domain, errors
-from quota.deps import CurrentCampaign, ReviewerUser
+from quota.deps import CurrentCampaign
 from quota.schemas import ImportOut
 from quota.service.designations import import_rows, rows_of
 

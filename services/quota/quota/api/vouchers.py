@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from common.app import RuntimeDep, SessionDep
-from common.auth import StaffUser
+from common.auth import EnterpriseUser, StaffUser
 from common.categories import VOUCHER_TYPES
 from common.internal import unavailable
 from common.numbers import format_date_cn, shanghai_now
 from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from quota import domain, errors
-from quota.deps import CurrentCampaign, EnterpriseUser, OwnedVoucher, SettingsDep
+from quota.deps import CurrentCampaign, OwnedVoucher, SettingsDep
 from quota.models import QuotaApplication, Voucher
 from quota.schemas import (
     MOVEMENT_LABELS,
