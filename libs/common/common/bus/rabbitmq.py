@@ -112,6 +112,11 @@ def _message(
         "aggregate_id": str(doc.get("aggregate_id", "")),
         "sequence": int(doc.get("sequence", 0)),
     }
+    trace = doc.get("trace")
+    if isinstance(
+        trace, dict
+    ):  # the producer's W3C context (common.tracing), for tools that read AMQP headers
+        base_headers.update(trace)
     return aio_pika.Message(
         body=body
         if body is not None
