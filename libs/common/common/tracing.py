@@ -58,7 +58,7 @@ _tracer: trace.Tracer | None = None
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 # Probes and scrapes make no spans (the collector would mostly receive those).
-EXCLUDED_URLS = "/healthz,/readyz,/metrics"
+EXCLUDED_URLS = "/healthz$,/readyz$,/metrics$"
 MESSAGING_SYSTEM = "rabbitmq"
 
 
@@ -142,12 +142,44 @@ def instrument_app(app: FastAPI) -> None:
         return
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+    app.add_middleware(_NameByRoute)
     app.add_middleware(
         OpenTelemetryMiddleware,
         excluded_urls=EXCLUDED_URLS,
+        default_span_details=_method_only,
         exclude_spans=["receive", "send"],
         tracer_provider=_provider,
     )
+
+
+def _method_only(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return str(scope.get("method") or "HTTP"), {}
+
+
+class _NameByRoute:
+    """Names the request's SERVER span after the route it was routed to, once routing is
+    done: ``POST /orders/{order_id}/accept`` (one name per operation however many orders,
+    with ``http.route``). A request no route took (the gateway's proxied ones: its client
+    span and the service's server span name them) keeps the method alone."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        span = trace.get_current_span()
+
+        async def named(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{scope.get('method')} {route}")
+                    span.set_attribute("http.route", route)
+            await send(message)
+
+        await self.app(scope, receive, named)
 
 
 def shutdown() -> None:
