@@ -233,5 +233,7 @@ def create_app(
     # Outermost: a request target or header block too large is a 414/431 problem before
     # anything reads it (the HTTP protocol common.serving gives uvicorn stops larger ones).
     app.add_middleware(RequestLimitsMiddleware)
-    tracing.instrument_app(app)  # outermost of all: the request's SERVER span (when tracing is on)
+    # Outermost of all: the request's SERVER span (when tracing is on), a new trace whatever
+    # context the caller sent (the public edge).
+    tracing.instrument_app(app, edge=True)
     return app

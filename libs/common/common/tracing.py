@@ -135,9 +135,13 @@ def _instrument_clients(provider: Any) -> None:
     AioHttpClientInstrumentor().instrument(tracer_provider=provider)
 
 
-def instrument_app(app: FastAPI) -> None:
+def instrument_app(app: FastAPI, *, edge: bool = False) -> None:
     """The ASGI server middleware, outermost (call it after the app's last ``add_middleware``):
-    a SERVER span per request, continuing the caller's ``traceparent``. Nothing when off."""
+    a SERVER span per request, continuing the caller's ``traceparent``. Nothing when off.
+
+    ``edge``: the public entry (the gateway). A caller's trace context is dropped there, so
+    every trace starts at the platform's edge: a client cannot force its requests to be
+    sampled (the default sampler follows a parent's decision) or join a trace of ours."""
     if not enabled:
         return
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -150,6 +154,25 @@ def instrument_app(app: FastAPI) -> None:
         exclude_spans=["receive", "send"],
         tracer_provider=_provider,
     )
+    if edge:
+        app.add_middleware(_DropCallersContext)
+
+
+_CONTEXT_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
+
+
+class _DropCallersContext:
+    """Removes the caller's trace context headers before anything reads them (nor are they
+    forwarded: the gateway's own client span sends its context)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and any(k in _CONTEXT_HEADERS for k, _ in scope["headers"]):
+            headers = [(k, v) for k, v in scope["headers"] if k not in _CONTEXT_HEADERS]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 def _method_only(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -254,6 +254,33 @@ async def test_one_trace_runs_from_a_request_through_the_bus_to_the_consumer_and
             f"{trace_id:032x}",
             f"{create.context.span_id:016x}",
         ]
+
+
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize("edge", [False, True], ids=["service", "gateway"])
+async def test_a_service_continues_its_callers_trace_and_the_public_edge_starts_its_own(
+    spans: InMemorySpanExporter, edge: bool
+) -> None:
+    app = FastAPI()
+
+    @app.get("/things/{thing_id}")
+    async def thing(thing_id: str, request: Request) -> dict[str, bool]:
+        return {"context_seen": "traceparent" in request.headers}
+
+    tracing.instrument_app(app, edge=edge)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        response = await client.get("/things/1", headers={"traceparent": CALLER})
+
+    [server] = spans.get_finished_spans()
+    assert server.name == "GET /things/{thing_id}"
+    caller_trace, caller_span = int(CALLER.split("-")[1], 16), int(CALLER.split("-")[2], 16)
+    if edge:  # a client cannot join (or force the sampling of) a trace of ours
+        assert server.parent is None and server.context.trace_id != caller_trace
+        assert response.json() == {"context_seen": False}  # nor is its context passed on
+    else:
+        assert (server.context.trace_id, server.parent.span_id) == (caller_trace, caller_span)
 
 
 def test_the_relay_copies_the_trace_context_into_the_amqp_headers() -> None:
