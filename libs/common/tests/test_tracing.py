@@ -286,11 +286,13 @@ async def test_a_service_continues_its_callers_trace_and_the_public_edge_starts_
 def test_the_relay_copies_the_trace_context_into_the_amqp_headers() -> None:
     context = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=1"}
     doc = Envelope.wrap(certified("o1"), aggregate_id="o1", trace=context).to_json()
+    doc["trace"]["sequence"] = "999"  # nothing but the W3C headers is copied
 
     headers = _message(doc).headers or {}
 
     assert headers["traceparent"] == context["traceparent"]
     assert headers["tracestate"] == "a=1"
+    assert headers["sequence"] == doc["sequence"]
 
 
 # --- 3. envelopes without a (valid) trace context ---------------------------------------------
