@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from common import registry
+from common import registry, tracing
 from common.app import ReadinessReport, freeze_startup_heap, health_router
 from common.auth import KeySet, StaffUser, TokenVerifier
 from common.datetimes import Moment
@@ -120,6 +120,9 @@ def create_app(
     services and portal)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    # Before the forwarders make their aiohttp sessions (their requests carry traceparent);
+    # off unless OTEL_EXPORTER_OTLP_ENDPOINT names a collector (common.tracing).
+    tracing.setup_tracing("gateway", settings)
     upstreams = upstreams or Upstreams.over_http(
         settings.upstreams(),
         timeout=settings.upstream_timeout,
@@ -230,4 +233,7 @@ def create_app(
     # Outermost: a request target or header block too large is a 414/431 problem before
     # anything reads it (the HTTP protocol common.serving gives uvicorn stops larger ones).
     app.add_middleware(RequestLimitsMiddleware)
+    # Outermost of all: the request's SERVER span (when tracing is on), a new trace whatever
+    # context the caller sent (the public edge).
+    tracing.instrument_app(app, edge=True)
     return app

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common import registry
+from common import registry, tracing
 from common.access import AccessRevocations
 from common.auth import KeySet, TokenVerifier
 from common.bus import observe
@@ -301,6 +301,8 @@ def create_service_app(
 ) -> FastAPI:
     settings = runtime.settings
     configure_logging(settings.log_level, json=settings.log_json)
+    # Off unless OTEL_EXPORTER_OTLP_ENDPOINT names a collector (common.tracing).
+    tracing.setup_tracing(settings.service_name, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -333,6 +335,7 @@ def create_service_app(
     app.add_middleware(
         RequestContextMiddleware, service=settings.service_name, guarded=settings.guarded_paths
     )
+    tracing.instrument_app(app)  # outermost: the request's SERVER span (when tracing is on)
     return app
 
 

@@ -3,8 +3,9 @@
 An event is a pydantic payload model named ``<service>.<past_tense_fact>``; the envelope
 around it carries ``event_id`` (also the AMQP ``message_id`` and the inbox key),
 ``event_type``, ``version``, ``occurred_at``, ``aggregate_id``, the per-aggregate
-``sequence``, ``correlation_id`` and ``causation_id``. A breaking change gets a new version
-(a new model registered under the same name).
+``sequence``, ``correlation_id`` and ``causation_id``, and when tracing is on the W3C trace
+context of its producer (``trace``: ``traceparent``/``tracestate``). A breaking change gets a
+new version (a new model registered under the same name).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EventPayload(BaseModel):
@@ -67,7 +68,21 @@ class Envelope(BaseModel, Generic[P]):
     sequence: int = 0
     correlation_id: str | None = None
     causation_id: str | None = None
+    # The producer's W3C trace context (common.tracing), only when tracing is on: absent from
+    # the JSON otherwise, so envelopes written without it (older rows, DLQs) and with it
+    # parse alike, both ways (an older build ignores the key).
+    trace: dict[str, str] | None = None
     payload: Any
+
+    @field_validator("trace", mode="before")
+    @classmethod
+    def _trace_or_nothing(cls, value: Any) -> dict[str, str] | None:
+        # Observability never poisons an event: a malformed context is dropped, not refused.
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return value
+        return None
 
     @model_validator(mode="after")
     def _source_from_type(self) -> Envelope[P]:
@@ -85,6 +100,7 @@ class Envelope(BaseModel, Generic[P]):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         event_id: str | None = None,
+        trace: dict[str, str] | None = None,
     ) -> Envelope[Any]:
         return cls(
             event_id=event_id or str(uuid.uuid4()),
@@ -95,11 +111,12 @@ class Envelope(BaseModel, Generic[P]):
             sequence=sequence,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            trace=trace,
             payload=payload,
         )
 
     def to_json(self) -> dict[str, Any]:
-        doc = self.model_dump(mode="json", exclude={"payload"})
+        doc = self.model_dump(mode="json", exclude=_PAYLOAD_AND_TRACE if self.trace is None else _PAYLOAD)
         payload = self.payload
         doc["payload"] = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
         return doc
@@ -112,6 +129,10 @@ class Envelope(BaseModel, Generic[P]):
         if model is not None and isinstance(env.payload, dict):
             env = env.model_copy(update={"payload": model.model_validate(env.payload)})
         return env
+
+
+_PAYLOAD = {"payload"}
+_PAYLOAD_AND_TRACE = {"payload", "trace"}
 
 
 class UnknownEvent(Exception):

@@ -31,6 +31,7 @@ import structlog
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common import tracing
 from common.bus.transient import is_saturation, is_transient, wait_for_database
 from common.bus.versions import current_version, upcast
 from common.context import tracking
@@ -131,6 +132,10 @@ class Consumer:
         """Apply one event in its own transaction (committed before this returns)."""
         self.in_flight += 1
         try:
+            if tracing.enabled:  # a CONSUMER span under the producer's context (common.tracing)
+                with tracing.processing(doc, self.name):
+                    async with self._db().transaction() as session:
+                        return await self.process(session, doc)
             async with self._db().transaction() as session:
                 return await self.process(session, doc)
         finally:
@@ -216,4 +221,9 @@ class Consumer:
 
     async def redeliver(self, session: AsyncSession, timer: TimerRow) -> None:
         """Timer handler for :data:`REDELIVER_TIMER`."""
-        await self.process(session, timer.payload["event"])
+        doc = timer.payload["event"]
+        if tracing.enabled:
+            with tracing.processing(doc, self.name):
+                await self.process(session, doc)
+            return
+        await self.process(session, doc)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ import structlog
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common import tracing
 from common.context import causation_id_var, correlation_id_var, request_id_var
 from common.db import Database, connect, raw
 from common.events import Envelope, EventPayload
@@ -78,11 +80,15 @@ async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id:
     Its sequence is the aggregate's next number from the counter (there is no way to pass
     one: only the counter assigns sequences). The relays are woken by one NOTIFY per
     transaction (delivered on commit), however many events it writes."""
+    event_id = str(uuid.uuid4())
     envelope = Envelope.wrap(
         payload,
         aggregate_id=aggregate_id,
         correlation_id=correlation_id_var.get() or request_id_var.get(),
         causation_id=causation_id_var.get(),
+        event_id=event_id,
+        # The emitting request's (or job's) trace goes with the event (common.tracing).
+        trace=tracing.event_created(payload.event_type, event_id, aggregate_id) if tracing.enabled else None,
     )
     connection = await raw(session)
     transaction = session.sync_session.get_transaction()
@@ -198,7 +204,11 @@ class OutboxRelay(PollingWorker):
         for row_id, body, attempts in rows:
             try:
                 async with self._slots:
-                    await self.transport.publish(body)
+                    if tracing.enabled:
+                        with tracing.sending(body):
+                            await self.transport.publish(body)
+                    else:
+                        await self.transport.publish(body)
             except Exception as exc:  # noqa: BLE001 - the row stays pending and is retried
                 return (row_id, attempts, exc)
             published.append(row_id)

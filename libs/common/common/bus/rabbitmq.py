@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 RETRY_HEADER = "x-retry-count"
+TRACE_HEADERS = ("traceparent", "tracestate")
 
 # Every queue name this process declared (tests delete their own afterwards).
 DECLARED_QUEUES: set[str] = set()
@@ -113,6 +114,10 @@ def _message(
         "aggregate_id": str(doc.get("aggregate_id", "")),
         "sequence": int(doc.get("sequence", 0)),
     }
+    # The producer's W3C context (common.tracing), also for tools that read AMQP headers.
+    trace = doc.get("trace")
+    if isinstance(trace, dict):
+        base_headers.update({k: v for k, v in trace.items() if k in TRACE_HEADERS and isinstance(v, str)})
     return aio_pika.Message(
         body=body
         if body is not None
