@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import TypeAdapter, ValidationError
+from starlette.types import ASGIApp
 
 from common import demo, registry
 from common.app import ServiceRuntime
@@ -41,7 +42,8 @@ from common.serving import HTTP_PROTOCOL
 
 def _factory(path: str) -> Callable[..., FastAPI]:
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    factory: Callable[..., FastAPI] = getattr(importlib.import_module(module), name)
+    return factory
 
 
 def _docs_open(env: Mapping[str, str]) -> bool:
@@ -135,7 +137,10 @@ async def _allinone(host: str, port: int) -> None:
         )
         portal = HttpxForwarder(in_process_client(portal_app, "web"), stream_idle_timeout=60.0)
         gateway_app = create_gateway(
-            GatewaySettings(port=port), upstreams=Upstreams.in_process(apps), key_set=keys, portal=portal
+            GatewaySettings(port=port),
+            upstreams=Upstreams.in_process(cast("dict[str, ASGIApp]", apps)),
+            key_set=keys,
+            portal=portal,
         )
         late["gateway"] = gateway_app
         server = uvicorn.Server(
@@ -219,7 +224,11 @@ def up(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    def terminated(*_: object) -> None:
+        stop_all()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         # Start them all, then wait: each declares the whole RabbitMQ topology at start, so
         # no event published by an early service is lost while a later one boots.

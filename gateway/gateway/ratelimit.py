@@ -122,8 +122,8 @@ class RateLimiter:
                     )
         except Exception:  # noqa: BLE001 - fail open, keep the counts for the next try
             for k in keys:
-                if (c := self._counters.get(k)) is not None:
-                    c.unsynced, c.in_flight = c.unsynced + c.in_flight, 0
+                if (unsent := self._counters.get(k)) is not None:
+                    unsent.unsynced, unsent.in_flight = unsent.unsynced + unsent.in_flight, 0
             log.warning("rate_limit_sync_failed")
             return
         for key, start, count in rows:

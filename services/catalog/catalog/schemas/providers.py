@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -14,7 +14,7 @@ PHONE = r"^(1\d{10}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|400-?\d{3}-?\d{4})$"
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NAME_CHECK]
 
 
-PROFILE_EXAMPLE = {
+PROFILE_EXAMPLE: dict[str, Any] = {
     "profile": "专注制造业企业数字化转型咨询与工业软件实施，服务广西区内制造业企业 200 余家。",
     "categories": ["数字化转型", "企业诊断"],
     "contact_name": "李明",
