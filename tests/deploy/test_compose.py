@@ -148,6 +148,7 @@ def test_every_service_of_the_workspace_is_deployed(
     ports: dict[str, int],
     portal: str,
     root: Path,
+    version: str,
 ) -> None:
     assert (root / portal / "pyproject.toml").exists(), f"the portal is the workspace member {portal}/"
     expected = {*services_in_workspace, "gateway", portal}
@@ -163,7 +164,7 @@ def test_every_service_of_the_workspace_is_deployed(
         assert build["context"] == "."
         assert build["dockerfile"] == "deploy/Dockerfile"
         assert str(build["args"]["PORT"]) == str(ports[name]), f"{name} listens on {ports[name]}"
-        assert service.get("image") == f"voucher-{name}:latest"
+        assert service.get("image") == f"voucher-{name}:${{VOUCHER_VERSION:-{version}}}"
 
 
 def test_app_services_start_after_healthy_postgres_and_rabbitmq(
