@@ -98,8 +98,8 @@ def test_every_container_is_probed_bounded_and_unprivileged(objects: list[dict[s
             assert container["startupProbe"]["httpGet"]["path"] == "/healthz", where
             resources = container["resources"]
             assert {"cpu", "memory"} <= resources["requests"].keys(), where
-            assert resources["limits"]["memory"] == "256Mi", where
-            assert "cpu" in resources["limits"], where
+            # the figures: bench/README.md's Footprint table (test_footprint.py)
+            assert {"cpu", "memory"} <= resources["limits"].keys(), where
 
 
 def check_env_sources(objects: list[dict[str, Any]], own_secrets: dict[str, Any], portal: str) -> None:
