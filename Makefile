@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export ENVIRONMENT ?= development
 
-.PHONY: help install run allinone up test test-fast lint bench clean
+.PHONY: help install run allinone up test test-fast lint bench images clean
 
 help:
 	@echo "make run    start the platform (all-in-one with demo data; distributed when POSTGRES_URL and AMQP_URL are set)"
@@ -15,6 +15,7 @@ help:
 	@echo "make up     distributed: every service its own process on POSTGRES_URL / AMQP_URL (default: local servers)"
 	@echo "make lint   ruff, and mypy on libs/common"
 	@echo "make bench  gateway vs direct throughput and latency, memory per process"
+	@echo "make images build every image, tagged voucher-<name>:<version> (pyproject.toml's version)"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -56,6 +57,25 @@ lint: install
 
 bench: install
 	$(UV) run --frozen python bench/gateway_overhead.py
+
+# The release version, the one source of every image tag: the root pyproject.toml's `version`.
+# deploy/k8s/release (newTag) and docker-compose.yml (${VOUCHER_VERSION:-...}) name the same,
+# tests/deploy/test_versions.py holds them to it. `make images VOUCHER_VERSION=1.2.0-rc1` for
+# another tag; never `latest` (the clusters pull IfNotPresent: a moved tag would not be pulled).
+VOUCHER_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head -n 1)
+# name:port of each image built from deploy/Dockerfile (docker-compose.yml's build args).
+APP_IMAGES := gateway:8000 identity:8001 quota:8002 catalog:8003 orders:8004 contracts:8005 \
+	payments:8006 demands:8007 web:8008
+DOCKER ?= docker
+
+images:
+	@test -n "$(VOUCHER_VERSION)" || { echo "no version in pyproject.toml"; exit 1; }
+	@for image in $(APP_IMAGES); do \
+		name=$${image%%:*}; port=$${image##*:}; \
+		$(DOCKER) build -f deploy/Dockerfile --build-arg SERVICE=$$name --build-arg PORT=$$port \
+			-t voucher-$$name:$(VOUCHER_VERSION) . || exit 1; \
+	done
+	$(DOCKER) build -f deploy/backup/Dockerfile -t voucher-backup:$(VOUCHER_VERSION) .
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -127,6 +127,14 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def release_version() -> str:
+    """The platform's version, the one source of every image tag: the root pyproject.toml's
+    ``version`` (deploy/k8s/release, docker-compose.yml and `make images` follow it)."""
+    import tomllib
+
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"])
+
+
 def workspace_services() -> list[str]:
     """Every service directory of the workspace (services/<name>/pyproject.toml)."""
     return sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
@@ -135,6 +143,11 @@ def workspace_services() -> list[str]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def version() -> str:
+    return release_version()
 
 
 @pytest.fixture(scope="session")

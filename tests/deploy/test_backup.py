@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from common.testing.infra import MakeDb
 
-from .k8s_render import K8S, render
+from .k8s_render import K8S, generated, render
 
 BACKUP = Path(__file__).resolve().parents[2] / "deploy" / "backup"
 
@@ -37,7 +37,7 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any
 
 
 def test_the_cronjob_backs_up_every_night_one_at_a_time_without_privileges(
-    rendered: list[dict[str, Any]],
+    rendered: list[dict[str, Any]], version: str
 ) -> None:
     cron = of_kind(rendered, "CronJob")["voucher-backup"]["spec"]
     minute, hour, *every_day = cron["schedule"].split()
@@ -51,13 +51,13 @@ def test_the_cronjob_backs_up_every_night_one_at_a_time_without_privileges(
     assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
     assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
     assert security["capabilities"]["drop"] == ["ALL"]
-    assert container["command"] == ["backup.sh"] and container["image"] == "voucher-backup"
+    assert container["command"] == ["backup.sh"] and container["image"] == f"voucher-backup:{version}"
     assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
     env = {e["name"]: e for e in container["env"]}
     assert env["BACKUP_TARGET"]["value"].startswith("s3://")
     # identity's files are where identity keeps them: the same ConfigMap key
     assert env["IDENTITY_STORAGE_URL"]["valueFrom"]["configMapKeyRef"] == {
-        "name": "voucher-config",
+        "name": generated(rendered, "ConfigMap", "voucher-config")["metadata"]["name"],
         "key": "IDENTITY_STORAGE_URL",
     }
     assert [list(s) for s in container["envFrom"]] == [["secretRef"]]

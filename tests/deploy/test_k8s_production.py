@@ -15,7 +15,7 @@ import pytest
 from common import processes, registry
 from common.http import client_ip
 
-from .k8s_render import K8S, kind_and_name, render
+from .k8s_render import K8S, generated, kind_and_name, render
 
 AUTOSCALED = {"gateway", "orders", registry.PORTAL.name}
 PORTS = {
@@ -309,7 +309,7 @@ def test_the_entry_is_https_with_hsts_and_the_gateway_trusts_exactly_that_one_pr
     assert not [
         s for s in kind(rendered, "Service").values() if s["spec"].get("type") in ("LoadBalancer", "NodePort")
     ]
-    config = kind(rendered, "ConfigMap")["voucher-config"]["data"]
+    config = generated(rendered, "ConfigMap", "voucher-config")["data"]
     assert config["GATEWAY_TRUSTED_PROXY_HOPS"] == "1", "one proxy: the ingress controller"
     # The controller appends the address it got the connection from; what the client wrote
     # before it (a forged address) is not taken.
@@ -335,7 +335,9 @@ def test_one_migration_job_per_database_and_no_pod_migrates_at_start(rendered: l
         command = container["command"]
         assert command[1] == "migrate", f"{job['metadata']['name']}: the service's own migrate command"
         service = command[0].removeprefix("voucher-")
-        assert container["image"] == f"voucher-{service}", "the service's own image: its migrations"
+        (pods,) = kind(rendered, "Deployment")[service]["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == pods["image"], "the service's own image, of the release: its migrations"
+        assert container["image"].startswith(f"voucher-{service}:")
         assert re.fullmatch(r"\d+(ms|s|min)", command[command.index("--lock-timeout") + 1])
         assert re.fullmatch(r"\d+(ms|s|min)", command[command.index("--statement-timeout") + 1])
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"

@@ -21,7 +21,7 @@ from pydantic import AliasChoices
 
 from common import registry
 
-K8S = "deploy/k8s"
+from .k8s_render import K8S, generated, render
 
 
 def processes() -> tuple[registry.Service, ...]:
@@ -108,10 +108,10 @@ def test_the_gateway_and_the_services_find_every_registry_service(
     assert production_env["WEB_TRUSTED_PROXY_HOPS"] == "1", (
         f"the gateway is one proxy in front of {portal.name}"
     )
-    config = k8s_objects(root, "ConfigMap")["voucher-config"]["data"]
-    assert json.loads(config["SERVICE_URLS"]) == expected, f"SERVICE_URLS in {K8S}/config.yaml"
+    config = generated(render(root / K8S), "ConfigMap", "voucher-config")["data"]
+    assert json.loads(config["SERVICE_URLS"]) == expected, f"SERVICE_URLS in {K8S}/config.env"
     assert config["GATEWAY_WEB_URL"] == production_env["GATEWAY_WEB_URL"], (
-        f"GATEWAY_WEB_URL in {K8S}/config.yaml"
+        f"GATEWAY_WEB_URL in {K8S}/config.env"
     )
 
 

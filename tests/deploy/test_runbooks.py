@@ -29,6 +29,7 @@ def test_the_operations_section_has_a_runbook_for_each_task() -> None:
     runbooks = re.findall(r"^### (.+)$", OPERATIONS, flags=re.M)
     assert runbooks == [
         "Scale a service",
+        "Change a setting or a Secret",
         "Replay, export or discard dead letters",
         "Run voucher-invariants and read its findings",
         "Find a stuck order",
