@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from contracts.domain import (
+from contracts.domain.contracts import (
     TRANSITIONS,
     Action,
     AmountError,

@@ -16,12 +16,13 @@ from common.idv import verification_expired, verification_invalid
 from common.openapi import problems
 from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Paging, paginate
-from contracts import document, domain, errors, service, verification
+from contracts import document, errors, verification
 from contracts.config import Settings
 from contracts.deps import Ctx, OrderContract, ReadableContract
-from contracts.domain import Action, Refused, State
+from contracts.domain import contracts as domain
+from contracts.domain.contracts import Action, Refused, State
 from contracts.models import Contract, ContractDocument, ContractVersion, Seal
-from contracts.schemas import (
+from contracts.schemas.contracts import (
     ContractIn,
     ContractOut,
     ContractPage,
@@ -32,6 +33,7 @@ from contracts.schemas import (
     SealOut,
     VerificationTokenIn,
 )
+from contracts.service import contracts as service
 
 # The states as a literal (an enum would become a schema named "State" in the merged OpenAPI).
 StateName = Literal[

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,7 +22,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common import bus
 from common.audit import SYSTEM, audit
 from common.auth import Principal
-from common.crypto import FieldCipher
 from common.db import lock
 from common.events import (
     CancellationRefused,
@@ -43,9 +41,11 @@ from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
 from common.orgs import org_copy, require_active
 from common.timers import utcnow
-from contracts import document, domain, errors, signing, verification
+from contracts import document, errors, signing, verification
 from contracts.config import Settings
-from contracts.domain import Action, Party, Refused, State
+from contracts.context import ContractsContext
+from contracts.domain import contracts as domain
+from contracts.domain.contracts import Action, Party, Refused, State
 from contracts.models import (
     Contract,
     ContractDocument,
@@ -56,34 +56,10 @@ from contracts.models import (
     SigningAuthority,
     UsedVerification,
 )
-from contracts.schemas import ContractOut, ContractSignatureOut, ContractSignatures
+from contracts.schemas.contracts import ContractOut, ContractSignatureOut, ContractSignatures
 
 KEY_CONTEXT = "contracts.seal.private_key"
 CA_KEY_CONTEXT = "contracts.signing_ca.key"
-
-
-@dataclass
-class ContractsContext:
-    """What contracts's routes need besides the request: set up once at start."""
-
-    settings: Settings
-    cipher: FieldCipher = field(init=False)
-    ca: signing.SigningCA | None = None
-    # How many uploaded PDFs POST /contracts/verify checks at once (each is CPU in a thread).
-    verify_slots: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        assert self.settings.seal_key_encryption_key is not None
-        # the current key encrypts; the previous ones (a rotation under way) still decrypt
-        self.cipher = FieldCipher.ring(
-            self.settings.seal_key_encryption_key, self.settings.seal_key_encryption_previous_keys
-        )
-        self.verify_slots = asyncio.Semaphore(self.settings.verify_concurrency)
-
-    def require_ca(self) -> signing.SigningCA:
-        if self.ca is None:
-            raise errors.signing_unavailable()
-        return self.ca
 
 
 async def load_signing_ca(session: AsyncSession, ctx: ContractsContext) -> signing.SigningCA:

@@ -1,0 +1,1 @@
+"""Public routers, one module per resource: thin (deps -> service -> one commit -> Out)."""
