@@ -15,11 +15,11 @@ from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
 from contracts import internal
-from contracts.api import contracts
+from contracts.api import contracts, seals
 from contracts.config import Settings
 from contracts.context import ContractsContext
 from contracts.handlers import build_consumer
-from contracts.service.contracts import load_signing_ca
+from contracts.service.seals import load_signing_ca
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,7 +45,9 @@ def create_app(
         runtime,
         title="contracts",
         description="合同拟定、退回与同意、电子签章、签署、合同 PDF",
+        # seals first: GET /contracts/signing-ca is not GET /contracts/{contract_id}
         routers=[
+            seals.router,
             contracts.router,
             contracts.admin_router,
             internal.router,
