@@ -60,26 +60,10 @@ from contracts.service import seals
 # --- reading -------------------------------------------------------------------------------------
 
 
-def party_of(contract: Contract, principal: Principal) -> Party | None:
-    if principal.org_id and principal.org_id == contract.enterprise_id:
-        return Party.ENTERPRISE
-    if principal.org_id and principal.org_id == contract.provider_id:
-        return Party.PROVIDER
-    return None
-
-
-def actions_for(contract: Contract, party: Party | None, signed: set[Party]) -> list[str]:
-    state = State(contract.state)
-    acts: list[str] = []
-    if party is Party.PROVIDER and state in (State.DRAFTING, State.RETURNED):
-        acts.append("edit")
-        if contract.terms_set:
-            acts.append("submit")
-    if party is Party.ENTERPRISE and state is State.PENDING_REVIEW:
-        acts += ["agree", "return"]
-    if party is not None and state is State.AGREED and party not in signed:
-        acts.append("sign")
-    return acts
+def _party(contract: Contract, principal: Principal) -> Party | None:
+    return domain.party_of(
+        principal.org_id, enterprise_id=contract.enterprise_id, provider_id=contract.provider_id
+    )
 
 
 async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signature]:
@@ -91,7 +75,7 @@ async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signatu
 async def contract_out(session: AsyncSession, contract: Contract, principal: Principal | None) -> ContractOut:
     sigs = await signatures_of(session, contract.id)
     by_party = {Party(s.party): ContractSignatureOut.model_validate(s) for s in sigs}
-    party = party_of(contract, principal) if principal is not None else None
+    party = _party(contract, principal) if principal is not None else None
     out = ContractOut.model_validate(contract)
     return out.model_copy(
         update={
@@ -101,7 +85,7 @@ async def contract_out(session: AsyncSession, contract: Contract, principal: Pri
             "signatures": ContractSignatures(
                 enterprise=by_party.get(Party.ENTERPRISE), provider=by_party.get(Party.PROVIDER)
             ),
-            "actions": actions_for(contract, party, set(by_party)),
+            "actions": domain.actions_for(contract.state, party, set(by_party), terms_set=contract.terms_set),
         }
     )
 
@@ -150,7 +134,7 @@ def _move(contract: Contract, action: Action) -> State:
 
 
 def _require_party(contract: Contract, principal: Principal, party: Party, action: Action) -> None:
-    if party_of(contract, principal) is not party:
+    if _party(contract, principal) is not party:
         raise errors.wrong_party(action)
 
 
@@ -473,7 +457,7 @@ async def sign(
     token: str,
 ) -> Contract:
     facts, contract = await lock_contract(session, contract_id)
-    party = party_of(contract, principal)
+    party = _party(contract, principal)
     if party is None:
         raise errors.contract_not_found()
     await require_active(session, principal)
