@@ -47,7 +47,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from demands.domain import Refusal as DemandRefusal
     from fastapi.exceptions import RequestValidationError
 
-    from contracts import domain as contract_domain
+    from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
     from orders import domain as order_domain
     from payments import errors as payment_errors

@@ -4,7 +4,7 @@ uses the owner's words, so a client and the portal read one vocabulary."""
 
 from __future__ import annotations
 
-from contracts.domain import State as ContractOwnState
+from contracts.domain.contracts import State as ContractOwnState
 from orders.domain import ContractState as OrdersCopy
 
 

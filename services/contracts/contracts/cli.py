@@ -20,7 +20,8 @@ from common.crypto import generate_key
 from common.migrate_command import add_migrate_command, run_migrate_command
 from common.rekey import EncryptedColumn, reencrypt_command
 from contracts.config import Settings
-from contracts.service import CA_KEY_CONTEXT, KEY_CONTEXT, ContractsContext
+from contracts.context import ContractsContext
+from contracts.service.seals import CA_KEY_CONTEXT, KEY_CONTEXT
 from contracts.signing import SigningCA, validate_pdf
 
 # Every column contracts keeps encrypted under CONTRACTS_SEAL_KEY_ENCRYPTION_KEY.

@@ -10,8 +10,8 @@ from sqlmodel import col, select
 from common.app import SessionDep
 from common.auth import CurrentUser, Principal
 from contracts import errors
+from contracts.context import ContractsContext
 from contracts.models import Contract
-from contracts.service import ContractsContext
 
 
 async def get_ctx(request: Request) -> ContractsContext:

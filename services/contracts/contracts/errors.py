@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.errors import Problem
-from contracts.domain import STATE_LABELS, Action, Refused, State
+from contracts.domain.contracts import STATE_LABELS, Action, Refused, State
 
 ACTION_LABELS = {
     Action.EDIT: "修改合同",

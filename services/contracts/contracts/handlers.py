@@ -29,7 +29,7 @@ from common.events import (
     TerminationRefused,
 )
 from common.orgs import register_org_handlers
-from contracts import service
+from contracts.service import contracts as service
 
 
 def build_consumer() -> Consumer:

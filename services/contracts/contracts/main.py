@@ -14,10 +14,12 @@ from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
-from contracts import api, internal
+from contracts import internal
+from contracts.api import contracts, seals
 from contracts.config import Settings
+from contracts.context import ContractsContext
 from contracts.handlers import build_consumer
-from contracts.service import ContractsContext, load_signing_ca
+from contracts.service.seals import load_signing_ca
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,7 +45,14 @@ def create_app(
         runtime,
         title="contracts",
         description="合同拟定、退回与同意、电子签章、签署、合同 PDF",
-        routers=[api.router, api.admin_router, internal.router, internal_audit_router("contracts")],
+        # seals first: GET /contracts/signing-ca is not GET /contracts/{contract_id}
+        routers=[
+            seals.router,
+            contracts.router,
+            contracts.admin_router,
+            internal.router,
+            internal_audit_router("contracts"),
+        ],
         # The uploaded PDF and its multipart framing; the route refuses a file over the limit.
         body_limit_overrides={"/api/v1/contracts/verify": settings.verify_max_bytes + 64 * 1024},
     )

@@ -1,4 +1,5 @@
-"""The contract's state machine and amounts, exhaustively (pure, no I/O)."""
+"""The contract's state machine, amounts and offered actions, and who makes a seal,
+exhaustively (pure, no I/O)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import itertools
 
 import pytest
 
-from contracts.domain import (
+from contracts.domain.contracts import (
+    ACTOR,
     TRANSITIONS,
     Action,
     AmountError,
@@ -14,12 +16,15 @@ from contracts.domain import (
     Party,
     Refused,
     State,
+    actions_for,
     after_signature,
     compute_amounts,
     contract_subsidy,
     on_cancellation_request,
+    party_of,
     transition,
 )
+from contracts.domain.seals import may_make_seal
 
 ALLOWED = {
     (State.DRAFTING, Action.EDIT): State.DRAFTING,
@@ -156,3 +161,63 @@ def test_a_cancellation_request_voids_what_is_unsigned_asks_payments_to_terminat
     answer = on_cancellation_request(state, terminate_if_signed=terminate_if_signed, paid=paid)
     assert (answer.outcome, answer.code) == (outcome, code)
     assert bool(answer.reason) is (outcome is CancelOutcome.REFUSE)
+
+
+# --- who the caller is, and what it is offered ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("org_id", "party"),
+    [("ent", Party.ENTERPRISE), ("prov", Party.PROVIDER), ("other", None), (None, None), ("", None)],
+)
+def test_the_caller_is_the_party_its_organisation_is_and_staff_or_another_organisation_is_none(
+    org_id: str | None, party: Party | None
+) -> None:
+    assert party_of(org_id, enterprise_id="ent", provider_id="prov") is party
+
+
+E, P = Party.ENTERPRISE, Party.PROVIDER
+
+
+@pytest.mark.parametrize(
+    ("state", "party", "signed", "terms_set", "actions"),
+    [
+        (State.DRAFTING, P, set(), False, ["edit"]),
+        (State.DRAFTING, P, set(), True, ["edit", "submit"]),
+        (State.RETURNED, P, set(), True, ["edit", "submit"]),
+        (State.DRAFTING, E, set(), True, []),
+        (State.PENDING_REVIEW, E, set(), True, ["agree", "return"]),
+        (State.PENDING_REVIEW, P, set(), True, []),
+        (State.AGREED, E, set(), True, ["sign"]),
+        (State.AGREED, P, {E}, True, ["sign"]),
+        (State.AGREED, E, {E}, True, []),
+        (State.AGREED, None, set(), True, []),
+        (State.SIGNED, E, {E, P}, True, []),
+        (State.TERMINATING, P, {E, P}, True, []),
+        (State.VOIDED, P, set(), True, []),
+    ],
+)
+def test_each_party_is_offered_its_own_next_steps(
+    state: State, party: Party | None, signed: set[Party], terms_set: bool, actions: list[str]
+) -> None:
+    assert actions_for(state, party, signed, terms_set=terms_set) == actions
+
+
+@pytest.mark.parametrize(("state", "party"), list(itertools.product(State, [E, P, None])))
+def test_every_action_offered_is_one_the_state_machine_allows_that_party(
+    state: State, party: Party | None
+) -> None:
+    for signed in (set(), {E}, {P}):
+        for terms_set in (False, True):
+            for name in actions_for(state, party, signed, terms_set=terms_set):
+                action = Action(name)
+                transition(state, action)  # not refused
+                assert ACTOR[action] in (party, None)
+
+
+@pytest.mark.parametrize(
+    ("role", "org_id", "may"),
+    [("owner", "org", True), ("agent", "org", False), ("owner", None, False), ("administrator", None, False)],
+)
+def test_only_an_organisations_owner_makes_its_seal(role: str, org_id: str | None, may: bool) -> None:
+    assert may_make_seal(role, org_id) is may

@@ -16,7 +16,7 @@ from common.crypto import FieldCipher, generate_key
 from common.testing.saga import SagaHarness
 from contracts.cli import main
 from contracts.config import Settings
-from contracts.service import ContractsContext
+from contracts.context import ContractsContext
 
 from .conftest import Deal, approve_provider, certify
 

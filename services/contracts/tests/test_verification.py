@@ -19,9 +19,10 @@ from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from contracts import service
 from contracts.config import Settings
+from contracts.context import ContractsContext
 from contracts.document import ContractText, render_contract, seal_png
+from contracts.service import seals
 from contracts.signing import SigningCA, add_signature_fields, sign_pdf
 from contracts.verification import NotVerifiable, Refusal, verify_pdf
 
@@ -255,13 +256,13 @@ async def test_when_every_verification_slot_is_taken_a_caller_waits_then_is_told
 
 
 async def test_a_caller_who_hangs_up_keeps_its_slot_until_its_check_is_done() -> None:
-    ctx = service.ContractsContext(Settings(environment="development", verify_concurrency=1))
+    ctx = ContractsContext(Settings(environment="development", verify_concurrency=1))
     ctx.ca = PLATFORM
-    first = asyncio.create_task(service.verify_document(ctx, SIGNED))
+    first = asyncio.create_task(seals.verify_document(ctx, SIGNED))
     await asyncio.sleep(0.01)  # its check runs in a thread (about 0.1 s)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
     assert ctx.verify_slots.locked()  # the thread still works: no second check starts yet
-    report = await service.verify_document(ctx, SIGNED)  # waits for the slot, then checks
+    report = await seals.verify_document(ctx, SIGNED)  # waits for the slot, then checks
     assert report.valid and not ctx.verify_slots.locked()

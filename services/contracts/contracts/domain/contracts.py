@@ -117,6 +117,38 @@ def after_signature(signed_by: set[Party] | frozenset[Party]) -> State:
     return State.SIGNED if signed_by >= {Party.ENTERPRISE, Party.PROVIDER} else State.AGREED
 
 
+# --- who the caller is to the contract, and what it may do now ---------------------------------
+
+
+def party_of(org_id: str | None, *, enterprise_id: str, provider_id: str) -> Party | None:
+    """The side of the contract the caller's organisation is on (None: neither, e.g. staff)."""
+    if org_id and org_id == enterprise_id:
+        return Party.ENTERPRISE
+    if org_id and org_id == provider_id:
+        return Party.PROVIDER
+    return None
+
+
+def actions_for(
+    state: State | str, party: Party | None, signed: set[Party] | frozenset[Party], *, terms_set: bool
+) -> list[str]:
+    """What ``party`` may do to the contract now (its ``actions``, which clients offer):
+    the provider edits while drafting or returned and submits once the terms are set, the
+    enterprise agrees or returns what is pending review, and each party signs an agreed
+    contract it has not signed yet."""
+    current = State(state)
+    acts: list[str] = []
+    if party is Party.PROVIDER and current in (State.DRAFTING, State.RETURNED):
+        acts.append("edit")
+        if terms_set:
+            acts.append("submit")
+    if party is Party.ENTERPRISE and current is State.PENDING_REVIEW:
+        acts += ["agree", "return"]
+    if party is not None and current is State.AGREED and party not in signed:
+        acts.append("sign")
+    return acts
+
+
 # --- amounts -----------------------------------------------------------------------------------
 
 BASIS_POINTS = 10_000

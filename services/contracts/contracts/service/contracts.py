@@ -1,5 +1,6 @@
-"""contracts's operations on a session: lock, apply the domain, audit, add outbox events.
-Nothing here commits (the route or the consumer commits once).
+"""The contracts: drafting, review, signing, voiding and termination, on a session: lock,
+apply the domain, audit, add outbox events. Nothing here commits (the route or the consumer
+commits once). The seals a signature uses, and the verification it spends, are ``seals``'.
 
 Locks, always in this order: the order's facts row (``contract_order_facts``), then the
 contract row. Routes and handlers that decide whether a contract is signed, void or
@@ -12,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,7 +22,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common import bus
 from common.audit import SYSTEM, audit
 from common.auth import Principal
-from common.crypto import FieldCipher
 from common.db import lock
 from common.events import (
     CancellationRefused,
@@ -39,13 +37,15 @@ from common.events import (
     TerminationRequested,
     TerminationWithdrawn,
 )
-from common.idv import check_verification_token, verification_invalid
 from common.money import amount_in_words
-from common.orgs import org_copy, require_active
+from common.orgs import require_active
 from common.timers import utcnow
-from contracts import document, domain, errors, signing, verification
+from contracts import document, errors, signing
 from contracts.config import Settings
-from contracts.domain import Action, Party, Refused, State
+from contracts.context import ContractsContext
+from contracts.domain import contracts as domain
+from contracts.domain.contracts import Action, Party, Refused, State
+from contracts.domain.seals import SIGN_PURPOSE
 from contracts.models import (
     Contract,
     ContractDocument,
@@ -53,126 +53,17 @@ from contracts.models import (
     OrderFacts,
     Seal,
     Signature,
-    SigningAuthority,
-    UsedVerification,
 )
-from contracts.schemas import ContractOut, ContractSignatureOut, ContractSignatures
-
-KEY_CONTEXT = "contracts.seal.private_key"
-CA_KEY_CONTEXT = "contracts.signing_ca.key"
-
-
-@dataclass
-class ContractsContext:
-    """What contracts's routes need besides the request: set up once at start."""
-
-    settings: Settings
-    cipher: FieldCipher = field(init=False)
-    ca: signing.SigningCA | None = None
-    # How many uploaded PDFs POST /contracts/verify checks at once (each is CPU in a thread).
-    verify_slots: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        assert self.settings.seal_key_encryption_key is not None
-        # the current key encrypts; the previous ones (a rotation under way) still decrypt
-        self.cipher = FieldCipher.ring(
-            self.settings.seal_key_encryption_key, self.settings.seal_key_encryption_previous_keys
-        )
-        self.verify_slots = asyncio.Semaphore(self.settings.verify_concurrency)
-
-    def require_ca(self) -> signing.SigningCA:
-        if self.ca is None:
-            raise errors.signing_unavailable()
-        return self.ca
-
-
-async def load_signing_ca(session: AsyncSession, ctx: ContractsContext) -> signing.SigningCA:
-    """The CA from settings; in development, the one kept in the database (made once)."""
-    s = ctx.settings
-    if s.signing_ca_key_pem and s.signing_ca_cert_pem:
-        return signing.SigningCA.from_pem(s.signing_ca_key_pem, s.signing_ca_cert_pem)
-    if not s.is_development:  # settings refuse this already; never generate a CA in production
-        raise RuntimeError("no signing CA configured")
-    row = await session.get(SigningAuthority, 1)
-    if row is None:
-        ca = signing.SigningCA.generate()
-        await session.execute(
-            pg_insert(SigningAuthority)
-            .values(
-                id=1, key_enc=ctx.cipher.encrypt(ca.key_pem, context=CA_KEY_CONTEXT), cert_pem=ca.cert_pem
-            )
-            .on_conflict_do_nothing()
-        )
-        row = await session.get(SigningAuthority, 1, populate_existing=True)
-        assert row is not None
-    return signing.SigningCA.from_pem(ctx.cipher.decrypt(row.key_enc, context=CA_KEY_CONTEXT), row.cert_pem)
-
-
-# --- verifying anyone's PDF (public) -------------------------------------------------------------
-
-_REFUSALS = {
-    verification.Refusal.NOT_PDF: errors.verify_not_pdf,
-    verification.Refusal.UNREADABLE: errors.verify_pdf_unreadable,
-    verification.Refusal.ENCRYPTED: errors.verify_pdf_encrypted,
-    verification.Refusal.UNSIGNED: errors.verify_pdf_unsigned,
-    verification.Refusal.TOO_MANY_SIGNATURES: lambda: errors.verify_too_many_signatures(
-        verification.MAX_SIGNATURES
-    ),
-}
-
-
-async def verify_document(ctx: ContractsContext, pdf: bytes) -> verification.Report:
-    """The uploaded PDF judged against the platform's CA (no database: nothing is stored),
-    at most ``verify_concurrency`` at once per process, each in a worker thread."""
-    if not pdf:
-        raise errors.verify_empty_file()
-    ca_pem = ctx.require_ca().cert_pem
-    try:
-        await asyncio.wait_for(ctx.verify_slots.acquire(), ctx.settings.verify_wait_seconds)
-    except TimeoutError:
-        raise errors.verify_busy() from None
-    # The slot is given back when the thread is done, not when this request is: a caller who
-    # hangs up cannot start more checks than the slots while its own still runs.
-    work = asyncio.ensure_future(asyncio.to_thread(verification.verify_pdf, pdf, ca_pem))
-    work.add_done_callback(_give_back(ctx.verify_slots))
-    try:
-        return await asyncio.shield(work)
-    except verification.NotVerifiable as exc:
-        raise _REFUSALS[exc.refusal]() from exc
-
-
-def _give_back(slots: asyncio.Semaphore) -> Callable[[asyncio.Future[Any]], None]:
-    def done(work: asyncio.Future[Any]) -> None:
-        slots.release()
-        if not work.cancelled():
-            work.exception()  # retrieved: a caller gone away leaves no "never retrieved" warning
-
-    return done
-
+from contracts.schemas.contracts import ContractOut, ContractSignatureOut, ContractSignatures
+from contracts.service import seals
 
 # --- reading -------------------------------------------------------------------------------------
 
 
-def party_of(contract: Contract, principal: Principal) -> Party | None:
-    if principal.org_id and principal.org_id == contract.enterprise_id:
-        return Party.ENTERPRISE
-    if principal.org_id and principal.org_id == contract.provider_id:
-        return Party.PROVIDER
-    return None
-
-
-def actions_for(contract: Contract, party: Party | None, signed: set[Party]) -> list[str]:
-    state = State(contract.state)
-    acts: list[str] = []
-    if party is Party.PROVIDER and state in (State.DRAFTING, State.RETURNED):
-        acts.append("edit")
-        if contract.terms_set:
-            acts.append("submit")
-    if party is Party.ENTERPRISE and state is State.PENDING_REVIEW:
-        acts += ["agree", "return"]
-    if party is not None and state is State.AGREED and party not in signed:
-        acts.append("sign")
-    return acts
+def _party(contract: Contract, principal: Principal) -> Party | None:
+    return domain.party_of(
+        principal.org_id, enterprise_id=contract.enterprise_id, provider_id=contract.provider_id
+    )
 
 
 async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signature]:
@@ -184,7 +75,7 @@ async def signatures_of(session: AsyncSession, contract_id: str) -> list[Signatu
 async def contract_out(session: AsyncSession, contract: Contract, principal: Principal | None) -> ContractOut:
     sigs = await signatures_of(session, contract.id)
     by_party = {Party(s.party): ContractSignatureOut.model_validate(s) for s in sigs}
-    party = party_of(contract, principal) if principal is not None else None
+    party = _party(contract, principal) if principal is not None else None
     out = ContractOut.model_validate(contract)
     return out.model_copy(
         update={
@@ -194,7 +85,7 @@ async def contract_out(session: AsyncSession, contract: Contract, principal: Pri
             "signatures": ContractSignatures(
                 enterprise=by_party.get(Party.ENTERPRISE), provider=by_party.get(Party.PROVIDER)
             ),
-            "actions": actions_for(contract, party, set(by_party)),
+            "actions": domain.actions_for(contract.state, party, set(by_party), terms_set=contract.terms_set),
         }
     )
 
@@ -243,7 +134,7 @@ def _move(contract: Contract, action: Action) -> State:
 
 
 def _require_party(contract: Contract, principal: Principal, party: Party, action: Action) -> None:
-    if party_of(contract, principal) is not party:
+    if _party(contract, principal) is not party:
         raise errors.wrong_party(action)
 
 
@@ -554,88 +445,7 @@ async def agree(
     return contract
 
 
-# --- seals and signatures ------------------------------------------------------------------------
-
-
-async def spend_verification(session: AsyncSession, claims: dict[str, Any], purpose: str) -> str:
-    """Record the token's jti as used (an atomic insert); a second use is refused."""
-    jti = str(claims.get("jti") or "")
-    if not jti:
-        raise verification_invalid()
-    inserted = await session.execute(
-        pg_insert(UsedVerification)
-        .values(jti=jti, user_id=str(claims["sub"]), purpose=purpose, object_id=claims.get("obj"))
-        .on_conflict_do_nothing()
-        .returning(col(UsedVerification.jti))
-    )
-    if inserted.first() is None:
-        raise errors.verification_used()
-    return jti
-
-
-async def organization_name(session: AsyncSession, org_id: str) -> str | None:
-    org = await org_copy(session, org_id)
-    if org is not None and org.name:
-        return org.name
-    for column, name in (
-        (Contract.enterprise_id, Contract.enterprise_name),
-        (Contract.provider_id, Contract.provider_name),
-    ):
-        found = (await session.exec(select(name).where(col(column) == org_id).limit(1))).first()
-        if found:
-            return str(found)
-    return None
-
-
-async def make_seal(
-    session: AsyncSession, ctx: ContractsContext, verifier: Any, principal: Principal, token: str
-) -> Seal:
-    if principal.role != "owner" or not principal.org_id:
-        raise errors.owner_only()
-    await require_active(session, principal)
-    # The token first: a spent one is refused whatever else holds (single use).
-    claims = await check_verification_token(
-        verifier, token, user_id=principal.user_id, purpose="seal", object_id=None, org_id=principal.org_id
-    )
-    await spend_verification(session, claims, "seal")
-    if await session.get(Seal, principal.org_id) is not None:
-        raise errors.seal_exists()
-    name = await organization_name(session, principal.org_id)
-    if not name:
-        raise errors.organization_unknown()
-    try:
-        unshown = await asyncio.to_thread(document.unprintable_in_seal, name, font=ctx.settings.pdf_font_path)
-    except document.FontMissing as exc:
-        raise errors.document_unavailable() from exc
-    if unshown:
-        raise errors.text_not_printable("电子签章", [("org_name", "单位名称", unshown)])
-    ca = ctx.require_ca()
-    issued = await asyncio.to_thread(
-        ca.issue, principal.org_id, name, years=ctx.settings.seal_certificate_years
-    )
-    try:
-        image = await asyncio.to_thread(document.seal_png, name, font=ctx.settings.pdf_font_path)
-    except document.FontMissing as exc:
-        raise errors.document_unavailable() from exc
-    inserted = await session.execute(
-        pg_insert(Seal)
-        .values(
-            org_id=principal.org_id,
-            org_name=name,
-            image_png=image,
-            certificate_pem=issued.cert_pem,
-            private_key_enc=ctx.cipher.encrypt(issued.key_pem, context=KEY_CONTEXT),
-            certificate_serial=issued.serial,
-            created_by=principal.user_id,
-        )
-        .on_conflict_do_nothing()
-        .returning(col(Seal.org_id))
-    )
-    if inserted.first() is None:  # another request made it at the same moment
-        raise errors.seal_exists()
-    seal = await session.get(Seal, principal.org_id)
-    assert seal is not None
-    return seal
+# --- signing ---------------------------------------------------------------------------------------
 
 
 async def sign(
@@ -647,7 +457,7 @@ async def sign(
     token: str,
 ) -> Contract:
     facts, contract = await lock_contract(session, contract_id)
-    party = party_of(contract, principal)
+    party = _party(contract, principal)
     if party is None:
         raise errors.contract_not_found()
     await require_active(session, principal)
@@ -656,15 +466,9 @@ async def sign(
     _move(contract, Action.SIGN)
     # The token first: a spent one is refused whatever else holds (single use). Every refusal
     # below rolls the spending back with the rest of the transaction.
-    claims = await check_verification_token(
-        verifier,
-        token,
-        user_id=principal.user_id,
-        purpose="sign_contract",
-        object_id=contract.id,
-        org_id=principal.org_id,
+    jti = await seals.spend_verification(
+        session, verifier, principal, token, purpose=SIGN_PURPOSE, object_id=contract.id
     )
-    jti = await spend_verification(session, claims, "sign_contract")
     signed = await signatures_of(session, contract.id)
     if any(s.party == party.value for s in signed):
         raise errors.already_signed()
@@ -679,7 +483,7 @@ async def sign(
         signing.sign_pdf,
         before,
         field_name=party.value,
-        key_pem=ctx.cipher.decrypt(seal.private_key_enc, context=KEY_CONTEXT),
+        key_pem=seals.private_key(ctx, seal),
         cert_pem=seal.certificate_pem,
         ca_cert_pem=ca.cert_pem,
         seal_png=seal.image_png,

@@ -1,0 +1,1 @@
+"""contracts' rules as pure functions (no I/O, no HTTP errors), one module per resource."""
