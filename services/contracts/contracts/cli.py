@@ -43,7 +43,7 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
-def _add_key_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_key_commands(sub: argparse._SubParsersAction) -> None:
     rekey = sub.add_parser(
         "reencrypt-seal-keys",
         help="rewrite the stored signing keys under the current CONTRACTS_SEAL_KEY_ENCRYPTION_KEY",
