@@ -205,10 +205,9 @@ async def test_a_body_without_a_length_over_the_route_s_limit_is_cut_and_never_r
     assert r.json()["code"] == "payload_too_large"
     # The service got the beginning (the gateway streams) and then the request broke off:
     # it saw no complete body, so it applied nothing.
-    if service.requests:
-        async with asyncio.timeout(SAFETY):
-            await service.done.wait()
-    assert [(s.complete, s.broken) for s in service.requests] in ([], [(False, True)])
+    async with asyncio.timeout(SAFETY):
+        await service.done.wait()
+    assert [(s.complete, s.broken) for s in service.requests] == [(False, True)]
     assert all(s.size <= limit for s in service.requests)
 
     # With its length over the limit: refused before anything reaches the service.
@@ -250,3 +249,40 @@ async def test_a_20_mib_download_streams_back_identical_and_with_its_length(
         assert "content-length" not in r.headers
     assert r.headers["content-type"] == "application/pdf"
     assert peak[0] < MEMORY_BOUND, f"peak {peak[0] / MiB:.1f} MiB during a {SIZE // MiB} MiB download"
+
+
+async def test_a_download_the_service_breaks_off_stays_unfinished_for_the_client(
+    fresh_db: Callable[[str], Awaitable[str]],
+) -> None:
+    """Once a large answer has started, the gateway cannot turn it into a 502: the client must
+    see the answer break off (short of its length), never a shorter file as if whole."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/pdf\r\ncontent-length: %d\r\n\r\n" % SIZE)
+        for piece in pieces(2 * MiB):
+            writer.write(piece)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    issuer = TestIssuer()
+    settings = gateway_settings(await fresh_db("gateway"), identity_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, key_set=issuer.keys)
+    try:
+        async with app.router.lifespan_context(app), served(app) as (url, _server):
+            async with httpx.AsyncClient(base_url=url, timeout=SAFETY) as client:
+                received = 0
+                with pytest.raises(httpx.RemoteProtocolError):
+                    async with client.stream("GET", f"{FILES}/f1", headers=issuer.member().headers) as r:
+                        assert r.status_code == 200 and r.headers["content-length"] == str(SIZE)
+                        async for chunk in r.aiter_raw():
+                            received += len(chunk)
+                assert received < SIZE
+                # The gateway goes on serving.
+                r = await client.get("/api/v1/portal/stats")
+                assert r.status_code == 200
+    finally:
+        server.close()
+        await server.wait_closed()
