@@ -250,7 +250,7 @@ class HttpxForwarder:
         length = plain_length(
             response.headers.get("content-length"), response.headers.get("content-encoding")
         )
-        if method != "HEAD" and (length is None or length > BUFFERED_ANSWER):
+        if streams(method, response.status_code, length):
             return (
                 response.status_code,
                 out,
@@ -353,7 +353,7 @@ class AiohttpForwarder:
         length = plain_length(
             response.headers.get("content-length"), response.headers.get("content-encoding")
         )
-        if method != "HEAD" and (length is None or length > BUFFERED_ANSWER):
+        if streams(method, response.status, length):
             return (
                 response.status,
                 out,
@@ -384,6 +384,15 @@ def asks_for_event_stream(method: str, headers: Headers) -> bool:
 
 def is_event_stream(content_type: str | None) -> bool:
     return content_type is not None and content_type.partition(";")[0].strip().lower() == EVENT_STREAM
+
+
+def streams(method: str, status: int, length: int | None) -> bool:
+    """Whether an answer may be too large to read whole: one with a body (not a HEAD, 204 or
+    304: their Content-Length, if any, is not of a body that comes) over BUFFERED_ANSWER or
+    of unknown length."""
+    if method == "HEAD" or status in (204, 304):
+        return False
+    return length is None or length > BUFFERED_ANSWER
 
 
 def plain_length(content_length: str | None, content_encoding: str | None) -> int | None:
