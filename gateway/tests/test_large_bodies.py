@@ -75,10 +75,12 @@ class Received:
 class Service:
     """A stand-in service (raw ASGI) that counts and hashes a request body without keeping it,
     and answers a download of ``/api/v1/files/<size>`` (``?chunked``: without a length) with
-    :func:`pieces` as it makes them."""
+    :func:`pieces` as it makes them (``?hold``: it stops after 2 MiB until its client leaves,
+    which it notes in ``left``)."""
 
     requests: list[Received] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    left: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -87,7 +89,7 @@ class Service:
         self.requests.append(seen)
         try:
             if scope["method"] == "GET":
-                await self._download(scope, send)
+                await self._download(scope, receive, send)
                 return
             h = hashlib.sha256()
             while True:
@@ -107,13 +109,20 @@ class Service:
         finally:
             self.done.set()
 
-    async def _download(self, scope: dict[str, Any], send: Any) -> None:
+    async def _download(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         size = int(scope["path"].rsplit("/", 1)[1])
         headers = [(b"content-type", b"application/pdf")]
         if scope["query_string"] != b"chunked":
             headers.append((b"content-length", b"%d" % size))
+        while (await receive()).get("more_body"):
+            pass  # the (empty) request body
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for piece in pieces(size):
+        for number, piece in enumerate(pieces(size)):
+            if scope["query_string"] == b"hold" and number * PIECE == 2 * MiB:
+                async with asyncio.timeout(SAFETY):
+                    if (await receive())["type"] == "http.disconnect":
+                        self.left.set()
+                        return
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
@@ -286,3 +295,44 @@ async def test_a_download_the_service_breaks_off_stays_unfinished_for_the_client
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_leaves_mid_download_ends_the_request_to_the_service(
+    gateway: Callable[..., Awaitable[Gateway]], mode: str
+) -> None:
+    service = Service()
+    gw = await gateway(mode, service)
+    received = 0
+    async with gw.client.stream("GET", f"{FILES}/{SIZE}?hold", headers=gw.issuer.member().headers) as r:
+        assert r.status_code == 200
+        async for chunk in r.aiter_raw():
+            received += len(chunk)
+            if received >= MiB:
+                break  # and leave
+    async with asyncio.timeout(SAFETY):
+        await service.left.wait()
+
+
+class Gone(Exception):
+    """The test client's upload stops half-way (its connection is dropped)."""
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_leaves_mid_upload_leaves_the_service_with_no_complete_body(
+    gateway: Callable[..., Awaitable[Gateway]], mode: str
+) -> None:
+    service = Service()
+    gw = await gateway(mode, service)
+    staff = gw.issuer.staff("administrator")
+
+    async def half() -> AsyncIterator[bytes]:
+        async for piece in send_pieces(4 * MiB):
+            yield piece
+        raise Gone
+
+    with pytest.raises(Gone):
+        await gw.client.post(UPLOAD, content=half(), headers={**staff.headers, "content-length": str(SIZE)})
+    async with asyncio.timeout(SAFETY):
+        await service.done.wait()
+    assert [(s.complete, s.broken) for s in service.requests] == [(False, True)]
