@@ -15,6 +15,11 @@ def service_unavailable(detail: str = "服务暂不可用，请稍后重试") ->
     return Problem(503, "service_unavailable", detail)
 
 
+def request_incomplete() -> Problem:
+    """The client went away before its request body ended: nothing of it was applied."""
+    return Problem(400, "request_incomplete", "请求内容不完整，请重新提交")
+
+
 def upstream_unavailable() -> Problem:
     return Problem(502, "upstream_unavailable", "服务暂不可用，请稍后重试")
 

@@ -77,6 +77,11 @@ class ASGIStreamTransport(httpx.AsyncBaseTransport):
                 except StopAsyncIteration:
                     request_complete = True
                     return {"type": "http.request", "body": b"", "more_body": False}
+                except Exception:  # noqa: BLE001 - any failure of the body's source
+                    # The body broke off (the gateway cut it, or its client left): the app is
+                    # told so as a server tells it, and never sees the body end.
+                    request_complete = True
+                    return {"type": "http.disconnect"}
                 return {"type": "http.request", "body": chunk, "more_body": True}
             await ended.wait()
             return {"type": "http.disconnect"}

@@ -205,7 +205,10 @@ def create_app(
 
     app.include_router(health_router(readiness, before_metrics=None))
 
-    # Outermost first: request ids -> body limit -> proxy -> the gateway's own routes.
+    # Outermost first: request ids -> proxy (with the body limits of what it forwards, counted
+    # as the bodies stream) -> body limit -> the gateway's own routes.
+    body_limits = body_limit_for(settings, portal=portal is not None)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes, limit_for=body_limits)
     app.add_middleware(
         GatewayProxy,
         upstreams=upstreams,
@@ -220,11 +223,7 @@ def create_app(
         trusted_proxy_hops=settings.trusted_proxy_hops,
         development=settings.is_development,
         portal=portal,
-    )
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        limit=settings.max_body_bytes,
-        limit_for=body_limit_for(settings, portal=portal is not None),
+        body_limit_for=body_limits,
     )
     guarded = settings.guarded_paths
     if "/docs" in guarded:  # the merged OpenAPI goes with the docs

@@ -7,10 +7,21 @@ mode), an httpx client otherwise (in all-in-one mode it talks to the mounted ser
 in-process; https upstreams). Everything else falls through to the gateway's own FastAPI app
 (portal statistics, composed audit log, docs, health).
 
-Answers are buffered and sent with their length, except an event stream (``text/event-stream``,
-a user's live notifications): it is relayed chunk by chunk as the service sends it, until the
-service ends it, it stays silent past ``stream_idle_timeout`` or the client goes away; in every
-case the request to the service is closed with it (:func:`_relay`).
+Bodies are never held whole when they are large (uploads of up to 50 MiB, file downloads):
+
+- a request body up to ``READ_AHEAD`` is read whole and forwarded with its length (most API
+  calls); a larger one goes on to the service as it arrives (:class:`RequestStream`), with the
+  Content-Length the client gave, or chunked. The route's limit (the registry's, main.py) is
+  checked on the Content-Length before anything is read, and a body without one is counted as
+  it comes: past the limit the request to the service breaks off (its connection is closed, an
+  in-process service is told the client left) so the service never sees it complete, and the
+  client gets the 413 problem;
+- an answer up to ``BUFFERED_ANSWER`` is read whole and sent with its length; a larger one is
+  sent on as the service sends it, with the service's Content-Length when it gave one (and the
+  answer is not compressed: the forwarders decode), else chunked. An event stream
+  (``text/event-stream``, a user's live notifications) is relayed chunk by chunk until the
+  service ends it, it stays silent past ``stream_idle_timeout`` or the client goes away. In
+  every case the request to the service is closed with it (:func:`_relay`).
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.auth import TokenVerifier
 from common.context import correlation_id_var, request_id_var
 from common.errors import Problem, problem_response
-from common.http import client_ip, no_cookie_jar
+from common.http import BodyTooLarge, client_ip, no_cookie_jar
 from gateway import errors, routes
 from gateway.inprocess import ASGIStreamTransport
 from gateway.ratelimit import RateLimiter
@@ -61,6 +72,14 @@ _RESPONSE_DROP_RAW = frozenset(name.encode() for name in RESPONSE_DROP)
 
 Headers = list[tuple[bytes, bytes]]
 
+MiB = 1024 * 1024
+# A request body up to this size is read whole before it is forwarded; a larger one is
+# forwarded as it arrives.
+READ_AHEAD = MiB
+# An answer up to this size is read whole and sent with its length; a larger one (or one of
+# unknown length that goes on past it) is sent on as it comes.
+BUFFERED_ANSWER = MiB
+
 EVENT_STREAM = "text/event-stream"
 # Set on an event stream unless the service did: no browser or proxy keeps a copy (the events
 # are personal, as every API answer, see common.http.NO_STORE) or holds them back (nginx
@@ -85,15 +104,25 @@ class UpstreamUnavailable(Exception):
 
 
 class UpstreamStream:
-    """The body of an event stream, chunk by chunk as the service sends it (decoded). Iterate it
-    once and always close it: :meth:`aclose` ends the exchange with the service (a connection
-    it did not finish is closed, never pooled; an in-process service is told the client left).
-    Reading fails as the forwarders do: UpstreamTimeout when the service stayed silent past
-    the stream idle limit, UpstreamUnavailable when the exchange broke."""
+    """An answer's body chunk by chunk as the service sends it (decoded): an event stream
+    (``events``), or a large answer (``length``: the bytes to come, when the service said).
+    Iterate it once and always close it: :meth:`aclose` ends the exchange with the service (a
+    connection it did not finish is closed, never pooled; an in-process service is told the
+    client left). Reading fails as the forwarders do: UpstreamTimeout when the service stayed
+    silent past the (stream idle) read limit, UpstreamUnavailable when the exchange broke."""
 
-    def __init__(self, chunks: AsyncGenerator[bytes, None], close: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        chunks: AsyncGenerator[bytes, None],
+        close: Callable[[], Awaitable[None]],
+        *,
+        events: bool = False,
+        length: int | None = None,
+    ) -> None:
         self._chunks = chunks
         self._close = close
+        self.events = events
+        self.length = length
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks
@@ -108,13 +137,71 @@ class UpstreamStream:
 Body = bytes | UpstreamStream
 
 
+class RequestBodyBroken(Exception):
+    """Raised by a :class:`RequestStream` inside the forwarder: the rest of the body will not
+    come (over the route's limit, or the client went away). The forwarder's request breaks
+    off with it: aiohttp closes the connection before the body's end, an in-process service
+    reads http.disconnect (gateway.inprocess)."""
+
+
+class RequestStream:
+    """A request body larger than READ_AHEAD, forwarded as it arrives: what was read ahead,
+    then each chunk as the client sends it, counted against the route's ``limit``. ``length``
+    is the client's Content-Length (the server holds the body to it), None for a chunked body.
+    Past the limit (``refused``) or when the client leaves (``gone``) it raises
+    :class:`RequestBodyBroken`; ``complete`` once the client's body has ended."""
+
+    def __init__(
+        self, first: list[bytes], size: int, receive: Receive, limit: int, length: int | None
+    ) -> None:
+        self._first = first
+        self._receive = receive
+        self.size = size
+        self.limit = limit
+        self.length = length
+        self.complete = False
+        self.refused = False
+        self.gone = False
+
+    @property
+    def broken(self) -> bool:
+        return self.refused or self.gone
+
+    def problem(self) -> Problem:
+        return BodyTooLarge(self.limit) if self.refused else errors.request_incomplete()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncGenerator[bytes, None]:
+        while self._first:
+            yield self._first.pop(0)  # not kept once sent
+        while not self.complete:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise RequestBodyBroken("the client went away")
+            chunk: bytes = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size > self.limit:
+                self.refused = True
+                raise RequestBodyBroken("the body is over the route's limit")
+            self.complete = not message.get("more_body", False)
+            if chunk:
+                yield chunk
+
+
+RequestBody = bytes | RequestStream
+
+
 class Forwarder(Protocol):
     async def forward(
-        self, method: str, url: str, headers: Headers, body: bytes
+        self, method: str, url: str, headers: Headers, body: RequestBody
     ) -> tuple[int, Headers, Body]:
-        """Send the request (``url`` = path and query below the service's base URL) and return
-        the status, the response headers without hop-by-hop ones and the (decoded) body: whole
-        bytes, or for an event stream an :class:`UpstreamStream` the caller must close."""
+        """Send the request (``url`` = path and query below the service's base URL; the body
+        whole, or a :class:`RequestStream` sent as it comes) and return the status, the
+        response headers without hop-by-hop ones and the (decoded) body: whole bytes, or for
+        an event stream or a large answer an :class:`UpstreamStream` the caller must close."""
         ...
 
     async def aclose(self) -> None: ...
@@ -131,7 +218,7 @@ class HttpxForwarder:
         self.stream_idle_timeout = stream_idle_timeout
 
     async def forward(
-        self, method: str, url: str, headers: Headers, body: bytes
+        self, method: str, url: str, headers: Headers, body: RequestBody
     ) -> tuple[int, Headers, Body]:
         options: dict[str, Any] = {}
         if self.stream_idle_timeout is not None and asks_for_event_stream(method, headers):
@@ -158,7 +245,17 @@ class HttpxForwarder:
             if k.lower() not in RESPONSE_DROP
         ]
         if is_event_stream(response.headers.get("content-type")):
-            return response.status_code, out, UpstreamStream(_httpx_chunks(response), response.aclose)
+            stream = UpstreamStream(_httpx_chunks(response), response.aclose, events=True)
+            return response.status_code, out, stream
+        length = plain_length(
+            response.headers.get("content-length"), response.headers.get("content-encoding")
+        )
+        if streams(method, response.status_code, length):
+            return (
+                response.status_code,
+                out,
+                await _whole_or_stream(_httpx_chunks(response), response.aclose, length),
+            )
         try:
             content = await response.aread()
         except httpx.TimeoutException as exc:
@@ -234,7 +331,7 @@ class AiohttpForwarder:
         return self._session
 
     async def forward(
-        self, method: str, url: str, headers: Headers, body: bytes
+        self, method: str, url: str, headers: Headers, body: RequestBody
     ) -> tuple[int, Headers, Body]:
         outgoing = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
         try:
@@ -251,7 +348,17 @@ class AiohttpForwarder:
             raise UpstreamUnavailable(type(exc).__name__) from exc
         out = [(k, v) for k, v in response.raw_headers if k.lower() not in _RESPONSE_DROP_RAW]
         if is_event_stream(response.headers.get("content-type")):
-            return response.status, out, UpstreamStream(_aiohttp_chunks(response), _closer(response))
+            stream = UpstreamStream(_aiohttp_chunks(response), _closer(response), events=True)
+            return response.status, out, stream
+        length = plain_length(
+            response.headers.get("content-length"), response.headers.get("content-encoding")
+        )
+        if streams(method, response.status, length):
+            return (
+                response.status,
+                out,
+                await _whole_or_stream(_aiohttp_chunks(response), _closer(response), length),
+            )
         try:
             async with response:  # released to the pool once read
                 content = await response.read()
@@ -277,6 +384,63 @@ def asks_for_event_stream(method: str, headers: Headers) -> bool:
 
 def is_event_stream(content_type: str | None) -> bool:
     return content_type is not None and content_type.partition(";")[0].strip().lower() == EVENT_STREAM
+
+
+def streams(method: str, status: int, length: int | None) -> bool:
+    """Whether an answer may be too large to read whole: one with a body (not a HEAD, 204 or
+    304: their Content-Length, if any, is not of a body that comes) over BUFFERED_ANSWER or
+    of unknown length."""
+    if method == "HEAD" or status in (204, 304):
+        return False
+    return length is None or length > BUFFERED_ANSWER
+
+
+def plain_length(content_length: str | None, content_encoding: str | None) -> int | None:
+    """The length of an answer as the forwarders pass it on: its Content-Length, unless the
+    answer is encoded (the forwarders decode it) or the length is not a number."""
+    if content_length is None or (content_encoding or "identity").strip().lower() != "identity":
+        return None
+    try:
+        length = int(content_length)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+async def _whole_or_stream(
+    chunks: AsyncGenerator[bytes, None], close: Callable[[], Awaitable[None]], length: int | None
+) -> Body:
+    """A large answer (``length``) as a stream; one of unknown length read up to
+    BUFFERED_ANSWER: whole when it ended by then (the exchange closed), else a stream of what
+    was read and the rest."""
+    stream = UpstreamStream(chunks, close, length=length)
+    if length is not None:
+        return stream
+    read: list[bytes] = []
+    size = 0
+    try:
+        while size <= BUFFERED_ANSWER:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                await stream.aclose()
+                return b"".join(read)
+            read.append(chunk)
+            size += len(chunk)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return UpstreamStream(_chain(read, chunks), close)
+
+
+async def _chain(first: list[bytes], rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        while first:
+            yield first.pop(0)
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()
 
 
 async def _httpx_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
@@ -393,8 +557,12 @@ class GatewayProxy:
         trusted_proxy_hops: int = 0,
         development: bool = False,
         portal: Forwarder | None = None,
+        body_limit_for: Callable[[str], int] | None = None,
     ) -> None:
         self.app = app
+        # The largest request body per path (main.body_limit_for): checked here for what is
+        # forwarded, as it streams; the gateway's own routes have their own middleware.
+        self.body_limit_for = body_limit_for or (lambda _path: MiB)
         self.portal = portal
         self.upstreams = upstreams
         self.verifier = verifier
@@ -407,6 +575,14 @@ class GatewayProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and (length := _content_length(scope)) is not None
+            and length > (limit := self.body_limit_for(path))
+        ):
+            # Refused before anything reads it, the rate limits and the token included.
+            await problem_response(BodyTooLarge(limit), path)(scope, receive, send)
+            return
         if scope["type"] != "http" or not path.startswith(routes.API_PREFIX + "/"):
             if self.portal is not None and scope["type"] == "http" and path not in OWN_PATHS:
                 await self._to_portal(scope, receive, send)
@@ -444,21 +620,31 @@ class GatewayProxy:
         ):
             await send_portal_slowed(send, wait)
             return
-        body = await _read_body(receive)
+        try:
+            body = await self._take_body(scope, receive)
+        except Problem as problem:
+            await problem_response(problem, scope["path"])(scope, receive, send)
+            return
         headers: Headers = [
             (k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != b"x-forwarded-for"
         ]
         headers.append((b"x-forwarded-for", ip.encode("latin-1")))
         if rid := request_id_var.get():
             headers.append((b"x-request-id", rid.encode("latin-1")))
+        _with_length(headers, body)
         try:
-            status, out, content = await self.portal.forward(scope["method"], _target(scope), headers, body)
+            status, out, content = await _exchange(self.portal, scope, headers, body, service="web")
+        except Problem as problem:
+            await problem_response(problem, scope["path"])(scope, receive, send)
+            return
         except (UpstreamTimeout, UpstreamUnavailable) as exc:
             log.warning("portal_unavailable", path=scope["path"], error=type(exc).__name__)
             await send_portal_down(send)
             return
         if isinstance(content, UpstreamStream):
-            await _relay(content, status, out, receive, send, service="web", path=scope["path"])
+            await _relay(
+                content, status, out, receive, send, service="web", path=scope["path"], watch=_taken(body)
+            )
             return
         out.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
@@ -489,15 +675,36 @@ class GatewayProxy:
                 raise errors.rate_limited(wait)
         return ip
 
+    async def _take_body(self, scope: Scope, receive: Receive) -> RequestBody:
+        """The request body: whole up to READ_AHEAD, else a RequestStream of it. A body over the
+        path's limit is the 413 problem; a client that left before its body ended, 400."""
+        limit = self.body_limit_for(scope["path"])
+        read: list[bytes] = []
+        size = 0
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                raise errors.request_incomplete()
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            if chunk:
+                read.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(read)
+            if size > READ_AHEAD:
+                return RequestStream(read, size, receive, limit, _content_length(scope))
+
     async def _forward(self, scope: Scope, receive: Receive, send: Send, service: str, sub: str) -> None:
-        method: str = scope["method"]
+        # Read (ahead) first, as the body limit always came before the rate limits and the token.
+        body = await self._take_body(scope, receive)
         if sub.startswith("/dev") and not self.development:
             raise Problem(404, "not_found", "请求的资源不存在")
         ip = await self._admit(scope, sub)
         forwarder = self.upstreams.forwarders.get(service)
         if forwarder is None:
             raise errors.service_unavailable("该服务暂未开放，请稍后再试")
-        body = await _read_body(receive)
         headers: Headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
         forwarded = _header(scope, b"x-forwarded-for")
         xff = f"{forwarded}, {ip}" if forwarded and self.trusted_proxy_hops else ip
@@ -506,9 +713,9 @@ class GatewayProxy:
             headers.append((b"x-request-id", rid.encode("latin-1")))
         if cid := correlation_id_var.get():
             headers.append((b"x-correlation-id", cid.encode("latin-1")))
-        url = _target(scope)
+        _with_length(headers, body)
         try:
-            status, out, content = await forwarder.forward(method, url, headers, body)
+            status, out, content = await _exchange(forwarder, scope, headers, body, service=service)
         except UpstreamTimeout as exc:
             log.warning("upstream_timeout", service=service, path=scope["path"])
             raise errors.upstream_timeout() from exc
@@ -516,11 +723,46 @@ class GatewayProxy:
             log.warning("upstream_unavailable", service=service, path=scope["path"], error=exc.error)
             raise errors.upstream_unavailable() from exc
         if isinstance(content, UpstreamStream):
-            await _relay(content, status, out, receive, send, service=service, path=scope["path"])
+            await _relay(
+                content, status, out, receive, send, service=service, path=scope["path"], watch=_taken(body)
+            )
             return
         out.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": content})
+
+
+async def _exchange(
+    forwarder: Forwarder, scope: Scope, headers: Headers, body: RequestBody, *, service: str
+) -> tuple[int, Headers, Body]:
+    """The forwarder's answer, unless the streamed request body broke off (over the limit, or
+    the client left): then the request to the service broke off with it (whatever the service
+    made of that is dropped) and the client gets the body's problem."""
+    try:
+        status, out, content = await forwarder.forward(scope["method"], _target(scope), headers, body)
+    except Exception as exc:
+        if isinstance(body, RequestStream) and body.broken:
+            log.info("request_body_cut", service=service, path=scope["path"], refused=body.refused)
+            raise body.problem() from exc
+        raise
+    if isinstance(body, RequestStream) and body.broken:
+        if isinstance(content, UpstreamStream):
+            await content.aclose()
+        log.info("request_body_cut", service=service, path=scope["path"], refused=body.refused)
+        raise body.problem()
+    return status, out, content
+
+
+def _with_length(headers: Headers, body: RequestBody) -> None:
+    """A streamed body goes on with the length the client gave (a whole one gets its own)."""
+    if isinstance(body, RequestStream) and body.length is not None:
+        headers.append((b"content-length", str(body.length).encode()))
+
+
+def _taken(body: RequestBody) -> bool:
+    """Whether the client's request has been read to its end (its receive() is free to tell
+    when the client leaves)."""
+    return not isinstance(body, RequestStream) or body.complete
 
 
 async def _relay(
@@ -532,22 +774,28 @@ async def _relay(
     *,
     service: str,
     path: str,
+    watch: bool = True,
 ) -> None:
-    """Send an event stream on as it comes (no length: chunked), until the service ends it or
-    stays silent past the idle limit (the client's EventSource reconnects with Last-Event-ID),
-    or the client goes away (its http.disconnect); then close the exchange with the service."""
+    """Send an answer on as it comes: an event stream (no length: chunked) until the service
+    ends it or stays silent past the idle limit (the client's EventSource reconnects with
+    Last-Event-ID), a large answer with the service's length (or chunked) until its end; or
+    until the client goes away (its http.disconnect, ``watch``ed once the request's body has
+    been read); then close the exchange with the service."""
     present = {k.lower() for k, _ in headers}
-    headers = [*headers, *(h for h in STREAM_HEADERS if h[0] not in present)]
+    if stream.events:
+        headers = [*headers, *(h for h in STREAM_HEADERS if h[0] not in present)]
+    elif stream.length is not None:
+        headers = [*headers, (b"content-length", str(stream.length).encode())]
     pump = asyncio.ensure_future(_pump(stream, status, headers, send, service=service, path=path))
-    leaving = asyncio.ensure_future(_disconnected(receive))
+    tasks = [pump, asyncio.ensure_future(_disconnected(receive))] if watch else [pump]
     try:
-        await asyncio.wait((pump, leaving), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if pump.done():
             pump.result()  # a failure other than the service's is the gateway's: raise it
     finally:
-        pump.cancel()
-        leaving.cancel()
-        await asyncio.gather(pump, leaving, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await stream.aclose()
 
 
@@ -558,10 +806,17 @@ async def _pump(
     try:
         async for chunk in stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except UpstreamTimeout:
-        log.info("upstream_stream_idle", service=service, path=path)
-    except UpstreamUnavailable as exc:
-        log.warning("upstream_stream_broken", service=service, path=path, error=exc.error)
+    except (UpstreamTimeout, UpstreamUnavailable) as exc:
+        error = exc.error if isinstance(exc, UpstreamUnavailable) else type(exc).__name__
+        if not stream.events:
+            # The answer stays unfinished (the server closes the connection): the client must
+            # not take what came for the whole file.
+            log.warning("upstream_answer_broken", service=service, path=path, error=error)
+            return
+        if isinstance(exc, UpstreamTimeout):
+            log.info("upstream_stream_idle", service=service, path=path)
+        else:
+            log.warning("upstream_stream_broken", service=service, path=path, error=error)
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -663,13 +918,12 @@ def _query_token(scope: Scope) -> str | None:
     return tokens[0]
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+def _content_length(scope: Scope) -> int | None:
+    """The request's Content-Length (the server holds the body to it), None without one."""
+    value = _header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None

@@ -3,7 +3,8 @@ through the gateway: each event reaches the client when the service sends it, in
 (over HTTP, and with the services in-process); the client resumes with Last-Event-ID and may
 carry its token in the query (a browser's EventSource sets no header); a quiet stream is not
 cut by the ordinary requests' read timeout; and when the client goes away, so does the
-request to the service. Ordinary answers stay buffered (test_forwarder.py)."""
+request to the service. Ordinary answers are read whole up to 1 MiB, larger ones stream with
+their length (test_large_bodies.py)."""
 
 from __future__ import annotations
 
