@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
+from pydantic import Field, create_model
 from pydantic_settings import SettingsConfigDict
 
 from common import registry
 from common.settings import ServiceSettings, shared
 
 
-class Settings(ServiceSettings):
+class _Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
     service_name: ClassVar[str] = "gateway"
 
@@ -19,14 +19,6 @@ class Settings(ServiceSettings):
     # The gateway's database holds the shared rate-limit counters: a smaller pool than a
     # service's (DB_MAX_OVERFLOW and DB_READ_POOL_SIZE as for every process).
     db_pool_size: int = shared("DB_POOL_SIZE", default=5, ge=1, le=100)
-    # Where each service listens (distributed mode). A service without a URL is not routed.
-    identity_url: str | None = "http://127.0.0.1:8001"
-    quota_url: str | None = None
-    catalog_url: str | None = None
-    orders_url: str | None = None
-    contracts_url: str | None = None
-    payments_url: str | None = None
-    demands_url: str | None = None
     # The portal (common.registry.PORTAL): every path outside /api/v1 and the gateway's own
     # operations paths goes to it; unset, those paths are the gateway's 404.
     web_url: str | None = None
@@ -58,3 +50,19 @@ class Settings(ServiceSettings):
 
     def upstreams(self) -> dict[str, str]:
         return {n: url.rstrip("/") for n in registry.NAMES if (url := getattr(self, f"{n}_url", None))}
+
+
+# Where each service listens (distributed mode): one ``<service>_url`` field per registry row
+# (GATEWAY_<SERVICE>_URL), derived from the registry, so a new row is routed once its URL is
+# set, with no field to add here. A service without a URL is not routed; identity's defaults
+# to the local one (the gateway reads its JWKS).
+DEFAULT_URLS = {"identity": "http://127.0.0.1:8001"}
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=_Settings,
+        __module__=__name__,
+        **{f"{svc.name}_url": (str | None, DEFAULT_URLS.get(svc.name)) for svc in registry.SERVICES},
+    )

@@ -24,21 +24,14 @@ from common.errors import Problem
 
 log = structlog.get_logger(__name__)
 
-LABELS = {
-    "identity": "身份服务",
-    "quota": "服务券服务",
-    "catalog": "服务产品服务",
-    "orders": "订单服务",
-    "contracts": "合同服务",
-    "payments": "支付服务",
-    "demands": "需求服务",
-}
+
+def _label(service: str) -> str:
+    known = registry.BY_NAME.get(service)
+    return known.label if known is not None and known.label else service
 
 
 def unavailable(service: str) -> Problem:
-    return Problem(
-        503, "dependency_unavailable", f"{LABELS.get(service, service)}暂不可用，请稍后重试", service=service
-    )
+    return Problem(503, "dependency_unavailable", f"{_label(service)}暂不可用，请稍后重试", service=service)
 
 
 class ServiceClients:

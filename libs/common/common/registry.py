@@ -35,6 +35,7 @@ class Service:
     name: str
     port: int
     app: str  # "package.main:create_app"
+    label: str = ""  # what a user reads when it is unavailable (身份服务暂不可用，请稍后重试)
     routes: tuple[str, ...] = ()
     # (method or "*", pattern) callable without a token. A token sent anyway is still checked
     # (and passed on, so a public page can show the caller's own figures).
@@ -71,6 +72,7 @@ ACCESS_FACTS = ("identity.user_access_changed",)
 SERVICES: tuple[Service, ...] = (
     Service(
         name="identity",
+        label="身份服务",
         port=8001,
         app="identity.main:create_app",
         routes=(
@@ -107,6 +109,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="quota",
+        label="服务券服务",
         port=8002,
         app="quota.main:create_app",
         routes=(
@@ -142,6 +145,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="catalog",
+        label="服务产品服务",
         port=8003,
         app="catalog.main:create_app",
         routes=(
@@ -173,6 +177,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="orders",
+        label="订单服务",
         port=8004,
         app="orders.main:create_app",
         routes=("/orders", "/me/orders", "/me/service-orders", "/admin/orders"),
@@ -206,6 +211,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="contracts",
+        label="合同服务",
         port=8005,
         app="contracts.main:create_app",
         routes=(
@@ -239,6 +245,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="payments",
+        label="支付服务",
         port=8006,
         app="payments.main:create_app",
         routes=(
@@ -273,6 +280,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="demands",
+        label="需求服务",
         port=8007,
         app="demands.main:create_app",
         routes=(
@@ -321,7 +329,7 @@ SERVICES: tuple[Service, ...] = (
 # The portal (web/): a process of the platform but not a service (no database, no events, no
 # API of its own). The gateway forwards every path outside /api/v1 (and its own operations
 # paths) to it; all-in-one makes it in the gateway's process.
-PORTAL = Service(name="web", port=8008, app="web.main:create_app")
+PORTAL = Service(name="web", port=8008, app="web.main:create_app", label="门户")
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
