@@ -1,7 +1,7 @@
 """One thin reader per service database: plain SQL over asyncpg, in a READ ONLY transaction
 (repeatable read, so each database is read as of one moment). Table and column names are
 the services' models' (``services/<name>/<name>/models.py``); ``SELECT *`` and
-:func:`common.invariants.rows.row` keep a reader working when a service adds a column.
+:func:`invariants.rows.row` keep a reader working when a service adds a column.
 
 A database that does not exist yet, or a table its service has not created yet, is reported
 as skipped, never as a failure: the checks that need it do not run.
@@ -18,7 +18,7 @@ import asyncpg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from common.db import asyncpg_connect_args
-from common.invariants import rows as r
+from invariants import rows as r
 
 # service -> [(table, Snapshot attribute, row type, ORDER BY)]
 TABLES: dict[str, list[tuple[str, str, type[Any], str]]] = {

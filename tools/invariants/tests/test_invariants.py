@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from common.db import connect, migrate
-from common.invariants import check_all
-from common.invariants.checks import BALANCES, apply_movement
-from common.invariants.cli import database_urls, run
-from common.invariants.rows import (
+from invariants import check_all
+from invariants.checks import BALANCES, apply_movement
+from invariants.cli import database_urls, run
+from invariants.rows import (
     Application,
     Campaign,
     Claim,

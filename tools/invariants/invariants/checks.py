@@ -1,5 +1,5 @@
 """DESIGN.md's invariants ("Invariants that must hold at every quiescent point") as pure
-functions over rows: each takes a :class:`~common.invariants.rows.Snapshot` and returns the
+functions over rows: each takes a :class:`~invariants.rows.Snapshot` and returns the
 violations it finds, each naming the ids involved. No I/O here (the readers are in
 ``readers.py``), so every violation is unit-tested with hand-made rows.
 
@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from common.invariants.rows import (
+from invariants.rows import (
     Claim,
     Contract,
     Movement,
