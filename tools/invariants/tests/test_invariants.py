@@ -462,6 +462,31 @@ BREAKS: list[tuple[str, Callable[[Snapshot], None], str, dict[str, str]]] = [
         {"order": "o5", "contract": "c-o5"},
     ),
     (
+        "payable is not total - subsidy",
+        plan("o5", total_fen=9999),
+        "plan_payable",
+        {"order": "o5", "contract": "c-o5"},
+    ),
+    (
+        "a settlement of another amount than the plan's subsidy",
+        claim("o2", amount_fen=3000),
+        "settlement_vs_plan",
+        {"order": "o2", "claim": "s2"},
+    ),
+    (
+        "an open settlement on a terminated plan",
+        lambda s: setattr(
+            s,
+            "claims",
+            [
+                *s.claims,
+                Claim("s4", "o4", next(p.subsidy_fen for p in s.plans if p.order_id == "o4"), "open"),
+            ],
+        ),
+        "settlement_of_terminated_plan",
+        {"order": "o4", "claim": "s4"},
+    ),
+    (
         "a signed contract has no payment plan",
         both(drop("plans", lambda p: p.order_id == "o5"), drop("remittances", lambda m: m.order_id == "o5")),
         "signed_contract_without_plan",
