@@ -705,6 +705,22 @@ def test_a_check_whose_service_could_not_be_read_is_skipped_not_failed() -> None
     assert report.violations == []
 
 
+def test_every_field_the_rows_read_is_a_column_of_the_services_models() -> None:
+    """The rows name columns as the services' models spell them: a renamed column fails here,
+    not as a field silently left at its default (``row`` ignores what it does not know)."""
+    from sqlmodel import SQLModel
+
+    from invariants.readers import TABLES
+
+    for service, tables in TABLES.items():
+        for table, _attr, cls, _order in tables:
+            columns = {c.name for c in SQLModel.metadata.tables[table].columns}
+            fields = {f.name for f in dataclasses.fields(cls)} - {"service"}  # the reader adds it
+            assert fields <= columns, f"{service}.{table}: {sorted(fields - columns)} are not its columns"
+    assert set(BALANCES) <= {f.name for f in dataclasses.fields(Voucher)}
+    assert set(BALANCES) <= {f.name for f in dataclasses.fields(Movement)}
+
+
 def test_urls_are_found_as_the_services_find_them() -> None:
     env = {"POSTGRES_URL": "postgresql://u@db:5432", "ORDERS_DATABASE_URL": "postgresql://u@other:5432/o"}
     urls = database_urls(env, overrides={"payments": "postgresql://u@p:5432/pay"})
