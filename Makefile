@@ -24,12 +24,12 @@ $(CURDIR)/.tools/bin/uv:
 # Bytecode is written ahead (--compile-bytecode, compileall): where PYTHONDONTWRITEBYTECODE is
 # set (this machine and CI), every process would otherwise compile every module it imports,
 # about 4 s of CPU for each service process the tests and `make up` start (1.6 s with it).
-.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml web/pyproject.toml) | $(UV)
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml gateway/pyproject.toml web/pyproject.toml) | $(UV)
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 install: .venv/.synced
-	@$(UV) run --frozen python -m compileall -q -j 0 libs services gateway web bench tests >/dev/null
+	@$(UV) run --frozen python -m compileall -q -j 0 libs services tools gateway web bench tests >/dev/null
 
 run: install
 	@if [ -n "$$POSTGRES_URL" ] && [ -n "$$AMQP_URL" ]; then \
@@ -53,7 +53,7 @@ test: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/common/common
+	$(UV) run --frozen mypy libs/common/common tools/invariants/invariants
 
 bench: install
 	$(UV) run --frozen python bench/gateway_overhead.py

@@ -566,7 +566,7 @@ def test_each_service_connects_as_its_own_role_and_broker_user(
         else:
             assert "AMQP_URL" not in values, f"{name} is not on the bus"
     # voucher-invariants reads the databases it checks as its read-only role, nothing else.
-    from common.invariants.readers import SERVICES as READS
+    from invariants.readers import SERVICES as READS
 
     reader = credentials["invariants.credentials.env"]
     assert reader.keys() == {f"{s.upper()}_DATABASE_URL" for s in READS}

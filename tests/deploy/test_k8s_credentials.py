@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from common import registry
-from common.invariants.readers import SERVICES as INVARIANTS_READS
+from invariants.readers import SERVICES as INVARIANTS_READS
 
 from .conftest import OWN_SECRETS, parse_env_file
 from .k8s_render import K8S, kind_and_name, render

@@ -39,10 +39,10 @@ from common.bus.consumer import REDELIVER_TIMER
 from common.bus.dlq import rabbit_list
 from common.bus.rabbitmq import RabbitTransport, retry_queue
 from common.events import BankAccountChanged, OrganizationCertified, ProviderApproved
-from common.invariants.checks import Violation, check_all
-from common.invariants.readers import read_all
 from common.testing.saga import FakeFile, Part, SagaHarness
 from common.testing.tokens import Caller
+from invariants.checks import Violation, check_all
+from invariants.readers import read_all
 from quota import domain as quota_domain
 from quota.service.campaigns import put_campaign
 from quota.testing import Quota, make_uscc

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from common.events import BankAccountChanged
-from common.invariants.checks import check_all
-from common.invariants.readers import read_all
 from common.logging import configure_logging
+from invariants.checks import check_all
+from invariants.readers import read_all
 
 YUAN = 100  # fen per yuan
 TOTAL, SUBSIDY, DEPOSIT = 40 * YUAN, 10 * YUAN, 8 * YUAN  # the manual's 8.4: 40元, 券 10元, 定金 8元

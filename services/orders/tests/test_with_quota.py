@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from common.events import ContractSigned, OrganizationCertified, ProviderApproved
-from common.invariants.checks import check_all
-from common.invariants.readers import read_all
 from common.logging import configure_logging
 from common.testing.saga import fake_identity
+from invariants.checks import check_all
+from invariants.readers import read_all
 from quota import domain
 from quota.models import Voucher
 from quota.service.campaigns import put_campaign

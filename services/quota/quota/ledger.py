@@ -1,15 +1,16 @@
 """The journal's arithmetic: how each movement kind changes a voucher's balances (pure).
 
-``replay`` rebuilds the balances from a journal, so a test (or an audit) can check that the
-journal adds up to the balances stored on the voucher.
+:data:`MOVES` is the one statement of it: quota's conditional UPDATEs
+(``quota.service.vouchers``) are generated from it, and :func:`apply` / :func:`replay`
+rebuild the balances from a journal with it, so a test (or ``voucher-invariants``) checks
+that the journal adds up to the balances stored on the voucher by the same arithmetic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-
-KINDS = ("issue", "reserve", "commit", "release", "settle", "expire", "reverse")
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -31,23 +32,47 @@ class Balances:
         )
 
 
+# The voucher's balances (its columns, and each journal row's balances-after).
+BALANCES: tuple[str, ...] = tuple(f.name for f in fields(Balances))
+
+# kind -> each balance it changes and the sign of the change (times the movement's amount)
+MOVES: dict[str, tuple[tuple[str, int], ...]] = {
+    "issue": (("total_fen", 1), ("remaining_fen", 1)),
+    "reserve": (("remaining_fen", -1), ("reserved_fen", 1)),
+    "commit": (("reserved_fen", -1), ("used_fen", 1)),
+    "release": (("reserved_fen", -1), ("remaining_fen", 1)),
+    "settle": (("settled_fen", 1),),
+    "expire": (("remaining_fen", -1), ("expired_fen", 1)),
+    "reverse": (("used_fen", -1), ("remaining_fen", 1)),
+}
+KINDS = tuple(MOVES)
+
+
 def apply(b: Balances, kind: str, amount: int) -> Balances:
-    match kind:
-        case "issue":
-            return replace(b, total_fen=b.total_fen + amount, remaining_fen=b.remaining_fen + amount)
-        case "reserve":
-            return replace(b, remaining_fen=b.remaining_fen - amount, reserved_fen=b.reserved_fen + amount)
-        case "commit":
-            return replace(b, reserved_fen=b.reserved_fen - amount, used_fen=b.used_fen + amount)
-        case "release":
-            return replace(b, reserved_fen=b.reserved_fen - amount, remaining_fen=b.remaining_fen + amount)
-        case "settle":
-            return replace(b, settled_fen=b.settled_fen + amount)
-        case "expire":
-            return replace(b, remaining_fen=b.remaining_fen - amount, expired_fen=b.expired_fen + amount)
-        case "reverse":
-            return replace(b, used_fen=b.used_fen - amount, remaining_fen=b.remaining_fen + amount)
-    raise ValueError(f"unknown movement kind {kind!r}")
+    if kind not in MOVES:
+        raise ValueError(f"unknown movement kind {kind!r}")
+    return replace(b, **{name: getattr(b, name) + sign * amount for name, sign in MOVES[kind]})
+
+
+class ReservationState(StrEnum):
+    """quota's decision for one order (``voucher_reservations.state``): every submission leaves
+    a row (``none`` without a voucher, ``rejected`` with the reason); with a voucher
+    ``reserved -> committed -> settled``, or ``released`` / ``reversed``."""
+
+    DECIDING = "deciding"
+    NONE = "none"
+    REJECTED = "rejected"
+    RESERVED = "reserved"
+    COMMITTED = "committed"
+    SETTLED = "settled"
+    RELEASED = "released"
+    REVERSED = "reversed"
+
+
+R = ReservationState
+HELD = frozenset({R.RESERVED})  # on the voucher's reserved
+DEDUCTED = frozenset({R.COMMITTED, R.SETTLED})  # on its used
+GIVEN_BACK = frozenset({R.NONE, R.REJECTED, R.RELEASED, R.REVERSED})  # on neither
 
 
 def replay(movements: Iterable[tuple[str, int]]) -> Balances:

@@ -19,8 +19,6 @@ from common.bus.dlq import DeadLetter, db_list, rabbit_list
 from common.categories import GENERAL
 from common.db import Database
 from common.events import ContractSigned, OrderSubmitted
-from common.invariants.checks import check_all
-from common.invariants.readers import read_all
 from common.numbers import shanghai_now
 from common.orgs import OrgCopy
 from common.testing.saga import FakeFile, FakeOrg, SagaHarness
@@ -160,14 +158,6 @@ class Quota:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.session() as s:
             return (await s.execute(text(sql), params)).scalar_one()
-
-    async def invariants(self) -> list[str]:
-        """What ``voucher-invariants`` finds wrong in quota's database (its own checks)."""
-        snapshot, results = await read_all({"quota": self.h["quota"].runtime.settings.db_url})
-        assert [r.ok for r in results if r.service == "quota"] == [True], results
-        report = check_all(snapshot)
-        assert "voucher balances" in report.ran
-        return [str(v) for v in report.violations]
 
     async def applied(self, event_id: str) -> bool:
         """Quota acknowledged this event as applied (its inbox holds it)."""

@@ -37,38 +37,40 @@ from common.events import (
 from common.orgs import is_suspended
 from common.pagination import PageParams, paginate
 from common.timers import RetryLater, utcnow
-from quota import domain
+from quota import domain, ledger
 from quota.models import Movement, ProviderCap, Reservation, Voucher
 
 log = structlog.get_logger(__name__)
 
-BALANCES = "total_fen, remaining_fen, reserved_fen, used_fen, settled_fen, expired_fen"
+BALANCES = ", ".join(ledger.BALANCES)
 
-# kind -> (SET clause, the WHERE guard that makes it safe)
-_MOVES: dict[str, tuple[str, str]] = {
-    "issue": ("total_fen = total_fen + :a, remaining_fen = remaining_fen + :a", "TRUE"),
-    "reserve": (
-        "remaining_fen = remaining_fen - :a, reserved_fen = reserved_fen + :a",
-        "remaining_fen >= :a AND expired_at IS NULL",
-    ),
-    "commit": ("reserved_fen = reserved_fen - :a, used_fen = used_fen + :a", "reserved_fen >= :a"),
-    "release": ("reserved_fen = reserved_fen - :a, remaining_fen = remaining_fen + :a", "reserved_fen >= :a"),
-    "settle": ("settled_fen = settled_fen + :a", "used_fen >= settled_fen + :a"),
-    "expire": ("remaining_fen = remaining_fen - :a, expired_fen = expired_fen + :a", "remaining_fen >= :a"),
-    "reverse": (
-        "used_fen = used_fen - :a, remaining_fen = remaining_fen + :a",
-        "used_fen - settled_fen >= :a",
-    ),
+# kind -> the WHERE guard that makes it safe; what it changes is quota.ledger.MOVES, the
+# arithmetic the journal is replayed with (quota's tests, voucher-invariants).
+_GUARDS: dict[str, str] = {
+    "issue": "TRUE",
+    "reserve": "remaining_fen >= :a AND expired_at IS NULL",
+    "commit": "reserved_fen >= :a",
+    "release": "reserved_fen >= :a",
+    "settle": "used_fen >= settled_fen + :a",
+    "expire": "remaining_fen >= :a",
+    "reverse": "used_fen - settled_fen >= :a",
 }
+
+
+def _sets(kind: str) -> str:
+    """``reserved_fen = reserved_fen - :a, used_fen = used_fen + :a`` for a commit."""
+    return ", ".join(f"{name} = {name} {'+' if sign > 0 else '-'} :a" for name, sign in ledger.MOVES[kind])
+
+
 # One round trip per movement: the guarded UPDATE and its journal row in one statement (a
 # refused UPDATE returns no row, so no movement is written either).
 _SQL = {
     kind: text(
-        f"WITH moved AS (UPDATE vouchers SET {sets} WHERE id = :v AND {guard} RETURNING id, {BALANCES}) "
+        f"WITH moved AS (UPDATE vouchers SET {_sets(kind)} WHERE id = :v AND {_GUARDS[kind]} RETURNING id, {BALANCES}) "
         f"INSERT INTO voucher_movements (voucher_id, kind, order_id, amount_fen, note, {BALANCES}) "
         f"SELECT id, '{kind}', :o, :a, :n, {BALANCES} FROM moved RETURNING {BALANCES}"
     )
-    for kind, (sets, guard) in _MOVES.items()
+    for kind in ledger.MOVES
 }
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from common.db import connect, migrate
-from common.invariants import check_all
-from common.invariants.checks import BALANCES, apply_movement
-from common.invariants.cli import database_urls, run
-from common.invariants.rows import (
+from invariants import check_all
+from invariants.checks import BALANCES, apply_movement
+from invariants.cli import database_urls, run
+from invariants.rows import (
     Application,
     Campaign,
     Claim,
@@ -462,6 +462,31 @@ BREAKS: list[tuple[str, Callable[[Snapshot], None], str, dict[str, str]]] = [
         {"order": "o5", "contract": "c-o5"},
     ),
     (
+        "payable is not total - subsidy",
+        plan("o5", total_fen=9999),
+        "plan_payable",
+        {"order": "o5", "contract": "c-o5"},
+    ),
+    (
+        "a settlement of another amount than the plan's subsidy",
+        claim("o2", amount_fen=3000),
+        "settlement_vs_plan",
+        {"order": "o2", "claim": "s2"},
+    ),
+    (
+        "an open settlement on a terminated plan",
+        lambda s: setattr(
+            s,
+            "claims",
+            [
+                *s.claims,
+                Claim("s4", "o4", next(p.subsidy_fen for p in s.plans if p.order_id == "o4"), "open"),
+            ],
+        ),
+        "settlement_of_terminated_plan",
+        {"order": "o4", "claim": "s4"},
+    ),
+    (
         "a signed contract has no payment plan",
         both(drop("plans", lambda p: p.order_id == "o5"), drop("remittances", lambda m: m.order_id == "o5")),
         "signed_contract_without_plan",
@@ -678,6 +703,22 @@ def test_a_check_whose_service_could_not_be_read_is_skipped_not_failed() -> None
         "settlements against deductions",
     }
     assert report.violations == []
+
+
+def test_every_field_the_rows_read_is_a_column_of_the_services_models() -> None:
+    """The rows name columns as the services' models spell them: a renamed column fails here,
+    not as a field silently left at its default (``row`` ignores what it does not know)."""
+    from sqlmodel import SQLModel
+
+    from invariants.readers import TABLES
+
+    for service, tables in TABLES.items():
+        for table, _attr, cls, _order in tables:
+            columns = {c.name for c in SQLModel.metadata.tables[table].columns}
+            fields = {f.name for f in dataclasses.fields(cls)} - {"service"}  # the reader adds it
+            assert fields <= columns, f"{service}.{table}: {sorted(fields - columns)} are not its columns"
+    assert set(BALANCES) <= {f.name for f in dataclasses.fields(Voucher)}
+    assert set(BALANCES) <= {f.name for f in dataclasses.fields(Movement)}
 
 
 def test_urls_are_found_as_the_services_find_them() -> None:

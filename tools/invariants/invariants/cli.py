@@ -20,11 +20,11 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from common.invariants import export
-from common.invariants.checks import Report, check_all
-from common.invariants.readers import SERVICES, Unreachable, read_all
-from common.invariants.rows import DEFAULT_PROVIDER_CAP_FEN, Snapshot
 from common.settings import database_in
+from invariants import export
+from invariants.checks import Report, check_all
+from invariants.readers import SERVICES, Unreachable, read_all
+from invariants.rows import DEFAULT_PROVIDER_CAP_FEN, Snapshot
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
 

@@ -1,7 +1,7 @@
 """One thin reader per service database: plain SQL over asyncpg, in a READ ONLY transaction
-(repeatable read, so each database is read as of one moment). Table and column names are
-the services' models' (``services/<name>/<name>/models.py``); ``SELECT *`` and
-:func:`common.invariants.rows.row` keep a reader working when a service adds a column.
+(repeatable read, so each database is read as of one moment). Table names are taken
+from the services' models (``services/<name>/<name>/models.py``); ``SELECT *`` and
+:func:`invariants.rows.row` keep a reader working when a service adds a column.
 
 A database that does not exist yet, or a table its service has not created yet, is reported
 as skipped, never as a failure: the checks that need it do not run.
@@ -17,33 +17,43 @@ from typing import Any
 import asyncpg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from common.audit import AuditEntry
 from common.db import asyncpg_connect_args
-from common.invariants import rows as r
+from contracts import models as contracts_models
+from invariants import rows as r
+from orders import models as orders_models
+from payments import models as payments_models
+from quota import models as quota_models
 
-# service -> [(table, Snapshot attribute, row type, ORDER BY)]
+
+def _table(model: type[Any]) -> str:
+    return str(model.__tablename__)
+
+
+# service -> [(table, Snapshot attribute, row type, ORDER BY)]; the tables are the models'.
 TABLES: dict[str, list[tuple[str, str, type[Any], str]]] = {
     "quota": [
-        ("vouchers", "vouchers", r.Voucher, "id"),
-        ("voucher_movements", "movements", r.Movement, "voucher_id, id"),
-        ("voucher_reservations", "reservations", r.Reservation, "order_id"),
-        ("provider_subsidy_caps", "caps", r.ProviderCap, "provider_id, year"),
-        ("campaigns", "campaigns", r.Campaign, "year"),
-        ("quota_applications", "applications", r.Application, "id"),
+        (_table(quota_models.Voucher), "vouchers", r.Voucher, "id"),
+        (_table(quota_models.Movement), "movements", r.Movement, "voucher_id, id"),
+        (_table(quota_models.Reservation), "reservations", r.Reservation, "order_id"),
+        (_table(quota_models.ProviderCap), "caps", r.ProviderCap, "provider_id, year"),
+        (_table(quota_models.Campaign), "campaigns", r.Campaign, "year"),
+        (_table(quota_models.QuotaApplication), "applications", r.Application, "id"),
     ],
-    "orders": [("orders", "orders", r.Order, "id")],
-    "contracts": [("contracts", "contracts", r.Contract, "id")],
+    "orders": [(_table(orders_models.Order), "orders", r.Order, "id")],
+    "contracts": [(_table(contracts_models.Contract), "contracts", r.Contract, "id")],
     "payments": [
-        ("payment_plans", "plans", r.Plan, "order_id"),
-        ("remittances", "remittances", r.Remittance, "id"),
-        ("settlement_claims", "claims", r.Claim, "id"),
-        ("payment_refunds", "refunds", r.Refund, "id"),
+        (_table(payments_models.PaymentPlan), "plans", r.Plan, "order_id"),
+        (_table(payments_models.Remittance), "remittances", r.Remittance, "id"),
+        (_table(payments_models.SettlementClaim), "claims", r.Claim, "id"),
+        (_table(payments_models.Refund), "refunds", r.Refund, "id"),
     ],
 }
 # Every service keeps the money conflicts it could not apply in its audit log (common.audit).
-CONFLICTS = ("audit_log", "conflicts", r.Conflict, "id")
+CONFLICTS = (_table(AuditEntry), "conflicts", r.Conflict, "id")
 for _tables in TABLES.values():
     _tables.append(CONFLICTS)
-WHERE = {"audit_log": "action LIKE 'conflict.%'"}
+WHERE = {CONFLICTS[0]: "action LIKE 'conflict.%'"}
 SERVICES = tuple(TABLES)
 
 

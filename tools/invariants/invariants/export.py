@@ -20,7 +20,7 @@ from collections import Counter
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, pushadd_to_gateway
 
-from common.invariants.checks import Report
+from invariants.checks import Report
 
 JOB = "voucher-invariants"
 PUSH_TIMEOUT = 10.0

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from common.invariants import export
-from common.invariants.checks import Report, Violation
-from common.invariants.cli import run
+from invariants import export
+from invariants.checks import Report, Violation
+from invariants.cli import run
 
 
 @dataclass

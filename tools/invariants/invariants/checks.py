@@ -1,5 +1,5 @@
 """DESIGN.md's invariants ("Invariants that must hold at every quiescent point") as pure
-functions over rows: each takes a :class:`~common.invariants.rows.Snapshot` and returns the
+functions over rows: each takes a :class:`~invariants.rows.Snapshot` and returns the
 violations it finds, each naming the ids involved. No I/O here (the readers are in
 ``readers.py``), so every violation is unit-tested with hand-made rows.
 
@@ -13,31 +13,32 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from common.invariants.rows import (
+from common.categories import GENERAL
+from contracts.domain import State as ContractState
+from invariants.rows import (
     Claim,
     Contract,
     Movement,
     Order,
     Plan,
-    Remittance,
     Reservation,
     Snapshot,
     Voucher,
 )
+from orders.domain import ENDED, SIGNED, Status
+from payments import invariants as payments_invariants
+from payments.domain.remittances import PlanState
+from payments.domain.settlements import SettlementState
+from quota import ledger
+from quota.ledger import DEDUCTED, GIVEN_BACK, HELD
+from quota.ledger import ReservationState as R
 
-GENERAL = "general"
-
-# orders' statuses (services/orders/orders/domain.py)
-ENDED = frozenset({"cancelled", "terminated"})
-BEFORE_SIGNING = frozenset({"awaiting_acceptance", "awaiting_contract"})
-SIGNED = frozenset(
-    {"awaiting_deposit", "awaiting_service", "in_service", "awaiting_balance", "completed", "evaluated"}
-)
-SERVICE_COMPLETE = frozenset({"completed", "evaluated"})
-# quota's reservation states (services/quota/quota/models.py Reservation)
-HELD = frozenset({"reserved"})
-DEDUCTED = frozenset({"committed", "settled"})
-GIVEN_BACK = frozenset({"none", "rejected", "released", "reversed"})
+# The services' own vocabulary: orders' statuses (orders.domain), contracts' states
+# (contracts.domain), quota's reservation states and movement arithmetic (quota.ledger),
+# payments' states and its own invariants (payments.domain, payments.invariants).
+BEFORE_SIGNING = frozenset({Status.AWAITING_ACCEPTANCE, Status.AWAITING_CONTRACT})
+SERVICE_COMPLETE = frozenset({Status.COMPLETED, Status.EVALUATED})
+SIGNED_CONTRACT = frozenset({ContractState.SIGNED, ContractState.TERMINATING, ContractState.TERMINATED})
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Violation:
         return f"[{self.code}] {self.message}" + (f" ({where})" if where else "")
 
 
-BALANCES = ("total_fen", "remaining_fen", "reserved_fen", "used_fen", "settled_fen", "expired_fen")
+BALANCES = ledger.BALANCES
 
 
 def _fen(amount: int) -> str:
@@ -87,22 +88,12 @@ def voucher_balances(s: Snapshot) -> list[Violation]:
 
 
 def apply_movement(b: dict[str, int], kind: str, amount: int) -> dict[str, int] | None:
-    """The balances after one journal movement (None: an unknown kind)."""
-    b = dict(b)
-    moves: dict[str, tuple[tuple[str, int], ...]] = {
-        "issue": (("total_fen", 1), ("remaining_fen", 1)),
-        "reserve": (("remaining_fen", -1), ("reserved_fen", 1)),
-        "commit": (("reserved_fen", -1), ("used_fen", 1)),
-        "release": (("reserved_fen", -1), ("remaining_fen", 1)),
-        "settle": (("settled_fen", 1),),
-        "expire": (("remaining_fen", -1), ("expired_fen", 1)),
-        "reverse": (("used_fen", -1), ("remaining_fen", 1)),
-    }
-    if kind not in moves:
+    """The balances after one journal movement, by quota's own arithmetic (quota.ledger.MOVES);
+    None: an unknown kind."""
+    if kind not in ledger.MOVES:
         return None
-    for name, sign in moves[kind]:
-        b[name] += sign * amount
-    return b
+    after = ledger.apply(ledger.Balances(**b), kind, amount)
+    return {name: getattr(after, name) for name in BALANCES}
 
 
 def voucher_journal(s: Snapshot) -> list[Violation]:
@@ -162,7 +153,7 @@ def voucher_reservations(s: Snapshot) -> list[Violation]:
             held[r.voucher_id] += r.amount_fen
         elif r.state in DEDUCTED:
             used[r.voucher_id] += r.committed_fen
-            if r.state == "settled":
+            if r.state == R.SETTLED:
                 settled[r.voucher_id] += r.committed_fen
     for v in s.vouchers:
         ids = {"voucher": v.id}
@@ -247,8 +238,8 @@ def order_reservation(s: Snapshot) -> list[Violation]:
                         "ended_order_holds_voucher", f"order {o.status} but its reservation is {r.state}", ids
                     )
                 )
-        elif o.status == "pending_voucher":
-            if r is not None and r.state not in ("deciding",):
+        elif o.status == Status.PENDING_VOUCHER:
+            if r is not None and r.state != R.DECIDING:
                 out.append(
                     Violation(
                         "order_behind_quota", f"order still pending_voucher, quota decided {r.state}", ids
@@ -336,15 +327,15 @@ def order_contract(s: Snapshot) -> list[Violation]:
                 Violation("contract_without_order", "a contract for an order orders does not know", ids)
             )
             continue
-        if c.state == "signed" and o.status not in SIGNED:
+        if c.state == ContractState.SIGNED and o.status not in SIGNED:
             out.append(
                 Violation("signed_contract_order_status", f"contract signed but the order is {o.status}", ids)
             )
-        if c.state == "voided" and o.status != "cancelled":
+        if c.state == ContractState.VOIDED and o.status != Status.CANCELLED:
             out.append(
                 Violation("voided_contract_order_status", f"contract voided but the order is {o.status}", ids)
             )
-        if c.state == "terminated" and o.status != "terminated":
+        if c.state == ContractState.TERMINATED and o.status != Status.TERMINATED:
             out.append(
                 Violation(
                     "terminated_contract_order_status",
@@ -352,7 +343,7 @@ def order_contract(s: Snapshot) -> list[Violation]:
                     ids,
                 )
             )
-        if c.state in ("signed", "terminated"):
+        if c.state in (ContractState.SIGNED, ContractState.TERMINATED):
             if c.total_fen - c.subsidy_fen != c.payable_fen or c.deposit_fen + c.balance_fen != c.payable_fen:
                 out.append(
                     Violation(
@@ -383,7 +374,7 @@ def order_contract(s: Snapshot) -> list[Violation]:
     for o in s.orders:
         if o.status in SIGNED:
             found = contracts.get(o.id)
-            if found is None or found.state != "signed":
+            if found is None or found.state != ContractState.SIGNED:
                 out.append(
                     Violation(
                         "signed_order_without_signed_contract",
@@ -401,7 +392,7 @@ def order_terminated(s: Snapshot) -> list[Violation]:
     res: dict[str, Reservation] = _by(s.reservations, "order_id")  # type: ignore[assignment]
     for c in s.contracts:
         r = res.get(c.order_id)
-        if c.state == "terminated" and r is not None and r.voucher_id and r.state in DEDUCTED:
+        if c.state == ContractState.TERMINATED and r is not None and r.voucher_id and r.state in DEDUCTED:
             out.append(
                 Violation(
                     "terminated_contract_deduction",
@@ -415,69 +406,19 @@ def order_terminated(s: Snapshot) -> list[Violation]:
 # --- payments against contracts ---------------------------------------------------------------------
 
 
+def _violations(found: Iterable[payments_invariants.Finding]) -> list[Violation]:
+    return [Violation(f.code, f.message, f.ids) for f in found]
+
+
 def plan_money(s: Snapshot) -> list[Violation]:
-    """confirmed + pending payments <= payable; the plan's paid and pending are its
-    remittances'; deposit + balance = payable."""
-    out: list[Violation] = []
-    confirmed: Counter[str] = Counter()
-    pending: Counter[str] = Counter()
-    for m in s.remittances:
-        if m.state == "confirmed":
-            confirmed[m.order_id] += m.amount_fen
-        elif m.state == "pending":
-            pending[m.order_id] += m.amount_fen
-    plans: dict[str, Plan] = _by(s.plans, "order_id")  # type: ignore[assignment]
-    for p in s.plans:
-        ids = {"order": p.order_id, "contract": p.contract_id}
-        if p.paid_fen < 0 or p.pending_fen < 0:
-            out.append(Violation("plan_negative", f"paid {p.paid_fen}, pending {p.pending_fen}", ids))
-        if p.paid_fen + p.pending_fen > p.payable_fen:
-            out.append(
-                Violation(
-                    "plan_overpaid",
-                    f"paid {p.paid_fen} + pending {p.pending_fen} > payable {p.payable_fen}",
-                    ids,
-                )
-            )
-        if confirmed[p.order_id] + pending[p.order_id] > p.payable_fen:
-            out.append(
-                Violation(
-                    "remittances_over_payable",
-                    f"confirmed {confirmed[p.order_id]} + pending {pending[p.order_id]} > payable {p.payable_fen}",
-                    ids,
-                )
-            )
-        if p.paid_fen != confirmed[p.order_id]:
-            out.append(
-                Violation(
-                    "plan_paid_vs_remittances",
-                    f"paid {p.paid_fen} != confirmed remittances {confirmed[p.order_id]}",
-                    ids,
-                )
-            )
-        if p.pending_fen != pending[p.order_id]:
-            out.append(
-                Violation(
-                    "plan_pending_vs_remittances",
-                    f"pending {p.pending_fen} != pending remittances {pending[p.order_id]}",
-                    ids,
-                )
-            )
-        if p.deposit_fen + p.balance_fen != p.payable_fen:
-            out.append(
-                Violation(
-                    "plan_stages",
-                    f"deposit {p.deposit_fen} + balance {p.balance_fen} != payable {p.payable_fen}",
-                    ids,
-                )
-            )
-    for order_id in sorted((set(confirmed) | set(pending)) - set(plans)):
-        out.append(
-            Violation(
-                "remittance_without_plan", "remittances on an order with no payment plan", {"order": order_id}
-            )
-        )
-    return out
+    """payments' own invariants over its plans, remittances and settlements
+    (payments.invariants: the checks ``voucher-payments check-invariants`` runs)."""
+    return _violations(
+        [
+            *payments_invariants.plan_money(s.plans, s.remittances),
+            *payments_invariants.settlements(s.plans, s.claims),
+        ]
+    )
 
 
 def plan_contract(s: Snapshot) -> list[Violation]:
@@ -488,7 +429,7 @@ def plan_contract(s: Snapshot) -> list[Violation]:
     contracts: dict[str, Contract] = _by(s.contracts, "order_id")  # type: ignore[assignment]
     fields = ("total_fen", "subsidy_fen", "payable_fen", "deposit_fen", "balance_fen")
     for c in s.contracts:
-        if c.state not in ("signed", "terminating", "terminated"):
+        if c.state not in SIGNED_CONTRACT:
             continue
         p = plans.get(c.order_id)
         ids = {"order": c.order_id, "contract": c.id}
@@ -506,11 +447,13 @@ def plan_contract(s: Snapshot) -> list[Violation]:
             out.append(
                 Violation("plan_vs_contract", "the plan differs from the contract: " + ", ".join(diff), ids)
             )
-        if c.state != "terminating" and (c.state == "terminated") != (p.state == "terminated"):
+        if c.state != ContractState.TERMINATING and (c.state == ContractState.TERMINATED) != (
+            p.state == PlanState.TERMINATED
+        ):
             out.append(Violation("plan_termination", f"contract {c.state} but the plan is {p.state}", ids))
     for p in s.plans:
         found = contracts.get(p.order_id)
-        if found is None or found.state not in ("signed", "terminating", "terminated"):
+        if found is None or found.state not in SIGNED_CONTRACT:
             out.append(
                 Violation(
                     "plan_without_signed_contract",
@@ -539,54 +482,9 @@ def order_payments(s: Snapshot) -> list[Violation]:
 
 
 def refunds(s: Snapshot) -> list[Violation]:
-    """A terminated plan owes back every confirmed remittance, once; no other refund exists."""
-    out: list[Violation] = []
-    plans: dict[str, Plan] = _by(s.plans, "order_id")  # type: ignore[assignment]
-    by_remittance: dict[str, list[str]] = defaultdict(list)
-    for f in s.refunds:
-        by_remittance[f.remittance_id].append(f.id)
-    remittances: dict[str, Remittance] = _by(s.remittances, "id")  # type: ignore[assignment]
-    for f in s.refunds:
-        ids = {"order": f.order_id, "refund": f.id, "remittance": f.remittance_id}
-        m = remittances.get(f.remittance_id)
-        p = plans.get(f.order_id)
-        if p is None or p.state != "terminated":
-            out.append(
-                Violation(
-                    "refund_without_termination", "a refund for an order whose plan is not terminated", ids
-                )
-            )
-        if m is None or m.state != "confirmed" or m.amount_fen != f.amount_fen or m.order_id != f.order_id:
-            out.append(
-                Violation(
-                    "refund_vs_remittance",
-                    f"refund of {f.amount_fen} does not match a confirmed remittance of its order",
-                    ids,
-                )
-            )
-    for m in s.remittances:
-        p = plans.get(m.order_id)
-        if (
-            p is not None
-            and p.state == "terminated"
-            and m.state == "confirmed"
-            and not by_remittance.get(m.id)
-        ):
-            out.append(
-                Violation(
-                    "refund_missing",
-                    f"confirmed remittance of {m.amount_fen} on a terminated plan has no refund",
-                    {"order": m.order_id, "remittance": m.id},
-                )
-            )
-    for remittance_id, found in by_remittance.items():
-        if len(found) > 1:
-            out.append(
-                Violation(
-                    "refund_twice", f"{len(found)} refunds for one remittance", {"remittance": remittance_id}
-                )
-            )
-    return out
+    """A terminated plan owes back every confirmed remittance, once; no other refund exists
+    (payments.invariants)."""
+    return _violations(payments_invariants.refunds(s.plans, s.remittances, s.refunds))
 
 
 # --- settlements against deductions --------------------------------------------------------------------
@@ -618,7 +516,7 @@ def settlements(s: Snapshot) -> list[Violation]:
             {"voucher": r.voucher_id} if r and r.voucher_id else {}
         )
         committed = r.committed_fen if r is not None and r.state in DEDUCTED else None
-        if cl.state != "cancelled" and committed != cl.amount_fen:
+        if cl.state != SettlementState.CANCELLED and committed != cl.amount_fen:
             out.append(
                 Violation(
                     "settlement_vs_deduction",
@@ -634,7 +532,7 @@ def settlements(s: Snapshot) -> list[Violation]:
                     ids,
                 )
             )
-        if cl.state == "paid" and (r is None or r.state != "settled"):
+        if cl.state == SettlementState.PAID and (r is None or r.state != R.SETTLED):
             out.append(
                 Violation(
                     "paid_settlement_not_settled",
@@ -642,15 +540,15 @@ def settlements(s: Snapshot) -> list[Violation]:
                     ids,
                 )
             )
-        if c is not None and c.state == "terminated" and cl.state not in ("cancelled",):
+        if c is not None and c.state == ContractState.TERMINATED and cl.state != SettlementState.CANCELLED:
             out.append(
                 Violation(
                     "settlement_of_terminated_contract", f"claim {cl.state} on a terminated contract", ids
                 )
             )
-    paid = {cl.order_id for cl in s.claims if cl.state == "paid"}
+    paid = {cl.order_id for cl in s.claims if cl.state == SettlementState.PAID}
     for r in s.reservations:
-        if r.state == "settled" and r.order_id not in paid:
+        if r.state == R.SETTLED and r.order_id not in paid:
             out.append(
                 Violation(
                     "settled_without_paid_settlement",
@@ -694,9 +592,9 @@ def terminations_answered(s: Snapshot) -> list[Violation]:
             {"order": c.order_id, "contract": c.id},
         )
         for c in s.contracts
-        if c.state == "terminating"
+        if c.state == ContractState.TERMINATING
     ]
-    asked = {c.order_id for c in s.contracts if c.state == "terminating"}
+    asked = {c.order_id for c in s.contracts if c.state == ContractState.TERMINATING}
     if "payments" in s.available:
         out += [
             Violation(
@@ -705,7 +603,7 @@ def terminations_answered(s: Snapshot) -> list[Violation]:
                 {"order": p.order_id, "contract": p.contract_id},
             )
             for p in s.plans
-            if p.termination_request_id and p.state != "terminated" and p.order_id not in asked
+            if p.termination_request_id and p.state != PlanState.TERMINATED and p.order_id not in asked
         ]
     if "orders" in s.available:
         out += [
