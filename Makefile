@@ -75,6 +75,8 @@ images:
 		$(DOCKER) build -f deploy/Dockerfile --build-arg SERVICE=$$name --build-arg PORT=$$port \
 			-t voucher-$$name:$(VOUCHER_VERSION) . || exit 1; \
 	done
+	$(DOCKER) build -f deploy/Dockerfile --build-arg SERVICE=invariants \
+		-t voucher-invariants:$(VOUCHER_VERSION) .
 	$(DOCKER) build -f deploy/backup/Dockerfile -t voucher-backup:$(VOUCHER_VERSION) .
 
 clean:

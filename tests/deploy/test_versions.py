@@ -143,6 +143,8 @@ def test_make_images_tags_what_compose_and_kubernetes_run(
                 "dockerfile": build["dockerfile"],
                 **{k: str(v) for k, v in (build.get("args") or {}).items()},
             }
+    # and the invariants CronJob's image (Kubernetes only: compose runs the auditor by hand)
+    expected[f"voucher-invariants:{version}"] = {"dockerfile": "deploy/Dockerfile", "SERVICE": "invariants"}
     assert built == expected
     other = subprocess.run(
         ["make", "-s", "images", "DOCKER=echo", "VOUCHER_VERSION=9.9.9-rc1"],

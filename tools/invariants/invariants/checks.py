@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from common.categories import GENERAL
-from contracts.domain import State as ContractState
+from contracts.domain.contracts import State as ContractState
 from invariants.rows import (
     Claim,
     Contract,
