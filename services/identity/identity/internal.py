@@ -1,7 +1,7 @@
 """identity's /internal/ endpoints (service token; the gateway never routes /internal/):
 the portal's figures, an organisation as it is now (for a service whose copy is behind a
-caller's token), files other services check and share, and the staff audit feed the
-gateway composes."""
+caller's token), and files other services check and share. The staff audit feed the gateway
+composes is common's (``common.audit.internal_audit_router``, mounted in ``main``)."""
 
 from __future__ import annotations
 
@@ -105,6 +105,3 @@ async def grant_access(file_id: Id, body: GrantIn, caller: InternalCaller, sessi
     )
     await session.commit()
     return Response(status_code=204)
-
-
-# --- audit feed ----------------------------------------------------------------------------------

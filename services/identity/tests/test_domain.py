@@ -99,10 +99,6 @@ def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
     assert rule(actor_id="a", target_id="b", role="reviewer", active=False) is None
 
 
-def test_search_wildcards_are_literal() -> None:
-    assert admin.like_pattern("50%_\\") == "%50\\%\\_\\\\%"
-
-
 def test_size_limits_read_well() -> None:
     assert files.human_size(10 * 1024 * 1024) == "10 MB"
     assert files.human_size(1024) == "1 KB"

@@ -1,5 +1,5 @@
 """Identity's stateful operations: captcha, SMS codes, passwords, sessions, rights taken
-away, audit.
+away.
 
 Routers stay thin: they validate, call these, and shape the response. Anything that must be
 remembered even when the request fails (a captcha used up, a wrong SMS code counted) is
@@ -28,7 +28,7 @@ from common.timers import utcnow
 from identity import errors, tokens
 from identity.context import IdentityContext
 from identity.domain import auth as domain
-from identity.models import AuditEntry, Captcha, Organization, RefreshToken, SmsCode, User
+from identity.models import Captcha, Organization, RefreshToken, SmsCode, User
 
 T = TypeVar("T")
 
@@ -414,7 +414,7 @@ async def end_sessions(session: AsyncSession, user: User, *, keep_family: str | 
         await take_access_away(session, user.id, user.organization_id, SESSIONS_REVOKED, session_ids=ended)
 
 
-# --- lookups and audit -------------------------------------------------------------------------
+# --- lookups -----------------------------------------------------------------------------------
 
 
 async def active_user_by_phone(session: AsyncSession, phone: str) -> User | None:
@@ -436,27 +436,3 @@ async def user_and_org(session: AsyncSession, user_id: str) -> tuple[User, Organ
     if row is None or not row[0].active:
         raise errors.account_gone()
     return row[0], row[1]
-
-
-def audit(
-    session: AsyncSession,
-    *,
-    actor_id: str,
-    actor_role: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=actor_id,
-            actor_role=actor_role,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            reason=reason,
-            details=details or {},
-        )
-    )
