@@ -1,11 +1,12 @@
-"""Files on a session: an upload stored (the bytes first, then the row) and a file read by
-someone allowed to. Never commits."""
+"""Files on a session: an upload stored (the bytes first, then the row), a file read by
+someone allowed to, and a counterparty granted access (for another service). Never commits."""
 
 from __future__ import annotations
 
 import hashlib
 
 import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,7 +15,7 @@ from common.timers import utcnow
 from identity import errors
 from identity.context import IdentityContext
 from identity.domain import files as domain
-from identity.models import FileGrant, StoredFile, User, new_id
+from identity.models import FileGrant, Organization, StoredFile, User, new_id
 from identity.schemas.files import FileOut
 
 log = structlog.get_logger(__name__)
@@ -81,3 +82,19 @@ async def read(
         log.error("file_bytes_missing", file_id=row.id)
         raise errors.file_not_found() from None
     return row, data
+
+
+async def grant(
+    session: AsyncSession, file_id: str, org_id: str, granted_by: str, reason: str | None
+) -> None:
+    """The organisation may read the file from now on (a deal's counterparty, asked by the
+    service of the deal); granted once, a second grant changes nothing."""
+    if await session.get(StoredFile, file_id) is None:
+        raise errors.file_not_found()
+    if await session.get(Organization, org_id) is None:
+        raise errors.organization_not_found()
+    await session.execute(
+        pg_insert(FileGrant)
+        .values(file_id=file_id, organization_id=org_id, granted_by=granted_by[:40], reason=reason)
+        .on_conflict_do_nothing()
+    )
