@@ -1,22 +1,22 @@
 """identity's /internal/ endpoints (service token; the gateway never routes /internal/):
 the portal's figures, an organisation as it is now (for a service whose copy is behind a
-caller's token), files other services check and share, and the staff audit feed the
-gateway composes."""
+caller's token), and files other services check and share. The staff audit feed the gateway
+composes is common's (``common.audit.internal_audit_router``, mounted in ``main``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
 from identity import errors
 from identity.deps import Ctx, Id
-from identity.models import BankAccount, FileGrant, Organization, StoredFile
+from identity.models import BankAccount, Organization, StoredFile
 from identity.schemas.files import FileMetaOut, GrantIn
 from identity.schemas.organizations import OrganizationFactsOut
+from identity.service import files
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -89,22 +89,6 @@ async def file_content(file_id: Id, _caller: InternalCaller, session: SessionDep
 
 @router.post("/files/{file_id}/grants", status_code=204, summary="（内部）允许交易对方查看文件")
 async def grant_access(file_id: Id, body: GrantIn, caller: InternalCaller, session: SessionDep) -> Response:
-    if await session.get(StoredFile, file_id) is None:
-        raise errors.file_not_found()
-    if await session.get(Organization, body.organization_id) is None:
-        raise errors.organization_not_found()
-    await session.execute(
-        pg_insert(FileGrant)
-        .values(
-            file_id=file_id,
-            organization_id=body.organization_id,
-            granted_by=caller[:40],
-            reason=body.reason,
-        )
-        .on_conflict_do_nothing()
-    )
+    await files.grant(session, file_id, body.organization_id, caller, body.reason)
     await session.commit()
     return Response(status_code=204)
-
-
-# --- audit feed ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Staff routes through identity's API: organisations, suspension, staff accounts, audit log."""
+"""Staff routes through identity's API: organisations, suspension, staff accounts, and the
+audit feed identity gives the gateway (which serves staff the composed audit log)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ async def new_staff(
 
 def service_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_service_token(DEV_SERVICE_TOKEN_SECRET, 'gateway')}"}
+
+
+async def audit_feed(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """identity's audit log as the gateway reads it (newest first) to compose the staff view."""
+    r = await client.get("/internal/audit-log", params=params, headers=service_headers())
+    assert r.status_code == 200, r.text
+    return r.json()["items"]  # type: ignore[no-any-return]
 
 
 # --- organisations -----------------------------------------------------------------------------
@@ -166,14 +174,14 @@ async def test_suspension_stops_new_business_until_restored(
     assert r.status_code == 200
 
     # Both decisions are in the audit log, with who, when and why.
-    log = (await client.get("/api/v1/admin/audit-log", headers=admin.headers)).json()
-    actions = [(e["action"], e["target_id"], e["reason"]) for e in log["items"]]
+    log = await audit_feed(client)
+    actions = [(e["action"], e["target_id"], e["reason"]) for e in log]
     assert ("organization.restored", org["id"], "纠纷已解决") in actions
     assert ("organization.suspended", org["id"], "合同纠纷，暂停业务") in actions
     assert actions.index(("organization.restored", org["id"], "纠纷已解决")) < actions.index(
         ("organization.suspended", org["id"], "合同纠纷，暂停业务")
     )  # newest first
-    entry = log["items"][0]
+    entry = log[0]
     assert entry["service"] == "identity" and entry["actor_role"] == "administrator" and entry["at"]
 
 
@@ -263,8 +271,7 @@ async def test_only_administrators_suspend_and_a_reason_is_required(
     ).json()
     assert listed["total"] == 0
     # Nothing was audited for the refusals (only the reviewer's creation is there).
-    log = (await client.get("/api/v1/admin/audit-log", headers=admin.headers)).json()
-    assert [e["action"] for e in log["items"]] == ["staff.created"]
+    assert [e["action"] for e in await audit_feed(client)] == ["staff.created"]
 
 
 # --- staff accounts ----------------------------------------------------------------------------
@@ -302,17 +309,13 @@ async def test_administrators_manage_staff_accounts(
     assert refresh.status_code == 401
     assert (await api.password_login(reviewer.phone, STAFF_PASSWORD)).status_code == 401
 
-    log = (
-        await client.get("/api/v1/admin/audit-log", params={"action": "staff.updated"}, headers=admin.headers)
-    ).json()
-    assert log["total"] == 2
-    changes = [e["details"]["changes"] for e in log["items"]]
+    log = await audit_feed(client, action="staff.updated")
+    assert len(log) == 2
+    changes = [e["details"]["changes"] for e in log]
     assert {"active": [True, False]} in changes
     assert {"role": ["reviewer", "finance"], "name": ["王审核", "王财务"]} in changes
-    created_log = (
-        await client.get("/api/v1/admin/audit-log", params={"action": "staff.created"}, headers=admin.headers)
-    ).json()
-    assert created_log["items"][0]["details"]["phone"] == f"{reviewer.phone[:3]}****{reviewer.phone[-4:]}"
+    created_log = await audit_feed(client, action="staff.created")
+    assert created_log[0]["details"]["phone"] == f"{reviewer.phone[:3]}****{reviewer.phone[-4:]}"
 
 
 async def test_a_staff_member_without_password_sets_it_with_the_reset(
@@ -388,29 +391,18 @@ async def test_staff_account_refusals(client: httpx.AsyncClient, api: ApiDriver,
 async def test_the_audit_log_is_filtered_and_served_to_the_gateway(
     client: httpx.AsyncClient, api: ApiDriver, admin: Session
 ) -> None:
-    reviewer, created = await new_staff(client, api, admin, "reviewer")
+    _reviewer, created = await new_staff(client, api, admin, "reviewer")
     await new_staff(client, api, admin, "finance")
     admin_id = (await client.get("/api/v1/me", headers=admin.headers)).json()["user"]["id"]
 
-    log = (
-        await client.get("/api/v1/admin/audit-log", params={"actor": admin_id}, headers=reviewer.headers)
-    ).json()
-    assert log["total"] == 2 and {e["action"] for e in log["items"]} == {"staff.created"}
-    assert (
-        await client.get("/api/v1/admin/audit-log", params={"actor": created["id"]}, headers=reviewer.headers)
-    ).json()["total"] == 0
-    future = (
-        await client.get(
-            "/api/v1/admin/audit-log", params={"since": "2999-01-01T00:00:00+08:00"}, headers=admin.headers
-        )
-    ).json()
-    assert future["total"] == 0
-    paged = (
-        await client.get("/api/v1/admin/audit-log", params={"page_size": 1}, headers=admin.headers)
-    ).json()
-    assert paged["total"] == 2 and len(paged["items"]) == 1
+    by_admin = await audit_feed(client, actor=admin_id)
+    assert len(by_admin) == 2 and {e["action"] for e in by_admin} == {"staff.created"}
+    assert await audit_feed(client, actor=created["id"]) == []
+    assert await audit_feed(client, since="2999-01-01T00:00:00+08:00") == []
+    # Staff read the composed log at the gateway; identity serves no public one of its own.
     owner = await api.register()
-    assert (await client.get("/api/v1/admin/audit-log", headers=owner.headers)).status_code == 403
+    assert (await client.get("/api/v1/admin/audit-log", headers=admin.headers)).status_code == 404
+    assert (await client.get("/internal/audit-log", headers=owner.headers)).status_code in (401, 403)
 
     assert (await client.get("/internal/audit-log")).status_code == 401
     feed = await client.get("/internal/audit-log", params={"limit": 1}, headers=service_headers())

@@ -99,8 +99,14 @@ def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
     assert rule(actor_id="a", target_id="b", role="reviewer", active=False) is None
 
 
-def test_search_wildcards_are_literal() -> None:
-    assert admin.like_pattern("50%_\\") == "%50\\%\\_\\\\%"
+def test_a_staff_update_changes_only_what_is_given_and_different() -> None:
+    now = {"name": "王审核", "role": "reviewer", "active": True}
+    assert admin.staff_changes(now, {"name": "王审核", "role": None, "active": None}) == {}
+    assert admin.staff_changes(now, {"name": "王财务", "role": "finance", "active": False}) == {
+        "name": ["王审核", "王财务"],
+        "role": ["reviewer", "finance"],
+        "active": [True, False],
+    }
 
 
 def test_size_limits_read_well() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Response
-from sqlalchemy.exc import IntegrityError
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
@@ -138,21 +137,7 @@ async def send_sms_code(body: SmsCodeIn, session: SessionDep, ctx: Ctx, ip: Clie
 async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     # The code first: only its holder may learn that the phone is registered already.
     await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "register", body.sms_code)
-    if await service.active_user_by_phone(session, body.phone) is not None:
-        raise errors.phone_registered()
-    org = Organization(name=body.enterprise_name)
-    user = User(
-        phone=body.phone, name=domain.default_user_name(body.phone), role="owner", organization_id=org.id
-    )
-    session.add(org)
-    await session.flush()
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        raise errors.phone_registered() from None
-    pair = await service.issue_tokens(session, ctx, user, org)
+    pair, user, org = await service.register_owner(session, ctx, body.phone, body.enterprise_name)
     await session.commit()
     return tokens_out(pair, user, org)
 
@@ -167,19 +152,8 @@ async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut
 )
 async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
-    user = await service.active_user_by_phone(session, body.phone)
-    if user is not None and user.locked_until is not None and user.locked_until > utcnow():
-        raise errors.login_locked()
-    if not await service.password_matches(ctx, user.password_hash if user else None, body.password):
-        if user is not None:
-            await service.count_failed_login_and_commit(session, ctx, user.id)
-        raise errors.invalid_credentials()
-    assert user is not None
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
-    org = await session.get(Organization, user.organization_id) if user.organization_id else None
-    pair = await service.issue_tokens(session, ctx, user, org)
+    user = await service.check_password_and_commit_failures(session, ctx, body.phone, body.password)
+    pair, org = await service.sign_in(session, ctx, user)
     await session.commit()
     return tokens_out(pair, user, org)
 
@@ -195,11 +169,8 @@ async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -
 async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
     await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "login", body.sms_code)
-    user = await service.active_user_by_phone(session, body.phone)
-    if user is None:
-        raise errors.phone_not_registered()  # told only to the holder of the right code
-    org = await session.get(Organization, user.organization_id) if user.organization_id else None
-    pair = await service.issue_tokens(session, ctx, user, org)
+    user = await service.registered_user(session, body.phone)
+    pair, org = await service.sign_in(session, ctx, user)
     await session.commit()
     return tokens_out(pair, user, org)
 
@@ -238,13 +209,7 @@ async def refresh(body: RefreshIn, session: SessionDep, ctx: Ctx) -> TokensOut:
 async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Response:
     """The session ends: its refresh token and, within seconds everywhere, its access token;
     the user's other devices stay signed in."""
-    row = await service.find_refresh(session, body.refresh_token)
-    if row.user_id != user.user_id:
-        raise errors.refresh_token_invalid()
-    account = await session.get(User, row.user_id)
-    if account is None:
-        raise errors.refresh_token_invalid()
-    await service.end_session(session, account, row.family_id)
+    await service.sign_out(session, user, body.refresh_token)
     await session.commit()
     return Response(status_code=204)
 
@@ -262,15 +227,7 @@ async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -
     await service.check_sms_code_and_commit_failures(
         session, ctx, body.phone, "reset_password", body.sms_code
     )
-    user = await service.active_user_by_phone(session, body.phone)
-    if user is None:
-        raise errors.phone_not_registered()  # told only to the holder of the right code
-    user.password_hash = await service.hash_password(ctx, body.new_password)
-    user.password_changed_at = utcnow()
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
-    await service.end_sessions(session, user)  # and every access token issued before now
+    await service.reset_password(session, ctx, body.phone, body.new_password)
     await session.commit()
     return Response(status_code=204)
 
@@ -302,18 +259,6 @@ async def me(user: CurrentUser, session: ReadSessionDep) -> MeOut:
 async def change_password(
     body: PasswordChangeIn, user: CurrentUser, session: SessionDep, ctx: Ctx
 ) -> Response:
-    row, org = await service.user_and_org(session, user.user_id)
-    if row.password_hash:
-        if not body.old_password or not await service.password_matches(
-            ctx, row.password_hash, body.old_password
-        ):
-            raise errors.old_password_incorrect()
-    names = [row.name, *([org.name] if org else [])]
-    await service.require_strong(body.new_password, row.phone, names)
-    row.password_hash = await service.hash_password(ctx, body.new_password)
-    row.password_changed_at = utcnow()
-    session.add(row)
-    # Other sessions end (their access tokens too); this one goes on.
-    await service.end_sessions(session, row, keep_family=user.session_id)
+    await service.change_password(session, ctx, user, body.old_password, body.new_password)
     await session.commit()
     return Response(status_code=204)

@@ -1,43 +1,23 @@
-"""Files: uploads (PDF/JPG/PNG judged by their bytes), downloads for those allowed to read
-them, and the internal endpoints other services use to check a file and grant a
-counterparty access to it."""
+"""Files: uploads (PDF/JPG/PNG judged by their bytes) and downloads for those allowed to read
+them. The endpoints other services use to check a file and grant a counterparty access to it
+are in ``internal.py``."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, File, Response, UploadFile
-from sqlmodel import select
 
 from common.app import SessionDep
-from common.errors import Problem
 from common.http import content_disposition
 from common.openapi import problems
-from common.storage import sniff_content_type
-from common.timers import utcnow
 from identity import errors
 from identity.deps import ActiveUser, Ctx, Id, Uploader
-from identity.domain import files as org_domain
-from identity.models import FileGrant, StoredFile, new_id
+from identity.domain.files import ALLOWED_TYPES
 from identity.schemas.files import FileOut
-
-log = structlog.get_logger(__name__)
+from identity.service import files as service
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
-
-ALLOWED_TYPES = ("application/pdf", "image/jpeg", "image/png")
-
-
-def file_not_found() -> Problem:
-    return errors.file_not_found()
-
-
-def file_out(row: StoredFile) -> FileOut:
-    return FileOut(
-        file_id=row.id, name=row.name, content_type=row.content_type, size=row.size, sha256=row.sha256
-    )
 
 
 @router.post(
@@ -64,34 +44,10 @@ async def upload(
     ctx: Ctx,
     file: Annotated[UploadFile, File(description="PDF, JPG or PNG; judged by its bytes")],
 ) -> FileOut:
-    limit = ctx.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise errors.file_too_large(limit, org_domain.human_size(limit))
-    if not data:
-        raise errors.empty_file()
-    content_type = sniff_content_type(data)
-    if content_type not in ALLOWED_TYPES:
-        raise errors.unsupported_file_type()
-    assert content_type is not None
-    now = utcnow()
-    file_id = new_id()
-    row = StoredFile(
-        id=file_id,
-        organization_id=user.organization_id,
-        uploader_id=user.id,
-        name=org_domain.clean_file_name(file.filename, content_type),
-        content_type=content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        storage_key=f"files/{now:%Y}/{now:%m}/{file_id}",  # nothing the user typed
-    )
-    # The bytes first: a row never names a file that is not there (a failed commit leaves an
-    # orphan blob, which is harmless).
-    await ctx.storage.put(row.storage_key, data, content_type)
-    session.add(row)
+    data = await file.read(ctx.settings.max_upload_bytes + 1)
+    row = await service.store(session, ctx, user, file.filename, data)
     await session.commit()
-    return file_out(row)
+    return service.file_out(row)
 
 
 @router.get(
@@ -105,22 +61,7 @@ async def upload(
     },
 )
 async def download(file_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx) -> Response:
-    row = await session.get(StoredFile, file_id)
-    if row is None:
-        raise file_not_found()
-    granted = set(
-        (await session.exec(select(FileGrant.organization_id).where(FileGrant.file_id == row.id))).all()
-    )
-    reader = org_domain.Reader(user_id=user.id, role=user.role, org_id=user.organization_id)
-    if not org_domain.may_read_file(
-        reader, file_org_id=row.organization_id, uploader_id=row.uploader_id, granted_org_ids=granted
-    ):
-        raise file_not_found()  # never tell that it exists
-    try:
-        data = await ctx.storage.get(row.storage_key)
-    except FileNotFoundError:
-        log.error("file_bytes_missing", file_id=row.id)
-        raise file_not_found() from None
+    row, data = await service.read(session, ctx, user, file_id)
     return Response(
         content=data,
         media_type=row.content_type,

@@ -8,11 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
 from common.app import SessionDep
-from common.errors import Problem
 from common.openapi import problems
 from identity import errors
 from identity.deps import Ctx, Id, Membership, OwnVerification
-from identity.models import IdentityVerification
 from identity.schemas.verifications import (
     VerificationIn,
     VerificationOut,
@@ -22,20 +20,6 @@ from identity.schemas.verifications import (
 from identity.service import verifications as service
 
 router = APIRouter(prefix="/api/v1/me/identity-verifications", tags=["identity-verification"])
-
-
-def verification_not_found() -> Problem:
-    return errors.verification_not_found()
-
-
-def _object_problem(body: VerificationIn) -> Problem | None:
-    if body.purpose == "sign_contract" and not body.object_id:
-        message = "签署合同的人脸认证须指明合同编号"
-    elif body.purpose == "seal" and body.object_id:
-        message = "制作签章的人脸认证无需指定认证对象"
-    else:
-        return None
-    return errors.invalid([{"field": "object_id", "message": message}], message)
 
 
 @router.post(
@@ -63,14 +47,6 @@ async def start_verification(
     body: VerificationIn, member: Membership, session: SessionDep, ctx: Ctx
 ) -> VerificationStarted:
     user, org = member
-    if problem := _object_problem(body):
-        raise problem
-    if body.purpose == "seal" and user.role != "owner":
-        raise errors.owner_required()
-    if org.suspended:
-        raise errors.organization_suspended(org.suspended_reason)
-    if not org.certified:
-        raise errors.certification_required()
     row, url = await service.start(session, ctx, user, org, body.purpose, body.object_id)
     await session.commit()
     return VerificationStarted(verification_id=row.id, state=row.state, url=url)
@@ -140,10 +116,7 @@ returns = APIRouter(prefix="/api/v1/identity-verifications", tags=["identity-ver
 async def verification_returned(
     verification_id: Id, session: SessionDep, ctx: Ctx
 ) -> VerificationReturned | RedirectResponse:
-    row = await session.get(IdentityVerification, verification_id)
-    if row is None:
-        raise verification_not_found()
-    row = await service.check_with_vendor(session, ctx, row)
+    row = await service.check_returned(session, ctx, verification_id)
     await session.commit()
     if portal := ctx.settings.face_portal_url:
         return RedirectResponse(portal.replace("{verification_id}", row.id), status_code=303)

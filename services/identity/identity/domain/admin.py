@@ -1,10 +1,8 @@
-"""Rules of staff accounts and staff lists: pure functions, no I/O."""
+"""Rules of staff accounts: pure functions, no I/O."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from common.numbers import SHANGHAI
+from collections.abc import Mapping
 
 # --- staff accounts ----------------------------------------------------------------------------
 
@@ -21,12 +19,13 @@ def own_change_problem(*, actor_id: str, target_id: str, role: str | None, activ
     return None
 
 
-def aware(moment: datetime) -> datetime:
-    """A time without an offset is business time (Asia/Shanghai)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
-
-
-def like_pattern(q: str) -> str:
-    """``%q%`` for ILIKE with the wildcards a user typed taken literally."""
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def staff_changes(
+    current: Mapping[str, object], wanted: Mapping[str, object | None]
+) -> dict[str, list[object]]:
+    """What a staff update changes, field by field as ``[old, new]`` (what the audit log
+    keeps); a field not given (None) or given as it is changes nothing."""
+    return {
+        field: [current[field], value]
+        for field, value in wanted.items()
+        if value is not None and value != current[field]
+    }

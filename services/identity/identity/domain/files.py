@@ -10,6 +10,7 @@ from identity.domain.auth import STAFF_ROLES
 
 # --- files -------------------------------------------------------------------------------------
 
+ALLOWED_TYPES = ("application/pdf", "image/jpeg", "image/png")  # judged by the bytes
 MAX_FILE_NAME = 255
 _EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
 _ALIASES = {"application/pdf": (".pdf",), "image/png": (".png",), "image/jpeg": (".jpg", ".jpeg")}

@@ -9,6 +9,15 @@ from common.crypto import blind_index
 # --- identity verification (人脸认证) -------------------------------------------------------------
 
 
+def object_problem(purpose: str, object_id: str | None) -> str | None:
+    """A contract's signature is verified for one contract; a seal for none."""
+    if purpose == "sign_contract" and not object_id:
+        return "签署合同的人脸认证须指明合同编号"
+    if purpose == "seal" and object_id:
+        return "制作签章的人脸认证无需指定认证对象"
+    return None
+
+
 def verification_token_life(
     *, state: str, decided_at: datetime | None, now: datetime, ttl_seconds: int
 ) -> int | None:

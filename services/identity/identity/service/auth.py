@@ -1,5 +1,5 @@
 """Identity's stateful operations: captcha, SMS codes, passwords, sessions, rights taken
-away, audit.
+away.
 
 Routers stay thin: they validate, call these, and shape the response. Anything that must be
 remembered even when the request fails (a captcha used up, a wrong SMS code counted) is
@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 
 import argon2
 from sqlalchemy import bindparam, case, func, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import access
+from common.auth import Principal
 from common.bus import publish
 from common.crypto import blind_index
 from common.events import UserAccessChanged
@@ -28,7 +30,7 @@ from common.timers import utcnow
 from identity import errors, tokens
 from identity.context import IdentityContext
 from identity.domain import auth as domain
-from identity.models import AuditEntry, Captcha, Organization, RefreshToken, SmsCode, User
+from identity.models import Captcha, Organization, RefreshToken, SmsCode, User
 
 T = TypeVar("T")
 
@@ -414,7 +416,7 @@ async def end_sessions(session: AsyncSession, user: User, *, keep_family: str | 
         await take_access_away(session, user.id, user.organization_id, SESSIONS_REVOKED, session_ids=ended)
 
 
-# --- lookups and audit -------------------------------------------------------------------------
+# --- lookups -----------------------------------------------------------------------------------
 
 
 async def active_user_by_phone(session: AsyncSession, phone: str) -> User | None:
@@ -438,25 +440,113 @@ async def user_and_org(session: AsyncSession, user_id: str) -> tuple[User, Organ
     return row[0], row[1]
 
 
-def audit(
+# --- accounts: registration, sign-in, passwords ------------------------------------------------
+#
+# The route checks the captcha and the SMS code first (``..._and_commit``: a spent captcha
+# and a wrong try stand although the request then fails), then calls one of these.
+
+
+async def register_owner(
+    session: AsyncSession, ctx: IdentityContext, phone: str, enterprise_name: str
+) -> tuple[TokenPair, User, Organization]:
+    """注册: a new organisation and its owner's account for the phone (no active account may
+    hold it: the unique index decides a race), signed in."""
+    if await active_user_by_phone(session, phone) is not None:
+        raise errors.phone_registered()
+    org = Organization(name=enterprise_name)
+    user = User(phone=phone, name=domain.default_user_name(phone), role="owner", organization_id=org.id)
+    session.add(org)
+    await session.flush()
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise errors.phone_registered() from None
+    pair = await issue_tokens(session, ctx, user, org)
+    return pair, user, org
+
+
+async def check_password_and_commit_failures(
+    session: AsyncSession, ctx: IdentityContext, phone: str, password: str
+) -> User:
+    """The active account of ``phone`` when ``password`` is its own and it is not locked. A
+    wrong password of an account is counted and committed at once
+    (:func:`count_failed_login_and_commit`); a right one clears the count in the caller's
+    transaction. An unknown phone costs the same time and gets the same answer."""
+    user = await active_user_by_phone(session, phone)
+    if user is not None and user.locked_until is not None and user.locked_until > utcnow():
+        raise errors.login_locked()
+    if not await password_matches(ctx, user.password_hash if user else None, password):
+        if user is not None:
+            await count_failed_login_and_commit(session, ctx, user.id)
+        raise errors.invalid_credentials()
+    assert user is not None
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    return user
+
+
+async def registered_user(session: AsyncSession, phone: str) -> User:
+    """The active account of ``phone``; told only to the holder of the right SMS code."""
+    user = await active_user_by_phone(session, phone)
+    if user is None:
+        raise errors.phone_not_registered()
+    return user
+
+
+async def sign_in(
+    session: AsyncSession, ctx: IdentityContext, user: User
+) -> tuple[TokenPair, Organization | None]:
+    """A new session of ``user``: a token pair carrying their organisation's rights now."""
+    org = await session.get(Organization, user.organization_id) if user.organization_id else None
+    pair = await issue_tokens(session, ctx, user, org)
+    return pair, org
+
+
+async def sign_out(session: AsyncSession, principal: Principal, token: str) -> None:
+    """退出登录 of the caller's own session (the refresh token's): a token of anyone else's is
+    refused as invalid."""
+    row = await find_refresh(session, token)
+    if row.user_id != principal.user_id:
+        raise errors.refresh_token_invalid()
+    account = await session.get(User, row.user_id)
+    if account is None:
+        raise errors.refresh_token_invalid()
+    await end_session(session, account, row.family_id)
+
+
+async def reset_password(session: AsyncSession, ctx: IdentityContext, phone: str, new_password: str) -> None:
+    """忘记密码 (the new password already judged strong, the SMS code checked): the password
+    replaced, the lock and the count of failures cleared, and every session of the account
+    ended (and every access token issued before now)."""
+    user = await registered_user(session, phone)
+    user.password_hash = await hash_password(ctx, new_password)
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    await end_sessions(session, user)
+
+
+async def change_password(
     session: AsyncSession,
-    *,
-    actor_id: str,
-    actor_role: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
+    ctx: IdentityContext,
+    principal: Principal,
+    old_password: str | None,
+    new_password: str,
 ) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=actor_id,
-            actor_role=actor_role,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            reason=reason,
-            details=details or {},
-        )
-    )
+    """设置或修改密码: the first one set, or a change with the old one; it may not be weak or
+    made of the person's phone, name or organisation. The caller's session goes on, the
+    others end (their access tokens too)."""
+    row, org = await user_and_org(session, principal.user_id)
+    if row.password_hash:
+        if not old_password or not await password_matches(ctx, row.password_hash, old_password):
+            raise errors.old_password_incorrect()
+    names = [row.name, *([org.name] if org else [])]
+    await require_strong(new_password, row.phone, names)
+    row.password_hash = await hash_password(ctx, new_password)
+    row.password_changed_at = utcnow()
+    session.add(row)
+    await end_sessions(session, row, keep_family=principal.session_id)

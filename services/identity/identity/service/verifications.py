@@ -52,7 +52,17 @@ async def start(
     purpose: str,
     object_id: str | None,
 ) -> tuple[IdentityVerification, str | None]:
-    """A pending verification opened with the vendor; the page the person opens (or None)."""
+    """A pending verification opened with the vendor, for a member of a certified
+    organisation that is not suspended (a seal: its owner only); the page the person opens
+    (or None)."""
+    if why := domain.object_problem(purpose, object_id):
+        raise errors.invalid([{"field": "object_id", "message": why}], why)
+    if purpose == "seal" and user.role != "owner":
+        raise errors.owner_required()
+    if org.suspended:
+        raise errors.organization_suspended(org.suspended_reason)
+    if not org.certified:
+        raise errors.certification_required()
     row = IdentityVerification(user_id=user.id, organization_id=org.id, purpose=purpose, object_id=object_id)
     subject = await face_subject(session, ctx, user, org)
     opened = await ctx.face_verifier.start(row.id, subject)
@@ -117,6 +127,17 @@ async def check_with_vendor(
         )
     await session.refresh(row)
     return row
+
+
+async def check_returned(
+    session: AsyncSession, ctx: IdentityContext, verification_id: str
+) -> IdentityVerification:
+    """The phone came back from the vendor's page (no platform token there): the verification
+    decided from what identity asks the vendor itself, nothing in the request believed."""
+    row = await session.get(IdentityVerification, verification_id)
+    if row is None:
+        raise errors.verification_not_found()
+    return await check_with_vendor(session, ctx, row)
 
 
 def verification_out(ctx: IdentityContext, row: IdentityVerification) -> VerificationOut:
