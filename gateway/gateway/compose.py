@@ -14,7 +14,6 @@ import structlog
 
 from common import registry
 from common.auth import ServiceTokenAuth
-from common.errors import Problem
 from common.openapi import add_problem
 from gateway import errors
 
@@ -60,7 +59,7 @@ class Composer:
             return
         try:
             body = response.json()
-            problem = Problem(response.status_code, str(body["code"]), str(body["detail"]))
+            problem = errors.passed_on(response.status_code, str(body["code"]), str(body["detail"]))
         except (ValueError, KeyError, TypeError):
             problem = errors.service_unavailable()
         if problem.status == 401:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from common.errors import Problem
 
 
+def passed_on(status: int, code: str, detail: str) -> Problem:
+    """A service's own problem, answered as the service gave it."""
+    return Problem(status, code, detail)
+
+
 def rate_limited(wait: int) -> Problem:
     return Problem(
         429, "rate_limited", "请求过于频繁，请稍后再试", headers={"Retry-After": str(wait)}, retry_after=wait

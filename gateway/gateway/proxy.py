@@ -38,9 +38,9 @@ import yarl
 from multidict import CIMultiDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.auth import TokenVerifier
+from common.auth import TokenVerifier, token_invalid, unauthenticated
 from common.context import correlation_id_var, request_id_var
-from common.errors import Problem, problem_response
+from common.errors import Problem, no_such_path, problem_response
 from common.http import BodyTooLarge, client_ip, no_cookie_jar
 from gateway import errors, routes
 from gateway.inprocess import ASGIStreamTransport
@@ -592,7 +592,7 @@ class GatewayProxy:
         sub = path[len(routes.API_PREFIX) :]
         if any(segment in (".", "..") for segment in sub.split("/")):
             # A client could otherwise climb out of /api/v1 (to /internal) after routing.
-            await problem_response(Problem(404, "not_found", "请求的资源不存在"), path)(scope, receive, send)
+            await problem_response(no_such_path(), path)(scope, receive, send)
             return
         service = routes.route(sub)
         try:
@@ -669,7 +669,7 @@ class GatewayProxy:
             token = _query_token(scope)  # a browser's EventSource cannot send the header
         if token is not None or not public:
             if token is None:
-                raise Problem(401, "unauthenticated", "请先登录", headers={"WWW-Authenticate": "Bearer"})
+                raise unauthenticated()
             principal = await self.verifier.principal(token)
             if (wait := await self.limiter.hit(f"user:{principal.user_id}", self.per_user)) is not None:
                 raise errors.rate_limited(wait)
@@ -700,7 +700,7 @@ class GatewayProxy:
         # Read (ahead) first, as the body limit always came before the rate limits and the token.
         body = await self._take_body(scope, receive)
         if sub.startswith("/dev") and not self.development:
-            raise Problem(404, "not_found", "请求的资源不存在")
+            raise no_such_path()
         ip = await self._admit(scope, sub)
         forwarder = self.upstreams.forwarders.get(service)
         if forwarder is None:
@@ -898,9 +898,7 @@ def _bearer(scope: Scope) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise token_invalid()
     return token.strip()
 
 
@@ -912,9 +910,7 @@ def _query_token(scope: Scope) -> str | None:
     if not tokens:
         return None
     if len(tokens) > 1:
-        raise Problem(
-            401, "token_invalid", "登录凭证无效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise token_invalid()
     return tokens[0]
 
 

@@ -102,8 +102,8 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
             (RequestValidationError([missing]),),
             (RequestValidationError([malformed]),),
         ],
-        "common.auth.capability_required": [("enterprise",), ("provider",)],
-        "common.files.file_problem": [
+        "common.errors.capability_required": [("enterprise",), ("provider",)],
+        "common.errors.file_problem": [
             (p.errors[0]["field"], p.code, p.errors[0]["message"]) for p in files.check_problems("file_ids")
         ],  # type: ignore[index]
     }

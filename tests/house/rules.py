@@ -89,7 +89,8 @@ def statuses_by_code(problems: Iterable[tuple[str, Problem]]) -> list[str]:
     for where, problem in problems:
         seen[problem.code][problem.status].add(where)
     return [
-        f"{code}: " + "; ".join(f"{status} in {', '.join(sorted(places))}" for status, places in sorted(by.items()))
+        f"{code}: "
+        + "; ".join(f"{status} in {', '.join(sorted(places))}" for status, places in sorted(by.items()))
         for code, by in sorted(seen.items())
         if len(by) > 1
     ]
@@ -104,20 +105,20 @@ def service_modules(package: Path) -> list[Path]:
 
 
 def commits_outside_and_commit(package: Path) -> list[str]:
-    """``.commit()`` in a service module, in a function not named ``*_and_commit``: the
+    """``.commit()`` in a service module, in a function not named ``*_and_commit*``: the
     router commits once (CONTRIBUTING.md, Transactions); the exceptions say so in their name."""
     found = []
     for path in service_modules(package):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
 
-        def visit(node: ast.AST, function: str | None) -> None:
+        def visit(node: ast.AST, function: str | None, path: Path = path) -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 function = node.name if function is None else function  # the outermost decides
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "commit"
-                and not (function or "").endswith("_and_commit")
+                and "_and_commit" not in (function or "")
             ):
                 found.append(f"{_where(package, path, node)} commits in {function or 'the module'}")
             for child in ast.iter_child_nodes(node):
@@ -163,9 +164,9 @@ def consumer_mismatch(name: str, handled: Iterable[str], consumes: Iterable[str]
     """The events a service's consumer handles against its registry row (its queue's bindings):
     a handler for an unbound type never runs; a bound type without a handler is parked."""
     handled, consumes = set(handled), set(consumes)
-    return [f"{name} handles {t} but its registry row does not bind it" for t in sorted(handled - consumes)] + [
-        f"{name}'s registry row binds {t} but no handler applies it" for t in sorted(consumes - handled)
-    ]
+    return [
+        f"{name} handles {t} but its registry row does not bind it" for t in sorted(handled - consumes)
+    ] + [f"{name}'s registry row binds {t} but no handler applies it" for t in sorted(consumes - handled)]
 
 
 def unrouted_services(urls: Iterable[str], names: Iterable[str]) -> list[str]:

@@ -24,6 +24,12 @@ import structlog
 from fastapi import Depends, Request
 
 from common.errors import Problem
+from common.errors import access_revoked as access_revoked
+from common.errors import capability_required as capability_required
+from common.errors import forbidden_role as forbidden_role
+from common.errors import service_token_invalid as service_token_invalid
+from common.errors import service_token_required as service_token_required
+from common.errors import unauthenticated as unauthenticated
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +60,6 @@ class Principal:
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
-
-
-def unauthenticated(detail: str = "请先登录", code: str = "unauthenticated") -> Problem:
-    return Problem(401, code, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class KeySet:
@@ -130,14 +132,6 @@ def token_expired() -> Problem:
 
 def token_revoked() -> Problem:
     return unauthenticated("登录状态已失效，请重新登录", "token_revoked")
-
-
-def access_revoked() -> Problem:
-    return Problem(
-        403,
-        "access_revoked",
-        "您的账号已被停用或权限已变更，原登录凭证不能再使用；如需继续办理，请重新登录或联系管理员",
-    )
 
 
 class TokenVerifier:
@@ -301,18 +295,6 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-def forbidden_role() -> Problem:
-    return Problem(403, "forbidden_role", "您的账号无权执行此操作")
-
-
-_CAPABILITY_LABELS = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
-
-
-def capability_required(capability: str) -> Problem:
-    label = _CAPABILITY_LABELS.get(capability, capability)
-    return Problem(403, f"{capability}_required", f"请先{label}后再操作")
-
-
 def require_capability(capability: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(user: CurrentUser) -> Principal:
         if user.role not in MEMBER_ROLES or not user.can(capability):
@@ -348,14 +330,6 @@ def issue_service_token(secret: str, service: str, ttl: int = 300) -> str:
         secret,
         algorithm="HS256",
     )
-
-
-def service_token_required() -> Problem:
-    return Problem(401, "service_token_required", "内部接口需要服务调用凭证")
-
-
-def service_token_invalid() -> Problem:
-    return Problem(401, "service_token_invalid", "内部调用凭证无效")
 
 
 def verify_service_token(secret: str, token: str) -> str:

@@ -124,6 +124,11 @@ def _answer(request: Request, problem: Problem) -> JSONResponse:
 
 
 # Convenience constructors for the problems every service raises.
+def no_such_path() -> Problem:
+    """A path nothing answers (a service's unknown path, the gateway's unrouted one)."""
+    return Problem(404, "not_found", "请求的资源不存在")
+
+
 def not_found(what: str = "资源", code: str = "not_found") -> Problem:
     return Problem(404, code, f"{what}不存在或无权查看")
 
@@ -282,3 +287,133 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
         problem = Problem(500, "internal_error", "服务器开小差了，请稍后重试")
         return _answer(request, problem)
+
+
+# The problems of common's own mechanisms, each module re-exporting its own: one place for
+# every code a service can answer without writing it (tests/house: one status per code).
+
+# --- characters no request may carry (common.sanitize) ------------------------------------
+
+
+def invalid_characters(where: str, field: str) -> Problem:
+    """The field is the part of the request (``query`` or ``body``): the middleware refuses
+    before any parsing, so it cannot name a key inside it."""
+    message = f"{where}包含不允许的字符（NUL）"
+    return Problem(422, "invalid_characters", message, errors=[{"field": field, "message": message}])
+
+
+# --- tokens and roles (common.auth) -------------------------------------------------------
+
+
+def unauthenticated(detail: str = "请先登录", code: str = "unauthenticated") -> Problem:
+    return Problem(401, code, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def access_revoked() -> Problem:
+    return Problem(
+        403,
+        "access_revoked",
+        "您的账号已被停用或权限已变更，原登录凭证不能再使用；如需继续办理，请重新登录或联系管理员",
+    )
+
+
+def forbidden_role() -> Problem:
+    return Problem(403, "forbidden_role", "您的账号无权执行此操作")
+
+
+_CAPABILITY_LABELS = {"enterprise": "完成企业信息认证", "provider": "成为平台服务机构"}
+
+
+def capability_required(capability: str) -> Problem:
+    label = _CAPABILITY_LABELS.get(capability, capability)
+    return Problem(403, f"{capability}_required", f"请先{label}后再操作")
+
+
+def service_token_required() -> Problem:
+    return Problem(401, "service_token_required", "内部接口需要服务调用凭证")
+
+
+def service_token_invalid() -> Problem:
+    return Problem(401, "service_token_invalid", "内部调用凭证无效")
+
+
+# --- face verification results (common.idv) -----------------------------------------------
+
+
+def verification_invalid() -> Problem:
+    return Problem(403, "verification_invalid", "人脸认证结果无效，请重新进行人脸认证")
+
+
+def verification_expired() -> Problem:
+    return Problem(403, "verification_expired", "人脸认证结果已过期，请重新进行人脸认证")
+
+
+# --- an organisation's standing (common.orgs) ---------------------------------------------
+
+
+def organization_suspended() -> Problem:
+    return Problem(403, "organization_suspended", "贵单位已被平台暂停使用，暂不能办理新的业务，请联系平台")
+
+
+def organization_syncing() -> Problem:
+    """The copy is behind the caller's token and identity cannot be asked now: retry soon."""
+    return Problem(409, "organization_syncing", "认证信息同步中，请稍后再试", headers={"Retry-After": "2"})
+
+
+# --- Idempotency-Key (common.idempotency) -------------------------------------------------
+
+
+def key_required() -> Problem:
+    return Problem(400, "idempotency_key_required", "请求缺少 Idempotency-Key 请求头，请重试")
+
+
+def key_reused() -> Problem:
+    return Problem(
+        422,
+        "idempotency_key_reused",
+        "该 Idempotency-Key 已用于另一个请求，请更换后重试",
+        errors=[{"field": "Idempotency-Key", "message": "已用于另一个请求"}],
+    )
+
+
+def key_in_flight() -> Problem:
+    return Problem(409, "idempotency_key_in_flight", "相同的请求正在处理中，请稍后查看结果")
+
+
+def claim_lost() -> Problem:
+    return Problem(
+        409,
+        "idempotency_claim_lost",
+        "请求处理超时，已由使用相同 Idempotency-Key 的重试接管，本次请求未生效，请稍后用同一 Idempotency-Key 查看结果",
+    )
+
+
+def dependency_unavailable(service: str, label: str) -> Problem:
+    """A service this one must ask did not answer (common.internal; ``label`` its name for users)."""
+    return Problem(503, "dependency_unavailable", f"{label}暂不可用，请稍后重试", service=service)
+
+
+# --- requests the HTTP parser refuses (common.serving) ------------------------------------
+
+
+def request_target_too_long(limit_bytes: int) -> Problem:
+    return Problem(414, "uri_too_long", f"请求地址过长（不能超过 {limit_bytes // 1024} KB）")
+
+
+def request_headers_too_large(limit_bytes: int) -> Problem:
+    return Problem(431, "headers_too_large", f"请求头过大（不能超过 {limit_bytes // 1024} KB）")
+
+
+def malformed_request() -> Problem:
+    return Problem(400, "bad_request", "请求格式不正确")
+
+
+# --- identity's files, as the other services check them (common.files) --------------------
+
+
+def file_problem(field: str, code: str, message: str) -> Problem:
+    return Problem(422, code, f"{message}（{field}）", errors=[{"field": field, "message": message}])
+
+
+def file_grant_failed() -> Problem:
+    return Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")

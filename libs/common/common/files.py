@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from common.errors import Problem
+from common.errors import file_grant_failed as file_grant_failed
+from common.errors import file_problem as file_problem
 from common.internal import ServiceClients
 
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
@@ -28,15 +30,11 @@ class FileMeta:
     sha256: str
 
 
-def file_problem(field: str, code: str, message: str) -> Problem:
-    return Problem(422, code, f"{message}（{field}）", errors=[{"field": field, "message": message}])
-
-
 def check_problems(field: str, *, required: bool = True) -> list[Problem]:
     """What :func:`check_files` may refuse, for a route's ``responses=problems(...)``."""
     found = [
         file_problem(field, "file_duplicated", "同一文件不能重复提交"),
-        file_problem(field, "file_not_found", "文件 … 不存在"),
+        file_problem(field, "file_unknown", "文件 … 不存在"),
         file_problem(field, "file_not_owned", "文件 … 不属于贵单位"),
         file_problem(field, "file_type_not_allowed", "文件 … 的类型不符合要求"),
     ]
@@ -63,7 +61,7 @@ async def check_files(
     for file_id in file_ids:
         doc = await clients.get_json("identity", f"/internal/files/{file_id}")
         if doc is None:
-            raise file_problem(field, "file_not_found", f"文件 {file_id} 不存在")
+            raise file_problem(field, "file_unknown", f"文件 {file_id} 不存在")
         if org_id is None or doc.get("organization_id") != org_id:
             raise file_problem(field, "file_not_owned", f"文件 {file_id} 不属于贵单位")
         if doc.get("content_type") not in allowed_types:
@@ -93,7 +91,3 @@ async def grant_files(
         )
         if response.status_code >= 400:
             raise file_grant_failed()
-
-
-def file_grant_failed() -> Problem:
-    return Problem(502, "file_grant_failed", "文件授权失败，请稍后重试")

@@ -17,7 +17,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.context import correlation_id_var, request_id_var
-from common.errors import Problem, problem_response
+from common.errors import Problem, no_such_path, problem_response
 from common.metrics import HTTP_LATENCY, HTTP_REQUESTS, record_readiness
 
 log = structlog.get_logger("access")
@@ -59,7 +59,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 # route says otherwise (a public catalogue page may set its own Cache-Control).
 NO_STORE = (b"cache-control", b"no-store")
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-_NOT_FOUND = Problem(404, "not_found", "请求的资源不存在")
 
 
 class RequestContextMiddleware:
@@ -131,7 +130,7 @@ class RequestContextMiddleware:
 
         try:
             if self.guarded and self._refused(scope):
-                await problem_response(_NOT_FOUND, path)(scope, receive, send_with_id)
+                await problem_response(no_such_path(), path)(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:

@@ -62,7 +62,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
-from common.errors import Problem
+from common.errors import claim_lost as claim_lost
+from common.errors import key_in_flight as key_in_flight
+from common.errors import key_required as key_required
+from common.errors import key_reused as key_reused
 from common.settings import LEASE_SECONDS  # a process that died mid-command leaves its claim
 from common.timers import utcnow
 
@@ -74,31 +77,6 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # A give-back waits at most this long for the key's row: a row locked that long is being
 # taken over or finished by another claim (the lease frees it otherwise).
 GIVE_BACK_LOCK_TIMEOUT = "2s"
-
-
-def key_required() -> Problem:
-    return Problem(400, "idempotency_key_required", "请求缺少 Idempotency-Key 请求头，请重试")
-
-
-def key_reused() -> Problem:
-    return Problem(
-        422,
-        "idempotency_key_reused",
-        "该 Idempotency-Key 已用于另一个请求，请更换后重试",
-        errors=[{"field": "Idempotency-Key", "message": "已用于另一个请求"}],
-    )
-
-
-def key_in_flight() -> Problem:
-    return Problem(409, "idempotency_key_in_flight", "相同的请求正在处理中，请稍后查看结果")
-
-
-def claim_lost() -> Problem:
-    return Problem(
-        409,
-        "idempotency_claim_lost",
-        "请求处理超时，已由使用相同 Idempotency-Key 的重试接管，本次请求未生效，请稍后用同一 Idempotency-Key 查看结果",
-    )
 
 
 def request_hash(method: str, path: str, body: Any) -> str:

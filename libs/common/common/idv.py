@@ -17,16 +17,10 @@ from typing import Any
 
 from common.auth import TokenVerifier
 from common.errors import Problem
+from common.errors import verification_expired as verification_expired
+from common.errors import verification_invalid as verification_invalid
 
 IDV_TYP = "idv"
-
-
-def verification_invalid() -> Problem:
-    return Problem(403, "verification_invalid", "人脸认证结果无效，请重新进行人脸认证")
-
-
-def verification_expired() -> Problem:
-    return Problem(403, "verification_expired", "人脸认证结果已过期，请重新进行人脸认证")
 
 
 async def check_verification_token(

@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from common import registry
 from common.auth import ServiceTokenAuth
-from common.errors import Problem
+from common.errors import Problem, dependency_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +31,7 @@ def _label(service: str) -> str:
 
 
 def unavailable(service: str) -> Problem:
-    return Problem(503, "dependency_unavailable", f"{_label(service)}暂不可用，请稍后重试", service=service)
+    return dependency_unavailable(service, _label(service))
 
 
 class ServiceClients:

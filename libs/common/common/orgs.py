@@ -41,6 +41,8 @@ from common.bus.consumer import Consumer
 from common.bus.ordering import ordered
 from common.db import lock
 from common.errors import Problem
+from common.errors import organization_suspended as organization_suspended
+from common.errors import organization_syncing as organization_syncing
 from common.events import (
     Envelope,
     OrganizationCertified,
@@ -154,15 +156,6 @@ class OrgView:
             suspended=copy.suspended,
             suspended_reason=copy.suspended_reason,
         )
-
-
-def organization_suspended() -> Problem:
-    return Problem(403, "organization_suspended", "贵单位已被平台暂停使用，暂不能办理新的业务，请联系平台")
-
-
-def organization_syncing() -> Problem:
-    """The copy is behind the caller's token and identity cannot be asked now: retry soon."""
-    return Problem(409, "organization_syncing", "认证信息同步中，请稍后再试", headers={"Retry-After": "2"})
 
 
 def behind(copy: OrgCopy | None, principal: Principal) -> bool:

@@ -13,7 +13,8 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import Problem, problem_response
+from common.errors import invalid_characters as invalid_characters
+from common.errors import no_such_path, problem_response
 
 _JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
 
@@ -32,8 +33,7 @@ class RejectNulMiddleware:
             return
         path = scope.get("path", "")
         if "\x00" in path:
-            problem = Problem(404, "not_found", "请求的资源不存在")
-            await problem_response(problem, None)(scope, receive, send)
+            await problem_response(no_such_path(), None)(scope, receive, send)
             return
         if b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
             await problem_response(invalid_characters("查询参数", "query"), path)(scope, receive, send)
@@ -61,10 +61,3 @@ class RejectNulMiddleware:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
-
-
-def invalid_characters(where: str, field: str) -> Problem:
-    """The field is the part of the request (``query`` or ``body``): the middleware refuses
-    before any parsing, so it cannot name a key inside it."""
-    message = f"{where}包含不允许的字符（NUL）"
-    return Problem(422, "invalid_characters", message, errors=[{"field": field, "message": message}])

@@ -22,7 +22,14 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from common.errors import PROBLEM_JSON, Problem, problem_response
+from common.errors import (
+    PROBLEM_JSON,
+    Problem,
+    problem_response,
+    request_headers_too_large,
+    request_target_too_long,
+)
+from common.errors import malformed_request as malformed_request
 
 MAX_REQUEST_TARGET = 8 * 1024
 MAX_HEADER_BYTES = 32 * 1024
@@ -32,15 +39,11 @@ LINGER_SECONDS = 2.0
 
 
 def uri_too_long() -> Problem:
-    return Problem(414, "uri_too_long", f"请求地址过长（不能超过 {MAX_REQUEST_TARGET // 1024} KB）")
+    return request_target_too_long(MAX_REQUEST_TARGET)
 
 
 def headers_too_large() -> Problem:
-    return Problem(431, "headers_too_large", f"请求头过大（不能超过 {MAX_HEADER_BYTES // 1024} KB）")
-
-
-def malformed_request() -> Problem:
-    return Problem(400, "bad_request", "请求格式不正确")
+    return request_headers_too_large(MAX_HEADER_BYTES)
 
 
 class RequestLimitsMiddleware:

@@ -97,7 +97,7 @@ async def test_a_second_application_while_one_is_pending_or_approved_is_refused(
         ({"categories": ["数字化转型", "美容美发"]}, 422, "unknown_category"),
         ({"categories": []}, 422, "validation_error"),
         ({"contact_phone": "12345"}, 422, "validation_error"),
-        ({"proof_file_ids": ["no-such-file"]}, 422, "file_not_found"),
+        ({"proof_file_ids": ["no-such-file"]}, 422, "file_unknown"),
         ({"proof_file_ids": []}, 422, "validation_error"),
     ],
 )

@@ -11,6 +11,9 @@ from typing import Any
 
 from common.errors import Problem
 
+# one status for the code wherever the result is presented (403: common.idv for the other services)
+from common.errors import verification_expired as verification_expired
+
 # --- sign-in, captcha, SMS codes ---------------------------------------------------------------
 
 
@@ -149,10 +152,6 @@ def invalid(errors: list[dict[str, Any]], detail: str) -> Problem:
 
 def verification_not_found() -> Problem:
     return Problem(404, "verification_not_found", "人脸认证记录不存在或无权查看")
-
-
-def verification_expired() -> Problem:
-    return Problem(410, "verification_expired", "人脸认证结果已过期，请重新进行人脸认证")
 
 
 def verification_not_pending() -> Problem:

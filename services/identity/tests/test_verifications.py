@@ -176,6 +176,6 @@ async def test_a_passed_check_expires(make_identity: Any, relaxed_sms: dict[str,
         await decide(c, verification_id, "pass")
         await asyncio.sleep(1.2)
         r = await c.get(f"{URL}/{verification_id}", headers=owner.headers)
-        assert r.status_code == 410
+        assert r.status_code == 403
         assert r.json()["code"] == "verification_expired"
         assert r.json()["detail"] == "人脸认证结果已过期，请重新进行人脸认证"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from common import idempotency
-from common.app import ClientsDep, SessionDep
+from common.app import ClientsDep, ReadSessionDep, SessionDep
 from common.auth import CurrentUser, EnterpriseUser, Principal, ProviderUser, StaffUser, capability_required
 from common.errors import Problem
 from common.idempotency import IdempotencyDep
@@ -200,7 +200,7 @@ async def _list(
 )
 async def my_orders(
     principal: EnterpriseUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     tab: TabQuery = None,
     status: StatusQuery = None,
@@ -221,7 +221,7 @@ async def my_orders(
 )
 async def my_service_orders(
     principal: ProviderUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     tab: TabQuery = None,
     status: StatusQuery = None,
@@ -237,7 +237,11 @@ async def my_service_orders(
     response_description="一页订单及各页签的数量",
 )
 async def all_orders(
-    _staff: StaffUser, session: SessionDep, paging: Paging, tab: TabQuery = None, status: StatusQuery = None
+    _staff: StaffUser,
+    session: ReadSessionDep,
+    paging: Paging,
+    tab: TabQuery = None,
+    status: StatusQuery = None,
 ) -> TabbedPage[OrderOut]:
     return await _list(session, None, None, None, paging, tab, status)
 

@@ -155,7 +155,7 @@ async def test_every_bad_remittance_or_decision_is_a_clear_problem_and_changes_n
     foreign_file = await deal.remit(100, receipt_file_ids=[deal.file(deal.other_enterprise)])
     assert foreign_file.status_code == 422 and foreign_file.json()["code"] == "file_not_owned"
     unknown_file = await deal.remit(100, receipt_file_ids=["nope"])
-    assert unknown_file.status_code == 422 and unknown_file.json()["code"] == "file_not_found"
+    assert unknown_file.status_code == 422 and unknown_file.json()["code"] == "file_unknown"
 
     not_payee = await deal.decide(pending, who=deal.other_provider)  # a provider who is not the payee
     assert not_payee.status_code == 404 and not_payee.json()["code"] == "remittance_not_found"

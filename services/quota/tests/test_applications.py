@@ -301,7 +301,7 @@ BAD_SPECIAL_REQUESTS = [
     ({"basis_fen": None}, 422, "special_fields_required"),
     ({"proof_file_ids": []}, 422, "special_fields_required"),
     ({"proof_file_ids": ["someone-elses"]}, 422, "file_not_owned"),
-    ({"proof_file_ids": ["missing"]}, 422, "file_not_found"),
+    ({"proof_file_ids": ["missing"]}, 422, "file_unknown"),
     ({"proof_file_ids": ["a-zip"]}, 422, "file_type_not_allowed"),
     ({"voucher_type": "travel"}, 422, "validation_error"),
 ]

@@ -14,7 +14,7 @@ from catalog.domain.products import Status
 from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import FavoriteItem
 from catalog.service import listing
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
 from common.openapi import problems
 from common.pagination import Page, Paging, paginate
@@ -65,7 +65,7 @@ async def remove(product_id: ProductId, user: CurrentUser, session: SessionDep) 
     description="登录用户收藏的服务产品，最近收藏的在前；已不在门户展示的产品仍保留，标记 listed: false。",
     response_description="一页收藏的服务产品",
 )
-async def favorites(user: CurrentUser, session: SessionDep, paging: Paging) -> Page[FavoriteItem]:
+async def favorites(user: CurrentUser, session: ReadSessionDep, paging: Paging) -> Page[FavoriteItem]:
     """The newest first; a product that left the listing stays, marked ``listed: false``."""
     query = (
         select(Product, col(Provider.name), col(Favorite.created_at))

@@ -15,7 +15,7 @@ from catalog.models import Product, Provider
 from catalog.schemas.products import AdminProductOut, ProductIn, ProductOut
 from catalog.schemas.providers import ReviewDecisionIn
 from catalog.service import products as service
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import ReviewerUser
 from common.categories import voucher_type_for
 from common.errors import Problem
@@ -223,7 +223,7 @@ async def relist(
 )
 async def review_queue(
     _reviewer: ReviewerUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     status: StatusQuery = rules.Status.PENDING_REVIEW,
     flagged: bool | None = None,

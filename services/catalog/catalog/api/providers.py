@@ -20,7 +20,7 @@ from catalog.schemas.providers import (
     ReviewDecisionIn,
 )
 from catalog.service import providers as service
-from common.app import ClientsDep, SessionDep
+from common.app import ClientsDep, ReadSessionDep, SessionDep
 from common.auth import CurrentUser, EnterpriseUser, ReviewerUser, capability_required
 from common.files import check_files, check_problems
 from common.internal import unavailable
@@ -80,7 +80,7 @@ async def apply(
     response_description="本单位最近一次的入驻申请",
     responses=problems(errors.application_not_found),
 )
-async def my_application(user: CurrentUser, session: SessionDep) -> ProviderApplicationOut:
+async def my_application(user: CurrentUser, session: ReadSessionDep) -> ProviderApplicationOut:
     """The organisation's latest application: its state and reject reason."""
     application = await service.latest_application(session, user.org_id) if user.org_id else None
     if application is None:
@@ -132,7 +132,7 @@ async def update_profile(
 )
 async def application_queue(
     _reviewer: ReviewerUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     status: Annotated[Literal["pending_review", "approved", "rejected"] | None, Query()] = None,
 ) -> TabbedPage[ProviderApplicationOut]:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import AdminUser, CurrentUser, StaffUser
 from common.errors import Problem
 from common.openapi import problems
@@ -296,7 +296,7 @@ async def contract_document(contract: ReadableContract, session: SessionDep, ctx
     response_description="一页合同及各状态的数量",
 )
 async def admin_contracts(
-    session: SessionDep,
+    session: ReadSessionDep,
     _staff: StaffUser,
     paging: Paging,
     state: Annotated[StateName | None, Query(description="合同状态")] = None,

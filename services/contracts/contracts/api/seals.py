@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
 from common.openapi import problems
 from contracts import errors, verification
@@ -161,7 +161,7 @@ async def make_seal(
     response_description="签章图片（PNG）",
     responses={200: {"content": {"image/png": {}}}, **problems(errors.seal_not_found)},
 )
-async def my_seal(session: SessionDep, user: CurrentUser) -> Response:
+async def my_seal(session: ReadSessionDep, user: CurrentUser) -> Response:
     """The organisation's seal image (PNG)."""
     seal = await session.get(Seal, user.org_id) if user.org_id else None
     if seal is None:

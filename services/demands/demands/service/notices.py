@@ -22,7 +22,7 @@ async def _attachment(clients: ServiceClients, admin: Principal, file_id: str) -
     """The PDF's name, when the file is a PDF this administrator uploaded (/files)."""
     doc = await clients.get_json("identity", f"/internal/files/{file_id}")
     if doc is None:
-        raise file_problem("attachment_file_id", "file_not_found", f"文件 {file_id} 不存在")
+        raise file_problem("attachment_file_id", "file_unknown", f"文件 {file_id} 不存在")
     if doc.get("uploader_id") != admin.user_id:
         raise file_problem("attachment_file_id", "file_not_owned", f"文件 {file_id} 不是您上传的")
     if doc.get("content_type") != PDF:

@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 )
 async def list_organizations(
     _staff: StaffUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     q: Annotated[str | None, Query(max_length=100, description="名称或统一社会信用代码的一部分")] = None,
     capability: Literal["enterprise", "provider"] | None = None,
@@ -109,7 +109,7 @@ async def restore_organization(
     response_description="一页平台人员",
 )
 async def list_staff(
-    _admin: AdminUser, session: SessionDep, paging: Paging, active: bool | None = None
+    _admin: AdminUser, session: ReadSessionDep, paging: Paging, active: bool | None = None
 ) -> Page[StaffOut]:
     query = service.staff_query(active)
     total, rows = await paginate(session, query, paging)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
 from common.openapi import problems
 from identity import errors
@@ -104,7 +104,7 @@ async def certify(
     response_description="当前经办人",
     responses=problems(*OWNER, errors.agent_not_set),
 )
-async def get_agent(principal: CurrentUser, session: SessionDep) -> AgentOut:
+async def get_agent(principal: CurrentUser, session: ReadSessionDep) -> AgentOut:
     _user, org = await service.owner(session, principal, not_suspended=False)
     return service.agent_out(await service.agent(session, org))
 
@@ -153,7 +153,7 @@ async def delete_agent(principal: CurrentUser, session: SessionDep) -> Response:
     response_description="本单位的银行账户",
     responses=problems(*OWNER, errors.bank_account_not_set),
 )
-async def get_bank_account(principal: CurrentUser, session: SessionDep) -> BankAccountOut:
+async def get_bank_account(principal: CurrentUser, session: ReadSessionDep) -> BankAccountOut:
     _user, org = await service.owner(session, principal, not_suspended=False)
     return service.bank_account_out(await service.bank_account(session, org))
 

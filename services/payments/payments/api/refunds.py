@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from sqlmodel import col, select
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import FinanceUser
 from common.openapi import problems
 from common.pagination import Paging, TabbedPage, paginate
@@ -32,7 +32,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["refunds"])
     response_description="一页应退款及各状态的数量",
 )
 async def admin_refunds(
-    _user: FinanceUser, session: SessionDep, paging: Paging, state: Literal["due", "refunded"] | None = None
+    _user: FinanceUser,
+    session: ReadSessionDep,
+    paging: Paging,
+    state: Literal["due", "refunded"] | None = None,
 ) -> TabbedPage[RefundOut]:
     query = select(Refund)
     if state:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from sqlmodel import col, or_, select
 
 from common import idempotency
-from common.app import RuntimeDep, SessionDep
+from common.app import ReadSessionDep, RuntimeDep, SessionDep
 from common.auth import MEMBER_ROLES, CurrentUser, FinanceUser, forbidden_role
 from common.files import check_files, check_problems, file_grant_failed, grant_files
 from common.idempotency import IdempotencyDep
@@ -182,7 +182,7 @@ async def reject(
 )
 async def my_remittances(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     state: Literal["pending", "confirmed", "rejected"] | None = None,
 ) -> TabbedPage[RemittanceRowOut]:
@@ -214,7 +214,7 @@ async def my_remittances(
 )
 async def admin_remittances(
     _user: FinanceUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     state: Literal["pending", "confirmed", "rejected"] | None = None,
     order_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from sqlmodel import col, select
 
-from common.app import RuntimeDep, SessionDep
+from common.app import ReadSessionDep, RuntimeDep, SessionDep
 from common.auth import FinanceUser, ProviderUser, capability_required
 from common.files import check_files, check_problems, file_problem
 from common.internal import unavailable
@@ -48,7 +48,7 @@ DECISION = (
     responses=problems(*PROVIDER),
 )
 async def my_settlements(
-    user: ProviderUser, session: SessionDep, paging: Paging, state: SettlementState | None = None
+    user: ProviderUser, session: ReadSessionDep, paging: Paging, state: SettlementState | None = None
 ) -> TabbedPage[SettlementOut]:
     """服务券兑付: the provider's claims, with their order numbers."""
     mine = col(SettlementClaim.provider_id) == user.org_id
@@ -121,7 +121,7 @@ async def claim(
     response_description="一页兑付记录及各状态的数量",
 )
 async def admin_settlements(
-    user: FinanceUser, session: SessionDep, paging: Paging, state: SettlementState | None = None
+    user: FinanceUser, session: ReadSessionDep, paging: Paging, state: SettlementState | None = None
 ) -> TabbedPage[SettlementOut]:
     query = select(SettlementClaim)
     if state:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlmodel import col, func, select
 
-from common.app import RuntimeDep, SessionDep
+from common.app import ReadSessionDep, RuntimeDep, SessionDep
 from common.auth import EnterpriseUser, ReviewerUser
 from common.categories import VOUCHER_TYPES
 from common.files import check_problems
@@ -82,7 +82,9 @@ async def apply(
     description="已认证企业查看本单位的配额申请及审核结果（新申请在前，分页），含不通过的理由。",
     response_description="本单位的配额申请（新申请在前）",
 )
-async def my_applications(user: EnterpriseUser, session: SessionDep, paging: Paging) -> Page[ApplicationOut]:
+async def my_applications(
+    user: EnterpriseUser, session: ReadSessionDep, paging: Paging
+) -> Page[ApplicationOut]:
     query = (
         select(QuotaApplication)
         .where(col(QuotaApplication.enterprise_id) == user.org_id)
@@ -104,7 +106,7 @@ async def my_applications(user: EnterpriseUser, session: SessionDep, paging: Pag
 )
 async def queue(
     _staff: ReviewerUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     status: Annotated[States | None, Query()] = None,
     flagged: Annotated[bool | None, Query()] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
-from common.app import RuntimeDep, SessionDep
+from common.app import ReadSessionDep, RuntimeDep, SessionDep
 from common.auth import EnterpriseUser, StaffUser
 from common.categories import VOUCHER_TYPES
 from common.internal import unavailable
@@ -193,7 +193,7 @@ async def quote(
 )
 async def all_vouchers(
     _staff: StaffUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     paging: Paging,
     enterprise_id: Annotated[str | None, Query(max_length=36)] = None,
     voucher_type: Annotated[str | None, Query(max_length=30)] = None,

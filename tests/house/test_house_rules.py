@@ -1,0 +1,228 @@
+"""The house rules (CONTRIBUTING.md) as tests, each over the registry, the code or the built
+apps, and each shown to catch the drift it is written against on a deliberately broken copy."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from common import registry
+from common.app import SessionDep
+from common.errors import Problem
+from gateway import errors as gateway_errors
+from gateway.config import Settings as GatewaySettings
+
+from . import rules
+from .problem_codes import all_modules, argument_sets, factories, problems_of
+
+PACKAGES = {svc.package for svc in registry.SERVICES} | {"gateway", "web"}
+# The launcher is the one composition root: it starts every process, so it imports them all.
+COMPOSITION_ROOT = "gateway/launcher.py"
+
+
+def _app(name: str) -> FastAPI:
+    svc = registry.service(name)
+    settings = importlib.import_module(f"{svc.package}.config").Settings(environment="development")
+    return importlib.import_module(f"{svc.package}.main").create_app(settings)  # type: ignore[no-any-return]
+
+
+def _broken_copy(name: str, tmp_path: Path) -> Path:
+    copy = tmp_path / rules.package_dir(name).name
+    shutil.copytree(rules.package_dir(name), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+# --- no service imports another ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*registry.NAMES, "web"])
+def test_no_service_imports_another(name: str) -> None:
+    assert rules.foreign_imports(rules.package_dir(name), PACKAGES) == []
+
+
+def test_the_gateway_imports_no_service_but_in_its_launcher() -> None:
+    found = rules.foreign_imports(rules.package_dir("gateway"), PACKAGES)
+    assert [f for f in found if not f.startswith(f"{COMPOSITION_ROOT}:")] == []
+
+
+def test_an_import_of_another_service_is_caught(tmp_path: Path) -> None:
+    copy = _broken_copy("quota", tmp_path)
+    (copy / "shortcut.py").write_text("from orders.models import Order\n")
+    assert rules.foreign_imports(copy, PACKAGES) == ["quota/shortcut.py:1 imports orders.models"]
+
+
+# --- problems: made in errors.py, one status per code ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*registry.NAMES, "gateway", "web"])
+def test_problems_are_made_in_errors_py_alone(name: str) -> None:
+    assert rules.problems_outside_errors(rules.package_dir(name)) == []
+
+
+def test_common_makes_its_problems_in_errors_py_alone() -> None:
+    assert rules.problems_outside_errors(rules.ROOT / "libs" / "common" / "common") == []
+
+
+def test_a_problem_made_in_a_router_is_caught(tmp_path: Path) -> None:
+    copy = _broken_copy("orders", tmp_path)
+    api = copy / "api.py"
+    api.write_text(api.read_text() + '\n\ndef _nope():\n    return Problem(409, "nope", "不行")\n')
+    (found,) = rules.problems_outside_errors(copy)
+    assert found.startswith("orders/api.py:") and found.endswith("builds a Problem")
+
+
+def _fixed_codes(name: str, factory: Any) -> bool:
+    """A factory whose codes are its own: not a generic constructor that takes the code or the
+    status (unless its real arguments are known: problem_codes.argument_sets)."""
+    generic = {"code", "status"} & set(inspect.signature(factory).parameters)
+    return not generic or argument_sets(name) is not None
+
+
+def _every_problem() -> Iterator[tuple[str, Problem]]:
+    for name, factory in factories([*all_modules(), gateway_errors]):
+        if _fixed_codes(name, factory):
+            for problem in problems_of(name, factory):
+                yield name, problem
+
+
+def test_each_code_has_one_status_across_the_services() -> None:
+    """A client handles a code one way: ``verification_expired`` was 410 from identity and 403
+    from common.idv for the same "redo the face check"."""
+    assert rules.statuses_by_code(_every_problem()) == []
+
+
+def test_a_code_given_two_statuses_is_caught() -> None:
+    found = rules.statuses_by_code(
+        [("a.errors.late", Problem(410, "late", "")), ("b.errors.late", Problem(403, "late", ""))]
+    )
+    assert found == ["late: 403 in b.errors.late; 410 in a.errors.late"]
+
+
+# --- transactions: one commit, in the router ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_service_modules_commit_only_in_and_commit_functions(name: str) -> None:
+    assert rules.commits_outside_and_commit(rules.package_dir(name)) == []
+
+
+def test_a_commit_in_a_service_function_is_caught(tmp_path: Path) -> None:
+    copy = _broken_copy("payments", tmp_path)
+    target = sorted(rules.service_modules(copy))[0]
+    target.write_text(
+        target.read_text()
+        + "\n\nasync def settle_now(session):\n    await session.commit()\n\n\n"
+        + "async def settle_and_commit(session):\n    await session.commit()\n"
+    )
+    (found,) = rules.commits_outside_and_commit(copy)
+    assert found.endswith("commits in settle_now")
+
+
+# --- reads take the read-only session ------------------------------------------------------------
+
+# GET routes on the read-write session, and why. Those that write are exceptions for good;
+# those marked DEBT read through a dependency the writes share (it loads, and for some locks,
+# the resource): each wants a read-only twin of that dependency. The list may only shrink: a
+# new GET on the write session fails here until it reads on ReadSessionDep or says why.
+WRITES = "it writes: "
+DEBT = "DEBT: reads through a dependency the writes share: "
+GETS_THAT_WRITE: dict[str, dict[str, str]] = {
+    "identity": {
+        "/api/v1/captcha": WRITES + "stores the captcha it issues",
+        "/api/v1/identity-verifications/{verification_id}/return": WRITES + "records the vendor's result",
+        "/api/v1/dev/captcha/{captcha_id}": "development only (the demo's captcha answers)",
+        "/api/v1/dev/sms-codes/latest": "development only (the demo's SMS outbox)",
+        "/api/v1/me/organization": DEBT + "deps.membership",
+        "/api/v1/me/identity-verifications/{verification_id}": DEBT
+        + "deps.active_user, deps.own_verification",
+        "/api/v1/files/{file_id}": DEBT + "deps.active_user",
+    },
+    "quota": {
+        "/api/v1/campaigns/current": DEBT + "deps.current_campaign",
+        "/api/v1/voucher-types": DEBT + "deps.current_campaign",
+        "/api/v1/me/vouchers": DEBT + "deps.current_campaign",
+        "/api/v1/me/vouchers/{voucher_id}/movements": DEBT + "deps.owned_voucher",
+        "/api/v1/vouchers/{voucher_id}/quote": DEBT + "deps.owned_voucher",
+    },
+    "catalog": {
+        "/api/v1/me/provider-profile": DEBT + "deps.ProviderMember",
+        "/api/v1/me/products": DEBT + "deps.ProviderMember",
+        "/api/v1/me/products/{product_id}": DEBT + "deps.OwnProduct",
+    },
+    "orders": {"/api/v1/orders/{order_id}": DEBT + "deps.visible_order"},
+    "contracts": {
+        "/api/v1/orders/{order_id}/contract": DEBT + "deps.order_contract",
+        "/api/v1/contracts/{contract_id}": DEBT + "deps.readable_contract",
+        "/api/v1/contracts/{contract_id}/versions": DEBT + "deps.readable_contract",
+        "/api/v1/contracts/{contract_id}/document": DEBT + "deps.readable_contract",
+    },
+    "payments": {"/api/v1/orders/{order_id}/payment": DEBT + "deps.party_plan"},
+    "demands": {
+        "/api/v1/admin/demands/{demand_id}": DEBT + "deps.reviewed_demand (locks it)",
+        "/api/v1/admin/messages/{message_id}": DEBT + "deps.staff_message (locks it)",
+    },
+}
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_every_public_get_route_reads_on_the_read_only_session(name: str) -> None:
+    app = _app(name)
+    excused = GETS_THAT_WRITE.get(name, {})
+    assert rules.gets_on_the_write_session(app, excused) == []
+    still = {route.split(" ", 1)[1] for route in rules.gets_on_the_write_session(app, {})}
+    assert set(excused) <= still, (
+        f"{name}: now on the read-only session, take off the list: {set(excused) - still}"
+    )
+
+
+def test_a_get_route_on_the_write_session_is_caught() -> None:
+    app = FastAPI()
+
+    @app.get(f"{registry.API_PREFIX}/things")
+    async def things(session: SessionDep) -> list[str]:
+        return []
+
+    @app.get(f"{registry.API_PREFIX}/noted")
+    async def noted(session: SessionDep) -> list[str]:
+        return []
+
+    found = rules.gets_on_the_write_session(app, {f"{registry.API_PREFIX}/noted": "it counts a view"})
+    assert found == [f"GET {registry.API_PREFIX}/things"]
+
+
+# --- the registry is the one list -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_each_consumer_handles_exactly_its_registry_rows_events(name: str) -> None:
+    handled = _app(name).state.runtime.consumer.handlers
+    assert rules.consumer_mismatch(name, handled, registry.service(name).consumes) == []
+
+
+def test_a_handler_without_a_binding_and_a_binding_without_a_handler_are_caught() -> None:
+    found = rules.consumer_mismatch(
+        "quota", ["orders.order_submitted", "x.new"], ["orders.order_submitted", "y.old"]
+    )
+    assert found == [
+        "quota handles x.new but its registry row does not bind it",
+        "quota's registry row binds y.old but no handler applies it",
+    ]
+
+
+def test_the_gateway_has_a_url_for_every_registry_service() -> None:
+    assert rules.unrouted_services(GatewaySettings.model_fields, registry.NAMES) == []
+    assert rules.unrouted_services(GatewaySettings.model_fields, [*registry.NAMES, "newcomer"]) == [
+        "the gateway has no newcomer_url"
+    ]
+
+
+def test_every_registry_service_is_named_for_its_users() -> None:
+    """The name a user reads when it is unavailable (身份服务暂不可用，请稍后重试)."""
+    assert [s.name for s in (*registry.SERVICES, registry.PORTAL) if not s.label] == []
