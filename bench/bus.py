@@ -43,7 +43,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.bus.consumer import Consumer
 from common.bus.inprocess import InProcessTransport
-from common.bus.outbox import OutboxRelay, publish
+from common.bus.outbox import OutboxRelay, emit
 from common.db import Database, connect
 from common.events import Envelope, OrganizationCertified
 from common.logging import configure_logging
@@ -88,7 +88,7 @@ async def fill_outbox(db: Database, n: int, aggregates: int = 100) -> None:
         async with db.transaction() as s:
             for i in range(start, min(n, start + chunk)):
                 org = f"org-{i % aggregates}"
-                await publish(
+                await emit(
                     s,
                     OrganizationCertified(
                         org_id=org, name=f"广西{org}制造有限公司", uscc="91450100MA5K", kind="enterprise"

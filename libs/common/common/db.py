@@ -69,6 +69,20 @@ async def lock(session: AsyncSession, model: type[M], key: Any, *, nowait: bool 
     return (await session.exec(stmt)).first()
 
 
+class Missing(LookupError):
+    """A row the caller knows exists (made earlier in its transaction, or a committed fact it
+    stands on) is not there: a defect, never a user's error (the event is retried, then parked)."""
+
+
+async def lock_existing(session: AsyncSession, model: type[M], key: Any, *, nowait: bool = False) -> M:
+    """:func:`lock` for a row that must exist: raises :class:`Missing` instead of returning
+    None (an ``assert`` would vanish under ``python -O``)."""
+    row = await lock(session, model, key, nowait=nowait)
+    if row is None:
+        raise Missing(f"{model.__name__} {key!r} is not there to lock")
+    return row
+
+
 async def raw(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection of the session's transaction (begun if it has not begun).
 

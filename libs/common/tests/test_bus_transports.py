@@ -17,7 +17,7 @@ import pytest
 from aiormq.exceptions import ChannelPreconditionFailed
 
 from common.bus.inprocess import InProcessTransport
-from common.bus.outbox import publish
+from common.bus.outbox import emit
 from common.events import ProviderApproved
 from common.testing.bus import CERTIFIED, Bus, MakeBus, certified
 from common.testing.proxy import TcpProxy
@@ -167,7 +167,7 @@ async def test_rabbitmq_topology_and_message_properties(bus: Bus) -> None:
         await connection.close()
 
     async with bus.publisher_db.transaction() as s:
-        env = await publish(s, ProviderApproved(org_id="p-9", name="柳州检测中心"), aggregate_id="p-9")
+        env = await emit(s, ProviderApproved(org_id="p-9", name="柳州检测中心"), aggregate_id="p-9")
     assert await bus.relay().drain() == 1  # confirmed: not an error, not silently dropped
     assert await bus.pending() == 0
 

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.bus.consumer import REDELIVER_TIMER, Consumer
 from common.bus.inprocess import InProcessTransport
-from common.bus.outbox import OutboxRelay, publish
+from common.bus.outbox import OutboxRelay, emit
 from common.db import Database
 from common.events import Envelope
 from common.testing.bus import CERTIFIED, Eventually, MakeDb, certified
@@ -49,7 +49,7 @@ async def test_consumers_are_delivered_to_concurrently_each_in_its_own_transacti
     for name in ("quota", "catalog", "orders"):
         await transport.subscribe(slow_consumer(name, db, delay=0.4))
     async with db.transaction() as s:
-        await publish(s, certified("c1"), aggregate_id="c1")
+        await emit(s, certified("c1"), aggregate_id="c1")
     loop = asyncio.get_running_loop()
     began = loop.time()
     assert await OutboxRelay(db, transport, listen=False).drain() == 1
@@ -69,7 +69,7 @@ async def test_a_slow_handler_does_not_hold_the_publisher_and_is_applied_later_o
     await transport.subscribe(slow)
     timers = TimerWorker(db, {REDELIVER_TIMER: slow.redeliver}, poll_interval=0.05, name="slow")
     async with db.transaction() as s:
-        env = await publish(s, certified("s1"), aggregate_id="s1")
+        env = await emit(s, certified("s1"), aggregate_id="s1")
     loop = asyncio.get_running_loop()
     began = loop.time()
     relay = OutboxRelay(db, transport, listen=False)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from common.bus.consumer import Consumer, Unhandled
-from common.bus.outbox import NOTIFY_CHANNEL, publish
+from common.bus.outbox import NOTIFY_CHANNEL, emit
 from common.db import connect, raw
 from common.events import Envelope, OrganizationCertified, ProviderApproved
 from common.testing.bus import Bus, MakeDb, bank_changed, body_of, certified, wait_until
@@ -88,26 +88,26 @@ async def test_sequence_numbers_count_per_aggregate_without_gaps(schema_db: Make
     db = await schema_db()
     async with db.transaction() as s:
         for _ in range(3):
-            await publish(s, certified("A"), aggregate_id="A")
-        await publish(s, certified("B"), aggregate_id="B")
+            await emit(s, certified("A"), aggregate_id="A")
+        await emit(s, certified("B"), aggregate_id="B")
     with contextlib.suppress(RuntimeError):
         async with db.transaction() as s:  # rolled back: its numbers are given back
-            await publish(s, certified("A"), aggregate_id="A")
+            await emit(s, certified("A"), aggregate_id="A")
             raise RuntimeError("the request failed")
     async with db.transaction() as s:
-        await publish(s, bank_changed("A", "6222"), aggregate_id="A")
-        await publish(s, certified("B"), aggregate_id="B")
+        await emit(s, bank_changed("A", "6222"), aggregate_id="A")
+        await emit(s, certified("B"), aggregate_id="B")
     # Only the counter assigns sequences: a number passed by hand (which a consumer treating
     # "sequence <= seen" as stale would drop, or which would make it drop real events) is
     # refused, and its transaction writes nothing.
     with pytest.raises(TypeError, match="sequence"):
         async with db.transaction() as s:
-            await publish(s, certified("B"), aggregate_id="B", sequence=99)  # type: ignore[call-arg]
+            await emit(s, certified("B"), aggregate_id="B", sequence=99)  # type: ignore[call-arg]
 
     # Twenty concurrent transactions on one aggregate: each gets its own number.
     async def one() -> None:
         async with db.transaction() as s:
-            await publish(s, certified("C"), aggregate_id="C")
+            await emit(s, certified("C"), aggregate_id="C")
 
     await asyncio.gather(*(one() for _ in range(20)))
 
@@ -133,8 +133,8 @@ async def test_each_event_written_is_one_statement_and_the_first_wakes_the_relay
         async with db.transaction() as s:
             sent: list[str] = []
             (await raw(s)).add_query_logger(lambda record: sent.append(record.query))
-            await publish(s, certified("A"), aggregate_id="A")
-            await publish(s, certified("B"), aggregate_id="B")
+            await emit(s, certified("A"), aggregate_id="A")
+            await emit(s, certified("B"), aggregate_id="B")
         assert len([q for q in sent if not q.startswith(("BEGIN", "COMMIT"))]) == 2, sent
         await wait_until(lambda: woken == [NOTIFY_CHANNEL], within=5, what="the commit's NOTIFY")
         await asyncio.sleep(0.2)
@@ -155,7 +155,7 @@ async def test_an_event_written_in_a_rolled_back_transaction_is_never_published(
 
     with contextlib.suppress(RuntimeError):
         async with bus.publisher_db.transaction() as s:
-            lost = await publish(s, certified("ghost"), aggregate_id="ghost")
+            lost = await emit(s, certified("ghost"), aggregate_id="ghost")
             raise RuntimeError("validation failed after the event was written")
     (sentinel,) = await bus.emit((certified("real"), "real"))  # committed after it
     await bus.eventually(lambda: bus.all_applied([sentinel]), within=5, what="published on NOTIFY")
@@ -183,7 +183,7 @@ class CrashAfterPublish:
         self.confirmed: list[str] = []
         self.crashed = asyncio.Event()
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         await self.inner.publish(doc)
         self.confirmed.append(doc["event_id"])
         if len(self.confirmed) == self.crash_on:
@@ -236,7 +236,7 @@ class Counting:
         self.started = asyncio.Event()
         self.after = after
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         if self.after is not None and not self.published:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.after.started.wait(), 10)
@@ -278,7 +278,7 @@ class Flaky:
         self.inner = inner
         self.failures = failures
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         if self.failures.get(doc["event_id"], 0) > 0:
             self.failures[doc["event_id"]] -= 1
             raise ConnectionError("broker unreachable")

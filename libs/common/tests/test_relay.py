@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import text
 
-from common.bus.outbox import NEXT_BATCH, publish
+from common.bus.outbox import NEXT_BATCH, emit
 from common.testing.bus import Bus, MakeBus, MakeDb, bank_changed, certified
 from common.testing.proxy import TcpProxy
 
@@ -74,7 +74,7 @@ class RefuseOnce:
     def health(self) -> dict[str, bool]:
         return {"broker": True}
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         if doc["event_id"] == self.refuse:
             self.refuse = ""
             raise RuntimeError("PRECONDITION_FAILED: message refused")
@@ -112,7 +112,7 @@ class InFlight:
     def health(self) -> dict[str, bool]:
         return self.inner.health()
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         self.now += 1
         self.most = max(self.most, self.now)
         try:
@@ -126,7 +126,7 @@ async def test_a_batch_is_published_with_its_confirmations_in_flight_together(bu
     events = await bus.emit(*((certified(f"c{i}"), f"c{i}") for i in range(40)))
     counting = InFlight(bus.transport)
     assert await bus.relay(transport=counting).drain() == 40
-    assert counting.most > 10, f"at most {counting.most} publish(es) in flight"
+    assert counting.most > 10, f"at most {counting.most} emit(es) in flight"
     await bus.eventually(lambda: bus.all_applied(events), within=20)
 
 
@@ -170,7 +170,7 @@ class Holding:
     def health(self) -> dict[str, bool]:
         return {"broker": True}
 
-    async def publish(self, doc: dict[str, Any]) -> None:
+    async def emit(self, doc: dict[str, Any]) -> None:
         if doc["event_id"] == self.hold:
             self.reached.set()
             await self.released.wait()
@@ -236,7 +236,7 @@ async def test_an_aggregates_rows_go_out_in_sequence_order_when_their_transactio
     await early.execute(text("SELECT 1"))  # now() of this transaction is fixed here
     await asyncio.sleep(0.01)
     (first,) = await bus.emit((certified("a"), "a"))  # began later, commits first: N
-    second = await publish(early, bank_changed("a", "6222 1"), aggregate_id="a")  # N+1
+    second = await emit(early, bank_changed("a", "6222 1"), aggregate_id="a")  # N+1
     await early.commit()
     await early.close()
     assert (first.sequence, second.sequence) == (1, 2)

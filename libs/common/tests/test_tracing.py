@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import tracing
 from common.app import ServiceRuntime, create_service_app
-from common.bus.outbox import publish
+from common.bus.outbox import emit
 from common.bus.rabbitmq import _message
 from common.db import Database
 from common.events import Envelope
@@ -170,7 +170,7 @@ async def test_without_a_collector_nothing_is_installed_and_events_carry_no_trac
         assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # the no-op
         assert not [m for m in app.user_middleware if "OpenTelemetry" in m.cls.__name__]  # type: ignore[attr-defined]
         async with db.transaction() as session:
-            envelope = await publish(session, certified("o1"), aggregate_id="o1")
+            envelope = await emit(session, certified("o1"), aggregate_id="o1")
         assert envelope.trace is None
         [body] = await outbox_bodies(db)
         assert "trace" not in body  # the envelope as it was before tracing existed

@@ -27,7 +27,7 @@ from catalog.models import OrderFact, Product
 from common.access import register_access_handlers
 from common.bus import Consumer, RetryLater
 from common.bus.ordering import ordered
-from common.db import lock
+from common.db import lock, lock_existing
 from common.events import ContractSigned, Envelope, OrderCompleted, OrderEvaluated, OrderSubmitted
 from common.orgs import register_org_handlers
 
@@ -39,8 +39,7 @@ async def _fact(session: AsyncSession, order_id: str, product_id: str, provider_
         .values(order_id=order_id, product_id=product_id, provider_id=provider_id)
         .on_conflict_do_nothing()
     )
-    fact = await lock(session, OrderFact, order_id)
-    assert fact is not None
+    fact = await lock_existing(session, OrderFact, order_id)
     return fact
 
 

@@ -84,5 +84,5 @@ async def seed_demo(runtime: ServiceRuntime) -> None:
                 )
             )
         await session.flush()
-        await bus.publish(session, ProviderApproved(org_id=org.id, name=org.name), aggregate_id=org.id)
+        await bus.emit(session, ProviderApproved(org_id=org.id, name=org.name), aggregate_id=org.id)
     log.info("catalog_demo_seeded", provider=org.id, products=len(DEMO_PRODUCTS))

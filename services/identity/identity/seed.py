@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from common import demo
 from common.app import ServiceRuntime
-from common.bus import publish
+from common.bus import emit
 from common.events import BankAccountChanged, OrganizationCertified
 from common.masking import mask_id_number
 from common.timers import utcnow
@@ -91,12 +91,12 @@ async def seed_demo(ctx: IdentityContext, runtime: ServiceRuntime) -> list[DemoA
             )
             session.add(account)
             assert org.uscc is not None
-            await publish(
+            await emit(
                 session,
                 OrganizationCertified(org_id=org.id, name=name, uscc=org.uscc, kind=kind),
                 aggregate_id=org.id,
             )
-            await publish(
+            await emit(
                 session,
                 BankAccountChanged(
                     org_id=org.id,

@@ -20,9 +20,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.access import register_access_handlers
-from common.bus import Consumer, RetryLater, publish
+from common.bus import Consumer, RetryLater, emit
 from common.bus.ordering import ordered
-from common.db import lock
+from common.db import lock, lock_existing
 from common.events import (
     CancellationRefused,
     ContractAgreed,
@@ -370,7 +370,7 @@ async def termination_requested(settings: Settings, session: AsyncSession, event
             reason=reason,
         )
     session.add(order)
-    await publish(session, answer, aggregate_id=order.id)
+    await emit(session, answer, aggregate_id=order.id)
 
 
 async def termination_withdrawn(settings: Settings, session: AsyncSession, event: Envelope[Any]) -> None:
@@ -455,8 +455,7 @@ async def product_changed(settings: Settings, session: AsyncSession, event: Enve
         )
         .on_conflict_do_nothing()
     )
-    copy = await lock(session, ProductCopy, p.product_id)
-    assert copy is not None
+    copy = await lock_existing(session, ProductCopy, p.product_id)
     if not await ordered(session, CONSUMER, event, stream="product"):
         return
     copy.provider_id, copy.name, copy.category = p.provider_id, p.name, p.category

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import orgs
 from common.auth import Principal
-from common.bus import publish
+from common.bus import emit
 from common.categories import voucher_type_for
 from common.errors import Problem
 from common.events import (
@@ -200,7 +200,7 @@ async def transition(
 
 async def publish_awaiting_acceptance(session: AsyncSession, order: Order) -> None:
     """The provider has an order to accept (待接单): demands tells its members."""
-    await publish(
+    await emit(
         session,
         OrderAwaitingAcceptance(
             order_id=order.id,
@@ -224,7 +224,7 @@ async def _carry_out(
     agg = order.id
     match effect:
         case Effect.PUBLISH_CANCELLED:
-            await publish(
+            await emit(
                 session,
                 OrderCancelled(
                     order_id=order.id,
@@ -235,7 +235,7 @@ async def _carry_out(
                 aggregate_id=agg,
             )
         case Effect.PUBLISH_ACCEPTED:
-            await publish(
+            await emit(
                 session,
                 OrderAccepted(
                     order_id=order.id,
@@ -263,7 +263,7 @@ async def _carry_out(
             order.cancel_requested_in = str(before)
             order.cancel_refused_reason = None
             order.cancelled_by = why.by  # who asked: shown once contracts answers
-            await publish(
+            await emit(
                 session,
                 CancellationRequested(
                     order_id=order.id,
@@ -275,7 +275,7 @@ async def _carry_out(
             )
         case Effect.PUBLISH_SERVICE_STARTED:
             order.service_started_at = now()
-            await publish(
+            await emit(
                 session,
                 ServiceStarted(
                     order_id=order.id,
@@ -288,7 +288,7 @@ async def _carry_out(
             )
         case Effect.PUBLISH_SERVICE_COMPLETED:
             order.service_completed_at = now()
-            await publish(
+            await emit(
                 session,
                 ServiceCompleted(
                     order_id=order.id,
@@ -302,7 +302,7 @@ async def _carry_out(
             )
         case Effect.PUBLISH_COMPLETED:
             add_step(session, order, "order_completed", Actor.SYSTEM, "orders")
-            await publish(
+            await emit(
                 session,
                 OrderCompleted(
                     order_id=order.id,
@@ -506,7 +506,7 @@ async def submit(
     session.add(order)
     await session.flush()
     add_step(session, order, "submitted", Actor.ENTERPRISE, principal.user_id)
-    await publish(
+    await emit(
         session,
         OrderSubmitted(
             order_id=order.id,
@@ -624,7 +624,7 @@ async def evaluate(
     session.add(evaluation)
     session.add(order)
     add_step(session, order, "evaluated", Actor.ENTERPRISE, principal.user_id, detail=f"{body.rating}星")
-    await publish(
+    await emit(
         session,
         OrderEvaluated(
             order_id=order.id,

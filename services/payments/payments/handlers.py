@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.access import register_access_handlers
 from common.bus import Consumer, Poison
 from common.bus.ordering import ordered
-from common.db import lock
+from common.db import lock, lock_existing
 from common.events import (
     BankAccountChanged,
     ContractSigned,
@@ -61,8 +61,7 @@ def build_consumer() -> Consumer:
     async def bank_account_changed(session: AsyncSession, event: Envelope[Any]) -> None:
         p: BankAccountChanged = event.payload
         await session.execute(pg_insert(Payee).values(org_id=p.org_id).on_conflict_do_nothing())
-        payee = await lock(session, Payee, p.org_id)
-        assert payee is not None
+        payee = await lock_existing(session, Payee, p.org_id)
         if not await ordered(session, consumer.name, event, stream="bank_account"):
             return  # a newer account is already kept
         payee.account_name, payee.bank_name, payee.bank_region = p.account_name, p.bank_name, p.bank_region

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.access import register_access_handlers
-from common.bus import Consumer, publish
+from common.bus import Consumer, emit
 from common.bus.ordering import last_applied, ordered
 from common.events import (
     ContractSigned,
@@ -32,7 +32,7 @@ from quota.service import vouchers as ledger
 
 async def _emit(session: AsyncSession, payload: EventPayload | None, order_id: str) -> None:
     if payload is not None:
-        await publish(session, payload, aggregate_id=order_id)
+        await emit(session, payload, aggregate_id=order_id)
 
 
 def build_consumer(settings: Settings | None = None) -> Consumer:

@@ -1,6 +1,6 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
-``publish`` writes the event in the caller's transaction (and a NOTIFY that fires on commit),
+``emit`` writes the event in the caller's transaction (and a NOTIFY that fires on commit),
 so an event exists if and only if its state change committed. Its ``sequence`` comes from
 the per-aggregate counter only (nobody passes one: a consumer that treats "sequence <= seen"
 as stale would drop a real event numbered by hand).
@@ -74,7 +74,7 @@ _WRITE_AND_NOTIFY = (
 )
 
 
-async def publish(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
+async def emit(session: AsyncSession, payload: EventPayload, *, aggregate_id: str) -> Envelope[Any]:
     """Write ``payload`` to the outbox in the caller's transaction; return its envelope.
 
     Its sequence is the aggregate's next number from the counter (there is no way to pass

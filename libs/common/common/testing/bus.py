@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.access import create_access_schema
 from common.bus.consumer import Consumer
-from common.bus.outbox import OutboxRelay, publish
+from common.bus.outbox import OutboxRelay, emit
 from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue
 from common.bus.transport import Transport
 from common.db import Database
@@ -207,7 +207,7 @@ class Bus:
     async def emit(self, *payloads: tuple[EventPayload, str]) -> list[Envelope[Any]]:
         """Write (payload, aggregate id) pairs to the outbox in one committed transaction."""
         async with self.publisher_db.transaction() as session:
-            return [await publish(session, p, aggregate_id=agg) for p, agg in payloads]
+            return [await emit(session, p, aggregate_id=agg) for p, agg in payloads]
 
     def relay(
         self, *, db: Database | None = None, transport: Any = None, start: bool = False, **kw: Any

@@ -58,7 +58,7 @@ def flags_for(p: Product | ProductIn, banned: Sequence[str]) -> list[rules.Flag]
 
 async def changed(session: AsyncSession, product: Product, provider: Provider | None = None) -> None:
     provider = provider or await session.get(Provider, product.provider_id)
-    await bus.publish(
+    await bus.emit(
         session,
         ProductChanged(
             product_id=product.id,
@@ -188,7 +188,7 @@ async def review(
         max_subsidy_fen=product.max_subsidy_fen,
     )
     await changed(session, product)
-    await bus.publish(
+    await bus.emit(
         session,
         ProductReviewed(
             product_id=product.id,

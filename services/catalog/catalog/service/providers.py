@@ -133,7 +133,7 @@ async def approve(
         reason=reason,
         org_id=application.org_id,
     )
-    await bus.publish(
+    await bus.emit(
         session,
         ProviderApproved(org_id=application.org_id, name=provider.name),
         aggregate_id=application.org_id,
@@ -162,7 +162,7 @@ async def reject(
         reason=reason,
         org_id=application.org_id,
     )
-    await bus.publish(
+    await bus.emit(
         session,
         ProviderApplicationRejected(
             application_id=application.id,

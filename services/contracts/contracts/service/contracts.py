@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common import bus
 from common.audit import SYSTEM, audit
 from common.auth import Principal
-from common.db import lock
+from common.db import lock_existing
 from common.events import (
     CancellationRefused,
     CancellationRequested,
@@ -95,8 +95,7 @@ async def contract_out(session: AsyncSession, contract: Contract, principal: Pri
 
 async def lock_facts(session: AsyncSession, order_id: str) -> OrderFacts:
     await session.execute(pg_insert(OrderFacts).values(order_id=order_id).on_conflict_do_nothing())
-    facts = await lock(session, OrderFacts, order_id)
-    assert facts is not None
+    facts = await lock_existing(session, OrderFacts, order_id)
     return facts
 
 
@@ -106,8 +105,7 @@ async def lock_contract(session: AsyncSession, contract_id: str) -> tuple[OrderF
     if found is None:
         raise errors.contract_not_found()
     facts = await lock_facts(session, found.order_id)
-    contract = await lock(session, Contract, contract_id)
-    assert contract is not None
+    contract = await lock_existing(session, Contract, contract_id)
     return facts, contract
 
 
@@ -207,7 +205,7 @@ async def on_cancellation_requested(session: AsyncSession, p: CancellationReques
         session.add(facts)
         if contract is not None:
             await _void(session, contract, p.reason)
-        await bus.publish(
+        await bus.emit(
             session,
             ContractVoided(
                 order_id=p.order_id, contract_id=contract.id if contract else None, reason=p.reason
@@ -218,7 +216,7 @@ async def on_cancellation_requested(session: AsyncSession, p: CancellationReques
         assert contract is not None
         await _request_termination(session, facts, contract, reason=p.reason, by="enterprise", user=None)
     elif answer.outcome is domain.CancelOutcome.REFUSE:
-        await bus.publish(
+        await bus.emit(
             session,
             CancellationRefused(
                 order_id=p.order_id,
@@ -321,7 +319,7 @@ async def submit(session: AsyncSession, contract_id: str, principal: Principal) 
             submitted_at=contract.submitted_at,
         )
     )
-    await bus.publish(
+    await bus.emit(
         session,
         ContractSubmitted(
             order_id=contract.order_id,
@@ -363,7 +361,7 @@ async def return_(session: AsyncSession, contract_id: str, principal: Principal,
     version = await _current_version(session, contract)
     version.return_reason, version.returned_at = reason, utcnow()
     session.add_all([contract, version])
-    await bus.publish(
+    await bus.emit(
         session,
         ContractReturned(
             order_id=contract.order_id,
@@ -428,7 +426,7 @@ async def agree(
     digest = hashlib.sha256(pdf).hexdigest()
     contract.document_sha256 = digest
     session.add_all([contract, version, ContractDocument(contract_id=contract.id, pdf=pdf, sha256=digest)])
-    await bus.publish(
+    await bus.emit(
         session,
         ContractAgreed(
             order_id=contract.order_id,
@@ -475,8 +473,7 @@ async def sign(
     seal = await session.get(Seal, principal.org_id)
     if seal is None:
         raise errors.seal_required()
-    doc = await lock(session, ContractDocument, contract.id)
-    assert doc is not None, "an agreed contract has its document"
+    doc = await lock_existing(session, ContractDocument, contract.id)
     ca = ctx.require_ca()
     before = doc.pdf
     signed_pdf = await asyncio.to_thread(
@@ -502,7 +499,7 @@ async def sign(
             verification_jti=jti,
         )
     )
-    await bus.publish(
+    await bus.emit(
         session,
         ContractPartySigned(order_id=contract.order_id, contract_id=contract.id, party=party.value),
         aggregate_id=contract.order_id,
@@ -511,7 +508,7 @@ async def sign(
     if state is State.SIGNED:
         contract.state = state.value
         contract.signed_at = utcnow()
-        await bus.publish(
+        await bus.emit(
             session,
             ContractSigned(
                 order_id=contract.order_id,
@@ -563,7 +560,7 @@ async def _request_termination(
     contract.termination_refused_at = None
     contract.termination_refused_reason = None
     session.add(contract)
-    await bus.publish(
+    await bus.emit(
         session,
         TerminationRequested(
             order_id=contract.order_id,
@@ -626,7 +623,7 @@ async def on_termination_agreed(session: AsyncSession, order_id: str, request_id
     contract.terminated_at = utcnow()
     contract.terminate_reason = reason
     contract.terminated_by = by_whom
-    await bus.publish(
+    await bus.emit(
         session,
         ContractTerminated(
             order_id=contract.order_id, contract_id=contract.id, reason=reason, terminated_by=by_whom
@@ -659,7 +656,7 @@ async def on_termination_refused(
         refused_by=by,
         requested_by=contract.termination_requested_by,
     )
-    await bus.publish(
+    await bus.emit(
         session,
         TerminationWithdrawn(
             order_id=contract.order_id,
@@ -671,7 +668,7 @@ async def on_termination_refused(
         aggregate_id=contract.order_id,
     )
     if contract.termination_requested_by == "enterprise":
-        await bus.publish(
+        await bus.emit(
             session,
             CancellationRefused(
                 order_id=contract.order_id,

@@ -14,7 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from common.audit import audit
 from common.auth import Principal
-from common.bus import publish
+from common.bus import emit
 from common.db import escape_like
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
@@ -88,7 +88,7 @@ async def decide_suspension(
         if suspend
         else OrganizationRestored(org_id=org.id, reason=reason)
     )
-    await publish(session, event, aggregate_id=org.id)
+    await emit(session, event, aggregate_id=org.id)
     audit(
         session,
         admin,

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import access
 from common.auth import Principal
-from common.bus import publish
+from common.bus import emit
 from common.crypto import blind_index
 from common.events import UserAccessChanged
 from common.timers import utcnow
@@ -395,7 +395,7 @@ async def take_access_away(
         session_ids=sorted(set(session_ids)),
     )
     await access.record(session, payload)
-    await publish(session, payload, aggregate_id=user_id)
+    await emit(session, payload, aggregate_id=user_id)
 
 
 async def end_session(session: AsyncSession, user: User, family_id: str) -> None:

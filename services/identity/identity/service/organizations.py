@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import MEMBER_ROLES, Principal
-from common.bus import publish
+from common.bus import emit
 from common.events import BankAccountChanged, OrganizationCertified
 from common.idnumbers import InvalidNumber, validate_id_number
 from common.masking import mask_account_number, mask_id_number, mask_phone
@@ -195,7 +195,7 @@ async def certify(
     except IntegrityError:
         await session.rollback()
         raise errors.uscc_taken() from None
-    await publish(
+    await emit(
         session,
         OrganizationCertified(org_id=org.id, name=org.name, uscc=numbers.uscc, kind=body.role),
         aggregate_id=org.id,
@@ -312,5 +312,5 @@ async def save_bank_account(
     row.updated_by = owner.id
     session.add(row)
     await session.flush()
-    await publish(session, BankAccountChanged(org_id=org.id, **values), aggregate_id=org.id)
+    await emit(session, BankAccountChanged(org_id=org.id, **values), aggregate_id=org.id)
     return row

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.audit import audit
 from common.auth import Principal, forbidden_role
-from common.bus import publish
+from common.bus import emit
 from common.db import lock
 from common.events import ContractSigned, PaymentReceived, RemittanceRecorded, RemittanceRejected
 from common.orgs import OrgCopy
@@ -182,7 +182,7 @@ async def record(
     )
     session.add(remittance)
     await session.flush()
-    await publish(
+    await emit(
         session,
         RemittanceRecorded(
             order_id=plan.order_id,
@@ -242,7 +242,7 @@ async def decide(
         await session.flush()
         await refunds.owe_back_confirmed(session, plan)  # received after the termination: owed back
     if confirm:
-        await publish(
+        await emit(
             session,
             PaymentReceived(
                 order_id=plan.order_id,
@@ -259,7 +259,7 @@ async def decide(
             aggregate_id=plan.order_id,
         )
     else:
-        await publish(
+        await emit(
             session,
             RemittanceRejected(
                 order_id=plan.order_id,

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.audit import audit
 from common.auth import Principal
-from common.bus import publish
+from common.bus import emit
 from common.db import lock
 from common.events import OrderCompleted, SettlementApproved, SettlementPaid, SettlementRejected
 from common.files import file_problem
@@ -188,7 +188,7 @@ async def decide(
     if action == "approve":
         row.decided_by, row.decided_at = principal.user_id, now
         row.reject_reason = None
-        await publish(
+        await emit(
             session,
             SettlementApproved(
                 order_id=row.order_id,
@@ -202,7 +202,7 @@ async def decide(
     if action == "reject":
         row.decided_by, row.decided_at = principal.user_id, now
         row.reject_reason = reason
-        await publish(
+        await emit(
             session,
             SettlementRejected(
                 order_id=row.order_id,
@@ -216,7 +216,7 @@ async def decide(
         )
     if action == "pay":
         row.payout_reference, row.paid_at = payout_reference, now
-        await publish(
+        await emit(
             session,
             SettlementPaid(
                 order_id=row.order_id,

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.audit import conflict
-from common.bus import publish
+from common.bus import emit
 from common.events import TerminationAccepted, TerminationRefused, TerminationRequested
 from common.timers import utcnow
 from payments.domain import terminations as rules
@@ -48,7 +48,7 @@ async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequest
             )
         )
     if code is not None:
-        await publish(
+        await emit(
             session,
             TerminationRefused(
                 order_id=plan.order_id,
@@ -64,7 +64,7 @@ async def decide(session: AsyncSession, plan: PaymentPlan, p: TerminationRequest
         plan.termination_request_id = p.request_id
         plan.updated_at = utcnow()
         session.add(plan)
-    await publish(
+    await emit(
         session,
         TerminationAccepted(
             order_id=plan.order_id, contract_id=p.contract_id, request_id=p.request_id, reason=p.reason

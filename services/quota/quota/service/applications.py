@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common import timers
 from common.audit import audit
 from common.auth import Principal
-from common.bus import publish
+from common.bus import emit
 from common.categories import GENERAL
 from common.db import lock
 from common.events import QuotaApplicationApproved, QuotaApplicationRejected
@@ -226,7 +226,7 @@ async def approve(
         flagged=app.flagged,
         voucher_no=voucher.voucher_no,
     )
-    await publish(
+    await emit(
         session,
         QuotaApplicationApproved(
             application_id=app.id,
@@ -260,7 +260,7 @@ async def reject(
         enterprise_id=app.enterprise_id,
         voucher_type=app.voucher_type,
     )
-    await publish(
+    await emit(
         session,
         QuotaApplicationRejected(
             application_id=app.id,
