@@ -46,8 +46,13 @@ class OwnSecrets:
 
     @property
     def env_file(self) -> str:
-        """What docker-compose.yml gives this service alone (made from `example`)."""
+        """The file docker-compose.yml gives this service alone (made from `example`)."""
         return f"deploy/env/{self.service}.secrets.env"
+
+    @property
+    def secret(self) -> str:
+        """Its compose secret (named after the file), /run/secrets/<name> in its container."""
+        return Path(self.env_file).name
 
     @property
     def example(self) -> str:
@@ -67,7 +72,7 @@ class OwnSecrets:
 # each service's settings: with these and the shared secrets a service starts in production,
 # without any required one it refuses to, and a service not listed starts on the shared
 # secrets alone. test_compose.py and test_k8s.py check that each listed service, and no
-# other, gets its env file and its Secret.
+# other, gets its secret file and its Secret.
 OWN_SECRETS: dict[str, OwnSecrets] = {
     row.service: row
     for row in (

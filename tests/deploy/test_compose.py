@@ -1,6 +1,7 @@
 """docker-compose.yml and deploy/env: valid against the Compose Specification (schema
 vendored in this folder, so this runs offline), plus what a reviewer checks: health-gated
-start-up, production mode, secrets only in env files, every service deployed."""
+start-up, production mode, secrets only in secret files (never in a container's
+configuration), every service deployed."""
 
 from __future__ import annotations
 
@@ -60,6 +61,15 @@ def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
 def env_files_of(service: dict[str, Any]) -> list[Any]:
     files = service.get("env_file") or []
     return [files] if isinstance(files, str) else list(files)
+
+
+def secrets_of(service: dict[str, Any]) -> list[str]:
+    """The compose secrets a service lists (the short syntax: /run/secrets/<name>)."""
+    found = []
+    for secret in service.get("secrets") or []:
+        assert isinstance(secret, str), f"the short syntax, mounted as /run/secrets/<name>: {secret!r}"
+        found.append(secret)
+    return found
 
 
 def short_volumes(service: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -368,81 +378,112 @@ def test_every_container_has_resource_limits_and_rotated_logs(compose: dict[str,
 # --- settings and secrets ----------------------------------------------------------------------
 
 
-def check_env_files(
-    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path, portal: str
+def check_secret_files(
+    app_services: dict[str, dict[str, Any]],
+    secrets: dict[str, Any],
+    own_secrets: dict[str, Any],
+    root: Path,
+    portal: str,
 ) -> None:
+    """Every application service: production.env its one env file (the settings, in its
+    configuration), its secrets as compose secret files alone, each named after its file and
+    ending in .env (deploy/entrypoint.sh reads /run/secrets/*.env)."""
+    shared = Path(SECRETS_ENV).name
     for name, service in app_services.items():
-        files = env_files_of(service)
-        # The short form: every file is required, compose refuses to start without it.
-        assert all(isinstance(f, str) for f in files), f"{name}: secrets are required, no `required: false`"
+        assert env_files_of(service) == [PRODUCTION_ENV], (
+            f"{name}: {PRODUCTION_ENV} alone as an env_file; a secret in an env_file is in the "
+            "container's configuration (docker inspect): list it under `secrets:`"
+        )
+        mounted = secrets_of(service)
+        for secret in mounted:
+            assert secret in secrets, f"{name}: no top-level secret {secret}"
+            assert secrets[secret].get("file") == f"deploy/env/{secret}", (
+                f"secret {secret}: the file deploy/env/{secret}, whose name it has"
+            )
+            assert secret.endswith(".env"), f"{name}: {secret} is no *.env, the entrypoint skips it"
         if name == portal:
             # The portal holds no database, broker or service-token secret: its own alone.
-            assert files[:1] == [PRODUCTION_ENV] and SECRETS_ENV not in files, (
-                f"{name}: {PRODUCTION_ENV} and its own secrets, not {SECRETS_ENV}"
-            )
+            assert shared not in mounted, f"{name}: its own secrets, not {shared}"
         else:
-            assert files[:3] == [PRODUCTION_ENV, SECRETS_ENV, credentials_env(name)], (
-                f"{name}: {PRODUCTION_ENV}, {SECRETS_ENV}, then its own database role and broker user"
+            assert mounted[:2] == [shared, Path(credentials_env(name)).name], (
+                f"{name}: {shared}, then its own database role and broker user"
             )
         for other in app_services:
             if other != name:
-                assert credentials_env(other) not in files, (
+                assert Path(credentials_env(other)).name not in mounted, (
                     f"{name}: {other}'s credentials go to {other} alone"
                 )
         for owner in own_secrets.values():
             if name == owner.service:
-                assert owner.env_file in files, (
+                assert owner.secret in mounted, (
                     f"{name} refuses to start in production without {sorted(owner.required)}: "
-                    f"add {owner.env_file} to its env_file, after {SECRETS_ENV}"
+                    f"add {owner.secret} to its secrets (a top-level secret, file {owner.env_file})"
                 )
             else:
-                assert owner.env_file not in files, (
+                assert owner.secret not in mounted, (
                     f"{name}: {owner.service}'s private keys go to {owner.service} alone"
                 )
-        for f in files:
-            made = f.endswith(".credentials.env")  # by MAKE_CREDENTIALS
+        for secret in mounted:
+            made = secret.endswith(".credentials.env")  # by MAKE_CREDENTIALS
+            f = f"deploy/env/{secret}"
             assert made or (root / f).exists() or (root / f"{f}.example").exists(), f
 
 
-def test_app_services_read_settings_and_secrets_from_env_files(
-    app_services: dict[str, dict[str, Any]], own_secrets: dict[str, Any], root: Path, portal: str
+def test_app_services_get_their_secrets_as_secret_files(
+    compose: dict[str, Any],
+    app_services: dict[str, dict[str, Any]],
+    own_secrets: dict[str, Any],
+    root: Path,
+    portal: str,
 ) -> None:
-    check_env_files(app_services, own_secrets, root, portal)
+    check_secret_files(app_services, compose["secrets"], own_secrets, root, portal)
 
 
 @pytest.mark.parametrize(
-    ("service", "env_file"),
+    ("service", "change", "secret"),
     [
-        ("contracts", None),  # contracts without its own secrets
-        ("identity", None),
-        ("web", None),
-        ("quota", "deploy/env/contracts.secrets.env"),  # another service's secrets
-        ("contracts", "deploy/env/identity.secrets.env"),
-        ("gateway", "deploy/env/web.secrets.env"),
-        ("web", SECRETS_ENV),  # the shared secrets, which the portal has no use for
-        ("quota", "deploy/env/orders.credentials.env"),  # another service's database role
-        ("gateway", None),  # without its own credentials
+        ("contracts", "remove", "contracts.secrets.env"),  # contracts without its own secrets
+        ("identity", "remove", "identity.secrets.env"),
+        ("web", "remove", "web.secrets.env"),
+        ("gateway", "remove", "gateway.credentials.env"),  # without its own credentials
+        ("quota", "add", "contracts.secrets.env"),  # another service's secrets
+        ("contracts", "add", "identity.secrets.env"),
+        ("gateway", "add", "web.secrets.env"),
+        ("web", "add", "secrets.env"),  # the shared secrets, which the portal has no use for
+        ("quota", "add", "orders.credentials.env"),  # another service's database role
+        ("identity", "env_file", "deploy/env/identity.secrets.env"),  # back in the configuration
+        ("web", "env_file", "deploy/env/web.secrets.env"),
+        ("quota", "rename", "quota.credentials"),  # not *.env: the entrypoint would skip it
     ],
 )
 def test_a_service_without_its_secrets_or_with_anothers_is_caught(
+    compose: dict[str, Any],
     app_services: dict[str, dict[str, Any]],
     own_secrets: dict[str, Any],
     root: Path,
     portal: str,
     service: str,
-    env_file: str | None,
+    change: str,
+    secret: str,
 ) -> None:
     """The check above is not vacuous."""
     broken = copy.deepcopy(app_services)
-    files = env_files_of(broken[service])
-    if env_file is None:
-        own = own_secrets[service].env_file if service in own_secrets else credentials_env(service)
-        files = [f for f in files if f != own]
+    secrets = copy.deepcopy(compose["secrets"])
+    block = broken[service]
+    mounted = secrets_of(block)
+    if change == "remove":
+        block["secrets"] = [s for s in mounted if s != secret]
+    elif change == "add":
+        block["secrets"] = [*mounted, secret]
+    elif change == "env_file":
+        block["env_file"] = [*env_files_of(block), secret]
+        block["secrets"] = [s for s in mounted if s != Path(secret).name]
     else:
-        files.append(env_file)
-    broken[service]["env_file"] = files
+        old = f"{secret}.env"
+        secrets[secret] = secrets.pop(old)
+        block["secrets"] = [secret if s == old else s for s in mounted]
     with pytest.raises(AssertionError):
-        check_env_files(broken, own_secrets, root, portal)
+        check_secret_files(broken, secrets, own_secrets, root, portal)
 
 
 def test_no_secret_is_written_in_the_compose_file(
@@ -456,10 +497,9 @@ def test_no_secret_is_written_in_the_compose_file(
         env = environment_of(service)
         assert not secret_keys & env.keys(), f"{name} sets a secret inline: {secret_keys & env.keys()}"
         suspicious = [key for key in env if SECRET_NAME.search(key)]
-        assert not suspicious, f"{name} sets {suspicious} inline: put them in an env file"
+        assert not suspicious, f"{name} sets {suspicious} inline: put them in a secret file"
         for f in env_files_of(service):
-            if f not in (PRODUCTION_ENV, CADDY_ENV):
-                assert f.endswith(("secrets.env", ".credentials.env")), f"{name}: {f}"
+            assert f in (PRODUCTION_ENV, CADDY_ENV), f"{name}: {f} is an env_file: a secret file instead"
     assert not CREDENTIALS_IN_URL.search(compose_text), "a URL with credentials in docker-compose.yml"
 
 
@@ -575,10 +615,11 @@ def test_each_service_connects_as_its_own_role_and_broker_user(
         assert (url.hostname, url.username, url.path) == ("postgres", "invariants", f"/{service}")
         assert url.password == pg["INVARIANTS_DB_PASSWORD"]
     # No service's environment carries the superuser's or the administrator's credentials:
-    # everything its env files hold (the examples for the secrets files).
+    # everything its env file and its secret files hold (the examples for the secrets files).
     for name, service in app_services.items():
         env: dict[str, str] = {}
-        for f in env_files_of(service):
+        files = [*env_files_of(service), *(compose["secrets"][s]["file"] for s in secrets_of(service))]
+        for f in files:
             path = Path(f)
             if path.name in credentials:
                 env.update(credentials[path.name])
@@ -616,20 +657,23 @@ def test_make_credentials_keeps_what_exists_and_makes_what_is_missing(
 
 
 def test_the_infrastructure_reads_its_passwords_from_secret_files(
-    compose: dict[str, Any], root: Path
+    compose: dict[str, Any], app_services: dict[str, dict[str, Any]], root: Path
 ) -> None:
     services = compose["services"]
-    assert {name: spec["file"] for name, spec in compose["secrets"].items()} == INFRA_SECRETS
+    files = {name: spec["file"] for name, spec in compose["secrets"].items()}
+    assert {name: files.get(name) for name in INFRA_SECRETS} == INFRA_SECRETS
+    # The others are the application services' (test_app_services_get_their_secrets_as_secret_files).
+    assert all(files[name] == f"deploy/env/{name}" for name in files.keys() - INFRA_SECRETS.keys())
     # The backup service is the operator's tool: pg_dump reads every table of every database
     # and restore.sh makes them again with their owners, as the superuser (never a service).
     operators = {"backup": ["postgres"]}
     for name, service in services.items():
-        assert service.get("secrets", []) == ([name] if name in INFRA_SECRETS else operators.get(name, [])), (
+        infrastructure = [s for s in service.get("secrets", []) if s in INFRA_SECRETS]
+        assert infrastructure == ([name] if name in INFRA_SECRETS else operators.get(name, [])), (
             f"{name}: the {list(INFRA_SECRETS)} secrets go to their own container alone"
         )
-        assert not any(
-            "secrets.env" in f and f != SECRETS_ENV and name not in f for f in env_files_of(service)
-        )
+        if name not in app_services:
+            assert service.get("secrets", []) == infrastructure, f"{name}: no service's secret"
     assert "env_file" not in services["postgres"] and "env_file" not in services["rabbitmq"]
     assert services["postgres"]["entrypoint"] == ["/bin/sh", "/etc/voucher/postgres-entrypoint.sh"]
     assert services["postgres"]["command"] == ["postgres"]
@@ -793,13 +837,16 @@ def _compose_commands() -> list[tuple[list[str], int]]:
     return found
 
 
-@pytest.mark.parametrize("with_secrets", [True, False], ids=["with-secrets", "without-secrets"])
-def test_docker_compose_config_accepts_the_file(
-    root: Path, tmp_path: Path, own_secrets: dict[str, Any], with_secrets: bool
+def test_docker_compose_config_accepts_the_file_and_configures_no_secret(
+    root: Path, tmp_path: Path, own_secrets: dict[str, Any], parse_env: Any
 ) -> None:
-    """`docker compose config -q` over a copy of the deployment whose secrets are the
-    examples; without the secrets files it must refuse. Compose v1 (the Debian package
-    docker-compose 1.29) predates the top-level `name`, which is dropped for it."""
+    """`docker compose config` over a copy of the deployment whose secrets are the examples
+    and make-credentials.py's: it accepts the file, and the configuration it renders (what a
+    container is created with, what `docker inspect` shows) has no secret in any service's
+    environment, only its secret files. Compose v1 (the Debian package docker-compose 1.29)
+    predates the top-level `name`, which is dropped for it. (A secret file missing on the host
+    is no error for `config`: Compose v2 refuses to create the container, v1 mounts an empty
+    directory, which deploy/entrypoint.sh refuses: test_secret_files.py.)"""
     commands = _compose_commands()
     if not commands:
         if infra.in_ci():  # .ci/run installs Debian's docker-compose
@@ -811,15 +858,18 @@ def test_docker_compose_config_accepts_the_file(
         tmp_path / "deploy",
         ignore=shutil.ignore_patterns("secrets.env", "*.secrets.env", "*.credentials.env"),
     )
-    if with_secrets:
-        for name in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
-            shutil.copy(root / f"{name}.example", tmp_path / name)
-        subprocess.run(
-            [sys.executable, str(root / MAKE_CREDENTIALS), "--dir", str(tmp_path / "deploy/env")],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+    for name in (SECRETS_ENV, *(row.env_file for row in own_secrets.values())):
+        shutil.copy(root / f"{name}.example", tmp_path / name)
+    subprocess.run(
+        [sys.executable, str(root / MAKE_CREDENTIALS), "--dir", str(tmp_path / "deploy/env")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    secret_values: dict[str, str] = {}
+    for path in (tmp_path / "deploy/env").glob("*.env"):
+        if path.name not in (Path(PRODUCTION_ENV).name, Path(CADDY_ENV).name):
+            secret_values.update(parse_env(path))
     for command, major in commands:
         compose_file = tmp_path / "docker-compose.yml"
         if major < 2:
@@ -828,7 +878,7 @@ def test_docker_compose_config_accepts_the_file(
             compose_file = tmp_path / "docker-compose.v1.yml"
             compose_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         result = subprocess.run(
-            [*command, "-f", str(compose_file), "--project-directory", str(tmp_path), "config", "-q"],
+            [*command, "-f", str(compose_file), "--project-directory", str(tmp_path), "config"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -836,8 +886,16 @@ def test_docker_compose_config_accepts_the_file(
             check=False,
             env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
         )
-        if with_secrets:
-            assert result.returncode == 0, f"{command} (v{major}): {result.stderr}"
-        else:
-            assert result.returncode != 0, f"{command} (v{major}) accepted missing secrets files"
-            assert "secrets.env" in result.stderr
+        assert result.returncode == 0, f"{command} (v{major}): {result.stderr}"
+        rendered = yaml.safe_load(result.stdout)
+        for name, service in rendered["services"].items():
+            env = environment_of(service)
+            values = [v for v in env.values() if v]
+            assert not [v for v in secret_values.values() if v in values], f"{name}: a secret value"
+            if service.get("build", {}).get("args", {}).get("SERVICE"):
+                leaked = sorted(env.keys() & secret_values.keys())
+                assert not leaked, f"{command} (v{major}): {name}'s configuration holds {leaked}"
+                assert service.get("secrets"), f"{name}: no secret file"
+                for secret in service["secrets"]:
+                    source = secret["source"] if isinstance(secret, dict) else secret
+                    assert Path(rendered["secrets"][source]["file"]).is_file(), source

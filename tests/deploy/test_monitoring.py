@@ -376,12 +376,15 @@ def test_every_scraped_process_and_prometheus_get_the_same_metrics_token(tmp_pat
         assert "METRICS_TOKEN" in env_names(settings_class(name)), f"{name} reads no METRICS_TOKEN"
 
     # docker-compose: each target of the voucher job is a compose service given secrets.env
+    # (a secret file, which its entrypoint reads)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     config = load_yaml("prometheus.yml")
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "voucher"]
+    shared = [name for name, spec in compose["secrets"].items() if spec["file"] == "deploy/env/secrets.env"]
+    assert shared == ["secrets.env"], "docker-compose.yml: the secret file secrets.env"
     for target in (t for sc in job["static_configs"] for t in sc["targets"]):
         service = compose["services"][target.split(":")[0]]
-        assert "deploy/env/secrets.env" in service["env_file"], f"{target}: no METRICS_TOKEN in compose"
+        assert "secrets.env" in service.get("secrets", []), f"{target}: no METRICS_TOKEN in compose"
 
     # Kubernetes: the ServiceMonitor's Secret is the one each scraped Deployment reads whole,
     # made from secrets.env (deploy/README.md)

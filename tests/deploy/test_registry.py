@@ -255,7 +255,7 @@ def test_each_process_holds_exactly_the_secrets_its_settings_need(
     shared secrets and (for a service in OWN_SECRETS) the values its example's commands make,
     and refuse to without any one of those it requires; the portal likewise, without the
     shared secrets (it is given none). So a service whose settings come to need a secret of
-    their own fails here until it has its env file and Secret."""
+    their own fails here until it has its secret file and Secret."""
     made = {k: v for values in documented_secrets.values() for k, v in values.items()}
     check_own_secrets_against_settings(own_secrets, production_base, made, monkeypatch, production_env)
 
@@ -293,3 +293,97 @@ def test_the_checklist_for_a_new_service_names_tests_that_exist(root: Path) -> N
         assert re.search(rf"^(async )?def {test}\(", source, re.MULTILINE), (
             f"CONTRIBUTING.md: no {file}::{test}"
         )
+
+
+# --- what compose gives each process ------------------------------------------------------------
+
+
+def compose_environments(
+    compose: dict[str, Any], app_services: dict[str, dict[str, Any]], files: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Each application process's environment in compose: its env_file, its `environment`,
+    then every secret file it lists (files: name -> values), as deploy/entrypoint.sh loads them."""
+    from .test_compose import env_files_of, environment_of, secrets_of
+
+    found = {}
+    for name, block in app_services.items():
+        env: dict[str, str] = {}
+        for env_file in env_files_of(block):
+            env.update(files[Path(env_file).name])
+        env.update({k: v for k, v in environment_of(block).items() if v is not None})
+        for secret in secrets_of(block):
+            assert Path(compose["secrets"][secret]["file"]).name == secret
+            env.update(files[secret])
+        found[name] = env
+    return found
+
+
+@pytest.fixture
+def compose_files(
+    root: Path,
+    tmp_path: Path,
+    production_env: dict[str, str],
+    production_base: dict[str, str],
+    own_secrets: dict[str, Any],
+    documented_secrets: dict[str, dict[str, str]],
+) -> dict[str, dict[str, str]]:
+    """The files compose gives: production.env, secrets.env and the own secrets as their
+    examples' commands make them, the credentials as make-credentials.py writes them."""
+    import subprocess
+    import sys
+
+    from .conftest import parse_env_file
+
+    subprocess.run(
+        [sys.executable, str(root / "deploy/env/make-credentials.py"), "--dir", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    made = {k: v for values in documented_secrets.values() for k, v in values.items()}
+    files = {p.name: parse_env_file(p) for p in tmp_path.glob("*.credentials.env")}
+    files["production.env"] = production_env
+    files["secrets.env"] = {k: v for k, v in production_base.items() if k not in production_env}
+    for row in own_secrets.values():
+        files[row.secret] = {k: made[k] for k in row.variables if k in made}
+    return files
+
+
+def test_each_process_starts_on_what_compose_gives_it(
+    compose: dict[str, Any],
+    app_services: dict[str, dict[str, Any]],
+    compose_files: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same property as above, through docker-compose.yml's lists: each process starts in
+    production on its env_file and the secret files its block lists, and reads something of
+    each of those files (none it has no use for)."""
+    environments = compose_environments(compose, app_services, compose_files)
+    for name, env in environments.items():
+        settings = settings_class(name)
+        try:
+            start(settings, env, monkeypatch)
+        except ValueError as exc:
+            raise AssertionError(f"{name} refuses to start on what compose gives it: {exc}") from None
+        read = env_names(settings)
+        for secret in app_services[name].get("secrets", []):
+            assert read & compose_files[secret].keys(), f"{name} reads nothing of {secret}"
+
+
+@pytest.mark.parametrize(
+    ("service", "secret"), [("identity", "identity.secrets.env"), ("web", "web.secrets.env")]
+)
+def test_a_process_whose_block_lacks_a_secret_file_is_caught(
+    compose: dict[str, Any],
+    app_services: dict[str, dict[str, Any]],
+    compose_files: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    secret: str,
+) -> None:
+    import copy
+
+    broken = copy.deepcopy(app_services)
+    broken[service]["secrets"] = [s for s in broken[service]["secrets"] if s != secret]
+    with pytest.raises(AssertionError, match=f"{service} refuses to start"):
+        test_each_process_starts_on_what_compose_gives_it(compose, broken, compose_files, monkeypatch)
