@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +30,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             try:
@@ -229,7 +229,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-def client_ip(scope: dict[str, Any], trusted_proxy_hops: int = 0) -> str:
+def client_ip(scope: Mapping[str, Any], trusted_proxy_hops: int = 0) -> str:
     """The caller's address; ``X-Forwarded-For`` only counts behind trusted proxies."""
     if trusted_proxy_hops > 0:
         forwarded = _header(scope, b"x-forwarded-for")

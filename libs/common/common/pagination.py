@@ -10,13 +10,15 @@ page_size}`` out (and ``counts`` per tab where the manual shows status tabs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, Unpack
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlalchemy.sql import Select
 from sqlmodel import select
+from sqlmodel.sql.expression import Select as ModelSelect
+from sqlmodel.sql.expression import SelectOfScalar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
@@ -59,7 +61,11 @@ class TabbedPage(Page[T], Generic[T]):
     counts: dict[str, int]
 
 
-async def paginate(session: AsyncSession, query: Select[Any], paging: PageParams) -> tuple[int, list[Any]]:
+async def paginate(
+    session: AsyncSession,
+    query: Select[Any] | ModelSelect[Unpack[tuple[Any, ...]]] | SelectOfScalar[Any],
+    paging: PageParams,
+) -> tuple[int, list[Any]]:
     """(total, the page's rows) of an ordered ``select(Model)`` query."""
     total = (await session.exec(select(func.count()).select_from(query.order_by(None).subquery()))).one()
     rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size))).all()  # type: ignore[call-overload]

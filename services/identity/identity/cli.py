@@ -83,7 +83,7 @@ ENCRYPTED_COLUMNS = (
 )
 
 
-def _add_key_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_key_commands(commands: argparse._SubParsersAction) -> None:
     commands.add_parser("public-jwt-key", help="print the public key (PEM) of the private key on stdin")
     rekey = commands.add_parser(
         "reencrypt", help="rewrite the stored ID numbers under the current field-encryption key"

@@ -21,7 +21,8 @@ from identity.service import organizations as org_service
 
 
 async def get_ctx(request: Request) -> IdentityContext:
-    return request.app.state.identity  # type: ignore[no-any-return]
+    ctx: IdentityContext = request.app.state.identity
+    return ctx
 
 
 async def get_client_ip(request: Request) -> str:

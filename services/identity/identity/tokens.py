@@ -31,7 +31,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from identity.models import SigningKey
@@ -163,14 +163,14 @@ async def load_signer(
         return KeyRing(key, key_id(key.public_key()), previous)
     if not allow_generate:
         raise RuntimeError("no JWT signing key configured")
-    row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
+    row = (await session.exec(select(SigningKey).order_by(col(SigningKey.created_at)).limit(1))).first()
     if row is None:
         key = Ed25519PrivateKey.generate()
         kid = key_id(key.public_key())
         session.add(SigningKey(kid=kid, private_pem=private_pem(key)))
         await session.commit()
         # Another replica may have raced us: whichever row is oldest wins for everyone.
-        row = (await session.exec(select(SigningKey).order_by(SigningKey.created_at).limit(1))).first()
+        row = (await session.exec(select(SigningKey).order_by(col(SigningKey.created_at)).limit(1))).first()
     assert row is not None
     return KeyRing(load_private_key(row.private_pem), row.kid, previous)
 

@@ -66,7 +66,7 @@ async def spend_captcha_and_commit(session: AsyncSession, captcha_id: str, answe
                 col(Captcha.expires_at) > func.now(),
             )
             .values(used_at=func.now())
-            .returning(Captcha.answer)
+            .returning(col(Captcha.answer))
         )
     ).first()
     await session.commit()
@@ -133,7 +133,9 @@ async def send_sms_code(
     # Only the newest code of a purpose is valid.
     await session.execute(
         update(SmsCode)
-        .where(SmsCode.phone == phone, SmsCode.purpose == purpose, col(SmsCode.consumed_at).is_(None))
+        .where(
+            col(SmsCode.phone) == phone, col(SmsCode.purpose) == purpose, col(SmsCode.consumed_at).is_(None)
+        )
         .values(consumed_at=now)
     )
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -351,7 +353,7 @@ async def rotate_refresh_and_commit_revocations(
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, col(RefreshToken.revoked_at).is_(None))
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=func.now())
     )
 
@@ -360,10 +362,12 @@ async def revoke_user_sessions(
     session: AsyncSession, user_id: str, *, keep_family: str | None = None
 ) -> list[str]:
     """End the user's sessions (but ``keep_family``); returns the families ended."""
-    stmt = update(RefreshToken).where(RefreshToken.user_id == user_id, col(RefreshToken.revoked_at).is_(None))
+    stmt = update(RefreshToken).where(
+        col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None)
+    )
     if keep_family:
-        stmt = stmt.where(RefreshToken.family_id != keep_family)
-    ended = await session.execute(stmt.values(revoked_at=func.now()).returning(RefreshToken.family_id))
+        stmt = stmt.where(col(RefreshToken.family_id) != keep_family)
+    ended = await session.execute(stmt.values(revoked_at=func.now()).returning(col(RefreshToken.family_id)))
     return sorted({family for (family,) in ended})
 
 

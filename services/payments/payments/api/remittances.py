@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 from sqlmodel import col, or_, select
 
 from common import idempotency
@@ -98,7 +99,7 @@ async def record_remittance(
     session: SessionDep,
     runtime: RuntimeDep,
     idem: IdempotencyDep,
-) -> RemittanceOut:
+) -> RemittanceOut | JSONResponse:
     """确认汇款: the enterprise records a corporate transfer (Idempotency-Key); installments
     allowed; what is pending plus what is confirmed never exceeds the payable.
 
