@@ -13,7 +13,7 @@ help:
 	@echo "make run    start the platform (all-in-one with demo data; distributed when POSTGRES_URL and AMQP_URL are set)"
 	@echo "make test   run every test (needs PostgreSQL and RabbitMQ; see README)"
 	@echo "make up     distributed: every service its own process on POSTGRES_URL / AMQP_URL (default: local servers)"
-	@echo "make lint   ruff, and mypy on libs/common"
+	@echo "make lint   ruff, and mypy on every package (tests/house/test_types.py runs it too)"
 	@echo "make bench  gateway vs direct throughput and latency, memory per process"
 	@echo "make images build every image, tagged voucher-<name>:<version> (pyproject.toml's version)"
 
@@ -53,7 +53,8 @@ test: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/common/common tools/invariants/invariants
+	$(UV) run --frozen mypy libs/common/common gateway/gateway web/web tools/invariants/invariants \
+		$(foreach s,identity quota catalog orders contracts payments demands,services/$(s)/$(s))
 
 bench: install
 	$(UV) run --frozen python bench/gateway_overhead.py

@@ -152,6 +152,7 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
         "/api/v1/vouchers/{voucher_id}/quote": DEBT + "deps.owned_voucher",
     },
     "catalog": {
+        "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
         "/api/v1/me/provider-profile": DEBT + "deps.ProviderMember",
         "/api/v1/me/products": DEBT + "deps.ProviderMember",
         "/api/v1/me/products/{product_id}": DEBT + "deps.OwnProduct",

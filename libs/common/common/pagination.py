@@ -10,16 +10,16 @@ page_size}`` out (and ``counts`` per tab where the manual shows status tabs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar, Unpack
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlalchemy.sql import Select
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select as ModelSelect
 from sqlmodel.sql.expression import SelectOfScalar
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ class TabbedPage(Page[T], Generic[T]):
 
 async def paginate(
     session: AsyncSession,
-    query: Select[Any] | ModelSelect[Unpack[tuple[Any, ...]]] | SelectOfScalar[Any],
+    query: Select[Any] | ModelSelect[*tuple[Any, ...]] | SelectOfScalar[Any],
     paging: PageParams,
 ) -> tuple[int, list[Any]]:
     """(total, the page's rows) of an ordered ``select(Model)`` query."""

@@ -246,12 +246,7 @@ def event_created(event_type: str, event_id: str, aggregate_id: str) -> dict[str
         f"{event_type} create",
         kind=trace.SpanKind.PRODUCER,
         attributes={
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "create",
-            "messaging.operation.name": "create",
-            "messaging.message.id": event_id,
-            "messaging.destination.name": event_type,
-            "messaging.rabbitmq.destination.routing_key": event_type,
+            **_messaging(event_type, event_id, "create", "create"),
             "voucher.aggregate_id": aggregate_id,
         },
     )
@@ -266,6 +261,18 @@ def _parent(doc: Mapping[str, Any]) -> Any:
     return propagate.extract(carrier) if isinstance(carrier, dict) else None
 
 
+def _messaging(event_type: str, event_id: str, operation: str, name: str) -> dict[str, str]:
+    """The semantic conventions' messaging attributes of a bus span."""
+    return {
+        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.operation.type": operation,
+        "messaging.operation.name": name,
+        "messaging.message.id": event_id,
+        "messaging.destination.name": event_type,
+        "messaging.rabbitmq.destination.routing_key": event_type,
+    }
+
+
 @contextmanager
 def sending(doc: Mapping[str, Any]) -> Iterator[None]:
     """The relay's PRODUCER ``<event_type> send`` span, under the event's create span (it
@@ -276,12 +283,7 @@ def sending(doc: Mapping[str, Any]) -> Iterator[None]:
         context=_parent(doc),
         kind=trace.SpanKind.PRODUCER,
         attributes={
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "send",
-            "messaging.operation.name": "publish",
-            "messaging.message.id": str(doc.get("event_id")),
-            "messaging.destination.name": event_type,
-            "messaging.rabbitmq.destination.routing_key": event_type,
+            **_messaging(event_type, str(doc.get("event_id")), "send", "publish"),
         },
     ):
         yield
@@ -298,12 +300,7 @@ def processing(doc: Mapping[str, Any], consumer: str) -> Iterator[trace.Span]:
         context=_parent(doc),
         kind=trace.SpanKind.CONSUMER,
         attributes={
-            "messaging.system": MESSAGING_SYSTEM,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.message.id": str(doc.get("event_id")),
-            "messaging.destination.name": event_type,
-            "messaging.rabbitmq.destination.routing_key": event_type,
+            **_messaging(event_type, str(doc.get("event_id")), "process", "process"),
             "messaging.consumer.group.name": consumer,
             "voucher.aggregate_id": str(doc.get("aggregate_id")),
         },

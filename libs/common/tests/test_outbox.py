@@ -183,7 +183,7 @@ class CrashAfterPublish:
         self.confirmed: list[str] = []
         self.crashed = asyncio.Event()
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         await self.inner.publish(doc)
         self.confirmed.append(doc["event_id"])
         if len(self.confirmed) == self.crash_on:
@@ -236,7 +236,7 @@ class Counting:
         self.started = asyncio.Event()
         self.after = after
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         if self.after is not None and not self.published:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.after.started.wait(), 10)
@@ -278,7 +278,7 @@ class Flaky:
         self.inner = inner
         self.failures = failures
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         if self.failures.get(doc["event_id"], 0) > 0:
             self.failures[doc["event_id"]] -= 1
             raise ConnectionError("broker unreachable")

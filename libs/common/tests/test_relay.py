@@ -74,7 +74,7 @@ class RefuseOnce:
     def health(self) -> dict[str, bool]:
         return {"broker": True}
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         if doc["event_id"] == self.refuse:
             self.refuse = ""
             raise RuntimeError("PRECONDITION_FAILED: message refused")
@@ -112,7 +112,7 @@ class InFlight:
     def health(self) -> dict[str, bool]:
         return self.inner.health()
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         self.now += 1
         self.most = max(self.most, self.now)
         try:
@@ -126,7 +126,7 @@ async def test_a_batch_is_published_with_its_confirmations_in_flight_together(bu
     events = await bus.emit(*((certified(f"c{i}"), f"c{i}") for i in range(40)))
     counting = InFlight(bus.transport)
     assert await bus.relay(transport=counting).drain() == 40
-    assert counting.most > 10, f"at most {counting.most} emit(es) in flight"
+    assert counting.most > 10, f"at most {counting.most} publish(es) in flight"
     await bus.eventually(lambda: bus.all_applied(events), within=20)
 
 
@@ -170,7 +170,7 @@ class Holding:
     def health(self) -> dict[str, bool]:
         return {"broker": True}
 
-    async def emit(self, doc: dict[str, Any]) -> None:
+    async def publish(self, doc: dict[str, Any]) -> None:
         if doc["event_id"] == self.hold:
             self.reached.set()
             await self.released.wait()

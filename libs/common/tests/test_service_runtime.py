@@ -16,7 +16,7 @@ from common.app import ServiceRuntime, create_service_app, start_together
 from common.bus import cli
 from common.bus.consumer import REDELIVER_TIMER
 from common.bus.inprocess import InProcessTransport
-from common.bus.outbox import OutboxRelay, publish
+from common.bus.outbox import OutboxRelay, emit
 from common.bus.retention import RETENTION_TIMER, RetentionSettings, ensure_scheduled, prune
 from common.db import Database
 from common.settings import ServiceSettings
@@ -65,7 +65,7 @@ async def test_an_event_a_start_hook_publishes_reaches_a_service_started_after_i
 
     async def announce(runtime: ServiceRuntime) -> None:
         async with runtime.db.transaction() as s:
-            env = await publish(s, certified("first"), aggregate_id="first")
+            env = await emit(s, certified("first"), aggregate_id="first")
         published.append(env.event_id)
         await runtime.relay.drain()  # at once, before the second service even began
 
@@ -106,10 +106,10 @@ async def test_retention_prunes_what_is_older_than_its_age_and_nothing_else(fres
         await transport.subscribe(ledger)
         async with db.transaction() as s:
             for i in range(4):
-                await publish(s, certified(f"r{i}"), aggregate_id=f"r{i}")
+                await emit(s, certified(f"r{i}"), aggregate_id=f"r{i}")
         assert await OutboxRelay(db, transport, listen=False).drain() == 4  # 4 sent, 4 in the inbox
         async with db.transaction() as s:
-            await publish(s, certified("pending"), aggregate_id="pending")  # never sent
+            await emit(s, certified("pending"), aggregate_id="pending")  # never sent
             await schedule(s, "orders.expire", "dead-old", utcnow(), state="dead")
             await schedule(s, "orders.expire", "dead-new", utcnow(), state="dead")
             await schedule(s, "orders.expire", "alive-old", utcnow() - timedelta(days=400))
@@ -235,7 +235,7 @@ async def test_metrics_show_pending_outbox_rows_dead_letters_retries_and_timer_l
     try:
         async with runtime.db.transaction() as s:
             for i in range(3):
-                await publish(s, certified(f"m{i}"), aggregate_id=f"m{i}")
+                await emit(s, certified(f"m{i}"), aggregate_id=f"m{i}")
             await s.execute(text("UPDATE outbox SET created_at = now() - interval '90 seconds'"))
             await schedule(s, "orders.expire", "late", utcnow() - timedelta(seconds=30))
             await schedule(s, REDELIVER_TIMER, "observed:e1", utcnow() + timedelta(seconds=60), {"event": {}})
@@ -348,7 +348,7 @@ async def test_a_broker_outage_leaves_the_service_ready_and_events_wait_in_the_o
             assert await broker_gauge() == 0
 
             async with runtime.db.transaction() as s:  # what a route does: commit, event in the outbox
-                env = await publish(s, certified("during"), aggregate_id="during")
+                env = await emit(s, certified("during"), aggregate_id="during")
             await wait_until(
                 lambda: _attempted(runtime.db, env.event_id), what="the relay tried and failed to publish"
             )

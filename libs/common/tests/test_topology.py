@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from common import registry
 from common.bus import cli
-from common.bus.outbox import OutboxRelay, publish
+from common.bus.outbox import OutboxRelay, emit
 from common.bus.rabbitmq import RabbitTransport
 from common.db import Database
 from common.registry import Topology
@@ -46,7 +46,7 @@ class World:
 
     async def emit(self, transport: RabbitTransport, org: str) -> str:
         async with self.db.transaction() as s:
-            env = await publish(s, certified(org), aggregate_id=org)
+            env = await emit(s, certified(org), aggregate_id=org)
         assert await OutboxRelay(self.db, transport, listen=False).drain() == 1
         return env.event_id
 

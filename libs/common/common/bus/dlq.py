@@ -31,7 +31,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from common.bus.consumer import REDELIVER_TIMER
-from common.bus.rabbitmq import RETRY_HEADER, dead_letter_queue, unrouted_queue
+from common.bus.rabbitmq import RETRY_HEADER, copy_message, dead_letter_queue, unrouted_queue
 from common.db import Database
 from common.timers import TimerRow, dead_timers, revive
 
@@ -144,19 +144,6 @@ async def unrouted_list(url: str, exchange: str, limit: int = 1000) -> list[Dead
     return items
 
 
-def _copy(message: Any, headers: dict[str, Any]) -> aio_pika.Message:
-    return aio_pika.Message(
-        body=message.body,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        type=message.type,
-        correlation_id=message.correlation_id,
-        timestamp=message.timestamp,
-        headers=headers,
-    )
-
-
 async def unrouted_move(
     url: str, exchange: str, message_ids: set[str] | None = None, limit: int = 100000
 ) -> int:
@@ -167,7 +154,7 @@ async def unrouted_move(
     async with _open(url, unrouted_queue(exchange), confirms=True) as (channel, q):
         target = await channel.get_exchange(exchange, ensure=True)
         async for message in _take(q, limit, message_ids):
-            copy = _copy(message, dict(message.headers or {}))
+            copy = copy_message(message, dict(message.headers or {}))
             routing_key = message.routing_key or str(message.type)
             await asyncio.wait_for(target.publish(copy, routing_key=routing_key, mandatory=True), 10)
             await message.ack()
@@ -206,7 +193,9 @@ async def rabbit_replay(
             }
             headers["x-replayed"] = 1
             await asyncio.wait_for(
-                channel.default_exchange.publish(_copy(message, headers), routing_key=queue, mandatory=True),
+                channel.default_exchange.publish(
+                    copy_message(message, headers), routing_key=queue, mandatory=True
+                ),
                 10,
             )
             await message.ack()

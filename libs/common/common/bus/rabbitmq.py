@@ -132,6 +132,21 @@ def _message(
     )
 
 
+def copy_message(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """A message taken from a queue, to publish again (a retry, the DLQ, a replay, a move)
+    with ``headers``: the same body, id, type and timestamps, persistent."""
+    return aio_pika.Message(
+        body=message.body,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        type=message.type,
+        correlation_id=message.correlation_id,
+        timestamp=message.timestamp,
+        headers=headers,
+    )
+
+
 class RabbitTransport(Transport):
     def __init__(
         self,
@@ -399,7 +414,7 @@ class RabbitTransport(Transport):
             )
             if isinstance(exc, Unhandled):
                 headers["x-reason"] = exc.reason
-            await self._publish_to_queue(retry_queue(queue_name, retries), self._copy(message, headers))
+            await self._publish_to_queue(retry_queue(queue_name, retries), copy_message(message, headers))
             EVENTS_CONSUMED.labels(consumer.name, event_type, "retried").inc()
             level = log.info if isinstance(exc, RetryLater) else log.warning
             level(
@@ -417,22 +432,9 @@ class RabbitTransport(Transport):
                 "x-reason": exc.reason if isinstance(exc, Unhandled) else type(exc).__name__,
             }
         )
-        await self._publish_to_queue(dead_letter_queue(queue_name), self._copy(message, headers))
+        await self._publish_to_queue(dead_letter_queue(queue_name), copy_message(message, headers))
         EVENTS_CONSUMED.labels(consumer.name, event_type, "parked").inc()
         log.error("event_parked", consumer=consumer.name, event_type=event_type, retries=retries, error=error)
-
-    @staticmethod
-    def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
-        return aio_pika.Message(
-            body=message.body,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            type=message.type,
-            correlation_id=message.correlation_id,
-            timestamp=message.timestamp,
-            headers=headers,
-        )
 
     @staticmethod
     async def _safe_nack(message: AbstractIncomingMessage) -> None:

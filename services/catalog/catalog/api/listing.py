@@ -11,7 +11,7 @@ from catalog import errors
 from catalog.models import Favorite, Product, Provider
 from catalog.schemas.listing import CategoryOut, ListingItem, ProductDetail, ProviderCard, ProviderPage
 from catalog.service import listing as service
-from common.app import ClientsDep, ReadSessionDep
+from common.app import ClientsDep, ReadSessionDep, SessionDep
 from common.auth import OptionalUser, access_revoked, token_expired, token_invalid, token_revoked
 from common.categories import CATEGORIES, GENERAL, VOUCHER_TYPES, voucher_type_for
 from common.openapi import problems
@@ -81,7 +81,7 @@ async def listing(
 )
 async def detail(
     product_id: Annotated[str, Path(max_length=64)],
-    session: ReadSessionDep,
+    session: SessionDep,
     clients: ClientsDep,
     user: OptionalUser,
 ) -> ProductDetail:
