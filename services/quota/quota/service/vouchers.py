@@ -37,7 +37,10 @@ from common.events import (
 from common.orgs import is_suspended
 from common.pagination import PageParams, paginate
 from common.timers import RetryLater, utcnow
-from quota import domain, ledger
+from quota import ledger
+from quota.domain import caps
+from quota.domain import vouchers as rules
+from quota.domain.campaigns import business_day, in_window
 from quota.models import Movement, ProviderCap, Reservation, Voucher
 
 log = structlog.get_logger(__name__)
@@ -183,7 +186,7 @@ async def usable_voucher(
     else the newest (which then refuses with a reason)."""
     found = await vouchers_of(session, enterprise_id, voucher_type)
     for v in found:
-        if domain.in_window(day, v.valid_from, v.valid_to) and v.expired_at is None:
+        if in_window(day, v.valid_from, v.valid_to) and v.expired_at is None:
             return v
     return found[0] if found else None
 
@@ -192,7 +195,7 @@ async def cap_room(session: AsyncSession, provider_id: str, year: int, default_c
     cap = await session.get(ProviderCap, (provider_id, year))
     if cap is None:
         return default_cap_fen
-    return cap.cap_fen - cap.reserved_fen - cap.used_fen
+    return caps.room(cap.cap_fen, cap.reserved_fen, cap.used_fen)
 
 
 async def quote(
@@ -209,7 +212,7 @@ async def quote(
         if voucher.voucher_type == GENERAL
         else None
     )
-    return domain.subsidy(price_fen, voucher.ratio_bp, max_subsidy_fen, voucher.remaining_fen, room)
+    return rules.subsidy(price_fen, voucher.ratio_bp, max_subsidy_fen, voucher.remaining_fen, room)
 
 
 # --- the saga's steps --------------------------------------------------------------------------
@@ -223,7 +226,7 @@ async def reserve_for_order(
     session: AsyncSession, p: OrderSubmitted, at: datetime, *, default_cap_fen: int
 ) -> EventPayload | None:
     """Step 2: reserve min(ratio × price, product max, remaining, cap room), or refuse with a
-    reason code; the decision is :func:`quota.domain.reserve`'s, this loads, locks and applies
+    reason code; the decision is :func:`quota.domain.vouchers.reserve`'s, this loads, locks and applies
     it. One reservation row per order: a repeat changes nothing (returns None)."""
     # The row this transaction inserts is its own until it commits; a concurrent delivery of
     # the same order waits on the unique index, then inserts nothing and changes nothing.
@@ -248,7 +251,7 @@ async def reserve_for_order(
         session.add(res)
         return None
 
-    order = domain.OrderFacts(
+    order = rules.OrderFacts(
         enterprise_id=p.enterprise_id,
         voucher_id=p.voucher_id,
         category=p.category,
@@ -262,13 +265,13 @@ async def reserve_for_order(
     voucher = None if suspended else await _locked_voucher_for(session, order, at)
     facts = _facts(voucher) if voucher is not None else None
     room: int | None = None
-    year = domain.cap_year(facts) if facts is not None else None
-    if year is not None and domain.refused_before_cap(order, facts, suspended=suspended, now=at) is None:
+    year = rules.cap_year(facts) if facts is not None else None
+    if year is not None and rules.refused_before_cap(order, facts, suspended=suspended, now=at) is None:
         cap = await locked_cap(session, p.provider_id, year, default_cap_fen)
-        room = cap.cap_fen - cap.reserved_fen - cap.used_fen
-    decision = domain.reserve(order, facts, suspended=suspended, now=at, cap_room_fen=room)
+        room = caps.room(cap.cap_fen, cap.reserved_fen, cap.used_fen)
+    decision = rules.reserve(order, facts, suspended=suspended, now=at, cap_room_fen=room)
 
-    if isinstance(decision, domain.Rejected):
+    if isinstance(decision, rules.Rejected):
         res.state, res.voucher_id = "rejected", decision.voucher_id
         res.reason_code, res.reason = decision.code, decision.reason
         session.add(res)
@@ -297,22 +300,20 @@ async def reserve_for_order(
     )
 
 
-async def _locked_voucher_for(
-    session: AsyncSession, order: domain.OrderFacts, at: datetime
-) -> Voucher | None:
+async def _locked_voucher_for(session: AsyncSession, order: rules.OrderFacts, at: datetime) -> Voucher | None:
     """The voucher the order names, else the enterprise's usable one of the type that pays
     for its category (none is looked up for a category no type pays for), locked."""
     if order.voucher_id:
         return await lock(session, Voucher, order.voucher_id)
-    expected = domain.voucher_type_of(order.category)
+    expected = rules.voucher_type_of(order.category)
     if expected is None:
         return None
-    found = await usable_voucher(session, order.enterprise_id, expected, domain.business_day(at))
+    found = await usable_voucher(session, order.enterprise_id, expected, business_day(at))
     return await lock(session, Voucher, found.id) if found is not None else None
 
 
-def _facts(v: Voucher) -> domain.VoucherFacts:
-    return domain.VoucherFacts(
+def _facts(v: Voucher) -> rules.VoucherFacts:
+    return rules.VoucherFacts(
         id=v.id,
         enterprise_id=v.enterprise_id,
         voucher_type=v.voucher_type,
@@ -512,7 +513,7 @@ async def expire_voucher(
     voucher = await lock(session, Voucher, voucher_id)
     if voucher is None:
         return Expiry()
-    due = domain.expiry_moment(voucher.valid_to, grace)
+    due = rules.expiry_moment(voucher.valid_to, grace)
     if now < due:
         return Expiry(not_before=due)
     if voucher.expired_at is None:
