@@ -303,6 +303,8 @@ def test_the_first_rule_an_order_fails_is_the_reason_it_is_refused(rule: int) ->
         # a voucher named but not found; none of the category's type found
         (replace(ORDER, category="旅游"), None, False, vouchers.Rejected("no_voucher", None)),
         (replace(ORDER, voucher_id=None), None, False, vouchers.Rejected("no_voucher", None)),
+        # an empty voucher id names none (as the service reads it)
+        (replace(ORDER, voucher_id="", category="旅游"), None, False, vouchers.Rejected("wrong_type", None)),
     ],
 )
 def test_which_voucher_a_refusal_names(order, voucher, suspended, expected) -> None:

@@ -58,7 +58,7 @@ class OrderFacts:
     """What a submitted order asks of quota."""
 
     enterprise_id: str
-    voucher_id: str | None  # the voucher quoted at submission; None: the enterprise's usable one
+    voucher_id: str | None  # the voucher quoted at submission; None or "": the enterprise's usable one
     category: str
     price_fen: int
     max_subsidy_fen: int
@@ -115,7 +115,7 @@ def refused_before_cap(
         return Rejected("suspended", order.voucher_id)
     expected = voucher_type_of(order.category)
     if voucher is None:
-        looked_up = order.voucher_id is not None or expected is not None
+        looked_up = bool(order.voucher_id) or expected is not None
         return Rejected("no_voucher" if looked_up else "wrong_type", None)
     if voucher.enterprise_id != order.enterprise_id:
         return Rejected("not_owner", voucher.id)
