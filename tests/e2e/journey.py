@@ -172,7 +172,7 @@ class Journey:
     async def campaign(self) -> None:
         """The current year's campaign with the 2024 rules, windows over the whole year (as
         the demo data and the tests use)."""
-        from quota.domain import campaign_spec  # the campaign the quota service itself seeds
+        from quota.domain.campaigns import campaign_spec  # the campaign the quota service itself seeds
 
         if (await self.get("/campaigns/current")).status_code == 200:
             return

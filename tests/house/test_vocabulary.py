@@ -18,7 +18,7 @@ def test_awaiting_review_is_called_pending_review_everywhere_it_is_reviewed() ->
     from catalog.domain.providers import AppState as ApplicationState
 
     assert ApplicationState.PENDING_REVIEW.value == ProductStatus.PENDING_REVIEW.value == "pending_review"
-    from quota.domain import APPLICATION_STATE_LABELS
+    from quota.domain.applications import APPLICATION_STATE_LABELS
 
     assert ContractOwnState.PENDING_REVIEW.value == "pending_review"
     assert "pending_review" in APPLICATION_STATE_LABELS

@@ -43,7 +43,7 @@ from common.testing.saga import FakeFile, Part, SagaHarness
 from common.testing.tokens import Caller
 from invariants.checks import Violation, check_all
 from invariants.readers import read_all
-from quota import domain as quota_domain
+from quota.domain.campaigns import campaign_spec
 from quota.service.campaigns import put_campaign
 from quota.testing import Quota, make_uscc
 
@@ -103,7 +103,7 @@ class World:
     ) -> World:
         quota = Quota(h, files, products)
         async with quota.db.transaction() as s:
-            await put_campaign(s, quota.year, quota_domain.campaign_spec(quota.year))
+            await put_campaign(s, quota.year, campaign_spec(quota.year))
         return cls(h, products, files, quota)
 
     def client(self, service: str) -> httpx.AsyncClient:

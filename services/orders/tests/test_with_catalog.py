@@ -15,7 +15,7 @@ from common.events import OrganizationCertified
 from common.internal import ServiceClients, unavailable
 from common.logging import configure_logging
 from common.testing.saga import FakeFile, fake_identity
-from quota import domain
+from quota.domain.campaigns import campaign_spec
 from quota.service.campaigns import put_campaign
 from quota.testing import Quota
 
@@ -41,7 +41,7 @@ async def test_an_order_reads_the_product_from_catalog_and_the_subsidy_from_quot
     reviewer = h.issuer.staff("reviewer")
     q = Quota(h, files, {})
     async with q.db.transaction() as s:
-        await put_campaign(s, q.year, domain.campaign_spec(q.year))
+        await put_campaign(s, q.year, campaign_spec(q.year))
 
     # a provider onboarded by catalog, with one listed product (专利分级评价, 76元, 最高补贴 138元)
     provider = h.issuer.member(caps=("enterprise", "provider"))

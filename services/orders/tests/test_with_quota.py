@@ -17,7 +17,7 @@ from common.logging import configure_logging
 from common.testing.saga import fake_identity
 from invariants.checks import check_all
 from invariants.readers import read_all
-from quota import domain
+from quota.domain.campaigns import campaign_spec
 from quota.models import Voucher
 from quota.service.campaigns import put_campaign
 from quota.testing import Quota
@@ -56,7 +56,7 @@ async def test_twenty_orders_racing_on_one_voucher_never_overdraw_it_and_match_t
     h = await saga("quota", "orders", peers={"identity": identity_app, "catalog": catalog.app})
     q = Quota(h, files, catalog.products)
     async with q.db.transaction() as s:
-        await put_campaign(s, q.year, domain.campaign_spec(q.year))
+        await put_campaign(s, q.year, campaign_spec(q.year))
     enterprise = await q.certified(name="广西示范制造有限公司")
     org = enterprise.org_id or ""
     await h.publish(

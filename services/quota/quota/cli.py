@@ -22,8 +22,8 @@ from common.db import Database
 from common.errors import Problem
 from common.migrate_command import add_migrate_command, run_migrate_command
 from common.numbers import shanghai_now
-from quota import domain
 from quota.config import Settings
+from quota.domain.designations import known_designations
 from quota.service.campaigns import campaign_for
 from quota.service.designations import import_rows, rows_of
 
@@ -44,7 +44,7 @@ async def import_designations(path: Path, database_url: str | None) -> int:
             if campaign is None:
                 print("没有年度活动：请先创建活动（PUT /admin/campaigns/{year}）", file=sys.stderr)
                 return 2
-            known = domain.known_designations(campaign.tiers)
+            known = known_designations(campaign.tiers)
             with (
                 path.open("rb") as raw,
                 tqdm(total=_count_rows(path), unit="行", desc="导入企业划型名单") as bar,

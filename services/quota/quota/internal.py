@@ -13,8 +13,10 @@ from common.app import SessionDep
 from common.auth import InternalCaller
 from common.errors import not_found
 from common.numbers import shanghai_now
-from quota import domain, errors
+from quota import errors
 from quota.deps import SettingsDep
+from quota.domain.campaigns import in_window
+from quota.domain.vouchers import voucher_type_of
 from quota.models import Voucher
 from quota.service import vouchers as ledger
 from quota.service.campaigns import campaign_for
@@ -70,7 +72,7 @@ async def internal_quote(
 ) -> InternalQuote:
     """The subsidy the enterprise's voucher would give now (orders at submission, catalog's
     voucher preview); 404 when it has no usable voucher of the type that pays for the category."""
-    voucher_type = domain.voucher_type_of(category)
+    voucher_type = voucher_type_of(category)
     if voucher_type is None:
         raise errors.unknown_category()
     today = shanghai_now().date()
@@ -78,7 +80,7 @@ async def internal_quote(
     if (
         voucher is None
         or voucher.expired_at is not None
-        or not domain.in_window(today, voucher.valid_from, voucher.valid_to)
+        or not in_window(today, voucher.valid_from, voucher.valid_to)
         or voucher.remaining_fen <= 0
     ):
         raise not_found("可用的服务券", "no_usable_voucher")

@@ -17,7 +17,8 @@ from common.categories import GENERAL
 from common.numbers import shanghai_now
 from common.orgs import OrgCopy
 from common.timers import utcnow
-from quota import domain
+from quota.domain.applications import tier_for
+from quota.domain.campaigns import BASE_DESIGNATION, WINDOWS_2024, campaign_spec
 from quota.models import Campaign, Designation, QuotaApplication
 from quota.service.applications import issue
 from quota.service.campaigns import put_campaign, types_of
@@ -26,16 +27,16 @@ log = structlog.get_logger(__name__)
 
 DEMO_DESIGNATIONS = (
     (demo.ENTERPRISE.uscc, "创新型中小企业"),  # 10万
-    (demo.ENTERPRISE.uscc, domain.BASE_DESIGNATION),
-    (demo.PROVIDER.uscc, domain.BASE_DESIGNATION),
+    (demo.ENTERPRISE.uscc, BASE_DESIGNATION),
+    (demo.PROVIDER.uscc, BASE_DESIGNATION),
 )
 
 
 async def seed_demo(session: AsyncSession) -> None:
     year = shanghai_now().year
-    for y, windows in ((2024, domain.WINDOWS_2024), (year, None)):
+    for y, windows in ((2024, WINDOWS_2024), (year, None)):
         if await session.get(Campaign, y) is None:
-            await put_campaign(session, y, domain.campaign_spec(y, windows))
+            await put_campaign(session, y, campaign_spec(y, windows))
     await session.execute(
         pg_insert(Designation)
         .values([{"uscc": u, "designation": d} for u, d in DEMO_DESIGNATIONS])
@@ -59,7 +60,7 @@ async def seed_demo(session: AsyncSession) -> None:
     if existing is None:
         campaign = await session.get(Campaign, year)
         assert campaign is not None
-        tier = domain.tier_for([d for u, d in DEMO_DESIGNATIONS if u == e.uscc], campaign.tiers)
+        tier = tier_for([d for u, d in DEMO_DESIGNATIONS if u == e.uscc], campaign.tiers)
         assert tier is not None
         app = QuotaApplication(
             id=str(uuid.uuid4()),

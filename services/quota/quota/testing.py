@@ -23,7 +23,7 @@ from common.numbers import shanghai_now
 from common.orgs import OrgCopy
 from common.testing.saga import FakeFile, FakeOrg, SagaHarness
 from common.testing.tokens import Caller
-from quota import domain
+from quota.domain.campaigns import BASE_DESIGNATION
 from quota.ledger import replay
 from quota.models import Movement, QuotaApplication, Voucher
 from quota.service.applications import issue
@@ -132,7 +132,7 @@ class Quota:
             s.expunge(kind)  # changed for this voucher only, never in the campaign
             for k, v in changes.items():
                 setattr(kind, k, v)
-            voucher = await issue(s, app, kind, amount_fen, domain.BASE_DESIGNATION)
+            voucher = await issue(s, app, kind, amount_fen, BASE_DESIGNATION)
             await s.refresh(voucher)
         return voucher
 

@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from common.logging import configure_logging
 from common.testing.saga import SagaHarness, fake_identity
-from quota import domain
+from quota.domain.campaigns import campaign_spec
 from quota.service.campaigns import put_campaign
 from quota.testing import Quota, fake_catalog
 
@@ -40,7 +40,7 @@ async def make_quota(saga: Callable[..., Awaitable[SagaHarness]]) -> Callable[..
         )
         q = Quota(h, files, products)
         async with q.db.transaction() as s:
-            await put_campaign(s, q.year, domain.campaign_spec(q.year))
+            await put_campaign(s, q.year, campaign_spec(q.year))
         return q
 
     return make

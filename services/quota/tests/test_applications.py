@@ -15,7 +15,7 @@ from common.numbers import format_date_cn, shanghai_now
 from common.orgs import OrgCopy
 from common.testing.data import LOOSE_AMOUNTS
 from common.testing.saga import FakeFile
-from quota import domain
+from quota.domain.campaigns import campaign_spec
 from quota.models import QuotaApplication, Voucher
 from quota.service.campaigns import put_campaign
 from quota.testing import API, Quota, journal_adds_up, make_uscc
@@ -268,7 +268,7 @@ async def test_no_approval_after_the_window_so_no_remainder_outlives_it(quota: Q
     # The campaign's window for the type has closed: a first approval is refused the same way.
     windows = {t: (closed - timedelta(days=30), closed) for t in VOUCHER_TYPES}
     async with quota.db.transaction() as s:
-        await put_campaign(s, quota.year, domain.campaign_spec(quota.year, windows))
+        await put_campaign(s, quota.year, campaign_spec(quota.year, windows))
     other = await quota.certified()
     quota.files["proof-other"] = FakeFile("proof-other", str(other.org_id))
     app = await quota.client.post(

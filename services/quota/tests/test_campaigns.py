@@ -9,7 +9,7 @@ import pytest
 
 from common import demo
 from common.testing.data import LOOSE_AMOUNTS
-from quota import domain
+from quota.domain.campaigns import POLICY_TEXTS, WINDOWS_2024, campaign_spec
 from quota.models import Voucher
 from quota.seed import seed_demo
 from quota.testing import API, Quota
@@ -32,7 +32,7 @@ async def test_the_current_campaign_shows_the_manuals_policy_texts_windows_and_t
     assert "专精特新“小巨人”企业" in doc["tiers"][3]["designations"]
     types = {t["voucher_type"]: t for t in doc["voucher_types"]}
     assert list(types) == ["general", "financing_guarantee", "equipment_leasing"]
-    assert types["financing_guarantee"]["policy_text"] == domain.POLICY_TEXTS["financing_guarantee"]
+    assert types["financing_guarantee"]["policy_text"] == POLICY_TEXTS["financing_guarantee"]
     assert "按不超过实际担保费的50%给予服务券额度" in types["financing_guarantee"]["policy_text"]
     assert (
         types["financing_guarantee"]["yearly_cap_fen"],
@@ -53,7 +53,7 @@ async def test_an_administrator_changes_a_campaign_and_issued_vouchers_keep_thei
     admin = quota.h.issuer.staff("administrator")
     ent = await quota.certified()
     voucher = await quota.voucher(str(ent.org_id), 5_000_000)
-    spec = domain.campaign_spec(quota.year)
+    spec = campaign_spec(quota.year)
     spec["types"][0].update(ratio_bp=3000, valid_from=date(quota.year, 3, 1))
     spec["pending_budget_fen"] = 1
     body = _json(spec)
@@ -64,7 +64,7 @@ async def test_an_administrator_changes_a_campaign_and_issued_vouchers_keep_thei
     assert (kept.ratio_bp, kept.valid_from, kept.total_fen) == (5000, date(quota.year, 1, 1), 5_000_000)
     created = await quota.client.put(
         f"{API}/admin/campaigns/2024",
-        json=_json(domain.campaign_spec(2024, domain.WINDOWS_2024)),
+        json=_json(campaign_spec(2024, WINDOWS_2024)),
         headers=admin.headers,
     )
     assert created.status_code == 201
@@ -76,7 +76,7 @@ async def test_an_administrator_changes_a_campaign_and_issued_vouchers_keep_thei
 async def test_campaign_amounts_are_json_integers_or_a_422_that_changes_nothing(
     quota: Quota, where: str, amount: object
 ) -> None:
-    body = _json(domain.campaign_spec(quota.year))
+    body = _json(campaign_spec(quota.year))
     *path, last = where.split(".")
     target = body
     for key in path:
@@ -91,17 +91,17 @@ async def test_campaign_amounts_are_json_integers_or_a_422_that_changes_nothing(
 
 async def test_a_bad_campaign_or_a_non_administrator_changes_nothing(quota: Quota) -> None:
     admin = quota.h.issuer.staff("administrator")
-    good = _json(domain.campaign_spec(quota.year))
-    inverted = _json(domain.campaign_spec(quota.year))
+    good = _json(campaign_spec(quota.year))
+    inverted = _json(campaign_spec(quota.year))
     inverted["types"][1]["valid_from"], inverted["types"][1]["valid_to"] = (
         f"{quota.year}-12-31",
         f"{quota.year}-01-01",
     )
-    twice = _json(domain.campaign_spec(quota.year))
+    twice = _json(campaign_spec(quota.year))
     twice["types"][2]["voucher_type"] = "general"
-    no_share = _json(domain.campaign_spec(quota.year))
+    no_share = _json(campaign_spec(quota.year))
     no_share["types"][1]["basis_share_bp"] = None
-    zero_tier = _json(domain.campaign_spec(quota.year))
+    zero_tier = _json(campaign_spec(quota.year))
     zero_tier["tiers"][0]["amount_fen"] = 0
     for body, code in (
         (inverted, "campaign_invalid"),

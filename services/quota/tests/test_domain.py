@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from quota import domain
+from quota.domain import applications, campaigns, designations, vouchers
 from quota.ledger import Balances, apply, replay
 
-TIERS = list(domain.DEFAULT_TIERS)
+TIERS = list(campaigns.DEFAULT_TIERS)
 
 
 @pytest.mark.parametrize(
@@ -22,15 +23,15 @@ TIERS = list(domain.DEFAULT_TIERS)
     ],
 )
 def test_an_enterprise_gets_the_highest_tier_its_designations_give(designations, label, amount_fen) -> None:
-    tier = domain.tier_for(designations, TIERS)
+    tier = applications.tier_for(designations, TIERS)
     assert tier is not None and (tier.label, tier.amount_fen) == (label, amount_fen)
 
 
 @pytest.mark.parametrize("designations", [[], ["某个未列入的称号"]])
 def test_an_enterprise_on_no_list_has_no_tier_and_the_base_tier_is_5wan(designations) -> None:
-    assert domain.tier_for(designations, TIERS) is None
-    assert domain.base_tier(TIERS).amount_fen == 5_000_000
-    assert domain.base_tier(TIERS).designation == "一般规模以上制造业企业"
+    assert applications.tier_for(designations, TIERS) is None
+    assert applications.base_tier(TIERS).amount_fen == 5_000_000
+    assert applications.base_tier(TIERS).designation == "一般规模以上制造业企业"
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_an_enterprise_on_no_list_has_no_tier_and_the_base_tier_is_5wan(designat
 def test_a_special_request_stays_within_its_share_of_the_basis_and_the_cap_left(
     requested, basis, share_bp, cap_left, problem
 ) -> None:
-    assert domain.special_request_problem(requested, basis, share_bp, cap_left) == problem
+    assert applications.special_request_problem(requested, basis, share_bp, cap_left) == problem
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_a_special_request_stays_within_its_share_of_the_basis_and_the_cap_left(
 def test_an_approved_amount_is_at_most_the_request_and_the_cap(
     approved, requested, cap_left, problem
 ) -> None:
-    assert domain.approval_problem(approved, requested, cap_left) == problem
+    assert applications.approval_problem(approved, requested, cap_left) == problem
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_an_approved_amount_is_at_most_the_request_and_the_cap(
 def test_the_subsidy_is_the_least_of_ratio_price_product_max_remaining_and_cap_room(
     price, ratio, max_subsidy, remaining, room, expected
 ) -> None:
-    assert domain.subsidy(price, ratio, max_subsidy, remaining, room) == expected
+    assert vouchers.subsidy(price, ratio, max_subsidy, remaining, room) == expected
 
 
 @pytest.mark.parametrize(
@@ -96,7 +97,7 @@ def test_the_subsidy_is_the_least_of_ratio_price_product_max_remaining_and_cap_r
     ],
 )
 def test_each_category_takes_its_voucher_type(category, voucher_type) -> None:
-    assert domain.voucher_type_of(category) == voucher_type
+    assert vouchers.voucher_type_of(category) == voucher_type
 
 
 @pytest.mark.parametrize(
@@ -109,19 +110,21 @@ def test_each_category_takes_its_voucher_type(category, voucher_type) -> None:
     ],
 )
 def test_windows_are_inclusive_shanghai_dates(at, inside) -> None:
-    lo, hi = domain.WINDOWS_2024["general"]
-    assert domain.in_window(domain.business_day(at), lo, hi) is inside
+    lo, hi = campaigns.WINDOWS_2024["general"]
+    assert campaigns.in_window(campaigns.business_day(at), lo, hi) is inside
 
 
 def test_a_window_closes_at_midnight_shanghai_after_its_last_day() -> None:
-    assert domain.window_end(date(2024, 12, 31)) == datetime(2024, 12, 31, 16, 0, tzinfo=UTC)
+    assert campaigns.window_end(date(2024, 12, 31)) == datetime(2024, 12, 31, 16, 0, tzinfo=UTC)
 
 
 def test_the_remainder_expires_a_grace_after_the_window_closes() -> None:
-    assert domain.expiry_moment(date(2024, 12, 31), timedelta(days=1)) == datetime(
+    assert vouchers.expiry_moment(date(2024, 12, 31), timedelta(days=1)) == datetime(
         2025, 1, 1, 16, 0, tzinfo=UTC
     )
-    assert domain.expiry_moment(date(2024, 12, 31), timedelta(0)) == domain.window_end(date(2024, 12, 31))
+    assert vouchers.expiry_moment(date(2024, 12, 31), timedelta(0)) == campaigns.window_end(
+        date(2024, 12, 31)
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,7 +136,7 @@ def test_the_remainder_expires_a_grace_after_the_window_closes() -> None:
     ],
 )
 def test_no_approval_once_the_window_has_closed(now, closed) -> None:
-    assert domain.window_closed(date(2024, 12, 31), now) is closed
+    assert campaigns.window_closed(date(2024, 12, 31), now) is closed
 
 
 @pytest.mark.parametrize(
@@ -149,9 +152,10 @@ def test_no_approval_once_the_window_has_closed(now, closed) -> None:
 )
 def test_the_quota_screen_state_per_type(has_voucher, expired, application, state) -> None:
     assert (
-        domain.voucher_state(has_voucher=has_voucher, expired=expired, application_state=application) == state
+        vouchers.voucher_state(has_voucher=has_voucher, expired=expired, application_state=application)
+        == state
     )
-    assert domain.STATE_LABELS["not_applied"] == "申请" and domain.STATE_LABELS["active"] == "去使用"
+    assert vouchers.STATE_LABELS["not_applied"] == "申请" and vouchers.STATE_LABELS["active"] == "去使用"
 
 
 @pytest.mark.parametrize(
@@ -163,7 +167,7 @@ def test_the_quota_screen_state_per_type(has_voucher, expired, application, stat
     ],
 )
 def test_a_row_with_a_bad_uscc_is_refused_with_the_reason(cells, reason_part) -> None:
-    _u, _d, reason = domain.check_row(cells, domain.known_designations(TIERS), set())
+    _u, _d, reason = designations.check_row(cells, designations.known_designations(TIERS), set())
     assert reason is not None and reason_part in reason
 
 
@@ -171,10 +175,10 @@ def test_a_row_with_an_unknown_designation_or_repeated_in_the_file_is_refused() 
     from stdnum.cn import uscc
 
     number = "91450100MA5L0DEM0" + uscc.calc_check_digit("91450100MA5L0DEM0")
-    known, seen = domain.known_designations(TIERS), set()
-    assert domain.check_row([number, "创新型中小企业"], known, seen)[2] is None
-    assert "重复" in (domain.check_row([number, "创新型中小企业"], known, seen)[2] or "")
-    assert "未知" in (domain.check_row([number, "旅游达人"], known, seen)[2] or "")
+    known, seen = designations.known_designations(TIERS), set()
+    assert designations.check_row([number, "创新型中小企业"], known, seen)[2] is None
+    assert "重复" in (designations.check_row([number, "创新型中小企业"], known, seen)[2] or "")
+    assert "未知" in (designations.check_row([number, "旅游达人"], known, seen)[2] or "")
 
 
 @pytest.mark.parametrize(
@@ -208,3 +212,168 @@ def test_a_journal_replays_to_its_balances() -> None:
         ]
     )
     assert b == Balances(1000, 100, 0, 200, 200, 700) and b.holds()
+
+
+# --- the reservation decision (the saga's step 2) ----------------------------------------------
+
+IN_WINDOW = datetime(2024, 10, 1, 2, 0, tzinfo=UTC)
+ORDER = vouchers.OrderFacts(
+    enterprise_id="ent-1", voucher_id="v-1", category="企业诊断", price_fen=100_000, max_subsidy_fen=80_000
+)
+VOUCHER = vouchers.VoucherFacts(
+    id="v-1",
+    enterprise_id="ent-1",
+    voucher_type="general",
+    campaign_year=2024,
+    ratio_bp=5000,
+    remaining_fen=1_000_000,
+    valid_from=date(2024, 9, 13),
+    valid_to=date(2024, 12, 31),
+    expired=False,
+)
+
+
+def _decide(
+    order: vouchers.OrderFacts = ORDER,
+    voucher: vouchers.VoucherFacts | None = VOUCHER,
+    *,
+    suspended: bool = False,
+    now: datetime = IN_WINDOW,
+    cap_room_fen: int | None = 10_000_000,
+) -> vouchers.Reserved | vouchers.Rejected:
+    return vouchers.reserve(order, voucher, suspended=suspended, now=now, cap_room_fen=cap_room_fen)
+
+
+def test_an_order_that_passes_every_rule_reserves_half_its_price_within_the_product_max() -> None:
+    assert _decide() == vouchers.Reserved(voucher_id="v-1", amount_fen=50_000, ratio_bp=5000, cap_year=2024)
+
+
+# The chain, in its order, and how each rule is broken. Each case breaks one rule and every
+# rule after it: the answer is the first broken rule's code.
+CHAIN: list[tuple[str, dict[str, object]]] = [
+    ("suspended", {"suspended": True}),
+    ("no_voucher", {"voucher": None}),
+    ("not_owner", {"voucher.enterprise_id": "ent-2"}),
+    ("wrong_type", {"voucher.voucher_type": "equipment_leasing"}),
+    ("voucher_not_active", {"voucher.expired": True}),
+    ("outside_window", {"now": datetime(2025, 1, 1, tzinfo=UTC)}),  # 2025-01-01 08:00 in Shanghai
+    ("nothing_left", {"voucher.remaining_fen": 0}),
+    ("provider_cap_reached", {"cap_room_fen": 0}),
+]
+
+
+def _breaking(*rules: int) -> dict[str, object]:
+    """_decide's arguments with the given rules of CHAIN broken."""
+    kwargs: dict[str, object] = {}
+    changes: dict[str, object] = {}
+    for rule in rules:
+        for key, value in CHAIN[rule][1].items():
+            if key.startswith("voucher."):
+                changes[key.removeprefix("voucher.")] = value
+            else:
+                kwargs[key] = value
+    kwargs.setdefault("voucher", replace(VOUCHER, **changes))
+    return kwargs
+
+
+@pytest.mark.parametrize("rule", range(len(CHAIN)), ids=[code for code, _ in CHAIN])
+def test_the_first_rule_an_order_fails_is_the_reason_it_is_refused(rule: int) -> None:
+    code = CHAIN[rule][0]
+    decision = _decide(**_breaking(*range(rule, len(CHAIN))))  # type: ignore[arg-type]
+    assert decision == vouchers.Rejected(code, None if code in ("no_voucher",) else "v-1")
+    assert decision.reason == vouchers.REASONS[code]
+    assert _decide(**_breaking(rule)) == decision  # type: ignore[arg-type]  # and alone the same
+
+
+@pytest.mark.parametrize(
+    ("order", "voucher", "suspended", "expected"),
+    [
+        # suspended: the voucher the order names, which is not looked up
+        (ORDER, None, True, vouchers.Rejected("suspended", "v-1")),
+        (replace(ORDER, voucher_id=None), None, True, vouchers.Rejected("suspended", None)),
+        # a category no voucher type pays for, no voucher named: refused by its type, none looked up
+        (
+            replace(ORDER, voucher_id=None, category="旅游"),
+            None,
+            False,
+            vouchers.Rejected("wrong_type", None),
+        ),
+        # ... and with a voucher named, the voucher's own
+        (replace(ORDER, category="旅游"), VOUCHER, False, vouchers.Rejected("wrong_type", "v-1")),
+        # a voucher named but not found; none of the category's type found
+        (replace(ORDER, category="旅游"), None, False, vouchers.Rejected("no_voucher", None)),
+        (replace(ORDER, voucher_id=None), None, False, vouchers.Rejected("no_voucher", None)),
+        # an empty voucher id names none (as the service reads it)
+        (replace(ORDER, voucher_id="", category="旅游"), None, False, vouchers.Rejected("wrong_type", None)),
+    ],
+)
+def test_which_voucher_a_refusal_names(order, voucher, suspended, expected) -> None:
+    assert _decide(order, voucher, suspended=suspended) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (datetime(2024, 9, 12, 15, 59, 59, tzinfo=UTC), False),  # 2024-09-12 23:59:59 in Shanghai
+        (datetime(2024, 9, 12, 16, 0, tzinfo=UTC), True),  # the first day, Shanghai midnight
+        (datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC), True),  # the last second of the last day
+        (datetime(2024, 12, 31, 16, 0, tzinfo=UTC), False),
+    ],
+)
+def test_an_order_reserves_on_the_windows_shanghai_dates_inclusive(now, inside) -> None:
+    decision = _decide(now=now)
+    assert isinstance(decision, vouchers.Reserved) is inside
+    assert inside or decision == vouchers.Rejected("outside_window", "v-1")
+
+
+@pytest.mark.parametrize(
+    ("price", "max_subsidy", "remaining", "room", "amount"),
+    [
+        (100_001, 80_000, 1_000_000, 10_000_000, 50_000),  # 50% of 1000.01元 is rounded down to the fen
+        (3, 80_000, 1_000_000, 10_000_000, 1),  # 1.5 fen -> 1
+        (100_000, 30_000, 1_000_000, 10_000_000, 30_000),  # the product's max
+        (100_000, 80_000, 50_000, 10_000_000, 50_000),  # the remaining, exactly the half
+        (100_000, 80_000, 49_999, 10_000_000, 49_999),  # the remaining, one fen short
+        (100_000, 80_000, 1, 10_000_000, 1),  # one fen left
+        (100_000, 80_000, 1_000_000, 1, 1),  # one fen of the provider's cap left
+        (100_000, 80_000, 1_000_000, 50_000, 50_000),  # the cap room, exactly the half
+        # a product that allows no subsidy reserves 0, even with nothing left of the voucher or the cap
+        (1, 80_000, 0, 0, 0),
+        (100_000, 0, 0, 0, 0),
+        (0, 80_000, 1_000_000, 10_000_000, 0),
+    ],
+)
+def test_the_reserved_amount_at_its_bounds(price, max_subsidy, remaining, room, amount) -> None:
+    decision = _decide(
+        replace(ORDER, price_fen=price, max_subsidy_fen=max_subsidy),
+        replace(VOUCHER, remaining_fen=remaining),
+        cap_room_fen=room,
+    )
+    assert decision == vouchers.Reserved(voucher_id="v-1", amount_fen=amount, ratio_bp=5000, cap_year=2024)
+
+
+def test_a_negative_cap_room_refuses_as_a_reached_cap() -> None:
+    assert _decide(cap_room_fen=-1) == vouchers.Rejected("provider_cap_reached", "v-1")
+
+
+def test_a_special_type_voucher_has_no_provider_cap() -> None:
+    leasing = replace(VOUCHER, voucher_type="equipment_leasing", ratio_bp=2000)
+    order = replace(ORDER, category="直接设备租赁")
+    assert vouchers.cap_year(leasing) is None
+    assert _decide(order, leasing, cap_room_fen=None) == vouchers.Reserved(
+        voucher_id="v-1", amount_fen=20_000, ratio_bp=2000, cap_year=None
+    )
+    assert _decide(order, leasing, cap_room_fen=0) == _decide(order, leasing, cap_room_fen=None)
+
+
+def test_a_general_voucher_is_not_decided_without_its_providers_cap() -> None:
+    assert vouchers.cap_year(VOUCHER) == 2024
+    with pytest.raises(ValueError):
+        _decide(cap_room_fen=None)
+    # ... unless a rule before the cap refuses it, which the service checks before locking the cap
+    assert vouchers.refused_before_cap(
+        ORDER, replace(VOUCHER, remaining_fen=0), suspended=False, now=IN_WINDOW
+    )
+    assert _decide(voucher=replace(VOUCHER, remaining_fen=0), cap_room_fen=None) == vouchers.Rejected(
+        "nothing_left", "v-1"
+    )

@@ -17,7 +17,8 @@ from common.numbers import shanghai_now
 from common.timers import utcnow
 from invariants.checks import check_all
 from invariants.readers import read_all
-from quota import domain
+from quota.domain.campaigns import window_end
+from quota.domain.vouchers import expiry_moment
 from quota.models import Reservation, Voucher
 from quota.service.vouchers import EXPIRY_TIMER, GRACE_TIMER, expire_voucher
 from quota.testing import API, Quota, journal_adds_up, signed, submitted
@@ -58,7 +59,7 @@ async def test_a_window_that_closed_last_midnight_keeps_its_remainder_for_a_days
     ent = await quota.certified()
     yesterday = shanghai_now().date() - timedelta(days=1)
     voucher = await quota.voucher(str(ent.org_id), 5_000_000, valid_from=yesterday, valid_to=yesterday)
-    grace_end = domain.window_end(yesterday) + timedelta(days=1)  # the default grace: a day
+    grace_end = window_end(yesterday) + timedelta(days=1)  # the default grace: a day
     await quota.h.eventually(
         lambda: _timer_due(quota, GRACE_TIMER, grace_end), within=10, what="the grace timer set"
     )
@@ -103,7 +104,7 @@ async def test_reservations_outlive_the_window_and_what_they_free_later_expires(
     # The window and its grace end (the timer's moment, brought forward, without a grace):
     # only the unreserved part expires.
     async with quota.db.transaction() as s:
-        expiry = await expire_voucher(s, voucher.id, grace=timedelta(0), now=domain.window_end(today))
+        expiry = await expire_voucher(s, voucher.id, grace=timedelta(0), now=window_end(today))
         assert expiry.expired_fen == 900_000
     v = await quota.row(Voucher, voucher.id)
     assert (v.remaining_fen, v.reserved_fen, v.expired_fen) == (0, 100_000, 900_000)
@@ -133,7 +134,7 @@ async def test_an_order_submitted_inside_the_window_and_applied_after_it_closed_
     make_quota: Callable[..., Awaitable[Quota]],
 ) -> None:
     closed = shanghai_now().date() - timedelta(days=1)  # the window's last day was yesterday
-    end = domain.window_end(closed)  # it closed at midnight, Shanghai time
+    end = window_end(closed)  # it closed at midnight, Shanghai time
     # The grace (a day by default) ends 20 s from now here, so the test sees it end (the
     # steps before it must be done by then, even on a busy machine).
     grace = (utcnow() - end).total_seconds() + 20
@@ -165,7 +166,7 @@ async def test_an_order_submitted_inside_the_window_and_applied_after_it_closed_
     assert (v.remaining_fen, v.reserved_fen, v.expired_fen) == (4_950_000, 50_000, 0)
     assert await invariants_broken(quota) == []
     due = await quota.scalar("SELECT due_at FROM timers WHERE kind = :k", k=GRACE_TIMER)
-    assert due == domain.expiry_moment(closed, timedelta(seconds=grace))
+    assert due == expiry_moment(closed, timedelta(seconds=grace))
 
     # The grace ends: what is left expires; the reservation stays valid until its order resolves.
     await quota.h.eventually(lambda: _expired(quota, voucher.id), within=60, what="the remainder expired")

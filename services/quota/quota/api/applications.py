@@ -16,10 +16,11 @@ from common.internal import unavailable
 from common.openapi import problems
 from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Page, Paging, TabbedPage, paginate
-from quota import domain, errors
+from quota import errors
 from quota.deps import CurrentCampaign
+from quota.domain.applications import APPLICATION_STATE_LABELS
 from quota.models import Campaign, QuotaApplication
-from quota.schemas import ApplicationIn, ApplicationOut, ApproveIn, RejectIn
+from quota.schemas.applications import ApplicationIn, ApplicationOut, ApproveIn, RejectIn
 from quota.service import applications as service
 from quota.service.campaigns import types_of
 
@@ -31,7 +32,7 @@ States = Literal["pending_review", "approved", "rejected"]
 def out(app: QuotaApplication) -> ApplicationOut:
     return ApplicationOut.model_validate(app).model_copy(
         update={
-            "state_label": domain.APPLICATION_STATE_LABELS.get(app.state, app.state),
+            "state_label": APPLICATION_STATE_LABELS.get(app.state, app.state),
             "voucher_type_label": VOUCHER_TYPES.get(app.voucher_type, app.voucher_type),
         }
     )

@@ -17,7 +17,7 @@ from quota import errors
 from quota.config import Settings
 from quota.deps import CurrentCampaign, SettingsDep
 from quota.models import Campaign, CampaignType
-from quota.schemas import CampaignIn, CampaignOut, CampaignTypeOut, VoucherTypesOut
+from quota.schemas.campaigns import CampaignIn, CampaignOut, CampaignTypeOut, VoucherTypesOut
 from quota.service.campaigns import put_campaign, types_of
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])

@@ -10,7 +10,7 @@ from common.numbers import shanghai_now
 from common.openapi import problems
 from quota import errors
 from quota.deps import SettingsDep
-from quota.schemas import CapIn, CapOut
+from quota.schemas.caps import CapIn, CapOut
 from quota.service.caps import set_cap
 
 router = APIRouter(prefix="/api/v1", tags=["provider-caps"])

@@ -10,9 +10,10 @@ from common.app import SessionDep
 from common.audit import audit
 from common.auth import ReviewerUser
 from common.openapi import problems
-from quota import domain, errors
+from quota import errors
 from quota.deps import CurrentCampaign
-from quota.schemas import ImportOut
+from quota.domain.designations import known_designations
+from quota.schemas.designations import ImportOut
 from quota.service.designations import import_rows, rows_of
 
 router = APIRouter(prefix="/api/v1", tags=["designations"])
@@ -37,7 +38,7 @@ async def import_designations(
         UploadFile, File(description="CSV（UTF-8 或 GBK/GB18030）或 XLSX：统一社会信用代码, 企业类型")
     ],
 ) -> ImportOut:
-    known = domain.known_designations(campaign.tiers)
+    known = known_designations(campaign.tiers)
     rows = rows_of(file.file, file.filename or "")
     report = await import_rows(session, rows, known)
     audit(

@@ -14,10 +14,12 @@ from common.internal import unavailable
 from common.numbers import format_date_cn, shanghai_now
 from common.openapi import problems
 from common.pagination import Page, Paging, paginate
-from quota import domain, errors
+from quota import errors
 from quota.deps import CurrentCampaign, OwnedVoucher, SettingsDep
+from quota.domain.campaigns import in_window
+from quota.domain.vouchers import STATE_LABELS, is_expired, voucher_state, voucher_type_of
 from quota.models import QuotaApplication, Voucher
-from quota.schemas import (
+from quota.schemas.vouchers import (
     MOVEMENT_LABELS,
     MovementOut,
     MovementsOut,
@@ -73,9 +75,9 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
     for voucher_type, kind in kinds.items():
         v = mine.get(voucher_type)
         app = latest.get(voucher_type)
-        state = domain.voucher_state(
+        state = voucher_state(
             has_voucher=v is not None,
-            expired=v is not None and domain.is_expired(v.expired_at, v.valid_to, today),
+            expired=v is not None and is_expired(v.expired_at, v.valid_to, today),
             application_state=app.state if app else None,
         )
         valid_from, valid_to = (v.valid_from, v.valid_to) if v else (kind.valid_from, kind.valid_to)
@@ -83,7 +85,7 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
             "voucher_type": voucher_type,
             "voucher_type_label": VOUCHER_TYPES[voucher_type],
             "state": state,
-            "state_label": domain.STATE_LABELS[state],
+            "state_label": STATE_LABELS[state],
             "policy_text": kind.policy_text,
             "application_id": app.id if app else None,
             "reject_reason": app.reason if app and app.state == "rejected" else None,
@@ -150,12 +152,12 @@ async def quote(
     product = await runtime.clients.get_json("catalog", f"/internal/products/{product_id}")
     if product is None:
         raise errors.product_not_found()
-    if domain.voucher_type_of(str(product.get("category", ""))) != voucher.voucher_type:
+    if voucher_type_of(str(product.get("category", ""))) != voucher.voucher_type:
         raise errors.wrong_voucher_type()
     price = amount_fen if amount_fen is not None else int(product["platform_price_fen"])
     max_subsidy = int(product.get("max_subsidy_fen") or 0)
     today = shanghai_now().date()
-    usable = voucher.expired_at is None and domain.in_window(today, voucher.valid_from, voucher.valid_to)
+    usable = voucher.expired_at is None and in_window(today, voucher.valid_from, voucher.valid_to)
     subsidy = (
         await ledger.quote(
             session,

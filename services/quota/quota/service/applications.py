@@ -23,7 +23,9 @@ from common.internal import ServiceClients
 from common.numbers import VOUCHER_PREFIX, next_number
 from common.orgs import require_active
 from common.timers import utcnow
-from quota import domain, errors
+from quota import errors
+from quota.domain import applications as rules
+from quota.domain.campaigns import window_closed, window_end
 from quota.models import Campaign, CampaignType, Designation, QuotaApplication, Voucher
 from quota.service.vouchers import EXPIRY_TIMER, must_move
 
@@ -84,7 +86,7 @@ async def apply(
         voucher_type=voucher_type,
     )
     if voucher_type == GENERAL:
-        tier = domain.tier_for(await designations_of(session, app.uscc), campaign.tiers)
+        tier = rules.tier_for(await designations_of(session, app.uscc), campaign.tiers)
         if tier is None:
             app.flagged = True
         else:
@@ -104,7 +106,7 @@ async def apply(
     if requested is None or basis is None or not proofs:
         raise errors.special_fields_required()
     cap_left = kind.yearly_cap_fen - await approved_total(session, enterprise_id, campaign.year, voucher_type)
-    problem = domain.special_request_problem(requested, basis, kind.basis_share_bp or 0, cap_left)
+    problem = rules.special_request_problem(requested, basis, kind.basis_share_bp or 0, cap_left)
     if problem:
         raise errors.special_request(problem)
     await check_files(clients, proofs, org_id=enterprise_id, field="proof_file_ids")
@@ -160,7 +162,7 @@ async def issue(
         session.add(voucher)
         await session.flush()
         await timers.schedule(
-            session, EXPIRY_TIMER, voucher.id, domain.window_end(voucher.valid_to), {"voucher_id": voucher.id}
+            session, EXPIRY_TIMER, voucher.id, window_end(voucher.valid_to), {"voucher_id": voucher.id}
         )
     elif app.enterprise_name and voucher.enterprise_name != app.enterprise_name:
         voucher.enterprise_name = app.enterprise_name  # a top-up: the name as now certified
@@ -187,14 +189,14 @@ async def approve(
     # the campaign then), else the campaign's. Staff reject such an application instead.
     existing = await locked_voucher_of(session, app)
     valid_to = existing.valid_to if existing is not None else kind.valid_to
-    if domain.window_closed(valid_to, now) or (existing is not None and existing.expired_at is not None):
+    if window_closed(valid_to, now) or (existing is not None and existing.expired_at is not None):
         raise errors.voucher_window_closed(valid_to)
     tier: str | None
     if app.voucher_type == GENERAL:
         if app.flagged:
             if not (reason or "").strip():
                 raise errors.reason_required()
-            base = domain.base_tier(campaign.tiers)
+            base = rules.base_tier(campaign.tiers)
             tier, amount = base.designation, base.amount_fen
         else:
             tier, amount = app.tier, int(app.tier_fen or 0)
@@ -204,7 +206,7 @@ async def approve(
         cap_left = kind.yearly_cap_fen - await approved_total(
             session, app.enterprise_id, app.campaign_year, app.voucher_type
         )
-        problem = domain.approval_problem(approved_fen, int(app.requested_fen or 0), cap_left)
+        problem = rules.approval_problem(approved_fen, int(app.requested_fen or 0), cap_left)
         if problem:
             raise errors.approval_amount(problem)
         tier, amount = None, approved_fen

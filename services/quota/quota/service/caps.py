@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.audit import audit
 from common.auth import Principal
 from quota import errors
+from quota.domain import caps as rules
 from quota.models import ProviderCap
 from quota.service.vouchers import locked_cap
 
@@ -21,7 +22,7 @@ async def set_cap(
     default_cap_fen: int,
 ) -> ProviderCap:
     cap = await locked_cap(session, provider_id, year, default_cap_fen)
-    in_use = cap.reserved_fen + cap.used_fen
+    in_use = rules.in_use(cap.reserved_fen, cap.used_fen)
     if cap_fen < in_use:
         raise errors.cap_below_usage(in_use)
     before = cap.cap_fen

@@ -19,7 +19,8 @@ from typing import IO, Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from quota import domain, errors
+from quota import errors
+from quota.domain import designations as rules
 
 BATCH = 5000
 MAX_REJECTED_LISTED = 10_000
@@ -130,9 +131,9 @@ async def import_rows(
             progress(1)
         if not any(str(c or "").strip() for c in cells):
             continue
-        if number == 1 and domain.is_header(cells):
+        if number == 1 and rules.is_header(cells):
             continue
-        uscc, designation, reason = domain.check_row(cells, known, seen)
+        uscc, designation, reason = rules.check_row(cells, known, seen)
         if reason:
             report.rejected_total += 1
             if len(report.rejected) < MAX_REJECTED_LISTED:

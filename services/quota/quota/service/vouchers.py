@@ -37,7 +37,10 @@ from common.events import (
 from common.orgs import is_suspended
 from common.pagination import PageParams, paginate
 from common.timers import RetryLater, utcnow
-from quota import domain, ledger
+from quota import ledger
+from quota.domain import caps
+from quota.domain import vouchers as rules
+from quota.domain.campaigns import business_day, in_window
 from quota.models import Movement, ProviderCap, Reservation, Voucher
 
 log = structlog.get_logger(__name__)
@@ -183,7 +186,7 @@ async def usable_voucher(
     else the newest (which then refuses with a reason)."""
     found = await vouchers_of(session, enterprise_id, voucher_type)
     for v in found:
-        if domain.in_window(day, v.valid_from, v.valid_to) and v.expired_at is None:
+        if in_window(day, v.valid_from, v.valid_to) and v.expired_at is None:
             return v
     return found[0] if found else None
 
@@ -192,7 +195,7 @@ async def cap_room(session: AsyncSession, provider_id: str, year: int, default_c
     cap = await session.get(ProviderCap, (provider_id, year))
     if cap is None:
         return default_cap_fen
-    return cap.cap_fen - cap.reserved_fen - cap.used_fen
+    return caps.room(cap.cap_fen, cap.reserved_fen, cap.used_fen)
 
 
 async def quote(
@@ -209,21 +212,10 @@ async def quote(
         if voucher.voucher_type == GENERAL
         else None
     )
-    return domain.subsidy(price_fen, voucher.ratio_bp, max_subsidy_fen, voucher.remaining_fen, room)
+    return rules.subsidy(price_fen, voucher.ratio_bp, max_subsidy_fen, voucher.remaining_fen, room)
 
 
 # --- the saga's steps --------------------------------------------------------------------------
-
-REASONS = {
-    "no_voucher": "企业没有可用于该类服务的服务券",
-    "not_owner": "该服务券不属于下单企业",
-    "wrong_type": "该服务券不能用于此类服务产品",
-    "outside_window": "不在服务券配额有效期内",
-    "nothing_left": "服务券剩余额度不足",
-    "provider_cap_reached": "该服务机构本年度服务券补贴已达上限",
-    "suspended": "企业已被平台暂停使用",
-    "voucher_not_active": "服务券已失效",
-}
 
 
 async def locked_reservation(session: AsyncSession, order_id: str) -> Reservation | None:
@@ -234,7 +226,8 @@ async def reserve_for_order(
     session: AsyncSession, p: OrderSubmitted, at: datetime, *, default_cap_fen: int
 ) -> EventPayload | None:
     """Step 2: reserve min(ratio × price, product max, remaining, cap room), or refuse with a
-    reason code. One reservation row per order: a repeat changes nothing (returns None)."""
+    reason code; the decision is :func:`quota.domain.vouchers.reserve`'s, this loads, locks and applies
+    it. One reservation row per order: a repeat changes nothing (returns None)."""
     # The row this transaction inserts is its own until it commits; a concurrent delivery of
     # the same order waits on the unique index, then inserts nothing and changes nothing.
     insert = (
@@ -258,54 +251,43 @@ async def reserve_for_order(
         session.add(res)
         return None
 
-    def reject(code: str, voucher_id: str | None) -> VoucherReservationRejected:
-        res.state, res.voucher_id, res.reason_code, res.reason = "rejected", voucher_id, code, REASONS[code]
+    order = rules.OrderFacts(
+        enterprise_id=p.enterprise_id,
+        voucher_id=p.voucher_id,
+        category=p.category,
+        price_fen=p.price_fen,
+        max_subsidy_fen=p.max_subsidy_fen,
+    )
+    # Load and lock what the rules read, in the saga's lock order (the reservation, the
+    # voucher, the provider's cap), and no more than the rules reach: a suspended enterprise's
+    # voucher is not locked, nor the cap of an order refused before it.
+    suspended = await is_suspended(session, p.enterprise_id)
+    voucher = None if suspended else await _locked_voucher_for(session, order, at)
+    facts = _facts(voucher) if voucher is not None else None
+    room: int | None = None
+    year = rules.cap_year(facts) if facts is not None else None
+    if year is not None and rules.refused_before_cap(order, facts, suspended=suspended, now=at) is None:
+        cap = await locked_cap(session, p.provider_id, year, default_cap_fen)
+        room = caps.room(cap.cap_fen, cap.reserved_fen, cap.used_fen)
+    decision = rules.reserve(order, facts, suspended=suspended, now=at, cap_room_fen=room)
+
+    if isinstance(decision, rules.Rejected):
+        res.state, res.voucher_id = "rejected", decision.voucher_id
+        res.reason_code, res.reason = decision.code, decision.reason
         session.add(res)
         return VoucherReservationRejected(
-            order_id=p.order_id, voucher_id=voucher_id, reason_code=code, reason=REASONS[code]
+            order_id=p.order_id,
+            voucher_id=decision.voucher_id,
+            reason_code=decision.code,
+            reason=decision.reason,
         )
-
-    day = domain.business_day(at)
-    expected = domain.voucher_type_of(p.category)
-    if await is_suspended(session, p.enterprise_id):
-        return reject("suspended", p.voucher_id)
-    if p.voucher_id:
-        voucher = await lock(session, Voucher, p.voucher_id)
-        if voucher is None:
-            return reject("no_voucher", None)
-        if voucher.enterprise_id != p.enterprise_id:
-            return reject("not_owner", p.voucher_id)
-    else:
-        if expected is None:
-            return reject("wrong_type", None)
-        found = await usable_voucher(session, p.enterprise_id, expected, day)
-        if found is None:
-            return reject("no_voucher", None)
-        voucher = await lock(session, Voucher, found.id)
-        assert voucher is not None
-    if expected is None or voucher.voucher_type != expected:
-        return reject("wrong_type", voucher.id)
-    if voucher.expired_at is not None:
-        return reject("voucher_not_active", voucher.id)
-    if not domain.in_window(day, voucher.valid_from, voucher.valid_to):
-        return reject("outside_window", voucher.id)
-    want = domain.wanted(p.price_fen, voucher.ratio_bp, p.max_subsidy_fen)
-    if want > 0 and voucher.remaining_fen <= 0:
-        return reject("nothing_left", voucher.id)
-    room: int | None = None
-    cap_year: int | None = None
-    if voucher.voucher_type == GENERAL:
-        cap_year = voucher.campaign_year
-        cap = await locked_cap(session, p.provider_id, cap_year, default_cap_fen)
-        room = cap.cap_fen - cap.reserved_fen - cap.used_fen
-        if want > 0 and room <= 0:
-            return reject("provider_cap_reached", voucher.id)
-    amount = domain.subsidy(p.price_fen, voucher.ratio_bp, p.max_subsidy_fen, voucher.remaining_fen, room)
-    if cap_year is not None:
-        await cap_move(session, "reserve", p.provider_id, cap_year, amount)
+    assert voucher is not None
+    amount = decision.amount_fen
+    if decision.cap_year is not None:
+        await cap_move(session, "reserve", p.provider_id, decision.cap_year, amount)
     after = await must_move(session, voucher.id, "reserve", amount, order_id=p.order_id)
     res.state, res.voucher_id, res.amount_fen = "reserved", voucher.id, amount
-    res.ratio_bp, res.cap_year = voucher.ratio_bp, cap_year
+    res.ratio_bp, res.cap_year = decision.ratio_bp, decision.cap_year
     session.add(res)
     remaining = after["remaining_fen"] if after else voucher.remaining_fen
     return VoucherReserved(
@@ -313,8 +295,34 @@ async def reserve_for_order(
         voucher_id=voucher.id,
         voucher_no=voucher.voucher_no,
         amount_fen=amount,
-        ratio_bp=voucher.ratio_bp,
+        ratio_bp=decision.ratio_bp,
         remaining_fen=remaining,
+    )
+
+
+async def _locked_voucher_for(session: AsyncSession, order: rules.OrderFacts, at: datetime) -> Voucher | None:
+    """The voucher the order names, else the enterprise's usable one of the type that pays
+    for its category (none is looked up for a category no type pays for), locked."""
+    if order.voucher_id:
+        return await lock(session, Voucher, order.voucher_id)
+    expected = rules.voucher_type_of(order.category)
+    if expected is None:
+        return None
+    found = await usable_voucher(session, order.enterprise_id, expected, business_day(at))
+    return await lock(session, Voucher, found.id) if found is not None else None
+
+
+def _facts(v: Voucher) -> rules.VoucherFacts:
+    return rules.VoucherFacts(
+        id=v.id,
+        enterprise_id=v.enterprise_id,
+        voucher_type=v.voucher_type,
+        campaign_year=v.campaign_year,
+        ratio_bp=v.ratio_bp,
+        remaining_fen=v.remaining_fen,
+        valid_from=v.valid_from,
+        valid_to=v.valid_to,
+        expired=v.expired_at is not None,
     )
 
 
@@ -505,7 +513,7 @@ async def expire_voucher(
     voucher = await lock(session, Voucher, voucher_id)
     if voucher is None:
         return Expiry()
-    due = domain.expiry_moment(voucher.valid_to, grace)
+    due = rules.expiry_moment(voucher.valid_to, grace)
     if now < due:
         return Expiry(not_before=due)
     if voucher.expired_at is None:
