@@ -36,7 +36,7 @@ def _count_rows(path: Path) -> int | None:
 
 
 async def import_designations(path: Path, database_url: str | None) -> int:
-    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    settings = Settings(database_url=database_url) if database_url else Settings()
     db = Database(settings.db_url, pool_size=1)
     try:
         async with db.transaction() as session:

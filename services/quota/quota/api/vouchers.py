@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
@@ -81,7 +81,7 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
             application_state=app.state if app else None,
         )
         valid_from, valid_to = (v.valid_from, v.valid_to) if v else (kind.valid_from, kind.valid_to)
-        doc = {
+        doc: dict[str, Any] = {
             "voucher_type": voucher_type,
             "voucher_type_label": VOUCHER_TYPES[voucher_type],
             "state": state,

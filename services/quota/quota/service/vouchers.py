@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.audit import conflict
 from common.categories import GENERAL
-from common.db import lock
+from common.db import lock, lock_existing
 from common.events import (
     ContractSigned,
     ContractTerminated,
@@ -343,8 +343,7 @@ async def release_for_order(
         if res is not None and res.state in ("committed", "settled"):
             log.warning("release_of_committed_ignored", order_id=order_id, state=res.state)
         return None
-    voucher = await lock(session, Voucher, res.voucher_id)
-    assert voucher is not None
+    voucher = await lock_existing(session, Voucher, res.voucher_id)
     if res.cap_year is not None:
         await cap_move(session, "release", res.provider_id, res.cap_year, res.amount_fen)
     expired = await give_back(session, voucher, "release", res.amount_fen, order_id)
@@ -391,8 +390,7 @@ async def commit_for_order(session: AsyncSession, p: ContractSigned) -> VoucherD
         committed = res.amount_fen
     committed = max(committed, 0)
     rest = res.amount_fen - committed
-    voucher = await lock(session, Voucher, res.voucher_id)
-    assert voucher is not None
+    voucher = await lock_existing(session, Voucher, res.voucher_id)
     if res.cap_year is not None:
         await cap_move(session, "commit", res.provider_id, res.cap_year, committed, reserved=res.amount_fen)
     await must_move(
@@ -470,8 +468,7 @@ async def reverse_for_order(session: AsyncSession, p: ContractTerminated) -> Vou
             refused=True,
             reason="服务券补贴已兑付，不予冲回",
         )
-    voucher = await lock(session, Voucher, res.voucher_id)
-    assert voucher is not None
+    voucher = await lock_existing(session, Voucher, res.voucher_id)
     if res.cap_year is not None:
         await cap_move(session, "reverse", res.provider_id, res.cap_year, res.committed_fen)
     expired = await give_back(session, voucher, "reverse", res.committed_fen, p.order_id)
