@@ -11,10 +11,11 @@ Reads are retried briefly (tenacity); a service that cannot answer is a 503 prob
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -23,6 +24,8 @@ from common.auth import ServiceTokenAuth
 from common.errors import Problem, dependency_unavailable
 
 log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _label(service: str) -> str:
@@ -99,6 +102,18 @@ class ServiceClients:
             log.warning("internal_call_refused", service=name, path=path, status=response.status_code)
             raise unavailable(name)
         return response.json()
+
+    async def read(self, name: str, path: str, model: type[M], **params: Any) -> M | None:
+        """The answer as its contract's model (``common.reads``), or None for a 404. An answer
+        that is not the contract is a service that cannot answer now (the 503 problem)."""
+        doc = await self.get_json(name, path, **params)
+        if doc is None:
+            return None
+        try:
+            return model.model_validate(doc)
+        except ValidationError as exc:
+            log.warning("internal_answer_malformed", service=name, path=path, errors=exc.error_count())
+            raise unavailable(name) from exc
 
     async def post(self, name: str, path: str, json: Any) -> httpx.Response:
         try:
