@@ -10,24 +10,15 @@ A deal's counterparty or reviewers may then be granted read access
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from common.errors import Problem
 from common.errors import file_grant_failed as file_grant_failed
 from common.errors import file_problem as file_problem
 from common.internal import ServiceClients
+from common.reads import FileGrant
+from common.reads import FileMeta as FileMeta
 
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
-
-
-@dataclass(frozen=True)
-class FileMeta:
-    file_id: str
-    organization_id: str | None
-    name: str
-    content_type: str
-    size: int
-    sha256: str
 
 
 def check_problems(field: str, *, required: bool = True) -> list[Problem]:
@@ -59,23 +50,14 @@ async def check_files(
         raise file_problem(field, "file_duplicated", "同一文件不能重复提交")
     metas: list[FileMeta] = []
     for file_id in file_ids:
-        doc = await clients.get_json("identity", f"/internal/files/{file_id}")
-        if doc is None:
+        meta = await clients.read("identity", f"/internal/files/{file_id}", FileMeta)
+        if meta is None:
             raise file_problem(field, "file_unknown", f"文件 {file_id} 不存在")
-        if org_id is None or doc.get("organization_id") != org_id:
+        if org_id is None or meta.organization_id != org_id:
             raise file_problem(field, "file_not_owned", f"文件 {file_id} 不属于贵单位")
-        if doc.get("content_type") not in allowed_types:
+        if meta.content_type not in allowed_types:
             raise file_problem(field, "file_type_not_allowed", f"文件 {file_id} 的类型不符合要求")
-        metas.append(
-            FileMeta(
-                file_id=str(doc["file_id"]),
-                organization_id=doc.get("organization_id"),
-                name=str(doc.get("name", "")),
-                content_type=str(doc["content_type"]),
-                size=int(doc.get("size", 0)),
-                sha256=str(doc.get("sha256", "")),
-            )
-        )
+        metas.append(meta)
     return metas
 
 
@@ -87,7 +69,7 @@ async def grant_files(
         response = await clients.post(
             "identity",
             f"/internal/files/{file_id}/grants",
-            {"organization_id": organization_id, "reason": reason[:200]},
+            FileGrant(organization_id=organization_id, reason=reason[:200]).model_dump(mode="json"),
         )
         if response.status_code >= 400:
             raise file_grant_failed()

@@ -51,6 +51,7 @@ from common.events import (
     ProviderApproved,
 )
 from common.internal import ServiceClients
+from common.reads import OrganizationFacts
 
 log = structlog.get_logger(__name__)
 
@@ -172,21 +173,21 @@ async def read_identity(clients: ServiceClients, org_id: str) -> OrgView | None:
     """identity's answer now (None: identity does not know the organisation); a 409
     ``organization_syncing`` when identity cannot answer."""
     try:
-        doc = await clients.get_json("identity", f"/internal/organizations/{org_id}")
+        facts = await clients.read("identity", f"/internal/organizations/{org_id}", OrganizationFacts)
     except Problem as exc:
         log.warning("organization_read_failed", org_id=org_id, code=exc.code)
         raise organization_syncing() from exc
-    if doc is None:
+    if facts is None:
         return None
     return OrgView(
         org_id=org_id,
-        name=str(doc.get("name") or ""),
-        uscc=doc.get("uscc"),
-        kind=doc.get("kind"),
-        certified=bool(doc.get("certified")),
-        provider=bool(doc.get("provider")),
-        suspended=bool(doc.get("suspended")),
-        suspended_reason=doc.get("suspended_reason"),
+        name=facts.name,
+        uscc=facts.uscc,
+        kind=facts.kind,
+        certified=facts.certified,
+        provider=facts.provider,
+        suspended=facts.suspended,
+        suspended_reason=facts.suspended_reason,
     )
 
 
@@ -295,11 +296,11 @@ async def has_receiving_account(clients: ServiceClients, org_id: str) -> bool:
     alone). A 409 ``organization_syncing`` when identity cannot answer; False when it does not
     know the organisation."""
     try:
-        doc = await clients.get_json("identity", f"/internal/organizations/{org_id}")
+        facts = await clients.read("identity", f"/internal/organizations/{org_id}", OrganizationFacts)
     except Problem as exc:
         log.warning("organization_read_failed", org_id=org_id, code=exc.code)
         raise organization_syncing() from exc
-    return bool(doc and doc.get("bank_account"))
+    return facts is not None and facts.bank_account
 
 
 async def is_suspended(

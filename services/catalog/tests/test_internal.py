@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from common.auth import issue_service_token
+from common.reads import ProductFacts
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ async def test_orders_reads_a_products_current_facts_and_its_providers_contact(c
         "listed": True,
         "provider_suspended": False,
     }
+    # the contract orders and quota parse it with: every field, none lost or added
+    assert ProductFacts.model_validate(r.json()).model_dump(mode="json") == r.json()
     await catalog.suspend(provider.org_id or "")
     r = await catalog.client.get(f"/internal/products/{product['id']}", headers=service())
     assert r.json()["provider_suspended"] is True

@@ -11,11 +11,10 @@ from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
+from common.reads import FileGrant, FileMeta, OrganizationFacts
 from identity import errors
 from identity.deps import Ctx, Id
 from identity.models import BankAccount, Organization, StoredFile
-from identity.schemas.files import FileMetaOut, GrantIn
-from identity.schemas.organizations import OrganizationFactsOut
 from identity.service import files
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -33,14 +32,14 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     return {"enterprises": int(enterprises), "providers": int(providers)}
 
 
-@router.get("/organizations/{org_id}", response_model=OrganizationFactsOut, summary="（内部）组织的当前状态")
-async def organization(org_id: Id, _caller: InternalCaller, session: ReadSessionDep) -> OrganizationFactsOut:
+@router.get("/organizations/{org_id}", response_model=OrganizationFacts, summary="（内部）组织的当前状态")
+async def organization(org_id: Id, _caller: InternalCaller, session: ReadSessionDep) -> OrganizationFacts:
     """Certified, provider, suspended now: common.orgs reads it when a service's copy is
     missing or older than the caller's token (the events are still in flight)."""
     org = await session.get(Organization, org_id)
     if org is None:
         raise errors.organization_not_found()
-    return OrganizationFactsOut(
+    return OrganizationFacts(
         org_id=org.id,
         name=org.name,
         uscc=org.uscc,
@@ -56,12 +55,12 @@ async def organization(org_id: Id, _caller: InternalCaller, session: ReadSession
 # --- files ---------------------------------------------------------------------------------------
 
 
-@router.get("/files/{file_id}", response_model=FileMetaOut, summary="（内部）文件信息")
-async def file_meta(file_id: Id, _caller: InternalCaller, session: SessionDep) -> FileMetaOut:
+@router.get("/files/{file_id}", response_model=FileMeta, summary="（内部）文件信息")
+async def file_meta(file_id: Id, _caller: InternalCaller, session: SessionDep) -> FileMeta:
     row = await session.get(StoredFile, file_id)
     if row is None:
         raise errors.file_not_found()
-    return FileMetaOut(
+    return FileMeta(
         file_id=row.id,
         organization_id=row.organization_id,
         uploader_id=row.uploader_id,
@@ -88,7 +87,7 @@ async def file_content(file_id: Id, _caller: InternalCaller, session: SessionDep
 
 
 @router.post("/files/{file_id}/grants", status_code=204, summary="（内部）允许交易对方查看文件")
-async def grant_access(file_id: Id, body: GrantIn, caller: InternalCaller, session: SessionDep) -> Response:
+async def grant_access(file_id: Id, body: FileGrant, caller: InternalCaller, session: SessionDep) -> Response:
     await files.grant(session, file_id, body.organization_id, caller, body.reason)
     await session.commit()
     return Response(status_code=204)

@@ -11,6 +11,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from common.auth import issue_service_token
+from common.reads import OrganizationFacts
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 from common.testing.api_client import ApiDriver, Session, random_phone
 from common.testing.data import LOOSE_FLAGS
@@ -207,6 +208,8 @@ async def test_other_services_read_an_organisation_as_it_is_now_with_a_service_t
         "suspended_reason": None,
         "bank_account": False,
     }
+    # the contract common.orgs parses it with: every field, none lost or added
+    assert OrganizationFacts.model_validate(r.json()).model_dump(mode="json") == r.json()
     await client.put(
         "/api/v1/me/organization/bank-account",
         json={

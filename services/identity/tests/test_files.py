@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from common.auth import issue_service_token
+from common.reads import FileMeta
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 from common.testing.api_client import ApiDriver, Session, random_phone
 from identity.models import StoredFile
@@ -173,6 +174,8 @@ async def test_a_grant_lets_the_counterparty_read_the_file(flows: Any, client: h
         "sha256": hashlib.sha256(PDF).hexdigest(),
         "created_at": None,
     }
+    # the contract common.files and demands parse it with: every field, none lost or added
+    assert FileMeta.model_validate(meta.json()).model_dump(mode="json") == meta.json()
     unknown = await client.get(
         "/internal/files/00000000-0000-0000-0000-000000000000", headers=service_headers()
     )

@@ -37,6 +37,7 @@ from common.events import (
 from common.internal import ServiceClients
 from common.numbers import ORDER_PREFIX, next_number
 from common.pagination import PageParams, paginate
+from common.reads import ProductFacts, Quote
 from common.timers import cancel as cancel_timer
 from common.timers import schedule, utcnow
 from orders import errors
@@ -340,15 +341,16 @@ def _kept(value: object, limit: int) -> str | None:
     return text[:limit] or None
 
 
-async def _quote(clients: ServiceClients, org_id: str, product: dict[str, Any]) -> Any:
-    return await clients.get_json(
+async def _quote(clients: ServiceClients, org_id: str, product: ProductFacts) -> Quote | None:
+    return await clients.read(
         "quota",
         "/internal/quote",
+        Quote,
         enterprise_id=org_id,
-        provider_id=str(product["provider_id"]),
-        category=product["category"],
-        price_fen=int(product["platform_price_fen"]),
-        max_subsidy_fen=int(product.get("max_subsidy_fen") or 0),
+        provider_id=product.provider_id,
+        category=product.category,
+        price_fen=product.platform_price_fen,
+        max_subsidy_fen=product.max_subsidy_fen,
     )
 
 
@@ -373,23 +375,23 @@ async def ask(call: Awaitable[Any]) -> Read:
         return Read(problem=exc)
 
 
-def _quotable(product: Any, org_id: str) -> bool:
+def _quotable(product: ProductFacts | None, org_id: str) -> bool:
     """Whether the submission will get as far as asking quota for a quote (the checks below)."""
-    if not isinstance(product, dict) or str(product.get("provider_id")) == org_id:
+    if product is None or product.provider_id == org_id:
         return False
-    if product.get("provider_suspended"):
+    if product.provider_suspended:
         return False
-    if not product.get("listed") or product.get("status", "listed") != "listed":
+    if not product.sellable:
         return False
     try:
-        voucher_type_for(str(product.get("category")))
+        voucher_type_for(product.category)
     except ValueError:
         return False
     return True
 
 
 async def sellable(session: AsyncSession, clients: ServiceClients, product_id: str) -> Read:
-    """The product as catalog sells it now, in the shape of catalog's ``/internal/products``.
+    """The product as catalog sells it now (catalog's ``/internal/products``: ``ProductFacts``).
 
     From orders' copy (``catalog.product_changed``) when it says the product is listed and
     names its provider: no call to catalog on the busiest path (the year-end rush), and
@@ -405,23 +407,23 @@ async def sellable(session: AsyncSession, clients: ServiceClients, product_id: s
     copy = await session.get(ProductCopy, product_id)
     if copy is None or not copy.listed or copy.status != "listed" or copy.provider_name is None:
         await session.rollback()
-        return await ask(clients.get_json("catalog", f"/internal/products/{product_id}"))
+        return await ask(clients.read("catalog", f"/internal/products/{product_id}", ProductFacts))
     snapshot = Read(
-        {
-            "id": copy.product_id,
-            "name": copy.name,
-            "category": copy.category,
-            "provider_id": copy.provider_id,
-            "provider_name": copy.provider_name,
-            "provider_contact_name": copy.provider_contact_name,
-            "provider_contact_phone": copy.provider_contact_phone,
-            "platform_price_fen": copy.price_fen,
-            "market_price_fen": copy.market_price_fen or 0,
-            "max_subsidy_fen": copy.max_subsidy_fen,
-            "status": copy.status,
-            "listed": True,
-            "provider_suspended": False,  # orders' own copy of the organisation decides below
-        }
+        ProductFacts(
+            id=copy.product_id,
+            name=copy.name,
+            category=copy.category,
+            provider_id=copy.provider_id,
+            provider_name=copy.provider_name,
+            provider_contact_name=copy.provider_contact_name,
+            provider_contact_phone=copy.provider_contact_phone,
+            platform_price_fen=copy.price_fen,
+            market_price_fen=copy.market_price_fen or 0,
+            max_subsidy_fen=copy.max_subsidy_fen,
+            status=copy.status,
+            listed=True,
+            provider_suspended=False,  # orders' own copy of the organisation decides below
+        )
     )
     await session.rollback()
     return snapshot
@@ -448,28 +450,26 @@ async def submit(
     # (orders' copy of the enterprise older than its token, no copy of the provider), the
     # session lets its connection go first (let_go); the refusals keep the rules' order
     org = await orgs.require_active(session, principal, clients, let_go=True)
-    product = product_read.result()
+    product: ProductFacts | None = product_read.result()
     if product is None:
         raise errors.product_not_found()
-    provider_id = str(product["provider_id"])
+    provider_id = product.provider_id
     if provider_id == principal.org_id:
         raise errors.own_product()
-    if not product.get("listed") or product.get("status", "listed") != "listed":
+    if not product.sellable:
         raise errors.product_not_listed()
-    if product.get("provider_suspended") or await orgs.is_suspended(
-        session, provider_id, clients, let_go=True
-    ):
+    if product.provider_suspended or await orgs.is_suspended(session, provider_id, clients, let_go=True):
         raise errors.provider_suspended()
     try:
-        voucher_type = voucher_type_for(str(product["category"]))
+        voucher_type = voucher_type_for(product.category)
     except ValueError:
         raise errors.product_not_listed() from None
-    price = int(product["platform_price_fen"])
-    max_subsidy = int(product.get("max_subsidy_fen") or 0)
-    quote: dict[str, Any] | None = None
+    price = product.platform_price_fen
+    max_subsidy = product.max_subsidy_fen
+    quote: Quote | None = None
     if body.use_voucher:
         quote = (quote_read or await ask(_quote(clients, principal.org_id, product))).result()
-        if quote is None or int(quote.get("subsidy_fen") or 0) <= 0:
+        if quote is None or quote.subsidy_fen <= 0:
             raise errors.no_usable_voucher()
     created = now()
     order = Order(
@@ -479,26 +479,26 @@ async def submit(
         enterprise_name=(org.name if org else "") or "",
         enterprise_user_id=principal.user_id,
         provider_id=provider_id,
-        provider_name=str(product.get("provider_name") or ""),
-        product_id=str(product["id"]),
-        product_name=str(product["name"]),
-        category=str(product["category"]),
+        provider_name=product.provider_name,
+        product_id=product.id,
+        product_name=product.name,
+        category=product.category,
         voucher_type=voucher_type,
         price_fen=price,
-        market_price_fen=int(product.get("market_price_fen") or 0),
+        market_price_fen=product.market_price_fen,
         max_subsidy_fen=max_subsidy,
         # 双方接洽: the account that orders is the enterprise's contact (its phone the contact
         # phone), as identity names it in the token; the provider's, as catalog publishes it
         enterprise_contact_name=_kept(principal.name, 100),
         enterprise_contact_phone=_kept(principal.phone, 32),
-        provider_contact_name=_kept(product.get("provider_contact_name"), 100),
-        provider_contact_phone=_kept(product.get("provider_contact_phone"), 32),
+        provider_contact_name=_kept(product.provider_contact_name, 100),
+        provider_contact_phone=_kept(product.provider_contact_phone, 32),
         use_voucher=quote is not None,
-        voucher_id=str(quote["voucher_id"]) if quote else None,
-        voucher_no=quote.get("voucher_no") if quote else None,
-        quoted_subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
-        subsidy_fen=int(quote["subsidy_fen"]) if quote else 0,
-        ratio_bp=int(quote.get("ratio_bp") or 0) if quote else 0,
+        voucher_id=quote.voucher_id if quote else None,
+        voucher_no=quote.voucher_no if quote else None,
+        quoted_subsidy_fen=quote.subsidy_fen if quote else 0,
+        subsidy_fen=quote.subsidy_fen if quote else 0,
+        ratio_bp=quote.ratio_bp if quote else 0,
         voucher_state=(VoucherState.PENDING if quote else VoucherState.NONE).value,
         created_at=created,
         updated_at=created,

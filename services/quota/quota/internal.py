@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from sqlmodel import col, func, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
 from common.errors import not_found
 from common.numbers import shanghai_now
+from common.reads import Quote, VoucherBalance, VoucherBalances
 from quota import errors
 from quota.deps import SettingsDep
 from quota.domain.campaigns import in_window
@@ -48,18 +47,7 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     }
 
 
-class InternalQuote(BaseModel):
-    voucher_id: str
-    voucher_no: str
-    voucher_type: str
-    subsidy_fen: int
-    ratio_bp: int
-    remaining_fen: int
-    valid_from: date
-    valid_to: date
-
-
-@router.get("/quote", response_model=InternalQuote, summary="（内部）下单时的用券补贴试算")
+@router.get("/quote", response_model=Quote, summary="（内部）下单时的用券补贴试算")
 async def internal_quote(
     _caller: InternalCaller,
     session: SessionDep,
@@ -69,7 +57,7 @@ async def internal_quote(
     category: Annotated[str, Query(min_length=1)],
     price_fen: Annotated[int, Query(ge=0)],
     max_subsidy_fen: Annotated[int, Query(ge=0)],
-) -> InternalQuote:
+) -> Quote:
     """The subsidy the enterprise's voucher would give now (orders at submission, catalog's
     voucher preview); 404 when it has no usable voucher of the type that pays for the category."""
     voucher_type = voucher_type_of(category)
@@ -92,7 +80,7 @@ async def internal_quote(
         max_subsidy_fen=max_subsidy_fen,
         default_cap_fen=settings.default_provider_cap_fen,
     )
-    return InternalQuote(
+    return Quote(
         voucher_id=voucher.id,
         voucher_no=voucher.voucher_no,
         voucher_type=voucher.voucher_type,
@@ -104,33 +92,10 @@ async def internal_quote(
     )
 
 
-@router.get("/vouchers", summary="（内部）企业的服务券")
+@router.get("/vouchers", response_model=VoucherBalances, summary="（内部）企业的服务券")
 async def internal_vouchers(
     _caller: InternalCaller, session: SessionDep, enterprise_id: Annotated[str, Query(min_length=1)]
-) -> dict[str, Any]:
+) -> VoucherBalances:
     """An enterprise's vouchers with their balances (for other services' screens)."""
     rows = await ledger.vouchers_of(session, enterprise_id)
-    return {
-        "items": [
-            v.model_dump(
-                include={
-                    "id",
-                    "voucher_no",
-                    "campaign_year",
-                    "voucher_type",
-                    "tier",
-                    "ratio_bp",
-                    "valid_from",
-                    "valid_to",
-                    "total_fen",
-                    "remaining_fen",
-                    "reserved_fen",
-                    "used_fen",
-                    "settled_fen",
-                    "expired_fen",
-                },
-                mode="json",
-            )
-            for v in rows
-        ]
-    }
+    return VoucherBalances(items=[VoucherBalance.model_validate(v, from_attributes=True) for v in rows])

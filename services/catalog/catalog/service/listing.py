@@ -8,7 +8,6 @@ listing at once and come back on restoration, without any product changing its s
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import structlog
@@ -35,6 +34,7 @@ from common.errors import Problem
 from common.internal import ServiceClients
 from common.orgs import OrgCopy
 from common.pagination import PageParams
+from common.reads import Quote
 
 log = structlog.get_logger(__name__)
 
@@ -215,42 +215,37 @@ async def voucher_preview(
     if principal.org_id == product.provider_id:
         return None
     try:
-        quote = await clients.get_json(
+        quote = await clients.read(
             "quota",
             "/internal/quote",
+            Quote,
             enterprise_id=principal.org_id,
             provider_id=product.provider_id,
             category=product.category,
             price_fen=product.platform_price_fen,
             max_subsidy_fen=product.max_subsidy_fen,
         )
-    except Problem:
+    except Problem:  # quota down, or its answer not the contract (logged by the client)
         log.warning("voucher_preview_unavailable", product_id=product.id)
         return None
-    if not quote:
+    if quote is None:
         return None
     try:
-        subsidy = max(0, min(int(quote["subsidy_fen"]), product.platform_price_fen))
-        voucher_type = str(quote.get("voucher_type") or voucher_type_for(product.category))
-        return VoucherPreview(
-            voucher_type=voucher_type,
-            voucher_type_label=VOUCHER_TYPES.get(voucher_type, voucher_type),
-            voucher_no=quote.get("voucher_no"),
-            subsidy_fen=subsidy,
-            price_after_fen=product.platform_price_fen - subsidy,
-            max_subsidy_fen=product.max_subsidy_fen,
-            valid_from=_date(quote.get("valid_from")),
-            valid_to=_date(quote.get("valid_to")),
-        )
-    except (KeyError, TypeError, ValueError):
+        voucher_type = quote.voucher_type or voucher_type_for(product.category)
+    except ValueError:
         log.warning("voucher_preview_malformed", product_id=product.id)
         return None
-
-
-def _date(value: Any) -> date | None:
-    if not value:
-        return None
-    return date.fromisoformat(str(value)[:10])
+    subsidy = max(0, min(quote.subsidy_fen, product.platform_price_fen))
+    return VoucherPreview(
+        voucher_type=voucher_type,
+        voucher_type_label=VOUCHER_TYPES.get(voucher_type, voucher_type),
+        voucher_no=quote.voucher_no,
+        subsidy_fen=subsidy,
+        price_after_fen=product.platform_price_fen - subsidy,
+        max_subsidy_fen=product.max_subsidy_fen,
+        valid_from=quote.valid_from,
+        valid_to=quote.valid_to,
+    )
 
 
 async def category_counts(session: AsyncSession) -> dict[str, int]:

@@ -8,6 +8,7 @@ from common.audit import audit
 from common.auth import Principal
 from common.files import file_problem
 from common.internal import ServiceClients
+from common.reads import FileMeta
 from common.timers import utcnow
 from demands import errors
 from demands.domain import Refusal
@@ -20,14 +21,14 @@ PDF = "application/pdf"
 
 async def _attachment(clients: ServiceClients, admin: Principal, file_id: str) -> str:
     """The PDF's name, when the file is a PDF this administrator uploaded (/files)."""
-    doc = await clients.get_json("identity", f"/internal/files/{file_id}")
-    if doc is None:
+    meta = await clients.read("identity", f"/internal/files/{file_id}", FileMeta)
+    if meta is None:
         raise file_problem("attachment_file_id", "file_unknown", f"文件 {file_id} 不存在")
-    if doc.get("uploader_id") != admin.user_id:
+    if meta.uploader_id != admin.user_id:
         raise file_problem("attachment_file_id", "file_not_owned", f"文件 {file_id} 不是您上传的")
-    if doc.get("content_type") != PDF:
+    if meta.content_type != PDF:
         raise file_problem("attachment_file_id", "file_type_not_allowed", "公告附件须为 PDF 文件")
-    return str(doc.get("name") or "附件.pdf")
+    return meta.name or "附件.pdf"
 
 
 async def _fill(notice: Notice, body: NoticeIn, clients: ServiceClients, admin: Principal) -> None:

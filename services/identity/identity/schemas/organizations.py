@@ -89,20 +89,6 @@ class CertificationOut(BaseModel):
     expires_in: int
 
 
-class OrganizationFactsOut(BaseModel):
-    """（内部）What another service keeps a copy of (common.orgs), as it is now."""
-
-    org_id: str
-    name: str
-    uscc: str | None
-    kind: str | None
-    certified: bool
-    provider: bool
-    suspended: bool
-    suspended_reason: str | None
-    bank_account: bool = False  # a receiving account (支付认证) on file
-
-
 class AgentIn(Strict):
     """指定经办人 (step 2)."""
 

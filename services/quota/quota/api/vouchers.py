@@ -14,6 +14,7 @@ from common.internal import unavailable
 from common.numbers import format_date_cn, shanghai_now
 from common.openapi import problems
 from common.pagination import Page, Paging, paginate
+from common.reads import ProductFacts
 from quota import errors
 from quota.deps import CurrentCampaign, OwnedVoucher, SettingsDep
 from quota.domain.campaigns import in_window
@@ -149,20 +150,20 @@ async def quote(
     product_id: Annotated[str, Query(min_length=1, max_length=64)],
     amount_fen: Annotated[int | None, Query(gt=0, le=10**13)] = None,
 ) -> QuoteOut:
-    product = await runtime.clients.get_json("catalog", f"/internal/products/{product_id}")
+    product = await runtime.clients.read("catalog", f"/internal/products/{product_id}", ProductFacts)
     if product is None:
         raise errors.product_not_found()
-    if voucher_type_of(str(product.get("category", ""))) != voucher.voucher_type:
+    if voucher_type_of(product.category) != voucher.voucher_type:
         raise errors.wrong_voucher_type()
-    price = amount_fen if amount_fen is not None else int(product["platform_price_fen"])
-    max_subsidy = int(product.get("max_subsidy_fen") or 0)
+    price = amount_fen if amount_fen is not None else product.platform_price_fen
+    max_subsidy = product.max_subsidy_fen
     today = shanghai_now().date()
     usable = voucher.expired_at is None and in_window(today, voucher.valid_from, voucher.valid_to)
     subsidy = (
         await ledger.quote(
             session,
             voucher=voucher,
-            provider_id=str(product["provider_id"]),
+            provider_id=product.provider_id,
             price_fen=price,
             max_subsidy_fen=max_subsidy,
             default_cap_fen=settings.default_provider_cap_fen,
