@@ -144,13 +144,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
         + "deps.active_user, deps.own_verification",
         "/api/v1/files/{file_id}": DEBT + "deps.active_user",
     },
-    "quota": {
-        "/api/v1/campaigns/current": DEBT + "deps.current_campaign",
-        "/api/v1/voucher-types": DEBT + "deps.current_campaign",
-        "/api/v1/me/vouchers": DEBT + "deps.current_campaign",
-        "/api/v1/me/vouchers/{voucher_id}/movements": DEBT + "deps.owned_voucher",
-        "/api/v1/vouchers/{voucher_id}/quote": DEBT + "deps.owned_voucher",
-    },
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
         "/api/v1/me/provider-profile": DEBT + "deps.ProviderMember",

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.audit import audit
 from common.auth import AdminUser
 from common.categories import VOUCHER_TYPES, categories_for
@@ -15,7 +15,7 @@ from common.numbers import format_date_cn
 from common.openapi import problems
 from quota import errors
 from quota.config import Settings
-from quota.deps import CurrentCampaign, SettingsDep
+from quota.deps import ReadCampaign, SettingsDep
 from quota.models import Campaign, CampaignType
 from quota.schemas.campaigns import CampaignIn, CampaignOut, CampaignTypeOut, VoucherTypesOut
 from quota.service.campaigns import put_campaign, types_of
@@ -60,7 +60,7 @@ async def campaign_out(session: SessionDep, campaign: Campaign, settings: Settin
     response_description="当前年度活动",
     responses=problems(errors.no_campaign),
 )
-async def current(session: SessionDep, campaign: CurrentCampaign, settings: SettingsDep) -> CampaignOut:
+async def current(session: ReadSessionDep, campaign: ReadCampaign, settings: SettingsDep) -> CampaignOut:
     return await campaign_out(session, campaign, settings)
 
 
@@ -72,7 +72,7 @@ async def current(session: SessionDep, campaign: CurrentCampaign, settings: Sett
     response_description="本年度开放的服务券类型",
     responses=problems(errors.no_campaign),
 )
-async def voucher_types(session: SessionDep, campaign: CurrentCampaign) -> VoucherTypesOut:
+async def voucher_types(session: ReadSessionDep, campaign: ReadCampaign) -> VoucherTypesOut:
     kinds = await types_of(session, campaign.year)
     return VoucherTypesOut(year=campaign.year, items=[type_out(t) for t in kinds.values()])
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
-from common.app import ReadSessionDep, RuntimeDep, SessionDep
+from common.app import ReadSessionDep, RuntimeDep
 from common.auth import EnterpriseUser, StaffUser
 from common.categories import VOUCHER_TYPES
 from common.internal import unavailable
@@ -16,7 +16,7 @@ from common.openapi import problems
 from common.pagination import Page, Paging, paginate
 from common.reads import ProductFacts
 from quota import errors
-from quota.deps import CurrentCampaign, OwnedVoucher, SettingsDep
+from quota.deps import OwnedVoucher, ReadCampaign, SettingsDep
 from quota.domain.campaigns import in_window
 from quota.domain.vouchers import STATE_LABELS, is_expired, voucher_state, voucher_type_of
 from quota.models import QuotaApplication, Voucher
@@ -46,7 +46,7 @@ router = APIRouter(prefix="/api/v1", tags=["vouchers"])
     response_description="本年度每种服务券一项",
     responses=problems(errors.no_campaign),
 )
-async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: CurrentCampaign) -> MyVouchersOut:
+async def my_vouchers(user: EnterpriseUser, session: ReadSessionDep, campaign: ReadCampaign) -> MyVouchersOut:
     today = shanghai_now().date()
     kinds = await types_of(session, campaign.year)
     mine = {
@@ -119,7 +119,7 @@ async def my_vouchers(user: EnterpriseUser, session: SessionDep, campaign: Curre
     response_description="该服务券的额度变动记录",
     responses=problems(errors.voucher_not_found),
 )
-async def voucher_movements(voucher: OwnedVoucher, session: SessionDep, paging: Paging) -> MovementsOut:
+async def voucher_movements(voucher: OwnedVoucher, session: ReadSessionDep, paging: Paging) -> MovementsOut:
     total, rows = await ledger.movements(session, voucher.id, paging)
     items = [
         MovementOut.model_validate(r).model_copy(update={"kind_label": MOVEMENT_LABELS[r.kind]}) for r in rows
@@ -144,7 +144,7 @@ async def voucher_movements(voucher: OwnedVoucher, session: SessionDep, paging: 
 )
 async def quote(
     voucher: OwnedVoucher,
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     product_id: Annotated[str, Query(min_length=1, max_length=64)],
