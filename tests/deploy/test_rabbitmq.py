@@ -23,6 +23,7 @@ from common.bus import topology
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue
 from common.settings import ServiceSettings
 from common.testing import infra
+from common.testing.rabbit import needs_rabbitmq_server
 
 # What the brief of the deployment promised the app declares, spelled out once more: a
 # change here is a change of the broker contract (and of every deployed broker).
@@ -450,10 +451,7 @@ async def test_a_broker_accepts_the_apps_declarations_over_the_definitions(
 
 
 @pytest.mark.broker
-@pytest.mark.skipif(
-    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() and shutil.which("rabbitmq-server") is None,
-    reason="rabbitmq-server is not installed",
-)
+@needs_rabbitmq_server
 async def test_a_broker_whose_unrouted_queue_predates_its_bound_is_bounded_by_the_definitions_at_boot(
     root: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ import pytest
 from common import registry
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue, unrouted_queue
 from common.settings import ServiceSettings
+from common.testing.rabbit import needs_rabbitmq_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE = registry.topology().exchange
@@ -174,10 +175,7 @@ def test_the_entrypoint_refuses_a_missing_service_password_or_an_admin_named_lik
 
 
 @pytest.mark.broker
-@pytest.mark.skipif(
-    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() and shutil.which("rabbitmq-server") is None,
-    reason="rabbitmq-server is not installed",
-)
+@needs_rabbitmq_server
 async def test_a_service_user_runs_its_service_and_is_refused_anothers_queue(tmp_path: Path) -> None:
     from common.testing.rabbit import PrivateRabbitNode
 

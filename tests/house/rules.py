@@ -105,7 +105,7 @@ def service_modules(package: Path) -> list[Path]:
 
 
 def commits_outside_and_commit(package: Path) -> list[str]:
-    """``.commit()`` in a service module, in a function not named ``*_and_commit*``: the
+    """``.commit()`` in a service module, in a function not named ``*_and_commit``: the
     router commits once (CONTRIBUTING.md, Transactions); the exceptions say so in their name."""
     found = []
     for path in service_modules(package):
@@ -118,7 +118,7 @@ def commits_outside_and_commit(package: Path) -> list[str]:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "commit"
-                and "_and_commit" not in (function or "")
+                and not (function or "").endswith("_and_commit")
             ):
                 found.append(f"{_where(package, path, node)} commits in {function or 'the module'}")
             for child in ast.iter_child_nodes(node):

@@ -12,7 +12,6 @@ the installed ``rabbitmq-server``) and kills it; the shared broker is never touc
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -22,12 +21,9 @@ from sqlalchemy import text
 
 from common.bus.rabbitmq import RabbitTransport
 from common.testing.bus import Bus, MakeBus, bank_changed
-from common.testing.rabbit import PrivateRabbitNode
+from common.testing.rabbit import PrivateRabbitNode, needs_rabbitmq_server
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() and shutil.which("rabbitmq-server") is None,
-    reason="rabbitmq-server is not installed",
-)
+pytestmark = needs_rabbitmq_server
 
 
 async def depth(url: str, queue: str) -> int:

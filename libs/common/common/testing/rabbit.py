@@ -3,9 +3,15 @@ tests use it through the ``rabbit`` fixture, the benchmark directly."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from common.testing import infra
 
 
 @dataclass
@@ -67,6 +73,19 @@ class RabbitNamespace:
         return sorted(names)
 
 
+def rabbitmq_server_installed() -> bool:
+    return (
+        Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() or shutil.which("rabbitmq-server") is not None
+    )
+
+
+# For a test that starts a private RabbitMQ node: skipped where rabbitmq-server is not
+# installed, but never under CI=true (CI runs RabbitMQ: without it the test fails, loudly).
+needs_rabbitmq_server = pytest.mark.skipif(
+    not infra.in_ci() and not rabbitmq_server_installed(), reason="rabbitmq-server is not installed"
+)
+
+
 class PrivateRabbitNode:
     """A RabbitMQ node of a test's own (its node name, ports, data folder, cookie), started
     from the installed ``rabbitmq-server`` and killed as the test wants. The shared broker is
@@ -82,7 +101,6 @@ class PrivateRabbitNode:
     def __init__(self, base: Any, *, name: str | None = None) -> None:
         import socket
         import uuid
-        from pathlib import Path
 
         def free_port() -> int:
             with socket.socket() as s:
@@ -136,9 +154,7 @@ class PrivateRabbitNode:
 
     def launch(self) -> None:
         """Start the node's process (``start`` waits for it to answer)."""
-        import shutil
         import subprocess
-        from pathlib import Path
 
         # The server script itself, not /usr/sbin's wrapper (which switches to the rabbitmq
         # user, who cannot write the test's folder).

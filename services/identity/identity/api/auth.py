@@ -136,7 +136,7 @@ async def send_sms_code(body: SmsCodeIn, session: SessionDep, ctx: Ctx, ip: Clie
 )
 async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     # The code first: only its holder may learn that the phone is registered already.
-    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "register", body.sms_code)
+    await service.check_sms_code_and_commit(session, ctx, body.phone, "register", body.sms_code)
     pair, user, org = await service.register_owner(session, ctx, body.phone, body.enterprise_name)
     await session.commit()
     return tokens_out(pair, user, org)
@@ -152,7 +152,7 @@ async def register(body: RegisterIn, session: SessionDep, ctx: Ctx) -> TokensOut
 )
 async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
-    user = await service.check_password_and_commit_failures(session, ctx, body.phone, body.password)
+    user = await service.check_password_and_commit(session, ctx, body.phone, body.password)
     pair, org = await service.sign_in(session, ctx, user)
     await session.commit()
     return tokens_out(pair, user, org)
@@ -168,7 +168,7 @@ async def password_login(body: PasswordLoginIn, session: SessionDep, ctx: Ctx) -
 )
 async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOut:
     await service.spend_captcha_and_commit(session, body.captcha_id, body.captcha_answer)
-    await service.check_sms_code_and_commit_failures(session, ctx, body.phone, "login", body.sms_code)
+    await service.check_sms_code_and_commit(session, ctx, body.phone, "login", body.sms_code)
     user = await service.registered_user(session, body.phone)
     pair, org = await service.sign_in(session, ctx, user)
     await session.commit()
@@ -192,7 +192,7 @@ async def sms_login(body: SmsLoginIn, session: SessionDep, ctx: Ctx) -> TokensOu
     ),
 )
 async def refresh(body: RefreshIn, session: SessionDep, ctx: Ctx) -> TokensOut:
-    pair, user = await service.rotate_refresh_and_commit_revocations(session, ctx, body.refresh_token)
+    pair, user = await service.rotate_refresh_and_commit(session, ctx, body.refresh_token)
     org = await session.get(Organization, user.organization_id) if user.organization_id else None
     await session.commit()
     return tokens_out(pair, user, org)
@@ -224,9 +224,7 @@ async def logout(body: RefreshIn, user: CurrentUser, session: SessionDep) -> Res
 )
 async def reset_password(body: PasswordResetIn, session: SessionDep, ctx: Ctx) -> Response:
     await service.require_strong(body.new_password, body.phone)
-    await service.check_sms_code_and_commit_failures(
-        session, ctx, body.phone, "reset_password", body.sms_code
-    )
+    await service.check_sms_code_and_commit(session, ctx, body.phone, "reset_password", body.sms_code)
     await service.reset_password(session, ctx, body.phone, body.new_password)
     await session.commit()
     return Response(status_code=204)

@@ -82,7 +82,7 @@ async def certify(
 ) -> CertificationOut:
     user, org = member
     numbers = service.certifiable(user, org, body)
-    await auth_service.check_sms_code_and_commit_failures(session, ctx, user.phone, "certify", body.sms_code)
+    await auth_service.check_sms_code_and_commit(session, ctx, user.phone, "certify", body.sms_code)
     await service.certify(session, ctx, org, body, numbers)
     await session.commit()
     out = OrganizationOut.model_validate(org)

@@ -152,7 +152,7 @@ async def send_sms_code(
     return s.sms_code_ttl_seconds
 
 
-async def check_sms_code_and_commit_failures(
+async def check_sms_code_and_commit(
     session: AsyncSession, ctx: IdentityContext, phone: str, purpose: str, code: str
 ) -> None:
     """Accept the newest live code for (phone, purpose) or raise. A wrong try is counted and
@@ -311,7 +311,7 @@ async def find_refresh(session: AsyncSession, token: str, *, lock: bool = False)
     return row
 
 
-async def rotate_refresh_and_commit_revocations(
+async def rotate_refresh_and_commit(
     session: AsyncSession, ctx: IdentityContext, token: str
 ) -> tuple[TokenPair, User]:
     """The next token pair (the caller commits it). A reused token ends its whole family (and
@@ -471,7 +471,7 @@ async def register_owner(
     return pair, user, org
 
 
-async def check_password_and_commit_failures(
+async def check_password_and_commit(
     session: AsyncSession, ctx: IdentityContext, phone: str, password: str
 ) -> User:
     """The active account of ``phone`` when ``password`` is its own and it is not locked. A
