@@ -128,6 +128,30 @@ def commits_outside_and_commit(package: Path) -> list[str]:
     return found
 
 
+# --- one way to say no -------------------------------------------------------------------------
+
+
+def other_ways_to_say_no(package: Path) -> list[str]:
+    """A rule says no with ``common.rules.Refusal`` and nothing else (one vocabulary): no
+    exception class of a package's own named like a refusal, no exception class in its pure
+    domain, and no ``*_problem`` function answering a code or a text for ``None``."""
+    found = []
+    for path, tree in modules(package):
+        in_domain = "domain" in path.relative_to(package).with_suffix("").parts
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                exception = any(b.endswith(("Exception", "Error")) for b in bases)
+                if exception and (in_domain or "refus" in node.name.lower()) and node.name != "Refusal":
+                    found.append(f"{_where(package, path, node)} class {node.name} says no its own way")
+                elif node.name == "Refusal" and path.name != "rules.py":
+                    found.append(f"{_where(package, path, node)} declares its own Refusal")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.endswith("_problem"):
+                if node.returns is not None and "| None" in ast.unparse(node.returns):
+                    found.append(f"{_where(package, path, node)} {node.name}() says no its own way")
+    return found
+
+
 # --- the apps -----------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +221,69 @@ def test_the_gateway_has_a_url_for_every_registry_service() -> None:
 def test_every_registry_service_is_named_for_its_users() -> None:
     """The name a user reads when it is unavailable (身份服务暂不可用，请稍后重试)."""
     assert [s.name for s in (*registry.SERVICES, registry.PORTAL) if not s.label] == []
+
+
+# --- one way to say no ----------------------------------------------------------------------------
+
+
+# What still says no its own way (issue 18 §4, being converted): the list may only shrink.
+OWN_WAYS: dict[str, set[str]] = {
+    "identity": {
+        "identity/adapters.py class AliyunRefusal says no its own way",
+        "identity/domain/admin.py own_change_problem() says no its own way",
+        "identity/domain/auth.py password_problem() says no its own way",
+        "identity/domain/organizations.py account_number_problem() says no its own way",
+        "identity/domain/organizations.py account_name_problem() says no its own way",
+        "identity/domain/organizations.py agent_phone_problem() says no its own way",
+        "identity/domain/verifications.py object_problem() says no its own way",
+    },
+    "quota": {
+        "quota/domain/applications.py special_request_problem() says no its own way",
+        "quota/domain/applications.py approval_problem() says no its own way",
+    },
+    "catalog": {
+        "catalog/domain/products.py class TransitionRefused says no its own way",
+        "catalog/domain/products.py price_problem() says no its own way",
+    },
+    "orders": {"orders/domain.py declares its own Refusal"},
+    "contracts": {
+        "contracts/domain/contracts.py class Refused says no its own way",
+        "contracts/domain/contracts.py class AmountError says no its own way",
+        "contracts/verification.py declares its own Refusal",
+    },
+    "payments": {"payments/domain/__init__.py declares its own Refusal"},
+    "demands": {"demands/domain/__init__.py declares its own Refusal"},
+    "common": {"common/text.py text_problem() says no its own way"},
+}
+
+
+def _own_ways(package: Path) -> set[str]:
+    return {re.sub(r":\d+ ", " ", line, count=1) for line in rules.other_ways_to_say_no(package)}
+
+
+@pytest.mark.parametrize("name", [*registry.NAMES, "gateway", "web"])
+def test_rules_say_no_with_common_refusal_alone(name: str) -> None:
+    assert _own_ways(rules.package_dir(name)) == OWN_WAYS.get(name, set())
+
+
+def test_common_says_no_with_its_refusal_alone() -> None:
+    assert _own_ways(rules.ROOT / "libs" / "common" / "common") == OWN_WAYS["common"]
+
+
+def test_a_rule_saying_no_its_own_way_is_caught(tmp_path: Path) -> None:
+    copy = _broken_copy("catalog", tmp_path)
+    before = set(rules.other_ways_to_say_no(copy))
+    domain = copy / "domain" / "products.py"
+    domain.write_text(
+        domain.read_text()
+        + "\n\nclass Overpriced(Exception):\n    pass\n"
+        + "\n\ndef stock_problem(n: int) -> str | None:\n    return None if n else 'out_of_stock'\n"
+    )
+    api = copy / "api" / "products.py"
+    api.write_text(api.read_text() + "\n\nclass Refusal:\n    pass\n")
+    found = sorted(line.split(" ", 1)[1] for line in set(rules.other_ways_to_say_no(copy)) - before)
+    assert found == [
+        "class Overpriced says no its own way",
+        "declares its own Refusal",
+        "stock_problem() says no its own way",
+    ]
