@@ -28,36 +28,37 @@ def rows(cls: type[T], values: Iterable[Mapping[str, Any]]) -> list[T]:
 # --- quota -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class Balances:
+    """A voucher's six balances (quota's ledger.BALANCES), on the voucher and after each movement."""
+
+    total_fen: int = 0
+    remaining_fen: int = 0
+    reserved_fen: int = 0
+    used_fen: int = 0
+    settled_fen: int = 0
+    expired_fen: int = 0
+
+
 @dataclass(frozen=True)
-class Voucher:
+class Voucher(Balances):
     id: str
     enterprise_id: str = ""
     campaign_year: int = 0
     voucher_type: str = "general"
     voucher_no: str = ""
     tier: str | None = None
-    total_fen: int = 0
-    remaining_fen: int = 0
-    reserved_fen: int = 0
-    used_fen: int = 0
-    settled_fen: int = 0
-    expired_fen: int = 0
 
 
 @dataclass(frozen=True)
-class Movement:
+class Movement(Balances):
+    """One line of a voucher's ledger, with the voucher's balances after it."""
+
     id: int
     voucher_id: str
     kind: str  # issue | reserve | commit | release | settle | expire | reverse
     amount_fen: int
     order_id: str | None = None
-    # the voucher's balances after the movement
-    total_fen: int = 0
-    remaining_fen: int = 0
-    reserved_fen: int = 0
-    used_fen: int = 0
-    settled_fen: int = 0
-    expired_fen: int = 0
 
 
 @dataclass(frozen=True)

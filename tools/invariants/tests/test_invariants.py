@@ -294,7 +294,7 @@ BREAKS: list[tuple[str, Callable[[Snapshot], None], str, dict[str, str]]] = [
     ),
     (
         "movements of an unknown voucher",
-        add("movements", Movement(99, "ghost", "issue", 1, None, 1, 1)),
+        add("movements", Movement(99, "ghost", "issue", 1, total_fen=1, remaining_fen=1)),
         "journal_orphan",
         {"voucher": "ghost"},
     ),
