@@ -47,6 +47,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from fastapi.exceptions import RequestValidationError
 
     from common.rules import Refusal
+    from contracts import errors as contract_errors
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
     from orders import domain as order_domain
@@ -83,12 +84,11 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
                 "forbidden_actor",
             )
         ],
-        "contracts.errors.amount_invalid": [
-            (code, "x") for code in ("total_invalid", "deposit_invalid", "deposit_above_payable")
-        ],
         "contracts.errors.wrong_party": [(a,) for a in actions],
-        "contracts.errors.contract_state": [
-            (contract_domain.Refused(s, a),) for s in states for a in actions
+        "contracts.errors.contract_state": [(s, a) for s in states for a in actions],
+        "contracts.errors.from_refusal": [
+            *[(Refusal("contract_state", state=s, action=a),) for s in states for a in actions],
+            *[(Refusal(c, limit=10),) for c in contract_errors._BY_CODE if c != "contract_state"],
         ],
         "contracts.errors.contract_immutable": [(s,) for s in states],
         "payments.errors.from_refusal": [
