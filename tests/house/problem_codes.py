@@ -44,14 +44,14 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from datetime import UTC, date, datetime
 
     from demands import errors as demand_errors
-    from demands.domain import Refusal as DemandRefusal
     from fastapi.exceptions import RequestValidationError
 
+    from common.rules import Refusal
+    from contracts import errors as contract_errors
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
     from orders import domain as order_domain
     from payments import errors as payment_errors
-    from payments.domain import Refusal as PaymentRefusal
     from quota import errors as quota_errors
 
     states, actions = list(contract_domain.State), list(contract_domain.Action)
@@ -84,19 +84,17 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
                 "forbidden_actor",
             )
         ],
-        "contracts.errors.amount_invalid": [
-            (code, "x") for code in ("total_invalid", "deposit_invalid", "deposit_above_payable")
-        ],
         "contracts.errors.wrong_party": [(a,) for a in actions],
-        "contracts.errors.contract_state": [
-            (contract_domain.Refused(s, a),) for s in states for a in actions
+        "contracts.errors.contract_state": [(s, a) for s in states for a in actions],
+        "contracts.errors.from_refusal": [
+            *[(Refusal("contract_state", state=s, action=a),) for s in states for a in actions],
+            *[(Refusal(c, limit=10),) for c in contract_errors._BY_CODE if c != "contract_state"],
         ],
         "contracts.errors.contract_immutable": [(s,) for s in states],
         "payments.errors.from_refusal": [
-            (PaymentRefusal(c, room_fen=100),)
-            for c in [*payment_errors._BY_CODE, "remittance_exceeds_outstanding"]
+            (Refusal(c, room_fen=100),) for c in [*payment_errors._BY_CODE, "remittance_exceeds_outstanding"]
         ],
-        "demands.errors.from_refusal": [(DemandRefusal(c),) for c in demand_errors._BY_CODE],
+        "demands.errors.from_refusal": [(Refusal(c),) for c in demand_errors._BY_CODE],
         "identity.errors.sms_limited": [r for r in sms_refusals if r is not None],
         "common.errors.validation_problem": [
             (RequestValidationError([missing]),),

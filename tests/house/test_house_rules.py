@@ -246,13 +246,6 @@ OWN_WAYS: dict[str, set[str]] = {
         "catalog/domain/products.py price_problem() says no its own way",
     },
     "orders": {"orders/domain.py declares its own Refusal"},
-    "contracts": {
-        "contracts/domain/contracts.py class Refused says no its own way",
-        "contracts/domain/contracts.py class AmountError says no its own way",
-        "contracts/verification.py declares its own Refusal",
-    },
-    "payments": {"payments/domain/__init__.py declares its own Refusal"},
-    "demands": {"demands/domain/__init__.py declares its own Refusal"},
     "common": {"common/text.py text_problem() says no its own way"},
 }
 

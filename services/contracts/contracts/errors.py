@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from common.errors import Problem
-from contracts.domain.contracts import STATE_LABELS, Action, Refused, State
+from common.rules import Refusal
+from contracts.domain.contracts import STATE_LABELS, Action, State
 
 ACTION_LABELS = {
     Action.EDIT: "修改合同",
@@ -36,12 +39,12 @@ def _party_label(action: Action) -> str:
     )
 
 
-def contract_state(refused: Refused) -> Problem:
+def contract_state(state: State, action: Action) -> Problem:
     return Problem(
         409,
         "contract_state",
-        f"合同当前状态为「{STATE_LABELS[refused.state]}」，不能{ACTION_LABELS[refused.action]}",
-        state=refused.state.value,
+        f"合同当前状态为「{STATE_LABELS[state]}」，不能{ACTION_LABELS[action]}",
+        state=state.value,
     )
 
 
@@ -54,9 +57,22 @@ def contract_immutable(state: State) -> Problem:
     )
 
 
-def amount_invalid(code: str, message: str) -> Problem:
-    field = "deposit_fen" if code.startswith("deposit") else "total_fen"
+def _amount_problem(code: str, field: str, message: str) -> Problem:
     return Problem(422, code, message, errors=[{"field": field, "message": message}])
+
+
+def total_invalid() -> Problem:
+    return _amount_problem("total_invalid", "total_fen", "合同总金额不能为负数")
+
+
+def deposit_invalid() -> Problem:
+    return _amount_problem("deposit_invalid", "deposit_fen", "合同定金不能为负数")
+
+
+def deposit_above_payable() -> Problem:
+    return _amount_problem(
+        "deposit_above_payable", "deposit_fen", "合同定金不能超过企业实付金额（合同总金额减服务券抵扣）"
+    )
 
 
 def text_not_printable(medium: str, found: list[tuple[str, str, list[str]]]) -> Problem:
@@ -165,3 +181,24 @@ def verify_busy() -> Problem:
     return Problem(
         503, "verification_busy", "当前校验合同的请求较多，请稍后重试", headers={"Retry-After": "5"}
     )
+
+
+# --- what the rules refuse -----------------------------------------------------------------------
+
+_BY_CODE: dict[str, Callable[[Refusal], Problem]] = {
+    "contract_state": lambda r: contract_state(State(r.state), Action(r.action)),
+    "total_invalid": lambda r: total_invalid(),
+    "deposit_invalid": lambda r: deposit_invalid(),
+    "deposit_above_payable": lambda r: deposit_above_payable(),
+    "not_a_pdf": lambda r: verify_not_pdf(),
+    "pdf_unreadable": lambda r: verify_pdf_unreadable(),
+    "pdf_encrypted": lambda r: verify_pdf_encrypted(),
+    "pdf_not_signed": lambda r: verify_pdf_unsigned(),
+    "too_many_signatures": lambda r: verify_too_many_signatures(int(r.limit)),
+}
+
+
+def from_refusal(refusal: Refusal) -> Problem:
+    """The problem a client sees for a rule's refusal (the contract's state machine and
+    amounts, and why an uploaded PDF cannot be judged)."""
+    return _BY_CODE[refusal.code](refusal)

@@ -21,7 +21,6 @@ import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
@@ -34,6 +33,8 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+
+from common.rules import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +50,13 @@ ALLOWED_AFTER_SIGNING = (
 )
 
 
-class Refusal(StrEnum):
-    """Why a file cannot be judged at all (errors.py turns each into a problem)."""
-
-    NOT_PDF = "not_pdf"
-    UNREADABLE = "unreadable"
-    ENCRYPTED = "encrypted"
-    UNSIGNED = "unsigned"
-    TOO_MANY_SIGNATURES = "too_many_signatures"
-
-
-class NotVerifiable(Exception):
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.value)
-        self.refusal = refusal
+# Why a file cannot be judged at all: the codes of the Refusal verify_pdf raises (the stable
+# problem codes; contracts.errors.from_refusal turns each into its problem).
+NOT_PDF = "not_a_pdf"
+UNREADABLE = "pdf_unreadable"
+ENCRYPTED = "pdf_encrypted"
+UNSIGNED = "pdf_not_signed"
+TOO_MANY_SIGNATURES = "too_many_signatures"  # with limit=MAX_SIGNATURES
 
 
 COVERAGE = {
@@ -169,29 +163,28 @@ def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
 
 def _open(pdf: bytes) -> PdfFileReader:
     if PDF_MAGIC not in pdf[:1024]:  # where ISO 32000 lets the header be
-        raise NotVerifiable(Refusal.NOT_PDF)
+        raise Refusal(NOT_PDF)
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         encrypted = reader.encrypted
         signatures = list(reader.embedded_signatures)
-    except NotVerifiable:
-        raise
     except Exception as exc:  # a broken file raises anything from anywhere in the parser
         log.info("pdf_unreadable: %s: %s", type(exc).__name__, exc)
-        raise NotVerifiable(Refusal.UNREADABLE) from exc
+        raise Refusal(UNREADABLE) from exc
     if encrypted:
-        raise NotVerifiable(Refusal.ENCRYPTED)
+        raise Refusal(ENCRYPTED)
     if not signatures:
-        raise NotVerifiable(Refusal.UNSIGNED)
+        raise Refusal(UNSIGNED)
     if len(signatures) > MAX_SIGNATURES:
-        raise NotVerifiable(Refusal.TOO_MANY_SIGNATURES)
+        raise Refusal(TOO_MANY_SIGNATURES, limit=MAX_SIGNATURES)
     return reader
 
 
 def verify_pdf(pdf: bytes, ca_cert_pem: str) -> Report:
     """Every signature of ``pdf`` judged against the CA as the only trust root (offline).
 
-    Raises :class:`NotVerifiable` for a file that is not a readable, signed PDF."""
+    Raises ``common.rules.Refusal`` (:data:`NOT_PDF`, :data:`UNREADABLE`, :data:`ENCRYPTED`,
+    :data:`UNSIGNED`, :data:`TOO_MANY_SIGNATURES`) for a file that is not a readable, signed PDF."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     reader = _open(pdf)
     root = translate_pyca_cryptography_cert_to_asn1(ca_cert)

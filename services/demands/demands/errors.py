@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common.errors import Problem
-from demands.domain import Refusal
+from common.rules import Refusal
 
 
 def _field(status: int, code: str, field: str, message: str) -> Problem:

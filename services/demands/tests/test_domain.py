@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from demands.domain import Refusal
 from demands.domain import demands as d
 from demands.domain import messages as m
 from demands.domain import notices as n
+
+from common.rules import Refusal
 
 
 def refused(code: str, call, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]

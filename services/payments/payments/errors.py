@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.errors import Problem
-from payments.domain import Refusal
+from common.rules import Refusal
 
 
 def plan_not_found() -> Problem:
@@ -142,7 +142,7 @@ _BY_CODE = {
 def from_refusal(refusal: Refusal) -> Problem:
     """The problem a client sees for a rule's refusal."""
     if refusal.code == "remittance_exceeds_outstanding":
-        return remittance_exceeds_outstanding(int(refusal.facts.get("room_fen", 0)))  # type: ignore[call-overload]
+        return remittance_exceeds_outstanding(int(refusal.facts.get("room_fen", 0)))
     return _BY_CODE[refusal.code]()
 
 

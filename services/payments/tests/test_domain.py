@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments.domain import Refusal
+from common.rules import Refusal
 from payments.domain import refunds as rf
 from payments.domain import remittances as rm
 from payments.domain import settlements as st

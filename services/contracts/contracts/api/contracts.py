@@ -12,14 +12,12 @@ from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import AdminUser, CurrentUser, StaffUser
-from common.errors import Problem
 from common.openapi import problems
 from common.pagination import Paging, paginate
 from contracts import document, errors
 from contracts.api import ACTIVE, VERIFICATION
 from contracts.deps import Ctx, OrderContract, ReadableContract
-from contracts.domain import contracts as domain
-from contracts.domain.contracts import Action, Refused, State
+from contracts.domain.contracts import Action, State
 from contracts.models import Contract, ContractDocument, ContractVersion
 from contracts.schemas.contracts import (
     ContractIn,
@@ -37,24 +35,6 @@ StateName = Literal[
     "drafting", "pending_review", "returned", "agreed", "signed", "terminating", "voided", "terminated"
 ]
 assert set(get_args(StateName)) == {s.value for s in State}
-
-
-def refused(state: State, action: Action) -> Problem:
-    """What the contract's rules answer to ``action`` in ``state`` (for the API description)."""
-    try:
-        domain.transition(state, action)
-    except Refused as exc:
-        return errors.contract_state(exc)
-    raise AssertionError((state, action))
-
-
-def amount_refused(total_fen: int, deposit_fen: int) -> Problem:
-    """What the contract's amounts rule answers (for the API description)."""
-    try:
-        domain.compute_amounts(total_fen, deposit_fen, reserved_fen=0, ratio_bp=0, max_subsidy_fen=0)
-    except domain.AmountError as exc:
-        return errors.amount_invalid(exc.code, str(exc))
-    raise AssertionError((total_fen, deposit_fen))
 
 
 UNPRINTABLE_TERMS = errors.text_not_printable("合同文本", [("terms", "合同条款", ["\u202e"])])
@@ -130,10 +110,10 @@ async def versions(contract: ReadableContract, session: SessionDep, paging: Pagi
         errors.wrong_party(Action.EDIT),
         *ACTIVE,
         errors.contract_immutable(State.AGREED),
-        refused(State.VOIDED, Action.EDIT),
+        service.refused(State.VOIDED, Action.EDIT),
         errors.document_unavailable,
         UNPRINTABLE_TERMS,
-        amount_refused(100, 200),
+        service.amount_refused(100, 200),
     ),
 )
 async def edit(
@@ -159,7 +139,7 @@ async def edit(
         errors.contract_not_found,
         errors.wrong_party(Action.SUBMIT),
         *ACTIVE,
-        refused(State.AGREED, Action.SUBMIT),
+        service.refused(State.AGREED, Action.SUBMIT),
         errors.contract_incomplete,
     ),
 )
@@ -182,7 +162,7 @@ async def submit(contract: ReadableContract, session: SessionDep, user: CurrentU
         errors.contract_not_found,
         errors.wrong_party(Action.AGREE),
         *ACTIVE,
-        refused(State.DRAFTING, Action.AGREE),
+        service.refused(State.DRAFTING, Action.AGREE),
         errors.document_unavailable,
         UNPRINTABLE_TERMS,
     ),
@@ -207,7 +187,7 @@ async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUs
         errors.contract_not_found,
         errors.wrong_party(Action.RETURN),
         *ACTIVE,
-        refused(State.AGREED, Action.RETURN),
+        service.refused(State.AGREED, Action.RETURN),
     ),
 )
 async def return_contract(
@@ -233,7 +213,7 @@ async def return_contract(
         errors.contract_not_found,
         *ACTIVE,
         errors.contract_cancelled,
-        refused(State.PENDING_REVIEW, Action.SIGN),
+        service.refused(State.PENDING_REVIEW, Action.SIGN),
         *VERIFICATION,
         errors.already_signed,
         errors.seal_required,
@@ -323,7 +303,9 @@ async def admin_contracts(
     ),
     response_description="终止审核中的合同（终止申请已受理）",
     responses=problems(
-        errors.contract_not_found, errors.settlement_paid, refused(State.AGREED, Action.REQUEST_TERMINATION)
+        errors.contract_not_found,
+        errors.settlement_paid,
+        service.refused(State.AGREED, Action.REQUEST_TERMINATION),
     ),
 )
 async def terminate(

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from common.rules import Refusal
+
 
 class State(StrEnum):
     DRAFTING = "drafting"
@@ -94,21 +96,13 @@ TRANSITIONS: dict[tuple[State, Action], State] = {
 }
 
 
-class Refused(Exception):
-    """The action is not allowed in the current state (a 409 naming that state)."""
-
-    def __init__(self, state: State, action: Action) -> None:
-        super().__init__(f"{action.value} refused in {state.value}")
-        self.state = state
-        self.action = action
-
-
 def transition(state: State | str, action: Action) -> State:
-    """The state after ``action``, or :class:`Refused`."""
+    """The state after ``action``; raises ``Refusal("contract_state", state=, action=)`` when
+    the action is not allowed in the current state (a 409 naming that state)."""
     current = State(state)
     to = TRANSITIONS.get((current, action))
     if to is None:
-        raise Refused(current, action)
+        raise Refusal("contract_state", state=current, action=action)
     return to
 
 
@@ -154,14 +148,6 @@ def actions_for(
 BASIS_POINTS = 10_000
 
 
-class AmountError(ValueError):
-    """Amounts that cannot make a contract; ``code`` is the stable problem code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass(frozen=True)
 class Amounts:
     total_fen: int
@@ -190,16 +176,18 @@ def contract_subsidy(total_fen: int, *, reserved_fen: int, ratio_bp: int, max_su
 def compute_amounts(
     total_fen: int, deposit_fen: int, *, reserved_fen: int, ratio_bp: int, max_subsidy_fen: int
 ) -> Amounts:
+    """The contract's amounts; raises ``Refusal`` ``total_invalid``, ``deposit_invalid`` or
+    ``deposit_above_payable`` for amounts that cannot make a contract."""
     if total_fen < 0:
-        raise AmountError("total_invalid", "合同总金额不能为负数")
+        raise Refusal("total_invalid")
     if deposit_fen < 0:
-        raise AmountError("deposit_invalid", "合同定金不能为负数")
+        raise Refusal("deposit_invalid")
     subsidy = contract_subsidy(
         total_fen, reserved_fen=reserved_fen, ratio_bp=ratio_bp, max_subsidy_fen=max_subsidy_fen
     )
     payable = total_fen - subsidy
     if deposit_fen > payable:
-        raise AmountError("deposit_above_payable", "合同定金不能超过企业实付金额（合同总金额减服务券抵扣）")
+        raise Refusal("deposit_above_payable")
     return Amounts(total_fen, subsidy, payable, deposit_fen, payable - deposit_fen)
 
 

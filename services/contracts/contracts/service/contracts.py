@@ -23,6 +23,7 @@ from common import bus
 from common.audit import SYSTEM, audit
 from common.auth import Principal
 from common.db import lock_existing
+from common.errors import Problem
 from common.events import (
     CancellationRefused,
     CancellationRequested,
@@ -39,12 +40,13 @@ from common.events import (
 )
 from common.money import amount_in_words
 from common.orgs import require_active
+from common.rules import Refusal
 from common.timers import utcnow
 from contracts import document, errors, signing
 from contracts.config import Settings
 from contracts.context import ContractsContext
 from contracts.domain import contracts as domain
-from contracts.domain.contracts import Action, Party, Refused, State
+from contracts.domain.contracts import Action, Party, State
 from contracts.domain.seals import SIGN_PURPOSE
 from contracts.models import (
     Contract,
@@ -121,14 +123,32 @@ async def contract_of_order(
 def _move(contract: Contract, action: Action) -> State:
     try:
         return domain.transition(contract.state, action)
-    except Refused as exc:
-        if action is Action.EDIT and State(contract.state) in (
-            State.PENDING_REVIEW,
-            State.AGREED,
-            State.SIGNED,
-        ):
-            raise errors.contract_immutable(State(contract.state)) from None
-        raise errors.contract_state(exc) from None
+    except Refusal as refusal:
+        raise _refused(State(contract.state), action, refusal) from None
+
+
+def _refused(state: State, action: Action, refusal: Refusal) -> Problem:
+    if action is Action.EDIT and state in (State.PENDING_REVIEW, State.AGREED, State.SIGNED):
+        return errors.contract_immutable(state)
+    return errors.from_refusal(refusal)
+
+
+def refused(state: State, action: Action) -> Problem:
+    """What the contract's rules answer to ``action`` in ``state`` (for the API description)."""
+    try:
+        domain.transition(state, action)
+    except Refusal as refusal:
+        return _refused(state, action, refusal)
+    raise AssertionError((state, action))
+
+
+def amount_refused(total_fen: int, deposit_fen: int) -> Problem:
+    """What the contract's amounts rule answers (for the API description)."""
+    try:
+        domain.compute_amounts(total_fen, deposit_fen, reserved_fen=0, ratio_bp=0, max_subsidy_fen=0)
+    except Refusal as refusal:
+        return errors.from_refusal(refusal)
+    raise AssertionError((total_fen, deposit_fen))
 
 
 def _require_party(contract: Contract, principal: Principal, party: Party, action: Action) -> None:
@@ -280,8 +300,8 @@ async def edit(
             ratio_bp=contract.ratio_bp,
             max_subsidy_fen=contract.max_subsidy_fen,
         )
-    except domain.AmountError as exc:
-        raise errors.amount_invalid(exc.code, str(exc)) from None
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     contract.total_fen = amounts.total_fen
     contract.subsidy_fen = amounts.subsidy_fen
     contract.payable_fen = amounts.payable_fen

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.auth import Principal
 from common.idv import check_verification_token, verification_invalid
 from common.orgs import org_copy, require_active
+from common.rules import Refusal
 from contracts import document, errors, signing, verification
 from contracts.context import ContractsContext
 from contracts.domain import seals as domain
@@ -50,16 +51,6 @@ async def load_signing_ca(session: AsyncSession, ctx: ContractsContext) -> signi
 
 # --- verifying anyone's PDF (public) -------------------------------------------------------------
 
-_REFUSALS = {
-    verification.Refusal.NOT_PDF: errors.verify_not_pdf,
-    verification.Refusal.UNREADABLE: errors.verify_pdf_unreadable,
-    verification.Refusal.ENCRYPTED: errors.verify_pdf_encrypted,
-    verification.Refusal.UNSIGNED: errors.verify_pdf_unsigned,
-    verification.Refusal.TOO_MANY_SIGNATURES: lambda: errors.verify_too_many_signatures(
-        verification.MAX_SIGNATURES
-    ),
-}
-
 
 async def verify_document(ctx: ContractsContext, pdf: bytes) -> verification.Report:
     """The uploaded PDF judged against the platform's CA (no database: nothing is stored),
@@ -77,8 +68,8 @@ async def verify_document(ctx: ContractsContext, pdf: bytes) -> verification.Rep
     work.add_done_callback(_give_back(ctx.verify_slots))
     try:
         return await asyncio.shield(work)
-    except verification.NotVerifiable as exc:
-        raise _REFUSALS[exc.refusal]() from exc
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
 
 
 def _give_back(slots: asyncio.Semaphore) -> Callable[[asyncio.Future[Any]], None]:

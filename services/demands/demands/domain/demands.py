@@ -19,7 +19,7 @@ from enum import StrEnum
 from common.categories import CATEGORIES
 from common.masking import mask_phone
 from common.money import format_yuan
-from demands.domain import Refusal
+from common.rules import Refusal
 
 CONTENT_MAX = 300
 NAME_MAX = 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from demands.domain import Refusal
+from common.rules import Refusal
 
 CONTENT_MAX = 500
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import nh3
 
-from demands.domain import Refusal
+from common.rules import Refusal
 
 KINDS: dict[str, str] = {"policy": "政策文件", "guide": "操作指南", "notice": "通知公告"}
 

@@ -11,9 +11,9 @@ from common.audit import audit
 from common.auth import Principal
 from common.numbers import DEMAND_PREFIX, next_number
 from common.orgs import OrgView
+from common.rules import Refusal
 from common.timers import utcnow
 from demands import errors
-from demands.domain import Refusal
 from demands.domain import demands as rules
 from demands.domain import notifications as notices
 from demands.models import Demand, DemandResponse

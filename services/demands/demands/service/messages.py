@@ -7,9 +7,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.audit import audit
 from common.auth import Principal
 from common.orgs import OrgView
+from common.rules import Refusal
 from common.timers import utcnow
 from demands import errors
-from demands.domain import Refusal
 from demands.domain import messages as rules
 from demands.domain import notifications as notices
 from demands.models import PlatformMessage

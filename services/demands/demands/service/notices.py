@@ -9,9 +9,9 @@ from common.auth import Principal
 from common.files import file_problem
 from common.internal import ServiceClients
 from common.reads import FileMeta
+from common.rules import Refusal
 from common.timers import utcnow
 from demands import errors
-from demands.domain import Refusal
 from demands.domain import notices as rules
 from demands.models import Notice
 from demands.schemas.notices import NoticeIn

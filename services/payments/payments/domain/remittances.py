@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from payments.domain import Refusal
+from common.rules import Refusal
 
 
 class PlanState(StrEnum):

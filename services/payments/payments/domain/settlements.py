@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from payments.domain import Refusal
+from common.rules import Refusal
 
 
 class SettlementState(StrEnum):

@@ -9,9 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.audit import audit
 from common.auth import Principal
 from common.db import lock
+from common.rules import Refusal
 from common.timers import utcnow
 from payments import errors
-from payments.domain import Refusal
 from payments.domain import refunds as rules
 from payments.models import PaymentPlan, Refund, Remittance
 

@@ -15,9 +15,9 @@ from common.bus import emit
 from common.db import lock
 from common.events import ContractSigned, PaymentReceived, RemittanceRecorded, RemittanceRejected
 from common.orgs import OrgCopy
+from common.rules import Refusal
 from common.timers import utcnow
 from payments import errors
-from payments.domain import Refusal
 from payments.domain import remittances as rules
 from payments.domain.terminations import held
 from payments.models import Payee, PaymentPlan, Refund, Remittance

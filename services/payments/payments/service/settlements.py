@@ -14,9 +14,9 @@ from common.bus import emit
 from common.db import lock
 from common.events import OrderCompleted, SettlementApproved, SettlementPaid, SettlementRejected
 from common.files import file_problem
+from common.rules import Refusal
 from common.timers import utcnow
 from payments import errors
-from payments.domain import Refusal
 from payments.domain import settlements as rules
 from payments.domain.remittances import PlanState
 from payments.domain.terminations import held
