@@ -94,14 +94,18 @@ class ServiceClients:
         return response
 
     async def get_json(self, name: str, path: str, **params: Any) -> Any | None:
-        """The JSON body, or None for a 404."""
+        """The JSON body, or None for a 404. An answer that is not JSON is the 503 problem."""
         response = await self.get(name, path, **params)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
             log.warning("internal_call_refused", service=name, path=path, status=response.status_code)
             raise unavailable(name)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:  # not JSON (a proxy's error page): it cannot answer now
+            log.warning("internal_answer_malformed", service=name, path=path, error="not_json")
+            raise unavailable(name) from exc
 
     async def read(self, name: str, path: str, model: type[M], **params: Any) -> M | None:
         """The answer as its contract's model (``common.reads``), or None for a 404. An answer
