@@ -45,9 +45,13 @@ class ServiceClients:
         *,
         urls: Mapping[str, str] | None = None,
         peers: Mapping[str, ASGIApp] | None = None,
+        clients: Mapping[str, httpx.AsyncClient] | None = None,
         timeout: float = 5.0,
         attempts: int = 3,
     ) -> None:
+        """``clients``: ready-made clients by service (the gateway's pooled upstreams), used
+        as they are, the service token and the timeout sent with each request, and left to
+        their owner to close."""
         self.caller = caller
         self.auth = ServiceTokenAuth(secret, caller)
         self.urls = dict(urls or {})
@@ -55,9 +59,12 @@ class ServiceClients:
         self.peers = peers
         self.timeout = timeout
         self.attempts = attempts
+        self._given = dict(clients or {})
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def client(self, name: str) -> httpx.AsyncClient:
+        if name in self._given:
+            return self._given[name]
         if name not in self._clients:
             if self.peers is not None and name in self.peers:
                 transport: httpx.AsyncBaseTransport = httpx.ASGITransport(
@@ -84,7 +91,9 @@ class ServiceClients:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self.client(name).get(path, params=query)
+                    response = await self.client(name).get(
+                        path, params=query, auth=self.auth, timeout=self.timeout
+                    )
         except httpx.HTTPError as exc:
             log.warning("internal_call_failed", service=name, path=path, error=type(exc).__name__)
             raise unavailable(name) from exc
