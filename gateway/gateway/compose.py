@@ -1,26 +1,35 @@
 """Reads the gateway composes from several services: portal statistics, the staff audit
-log, and the merged OpenAPI document."""
+log, and the merged OpenAPI document.
+
+The first two are reads between processes like the others, with their contracts
+(``common.reads.PortalStats`` and ``AuditFeed``) parsed by ``common.internal.ServiceClients``
+over the gateway's own pooled clients. A service that cannot answer, or answers off the
+contract (the read's 503 ``dependency_unavailable``), does not fail the composed view: it is
+listed in ``stale``, with its last known figures (or null)."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
 
 from common import registry
-from common.auth import ServiceTokenAuth
+from common.errors import Problem
+from common.internal import ServiceClients
 from common.openapi import add_problem
+from common.reads import AuditFeed, AuditRecord, PortalStats
 from gateway import errors
 
 log = structlog.get_logger(__name__)
 
 # Which service fills which portal figure (API.md's /portal/stats): from the registry.
 STAT_FIELDS: dict[str, tuple[str, ...]] = registry.stat_fields()
+EARLIEST = datetime.min.replace(tzinfo=UTC)  # where an entry without its moment sorts
 
 
 class Composer:
@@ -28,19 +37,12 @@ class Composer:
         self, clients: dict[str, httpx.AsyncClient], secret: str, *, stats_ttl: float = 15.0
     ) -> None:
         self.clients = clients
-        self.auth = ServiceTokenAuth(secret, "gateway")
+        # Asked once: a figure or a log a moment late beats a page waiting on retries.
+        self.reads = ServiceClients("gateway", secret, clients=clients, timeout=5, attempts=1)
         self.stats_ttl = stats_ttl
-        self._stats: dict[str, dict[str, Any]] = {}
+        self._stats: dict[str, PortalStats] = {}
         self._stats_at: dict[str, float] = {}
         self._openapi: dict[str, Any] | None = None
-
-    async def _get(self, service: str, path: str, **params: Any) -> Any:
-        client = self.clients[service]
-        response = await client.get(
-            path, params={k: v for k, v in params.items() if v is not None}, auth=self.auth, timeout=5
-        )
-        response.raise_for_status()
-        return response.json()
 
     async def confirm_caller(self, authorization: str) -> None:
         """Ask identity whether the caller's token still stands: the gateway keeps no copy of
@@ -79,20 +81,24 @@ class Composer:
             if service not in self.clients:
                 return service, False
             try:
-                self._stats[service] = await self._get(service, "/internal/stats")
-                self._stats_at[service] = time.monotonic()
-                return service, True
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("stats_unavailable", service=service, error=type(exc).__name__)
+                figures = await self.reads.read(service, "/internal/stats", PortalStats)
+            except Problem as exc:
+                log.warning("stats_unavailable", service=service, error=exc.code)
                 return service, False
+            if figures is None:  # a 404: no figures there
+                log.warning("stats_unavailable", service=service, error="not_found")
+                return service, False
+            self._stats[service] = figures
+            self._stats_at[service] = time.monotonic()
+            return service, True
 
         results = await asyncio.gather(*(one(s) for s in STAT_FIELDS))
         body: dict[str, Any] = {}
         stale = []
         for service, ok in results:
-            known = self._stats.get(service, {})
+            known = self._stats.get(service, PortalStats({}))
             for field in STAT_FIELDS[service]:
-                body[field] = known.get(field)
+                body[field] = known.figure(field)
             if not ok:
                 stale.append(service)
         body["stale"] = stale
@@ -106,34 +112,41 @@ class Composer:
         action: str | None,
         since: datetime | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], list[str]]:
+    ) -> tuple[list[AuditRecord], list[str]]:
+        """Every service's decisions (or ``service``'s), newest first, and the services that
+        could not answer."""
         targets = [service] if service else list(self.clients)
 
-        async def one(name: str) -> tuple[str, list[dict[str, Any]] | None]:
+        async def one(name: str) -> tuple[str, list[AuditRecord] | None]:
             if name not in self.clients:
                 return name, None
             try:
-                body = await self._get(
+                feed = await self.reads.read(
                     name,
                     "/internal/audit-log",
+                    AuditFeed,
                     actor=actor,
                     action=action,
                     since=since.isoformat() if since else None,
                     limit=limit,
                 )
-                return name, list(body.get("items", []))
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("audit_log_unavailable", service=name, error=type(exc).__name__)
+            except Problem as exc:
+                log.warning("audit_log_unavailable", service=name, error=exc.code)
                 return name, None
+            if feed is None:  # a 404: no feed there
+                log.warning("audit_log_unavailable", service=name, error="not_found")
+                return name, None
+            return name, list(feed.items)
 
-        items: list[dict[str, Any]] = []
+        items: list[AuditRecord] = []
         missing = []
         for name, got in await asyncio.gather(*(one(t) for t in targets)):
             if got is None:
                 missing.append(name)
             else:
                 items.extend(got)
-        items.sort(key=lambda e: str(e.get("at", "")), reverse=True)
+        # By the moment, not its text: "…00.5Z" is later than "…00Z", and an offset is not UTC.
+        items.sort(key=lambda e: e.at or EARLIEST, reverse=True)
         return items, missing
 
     async def openapi(self, own: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ async def audit_log(
     )
     start = (page - 1) * page_size
     return {
-        "items": items[start : start + page_size],
+        "items": [e.model_dump(mode="json") for e in items[start : start + page_size]],
         "total": len(items),
         "page": page,
         "page_size": page_size,

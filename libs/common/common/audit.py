@@ -1,8 +1,9 @@
 """Every staff decision, kept by the service that made it: who, when, what, why.
 
 Each service writes its ``audit_log`` in the decision's own transaction (:func:`audit`) and
-serves it to the gateway on ``GET /internal/audit-log`` (:func:`internal_audit_router`);
-the gateway composes them into ``GET /api/v1/admin/audit-log``.
+serves it to the gateway on ``GET /internal/audit-log`` (:func:`internal_audit_router`,
+answering the contract ``common.reads.AuditFeed``); the gateway composes them into
+``GET /api/v1/admin/audit-log``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Column, DateTime, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import InternalCaller, Principal
 from common.datetimes import Moment
+from common.reads import AuditFeed, AuditRecord
 
 
 class AuditEntry(SQLModel, table=True):
@@ -87,28 +88,9 @@ def conflict(
     audit(session, SYSTEM, CONFLICT_PREFIX + kind, target_type, target_id, reason=reason, **details)
 
 
-class AuditOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int | None = None
-    service: str = ""
-    at: datetime | None
-    actor_id: str
-    actor_role: str
-    action: str
-    target_type: str
-    target_id: str
-    reason: str | None
-    details: dict[str, Any]
-
-
-class AuditFeed(BaseModel):
-    items: list[AuditOut]
-
-
-def audit_out(row: AuditEntry, service: str) -> AuditOut:
+def audit_out(row: AuditEntry, service: str) -> AuditRecord:
     """One entry as staff read it, named with the service that wrote it."""
-    return AuditOut.model_validate(row).model_copy(update={"service": service})
+    return AuditRecord.model_validate(row, from_attributes=True).model_copy(update={"service": service})
 
 
 def audit_conditions(

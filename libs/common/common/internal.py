@@ -45,9 +45,13 @@ class ServiceClients:
         *,
         urls: Mapping[str, str] | None = None,
         peers: Mapping[str, ASGIApp] | None = None,
+        clients: Mapping[str, httpx.AsyncClient] | None = None,
         timeout: float = 5.0,
         attempts: int = 3,
     ) -> None:
+        """``clients``: ready-made clients by service (the gateway's pooled upstreams), used
+        as they are, the service token and the timeout sent with each request, and left to
+        their owner to close."""
         self.caller = caller
         self.auth = ServiceTokenAuth(secret, caller)
         self.urls = dict(urls or {})
@@ -55,9 +59,12 @@ class ServiceClients:
         self.peers = peers
         self.timeout = timeout
         self.attempts = attempts
+        self._given = dict(clients or {})
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def client(self, name: str) -> httpx.AsyncClient:
+        if name in self._given:
+            return self._given[name]
         if name not in self._clients:
             if self.peers is not None and name in self.peers:
                 transport: httpx.AsyncBaseTransport = httpx.ASGITransport(
@@ -84,7 +91,9 @@ class ServiceClients:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self.client(name).get(path, params=query)
+                    response = await self.client(name).get(
+                        path, params=query, auth=self.auth, timeout=self.timeout
+                    )
         except httpx.HTTPError as exc:
             log.warning("internal_call_failed", service=name, path=path, error=type(exc).__name__)
             raise unavailable(name) from exc
@@ -94,14 +103,18 @@ class ServiceClients:
         return response
 
     async def get_json(self, name: str, path: str, **params: Any) -> Any | None:
-        """The JSON body, or None for a 404."""
+        """The JSON body, or None for a 404. An answer that is not JSON is the 503 problem."""
         response = await self.get(name, path, **params)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
             log.warning("internal_call_refused", service=name, path=path, status=response.status_code)
             raise unavailable(name)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:  # not JSON (a proxy's error page): it cannot answer now
+            log.warning("internal_answer_malformed", service=name, path=path, error="not_json")
+            raise unavailable(name) from exc
 
     async def read(self, name: str, path: str, model: type[M], **params: Any) -> M | None:
         """The answer as its contract's model (``common.reads``), or None for a 404. An answer

@@ -16,16 +16,17 @@ Which service reads which (``common.registry``'s ``calls``):
 - :class:`OrganizationFacts` identity ``GET /internal/organizations/{id}`` <- common.orgs
 - :class:`FileMeta`      identity ``GET /internal/files/{id}``    <- common.files, demands
 - :class:`FileGrant`     identity ``POST /internal/files/{id}/grants`` (body) <- common.files
-
-``/internal/stats`` (a figure name -> int, ``common.registry``'s ``stats``) and
-``/internal/audit-log`` (``common.audit``) are read by the gateway alone.
+- :class:`PortalStats`   every service's ``GET /internal/stats``     <- the gateway's /portal/stats
+- :class:`AuditFeed`     every service's ``GET /internal/audit-log`` (``common.audit``)
+                         <- the gateway's /admin/audit-log
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
 class ReadModel(BaseModel):
@@ -138,3 +139,45 @@ class FileGrant(ReadModel):
 
     organization_id: str = Field(min_length=1, max_length=36)
     reason: str | None = Field(default=None, max_length=200)
+
+
+# --- every service, for the gateway ----------------------------------------------------------
+
+
+class PortalStats(RootModel[dict[str, int]]):
+    """A service's portal figures (``GET /internal/stats``): figure name -> integer (a count,
+    or an amount in fen), the figures its registry row names (``common.registry``'s ``stats``).
+
+    A mapping, not a model with a field per figure: each service answers different figures,
+    the registry already names them (one place, not two), and the gateway takes from each
+    answer the figures its row names, a figure an older service does not answer yet being
+    null on /portal/stats. The wire is the flat object the services always answered
+    (``{"products": 2}``); what the contract adds is that every figure is an integer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def figure(self, name: str) -> int | None:
+        return self.root.get(name)
+
+
+class AuditRecord(ReadModel):
+    """One staff decision (or a money conflict, ``conflict.<kind>``) as the service that made
+    it keeps it (``common.audit``), named with that service."""
+
+    id: int | None = None
+    service: str = ""
+    at: AwareDatetime | None
+    actor_id: str
+    actor_role: str
+    action: str
+    target_type: str
+    target_id: str
+    reason: str | None
+    details: dict[str, Any]
+
+
+class AuditFeed(ReadModel):
+    """A service's audit log, newest first (``GET /internal/audit-log``), that the gateway
+    composes into the staff's ``/api/v1/admin/audit-log``."""
+
+    items: list[AuditRecord]

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from pydantic import ValidationError
 
 from common.errors import Problem
@@ -76,6 +76,7 @@ async def test_an_older_catalogs_product_without_the_providers_contact_still_rea
         {k: v for k, v in PRODUCT.items() if k != "provider_id"},  # a field the contract needs
         {**PRODUCT, "platform_price_fen": "七十六元"},  # not an amount
         ["not", "an", "object"],
+        Response(b"<html>502 Bad Gateway</html>", media_type="text/html"),  # not JSON at all
     ],
 )
 async def test_an_answer_that_is_not_the_contract_is_the_peers_503(answer: Any) -> None:

@@ -13,7 +13,7 @@ from catalog.service import listing
 from common.app import SessionDep
 from common.auth import InternalCaller
 from common.orgs import is_suspended
-from common.reads import ProductFacts
+from common.reads import PortalStats, ProductFacts
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -46,8 +46,8 @@ async def product(
     )
 
 
-@router.get("/stats")
-async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
+@router.get("/stats", response_model=PortalStats)
+async def stats(_caller: InternalCaller, session: SessionDep) -> PortalStats:
     """The portal figures catalog owns (common.registry: products = listed products of
     unsuspended providers, what the public listing shows)."""
-    return {"products": await listing.stats(session)}
+    return PortalStats({"products": await listing.stats(session)})

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from common.events import OrderCancelled
+from common.reads import PortalStats
 
 API = "/api/v1"
 
@@ -71,6 +72,7 @@ async def test_the_portal_counts_signed_contracts(deal: Any) -> None:
         "/internal/stats", headers={"Authorization": f"Bearer {issue_service_token(secret, 'gateway')}"}
     )
     assert r.json() == {"signed_contracts": 1}
+    assert PortalStats.model_validate(r.json()).model_dump(mode="json") == r.json()  # the gateway's contract
 
 
 async def test_a_draft_can_be_previewed_as_a_pdf_before_agreement(deal: Any) -> None:

@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from common.auth import issue_service_token
+from common.reads import PortalStats
+
 from .conftest import World
 
 
@@ -242,3 +245,17 @@ async def test_each_decision_reaches_the_person_who_must_act(world: World) -> No
     assert "广西科智信息服务有限公司" in responded["body"]
     assert responded["link"] == f"/api/v1/me/demands/{did}/responses"
     assert await notices_of(w, w.other_enterprise) == []
+
+
+async def test_the_portal_counts_published_demands_for_the_gateway(world: World) -> None:
+    """GET /internal/stats: the board's published demands (common.registry's figure)."""
+    w = world
+    await w.published()
+    await w.submitted(name="尚未审核的需求")
+    secret = w.h["demands"].runtime.settings.service_token_secret
+    headers = {"Authorization": f"Bearer {issue_service_token(secret, 'gateway')}"}
+    assert (await w.client.get("/internal/stats")).status_code == 401
+    answer = (await w.client.get("/internal/stats", headers=headers)).json()
+    assert answer == {"published_demands": 1}
+    # the contract the gateway parses it with: every figure, none lost or added
+    assert PortalStats.model_validate(answer).model_dump(mode="json") == answer

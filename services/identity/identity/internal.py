@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from common.app import ReadSessionDep, SessionDep
 from common.auth import InternalCaller
-from common.reads import FileGrant, FileMeta, OrganizationFacts
+from common.reads import FileGrant, FileMeta, OrganizationFacts, PortalStats
 from identity import errors
 from identity.deps import Ctx, Id
 from identity.models import BankAccount, Organization, StoredFile
@@ -20,8 +20,8 @@ from identity.service import files
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats", summary="（内部）门户统计数字")
-async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
+@router.get("/stats", response_model=PortalStats, summary="（内部）门户统计数字")
+async def stats(_caller: InternalCaller, session: SessionDep) -> PortalStats:
     """已有 N 家企业入驻平台 / 已有 N 家服务机构入驻平台服务 (the portal's first two figures)."""
     enterprises = (
         await session.exec(select(func.count()).where(col(Organization.certified_at).is_not(None)))
@@ -29,7 +29,7 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
     providers = (
         await session.exec(select(func.count()).where(col(Organization.is_provider).is_(True)))
     ).one()
-    return {"enterprises": int(enterprises), "providers": int(providers)}
+    return PortalStats({"enterprises": int(enterprises), "providers": int(providers)})
 
 
 @router.get("/organizations/{org_id}", response_model=OrganizationFacts, summary="（内部）组织的当前状态")

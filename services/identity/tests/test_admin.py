@@ -11,7 +11,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from common.auth import issue_service_token
-from common.reads import OrganizationFacts
+from common.reads import AuditFeed, OrganizationFacts, PortalStats
 from common.settings import DEV_SERVICE_TOKEN_SECRET
 from common.testing.api_client import ApiDriver, Session, random_phone
 from common.testing.data import LOOSE_FLAGS
@@ -238,6 +238,19 @@ async def test_other_services_read_an_organisation_as_it_is_now_with_a_service_t
     assert missing.status_code == 404 and missing.json()["code"] == "organization_not_found"
 
 
+async def test_the_portal_counts_certified_enterprises_for_the_gateway(
+    flows: Any, client: httpx.AsyncClient
+) -> None:
+    """GET /internal/stats: 已有 N 家企业入驻平台 / N 家服务机构 (common.registry's figures)."""
+    assert (await client.get("/internal/stats")).status_code == 401
+    before = (await client.get("/internal/stats", headers=service_headers())).json()
+    await flows.certified(name="广西梧州制造有限公司")
+    answer = (await client.get("/internal/stats", headers=service_headers())).json()
+    assert answer == {"enterprises": before["enterprises"] + 1, "providers": before["providers"]}
+    # the contract the gateway parses it with: every figure, none lost or added
+    assert PortalStats.model_validate(answer).model_dump(mode="json") == answer
+
+
 async def test_a_suspended_organisation_cannot_certify(
     flows: Any, client: httpx.AsyncClient, api: ApiDriver, admin: Session
 ) -> None:
@@ -424,6 +437,8 @@ async def test_the_audit_log_is_filtered_and_served_to_the_gateway(
         "details",
     } <= set(items[0])
     assert items[0]["service"] == "identity" and items[0]["actor_id"] == admin_id
+    # the contract the gateway composes the staff's log with: every field, none lost or added
+    assert AuditFeed.model_validate(feed.json()).model_dump(mode="json") == feed.json()
     since = (
         await client.get(
             "/internal/audit-log", params={"since": "2000-01-01T00:00:00Z"}, headers=service_headers()

@@ -8,13 +8,14 @@ from sqlmodel import col, select
 
 from common.app import SessionDep
 from common.auth import InternalCaller
+from common.reads import PortalStats
 from payments.models import SettlementClaim
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats")
-async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
+@router.get("/stats", response_model=PortalStats)
+async def stats(_caller: InternalCaller, session: SessionDep) -> PortalStats:
     """The portal figures payments owns (common.registry: settled_fen): subsidies paid out."""
     settled = (
         await session.exec(
@@ -23,4 +24,4 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
             )
         )
     ).one()
-    return {"settled_fen": int(settled)}
+    return PortalStats({"settled_fen": int(settled)})

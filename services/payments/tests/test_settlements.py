@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 
 from common.events import OrganizationSuspended
+from common.reads import AuditFeed, PortalStats
 from common.testing.saga import known_org
 
 API = "/api/v1"
@@ -92,9 +93,16 @@ async def test_claim_approve_pay_settles_the_committed_subsidy_and_announces_it(
         "/internal/stats", headers={"Authorization": f"Bearer {service_token(deal)}"}
     )
     assert stats.status_code == 200 and stats.json() == {"settled_fen": 1000}
+    assert PortalStats.model_validate(stats.json()).model_dump(mode="json") == stats.json()
     audit = await deal.rows("SELECT action, actor_role, target_id FROM audit_log ORDER BY id")
     assert [a["action"] for a in audit] == ["settlement.approve", "settlement.pay"]
     assert {a["target_id"] for a in audit} == {claim["id"]}
+    # the same decisions as the gateway reads them, through the contract, field for field
+    feed = await deal.client.get(
+        "/internal/audit-log", headers={"Authorization": f"Bearer {service_token(deal)}"}
+    )
+    assert [e["action"] for e in feed.json()["items"]] == ["settlement.pay", "settlement.approve"]
+    assert AuditFeed.model_validate(feed.json()).model_dump(mode="json") == feed.json()
 
 
 def service_token(deal) -> str:

@@ -11,7 +11,7 @@ from common.app import SessionDep
 from common.auth import InternalCaller
 from common.errors import not_found
 from common.numbers import shanghai_now
-from common.reads import Quote, VoucherBalance, VoucherBalances
+from common.reads import PortalStats, Quote, VoucherBalance, VoucherBalances
 from quota import errors
 from quota.deps import SettingsDep
 from quota.domain.campaigns import in_window
@@ -23,8 +23,8 @@ from quota.service.campaigns import campaign_for
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-@router.get("/stats", summary="（内部）门户统计数字")
-async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
+@router.get("/stats", response_model=PortalStats, summary="（内部）门户统计数字")
+async def stats(_caller: InternalCaller, session: SessionDep) -> PortalStats:
     """The portal figures quota owns (common.registry: enterprises_with_quota, quota_total_fen,
     pending_budget_fen, deducted_fen): the current campaign's vouchers, and every subsidy
     committed so far."""
@@ -39,12 +39,14 @@ async def stats(_caller: InternalCaller, session: SessionDep) -> dict[str, int]:
         )
     ).one()
     deducted = (await session.exec(select(func.coalesce(func.sum(Voucher.used_fen), 0)))).one()
-    return {
-        "enterprises_with_quota": int(enterprises),
-        "quota_total_fen": int(total),
-        "pending_budget_fen": int(campaign.pending_budget_fen) if campaign else 0,
-        "deducted_fen": int(deducted),
-    }
+    return PortalStats(
+        {
+            "enterprises_with_quota": int(enterprises),
+            "quota_total_fen": int(total),
+            "pending_budget_fen": int(campaign.pending_budget_fen) if campaign else 0,
+            "deducted_fen": int(deducted),
+        }
+    )
 
 
 @router.get("/quote", response_model=Quote, summary="（内部）下单时的用券补贴试算")

@@ -13,6 +13,7 @@ from common.categories import VOUCHER_TYPES
 from common.events import OrganizationCertified, OrganizationSuspended
 from common.numbers import format_date_cn, shanghai_now
 from common.orgs import OrgCopy
+from common.reads import PortalStats
 from common.testing.data import LOOSE_AMOUNTS
 from common.testing.saga import FakeFile
 from quota.domain.campaigns import campaign_spec
@@ -610,5 +611,6 @@ async def test_the_internal_quote_and_stats_read_the_current_vouchers(quota: Quo
         "pending_budget_fen": 5_000_000_000,
         "deducted_fen": 0,
     }
+    assert PortalStats.model_validate(stats).model_dump(mode="json") == stats  # the gateway's contract
     async with quota.db.session() as s:
         assert (await s.execute(text("SELECT count(*) FROM voucher_movements"))).scalar_one() == 1
