@@ -110,10 +110,12 @@ async def versions(contract: ReadableContract, session: SessionDep, paging: Pagi
         errors.wrong_party(Action.EDIT),
         *ACTIVE,
         errors.contract_immutable(State.AGREED),
-        service.refused(State.VOIDED, Action.EDIT),
+        errors.contract_state(State.VOIDED, Action.EDIT),
         errors.document_unavailable,
         UNPRINTABLE_TERMS,
-        service.amount_refused(100, 200),
+        errors.total_invalid,
+        errors.deposit_invalid,
+        errors.deposit_above_payable,
     ),
 )
 async def edit(
@@ -139,7 +141,7 @@ async def edit(
         errors.contract_not_found,
         errors.wrong_party(Action.SUBMIT),
         *ACTIVE,
-        service.refused(State.AGREED, Action.SUBMIT),
+        errors.contract_state(State.AGREED, Action.SUBMIT),
         errors.contract_incomplete,
     ),
 )
@@ -162,7 +164,7 @@ async def submit(contract: ReadableContract, session: SessionDep, user: CurrentU
         errors.contract_not_found,
         errors.wrong_party(Action.AGREE),
         *ACTIVE,
-        service.refused(State.DRAFTING, Action.AGREE),
+        errors.contract_state(State.DRAFTING, Action.AGREE),
         errors.document_unavailable,
         UNPRINTABLE_TERMS,
     ),
@@ -187,7 +189,7 @@ async def agree(contract: ReadableContract, session: SessionDep, user: CurrentUs
         errors.contract_not_found,
         errors.wrong_party(Action.RETURN),
         *ACTIVE,
-        service.refused(State.AGREED, Action.RETURN),
+        errors.contract_state(State.AGREED, Action.RETURN),
     ),
 )
 async def return_contract(
@@ -213,7 +215,7 @@ async def return_contract(
         errors.contract_not_found,
         *ACTIVE,
         errors.contract_cancelled,
-        service.refused(State.PENDING_REVIEW, Action.SIGN),
+        errors.contract_state(State.PENDING_REVIEW, Action.SIGN),
         *VERIFICATION,
         errors.already_signed,
         errors.seal_required,
@@ -305,7 +307,7 @@ async def admin_contracts(
     responses=problems(
         errors.contract_not_found,
         errors.settlement_paid,
-        service.refused(State.AGREED, Action.REQUEST_TERMINATION),
+        errors.contract_state(State.AGREED, Action.REQUEST_TERMINATION),
     ),
 )
 async def terminate(

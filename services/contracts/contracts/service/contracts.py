@@ -133,24 +133,6 @@ def _refused(state: State, action: Action, refusal: Refusal) -> Problem:
     return errors.from_refusal(refusal)
 
 
-def refused(state: State, action: Action) -> Problem:
-    """What the contract's rules answer to ``action`` in ``state`` (for the API description)."""
-    try:
-        domain.transition(state, action)
-    except Refusal as refusal:
-        return _refused(state, action, refusal)
-    raise AssertionError((state, action))
-
-
-def amount_refused(total_fen: int, deposit_fen: int) -> Problem:
-    """What the contract's amounts rule answers (for the API description)."""
-    try:
-        domain.compute_amounts(total_fen, deposit_fen, reserved_fen=0, ratio_bp=0, max_subsidy_fen=0)
-    except Refusal as refusal:
-        return errors.from_refusal(refusal)
-    raise AssertionError((total_fen, deposit_fen))
-
-
 def _require_party(contract: Contract, principal: Principal, party: Party, action: Action) -> None:
     if _party(contract, principal) is not party:
         raise errors.wrong_party(action)
