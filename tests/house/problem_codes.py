@@ -47,8 +47,10 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from demands.domain import Refusal as DemandRefusal
     from fastapi.exceptions import RequestValidationError
 
+    from common.rules import Refusal
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
+    from identity.errors import _BY_CODE as identity_refusals
     from orders import domain as order_domain
     from payments import errors as payment_errors
     from payments.domain import Refusal as PaymentRefusal
@@ -98,6 +100,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
         ],
         "demands.errors.from_refusal": [(DemandRefusal(c),) for c in demand_errors._BY_CODE],
         "identity.errors.sms_limited": [r for r in sms_refusals if r is not None],
+        "identity.errors.from_refusal": [(Refusal(c, detail="x", field="x"),) for c in identity_refusals],
         "common.errors.validation_problem": [
             (RequestValidationError([missing]),),
             (RequestValidationError([malformed]),),

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from zxcvbn import zxcvbn
 
 from common.numbers import SHANGHAI
+from common.rules import Refusal
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 SMS_PURPOSES = ("register", "login", "certify", "reset_password")
@@ -41,8 +42,11 @@ def contact_name(role: str, user_name: str, legal_rep_name: str | None) -> str:
     return user_name
 
 
-def password_problem(password: str, phone: str | None = None, user_inputs: Sequence[str] = ()) -> str | None:
-    """Why a password is too weak, in Chinese; None when it is acceptable.
+def check_password(
+    password: str, phone: str | None = None, user_inputs: Sequence[str] = (), *, field: str = "new_password"
+) -> None:
+    """Refuse a password too weak: ``weak_password``, its ``detail`` saying why in Chinese,
+    on ``field`` (the form's name for it).
 
     8–64 characters with at least two of: letters, digits, symbols; not the phone number
     and not one repeated character. (Common to Chinese government platforms; long
@@ -52,14 +56,18 @@ def password_problem(password: str, phone: str | None = None, user_inputs: Seque
     the account's own phone, name and organisation as ``user_inputs``) must rate it at
     least :data:`PASSWORD_MIN_SCORE` of 4 ("safely unguessable" against offline guessing).
     """
+
+    def weak(why: str) -> Refusal:
+        return Refusal("weak_password", detail=why, field=field)
+
     if len(password) < PASSWORD_MIN:
-        return f"密码长度不能少于 {PASSWORD_MIN} 位"
+        raise weak(f"密码长度不能少于 {PASSWORD_MIN} 位")
     if len(password) > PASSWORD_MAX:
-        return f"密码长度不能超过 {PASSWORD_MAX} 位"
+        raise weak(f"密码长度不能超过 {PASSWORD_MAX} 位")
     if len(set(password)) == 1:
-        return "密码不能由同一个字符组成"
+        raise weak("密码不能由同一个字符组成")
     if phone and phone in password:
-        return "密码不能包含手机号"
+        raise weak("密码不能包含手机号")
     classes = sum(
         [
             any(c.isascii() and c.isalpha() for c in password),
@@ -68,11 +76,12 @@ def password_problem(password: str, phone: str | None = None, user_inputs: Seque
         ]
     )
     if classes < 2:
-        return "密码需包含字母、数字、符号中的至少两种"
+        raise weak("密码需包含字母、数字、符号中的至少两种")
     inputs = [i for i in (phone, phone[-4:] if phone else None, *user_inputs) if i]
     if zxcvbn(password, user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
-        return "密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码"
-    return None
+        raise weak(
+            "密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码"
+        )
 
 
 @dataclass(frozen=True)
