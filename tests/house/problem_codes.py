@@ -99,8 +99,12 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
             for c in [*payment_errors._BY_CODE, "remittance_exceeds_outstanding"]
         ],
         "demands.errors.from_refusal": [(DemandRefusal(c),) for c in demand_errors._BY_CODE],
-        "identity.errors.sms_limited": [r for r in sms_refusals if r is not None],
-        "identity.errors.from_refusal": [(Refusal(c, detail="x", field="x"),) for c in identity_refusals],
+        "identity.errors.sms_limited": [
+            (r.code, r.detail, r.retry_after) for r in sms_refusals if r is not None
+        ],
+        "identity.errors.from_refusal": [
+            (Refusal(c, detail="x", field="x", retry_after=1),) for c in identity_refusals
+        ],
         "common.errors.validation_problem": [
             (RequestValidationError([missing]),),
             (RequestValidationError([malformed]),),

@@ -38,7 +38,8 @@ def sms_code_locked() -> Problem:
 
 
 def sms_limited(code: str, detail: str, retry_after: int) -> Problem:
-    """The resend interval or a daily cap (``domain.sms_refusal`` says which, and its text)."""
+    """The resend interval or a daily cap (``domain.sms_refusal`` says which, and its text;
+    :func:`from_refusal` makes it)."""
     return Problem(429, code, detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
@@ -309,6 +310,8 @@ _BY_CODE: dict[str, Callable[[Refusal], Problem]] = {
     "validation_error": _field_refused,
     "weak_password": lambda r: weak_password(r.detail or "", field=r.facts["field"]),
     "cannot_change_self": lambda r: cannot_change_self(r.detail or ""),
+    "sms_too_frequent": lambda r: sms_limited(r.code, r.detail or "", r.facts["retry_after"]),
+    "sms_daily_limit": lambda r: sms_limited(r.code, r.detail or "", r.facts["retry_after"]),
 }
 
 

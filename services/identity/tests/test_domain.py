@@ -154,6 +154,43 @@ def test_an_administrator_may_rename_themself_and_change_others() -> None:
     admin.check_own_change(actor_id="a", target_id="b", role="reviewer", active=False)
 
 
+SMS_LIMITS = auth.SmsLimits(resend_seconds=60, daily_cap_per_phone=10, daily_cap_per_ip=50)
+UNTIL_MIDNIGHT = 8 * 3600 + 1  # NOW is 16:00 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("history", "refusal"),
+    [
+        (auth.SmsHistory(None, 0, 0), None),
+        (auth.SmsHistory(NOW - timedelta(seconds=60), 9, 49), None),
+        (
+            auth.SmsHistory(NOW - timedelta(seconds=20), 0, 0),
+            Refusal("sms_too_frequent", detail="验证码发送过于频繁，请 41 秒后再试", retry_after=41),
+        ),
+        (
+            auth.SmsHistory(None, 10, 0),
+            Refusal(
+                "sms_daily_limit",
+                detail="该手机号今日获取验证码次数已达上限，请明天再试",
+                retry_after=UNTIL_MIDNIGHT,
+            ),
+        ),
+        (
+            auth.SmsHistory(None, 0, 50),
+            Refusal(
+                "sms_daily_limit",
+                detail="当前网络今日获取验证码次数已达上限，请明天再试",
+                retry_after=UNTIL_MIDNIGHT,
+            ),
+        ),
+    ],
+)
+def test_sms_codes_are_refused_too_soon_after_the_last_and_past_the_days_caps(
+    history: auth.SmsHistory, refusal: Refusal | None
+) -> None:
+    assert auth.sms_refusal(history, SMS_LIMITS, NOW) == refusal
+
+
 def test_a_staff_update_changes_only_what_is_given_and_different() -> None:
     now = {"name": "王审核", "role": "reviewer", "active": True}
     assert admin.staff_changes(now, {"name": "王审核", "role": None, "active": None}) == {}

@@ -100,18 +100,25 @@ class SmsLimits:
     daily_cap_per_ip: int
 
 
-def sms_refusal(history: SmsHistory, limits: SmsLimits, now: datetime) -> tuple[str, str, int] | None:
-    """(code, Chinese detail, retry-after seconds) when a send must be refused."""
+def sms_refusal(history: SmsHistory, limits: SmsLimits, now: datetime) -> Refusal | None:
+    """``sms_too_frequent`` or ``sms_daily_limit`` when a send must be refused, in Chinese, with
+    the seconds to wait (``retry_after``); None when it may go."""
     if history.last_sent_at is not None:
         wait = limits.resend_seconds - (now - history.last_sent_at).total_seconds()
         if wait > 0:
             seconds = int(wait) + 1
-            return "sms_too_frequent", f"验证码发送过于频繁，请 {seconds} 秒后再试", seconds
+            return Refusal(
+                "sms_too_frequent", detail=f"验证码发送过于频繁，请 {seconds} 秒后再试", retry_after=seconds
+            )
     tomorrow = seconds_until_shanghai_midnight(now)
     if history.sent_today_for_phone >= limits.daily_cap_per_phone:
-        return "sms_daily_limit", "该手机号今日获取验证码次数已达上限，请明天再试", tomorrow
+        return Refusal(
+            "sms_daily_limit", detail="该手机号今日获取验证码次数已达上限，请明天再试", retry_after=tomorrow
+        )
     if history.sent_today_from_ip >= limits.daily_cap_per_ip:
-        return "sms_daily_limit", "当前网络今日获取验证码次数已达上限，请明天再试", tomorrow
+        return Refusal(
+            "sms_daily_limit", detail="当前网络今日获取验证码次数已达上限，请明天再试", retry_after=tomorrow
+        )
     return None
 
 

@@ -128,9 +128,8 @@ async def send_sms_code(
     history = domain.SmsHistory(last, int(today_phone), int(today_ip))
     limits = domain.SmsLimits(s.sms_resend_seconds, s.sms_daily_cap_per_phone, s.sms_daily_cap_per_ip)
     if refusal := domain.sms_refusal(history, limits, now):
-        code_name, detail, retry_after = refusal
         await session.rollback()
-        raise errors.sms_limited(code_name, detail, retry_after)
+        raise errors.from_refusal(refusal)
     # Only the newest code of a purpose is valid.
     await session.execute(
         update(SmsCode)
