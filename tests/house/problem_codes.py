@@ -50,6 +50,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from contracts import errors as contract_errors
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
+    from identity.errors import _BY_CODE as identity_refusals
     from orders import domain as order_domain
     from payments import errors as payment_errors
     from quota import errors as quota_errors
@@ -95,7 +96,12 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
             (Refusal(c, room_fen=100),) for c in [*payment_errors._BY_CODE, "remittance_exceeds_outstanding"]
         ],
         "demands.errors.from_refusal": [(Refusal(c),) for c in demand_errors._BY_CODE],
-        "identity.errors.sms_limited": [r for r in sms_refusals if r is not None],
+        "identity.errors.sms_limited": [
+            (r.code, r.detail, r.retry_after) for r in sms_refusals if r is not None
+        ],
+        "identity.errors.from_refusal": [
+            (Refusal(c, detail="x", field="x", retry_after=1),) for c in identity_refusals
+        ],
         "common.errors.validation_problem": [
             (RequestValidationError([missing]),),
             (RequestValidationError([malformed]),),

@@ -27,34 +27,41 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from common.rules import Refusal
+
 BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\ufeff")
 NEWLINES = frozenset("\n\r")
 
 
-def text_problem(value: str, *, newlines: bool) -> str | None:
-    """Why ``value`` cannot be stored as a name (``newlines=False``) or free text, in
-    Chinese; None when it can."""
+def check_text(value: str, *, newlines: bool) -> None:
+    """Refuse ``value`` as a name (``newlines=False``) or as free text: a
+    :class:`~common.rules.Refusal` ``validation_error`` whose ``detail`` says why in Chinese
+    (the message of the field's 422)."""
     for ch in value:
         if ch in BIDI_CONTROLS:
-            return f"不能包含文字方向控制符（U+{ord(ch):04X}）"
+            raise Refusal("validation_error", detail=f"不能包含文字方向控制符（U+{ord(ch):04X}）")
         if unicodedata.category(ch) == "Cc" and not (newlines and ch in NEWLINES):
-            return f"不能包含控制字符（U+{ord(ch):04X}）"
+            raise Refusal("validation_error", detail=f"不能包含控制字符（U+{ord(ch):04X}）")
     if value and all(ch in ZERO_WIDTH or ch.isspace() for ch in value) and not value.isspace():
-        return "不能只由不可见字符组成"
-    return None
+        raise Refusal("validation_error", detail="不能只由不可见字符组成")
+
+
+def _checked(value: str, *, newlines: bool) -> str:
+    """A pydantic validator's answer: the value, or its refusal's words as a ValueError."""
+    try:
+        check_text(value, newlines=newlines)
+    except Refusal as refusal:
+        raise ValueError(refusal.detail) from None
+    return value
 
 
 def _name(value: str) -> str:
-    if why := text_problem(value, newlines=False):
-        raise ValueError(why)
-    return value
+    return _checked(value, newlines=False)
 
 
 def _free_text(value: str) -> str:
-    if why := text_problem(value, newlines=True):
-        raise ValueError(why)
-    return value
+    return _checked(value, newlines=True)
 
 
 NAME_CHECK = AfterValidator(_name)

@@ -7,7 +7,8 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from common.text import FreeText, Name
+from common.rules import Refusal
+from common.text import FreeText, Name, check_text
 
 
 class Form(BaseModel):
@@ -71,3 +72,25 @@ def test_with_stripping_the_check_goes_after_the_constraints_so_a_blank_stays_re
     with pytest.raises(ValidationError):
         stripped.validate_python(" 某\u202e ")
     assert stripped.validate_python(" 某公司 ") == "某公司"
+
+
+@pytest.mark.parametrize(
+    ("value", "newlines", "detail"),
+    [
+        ("某公司\u202e", False, "不能包含文字方向控制符（U+202E）"),
+        ("某\n公司", False, "不能包含控制字符（U+000A）"),
+        ("正文\x00", True, "不能包含控制字符（U+0000）"),
+        ("\ufeff\u200b", True, "不能只由不可见字符组成"),
+    ],
+)
+def test_the_check_refuses_with_a_validation_error_in_the_fields_words(
+    value: str, newlines: bool, detail: str
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        check_text(value, newlines=newlines)
+    assert refused.value == Refusal("validation_error", detail=detail)
+
+
+@pytest.mark.parametrize(("value", "newlines"), [("某公司", False), ("第一行\r\n第二行", True), ("", False)])
+def test_the_check_lets_what_shows_as_stored_through(value: str, newlines: bool) -> None:
+    check_text(value, newlines=newlines)

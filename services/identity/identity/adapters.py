@@ -186,8 +186,9 @@ def _aliyun_config(settings: Settings, endpoint: str | None, default: str) -> An
     )
 
 
-class AliyunRefusal(Exception):
-    """An Aliyun API refused the request (its error code in ``code``): the caller maps it."""
+class AliyunRejected(Exception):
+    """An Aliyun API rejected the request (its error code in ``code``): the vendor's answer,
+    not a rule of ours; the caller maps it to its problem."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -195,8 +196,8 @@ class AliyunRefusal(Exception):
 
 
 async def _aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
-    """One call of an Aliyun SDK: the vendor's trouble is a :class:`VendorOutage`, a refusal
-    (a 4xx with an error code) an :class:`AliyunRefusal`."""
+    """One call of an Aliyun SDK: the vendor's trouble is a :class:`VendorOutage`, its
+    rejection (a 4xx with an error code) an :class:`AliyunRejected`."""
     from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
     from darabonba.exceptions import UnretryableException
 
@@ -210,7 +211,7 @@ async def _aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
         vendor_code = str(e.code)
         if vendor_code in ALIYUN_OUTAGES or vendor_code.startswith("Throttling"):
             raise VendorOutage(f"{e.status_code} {vendor_code}") from None
-        raise AliyunRefusal(vendor_code) from None
+        raise AliyunRejected(vendor_code) from None
     except (UnretryableException, aiohttp.ClientError, TimeoutError, ValueError) as e:
         # No connection, a timeout (wrapped by the SDK as unretryable), an answer that is not JSON.
         raise VendorOutage(type(e).__name__) from None
@@ -242,7 +243,7 @@ class AliyunSms(VendorSms):
             response = await _aliyun_call(
                 lambda: self.client.send_sms_with_options_async(request, RuntimeOptions())
             )
-        except AliyunRefusal as e:
+        except AliyunRejected as e:
             raise _sms_refused(self.vendor, e.code, ALIYUN_SMS_REFUSALS, phone) from None
         body = response.body
         vendor_code = str(body.code) if body is not None else "None"
@@ -799,7 +800,7 @@ class AliyunFaceVerifier:
 
         try:
             response = await _aliyun_call(lambda: call(RuntimeOptions()))
-        except AliyunRefusal as e:
+        except AliyunRejected as e:
             raise _aliyun_face_refused(e.code) from None
         body = response.body
         vendor_code = str(body.code) if body is not None else "None"

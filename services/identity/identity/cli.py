@@ -45,6 +45,7 @@ from common.logging import configure_logging
 from common.masking import mask_phone
 from common.migrate_command import add_migrate_command, run_migrate_command
 from common.rekey import EncryptedColumn, reencrypt_command
+from common.rules import Refusal
 from identity import tokens
 from identity.bootstrap import build_context, ensure_administrator, field_cipher
 from identity.config import Settings
@@ -169,8 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("请输入正确的11位手机号", file=sys.stderr)
         return 2
     password = _read_password(args.password_stdin)
-    if why := domain.password_problem(password, args.phone, [args.name] if args.name else []):
-        print(f"密码不符合要求：{why}", file=sys.stderr)
+    try:
+        domain.check_password(password, args.phone, [args.name] if args.name else [], field="password")
+    except Refusal as refusal:
+        print(f"密码不符合要求：{refusal.detail}", file=sys.stderr)
         return 2
     # Only warnings, on stderr: stdout carries the command's answer.
     configure_logging("WARNING", json=False)

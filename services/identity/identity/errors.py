@@ -2,17 +2,21 @@
 
 Routes, dependencies and services raise ``errors.<code>()``; a client can show ``detail``
 as it is. Validation errors of request bodies are made by FastAPI (422 ``validation_error``)
-and by :func:`invalid` for the rules a schema cannot express.
+and by :func:`invalid` for the rules a schema cannot express. A rule of ``identity.domain``
+says no with a :class:`~common.rules.Refusal` in its own words (``detail``); the service turns
+it into its problem with :func:`from_refusal`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from common.errors import Problem
 
 # one status for the code wherever the result is presented (403: common.idv for the other services)
 from common.errors import verification_expired as verification_expired
+from common.rules import Refusal
 
 # --- sign-in, captcha, SMS codes ---------------------------------------------------------------
 
@@ -34,7 +38,8 @@ def sms_code_locked() -> Problem:
 
 
 def sms_limited(code: str, detail: str, retry_after: int) -> Problem:
-    """The resend interval or a daily cap (``domain.sms_refusal`` says which, and its text)."""
+    """The resend interval or a daily cap (``domain.sms_refusal`` says which, and its text;
+    :func:`from_refusal` makes it)."""
     return Problem(429, code, detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
@@ -291,3 +296,26 @@ def face_subject_unknown() -> Problem:
         "face_subject_unknown",
         "缺少本人的姓名和证件号码，无法进行人脸认证；经办人请由企业法人重新指定，法人请联系平台",
     )
+
+
+# --- the rules' refusals -------------------------------------------------------------------------
+
+
+def _field_refused(refusal: Refusal) -> Problem:
+    detail = refusal.detail or ""
+    return invalid([{"field": refusal.facts["field"], "message": detail}], detail)
+
+
+_BY_CODE: dict[str, Callable[[Refusal], Problem]] = {
+    "validation_error": _field_refused,
+    "weak_password": lambda r: weak_password(r.detail or "", field=r.facts["field"]),
+    "cannot_change_self": lambda r: cannot_change_self(r.detail or ""),
+    "sms_too_frequent": lambda r: sms_limited(r.code, r.detail or "", r.facts["retry_after"]),
+    "sms_daily_limit": lambda r: sms_limited(r.code, r.detail or "", r.facts["retry_after"]),
+}
+
+
+def from_refusal(refusal: Refusal) -> Problem:
+    """The problem a client sees for a rule's refusal: the rule's words are its detail (and
+    the message of its ``field``, where it names one)."""
+    return _BY_CODE[refusal.code](refusal)

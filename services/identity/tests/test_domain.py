@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from common.http import content_disposition
+from common.rules import Refusal
 from identity.domain import admin, auth, files, organizations, verifications
 from identity.domain.files import Reader
 
@@ -17,11 +18,15 @@ NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 def test_names_compare_across_full_and_half_width() -> None:
     assert organizations.same_name("广西某某（南宁）机械有限公司", "广西某某(南宁)机械有限公司 ")
     assert not organizations.same_name("广西某某机械有限公司", "广西某某机械厂")
-    assert organizations.account_name_problem("张三", "广西某某机械有限公司") is not None
+    assert organizations.account_name_refusal("张三", "广西某某机械有限公司") == Refusal(
+        "validation_error",
+        detail="银行开户名须与认证的企业名称“广西某某机械有限公司”一致（服务券相关款项只能转入本单位账户）",
+        field="account_name",
+    )
 
 
 @pytest.mark.parametrize(
-    ("typed", "stored", "problem"),
+    ("typed", "stored", "why"),
     [
         ("6222 0212-3456 7890", "6222021234567890", None),
         ("６２２２０２１２３４５６", "622202123456", None),  # full-width digits from a Chinese IME
@@ -30,10 +35,48 @@ def test_names_compare_across_full_and_half_width() -> None:
         ("٦٢٢٢٠٢١٢٣٤٥٦", "٦٢٢٢٠٢١٢٣٤٥٦", "银行账号只能包含数字"),  # digits, but not ASCII
     ],
 )
-def test_account_numbers(typed: str, stored: str, problem: str | None) -> None:
+def test_account_numbers(typed: str, stored: str, why: str | None) -> None:
     number = organizations.normalize_account_number(typed)
     assert number == stored
-    assert organizations.account_number_problem(number) == problem
+    refused = Refusal("validation_error", detail=why, field="account_number") if why else None
+    assert organizations.account_number_refusal(number) == refused
+
+
+def test_the_agent_is_not_the_owners_own_phone() -> None:
+    assert organizations.agent_phone_refusal("13800000001", "13800000001") == Refusal(
+        "validation_error", detail="经办人手机号不能与当前账号（法人）手机号相同", field="phone"
+    )
+    assert organizations.agent_phone_refusal("13800000002", "13800000001") is None
+
+
+def test_field_refusals_and_number_errors_are_listed_alike() -> None:
+    refusal = organizations.account_number_refusal("12")
+    assert refusal is not None
+    assert organizations.field_error(refusal) == {
+        "field": "account_number",
+        "message": "银行账号应为 8 至 30 位数字",
+    }
+
+
+@pytest.mark.parametrize(
+    ("purpose", "object_id", "why"),
+    [
+        ("sign_contract", None, "签署合同的人脸认证须指明合同编号"),
+        ("sign_contract", "", "签署合同的人脸认证须指明合同编号"),
+        ("seal", "c-1", "制作签章的人脸认证无需指定认证对象"),
+        ("sign_contract", "c-1", None),
+        ("seal", None, None),
+    ],
+)
+def test_a_contracts_signature_is_verified_for_one_contract_a_seal_for_none(
+    purpose: str, object_id: str | None, why: str | None
+) -> None:
+    if why is None:
+        verifications.check_object(purpose, object_id)
+        return
+    with pytest.raises(Refusal) as refused:
+        verifications.check_object(purpose, object_id)
+    assert refused.value == Refusal("validation_error", detail=why, field="object_id")
 
 
 def test_a_passed_checks_token_lives_from_the_moment_it_passed() -> None:
@@ -91,12 +134,61 @@ def test_who_may_read_a_file() -> None:
     assert not rule(Reader("u-6", "owner", None), **kw)
 
 
-def test_an_administrator_cannot_demote_or_deactivate_themself() -> None:
-    rule = admin.own_change_problem
-    assert rule(actor_id="a", target_id="a", role="reviewer", active=None)
-    assert rule(actor_id="a", target_id="a", role=None, active=False)
-    assert rule(actor_id="a", target_id="a", role="administrator", active=True) is None
-    assert rule(actor_id="a", target_id="b", role="reviewer", active=False) is None
+@pytest.mark.parametrize(
+    ("role", "active", "why"),
+    [
+        ("reviewer", None, "不能修改自己的角色，请由其他管理员操作"),
+        (None, False, "不能停用自己的账号，请由其他管理员操作"),
+    ],
+)
+def test_an_administrator_cannot_demote_or_deactivate_themself(
+    role: str | None, active: bool | None, why: str
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        admin.check_own_change(actor_id="a", target_id="a", role=role, active=active)
+    assert refused.value == Refusal("cannot_change_self", detail=why)
+
+
+def test_an_administrator_may_rename_themself_and_change_others() -> None:
+    admin.check_own_change(actor_id="a", target_id="a", role="administrator", active=True)
+    admin.check_own_change(actor_id="a", target_id="b", role="reviewer", active=False)
+
+
+SMS_LIMITS = auth.SmsLimits(resend_seconds=60, daily_cap_per_phone=10, daily_cap_per_ip=50)
+UNTIL_MIDNIGHT = 8 * 3600 + 1  # NOW is 16:00 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("history", "refusal"),
+    [
+        (auth.SmsHistory(None, 0, 0), None),
+        (auth.SmsHistory(NOW - timedelta(seconds=60), 9, 49), None),
+        (
+            auth.SmsHistory(NOW - timedelta(seconds=20), 0, 0),
+            Refusal("sms_too_frequent", detail="验证码发送过于频繁，请 41 秒后再试", retry_after=41),
+        ),
+        (
+            auth.SmsHistory(None, 10, 0),
+            Refusal(
+                "sms_daily_limit",
+                detail="该手机号今日获取验证码次数已达上限，请明天再试",
+                retry_after=UNTIL_MIDNIGHT,
+            ),
+        ),
+        (
+            auth.SmsHistory(None, 0, 50),
+            Refusal(
+                "sms_daily_limit",
+                detail="当前网络今日获取验证码次数已达上限，请明天再试",
+                retry_after=UNTIL_MIDNIGHT,
+            ),
+        ),
+    ],
+)
+def test_sms_codes_are_refused_too_soon_after_the_last_and_past_the_days_caps(
+    history: auth.SmsHistory, refusal: Refusal | None
+) -> None:
+    assert auth.sms_refusal(history, SMS_LIMITS, NOW) == refusal
 
 
 def test_a_staff_update_changes_only_what_is_given_and_different() -> None:
@@ -215,13 +307,40 @@ def test_an_echoing_vendors_pass_also_fails_when_the_person_changed_since_the_st
     ["Password1", "Abc12345", "P@ssw0rd", "Aa123456", "Qwerty123", "Admin@123", "Welcome1!"],
 )
 def test_common_and_guessable_passwords_are_refused_in_chinese(password: str) -> None:
-    why = auth.password_problem(password, "13812346433")
-    assert why is not None and "容易被猜到" in why
+    with pytest.raises(Refusal) as refused:
+        auth.check_password(password, "13812346433")
+    assert refused.value == Refusal(
+        "weak_password",
+        detail="密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码",
+        field="new_password",
+    )
 
 
-def test_a_password_made_of_the_users_own_name_or_phone_is_refused() -> None:
-    assert auth.password_problem("Zhangwei6433", "13812346433", ("张伟", "zhangwei")) is not None
-    assert auth.password_problem("Guilinjixie-1", "13812346433", ("guilinjixie",)) is not None
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("Ab1", "密码长度不能少于 8 位"),
+        ("Ab1" * 22, "密码长度不能超过 64 位"),
+        ("aaaaaaaa", "密码不能由同一个字符组成"),
+        ("x13812346433", "密码不能包含手机号"),
+        ("abcdefghij", "密码需包含字母、数字、符号中的至少两种"),
+    ],
+)
+def test_a_password_against_the_composition_rules_is_refused_on_its_field(password: str, why: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        auth.check_password(password, "13812346433", field="password")
+    assert refused.value == Refusal("weak_password", detail=why, field="password")
+
+
+@pytest.mark.parametrize(
+    ("password", "names"), [("Zhangwei6433", ("张伟", "zhangwei")), ("Guilinjixie-1", ("guilinjixie",))]
+)
+def test_a_password_made_of_the_users_own_name_or_phone_is_refused(
+    password: str, names: tuple[str, ...]
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        auth.check_password(password, "13812346433", names)
+    assert refused.value.code == "weak_password"
 
 
 @pytest.mark.parametrize(
@@ -229,4 +348,4 @@ def test_a_password_made_of_the_users_own_name_or_phone_is_refused() -> None:
     ["Demo-2024", "Admin-2024", "Gx2024-voucher", "Qx7!vB2#mTq9", "correct horse battery staple 2024"],
 )
 def test_passwords_hard_to_guess_pass(password: str) -> None:
-    assert auth.password_problem(password, "13812346433", ("用户6433", "广西测试制造有限公司")) is None
+    auth.check_password(password, "13812346433", ("用户6433", "广西测试制造有限公司"))

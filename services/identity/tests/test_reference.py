@@ -185,10 +185,11 @@ def test_a_branch_the_curated_list_lacks_is_taken_as_typed_but_not_one_that_cont
 def test_the_account_name_is_the_certified_name_up_to_bracket_width_and_spaces(
     account_name: str, certified: str, same: bool
 ) -> None:
-    why = organizations.account_name_problem(account_name, certified)
-    assert (why is None) is same
-    if why:
-        assert certified in why and "一致" in why
+    refusal = organizations.account_name_refusal(account_name, certified)
+    assert (refusal is None) is same
+    if refusal:
+        assert refusal.code == "validation_error" and refusal.field == "account_name"
+        assert refusal.detail is not None and certified in refusal.detail and "一致" in refusal.detail
 
 
 def test_the_shipped_data_has_guangxis_fourteen_cities_and_their_branches() -> None:

@@ -36,7 +36,7 @@ _SAMPLE_LIMITS = domain.SmsLimits(60, 10, 50)
 # The two refusals of the SMS limits (domain.sms_refusal): too soon after the last code, the
 # day's cap reached.
 SMS_LIMITS = [
-    errors.sms_limited(*refusal)
+    errors.from_refusal(refusal)
     for history in (
         domain.SmsHistory(_SAMPLE_NOW, 0, 0),
         domain.SmsHistory(None, _SAMPLE_LIMITS.daily_cap_per_phone, 0),

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from common.rules import Refusal
+
 # --- staff accounts ----------------------------------------------------------------------------
 
 
-def own_change_problem(*, actor_id: str, target_id: str, role: str | None, active: bool | None) -> str | None:
+def check_own_change(*, actor_id: str, target_id: str, role: str | None, active: bool | None) -> None:
     """An administrator may rename themself but not demote or deactivate themself (the
-    platform would risk losing its last administrator, and nobody could undo it)."""
+    platform would risk losing its last administrator, and nobody could undo it):
+    ``cannot_change_self``."""
     if actor_id != target_id:
-        return None
+        return
     if role is not None and role != "administrator":
-        return "不能修改自己的角色，请由其他管理员操作"
+        raise Refusal("cannot_change_self", detail="不能修改自己的角色，请由其他管理员操作")
     if active is False:
-        return "不能停用自己的账号，请由其他管理员操作"
-    return None
+        raise Refusal("cannot_change_self", detail="不能停用自己的账号，请由其他管理员操作")
 
 
 def staff_changes(

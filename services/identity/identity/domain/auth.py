@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from zxcvbn import zxcvbn
 
 from common.numbers import SHANGHAI
+from common.rules import Refusal
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 SMS_PURPOSES = ("register", "login", "certify", "reset_password")
@@ -41,8 +42,11 @@ def contact_name(role: str, user_name: str, legal_rep_name: str | None) -> str:
     return user_name
 
 
-def password_problem(password: str, phone: str | None = None, user_inputs: Sequence[str] = ()) -> str | None:
-    """Why a password is too weak, in Chinese; None when it is acceptable.
+def check_password(
+    password: str, phone: str | None = None, user_inputs: Sequence[str] = (), *, field: str = "new_password"
+) -> None:
+    """Refuse a password too weak: ``weak_password``, its ``detail`` saying why in Chinese,
+    on ``field`` (the form's name for it).
 
     8–64 characters with at least two of: letters, digits, symbols; not the phone number
     and not one repeated character. (Common to Chinese government platforms; long
@@ -52,14 +56,18 @@ def password_problem(password: str, phone: str | None = None, user_inputs: Seque
     the account's own phone, name and organisation as ``user_inputs``) must rate it at
     least :data:`PASSWORD_MIN_SCORE` of 4 ("safely unguessable" against offline guessing).
     """
+
+    def weak(why: str) -> Refusal:
+        return Refusal("weak_password", detail=why, field=field)
+
     if len(password) < PASSWORD_MIN:
-        return f"密码长度不能少于 {PASSWORD_MIN} 位"
+        raise weak(f"密码长度不能少于 {PASSWORD_MIN} 位")
     if len(password) > PASSWORD_MAX:
-        return f"密码长度不能超过 {PASSWORD_MAX} 位"
+        raise weak(f"密码长度不能超过 {PASSWORD_MAX} 位")
     if len(set(password)) == 1:
-        return "密码不能由同一个字符组成"
+        raise weak("密码不能由同一个字符组成")
     if phone and phone in password:
-        return "密码不能包含手机号"
+        raise weak("密码不能包含手机号")
     classes = sum(
         [
             any(c.isascii() and c.isalpha() for c in password),
@@ -68,11 +76,12 @@ def password_problem(password: str, phone: str | None = None, user_inputs: Seque
         ]
     )
     if classes < 2:
-        return "密码需包含字母、数字、符号中的至少两种"
+        raise weak("密码需包含字母、数字、符号中的至少两种")
     inputs = [i for i in (phone, phone[-4:] if phone else None, *user_inputs) if i]
     if zxcvbn(password, user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
-        return "密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码"
-    return None
+        raise weak(
+            "密码太容易被猜到（常见密码、常见单词、简单规律或与手机号、名称相关），请换一个更复杂的密码"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,18 +100,25 @@ class SmsLimits:
     daily_cap_per_ip: int
 
 
-def sms_refusal(history: SmsHistory, limits: SmsLimits, now: datetime) -> tuple[str, str, int] | None:
-    """(code, Chinese detail, retry-after seconds) when a send must be refused."""
+def sms_refusal(history: SmsHistory, limits: SmsLimits, now: datetime) -> Refusal | None:
+    """``sms_too_frequent`` or ``sms_daily_limit`` when a send must be refused, in Chinese, with
+    the seconds to wait (``retry_after``); None when it may go."""
     if history.last_sent_at is not None:
         wait = limits.resend_seconds - (now - history.last_sent_at).total_seconds()
         if wait > 0:
             seconds = int(wait) + 1
-            return "sms_too_frequent", f"验证码发送过于频繁，请 {seconds} 秒后再试", seconds
+            return Refusal(
+                "sms_too_frequent", detail=f"验证码发送过于频繁，请 {seconds} 秒后再试", retry_after=seconds
+            )
     tomorrow = seconds_until_shanghai_midnight(now)
     if history.sent_today_for_phone >= limits.daily_cap_per_phone:
-        return "sms_daily_limit", "该手机号今日获取验证码次数已达上限，请明天再试", tomorrow
+        return Refusal(
+            "sms_daily_limit", detail="该手机号今日获取验证码次数已达上限，请明天再试", retry_after=tomorrow
+        )
     if history.sent_today_from_ip >= limits.daily_cap_per_ip:
-        return "sms_daily_limit", "当前网络今日获取验证码次数已达上限，请明天再试", tomorrow
+        return Refusal(
+            "sms_daily_limit", detail="当前网络今日获取验证码次数已达上限，请明天再试", retry_after=tomorrow
+        )
     return None
 
 

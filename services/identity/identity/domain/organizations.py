@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from common.idnumbers import InvalidNumber, validate_id_number, validate_uscc
+from common.rules import Refusal
 
 # Encryption contexts of the ID numbers at rest (a token copied to another column won't decrypt).
 LEGAL_REP_ID_CONTEXT = "identity.organizations.legal_rep_id"
@@ -15,8 +16,12 @@ AGENT_ID_CONTEXT = "identity.users.id_number"
 # --- field errors (a 422 names every bad field at once) ------------------------------------------
 
 
-def field_error(exc: InvalidNumber) -> dict[str, str]:
-    return {"field": exc.field, "message": exc.message}
+def field_error(said: InvalidNumber | Refusal) -> dict[str, str]:
+    """One entry of the 422's ``errors[]``: a number's error, or a field check's refusal (its
+    ``field`` fact and its words)."""
+    if isinstance(said, Refusal):
+        return {"field": said.facts["field"], "message": said.detail or ""}
+    return {"field": said.field, "message": said.message}
 
 
 def errors_detail(errors: list[dict[str, str]]) -> str:
@@ -89,27 +94,40 @@ def normalize_account_number(value: str) -> str:
     return _ACCOUNT_SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
 
 
-def account_number_problem(number: str) -> str | None:
+def account_number_refusal(number: str) -> Refusal | None:
+    """A ``validation_error`` of ``account_number`` unless it is 8–30 ASCII digits."""
     if not number.isascii() or not number.isdigit():
-        return "银行账号只能包含数字"
+        return Refusal("validation_error", detail="银行账号只能包含数字", field="account_number")
     if not ACCOUNT_NUMBER_MIN <= len(number) <= ACCOUNT_NUMBER_MAX:
-        return f"银行账号应为 {ACCOUNT_NUMBER_MIN} 至 {ACCOUNT_NUMBER_MAX} 位数字"
+        return Refusal(
+            "validation_error",
+            detail=f"银行账号应为 {ACCOUNT_NUMBER_MIN} 至 {ACCOUNT_NUMBER_MAX} 位数字",
+            field="account_number",
+        )
     return None
 
 
-def account_name_problem(account_name: str, certified_name: str) -> str | None:
+def account_name_refusal(account_name: str, certified_name: str) -> Refusal | None:
     """Payouts and refunds go only to the enterprise's own account: the account's name must
     be the certified name, compared as :func:`comparable_name` says (brackets of either width
-    and surrounding or inner spaces aside)."""
+    and surrounding or inner spaces aside); else a ``validation_error`` of ``account_name``."""
     if same_name(account_name, certified_name):
         return None
-    return f"银行开户名须与认证的企业名称“{certified_name}”一致（服务券相关款项只能转入本单位账户）"
+    return Refusal(
+        "validation_error",
+        detail=f"银行开户名须与认证的企业名称“{certified_name}”一致（服务券相关款项只能转入本单位账户）",
+        field="account_name",
+    )
 
 
 # --- agents (经办人) ------------------------------------------------------------------------------
 
 
-def agent_phone_problem(phone: str, owner_phone: str) -> str | None:
+def agent_phone_refusal(phone: str, owner_phone: str) -> Refusal | None:
+    """The agent is another person than the owner: a ``validation_error`` of ``phone`` for
+    the owner's own phone."""
     if phone == owner_phone:
-        return "经办人手机号不能与当前账号（法人）手机号相同"
+        return Refusal(
+            "validation_error", detail="经办人手机号不能与当前账号（法人）手机号相同", field="phone"
+        )
     return None

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.crypto import blind_index
+from common.rules import Refusal
 
 # --- identity verification (人脸认证) -------------------------------------------------------------
 
 
-def object_problem(purpose: str, object_id: str | None) -> str | None:
-    """A contract's signature is verified for one contract; a seal for none."""
+def check_object(purpose: str, object_id: str | None) -> None:
+    """A contract's signature is verified for one contract; a seal for none: a
+    ``validation_error`` of ``object_id``."""
     if purpose == "sign_contract" and not object_id:
-        return "签署合同的人脸认证须指明合同编号"
+        raise Refusal("validation_error", detail="签署合同的人脸认证须指明合同编号", field="object_id")
     if purpose == "seal" and object_id:
-        return "制作签章的人脸认证无需指定认证对象"
-    return None
+        raise Refusal("validation_error", detail="制作签章的人脸认证无需指定认证对象", field="object_id")
 
 
 def verification_token_life(

@@ -18,6 +18,7 @@ from common.bus import emit
 from common.db import escape_like
 from common.events import OrganizationRestored, OrganizationSuspended
 from common.masking import mask_phone
+from common.rules import Refusal
 from common.timers import utcnow
 from identity import errors
 from identity.context import IdentityContext
@@ -161,10 +162,10 @@ async def update_staff(session: AsyncSession, admin: Principal, user_id: str, bo
     ).first()
     if user is None:
         raise errors.staff_not_found()
-    if why := domain.own_change_problem(
-        actor_id=admin.user_id, target_id=user.id, role=body.role, active=body.active
-    ):
-        raise errors.cannot_change_self(why)
+    try:
+        domain.check_own_change(actor_id=admin.user_id, target_id=user.id, role=body.role, active=body.active)
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     changes = domain.staff_changes(
         {"name": user.name, "role": user.role, "active": user.active},
         {"name": body.name, "role": body.role, "active": body.active},

@@ -26,6 +26,7 @@ from common.auth import Principal
 from common.bus import emit
 from common.crypto import blind_index
 from common.events import UserAccessChanged
+from common.rules import Refusal
 from common.timers import utcnow
 from identity import errors, tokens
 from identity.context import IdentityContext
@@ -127,9 +128,8 @@ async def send_sms_code(
     history = domain.SmsHistory(last, int(today_phone), int(today_ip))
     limits = domain.SmsLimits(s.sms_resend_seconds, s.sms_daily_cap_per_phone, s.sms_daily_cap_per_ip)
     if refusal := domain.sms_refusal(history, limits, now):
-        code_name, detail, retry_after = refusal
         await session.rollback()
-        raise errors.sms_limited(code_name, detail, retry_after)
+        raise errors.from_refusal(refusal)
     # Only the newest code of a purpose is valid.
     await session.execute(
         update(SmsCode)
@@ -219,10 +219,12 @@ async def password_matches(ctx: IdentityContext, stored: str | None, password: s
 async def require_strong(
     password: str, phone: str | None, user_inputs: Sequence[str] = (), *, field: str = "new_password"
 ) -> None:
-    """Refuse a weak or guessable password (``domain.password_problem``); the estimator
+    """Refuse a weak or guessable password (``domain.check_password``); the estimator
     takes some milliseconds of CPU, so it runs in a worker thread."""
-    if why := await asyncio.to_thread(domain.password_problem, password, phone, user_inputs):
-        raise errors.weak_password(why, field=field)
+    try:
+        await asyncio.to_thread(domain.check_password, password, phone, user_inputs, field=field)
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
 
 
 # --- sessions ----------------------------------------------------------------------------------

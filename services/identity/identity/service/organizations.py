@@ -227,8 +227,8 @@ async def designate_agent(
         id_number = validate_id_number(body.id_type, body.id_number, field="id_number")
     except InvalidNumber as exc:
         bad.append(domain.field_error(exc))
-    if why := domain.agent_phone_problem(body.phone, owner.phone):
-        bad.append({"field": "phone", "message": why})
+    if refusal := domain.agent_phone_refusal(body.phone, owner.phone):
+        bad.append(domain.field_error(refusal))
     if bad:
         raise errors.invalid(bad, domain.errors_detail(bad))
     id_enc = ctx.cipher.encrypt(id_number, context=domain.AGENT_ID_CONTEXT)
@@ -285,10 +285,10 @@ async def save_bank_account(
     written)."""
     number = domain.normalize_account_number(body.account_number)
     bad: list[dict[str, str]] = []
-    if why := domain.account_name_problem(body.account_name, org.name):
-        bad.append({"field": "account_name", "message": why})
-    if why := domain.account_number_problem(number):
-        bad.append({"field": "account_number", "message": why})
+    if refusal := domain.account_name_refusal(body.account_name, org.name):
+        bad.append(domain.field_error(refusal))
+    if refusal := domain.account_number_refusal(number):
+        bad.append(domain.field_error(refusal))
     choice, wrong = reference_domain.bank_reference_errors(
         reference(), bank_name=body.bank_name, bank_region=body.bank_region, branch_name=body.branch_name
     )

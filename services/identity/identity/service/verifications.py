@@ -9,6 +9,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.crypto import DecryptionError
+from common.rules import Refusal
 from common.timers import utcnow
 from identity import errors, tokens
 from identity.adapters import FaceSubject
@@ -55,8 +56,10 @@ async def start(
     """A pending verification opened with the vendor, for a member of a certified
     organisation that is not suspended (a seal: its owner only); the page the person opens
     (or None)."""
-    if why := domain.object_problem(purpose, object_id):
-        raise errors.invalid([{"field": "object_id", "message": why}], why)
+    try:
+        domain.check_object(purpose, object_id)
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     if purpose == "seal" and user.role != "owner":
         raise errors.owner_required()
     if org.suspended:
