@@ -140,10 +140,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
         "/api/v1/identity-verifications/{verification_id}/return": WRITES + "records the vendor's result",
         "/api/v1/dev/captcha/{captcha_id}": "development only (the demo's captcha answers)",
         "/api/v1/dev/sms-codes/latest": "development only (the demo's SMS outbox)",
-        "/api/v1/me/organization": DEBT + "deps.membership",
-        "/api/v1/me/identity-verifications/{verification_id}": DEBT
-        + "deps.active_user, deps.own_verification",
-        "/api/v1/files/{file_id}": DEBT + "deps.active_user",
     },
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",

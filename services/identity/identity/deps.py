@@ -3,6 +3,9 @@ caller's own rows loaded (and locked where a change follows) once, before the ro
 
     async def route(member: Membership, session: SessionDep) -> ...:
         user, org = member        # an active owner or agent, and their organisation
+
+A route that only reads takes the ``Read*`` twin of a dependency: the same checks (who may
+see it, 404 for another's), on the route's read-only session and never locked.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.auth import CurrentUser
 from common.http import client_ip
 from identity import errors
@@ -31,6 +35,11 @@ async def get_client_ip(request: Request) -> str:
 
 async def active_user(principal: CurrentUser, session: SessionDep) -> User:
     """The caller's account, active (401 ``unauthenticated`` for a removed one)."""
+    return await org_service.active_user(session, principal)
+
+
+async def read_active_user(principal: CurrentUser, session: ReadSessionDep) -> User:
+    """:func:`active_user`, for a route that only reads."""
     return await org_service.active_user(session, principal)
 
 
@@ -54,11 +63,12 @@ async def locked_membership(principal: CurrentUser, session: SessionDep) -> tupl
     return await org_service.member(session, principal, lock=True)
 
 
-async def own_verification(
-    verification_id: Annotated[str, Path(min_length=1, max_length=36)],
-    user: Annotated[User, Depends(active_user)],
-    session: SessionDep,
-) -> IdentityVerification:
+async def read_membership(principal: CurrentUser, session: ReadSessionDep) -> tuple[User, Organization]:
+    """:func:`membership`, for a route that only reads."""
+    return await org_service.member(session, principal)
+
+
+async def _own_verification(session: AsyncSession, verification_id: str, user: User) -> IdentityVerification:
     """A face check of the caller's own (404 for another person's: no hint that it exists)."""
     row = await session.get(IdentityVerification, verification_id)
     if row is None or row.user_id != user.id:
@@ -66,12 +76,31 @@ async def own_verification(
     return row
 
 
+VerificationId = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+async def own_verification(
+    verification_id: VerificationId, user: Annotated[User, Depends(active_user)], session: SessionDep
+) -> IdentityVerification:
+    return await _own_verification(session, verification_id, user)
+
+
+async def read_own_verification(
+    verification_id: VerificationId, user: Annotated[User, Depends(read_active_user)], session: ReadSessionDep
+) -> IdentityVerification:
+    """:func:`own_verification`, for a route that only reads."""
+    return await _own_verification(session, verification_id, user)
+
+
 # An id in a path: checked by its type (at most 36 characters, a uuid's length), never cut.
 Id = Annotated[str, Path(min_length=1, max_length=36, description="编号")]
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
 ClientIp = Annotated[str, Depends(get_client_ip)]
 ActiveUser = Annotated[User, Depends(active_user)]
+ReadActiveUser = Annotated[User, Depends(read_active_user)]
 Uploader = Annotated[User, Depends(uploader)]
 Membership = Annotated[tuple[User, Organization], Depends(membership)]
+ReadMembership = Annotated[tuple[User, Organization], Depends(read_membership)]
 LockedMembership = Annotated[tuple[User, Organization], Depends(locked_membership)]
 OwnVerification = Annotated[IdentityVerification, Depends(own_verification)]
+ReadOwnVerification = Annotated[IdentityVerification, Depends(read_own_verification)]

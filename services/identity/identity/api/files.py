@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Response, UploadFile
 
-from common.app import SessionDep
+from common.app import ReadSessionDep, SessionDep
 from common.http import content_disposition
 from common.openapi import problems
 from identity import errors
-from identity.deps import ActiveUser, Ctx, Id, Uploader
+from identity.deps import Ctx, Id, ReadActiveUser, Uploader
 from identity.domain.files import ALLOWED_TYPES
 from identity.schemas.files import FileOut
 from identity.service import files as service
@@ -60,7 +60,7 @@ async def upload(
         **problems(errors.account_gone, errors.file_not_found),
     },
 )
-async def download(file_id: Id, user: ActiveUser, session: SessionDep, ctx: Ctx) -> Response:
+async def download(file_id: Id, user: ReadActiveUser, session: ReadSessionDep, ctx: Ctx) -> Response:
     row, data = await service.read(session, ctx, user, file_id)
     return Response(
         content=data,

@@ -9,7 +9,7 @@ from common.auth import CurrentUser
 from common.openapi import problems
 from identity import errors
 from identity.api.auth import SMS_CODE
-from identity.deps import Ctx, LockedMembership, Membership
+from identity.deps import Ctx, LockedMembership, ReadMembership
 from identity.schemas.auth import OrganizationOut
 from identity.schemas.organizations import (
     AgentIn,
@@ -42,7 +42,7 @@ SUSPENDED = errors.organization_suspended("资料不实")
     response_description="本单位信息",
     responses=problems(*MEMBER),
 )
-async def my_organization(member: Membership, session: SessionDep) -> OrganizationDetailOut:
+async def my_organization(member: ReadMembership, session: ReadSessionDep) -> OrganizationDetailOut:
     _user, org = member
     agent = await service.current_agent(session, org.id)
     base = OrganizationOut.model_validate(org)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from common.app import SessionDep
 from common.openapi import problems
 from identity import errors
-from identity.deps import Ctx, Id, Membership, OwnVerification
+from identity.deps import Ctx, Id, Membership, OwnVerification, ReadOwnVerification
 from identity.schemas.verifications import (
     VerificationIn,
     VerificationOut,
@@ -60,7 +60,7 @@ async def start_verification(
     response_description="认证状态（通过时附认证凭证）",
     responses=problems(errors.account_gone, errors.verification_not_found, errors.verification_expired),
 )
-async def get_verification(row: OwnVerification, ctx: Ctx) -> VerificationOut:
+async def get_verification(row: ReadOwnVerification, ctx: Ctx) -> VerificationOut:
     return service.verification_out(ctx, row)
 
 
