@@ -143,9 +143,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
     },
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
-        "/api/v1/me/provider-profile": DEBT + "deps.ProviderMember",
-        "/api/v1/me/products": DEBT + "deps.ProviderMember",
-        "/api/v1/me/products/{product_id}": DEBT + "deps.OwnProduct",
     },
     "orders": {"/api/v1/orders/{order_id}": DEBT + "deps.visible_order"},
     "contracts": {

@@ -1,4 +1,8 @@
-"""Annotated dependencies: load, lock and authorise a resource once."""
+"""Annotated dependencies: load, lock and authorise a resource once.
+
+A route that only reads takes the ``Read*`` twin of a dependency: the same checks (a member
+of an approved provider, 404 for another organisation's product), on the route's read-only
+session and never locked."""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog import errors
 from catalog.config import Settings
 from catalog.models import Product, Provider, ProviderApplication
 from catalog.service import providers as provider_service
-from common.app import ClientsDep, SessionDep, get_settings
+from common.app import ClientsDep, ReadSessionDep, SessionDep, get_settings
 from common.auth import MEMBER_ROLES, CurrentUser, Principal, ReviewerUser
 from common.db import lock
 from common.orgs import require_active
@@ -29,7 +34,7 @@ class ProviderCaller:
         return self.provider.org_id
 
 
-async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCaller:
+async def _provider_caller(session: AsyncSession, user: Principal) -> ProviderCaller:
     """A member of an approved provider. Catalog's own provider record decides (a token
     issued before the approval lacks the capability for up to 15 minutes; one issued before
     a revocation would still carry it)."""
@@ -41,6 +46,14 @@ async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCa
     return ProviderCaller(user, provider)
 
 
+async def _provider_member(user: CurrentUser, session: SessionDep) -> ProviderCaller:
+    return await _provider_caller(session, user)
+
+
+async def _read_provider_member(user: CurrentUser, session: ReadSessionDep) -> ProviderCaller:
+    return await _provider_caller(session, user)
+
+
 async def _active_provider(
     caller: Annotated[ProviderCaller, Depends(_provider_member)], session: SessionDep, clients: ClientsDep
 ) -> ProviderCaller:
@@ -50,21 +63,39 @@ async def _active_provider(
 
 # Reads and unlisting (nothing new starts): any member of an approved provider.
 ProviderMember = Annotated[ProviderCaller, Depends(_provider_member)]
+ReadProviderMember = Annotated[ProviderCaller, Depends(_read_provider_member)]
 # Creating, editing, submitting, relisting: an approved provider that is not suspended.
 ActiveProvider = Annotated[ProviderCaller, Depends(_active_provider)]
 
 
-async def _own_product(
-    caller: ProviderMember, session: SessionDep, product_id: Annotated[str, Path(max_length=64)]
+ProductId = Annotated[str, Path(max_length=64)]
+
+
+async def _load_own_product(
+    session: AsyncSession, caller: ProviderCaller, product_id: str, *, locked: bool
 ) -> Product:
-    """The caller's product, locked (another organisation's is a 404)."""
-    product = await lock(session, Product, product_id)
+    """The caller's product, locked when ``locked`` (another organisation's is a 404)."""
+    if locked:
+        product = await lock(session, Product, product_id)
+    else:
+        product = await session.get(Product, product_id)
     if product is None or product.provider_id != caller.org_id:
         raise errors.product_not_found()
     return product
 
 
+async def _own_product(caller: ProviderMember, session: SessionDep, product_id: ProductId) -> Product:
+    return await _load_own_product(session, caller, product_id, locked=True)
+
+
+async def _read_own_product(
+    caller: ReadProviderMember, session: ReadSessionDep, product_id: ProductId
+) -> Product:
+    return await _load_own_product(session, caller, product_id, locked=False)
+
+
 OwnProduct = Annotated[Product, Depends(_own_product)]
+ReadOwnProduct = Annotated[Product, Depends(_read_own_product)]
 
 
 async def _any_product(

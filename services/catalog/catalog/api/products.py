@@ -9,7 +9,15 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from catalog import errors
-from catalog.deps import ActiveProvider, OwnProduct, ProviderMember, ReviewedProduct, SettingsDep
+from catalog.deps import (
+    ActiveProvider,
+    OwnProduct,
+    ProviderMember,
+    ReadOwnProduct,
+    ReadProviderMember,
+    ReviewedProduct,
+    SettingsDep,
+)
 from catalog.domain import products as rules
 from catalog.models import Product, Provider
 from catalog.schemas.products import AdminProductOut, ProductIn, ProductOut
@@ -84,7 +92,7 @@ async def status_counts(session: SessionDep, *conditions: object) -> dict[str, i
     responses=problems(*PROVIDER),
 )
 async def my_products(
-    caller: ProviderMember, session: SessionDep, paging: Paging, status: StatusQuery = None
+    caller: ReadProviderMember, session: ReadSessionDep, paging: Paging, status: StatusQuery = None
 ) -> TabbedPage[ProductOut]:
     mine = col(Product.provider_id) == caller.org_id
     query = select(Product).where(mine).order_by(col(Product.updated_at).desc(), col(Product.id).desc())
@@ -127,7 +135,7 @@ async def create_product(
     response_description="本机构的服务产品",
     responses=problems(*OWN_PRODUCT),
 )
-async def my_product(product: OwnProduct) -> ProductOut:
+async def my_product(product: ReadOwnProduct) -> ProductOut:
     return product_out(product)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from catalog import errors
-from catalog.deps import ApprovableApplication, ProviderMember, ReviewedApplication
+from catalog.deps import ApprovableApplication, ProviderMember, ReadProviderMember, ReviewedApplication
 from catalog.domain.providers import STATE_LABELS, AppState
 from catalog.models import ProviderApplication
 from catalog.schemas.providers import (
@@ -96,7 +96,7 @@ async def my_application(user: CurrentUser, session: ReadSessionDep) -> Provider
     response_description="本机构的服务机构信息",
     responses=problems(*PROVIDER_CALLER),
 )
-async def my_profile(caller: ProviderMember) -> ProviderProfileOut:
+async def my_profile(caller: ReadProviderMember) -> ProviderProfileOut:
     return ProviderProfileOut.model_validate(caller.provider)
 
 
