@@ -144,7 +144,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
     },
-    "orders": {"/api/v1/orders/{order_id}": DEBT + "deps.visible_order"},
     "contracts": {
         "/api/v1/orders/{order_id}/contract": DEBT + "deps.order_contract",
         "/api/v1/contracts/{contract_id}": DEBT + "deps.readable_contract",

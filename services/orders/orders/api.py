@@ -257,7 +257,9 @@ async def all_orders(
     response_description="订单详情",
     responses=problems(errors.order_not_found),
 )
-async def order_detail(order: VisibleOrder, principal: CurrentUser, session: SessionDep) -> OrderDetailOut:
+async def order_detail(
+    order: VisibleOrder, principal: CurrentUser, session: ReadSessionDep
+) -> OrderDetailOut:
     return await detail_out(session, order, principal)
 
 

@@ -4,6 +4,7 @@ An order is seen by its enterprise, its provider and staff; anyone else gets a 4
 organisation never learns that another's order exists). Routes that change an order get it
 locked (``SELECT ... FOR UPDATE``), like the event handlers and timers that change it; what
 another service must say first is asked before the lock (``ProviderStanding``), never under it.
+A route that only shows an order takes ``VisibleOrder``: the same 404, on its read-only session.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from common.app import ClientsDep, SessionDep, get_settings
+from common.app import ClientsDep, ReadSessionDep, SessionDep, get_settings
 from common.auth import CurrentUser, EnterpriseUser, Principal, ProviderUser
 from common.db import lock
 from orders import errors, service
@@ -39,7 +40,9 @@ def viewer_of(order: Order, principal: Principal) -> Actor | None:
     return None
 
 
-async def visible_order(order_id: OrderId, principal: CurrentUser, session: SessionDep) -> Order:
+async def visible_order(order_id: OrderId, principal: CurrentUser, session: ReadSessionDep) -> Order:
+    """The order as its enterprise, its provider or staff may see it (a 404 for anyone else),
+    to show (on the route's read-only session; a change takes a locked dependency)."""
     order = await session.get(Order, order_id)
     if order is None or viewer_of(order, principal) is None:
         raise errors.order_not_found()
