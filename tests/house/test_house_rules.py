@@ -144,12 +144,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
     },
-    "contracts": {
-        "/api/v1/orders/{order_id}/contract": DEBT + "deps.order_contract",
-        "/api/v1/contracts/{contract_id}": DEBT + "deps.readable_contract",
-        "/api/v1/contracts/{contract_id}/versions": DEBT + "deps.readable_contract",
-        "/api/v1/contracts/{contract_id}/document": DEBT + "deps.readable_contract",
-    },
     "payments": {"/api/v1/orders/{order_id}/payment": DEBT + "deps.party_plan"},
     "demands": {
         "/api/v1/admin/demands/{demand_id}": DEBT + "deps.reviewed_demand (locks it)",

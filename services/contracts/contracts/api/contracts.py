@@ -16,7 +16,7 @@ from common.openapi import problems
 from common.pagination import Paging, paginate
 from contracts import document, errors
 from contracts.api import ACTIVE, VERIFICATION
-from contracts.deps import Ctx, OrderContract, ReadableContract
+from contracts.deps import Ctx, OrderContract, ReadableContract, ShownContract
 from contracts.domain.contracts import Action, State
 from contracts.models import Contract, ContractDocument, ContractVersion
 from contracts.schemas.contracts import (
@@ -54,7 +54,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/contracts", tags=["contracts-admi
     response_description="订单的合同",
     responses=problems(errors.contract_not_found),
 )
-async def order_contract(contract: OrderContract, session: SessionDep, user: CurrentUser) -> ContractOut:
+async def order_contract(contract: OrderContract, session: ReadSessionDep, user: CurrentUser) -> ContractOut:
     """The order's contract (either party, or staff)."""
     return await service.contract_out(session, contract, user)
 
@@ -67,7 +67,7 @@ async def order_contract(contract: OrderContract, session: SessionDep, user: Cur
     response_description="合同",
     responses=problems(errors.contract_not_found),
 )
-async def get_contract(contract: ReadableContract, session: SessionDep, user: CurrentUser) -> ContractOut:
+async def get_contract(contract: ShownContract, session: ReadSessionDep, user: CurrentUser) -> ContractOut:
     return await service.contract_out(session, contract, user)
 
 
@@ -79,7 +79,7 @@ async def get_contract(contract: ReadableContract, session: SessionDep, user: Cu
     response_description="合同的各个版本（分页）",
     responses=problems(errors.contract_not_found),
 )
-async def versions(contract: ReadableContract, session: SessionDep, paging: Paging) -> ContractVersionsOut:
+async def versions(contract: ShownContract, session: ReadSessionDep, paging: Paging) -> ContractVersionsOut:
     """Every version the provider submitted, oldest first, with why it was returned."""
     query = (
         select(ContractVersion)
@@ -251,7 +251,7 @@ async def sign(
         **problems(errors.contract_not_found, errors.document_unavailable),
     },
 )
-async def contract_document(contract: ReadableContract, session: SessionDep, ctx: Ctx) -> Response:
+async def contract_document(contract: ShownContract, session: ReadSessionDep, ctx: Ctx) -> Response:
     """The contract PDF: the agreed one (with every signature made so far) once agreed, else
     a draft of the current terms."""
     stored = await session.get(ContractDocument, contract.id)
