@@ -144,7 +144,6 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
     "catalog": {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
     },
-    "payments": {"/api/v1/orders/{order_id}/payment": DEBT + "deps.party_plan"},
     "demands": {
         "/api/v1/admin/demands/{demand_id}": DEBT + "deps.reviewed_demand (locks it)",
         "/api/v1/admin/messages/{message_id}": DEBT + "deps.staff_message (locks it)",

@@ -55,7 +55,7 @@ DECISION = (
     response_description="订单的支付信息",
     responses=problems(errors.plan_not_found),
 )
-async def payment(plan: PartyPlan, user: CurrentUser, session: SessionDep) -> PaymentOut:
+async def payment(plan: PartyPlan, user: CurrentUser, session: ReadSessionDep) -> PaymentOut:
     """合同信息与支付信息: payable (with 实付大写金额), deposit, balance, what is paid and pending,
     the payee's receiving account and every transfer recorded."""
     return await service.payment_view(session, plan, user)
