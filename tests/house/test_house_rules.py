@@ -128,12 +128,11 @@ def test_a_commit_in_a_service_function_is_caught(tmp_path: Path) -> None:
 
 # --- reads take the read-only session ------------------------------------------------------------
 
-# GET routes on the read-write session, and why. Those that write are exceptions for good;
-# those marked DEBT read through a dependency the writes share (it loads, and for some locks,
-# the resource): each wants a read-only twin of that dependency. The list may only shrink: a
-# new GET on the write session fails here until it reads on ReadSessionDep or says why.
+# GET routes on the read-write session, and why: each one writes (or is development only). A
+# GET that reads through a dependency the writes share takes that dependency's read-only twin
+# (deps.py: one loader taking the session, wrapped twice). The list may only shrink: a new GET
+# on the write session fails here until it reads on ReadSessionDep or says why.
 WRITES = "it writes: "
-DEBT = "DEBT: reads through a dependency the writes share: "
 GETS_THAT_WRITE: dict[str, dict[str, str]] = {
     "identity": {
         "/api/v1/captcha": WRITES + "stores the captcha it issues",
@@ -145,8 +144,9 @@ GETS_THAT_WRITE: dict[str, dict[str, str]] = {
         "/api/v1/products/{product_id}": WRITES + "counts the visit (访问次数)",
     },
     "demands": {
-        "/api/v1/admin/demands/{demand_id}": DEBT + "deps.reviewed_demand (locks it)",
-        "/api/v1/admin/messages/{message_id}": DEBT + "deps.staff_message (locks it)",
+        "/api/v1/admin/demands/{demand_id}": WRITES
+        + "a reviewer opening a pending demand makes it under_review (待处理 -> 待审核, audited) "
+        "under the demand's lock",
     },
 }
 

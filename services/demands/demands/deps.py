@@ -2,7 +2,9 @@
 
 A demand is the enterprise's own (``OwnDemand``, locked: 404 for another organisation's), a
 reviewer's (``ReviewedDemand``, locked), or on the public board (``BoardDemand``: published
-and its enterprise not suspended, else 404). A message is its writer's or staff's.
+and its enterprise not suspended, else 404). A message is its writer's or staff's
+(``StaffMessage``, locked, to reply or close; ``ReadStaffMessage`` to show it, on the route's
+read-only session).
 """
 
 from __future__ import annotations
@@ -78,11 +80,22 @@ async def respondable_demand(demand_id: Id, session: SessionDep) -> Demand:
     return await _on_board(session, await lock(session, Demand, demand_id), closed_too=True)
 
 
-async def staff_message(message_id: Id, _staff: StaffUser, session: SessionDep) -> PlatformMessage:
-    message = await lock(session, PlatformMessage, message_id)
+async def _message(session: AsyncSession, message_id: str, *, locked: bool) -> PlatformMessage:
+    if locked:
+        message = await lock(session, PlatformMessage, message_id)
+    else:
+        message = await session.get(PlatformMessage, message_id)
     if message is None:
         raise errors.message_not_found()
     return message
+
+
+async def staff_message(message_id: Id, _staff: StaffUser, session: SessionDep) -> PlatformMessage:
+    return await _message(session, message_id, locked=True)
+
+
+async def read_staff_message(message_id: Id, _staff: StaffUser, session: ReadSessionDep) -> PlatformMessage:
+    return await _message(session, message_id, locked=False)
 
 
 async def notice(notice_id: Id, session: ReadSessionDep) -> Notice:
@@ -105,5 +118,6 @@ ReviewedDemand = Annotated[Demand, Depends(reviewed_demand)]
 BoardDemand = Annotated[Demand, Depends(board_demand)]
 RespondableDemand = Annotated[Demand, Depends(respondable_demand)]
 StaffMessage = Annotated[PlatformMessage, Depends(staff_message)]
+ReadStaffMessage = Annotated[PlatformMessage, Depends(read_staff_message)]
 PublicNotice = Annotated[Notice, Depends(notice)]
 AdminNotice = Annotated[Notice, Depends(admin_notice)]

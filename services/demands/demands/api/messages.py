@@ -15,7 +15,7 @@ from common.pagination import Page, Paging, TabbedPage, paginate
 from common.registry import API_PREFIX
 from demands import errors
 from demands.api import status_counts
-from demands.deps import ActiveOrg, StaffMessage
+from demands.deps import ActiveOrg, ReadStaffMessage, StaffMessage
 from demands.domain import messages as rules
 from demands.models import PlatformMessage
 from demands.schemas.messages import MessageIn, MessageOut, ReplyIn, StaffMessageOut
@@ -90,7 +90,7 @@ async def listing(
     response_description="留言详情",
     responses=problems(errors.message_not_found),
 )
-async def detail(message: StaffMessage) -> StaffMessageOut:
+async def detail(message: ReadStaffMessage) -> StaffMessageOut:
     return StaffMessageOut.model_validate(message)
 
 
