@@ -96,7 +96,6 @@ async def read_own_verification(
 Id = Annotated[str, Path(min_length=1, max_length=36, description="编号")]
 Ctx = Annotated[IdentityContext, Depends(get_ctx)]
 ClientIp = Annotated[str, Depends(get_client_ip)]
-ActiveUser = Annotated[User, Depends(active_user)]
 ReadActiveUser = Annotated[User, Depends(read_active_user)]
 Uploader = Annotated[User, Depends(uploader)]
 Membership = Annotated[tuple[User, Organization], Depends(membership)]
