@@ -13,6 +13,7 @@ from typing import Any
 from common import auth, files, idempotency, idv, internal, orgs, registry, sanitize
 from common import errors as common_errors
 from common.errors import Problem
+from common.rules import Refusal
 
 COMMON_MODULES: tuple[ModuleType, ...] = (
     common_errors,
@@ -72,7 +73,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
         "quota.errors.approval_amount": [(c,) for c in quota_errors._APPROVAL_TEXTS],
         "quota.errors.voucher_window_closed": [(date(2026, 12, 31),)],
         "orders.errors.refused": [
-            (order_domain.Refusal(state, step, code),)
+            (Refusal(code, state=state, step=step),)
             for state in order_domain.Status
             for step in order_domain.Step
             for code in (

@@ -245,7 +245,6 @@ OWN_WAYS: dict[str, set[str]] = {
         "catalog/domain/products.py class TransitionRefused says no its own way",
         "catalog/domain/products.py price_problem() says no its own way",
     },
-    "orders": {"orders/domain.py declares its own Refusal"},
     "contracts": {
         "contracts/domain/contracts.py class Refused says no its own way",
         "contracts/domain/contracts.py class AmountError says no its own way",
