@@ -48,6 +48,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from demands.domain import Refusal as DemandRefusal
     from fastapi.exceptions import RequestValidationError
 
+    from catalog import errors as catalog_errors
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
     from orders import domain as order_domain
@@ -72,6 +73,10 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
         "quota.errors.special_request": [(c,) for c in quota_errors._SPECIAL_TEXTS],
         "quota.errors.approval_amount": [(c,) for c in quota_errors._APPROVAL_TEXTS],
         "quota.errors.voucher_window_closed": [(date(2026, 12, 31),)],
+        "catalog.errors.from_refusal": [
+            (Refusal(c, status="listed", action="submit"),)
+            for c in ["product_status_conflict", *catalog_errors._BY_CODE]
+        ],
         "orders.errors.refused": [
             (Refusal(code, state=state, step=step),)
             for state in order_domain.Status

@@ -241,10 +241,6 @@ OWN_WAYS: dict[str, set[str]] = {
         "quota/domain/applications.py special_request_problem() says no its own way",
         "quota/domain/applications.py approval_problem() says no its own way",
     },
-    "catalog": {
-        "catalog/domain/products.py class TransitionRefused says no its own way",
-        "catalog/domain/products.py price_problem() says no its own way",
-    },
     "contracts": {
         "contracts/domain/contracts.py class Refused says no its own way",
         "contracts/domain/contracts.py class AmountError says no its own way",
