@@ -72,6 +72,10 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     cases: dict[str, list[tuple[Any, ...]]] = {
         "quota.errors.special_request": [(c,) for c in quota_errors._SPECIAL_TEXTS],
         "quota.errors.approval_amount": [(c,) for c in quota_errors._APPROVAL_TEXTS],
+        "quota.errors.from_refusal": [
+            *((Refusal(c, field=field),) for c, (field, _) in quota_errors._SPECIAL_TEXTS.items()),
+            *((Refusal(c, field="approved_fen"),) for c in quota_errors._APPROVAL_TEXTS),
+        ],
         "quota.errors.voucher_window_closed": [(date(2026, 12, 31),)],
         "catalog.errors.from_refusal": [
             (Refusal(c, status="listed", action="submit"),)

@@ -237,10 +237,6 @@ OWN_WAYS: dict[str, set[str]] = {
         "identity/domain/organizations.py agent_phone_problem() says no its own way",
         "identity/domain/verifications.py object_problem() says no its own way",
     },
-    "quota": {
-        "quota/domain/applications.py special_request_problem() says no its own way",
-        "quota/domain/applications.py approval_problem() says no its own way",
-    },
     "contracts": {
         "contracts/domain/contracts.py class Refused says no its own way",
         "contracts/domain/contracts.py class AmountError says no its own way",
