@@ -13,6 +13,7 @@ from typing import Any
 from common import auth, files, idempotency, idv, internal, orgs, registry, sanitize
 from common import errors as common_errors
 from common.errors import Problem
+from common.rules import Refusal
 
 COMMON_MODULES: tuple[ModuleType, ...] = (
     common_errors,
@@ -46,7 +47,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     from demands import errors as demand_errors
     from fastapi.exceptions import RequestValidationError
 
-    from common.rules import Refusal
+    from catalog import errors as catalog_errors
     from contracts import errors as contract_errors
     from contracts.domain import contracts as contract_domain
     from identity.domain import auth as identity_auth
@@ -71,9 +72,17 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
     cases: dict[str, list[tuple[Any, ...]]] = {
         "quota.errors.special_request": [(c,) for c in quota_errors._SPECIAL_TEXTS],
         "quota.errors.approval_amount": [(c,) for c in quota_errors._APPROVAL_TEXTS],
+        "quota.errors.from_refusal": [
+            *((Refusal(c, field=field),) for c, (field, _) in quota_errors._SPECIAL_TEXTS.items()),
+            *((Refusal(c, field="approved_fen"),) for c in quota_errors._APPROVAL_TEXTS),
+        ],
         "quota.errors.voucher_window_closed": [(date(2026, 12, 31),)],
+        "catalog.errors.from_refusal": [
+            (Refusal(c, status="listed", action="submit"),)
+            for c in ["product_status_conflict", *catalog_errors._BY_CODE]
+        ],
         "orders.errors.refused": [
-            (order_domain.Refusal(state, step, code),)
+            (Refusal(code, state=state, step=step),)
             for state in order_domain.Status
             for step in order_domain.Step
             for code in (

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from catalog.domain.products import STATUS_LABELS, Action
 from common.errors import Problem
+from common.rules import Refusal
+
+ACTION_LABELS = {
+    Action.SUBMIT: "提交审核",
+    Action.APPROVE: "审核通过",
+    Action.REJECT: "审核不通过",
+    Action.UNLIST: "下架",
+    Action.RELIST: "重新上架",
+}
 
 
 def unknown_category(field: str = "category") -> Problem:
@@ -83,11 +95,18 @@ def transition_refused(status_label: str, action_label: str) -> Problem:
     return Problem(409, "product_status_conflict", f"服务产品当前为“{status_label}”，不能{action_label}")
 
 
-PROBLEMS_BY_PRICE_CODE = {
+_BY_CODE: dict[str, Callable[[], Problem]] = {
     "price_above_market": price_above_market,
     "price_not_positive": price_not_positive,
     "max_subsidy_negative": max_subsidy_negative,
 }
+
+
+def from_refusal(refusal: Refusal) -> Problem:
+    """The problem a client sees for a rule's refusal."""
+    if refusal.code == "product_status_conflict":
+        return transition_refused(STATUS_LABELS[refusal.status], ACTION_LABELS[refusal.action])
+    return _BY_CODE[refusal.code]()
 
 
 def price_range_invalid() -> Problem:

@@ -8,6 +8,7 @@ from catalog.config import DEFAULT_BANNED_PHRASES
 from catalog.domain import products as rules
 from catalog.domain import providers
 from catalog.domain.products import Action, Figures, Status
+from common.rules import Refusal
 
 S = Status
 
@@ -44,8 +45,9 @@ def test_allowed_transitions_lead_where_the_manual_says(
     ],
 )
 def test_every_other_transition_is_refused(status: Status, action: Action) -> None:
-    with pytest.raises(rules.TransitionRefused):
+    with pytest.raises(Refusal) as refused:
         rules.transition(status, action)
+    assert refused.value == Refusal("product_status_conflict", status=status, action=action)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +78,12 @@ def test_the_provider_sees_the_actions_its_product_allows(status: Status, action
 def test_prices_are_positive_and_the_platform_price_never_above_the_market_price(
     market: int, price: int, max_subsidy: int, problem: str | None
 ) -> None:
-    assert rules.price_problem(Figures(market, price, max_subsidy)) == problem
+    if problem is None:
+        rules.check_price(Figures(market, price, max_subsidy))
+        return
+    with pytest.raises(Refusal) as refused:
+        rules.check_price(Figures(market, price, max_subsidy))
+    assert refused.value == Refusal(problem)
 
 
 def flags(**texts: str) -> list[str]:

@@ -16,6 +16,7 @@ from common.internal import unavailable
 from common.openapi import problems
 from common.orgs import organization_suspended, organization_syncing
 from common.pagination import Paging, TabbedPage
+from common.rules import Refusal
 from orders import errors, service
 from orders.deps import (
     ActiveProviderOrder,
@@ -26,7 +27,7 @@ from orders.deps import (
     VisibleOrder,
     viewer_of,
 )
-from orders.domain import Actor, Facts, Refusal, Status, Step, decide, progress, sees_contacts
+from orders.domain import Actor, Facts, Status, Step, decide, progress, sees_contacts
 from orders.domain import actions as allowed_actions
 from orders.models import Order, OrderEvaluation
 from orders.schemas import (

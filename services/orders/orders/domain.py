@@ -2,10 +2,11 @@
 
 One function decides every move, :func:`decide` (state, step, actor, facts) -> a :class:`Move`
 (the new state and the effects the service must carry out: events, timers) or a
-:class:`Refusal` naming the current state. A *step* is what a person does (``cancel``,
-``accept``...), what another service announced (``voucher_reserved``, ``contract_signed``...)
-or what a timer found (``acceptance_timeout``...). The routes, the event handlers and the
-timers all go through it, so the table below is the one place the saga's order side lives.
+``common.rules.Refusal`` naming the current state and the step. A *step* is what a person
+does (``cancel``, ``accept``...), what another service announced (``voucher_reserved``,
+``contract_signed``...) or what a timer found (``acceptance_timeout``...). The routes, the
+event handlers and the timers all go through it, so the table below is the one place the
+saga's order side lives.
 
 Orders owns the order's status and nothing else: after acceptance it never cancels on its
 own; an enterprise cancel (or the signing time-out) becomes the effect ``request_void`` (the
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from common.rules import Refusal
 
 
 class Status(StrEnum):
@@ -132,17 +135,12 @@ class Move:
     effects: tuple[Effect, ...] = ()
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """No move. ``code`` is the stable problem code; ``retry`` says an event came before the
-    fact it follows (its handler retries it later); otherwise the event is already reflected
-    or cannot apply (its handler changes nothing)."""
-
-    state: Status
-    step: Step
-    code: str = "order_state_conflict"
-    retry: bool = False
-
+# No move is a ``common.rules.Refusal(code, state=..., step=...)``: ``code`` is the stable
+# problem code (errors.refused answers it, naming the state and the step). An event refused
+# with EARLY came before the fact it follows (its handler retries it later); refused with any
+# other code it is already reflected or cannot apply (its handler changes nothing).
+CONFLICT = "order_state_conflict"
+EARLY = "event_early"
 
 Outcome = Move | Refusal
 
@@ -156,27 +154,27 @@ def _payment_stage(payable_fen: int, deposit_fen: int, deposit_met: bool, fully_
 def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) -> Outcome:
     """Where ``step`` by ``actor`` takes an order in ``state`` (DESIGN.md's saga table)."""
     f = facts or Facts()
-    no = Refusal(state, step)
+    no = Refusal(CONFLICT, state=state, step=step)
     if step in PEOPLE_STEPS[Actor.ENTERPRISE] and actor is not Actor.ENTERPRISE:
-        return Refusal(state, step, "forbidden_actor")
+        return Refusal("forbidden_actor", state=state, step=step)
     if step in PEOPLE_STEPS[Actor.PROVIDER] and actor is not Actor.PROVIDER:
-        return Refusal(state, step, "forbidden_actor")
+        return Refusal("forbidden_actor", state=state, step=step)
     if step in EVENT_STEPS and actor is not Actor.SYSTEM:
-        return Refusal(state, step, "forbidden_actor")
+        return Refusal("forbidden_actor", state=state, step=step)
     S = Status
     if f.termination_pending and step in FROZEN_WHILE_TERMINATING and state in SIGNED:
-        return Refusal(state, step, "termination_pending")
+        return Refusal("termination_pending", state=state, step=step)
     match step:
         case Step.CANCEL:
             if state in BEFORE_ACCEPTANCE:
                 return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
             if state in (S.AWAITING_CONTRACT, S.AWAITING_DEPOSIT) and f.cancel_requested_in == state:
-                return Refusal(state, step, "cancellation_pending")
+                return Refusal("cancellation_pending", state=state, step=step)
             if state is S.AWAITING_CONTRACT:
                 return Move(state, (Effect.REQUEST_VOID,))
             if state is S.AWAITING_DEPOSIT:
                 if f.paid_fen > 0:
-                    return Refusal(state, step, "order_already_paid")
+                    return Refusal("order_already_paid", state=state, step=step)
                 return Move(state, (Effect.REQUEST_TERMINATION,))
             return no
         case Step.PAY:
@@ -187,7 +185,7 @@ def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) 
             if state not in SERVICE_DONE:
                 return no
             if f.evaluated or state is S.EVALUATED:
-                return Refusal(state, step, "already_evaluated")
+                return Refusal("already_evaluated", state=state, step=step)
             return Move(S.EVALUATED if state is S.COMPLETED else state, (Effect.RECORD_EVALUATION,))
         case Step.ACCEPT:
             if state is S.AWAITING_ACCEPTANCE:
@@ -222,23 +220,23 @@ def decide(state: Status, step: Step, actor: Actor, facts: Facts | None = None) 
                 stage = _payment_stage(f.payable_fen, f.deposit_fen, f.deposit_met, f.fully_paid)
                 return Move(stage, (Effect.STOP_TIMERS,))
             if state in BEFORE_ACCEPTANCE:
-                return Refusal(state, step, retry=True)
+                return Refusal(EARLY, state=state, step=step)
             return no  # already signed (reflected)
         case Step.CONTRACT_VOIDED:
             if state is S.AWAITING_CONTRACT:
                 return Move(S.CANCELLED, (Effect.PUBLISH_CANCELLED, Effect.STOP_TIMERS))
             if state in BEFORE_ACCEPTANCE:
-                return Refusal(state, step, retry=True)
+                return Refusal(EARLY, state=state, step=step)
             return no
         case Step.CONTRACT_TERMINATED:
             if state in SIGNED:
                 return Move(S.TERMINATED, (Effect.STOP_TIMERS,))
             if state in BEFORE_ACCEPTANCE or state is S.AWAITING_CONTRACT:
-                return Refusal(state, step, retry=True)  # its signing has not arrived yet
+                return Refusal(EARLY, state=state, step=step)  # its signing has not arrived yet
             return no
         case Step.PAYMENT_RECEIVED:
             if state in BEFORE_ACCEPTANCE or state is S.AWAITING_CONTRACT:
-                return Refusal(state, step, retry=True)  # a payment before its signing
+                return Refusal(EARLY, state=state, step=step)  # a payment before its signing
             if state is S.AWAITING_DEPOSIT and (f.deposit_met or f.fully_paid):
                 return Move(S.AWAITING_SERVICE)
             if state is S.AWAITING_BALANCE and f.fully_paid:

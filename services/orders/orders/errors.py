@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from common.errors import Problem
-from orders.domain import STATUS_LABELS, Refusal, Status, Step
+from common.rules import Refusal
+from orders.domain import STATUS_LABELS, Status, Step
 
 STEP_LABELS: dict[Step, str] = {
     Step.CANCEL: "取消订单",
@@ -54,9 +55,10 @@ def reason_required() -> Problem:
 
 
 def refused(refusal: Refusal) -> Problem:
-    """A step the order's state does not allow: 409 naming the current state."""
+    """A step the order's state does not allow (``domain.decide``'s refusal, whose facts are
+    the ``state`` and the ``step``): 409 naming the current state."""
     state = STATUS_LABELS[Status(refusal.state)]
-    what = STEP_LABELS.get(refusal.step, str(refusal.step))
+    what = STEP_LABELS.get(Step(refusal.step), str(refusal.step))
     match refusal.code:
         case "cancellation_pending":
             detail = "已提交取消申请，正在等待合同作废或终止的结果"

@@ -48,15 +48,16 @@ from common.events import (
     VoucherReversed,
 )
 from common.orgs import register_org_handlers
+from common.rules import Refusal
 from common.timers import utcnow
 from orders.config import Settings
 from orders.domain import (
     BEFORE_ACCEPTANCE,
+    EARLY,
     TERMINATION_REFUSALS,
     Actor,
     ContractState,
     Outcome,
-    Refusal,
     Status,
     Step,
     VoucherFact,
@@ -85,7 +86,7 @@ async def locked_order(session: AsyncSession, order_id: str) -> Order:
 def early_or_ignored(outcome: Outcome, event: Envelope[Any]) -> None:
     """A refused event: retried when it came before the fact it follows, else ignored."""
     if isinstance(outcome, Refusal):
-        if outcome.retry:
+        if outcome.code == EARLY:
             raise RetryLater(
                 f"{event.event_type} for an order in {outcome.state}: its prerequisite has not arrived"
             )

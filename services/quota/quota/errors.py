@@ -6,6 +6,7 @@ from datetime import date
 
 from common.errors import Problem
 from common.numbers import format_date_cn
+from common.rules import Refusal
 
 
 def no_campaign() -> Problem:
@@ -74,6 +75,15 @@ _APPROVAL_TEXTS = {
 def approval_amount(code: str) -> Problem:
     message = _APPROVAL_TEXTS[code]
     return Problem(422, code, message, errors=[{"field": "approved_fen", "message": message}])
+
+
+def from_refusal(refusal: Refusal) -> Problem:
+    """The problem a client sees for a rule's refusal: the amounts of a special-type request
+    (``domain.applications.check_special_request``) or the approved amount
+    (``check_approved_amount``, whose refusals name the field approved_fen)."""
+    if refusal.field == "approved_fen":
+        return approval_amount(refusal.code)
+    return special_request(refusal.code)
 
 
 def voucher_window_closed(valid_to: date) -> Problem:

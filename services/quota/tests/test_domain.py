@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from common.rules import Refusal
 from quota.domain import applications, campaigns, designations, vouchers
 from quota.ledger import Balances, apply, replay
 
 TIERS = list(campaigns.DEFAULT_TIERS)
+
+
+def refused(check: Callable[..., None], *args: Any) -> Refusal | None:
+    """What ``check`` refuses ``args`` with (None: it lets them pass)."""
+    try:
+        check(*args)
+    except Refusal as refusal:
+        return refusal
+    return None
 
 
 @pytest.mark.parametrize(
@@ -35,36 +47,36 @@ def test_an_enterprise_on_no_list_has_no_tier_and_the_base_tier_is_5wan(designat
 
 
 @pytest.mark.parametrize(
-    ("requested", "basis", "share_bp", "cap_left", "problem"),
+    ("requested", "basis", "share_bp", "cap_left", "refusal"),
     [
         (500_000_00, 1_000_000_00, 5000, 1_000_000_00, None),  # 50% of the guarantee fee
-        (500_000_01, 1_000_000_00, 5000, 1_000_000_00, "basis_insufficient"),
+        (500_000_01, 1_000_000_00, 5000, 1_000_000_00, Refusal("basis_insufficient", field="basis_fen")),
         (200_000_00, 1_000_000_00, 2000, 500_000_00, None),  # 20% of the lease interest
-        (200_000_01, 1_000_000_00, 2000, 500_000_00, "basis_insufficient"),
-        (300_000_00, 10_000_000_00, 5000, 200_000_00, "over_yearly_cap"),
-        (0, 100, 5000, 100, "amount_not_positive"),
-        (100, 0, 5000, 100, "amount_not_positive"),
+        (200_000_01, 1_000_000_00, 2000, 500_000_00, Refusal("basis_insufficient", field="basis_fen")),
+        (300_000_00, 10_000_000_00, 5000, 200_000_00, Refusal("over_yearly_cap", field="requested_fen")),
+        (0, 100, 5000, 100, Refusal("amount_not_positive", field="requested_fen")),
+        (100, 0, 5000, 100, Refusal("amount_not_positive", field="requested_fen")),
     ],
 )
 def test_a_special_request_stays_within_its_share_of_the_basis_and_the_cap_left(
-    requested, basis, share_bp, cap_left, problem
+    requested, basis, share_bp, cap_left, refusal
 ) -> None:
-    assert applications.special_request_problem(requested, basis, share_bp, cap_left) == problem
+    assert refused(applications.check_special_request, requested, basis, share_bp, cap_left) == refusal
 
 
 @pytest.mark.parametrize(
-    ("approved", "requested", "cap_left", "problem"),
+    ("approved", "requested", "cap_left", "refusal"),
     [
         (100, 100, 100, None),
-        (101, 100, 1000, "approved_over_request"),
-        (100, 200, 99, "over_yearly_cap"),
-        (0, 1, 1, "amount_not_positive"),
+        (101, 100, 1000, Refusal("approved_over_request", field="approved_fen")),
+        (100, 200, 99, Refusal("over_yearly_cap", field="approved_fen")),
+        (0, 1, 1, Refusal("amount_not_positive", field="approved_fen")),
     ],
 )
 def test_an_approved_amount_is_at_most_the_request_and_the_cap(
-    approved, requested, cap_left, problem
+    approved, requested, cap_left, refusal
 ) -> None:
-    assert applications.approval_problem(approved, requested, cap_left) == problem
+    assert refused(applications.check_approved_amount, approved, requested, cap_left) == refusal
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ StatusQuery = Annotated[
 
 def refused(status: rules.Status, action: rules.Action) -> Problem:
     """The refusal of ``action`` in ``status`` as the service answers it (for the API description)."""
-    return errors.transition_refused(rules.STATUS_LABELS[status], service.ACTION_LABELS[action])
+    return errors.transition_refused(rules.STATUS_LABELS[status], errors.ACTION_LABELS[action])
 
 
 PROVIDER = (errors.provider_required, errors.provider_not_approved)

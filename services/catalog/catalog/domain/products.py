@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from common.rules import Refusal
+
 
 class Status(StrEnum):
     DRAFT = "draft"
@@ -54,18 +56,12 @@ EDITABLE = frozenset(Status)  # every status may be edited; what it does depends
 PROVIDER_ACTIONS = (Action.SUBMIT, Action.UNLIST, Action.RELIST)
 
 
-class TransitionRefused(Exception):
-    def __init__(self, status: str, action: str) -> None:
-        super().__init__(f"{action} refused in {status}")
-        self.status = status
-        self.action = action
-
-
 def transition(status: str, action: str) -> Status:
-    """The status ``action`` leads to from ``status``, or :class:`TransitionRefused`."""
+    """The status ``action`` leads to from ``status``; else it refuses naming both
+    (``product_status_conflict``)."""
     target = TRANSITIONS.get((Status(status), Action(action)))
     if target is None:
-        raise TransitionRefused(status, action)
+        raise Refusal("product_status_conflict", status=Status(status), action=Action(action))
     return target
 
 
@@ -93,15 +89,15 @@ class Figures:
         }
 
 
-def price_problem(figures: Figures) -> str | None:
-    """Why these figures cannot be a product's (None when they can)."""
+def check_price(figures: Figures) -> None:
+    """Refuses figures that cannot be a product's: a price not positive, the platform price
+    above the market price, a negative max subsidy."""
     if figures.market_price_fen <= 0 or figures.platform_price_fen <= 0:
-        return "price_not_positive"
+        raise Refusal("price_not_positive")
     if figures.platform_price_fen > figures.market_price_fen:
-        return "price_above_market"
+        raise Refusal("price_above_market")
     if figures.max_subsidy_fen < 0:
-        return "max_subsidy_negative"
-    return None
+        raise Refusal("max_subsidy_negative")
 
 
 def figures_changed(before: Figures, after: Figures) -> bool:

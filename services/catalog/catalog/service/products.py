@@ -18,15 +18,8 @@ from common.audit import audit
 from common.auth import Principal
 from common.categories import CATEGORIES
 from common.events import ProductChanged, ProductReviewed
+from common.rules import Refusal
 from common.timers import utcnow
-
-ACTION_LABELS = {
-    rules.Action.SUBMIT: "提交审核",
-    rules.Action.APPROVE: "审核通过",
-    rules.Action.REJECT: "审核不通过",
-    rules.Action.UNLIST: "下架",
-    rules.Action.RELIST: "重新上架",
-}
 
 
 def figures(p: Product | ProductIn) -> rules.Figures:
@@ -41,9 +34,10 @@ def snapshot(p: Product) -> tuple[object, ...]:
 def check_input(body: ProductIn) -> None:
     if body.category not in CATEGORIES:
         raise errors.unknown_category()
-    problem = rules.price_problem(figures(body))
-    if problem is not None:
-        raise errors.PROBLEMS_BY_PRICE_CODE[problem]()
+    try:
+        rules.check_price(figures(body))
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
 
 
 def flags_for(p: Product | ProductIn, banned: Sequence[str]) -> list[rules.Flag]:
@@ -119,18 +113,14 @@ async def edit(session: AsyncSession, product: Product, body: ProductIn, banned:
     return product
 
 
-def _refused(product: Product, action: rules.Action) -> Exception:
-    return errors.transition_refused(rules.STATUS_LABELS[product.status], ACTION_LABELS[action])
-
-
 async def act(
     session: AsyncSession, product: Product, action: rules.Action, banned: Sequence[str]
 ) -> Product:
     """submit / unlist / relist by the provider (the product locked by the caller)."""
     try:
         target = rules.transition(product.status, action)
-    except rules.TransitionRefused:
-        raise _refused(product, action) from None
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     now = utcnow()
     if action is rules.Action.SUBMIT:
         product.review_flags = [f.as_dict() for f in flags_for(product, banned)]
@@ -163,8 +153,8 @@ async def review(
         raise errors.reason_required()
     try:
         target = rules.transition(product.status, action)
-    except rules.TransitionRefused:
-        raise _refused(product, action) from None
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     now = utcnow()
     product.status = target
     product.updated_at = now

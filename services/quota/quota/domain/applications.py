@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.rules import Refusal
 from quota.domain.campaigns import BASE_DESIGNATION, BP
 
 APPLICATION_STATE_LABELS = {"pending_review": "待审核", "approved": "审核通过", "rejected": "审核不通过"}
@@ -43,24 +44,23 @@ def base_tier(tiers: Sequence[dict[str, Any]]) -> Tier:
 # --- special types -----------------------------------------------------------------------------
 
 
-def special_request_problem(
-    requested_fen: int, basis_fen: int, basis_share_bp: int, cap_left_fen: int
-) -> str | None:
-    """Why a special-type request is refused (a stable code), or None when it may be made."""
+def check_special_request(requested_fen: int, basis_fen: int, basis_share_bp: int, cap_left_fen: int) -> None:
+    """Refuses a special-type request beyond its share of the basis or the cap left this year;
+    ``field`` names the amount at fault."""
     if requested_fen <= 0 or basis_fen <= 0:
-        return "amount_not_positive"
+        raise Refusal("amount_not_positive", field="requested_fen")
     if requested_fen * BP > basis_fen * basis_share_bp:
-        return "basis_insufficient"
+        raise Refusal("basis_insufficient", field="basis_fen")
     if requested_fen > cap_left_fen:
-        return "over_yearly_cap"
-    return None
+        raise Refusal("over_yearly_cap", field="requested_fen")
 
 
-def approval_problem(approved_fen: int, requested_fen: int, cap_left_fen: int) -> str | None:
+def check_approved_amount(approved_fen: int, requested_fen: int, cap_left_fen: int) -> None:
+    """Refuses an approved amount that is not positive, above the request or above the cap
+    left this year (``field``: approved_fen)."""
     if approved_fen <= 0:
-        return "amount_not_positive"
+        raise Refusal("amount_not_positive", field="approved_fen")
     if approved_fen > requested_fen:
-        return "approved_over_request"
+        raise Refusal("approved_over_request", field="approved_fen")
     if approved_fen > cap_left_fen:
-        return "over_yearly_cap"
-    return None
+        raise Refusal("over_yearly_cap", field="approved_fen")

@@ -22,6 +22,7 @@ from common.files import check_files
 from common.internal import ServiceClients
 from common.numbers import VOUCHER_PREFIX, next_number
 from common.orgs import require_active
+from common.rules import Refusal
 from common.timers import utcnow
 from quota import errors
 from quota.domain import applications as rules
@@ -106,9 +107,10 @@ async def apply(
     if requested is None or basis is None or not proofs:
         raise errors.special_fields_required()
     cap_left = kind.yearly_cap_fen - await approved_total(session, enterprise_id, campaign.year, voucher_type)
-    problem = rules.special_request_problem(requested, basis, kind.basis_share_bp or 0, cap_left)
-    if problem:
-        raise errors.special_request(problem)
+    try:
+        rules.check_special_request(requested, basis, kind.basis_share_bp or 0, cap_left)
+    except Refusal as refusal:
+        raise errors.from_refusal(refusal) from None
     await check_files(clients, proofs, org_id=enterprise_id, field="proof_file_ids")
     app.requested_fen, app.basis_fen, app.proof_file_ids = requested, basis, list(proofs)
     session.add(app)
@@ -206,9 +208,10 @@ async def approve(
         cap_left = kind.yearly_cap_fen - await approved_total(
             session, app.enterprise_id, app.campaign_year, app.voucher_type
         )
-        problem = rules.approval_problem(approved_fen, int(app.requested_fen or 0), cap_left)
-        if problem:
-            raise errors.approval_amount(problem)
+        try:
+            rules.check_approved_amount(approved_fen, int(app.requested_fen or 0), cap_left)
+        except Refusal as refusal:
+            raise errors.from_refusal(refusal) from None
         tier, amount = None, approved_fen
     voucher = await issue(session, app, kind, amount, tier)
     app.state, app.approved_fen, app.reason, app.voucher_id = "approved", amount, reason, voucher.id
