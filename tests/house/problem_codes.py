@@ -81,7 +81,7 @@ def argument_sets(name: str) -> list[tuple[Any, ...]] | None:
             (Refusal(c, status="listed", action="submit"),)
             for c in ["product_status_conflict", *catalog_errors._BY_CODE]
         ],
-        "orders.errors.refused": [
+        "orders.errors.from_refusal": [
             (Refusal(code, state=state, step=step),)
             for state in order_domain.Status
             for step in order_domain.Step

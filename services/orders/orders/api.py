@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import idempotency
 from common.app import ClientsDep, ReadSessionDep, SessionDep
@@ -56,7 +57,7 @@ def refused(state: Status, step: Step, actor: Actor, **facts: Any) -> Problem:
     """What the order's rules answer to ``step`` in ``state`` (for the API description)."""
     outcome = decide(state, step, actor, Facts(**facts))
     assert isinstance(outcome, Refusal), (state, step, facts)
-    return errors.refused(outcome)
+    return errors.from_refusal(outcome)
 
 
 S = Status
@@ -84,7 +85,7 @@ def order_out(order: Order, actor: Actor | None) -> OrderOut:
     return OrderOut.model_validate(order).model_copy(update=screen(order, actor))
 
 
-async def detail_out(session: SessionDep, order: Order, principal: Principal) -> OrderDetailOut:
+async def detail_out(session: AsyncSession, order: Order, principal: Principal) -> OrderDetailOut:
     actor = viewer_of(order, principal)
     out = OrderDetailOut.model_validate(order).model_copy(update=screen(order, actor))
     steps = await service.timeline(session, order.id)
@@ -267,7 +268,7 @@ async def order_detail(
 # --- steps ----------------------------------------------------------------------------------------
 
 
-async def _done(session: SessionDep, order: Order, principal: Principal) -> OrderDetailOut:
+async def _done(session: AsyncSession, order: Order, principal: Principal) -> OrderDetailOut:
     await session.commit()
     return await detail_out(session, order, principal)
 

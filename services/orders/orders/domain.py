@@ -136,7 +136,7 @@ class Move:
 
 
 # No move is a ``common.rules.Refusal(code, state=..., step=...)``: ``code`` is the stable
-# problem code (errors.refused answers it, naming the state and the step). An event refused
+# problem code (errors.from_refusal answers it, naming the state and the step). An event refused
 # with EARLY came before the fact it follows (its handler retries it later); refused with any
 # other code it is already reflected or cannot apply (its handler changes nothing).
 CONFLICT = "order_state_conflict"

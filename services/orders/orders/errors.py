@@ -54,7 +54,7 @@ def reason_required() -> Problem:
     )
 
 
-def refused(refusal: Refusal) -> Problem:
+def from_refusal(refusal: Refusal) -> Problem:
     """A step the order's state does not allow (``domain.decide``'s refusal, whose facts are
     the ``state`` and the ``step``): 409 naming the current state."""
     state = STATUS_LABELS[Status(refusal.state)]

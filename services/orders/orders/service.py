@@ -586,7 +586,7 @@ async def act(
     why = Why(actor, principal.user_id, reason=reason, by=str(actor))
     outcome = await transition(session, settings, order, step, why)
     if not isinstance(outcome, Move):
-        raise errors.refused(outcome)
+        raise errors.from_refusal(outcome)
     uid = principal.user_id
     match step:
         case Step.CANCEL:
@@ -615,7 +615,7 @@ async def evaluate(
     why = Why(Actor.ENTERPRISE, principal.user_id)
     outcome = await transition(session, settings, order, Step.EVALUATE, why)
     if not isinstance(outcome, Move):
-        raise errors.refused(outcome)
+        raise errors.from_refusal(outcome)
     at = now()
     evaluation = OrderEvaluation(
         order_id=order.id, rating=body.rating, content=body.content, user_id=principal.user_id, created_at=at

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog import errors
 from catalog.deps import (
@@ -71,7 +72,7 @@ def admin_out(p: Product, provider_name: str) -> AdminProductOut:
     )
 
 
-async def status_counts(session: SessionDep, *conditions: object) -> dict[str, int]:
+async def status_counts(session: AsyncSession, *conditions: object) -> dict[str, int]:
     grouped = (
         await session.exec(
             select(col(Product.status), func.count()).where(*conditions).group_by(col(Product.status))  # type: ignore[arg-type]
