@@ -13,8 +13,11 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Balances:
+    """A voucher's six balances: its columns, each journal row's balances-after, and the rows
+    ``voucher-invariants`` reads (by keyword, so those rows add their own fields after them)."""
+
     total_fen: int = 0
     remaining_fen: int = 0
     reserved_fen: int = 0

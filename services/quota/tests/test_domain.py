@@ -11,9 +11,14 @@ import pytest
 
 from common.rules import Refusal
 from quota.domain import applications, campaigns, designations, vouchers
-from quota.ledger import Balances, apply, replay
+from quota.ledger import BALANCES, Balances, apply, replay
 
 TIERS = list(campaigns.DEFAULT_TIERS)
+
+
+def _b(*six: int) -> Balances:
+    """Balances in BALANCES' order: total, remaining, reserved, used, settled, expired."""
+    return Balances(**dict(zip(BALANCES, six, strict=True)))
 
 
 def refused(check: Callable[..., None], *args: Any) -> Refusal | None:
@@ -196,17 +201,17 @@ def test_a_row_with_an_unknown_designation_or_repeated_in_the_file_is_refused() 
 @pytest.mark.parametrize(
     ("kind", "amount", "after"),
     [
-        ("issue", 100, Balances(200, 150, 30, 20, 10, 0)),
-        ("reserve", 30, Balances(100, 20, 60, 20, 10, 0)),
-        ("commit", 10, Balances(100, 50, 20, 30, 10, 0)),
-        ("release", 10, Balances(100, 60, 20, 20, 10, 0)),
-        ("settle", 10, Balances(100, 50, 30, 20, 20, 0)),
-        ("expire", 50, Balances(100, 0, 30, 20, 10, 50)),
-        ("reverse", 10, Balances(100, 60, 30, 10, 10, 0)),
+        ("issue", 100, _b(200, 150, 30, 20, 10, 0)),
+        ("reserve", 30, _b(100, 20, 60, 20, 10, 0)),
+        ("commit", 10, _b(100, 50, 20, 30, 10, 0)),
+        ("release", 10, _b(100, 60, 20, 20, 10, 0)),
+        ("settle", 10, _b(100, 50, 30, 20, 20, 0)),
+        ("expire", 50, _b(100, 0, 30, 20, 10, 50)),
+        ("reverse", 10, _b(100, 60, 30, 10, 10, 0)),
     ],
 )
 def test_each_movement_moves_fen_between_the_balances_and_keeps_the_invariant(kind, amount, after) -> None:
-    before = Balances(100, 50, 30, 20, 10, 0)
+    before = _b(100, 50, 30, 20, 10, 0)
     assert before.holds()
     assert apply(before, kind, amount) == after
     assert after.holds()
@@ -223,7 +228,7 @@ def test_a_journal_replays_to_its_balances() -> None:
             ("expire", 700),
         ]
     )
-    assert b == Balances(1000, 100, 0, 200, 200, 700) and b.holds()
+    assert b == _b(1000, 100, 0, 200, 200, 700) and b.holds()
 
 
 # --- the reservation decision (the saga's step 2) ----------------------------------------------

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from quota.ledger import Balances
+
 T = TypeVar("T")
 
 
@@ -28,20 +30,8 @@ def rows(cls: type[T], values: Iterable[Mapping[str, Any]]) -> list[T]:
 # --- quota -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class Balances:
-    """A voucher's six balances (quota's ledger.BALANCES), on the voucher and after each movement."""
-
-    total_fen: int = 0
-    remaining_fen: int = 0
-    reserved_fen: int = 0
-    used_fen: int = 0
-    settled_fen: int = 0
-    expired_fen: int = 0
-
-
 @dataclass(frozen=True)
-class Voucher(Balances):
+class Voucher(Balances):  # quota's six balances (keyword fields), then its own
     id: str
     enterprise_id: str = ""
     campaign_year: int = 0
