@@ -1,4 +1,4 @@
-"""The product rules, pure: the state machine, the pre-review flags, what an edit does."""
+"""catalog.domain.products, pure: the state machine, the pre-review flags, what an edit does."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from catalog.config import DEFAULT_BANNED_PHRASES
 from catalog.domain import products as rules
-from catalog.domain import providers
 from catalog.domain.products import Action, Figures, Status
 from common.rules import Refusal
 
@@ -177,23 +176,3 @@ def test_a_relisted_product_needs_review_only_when_changed_since_approval(
     approved: Figures | None, current: Figures, target: Status
 ) -> None:
     assert rules.relist_target(approved, current) is target
-
-
-@pytest.mark.parametrize(
-    ("latest", "is_provider", "refusal"),
-    [
-        (None, False, None),
-        ("rejected", False, None),
-        ("pending_review", False, "application_pending"),
-        ("approved", False, "already_provider"),
-        (None, True, "already_provider"),
-    ],
-)
-def test_an_organisation_applies_again_only_after_a_rejection(
-    latest: str | None, is_provider: bool, refusal: str | None
-) -> None:
-    assert providers.may_apply(latest, is_provider=is_provider) == refusal
-
-
-def test_unknown_categories_are_named() -> None:
-    assert providers.unknown_categories(["数字化转型", "美容美发"]) == ["美容美发"]
