@@ -1,4 +1,4 @@
-"""The contract's state machine, amounts and offered actions, and who makes a seal,
+"""contracts.domain.contracts: the contract's state machine, amounts and offered actions,
 exhaustively (pure, no I/O)."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from contracts.domain.contracts import (
     party_of,
     transition,
 )
-from contracts.domain.seals import may_make_seal
 
 ALLOWED = {
     (State.DRAFTING, Action.EDIT): State.DRAFTING,
@@ -212,11 +211,3 @@ def test_every_action_offered_is_one_the_state_machine_allows_that_party(
                 action = Action(name)
                 transition(state, action)  # not refused
                 assert ACTOR[action] in (party, None)
-
-
-@pytest.mark.parametrize(
-    ("role", "org_id", "may"),
-    [("owner", "org", True), ("agent", "org", False), ("owner", None, False), ("administrator", None, False)],
-)
-def test_only_an_organisations_owner_makes_its_seal(role: str, org_id: str | None, may: bool) -> None:
-    assert may_make_seal(role, org_id) is may
