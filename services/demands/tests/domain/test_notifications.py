@@ -22,7 +22,7 @@ from demands.handlers import build_consumer
 from common import registry
 from common.events import ContractSigned, OrderCompleted, PaymentReceived, ServiceCompleted
 
-from .notification_samples import samples
+from ..notification_samples import samples
 
 E, P = "org-enterprise", "org-provider"
 ALL = samples(E, P)

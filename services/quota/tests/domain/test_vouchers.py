@@ -1,87 +1,21 @@
-"""quota's pure rules, as the manual and DESIGN.md state them."""
+"""quota.domain.vouchers' rules, as the manual and DESIGN.md state them: the subsidy, the voucher
+types, expiry, the quota screen, the journal's arithmetic (quota.ledger) and the reservation
+decision."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from common.rules import Refusal
-from quota.domain import applications, campaigns, designations, vouchers
+from quota.domain import campaigns, vouchers
 from quota.ledger import BALANCES, Balances, apply, replay
-
-TIERS = list(campaigns.DEFAULT_TIERS)
 
 
 def _b(*six: int) -> Balances:
     """Balances in BALANCES' order: total, remaining, reserved, used, settled, expired."""
     return Balances(**dict(zip(BALANCES, six, strict=True)))
-
-
-def refused(check: Callable[..., None], *args: Any) -> Refusal | None:
-    """What ``check`` refuses ``args`` with (None: it lets them pass)."""
-    try:
-        check(*args)
-    except Refusal as refusal:
-        return refusal
-    return None
-
-
-@pytest.mark.parametrize(
-    ("designations", "label", "amount_fen"),
-    [
-        (["一般规模以上制造业企业"], "5万", 5_000_000),
-        (["创新型中小企业"], "10万", 10_000_000),
-        (["自治区质量管理标杆企业", "一般规模以上制造业企业"], "20万", 20_000_000),
-        (["创新型中小企业", "专精特新“小巨人”企业", "自治区创新示范企业"], "30万", 30_000_000),
-    ],
-)
-def test_an_enterprise_gets_the_highest_tier_its_designations_give(designations, label, amount_fen) -> None:
-    tier = applications.tier_for(designations, TIERS)
-    assert tier is not None and (tier.label, tier.amount_fen) == (label, amount_fen)
-
-
-@pytest.mark.parametrize("designations", [[], ["某个未列入的称号"]])
-def test_an_enterprise_on_no_list_has_no_tier_and_the_base_tier_is_5wan(designations) -> None:
-    assert applications.tier_for(designations, TIERS) is None
-    assert applications.base_tier(TIERS).amount_fen == 5_000_000
-    assert applications.base_tier(TIERS).designation == "一般规模以上制造业企业"
-
-
-@pytest.mark.parametrize(
-    ("requested", "basis", "share_bp", "cap_left", "refusal"),
-    [
-        (500_000_00, 1_000_000_00, 5000, 1_000_000_00, None),  # 50% of the guarantee fee
-        (500_000_01, 1_000_000_00, 5000, 1_000_000_00, Refusal("basis_insufficient", field="basis_fen")),
-        (200_000_00, 1_000_000_00, 2000, 500_000_00, None),  # 20% of the lease interest
-        (200_000_01, 1_000_000_00, 2000, 500_000_00, Refusal("basis_insufficient", field="basis_fen")),
-        (300_000_00, 10_000_000_00, 5000, 200_000_00, Refusal("over_yearly_cap", field="requested_fen")),
-        (0, 100, 5000, 100, Refusal("amount_not_positive", field="requested_fen")),
-        (100, 0, 5000, 100, Refusal("amount_not_positive", field="requested_fen")),
-    ],
-)
-def test_a_special_request_stays_within_its_share_of_the_basis_and_the_cap_left(
-    requested, basis, share_bp, cap_left, refusal
-) -> None:
-    assert refused(applications.check_special_request, requested, basis, share_bp, cap_left) == refusal
-
-
-@pytest.mark.parametrize(
-    ("approved", "requested", "cap_left", "refusal"),
-    [
-        (100, 100, 100, None),
-        (101, 100, 1000, Refusal("approved_over_request", field="approved_fen")),
-        (100, 200, 99, Refusal("over_yearly_cap", field="approved_fen")),
-        (0, 1, 1, Refusal("amount_not_positive", field="approved_fen")),
-    ],
-)
-def test_an_approved_amount_is_at_most_the_request_and_the_cap(
-    approved, requested, cap_left, refusal
-) -> None:
-    assert refused(applications.check_approved_amount, approved, requested, cap_left) == refusal
 
 
 @pytest.mark.parametrize(
@@ -117,24 +51,6 @@ def test_each_category_takes_its_voucher_type(category, voucher_type) -> None:
     assert vouchers.voucher_type_of(category) == voucher_type
 
 
-@pytest.mark.parametrize(
-    ("at", "inside"),
-    [
-        (datetime(2024, 9, 12, 15, 59, 59, tzinfo=UTC), False),  # 2024-09-12 23:59:59 in Shanghai
-        (datetime(2024, 9, 12, 16, 0, 0, tzinfo=UTC), True),  # 2024-09-13 00:00 in Shanghai
-        (datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC), True),
-        (datetime(2024, 12, 31, 16, 0, 0, tzinfo=UTC), False),  # 2025-01-01 in Shanghai
-    ],
-)
-def test_windows_are_inclusive_shanghai_dates(at, inside) -> None:
-    lo, hi = campaigns.WINDOWS_2024["general"]
-    assert campaigns.in_window(campaigns.business_day(at), lo, hi) is inside
-
-
-def test_a_window_closes_at_midnight_shanghai_after_its_last_day() -> None:
-    assert campaigns.window_end(date(2024, 12, 31)) == datetime(2024, 12, 31, 16, 0, tzinfo=UTC)
-
-
 def test_the_remainder_expires_a_grace_after_the_window_closes() -> None:
     assert vouchers.expiry_moment(date(2024, 12, 31), timedelta(days=1)) == datetime(
         2025, 1, 1, 16, 0, tzinfo=UTC
@@ -142,18 +58,6 @@ def test_the_remainder_expires_a_grace_after_the_window_closes() -> None:
     assert vouchers.expiry_moment(date(2024, 12, 31), timedelta(0)) == campaigns.window_end(
         date(2024, 12, 31)
     )
-
-
-@pytest.mark.parametrize(
-    ("now", "closed"),
-    [
-        (datetime(2024, 12, 31, 15, 59, 59, tzinfo=UTC), False),  # 23:59:59 on the last day
-        (datetime(2024, 12, 31, 16, 0, tzinfo=UTC), True),  # midnight after it, Shanghai
-        (datetime(2025, 3, 1, tzinfo=UTC), True),
-    ],
-)
-def test_no_approval_once_the_window_has_closed(now, closed) -> None:
-    assert campaigns.window_closed(date(2024, 12, 31), now) is closed
 
 
 @pytest.mark.parametrize(
@@ -173,29 +77,6 @@ def test_the_quota_screen_state_per_type(has_voucher, expired, application, stat
         == state
     )
     assert vouchers.STATE_LABELS["not_applied"] == "申请" and vouchers.STATE_LABELS["active"] == "去使用"
-
-
-@pytest.mark.parametrize(
-    ("cells", "reason_part"),
-    [
-        (["91450100MA5L0DEM02", "创新型中小企业"], "校验位"),
-        (["123", "创新型中小企业"], "长度"),
-        (["", "创新型中小企业"], "请填写"),
-    ],
-)
-def test_a_row_with_a_bad_uscc_is_refused_with_the_reason(cells, reason_part) -> None:
-    _u, _d, reason = designations.check_row(cells, designations.known_designations(TIERS), set())
-    assert reason is not None and reason_part in reason
-
-
-def test_a_row_with_an_unknown_designation_or_repeated_in_the_file_is_refused() -> None:
-    from stdnum.cn import uscc
-
-    number = "91450100MA5L0DEM0" + uscc.calc_check_digit("91450100MA5L0DEM0")
-    known, seen = designations.known_designations(TIERS), set()
-    assert designations.check_row([number, "创新型中小企业"], known, seen)[2] is None
-    assert "重复" in (designations.check_row([number, "创新型中小企业"], known, seen)[2] or "")
-    assert "未知" in (designations.check_row([number, "旅游达人"], known, seen)[2] or "")
 
 
 @pytest.mark.parametrize(

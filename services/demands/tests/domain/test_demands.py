@@ -1,11 +1,9 @@
-"""The pure rules of demands, messages and notices."""
+"""The pure rules of demands: demands.domain.demands."""
 
 from __future__ import annotations
 
 import pytest
 from demands.domain import demands as d
-from demands.domain import messages as m
-from demands.domain import notices as n
 
 from common.rules import Refusal
 
@@ -71,23 +69,3 @@ def test_labels_as_the_manual_shows_them() -> None:
     assert d.masked_phone("13812346433") == "138****6433"
     assert d.CATEGORY_DESCRIPTIONS["企业诊断"].startswith("数字化转型、研发设计、知识产权")
     assert set(d.CATEGORY_DESCRIPTIONS) == set(__import__("common.categories").categories.CATEGORIES)
-
-
-def test_messages() -> None:
-    m.check_content("留" * 500)
-    refused("message_too_long", m.check_content, "留" * 501)
-    refused("message_empty", m.check_content, "   ")
-    assert m.after_reply("open") == m.Status.REPLIED
-    assert m.after_reply("replied") == m.Status.REPLIED
-    refused("message_closed", m.after_reply, "closed")
-    refused("message_closed", m.after_close, "closed")
-
-
-def test_notice_html_is_cleaned() -> None:
-    html = n.clean_html(
-        '<h2>办法</h2><p onclick="x()">正文<script>alert(1)</script></p><a href="javascript:x">链接</a>'
-    )
-    assert "<script" not in html and "onclick" not in html and "javascript:" not in html
-    assert "<h2>办法</h2>" in html and "正文" in html
-    refused("notice_empty", n.check_body, "", None)
-    n.check_body("", "file-1")

@@ -1,15 +1,11 @@
-"""payments' pure rules: the plan's arithmetic, remittances decided once, the settlement
-claim's states (a rejected claim may be claimed again) and refunds."""
+"""payments.domain.remittances' rules: the plan's arithmetic and remittances decided once."""
 
 from __future__ import annotations
 
 import pytest
 
 from common.rules import Refusal
-from payments.domain import refunds as rf
 from payments.domain import remittances as rm
-from payments.domain import settlements as st
-from payments.domain import terminations as tm
 
 
 def plan(payable: int = 4000, deposit: int = 800, paid: int = 0, pending: int = 0) -> rm.Figures:
@@ -110,91 +106,3 @@ def test_nothing_new_is_recorded_on_a_terminated_plan_but_a_pending_transfer_sta
     assert (after.paid_fen, after.pending_fen) == (100, 0)
     after = rm.decide(plan(pending=100), "terminated", "pending", 100, confirm=False)
     assert (after.paid_fen, after.pending_fen) == (0, 0)
-
-
-@pytest.mark.parametrize(
-    ("state", "action", "after"),
-    [
-        ("open", "claim", "claimed"),
-        ("rejected", "claim", "claimed"),  # corrected documents: claimed again
-        ("claimed", "approve", "approved"),
-        ("claimed", "reject", "rejected"),
-        ("approved", "pay", "paid"),
-        ("open", "cancel", "cancelled"),
-        ("approved", "cancel", "cancelled"),
-        ("rejected", "cancel", "cancelled"),
-    ],
-)
-def test_a_settlement_claim_moves_as_its_state_machine_allows(state: str, action: str, after: str) -> None:
-    assert st.transition(state, action) == after
-
-
-@pytest.mark.parametrize(
-    ("state", "action", "code"),
-    [
-        ("claimed", "claim", "settlement_already_claimed"),
-        ("approved", "claim", "settlement_already_claimed"),
-        ("open", "pay", "settlement_not_approved"),
-        ("claimed", "pay", "settlement_not_approved"),
-        ("open", "approve", "settlement_not_claimed"),
-        ("rejected", "reject", "settlement_not_claimed"),
-        ("paid", "claim", "settlement_already_paid"),
-        ("paid", "cancel", "settlement_already_paid"),  # a settled subsidy is never cancelled
-        ("cancelled", "claim", "settlement_cancelled"),
-        ("cancelled", "pay", "settlement_cancelled"),
-    ],
-)
-def test_a_settlement_step_out_of_turn_is_refused(state: str, action: str, code: str) -> None:
-    with pytest.raises(Refusal) as refused:
-        st.transition(state, action)
-    assert refused.value.code == code
-
-
-@pytest.mark.parametrize(
-    ("state", "provider", "finance", "actions"),
-    [
-        ("open", True, False, ["claim"]),
-        ("claimed", True, False, []),
-        ("claimed", False, True, ["approve", "reject"]),
-        ("approved", False, True, ["pay"]),
-        ("paid", True, True, []),
-    ],
-)
-def test_settlement_actions_are_what_the_caller_may_do_now(
-    state: str, provider: bool, finance: bool, actions: list[str]
-) -> None:
-    assert st.actions(state, provider=provider, finance=finance) == actions
-
-
-def test_a_refund_is_marked_refunded_once() -> None:
-    assert rf.mark_refunded("due") == rf.RefundState.REFUNDED
-    with pytest.raises(Refusal, match="refund_already_refunded"):
-        rf.mark_refunded("refunded")
-
-
-@pytest.mark.parametrize(
-    ("facts", "code"),
-    [
-        ({}, None),
-        ({"settlement_paid": True}, "settlement_paid"),
-        ({"service_completed": True}, "service_completed"),
-        ({"paid_fen": 1, "service_started": True}, None),  # staff may end a dispute in service
-        ({"requested_by": "enterprise"}, None),
-        ({"requested_by": "enterprise", "paid_fen": 1}, "order_already_paid"),
-        ({"requested_by": "enterprise", "pending_fen": 1}, "payment_pending"),
-        ({"requested_by": "enterprise", "service_started": True}, "service_started"),
-        ({"requested_by": "enterprise", "settlement_paid": True}, "settlement_paid"),
-    ],
-)
-def test_a_termination_is_refused_for_the_first_reason_that_holds(facts: dict, code: str | None) -> None:
-    base = {
-        "requested_by": "administrator",
-        "paid_fen": 0,
-        "pending_fen": 0,
-        "settlement_paid": False,
-        "service_started": False,
-        "service_completed": False,
-    }
-    got = tm.refusal(tm.PlanFacts(**(base | facts)))
-    assert got == code
-    assert code is None or tm.REFUSALS[code]
