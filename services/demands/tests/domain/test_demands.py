@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 from demands.domain import demands as d
 
-from common.rules import Refusal
-
-
-def refused(code: str, call, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(Refusal) as caught:
-        call(*args, **kwargs)
-    assert caught.value.code == code
+from .samples import refused
 
 
 def test_content_counts_characters_not_bytes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from demands.domain import messages as m
 
-from .test_demands import refused
+from .samples import refused
 
 
 def test_messages() -> None:

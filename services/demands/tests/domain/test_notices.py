@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from demands.domain import notices as n
 
-from .test_demands import refused
+from .samples import refused
 
 
 def test_notice_html_is_cleaned() -> None:
