@@ -128,6 +128,41 @@ def commits_outside_and_commit(package: Path) -> list[str]:
     return found
 
 
+# --- one layout --------------------------------------------------------------------------------
+
+LAYERS = ("api", "schemas", "domain", "service")
+
+
+def layout_drift(package: Path) -> list[str]:
+    """CONTRIBUTING.md, One service, one layout: a layer is a module or a package of modules
+    named after resources, never both and never a prefixed sibling (``org_api.py``); the pure
+    rules' tests mirror the domain: ``tests/test_domain.py`` beside a flat ``domain.py``,
+    ``tests/domain/test_<module>.py`` for each tested module of a ``domain/`` package."""
+    found = []
+    for layer in LAYERS:
+        if (package / f"{layer}.py").exists() and (package / layer).is_dir():
+            found.append(f"{package.name}: {layer}.py beside a {layer}/ package")
+    for path in sorted(package.glob("*.py")):
+        stem = path.stem
+        for layer in LAYERS:
+            if stem != layer and (stem.startswith(f"{layer}_") or stem.endswith(f"_{layer}")):
+                found.append(f"{package.name}/{path.name}: a prefixed sibling of {layer}")
+    tests = package.parent / "tests"
+    domain = package / "domain"
+    if domain.is_dir():
+        modules_ = {p.stem for p in domain.glob("*.py") if p.stem != "__init__"}
+        if (tests / "test_domain.py").exists():
+            found.append(
+                f"{package.name}: tests/test_domain.py for a domain/ package (tests/domain/test_<module>.py)"
+            )
+        for test in sorted((tests / "domain").glob("test_*.py")):
+            if test.stem.removeprefix("test_") not in modules_:
+                found.append(f"{package.name}: tests/domain/{test.name} names no domain module")
+    elif (tests / "domain").is_dir():
+        found.append(f"{package.name}: tests/domain/ for a flat domain.py (tests/test_domain.py)")
+    return found
+
+
 # --- one way to say no -------------------------------------------------------------------------
 
 

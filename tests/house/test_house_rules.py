@@ -207,6 +207,41 @@ def test_every_registry_service_is_named_for_its_users() -> None:
     assert [s.name for s in (*registry.SERVICES, registry.PORTAL) if not s.label] == []
 
 
+# --- one layout ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_every_service_keeps_the_one_layout(name: str) -> None:
+    assert rules.layout_drift(rules.package_dir(name)) == []
+
+
+def _service_copy(name: str, tmp_path: Path) -> Path:
+    """services/<name> (its package and tests) copied, for a rule that reads both."""
+    copy = tmp_path / name
+    ignore = shutil.ignore_patterns("__pycache__", "migrations")
+    shutil.copytree(rules.package_dir(name).parent, copy, ignore=ignore)
+    return copy / rules.package_dir(name).name
+
+
+def test_a_layout_drift_is_caught(tmp_path: Path) -> None:
+    package = _service_copy("payments", tmp_path)
+    tests = package.parent / "tests"
+    (package / "service.py").write_text("")
+    (package / "refund_api.py").write_text("")
+    (tests / "test_domain.py").write_text("")
+    (tests / "domain").mkdir(exist_ok=True)
+    (tests / "domain" / "test_payouts.py").write_text("")
+    assert rules.layout_drift(package) == [
+        "payments: service.py beside a service/ package",
+        "payments/refund_api.py: a prefixed sibling of api",
+        "payments: tests/test_domain.py for a domain/ package (tests/domain/test_<module>.py)",
+        "payments: tests/domain/test_payouts.py names no domain module",
+    ]
+    orders = _service_copy("orders", tmp_path)
+    (orders.parent / "tests" / "domain").mkdir()
+    assert rules.layout_drift(orders) == ["orders: tests/domain/ for a flat domain.py (tests/test_domain.py)"]
+
+
 # --- one way to say no ----------------------------------------------------------------------------
 
 
