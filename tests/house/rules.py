@@ -228,6 +228,17 @@ def consumer_mismatch(name: str, handled: Iterable[str], consumes: Iterable[str]
     ] + [f"{name}'s registry row binds {t} but no handler applies it" for t in sorted(consumes - handled)]
 
 
+def stats_mismatch(name: str, paths: Iterable[str], figures: Iterable[str]) -> list[str]:
+    """A service answers ``GET /internal/stats`` exactly when its registry row names portal
+    figures: the gateway asks only those, so another one's route is never read."""
+    serves = "/internal/stats" in set(paths)
+    if tuple(figures) and not serves:
+        return [f"{name}'s registry row names portal figures but it has no /internal/stats"]
+    if serves and not tuple(figures):
+        return [f"{name} answers /internal/stats but its registry row names no figure (nobody reads it)"]
+    return []
+
+
 def unrouted_services(urls: Iterable[str], names: Iterable[str]) -> list[str]:
     """Registry services the gateway has no URL setting for (it could never route them)."""
     return [f"the gateway has no {n}_url" for n in names if f"{n}_url" not in set(urls)]

@@ -195,6 +195,22 @@ def test_a_handler_without_a_binding_and_a_binding_without_a_handler_are_caught(
     ]
 
 
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_a_service_answers_the_portal_figures_its_registry_row_names(name: str) -> None:
+    paths = [route.path for route in rules.api_routes(_app(name).routes)]
+    assert rules.stats_mismatch(name, paths, registry.service(name).stats) == []
+
+
+def test_portal_figures_without_a_route_and_a_route_without_figures_are_caught() -> None:
+    assert rules.stats_mismatch("a", ["/internal/stats"], ["products"]) == []
+    assert rules.stats_mismatch("b", [], ["products"]) == [
+        "b's registry row names portal figures but it has no /internal/stats"
+    ]
+    assert rules.stats_mismatch("c", ["/internal/stats"], []) == [
+        "c answers /internal/stats but its registry row names no figure (nobody reads it)"
+    ]
+
+
 def test_the_gateway_has_a_url_for_every_registry_service() -> None:
     assert rules.unrouted_services(GatewaySettings.model_fields, registry.NAMES) == []
     assert rules.unrouted_services(GatewaySettings.model_fields, [*registry.NAMES, "newcomer"]) == [

@@ -16,7 +16,8 @@ Which service reads which (``common.registry``'s ``calls``):
 - :class:`OrganizationFacts` identity ``GET /internal/organizations/{id}`` <- common.orgs
 - :class:`FileMeta`      identity ``GET /internal/files/{id}``    <- common.files, demands
 - :class:`FileGrant`     identity ``POST /internal/files/{id}/grants`` (body) <- common.files
-- :class:`PortalStats`   every service's ``GET /internal/stats``     <- the gateway's /portal/stats
+- :class:`PortalStats`   ``GET /internal/stats`` of each service whose registry row names figures
+                         <- the gateway's /portal/stats
 - :class:`AuditFeed`     every service's ``GET /internal/audit-log`` (``common.audit``)
                          <- the gateway's /admin/audit-log
 """

@@ -14,7 +14,7 @@ from common.app import ServiceRuntime, create_service_app
 from common.audit import internal_audit_router
 from common.auth import KeySet
 from common.bus.transport import Transport
-from orders import api, internal
+from orders import api
 from orders.config import Settings
 from orders.handlers import build_consumer
 from orders.timers import timer_handlers
@@ -43,5 +43,5 @@ def create_app(
         runtime,
         title="orders",
         description="订单及其状态机、服务进度、服务评价；服务券流程的发起方",
-        routers=[api.router, internal.router, internal_audit_router("orders")],
+        routers=[api.router, internal_audit_router("orders")],
     )

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from common.auth import issue_service_token
 from common.events import ProductChanged
-from common.reads import PortalStats
 from common.testing.data import LOOSE_FLAGS
 from common.testing.saga import known_org
 
@@ -399,14 +397,3 @@ async def test_an_acceptance_is_judged_in_the_rules_order_though_identity_is_ask
     await problem(await w.api.post(url, headers=w.provider.headers), 403, "organization_suspended")
     assert (await w.get(order))["status"] == "awaiting_acceptance"
     assert "orders.order_accepted" not in await w.published_types(order["id"])
-
-
-async def test_the_portal_figures_need_a_service_token_and_orders_fills_none(world) -> None:
-    """GET /internal/stats: orders' registry row names no portal figure; its answer is still
-    the gateway's contract (common.reads.PortalStats)."""
-    w = await world()
-    assert (await w.api.get("/internal/stats", headers=w.enterprise.headers)).status_code == 401
-    secret = w.h["orders"].runtime.settings.service_token_secret
-    headers = {"Authorization": f"Bearer {issue_service_token(secret, 'gateway')}"}
-    answer = (await w.api.get("/internal/stats", headers=headers)).json()
-    assert answer == {} and PortalStats.model_validate(answer).model_dump(mode="json") == answer
