@@ -240,7 +240,9 @@ async def service_readiness(request: Request) -> ReadinessReport:
 async def _refresh_bus_gauges(request: Request) -> None:
     runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
     if runtime is not None and runtime.prepared:
-        await observe.refresh(runtime)  # the bus gauges (outbox, DLQ, retries, timers)
+        runtime.informational()  # voucher_bus_connected, voucher_consumer_subscribed
+        # the bus gauges (outbox, DLQ, retries, timers)
+        await observe.refresh(runtime.name, runtime.db, runtime.consumer, runtime.transport)
 
 
 def freeze_startup_heap() -> None:

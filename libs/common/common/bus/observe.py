@@ -30,13 +30,14 @@ it was (a scrape never hangs or fails because the broker is away).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import text
 
-from common.bus.consumer import REDELIVER_TIMER
+from common.bus.consumer import REDELIVER_TIMER, Consumer
 from common.bus.rabbitmq import RabbitTransport, dead_letter_queue, retry_queue, unrouted_queue
+from common.bus.transport import Transport
+from common.db import Database
 from common.metrics import (
     CONSUMER_BACKLOG,
     CONSUMER_IN_FLIGHT,
@@ -50,9 +51,6 @@ from common.metrics import (
     TIMERS_DEAD,
     UNROUTED_DEPTH,
 )
-
-if TYPE_CHECKING:
-    from common.app import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -71,16 +69,14 @@ _DATABASE = text(
 _CONFLICTS = text("SELECT count(*) FROM audit_log WHERE action LIKE 'conflict.%'")
 
 
-async def refresh(runtime: ServiceRuntime) -> None:
-    name = runtime.name
-    consumer = runtime.consumer
+async def refresh(name: str, db: Database, consumer: Consumer | None, transport: Transport) -> None:
+    """The gauges of one service's outbox, timers, consumer and queues (its runtime's parts)."""
     if consumer is not None:
         CONSUMER_IN_FLIGHT.labels(consumer.name).set(consumer.in_flight)
         CONSUMER_PAUSED.labels(consumer.name).set(1 if consumer.paused else 0)
-    runtime.informational()  # voucher_bus_connected, voucher_consumer_subscribed
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT):
-            async with runtime.db.session() as session:
+            async with db.session() as session:
                 row = (await session.execute(_DATABASE, {"redeliver": REDELIVER_TIMER})).one()
                 # a bare runtime without the common audit log still shows the bus gauges
                 conflicts = (await session.execute(_CONFLICTS)).scalar_one() if row.audited else 0
@@ -93,7 +89,6 @@ async def refresh(runtime: ServiceRuntime) -> None:
         TIMER_LAG.labels(name).set(max(0.0, float(row.lag or 0)))
         MONEY_CONFLICTS.labels(name).set(conflicts)
         TIMERS_DEAD.labels(name).set(row.dead)
-    transport = runtime.transport
     if isinstance(transport, RabbitTransport):
         unrouted = unrouted_queue(transport.exchange_name)
         names = [unrouted]
