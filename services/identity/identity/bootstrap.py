@@ -7,7 +7,10 @@ import structlog
 from common.app import ServiceRuntime
 from common.crypto import DEV_BLIND_INDEX_KEY, DEV_FIELD_KEY, FieldCipher
 from common.storage import storage_from_url
-from identity import adapters, tokens
+from identity import tokens
+from identity.adapters.enterprise import enterprise_verifier
+from identity.adapters.face import face_verifier
+from identity.adapters.sms import sms_provider
 from identity.config import Settings
 from identity.context import IdentityContext
 from identity.models import User
@@ -37,9 +40,9 @@ async def build_context(runtime: ServiceRuntime) -> IdentityContext:
     return IdentityContext(
         settings=settings,
         signer=signer,
-        sms=adapters.sms_provider(settings.sms_provider, settings),
-        enterprise_verifier=adapters.enterprise_verifier(settings.enterprise_verifier, settings),
-        face_verifier=adapters.face_verifier(settings.face_verifier, settings),
+        sms=sms_provider(settings.sms_provider, settings),
+        enterprise_verifier=enterprise_verifier(settings.enterprise_verifier, settings),
+        face_verifier=face_verifier(settings.face_verifier, settings),
         cipher=field_cipher(settings),
         hash_key=settings.hash_key or DEV_BLIND_INDEX_KEY,
         storage=storage_from_url(settings.storage_url),

@@ -11,7 +11,9 @@ from captcha.image import ImageCaptcha
 from common.crypto import FieldCipher
 from common.storage import FileStorage
 from identity import tokens
-from identity.adapters import EnterpriseVerifier, FaceVerifier, SmsProvider
+from identity.adapters.enterprise import EnterpriseVerifier
+from identity.adapters.face import FaceVerifier
+from identity.adapters.sms import SmsProvider
 from identity.config import Settings
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from common.errors import Problem
 from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port
-from identity.adapters import (
+from identity.adapters.enterprise import (
     DisabledEnterpriseVerifier,
     EnterpriseCheck,
     QccEnterpriseVerifier,

@@ -163,14 +163,8 @@ def test_production_refuses_a_half_configured_vendor_naming_only_what_is_missing
 
 
 def test_a_fully_configured_vendor_is_accepted_and_chosen() -> None:
-    from identity.adapters import (
-        AliyunFaceVerifier,
-        AliyunSms,
-        TencentFaceVerifier,
-        TencentSms,
-        face_verifier,
-        sms_provider,
-    )
+    from identity.adapters.face import AliyunFaceVerifier, TencentFaceVerifier, face_verifier
+    from identity.adapters.sms import AliyunSms, TencentSms, sms_provider
 
     s = Settings(
         **production(

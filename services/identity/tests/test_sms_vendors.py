@@ -15,7 +15,7 @@ import pytest
 from common.errors import Problem
 from common.testing.api_client import ApiDriver, random_phone
 from common.testing.vendor_fakes import FakeVendor, Reply, Seen, closed_port
-from identity.adapters import AliyunSms, TencentSms
+from identity.adapters.sms import AliyunSms, TencentSms
 from identity.config import Settings
 from identity.schemas.auth import SmsCodeIn
 

@@ -12,7 +12,7 @@ from common.crypto import DecryptionError
 from common.rules import Refusal
 from common.timers import utcnow
 from identity import errors, tokens
-from identity.adapters import FaceSubject
+from identity.adapters.face import FaceSubject
 from identity.context import IdentityContext
 from identity.domain import organizations as org_domain
 from identity.domain import verifications as domain
