@@ -18,7 +18,7 @@ import httpx
 import structlog
 
 from identity import errors
-from identity.adapters.vendors import VendorOutage, _base_url, call_vendor
+from identity.adapters.vendors import VendorOutage, base_url, call_vendor
 
 if TYPE_CHECKING:
     from identity.config import Settings
@@ -118,7 +118,7 @@ class QccEnterpriseVerifier:
         assert settings.qcc_app_key and settings.qcc_secret_key
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.settings = settings
-        self.base_url = _base_url(settings.qcc_endpoint or "https://api.qichacha.com")
+        self.base_url = base_url(settings.qcc_endpoint or "https://api.qichacha.com")
 
     async def verify(
         self, *, name: str, uscc: str, legal_rep_name: str, id_type: str, id_number: str

@@ -17,18 +17,18 @@ import structlog
 
 from common.errors import Problem
 from identity import errors
-from identity.adapters.sms import ALIYUN_SMS_REFUSALS
 from identity.adapters.vendors import (
+    ALIYUN_CREDENTIAL_REFUSALS,
     ALIYUN_OUTAGES,
     AliyunRejected,
     VendorOutage,
-    _aliyun_call,
-    _aliyun_config,
-    _quiet_sdk_logs,
-    _tencent_credential,
-    _tencent_outage,
-    _tencent_profile,
+    aliyun_call,
+    aliyun_config,
     call_vendor,
+    quiet_sdk_logs,
+    tencent_credential,
+    tencent_outage,
+    tencent_profile,
 )
 
 if TYPE_CHECKING:
@@ -125,10 +125,10 @@ class TencentFaceVerifier:
     vendor = "tencent"
 
     def __init__(self, settings: Settings) -> None:
-        _quiet_sdk_logs()
+        quiet_sdk_logs()
         self.settings = settings
-        self.credential = _tencent_credential(settings)
-        self.profile = _tencent_profile(settings, settings.faceid_endpoint, "faceid.tencentcloudapi.com")
+        self.credential = tencent_credential(settings)
+        self.profile = tencent_profile(settings, settings.faceid_endpoint, "faceid.tencentcloudapi.com")
 
     async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
         if subject is None:
@@ -190,7 +190,7 @@ class TencentFaceVerifier:
                 return await getattr(client, action)(request)
         except TencentCloudSDKException as e:
             vendor_code = str(e.code)
-            if _tencent_outage(vendor_code):
+            if tencent_outage(vendor_code):
                 raise VendorOutage(vendor_code) from None
             if vendor_code in FACEID_DEAD_TOKENS:
                 raise
@@ -211,12 +211,6 @@ ALIYUN_FACE_MISCONFIGURED = frozenset(
         "412",  # 欠费
     }
 )
-# The account's own trouble, the same for every Aliyun product (from the SMS table).
-ALIYUN_CREDENTIAL_REFUSALS = frozenset(
-    code
-    for code, kind in ALIYUN_SMS_REFUSALS.items()
-    if kind == "misconfigured" and not code.startswith("isv.")
-)
 ALIYUN_FACE_OUTAGES = frozenset({"500", "ServiceUnavailable", "InternalError"})
 
 
@@ -234,7 +228,7 @@ class AliyunFaceVerifier:
         from alibabacloud_cloudauth20190307.client import Client
 
         self.settings = settings
-        self.client = Client(_aliyun_config(settings, settings.faceid_endpoint, "cloudauth.aliyuncs.com"))
+        self.client = Client(aliyun_config(settings, settings.faceid_endpoint, "cloudauth.aliyuncs.com"))
 
     async def start(self, verification_id: str, subject: FaceSubject | None) -> FaceStart:
         if subject is None:
@@ -295,7 +289,7 @@ class AliyunFaceVerifier:
         from darabonba.runtime import RuntimeOptions
 
         try:
-            response = await _aliyun_call(lambda: call(RuntimeOptions()))
+            response = await aliyun_call(lambda: call(RuntimeOptions()))
         except AliyunRejected as e:
             raise _aliyun_face_refused(e.code) from None
         body = response.body

@@ -20,16 +20,17 @@ from common.errors import Problem
 from common.masking import mask_phone
 from identity import errors
 from identity.adapters.vendors import (
+    ALIYUN_CREDENTIAL_REFUSALS,
     ALIYUN_OUTAGES,
     AliyunRejected,
     VendorOutage,
-    _aliyun_call,
-    _aliyun_config,
-    _quiet_sdk_logs,
-    _tencent_credential,
-    _tencent_outage,
-    _tencent_profile,
+    aliyun_call,
+    aliyun_config,
     call_vendor,
+    quiet_sdk_logs,
+    tencent_credential,
+    tencent_outage,
+    tencent_profile,
 )
 from identity.models import DevSmsMessage
 
@@ -106,11 +107,7 @@ ALIYUN_SMS_REFUSALS: dict[str, SmsRefusal] = {
     "isv.ACCOUNT_ABNORMAL": "misconfigured",
     "isv.PRODUCT_UN_SUBSCRIPT": "misconfigured",
     "isv.PRODUCT_UNSUBSCRIBE": "misconfigured",
-    "isp.RAM_PERMISSION_DENY": "misconfigured",
-    "InvalidAccessKeyId.NotFound": "misconfigured",
-    "InvalidAccessKeyId.Inactive": "misconfigured",
-    "SignatureDoesNotMatch": "misconfigured",
-    "Forbidden.RAM": "misconfigured",
+    **dict.fromkeys(ALIYUN_CREDENTIAL_REFUSALS, "misconfigured"),
 }
 
 
@@ -144,7 +141,7 @@ class AliyunSms(VendorSms):
         from alibabacloud_dysmsapi20170525.client import Client
 
         self.settings = settings
-        self.client = Client(_aliyun_config(settings, settings.sms_endpoint, "dysmsapi.aliyuncs.com"))
+        self.client = Client(aliyun_config(settings, settings.sms_endpoint, "dysmsapi.aliyuncs.com"))
 
     async def _send_once(self, phone: str, template: str, code: str) -> None:
         from alibabacloud_dysmsapi20170525 import models as sms_models
@@ -157,7 +154,7 @@ class AliyunSms(VendorSms):
             template_param=json.dumps({"code": code}),
         )
         try:
-            response = await _aliyun_call(
+            response = await aliyun_call(
                 lambda: self.client.send_sms_with_options_async(request, RuntimeOptions())
             )
         except AliyunRejected as e:
@@ -217,10 +214,10 @@ class TencentSms(VendorSms):
     vendor = "tencent"
 
     def __init__(self, settings: Settings) -> None:
-        _quiet_sdk_logs()
+        quiet_sdk_logs()
         self.settings = settings
-        self.credential = _tencent_credential(settings)
-        self.profile = _tencent_profile(settings, settings.sms_endpoint, "sms.tencentcloudapi.com")
+        self.credential = tencent_credential(settings)
+        self.profile = tencent_profile(settings, settings.sms_endpoint, "sms.tencentcloudapi.com")
 
     async def _send_once(self, phone: str, template: str, code: str) -> None:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -238,7 +235,7 @@ class TencentSms(VendorSms):
                 response = await client.SendSms(request)
         except TencentCloudSDKException as e:
             vendor_code = str(e.code)
-            if _tencent_outage(vendor_code):
+            if tencent_outage(vendor_code):
                 raise VendorOutage(vendor_code) from None
             raise _sms_refused(self.vendor, vendor_code, TENCENT_SMS_REFUSALS, phone) from None
         except (httpx.TransportError, ValueError, KeyError) as e:  # no connection, timeout, not JSON
@@ -247,7 +244,7 @@ class TencentSms(VendorSms):
         vendor_code = str(statuses[0].Code) if statuses else "None"
         if vendor_code == "Ok":
             return
-        if _tencent_outage(vendor_code):
+        if tencent_outage(vendor_code):
             raise VendorOutage(vendor_code)
         raise _sms_refused(self.vendor, vendor_code, TENCENT_SMS_REFUSALS, phone)
 

@@ -61,9 +61,19 @@ async def call_vendor(
 
 # The vendor's own trouble: tried again, then 503.
 ALIYUN_OUTAGES = frozenset({"isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "isp.UNKNOWN", "ServiceUnavailable"})
+# The account's own trouble (its AccessKey, its RAM rights), the same for every Aliyun product.
+ALIYUN_CREDENTIAL_REFUSALS = frozenset(
+    {
+        "isp.RAM_PERMISSION_DENY",
+        "InvalidAccessKeyId.NotFound",
+        "InvalidAccessKeyId.Inactive",
+        "SignatureDoesNotMatch",
+        "Forbidden.RAM",
+    }
+)
 
 
-def _aliyun_config(settings: Settings, endpoint: str | None, default: str) -> Any:
+def aliyun_config(settings: Settings, endpoint: str | None, default: str) -> Any:
     """The SDK configuration of an Aliyun product (its AccessKey, endpoint and timeouts)."""
     from alibabacloud_tea_openapi import models as open_api_models
 
@@ -75,7 +85,7 @@ def _aliyun_config(settings: Settings, endpoint: str | None, default: str) -> An
         access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
         endpoint=host,
         # A private endpoint given as host:port in tests is plain HTTP on loopback.
-        protocol="http" if _is_loopback(host) else "https",
+        protocol="http" if is_loopback(host) else "https",
         read_timeout=timeout_ms,
         connect_timeout=timeout_ms,
     )
@@ -90,7 +100,7 @@ class AliyunRejected(Exception):
         self.code = code
 
 
-async def _aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
+async def aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
     """One call of an Aliyun SDK: the vendor's trouble is a :class:`VendorOutage`, its
     rejection (a 4xx with an error code) an :class:`AliyunRejected`."""
     from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
@@ -112,34 +122,34 @@ async def _aliyun_call(call: Callable[[], Awaitable[T]]) -> T:
         raise VendorOutage(type(e).__name__) from None
 
 
-def _tencent_outage(code: str) -> bool:
+def tencent_outage(code: str) -> bool:
     """The vendor's own trouble (a non-200 is reported by the SDK as ServerNetworkError)."""
     return code in ("ServerNetworkError", "ClientNetworkError", "RequestLimitExceeded") or code.startswith(
         "InternalError"
     )
 
 
-def _tencent_profile(settings: Settings, endpoint: str | None, default: str) -> object:
+def tencent_profile(settings: Settings, endpoint: str | None, default: str) -> object:
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
 
     host = endpoint or default
     return ClientProfile(
         httpProfile=HttpProfile(
-            protocol="http" if _is_loopback(host) else "https",
+            protocol="http" if is_loopback(host) else "https",
             endpoint=host,
             reqTimeout=settings.vendor_timeout_seconds,
         )
     )
 
 
-def _quiet_sdk_logs() -> None:
+def quiet_sdk_logs() -> None:
     """Tencent's SDK logs each request and answer at DEBUG (the SMS code, the ID number and name
     of a face check among them): never below WARNING, whatever the service's log level."""
     logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
 
 
-def _tencent_credential(settings: Settings) -> object:
+def tencent_credential(settings: Settings) -> object:
     from tencentcloud.common.credential import Credential
 
     assert settings.tencent_secret_id and settings.tencent_secret_key
@@ -148,13 +158,13 @@ def _tencent_credential(settings: Settings) -> object:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     name = host.split("://")[-1].rsplit(":", 1)[0]
     return name in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def _base_url(endpoint: str) -> str:
+def base_url(endpoint: str) -> str:
     """A URL as it is; host[:port] is https, or plain http on loopback (tests)."""
     if "://" in endpoint:
         return endpoint.rstrip("/")
-    return f"{'http' if _is_loopback(endpoint) else 'https'}://{endpoint}"
+    return f"{'http' if is_loopback(endpoint) else 'https'}://{endpoint}"
