@@ -150,13 +150,13 @@ def layout_drift(package: Path) -> list[str]:
     tests = package.parent / "tests"
     domain = package / "domain"
     if domain.is_dir():
-        modules_ = {p.stem for p in domain.glob("*.py") if p.stem != "__init__"}
+        domain_modules = {p.stem for p in domain.glob("*.py") if p.stem != "__init__"}
         if (tests / "test_domain.py").exists():
             found.append(
                 f"{package.name}: tests/test_domain.py for a domain/ package (tests/domain/test_<module>.py)"
             )
         for test in sorted((tests / "domain").glob("test_*.py")):
-            if test.stem.removeprefix("test_") not in modules_:
+            if test.stem.removeprefix("test_") not in domain_modules:
                 found.append(f"{package.name}: tests/domain/{test.name} names no domain module")
     elif (tests / "domain").is_dir():
         found.append(f"{package.name}: tests/domain/ for a flat domain.py (tests/test_domain.py)")
@@ -231,10 +231,10 @@ def consumer_mismatch(name: str, handled: Iterable[str], consumes: Iterable[str]
 def stats_mismatch(name: str, paths: Iterable[str], figures: Iterable[str]) -> list[str]:
     """A service answers ``GET /internal/stats`` exactly when its registry row names portal
     figures: the gateway asks only those, so another one's route is never read."""
-    serves = "/internal/stats" in set(paths)
-    if tuple(figures) and not serves:
+    serves, named = "/internal/stats" in set(paths), bool(tuple(figures))
+    if named and not serves:
         return [f"{name}'s registry row names portal figures but it has no /internal/stats"]
-    if serves and not tuple(figures):
+    if serves and not named:
         return [f"{name} answers /internal/stats but its registry row names no figure (nobody reads it)"]
     return []
 
