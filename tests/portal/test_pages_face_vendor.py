@@ -6,6 +6,7 @@ page says so when the check is still pending or has failed; a pass makes the sea
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -145,13 +146,25 @@ async def test_in_a_browser_the_qr_code_shows_under_the_csp_and_the_check_makes_
         await sign_in(context, demo.PROVIDER.phone, demo.DEMO_PASSWORD)
         errors = ConsoleErrors()  # a CSP violation is a console error
         page = errors.watch(await context.new_page())
+
+        async def late(route: Any) -> None:  # the image arrives after the page: still shown
+            await asyncio.sleep(1)
+            await route.continue_()
+
+        await page.route("**/qr.svg", late)
         await page.goto("/me/seal")
         await page.get_by_label("我已阅读并同意《电子签章使用协议》").check()
         await page.get_by_role("button", name="开始身份认证").click()
         await page.get_by_role("heading", name="人脸认证").wait_for()
         qr = page.get_by_role("img", name="人脸认证二维码")
         await qr.wait_for()
-        loaded = await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+        # Seen once the image has arrived (loaded or broken): on the page is not yet loaded.
+        loaded = await qr.evaluate(
+            """img => img.complete ? img.naturalWidth > 0 : new Promise(done => {
+                img.addEventListener("load", () => done(img.naturalWidth > 0));
+                img.addEventListener("error", () => done(false));
+            })"""
+        )
         assert loaded, "the QR code did not load"
         certify_id = f"c-{answer.started}"
         link = page.get_by_role("link", name=CERTIFY_URL.format(certify_id))
