@@ -265,13 +265,17 @@ TERMINATION_REFUSALS: dict[str, str] = {
 }
 
 
-def termination_refusal(state: Status, requested_by: str) -> str | None:
-    """Why orders refuses a termination of the order in ``state`` (None: it agrees)."""
+def termination_refusal(state: Status, requested_by: str) -> Refusal | None:
+    """Why orders refuses a termination of the order in ``state``, in the words the parties
+    read (None: it agrees). Answered as an event (orders.order_termination_refused), not a
+    problem: the caller needs both outcomes as data."""
     if state in SERVICE_DONE:
-        return "service_completed"
-    if requested_by == "enterprise" and state is not Status.AWAITING_DEPOSIT:
-        return "cancel_not_allowed"  # the enterprise's cancel is a termination before performance
-    return None
+        code = "service_completed"
+    elif requested_by == "enterprise" and state is not Status.AWAITING_DEPOSIT:
+        code = "cancel_not_allowed"  # the enterprise's cancel is a termination before performance
+    else:
+        return None
+    return Refusal(code, detail=TERMINATION_REFUSALS[code])
 
 
 def actions(state: Status, actor: Actor, facts: Facts | None = None) -> list[str]:

@@ -54,7 +54,6 @@ from orders.config import Settings
 from orders.domain import (
     BEFORE_ACCEPTANCE,
     EARLY,
-    TERMINATION_REFUSALS,
     Actor,
     ContractState,
     Outcome,
@@ -353,21 +352,21 @@ async def termination_requested(settings: Settings, session: AsyncSession, event
     if order.termination_request_id not in (None, p.request_id):
         order.termination_pending, order.termination_request_id = False, None  # an older one is over
     fact(session, order, event, "contract_terminating", detail=p.reason, ref=p.request_id)
-    code = termination_refusal(Status(order.status), p.requested_by)
-    if code is None:
+    refusal = termination_refusal(Status(order.status), p.requested_by)
+    if refusal is None:
         order.termination_pending, order.termination_request_id = True, p.request_id
         answer: EventPayload = OrderTerminationAgreed(
             order_id=order.id, contract_id=p.contract_id, request_id=p.request_id
         )
     else:
-        reason = TERMINATION_REFUSALS[code]
+        reason = refusal.detail or ""
         fact(session, order, event, "termination_refused", detail=reason, ref=p.request_id)
         order.cancel_refused_reason = reason
         answer = OrderTerminationRefused(
             order_id=order.id,
             contract_id=p.contract_id,
             request_id=p.request_id,
-            reason_code=code,
+            reason_code=refusal.code,
             reason=reason,
         )
     session.add(order)

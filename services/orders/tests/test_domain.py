@@ -33,6 +33,7 @@ from orders.domain import (
     progress,
     sees_contacts,
     tab_of,
+    termination_refusal,
     voucher_early,
     voucher_next,
 )
@@ -438,3 +439,22 @@ def test_each_of_quotas_facts_moves_the_voucher_once_waits_for_its_prerequisite_
 
 def test_quota_holds_a_subsidy_while_reserved_or_deducted_only() -> None:
     assert {s for s in VoucherState if s in VOUCHER_HELD} == {V.RESERVED, V.COMMITTED}
+
+
+@pytest.mark.parametrize(
+    ("state", "by", "code"),
+    [
+        (Status.AWAITING_DEPOSIT, "enterprise", None),  # the enterprise's cancel before performance
+        (Status.AWAITING_SERVICE, "provider", None),
+        (Status.AWAITING_SERVICE, "enterprise", "cancel_not_allowed"),
+        (Status.AWAITING_BALANCE, "provider", "service_completed"),
+        (Status.COMPLETED, "enterprise", "service_completed"),
+    ],
+)
+def test_orders_refuses_a_termination_with_a_refusal_in_the_manuals_words(state, by, code) -> None:  # type: ignore[no-untyped-def]
+    refusal = termination_refusal(state, by)
+    if code is None:
+        assert refusal is None
+    else:
+        assert isinstance(refusal, Refusal) and refusal.code == code
+        assert refusal.detail and ("服务已完成" in refusal.detail or "不能取消" in refusal.detail)
