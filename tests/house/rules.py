@@ -168,8 +168,9 @@ def layout_drift(package: Path) -> list[str]:
 
 def other_ways_to_say_no(package: Path) -> list[str]:
     """A rule says no with ``common.rules.Refusal`` and nothing else (one vocabulary): no
-    exception class of a package's own named like a refusal, no exception class in its pure
-    domain, and no ``*_problem`` function answering a code or a text for ``None``."""
+        exception class of a package's own named like a refusal, no exception class in its pure
+        domain, and no ``*_problem`` or ``*_refusal`` function answering a code or a text (for ``None``:
+    yes)."""
     found = []
     for path, tree in modules(package):
         in_domain = "domain" in path.relative_to(package).with_suffix("").parts
@@ -181,8 +182,11 @@ def other_ways_to_say_no(package: Path) -> list[str]:
                     found.append(f"{_where(package, path, node)} class {node.name} says no its own way")
                 elif node.name == "Refusal" and path.name != "rules.py":
                     found.append(f"{_where(package, path, node)} declares its own Refusal")
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.endswith("_problem"):
-                if node.returns is not None and "| None" in ast.unparse(node.returns):
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+                returns = ast.unparse(node.returns)
+                if (node.name.endswith("_problem") and "| None" in returns) or (
+                    node.name.endswith("_refusal") and returns.startswith("str")
+                ):
                     found.append(f"{_where(package, path, node)} {node.name}() says no its own way")
     return found
 

@@ -278,6 +278,7 @@ def test_a_rule_saying_no_its_own_way_is_caught(tmp_path: Path) -> None:
         domain.read_text()
         + "\n\nclass Overpriced(Exception):\n    pass\n"
         + "\n\ndef stock_problem(n: int) -> str | None:\n    return None if n else 'out_of_stock'\n"
+        + "\n\ndef stock_refusal(n: int) -> str | None:\n    return None if n else 'out_of_stock'\n"
     )
     api = copy / "api" / "products.py"
     api.write_text(api.read_text() + "\n\nclass Refusal:\n    pass\n")
@@ -286,4 +287,5 @@ def test_a_rule_saying_no_its_own_way_is_caught(tmp_path: Path) -> None:
         "class Overpriced says no its own way",
         "declares its own Refusal",
         "stock_problem() says no its own way",
+        "stock_refusal() says no its own way",
     ]
